@@ -1,0 +1,109 @@
+// swift-tools-version:6.1
+// Sextant: a Kubernetes operator and rollout controller for machine learning.
+// Layers (dependencies point down only), see docs/architecture.md:
+//   1 Transport   CCurl, SextantTransport, SextantPrometheus
+//   2 Kubernetes  SextantJSON, SextantKubeTypes, SextantKube
+//   3 Runtime     SextantOperator
+//   4 Domain      SextantAPI (types, CRDs), SextantDomain (pure decisions)
+//   5 Controllers SextantControllers
+//   6 ML          SextantML (trainer), SextantServing (model server)
+//   7 Executables sextant, sextant-controller, sextant-trainer, sextant-server
+//   Test env      SextantDevServer (development API server + local node), never in production
+import PackageDescription
+
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let log = Target.Dependency.product(name: "Logging", package: "swift-log")
+let metrics = Target.Dependency.product(name: "Metrics", package: "swift-metrics")
+let yams = Target.Dependency.product(name: "Yams", package: "Yams")
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
+let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let prometheus = Target.Dependency.product(name: "Prometheus", package: "swift-prometheus")
+
+let package = Package(
+    name: "sextant",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "sextant", targets: ["sextant"]),
+        .executable(name: "sextant-controller", targets: ["sextant-controller"]),
+        .executable(name: "sextant-trainer", targets: ["sextant-trainer"]),
+        .executable(name: "sextant-server", targets: ["sextant-server"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+    ],
+    targets: [
+        // MARK: 1 Transport
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl",
+                       providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
+        .target(name: "SextantTransport", dependencies: ["CCurl", log, metrics], swiftSettings: strict),
+        .target(name: "SextantPrometheus", dependencies: ["SextantTransport", "SextantJSON"], swiftSettings: strict),
+
+        // MARK: 2 Kubernetes
+        .target(name: "SextantJSON", swiftSettings: strict),
+        .target(name: "SextantKubeTypes", dependencies: ["SextantJSON"], swiftSettings: strict),
+        .target(name: "SextantKube",
+                dependencies: ["SextantTransport", "SextantJSON", "SextantKubeTypes", yams, log, metrics],
+                swiftSettings: strict),
+
+        // MARK: 3 Operator runtime
+        .target(name: "SextantOperator",
+                dependencies: ["SextantKube", log, metrics, prometheus, lifecycle, hummingbird],
+                swiftSettings: strict),
+
+        // MARK: 4 Domain
+        .target(name: "SextantAPI", dependencies: ["SextantKubeTypes", "SextantJSON", yams], swiftSettings: strict),
+        .target(name: "SextantDomain", dependencies: ["SextantAPI"], swiftSettings: strict),
+
+        // MARK: 5 Controllers
+        .target(name: "SextantControllers",
+                dependencies: ["SextantOperator", "SextantDomain", "SextantAPI", "SextantPrometheus", "SextantKube"],
+                swiftSettings: strict),
+
+        // MARK: 6 ML
+        .target(name: "SextantML", dependencies: ["CCrypto", "SextantTransport", yams], swiftSettings: strict),
+        .target(name: "SextantServing", dependencies: ["SextantML", hummingbird, metrics, prometheus, log],
+                swiftSettings: strict),
+
+        // MARK: Test environment (development API server and local node)
+        .target(name: "SextantDevServer",
+                dependencies: ["SextantJSON", "SextantKubeTypes", "SextantKube", hummingbird, yams, log],
+                swiftSettings: strict),
+
+        // MARK: 7 Executables
+        .target(name: "SextantCLI",
+                dependencies: ["SextantKube", "SextantAPI", "SextantDevServer", argumentParser, yams, log],
+                swiftSettings: strict),
+        .executableTarget(name: "sextant", dependencies: ["SextantCLI"], swiftSettings: strict),
+        .executableTarget(name: "sextant-controller",
+                          dependencies: ["SextantControllers", "SextantOperator", argumentParser, lifecycle, log],
+                          swiftSettings: strict),
+        .executableTarget(name: "sextant-trainer", dependencies: ["SextantML", argumentParser], swiftSettings: strict),
+        .executableTarget(name: "sextant-server",
+                          dependencies: ["SextantServing", argumentParser, lifecycle, log], swiftSettings: strict),
+
+        // MARK: Benchmarks (run with hack/bench/*.sh)
+        .executableTarget(name: "bench-watch-decode", dependencies: ["SextantKube", "SextantTransport"],
+                          path: "Benchmarks/WatchDecode", swiftSettings: strict),
+
+        // MARK: Tests
+        .testTarget(name: "SextantJSONTests", dependencies: ["SextantJSON"], swiftSettings: strict),
+        .testTarget(name: "SextantTransportTests", dependencies: ["SextantTransport"], swiftSettings: strict),
+        .testTarget(name: "SextantKubeTests", dependencies: ["SextantKube", "SextantKubeTypes", "SextantJSON"],
+                    swiftSettings: strict),
+        .testTarget(name: "SextantDevServerTests",
+                    dependencies: ["SextantDevServer", "SextantJSON", "SextantKube", "SextantKubeTypes"],
+                    swiftSettings: strict),
+        .testTarget(name: "SextantAPITests", dependencies: ["SextantAPI", "SextantJSON", yams], swiftSettings: strict),
+        .testTarget(name: "SextantMLTests", dependencies: ["SextantML"], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,1 @@
+// SextantAPI: see docs/architecture.md

@@ -1,0 +1,6 @@
+import ArgumentParser
+
+extension Sextant {
+    /// Every subcommand; each lives in its own file.
+    static let commands: [any ParsableCommand.Type] = []
+}

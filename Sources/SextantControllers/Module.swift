@@ -1,0 +1,1 @@
+// SextantControllers: see docs/architecture.md

@@ -1,0 +1,1 @@
+// SextantDevServer: see docs/architecture.md

@@ -1,0 +1,1 @@
+// SextantDomain: see docs/architecture.md

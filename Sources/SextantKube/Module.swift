@@ -1,0 +1,1 @@
+// SextantKube: see docs/architecture.md

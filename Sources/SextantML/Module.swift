@@ -1,0 +1,1 @@
+// SextantML: see docs/architecture.md

@@ -1,0 +1,1 @@
+// SextantOperator: see docs/architecture.md

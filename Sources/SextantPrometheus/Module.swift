@@ -1,0 +1,1 @@
+// SextantPrometheus: see docs/architecture.md

@@ -1,0 +1,1 @@
+// SextantServing: see docs/architecture.md

@@ -1,0 +1,1 @@
+// SextantTransport: see docs/architecture.md
