@@ -23,7 +23,7 @@ let prometheus = Target.Dependency.product(name: "Prometheus", package: "swift-p
 
 let package = Package(
     name: "sextant",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "sextant", targets: ["sextant"]),
         .executable(name: "sextant-controller", targets: ["sextant-controller"]),
@@ -70,13 +70,14 @@ let package = Package(
                 swiftSettings: strict),
 
         // MARK: 6 ML
-        .target(name: "SextantML", dependencies: ["CCrypto", "SextantTransport", yams], swiftSettings: strict),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "SextantML", dependencies: ["CCrypto", "CZlib", "SextantTransport", yams], swiftSettings: strict),
         .target(name: "SextantServing", dependencies: ["SextantML", hummingbird, metrics, prometheus, log],
                 swiftSettings: strict),
 
         // MARK: Test environment (development API server and local node)
         .target(name: "SextantDevServer",
-                dependencies: ["SextantJSON", "SextantKubeTypes", "SextantKube", hummingbird, yams, log],
+                dependencies: ["SextantJSON", "SextantKubeTypes", hummingbird, yams, log],
                 swiftSettings: strict),
 
         // MARK: 7 Executables
@@ -101,7 +102,7 @@ let package = Package(
         .testTarget(name: "SextantKubeTests", dependencies: ["SextantKube", "SextantKubeTypes", "SextantJSON"],
                     swiftSettings: strict),
         .testTarget(name: "SextantDevServerTests",
-                    dependencies: ["SextantDevServer", "SextantJSON", "SextantKube", "SextantKubeTypes"],
+                    dependencies: ["SextantDevServer", "SextantJSON", "SextantKubeTypes"],
                     swiftSettings: strict),
         .testTarget(name: "SextantAPITests", dependencies: ["SextantAPI", "SextantJSON", yams], swiftSettings: strict),
         .testTarget(name: "SextantMLTests", dependencies: ["SextantML"], swiftSettings: strict),

@@ -34,5 +34,9 @@ static inline CURLMcode sx_multi_setopt_long(CURLM *m, CURLMoption o, long v) { 
 static inline CURLSHcode sx_share_setopt_long(CURLSH *s, CURLSHoption o, long v) { return curl_share_setopt(s, o, v); }
 static inline CURLSHcode sx_share_setopt_ptr(CURLSH *s, CURLSHoption o, void *v) { return curl_share_setopt(s, o, v); }
 
+static inline CURLcode sx_global_init(void) { return curl_global_init(CURL_GLOBAL_ALL); }
+static inline CURLcode sx_unpause(CURL *h) { return curl_easy_pause(h, CURLPAUSE_CONT); }
+static inline size_t sx_writefunc_pause(void) { return CURL_WRITEFUNC_PAUSE; }
+static inline long sx_http_version_2tls(void) { return CURL_HTTP_VERSION_2TLS; }
 static inline int sx_curl_version_ok(void) { return LIBCURL_VERSION_NUM >= 0x074700; }
 #endif

@@ -1,0 +1,157 @@
+import Foundation
+
+/// HTTP over libcurl for the Kubernetes API, Prometheus, downloads and webhooks.
+///
+/// All clients share one engine (one curl multi handle on one thread), so connections and TLS
+/// sessions are reused process-wide.
+public struct HTTPClient: Sendable {
+    public static let shared = HTTPClient()
+
+    private let engine: CurlEngine
+
+    private init() { engine = CurlEngine.shared }
+
+    /// Sends a request and collects the whole response body.
+    public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let engine = self.engine
+        let box = TransferBox()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (cont: CheckedContinuation<HTTPResponse, any Error>) in
+                do {
+                    let transfer = try Transfer(
+                        request: request, sink: .buffered(cont, maxBytes: request.maxResponseBytes))
+                    box.set(transfer)
+                    engine.submit(.add(transfer))
+                    if Task.isCancelled { engine.submit(.cancel(transfer, CancellationError())) }
+                } catch {
+                    cont.resume(throwing: error)
+                }
+            }
+        } onCancel: {
+            if let transfer = box.get() { engine.submit(.cancel(transfer, CancellationError())) }
+        }
+    }
+
+    /// Starts a request and returns once the response head arrived; the body is read as a stream.
+    /// Never give streams a total timeout: use `timeouts.idle` to notice dead connections.
+    public func stream(_ request: HTTPRequest, bufferLimit: Int = 4 << 20) async throws -> HTTPStreamResponse {
+        let state = StreamState(highWater: bufferLimit)
+        let transfer = try Transfer(request: request, sink: .streaming(state))
+        let handle = StreamHandle(engine: engine, transfer: transfer, state: state)
+        engine.submit(.add(transfer))
+        let head = try await withTaskCancellationHandler {
+            try await state.head()
+        } onCancel: {
+            handle.cancel()
+        }
+        return HTTPStreamResponse(status: head.status, headers: head.headers, body: HTTPBody(handle: handle))
+    }
+}
+
+/// Holds the transfer for the cancellation handler, which may run before or after it exists.
+private final class TransferBox: Sendable {
+    private let transfer = Mutex<Transfer?>(nil)
+    func set(_ t: Transfer) { transfer.withLock { $0 = t } }
+    func get() -> Transfer? { transfer.withLock { $0 } }
+}
+
+import Synchronization
+
+/// Cancels the transfer when the reader goes away without reading to the end.
+final class StreamHandle: Sendable {
+    let engine: CurlEngine
+    let transfer: Transfer
+    let state: StreamState
+
+    init(engine: CurlEngine, transfer: Transfer, state: StreamState) {
+        self.engine = engine
+        self.transfer = transfer
+        self.state = state
+    }
+
+    func cancel() { engine.submit(.cancel(transfer, CancellationError())) }
+
+    func next() async throws -> Data? {
+        try await withTaskCancellationHandler {
+            try await state.next(wantsUnpause: { [engine, transfer] in engine.submit(.unpause(transfer)) })
+        } onCancel: {
+            cancel()
+        }
+    }
+
+    deinit { engine.submit(.cancel(transfer, CancellationError())) }
+}
+
+public struct HTTPStreamResponse: Sendable {
+    public var status: Int
+    public var headers: HTTPHeaders
+    public var body: HTTPBody
+
+    /// Reads the rest of the body into memory (for error answers to a streaming request).
+    public func collect(limit: Int = 1 << 20) async throws -> Data {
+        var data = Data()
+        for try await chunk in body {
+            data.append(chunk)
+            if data.count > limit { break }
+        }
+        return data
+    }
+}
+
+/// The body of a streamed response, chunk by chunk as it arrives. Reading applies backpressure:
+/// the transfer pauses while unread data exceeds the buffer limit.
+public struct HTTPBody: AsyncSequence, Sendable {
+    public typealias Element = Data
+    let handle: StreamHandle
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let handle: StreamHandle
+        public mutating func next() async throws -> Data? { try await handle.next() }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(handle: handle) }
+
+    /// The body split into newline-terminated lines (without the newline); empty lines are skipped.
+    public var lines: HTTPLines { HTTPLines(body: self) }
+}
+
+public struct HTTPLines: AsyncSequence, Sendable {
+    public typealias Element = Data
+    let body: HTTPBody
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var chunks: HTTPBody.AsyncIterator
+        var buffer = Data()
+        var searchFrom = 0
+        var finished = false
+
+        public mutating func next() async throws -> Data? {
+            while true {
+                if let newline = buffer[(buffer.startIndex + searchFrom)...].firstIndex(of: UInt8(ascii: "\n")) {
+                    let line = buffer[buffer.startIndex..<newline]
+                    buffer = buffer[(newline + 1)...]
+                    searchFrom = 0
+                    if line.isEmpty || line == Data([UInt8(ascii: "\r")]) { continue }
+                    return Data(line)
+                }
+                searchFrom = buffer.count
+                if finished {
+                    if buffer.isEmpty { return nil }
+                    defer { buffer = Data() }
+                    return Data(buffer)
+                }
+                if let chunk = try await chunks.next() {
+                    if buffer.isEmpty {
+                        buffer = chunk
+                    } else {
+                        buffer.append(chunk)
+                    }
+                } else {
+                    finished = true
+                }
+            }
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(chunks: body.makeAsyncIterator()) }
+}
