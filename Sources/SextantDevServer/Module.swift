@@ -1,1 +1,0 @@
-// SextantDevServer: see docs/architecture.md

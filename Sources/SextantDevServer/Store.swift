@@ -1,0 +1,679 @@
+import Foundation
+import SextantJSON
+import SextantKubeTypes
+
+/// Tunables of the object store.
+public struct StoreConfiguration: Sendable {
+    /// How many past events are kept for watches that resume from a resourceVersion; older
+    /// resourceVersions get `410 Expired`, as after an etcd compaction.
+    public var historyLimit: Int
+    /// Events buffered per watcher; a watcher that falls further behind is closed (the client
+    /// re-watches from its last resourceVersion) instead of buffering without bound.
+    public var watchBufferLimit: Int
+
+    public init(historyLimit: Int = 10_000, watchBufferLimit: Int = 20_000) {
+        self.historyLimit = max(1, historyLimit)
+        self.watchBufferLimit = max(16, watchBufferLimit)
+    }
+}
+
+/// How a watch stream turns an event into the bytes of one line.
+public typealias WatchEncoder = @Sendable (_ type: String, _ object: JSONValue) -> [UInt8]
+
+/// Options of a delete request (`metav1.DeleteOptions` plus query parameters).
+public struct DeleteOptions: Sendable {
+    public enum Propagation: String, Sendable { case background = "Background", foreground = "Foreground", orphan = "Orphan" }
+    public var propagation: Propagation?
+    public var preconditionResourceVersion: String?
+    public var preconditionUID: String?
+    public var dryRun = false
+    public init() {}
+}
+
+/// Filters of a list or watch.
+public struct ListOptions: Sendable {
+    public var labels = LabelSelector.everything
+    public var fields = FieldSelector.everything
+    public var limit: Int?
+    public var continueToken: String?
+    public init() {}
+}
+
+/// The outcome of a delete: the object is either gone or waiting for its finalizers.
+public enum DeleteOutcome: Sendable {
+    case deleted(JSONValue)
+    case pending(JSONValue)
+}
+
+/// The object store: every object, the global resourceVersion, the event history and the
+/// watchers. One actor, so every write and its event fan-out happen in one serial order, which is
+/// what gives watches the ordering guarantees of the real server.
+public actor ObjectStore {
+    struct StoredEvent {
+        var revision: Int64
+        var storageKey: String
+        var type: String
+        var object: JSONValue
+    }
+
+    struct Watcher {
+        var storageKey: String
+        var namespace: String?
+        var name: String?
+        var labels: LabelSelector
+        var fields: FieldSelector
+        var bookmarks: Bool
+        var formatKey: String
+        var encoder: WatchEncoder
+        var continuation: AsyncStream<[UInt8]>.Continuation
+    }
+
+    public let configuration: StoreConfiguration
+    /// storageKey → "namespace/name" → object.
+    private var objects: [String: [String: JSONValue]] = [:]
+    /// Served resource types by "group/version/plural".
+    private var types: [String: ResourceType] = [:]
+    /// Resource types contributed by each CRD, by CRD name.
+    private var crdTypes: [String: [ResourceType]] = [:]
+    /// Owner uid → dependents, for garbage collection.
+    private var dependents: [String: Set<ObjectRef>] = [:]
+    private(set) var revision: Int64 = 0
+    /// Events newer than `compactedRevision`, oldest first (a ring buffer).
+    private var history: [StoredEvent] = []
+    private var historyStart = 0
+    private var compactedRevision: Int64 = 0
+    private var watchers: [UInt64: Watcher] = [:]
+    private var nextWatcherID: UInt64 = 0
+    /// Set when something changed since the last snapshot was taken.
+    private(set) var dirty = false
+
+    struct ObjectRef: Hashable {
+        var storageKey: String
+        var key: String
+    }
+
+    public init(configuration: StoreConfiguration = StoreConfiguration()) {
+        self.configuration = configuration
+        for type in BuiltinResources.all { types[Self.typeKey(type.group, type.version, type.plural)] = type }
+        for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            let type = BuiltinResources.all[0]
+            revision += 1
+            let object: JSONValue = [
+                "apiVersion": "v1", "kind": "Namespace",
+                "metadata": ["name": .string(ns), "uid": .string(Self.newUID()), "resourceVersion": .string(String(revision)),
+                             "creationTimestamp": .string(Self.now()),
+                             "labels": ["kubernetes.io/metadata.name": .string(ns)]],
+                "spec": ["finalizers": ["kubernetes"]], "status": ["phase": "Active"],
+            ]
+            objects[type.storageKey, default: [:]]["/\(ns)"] = object
+        }
+        compactedRevision = revision
+    }
+
+    static func typeKey(_ group: String, _ version: String, _ plural: String) -> String { "\(group)/\(version)/\(plural)" }
+
+    // MARK: Resource types
+
+    public func resourceType(group: String, version: String, plural: String) -> ResourceType? {
+        types[Self.typeKey(group, version, plural)]
+    }
+
+    public func allResourceTypes() -> [ResourceType] {
+        types.values.sorted { ($0.group, $0.version, $0.plural) < ($1.group, $1.version, $1.plural) }
+    }
+
+    public func currentRevision() -> Int64 { revision }
+
+    // MARK: Reads
+
+    static func key(_ namespace: String?, _ name: String) -> String { "\(namespace ?? "")/\(name)" }
+
+    public func get(_ type: ResourceType, namespace: String?, name: String) throws(APIError) -> JSONValue {
+        guard let object = objects[type.storageKey]?[Self.key(namespace, name)] else {
+            throw APIError.notFound(type, name)
+        }
+        return object
+    }
+
+    /// Lists objects sorted by namespace and name; `continue` tokens are the last key returned
+    /// (so a continued list shows the current state, not a snapshot: documented).
+    public func list(_ type: ResourceType, namespace: String?, options: ListOptions)
+        throws(APIError) -> (items: [JSONValue], revision: Int64, continueToken: String?, remaining: Int?)
+    {
+        let all = objects[type.storageKey] ?? [:]
+        var after: String?
+        if let token = options.continueToken, !token.isEmpty {
+            guard let data = Data(base64Encoded: token), let decoded = String(data: data, encoding: .utf8) else {
+                throw APIError.badRequest("invalid continue token \"\(token)\"")
+            }
+            after = decoded
+        }
+        let prefix = namespace.map { "\($0)/" }
+        var keys = all.keys.filter { key in
+            (prefix.map { key.hasPrefix($0) } ?? true) && (after.map { key > $0 } ?? true)
+        }
+        keys.sort()
+        var items: [JSONValue] = []
+        var lastKey: String?
+        var index = 0
+        let limit = options.limit.flatMap { $0 > 0 ? $0 : nil }
+        while index < keys.count {
+            let key = keys[index]
+            index += 1
+            guard let object = all[key], options.labels.matches(object: object), options.fields.matches(object: object) else {
+                continue
+            }
+            items.append(object)
+            lastKey = key
+            if let limit, items.count == limit { break }
+        }
+        var token: String?
+        var remaining: Int?
+        if let limit, items.count == limit, let lastKey {
+            let rest = keys[index...].filter { key in
+                guard let object = all[key] else { return false }
+                return options.labels.matches(object: object) && options.fields.matches(object: object)
+            }.count
+            if rest > 0 {
+                token = Data(lastKey.utf8).base64EncodedString()
+                remaining = rest
+            }
+        }
+        return (items, revision, token, remaining)
+    }
+
+    // MARK: Writes
+
+    /// Creates an object; `body` has already been parsed and its kind checked by the handler.
+    public func create(_ type: ResourceType, namespace: String?, body: JSONValue, dryRun: Bool = false)
+        throws(APIError) -> JSONValue
+    {
+        var object = body
+        object["apiVersion"] = .string(type.groupVersion)
+        object["kind"] = .string(type.kind)
+        var metadata = object["metadata"]?.objectValue ?? [:]
+        if type.namespaced {
+            let bodyNamespace = metadata["namespace"]?.stringValue
+            if let bodyNamespace, !bodyNamespace.isEmpty, let namespace, bodyNamespace != namespace {
+                throw APIError.badRequest("the namespace of the provided object does not match the namespace sent on the request")
+            }
+            guard let ns = namespace ?? bodyNamespace, !ns.isEmpty else {
+                throw APIError.badRequest("a namespace is required to create \(type.qualifiedName)")
+            }
+            guard objects[BuiltinResources.namespaceStorageKey]?["/\(ns)"] != nil else {
+                throw APIError.notFound(BuiltinResources.all[0], ns)
+            }
+            metadata["namespace"] = .string(ns)
+        } else {
+            metadata.removeValue(forKey: "namespace")
+        }
+        var name = metadata["name"]?.stringValue ?? ""
+        if name.isEmpty, let generateName = metadata["generateName"]?.stringValue, !generateName.isEmpty {
+            repeat {
+                name = generateName + Self.randomSuffix()
+            } while objects[type.storageKey]?[Self.key(metadata["namespace"]?.stringValue, name)] != nil
+        }
+        if let problem = Self.nameProblem(name) {
+            throw APIError.invalid(type, name, [StatusCause(reason: name.isEmpty ? "FieldValueRequired" : "FieldValueInvalid",
+                                                             message: problem, field: "metadata.name")])
+        }
+        metadata["name"] = .string(name)
+        let ns = metadata["namespace"]?.stringValue
+        if objects[type.storageKey]?[Self.key(ns, name)] != nil { throw APIError.alreadyExists(type, name) }
+        metadata["uid"] = .string(Self.newUID())
+        metadata["creationTimestamp"] = .string(Self.now())
+        metadata["generation"] = 1
+        metadata.removeValue(forKey: "deletionTimestamp")
+        metadata.removeValue(forKey: "deletionGracePeriodSeconds")
+        metadata.removeValue(forKey: "resourceVersion")
+        metadata.removeValue(forKey: "selfLink")
+        object["metadata"] = .object(metadata)
+        if type.hasStatus {
+            object["status"] = nil
+            if type.storageKey == BuiltinResources.namespaceStorageKey { object["status"] = ["phase": "Active"] }
+            if type.kind == "Pod" && type.group.isEmpty { object["status"] = ["phase": "Pending"] }
+        }
+        object = try admitCustom(type, object, name: name)
+        var crdServes: [ResourceType] = []
+        if type.storageKey == BuiltinResources.crdStorageKey {
+            crdServes = try Self.crdTypes(object, name: name)
+            object["status"] = Self.crdStatus(object)
+        }
+        if dryRun { return object }
+        revision += 1
+        object.set(path: ["metadata", "resourceVersion"], to: .string(String(revision)))
+        put(type, object)
+        if !crdServes.isEmpty { register(crdName: name, types: crdServes) }
+        record(type.storageKey, "ADDED", object)
+        return object
+    }
+
+    /// Replaces an object (`PUT`), or only its status when `statusOnly`.
+    public func update(_ type: ResourceType, namespace: String?, name: String, body: JSONValue, statusOnly: Bool,
+                       requireResourceVersion: Bool = true, dryRun: Bool = false) throws(APIError) -> JSONValue
+    {
+        let old = try get(type, namespace: namespace, name: name)
+        if let bodyName = body[path: ["metadata", "name"]]?.stringValue, !bodyName.isEmpty, bodyName != name {
+            throw APIError.badRequest("the name of the object (\(bodyName)) does not match the name on the URL (\(name))")
+        }
+        if let kind = body["kind"]?.stringValue, !kind.isEmpty, kind != type.kind {
+            throw APIError.badRequest("the kind of the object (\(kind)) does not match the resource \(type.qualifiedName) (\(type.kind))")
+        }
+        let oldRV = old[path: ["metadata", "resourceVersion"]]?.stringValue ?? ""
+        let bodyRV = body[path: ["metadata", "resourceVersion"]]?.stringValue ?? ""
+        if !bodyRV.isEmpty && bodyRV != oldRV {
+            throw APIError.conflict(type, name, "the object has been modified; please apply your changes to the latest version and try again")
+        }
+        if bodyRV.isEmpty && requireResourceVersion && type.isCustom {
+            throw APIError.invalid(type, name, [StatusCause(reason: "FieldValueInvalid",
+                                                             message: "Invalid value: 0x0: must be specified for an update",
+                                                             field: "metadata.resourceVersion")])
+        }
+        var new: JSONValue
+        if statusOnly {
+            new = old
+            new["status"] = body["status"]
+        } else {
+            new = body
+            new["apiVersion"] = .string(type.groupVersion)
+            new["kind"] = .string(type.kind)
+            var metadata = new["metadata"]?.objectValue ?? [:]
+            let oldMetadata = old["metadata"]?.objectValue ?? [:]
+            for system in ["name", "namespace", "uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+                           "generation", "resourceVersion", "managedFields"] {
+                metadata[system] = oldMetadata[system]
+            }
+            new["metadata"] = .object(metadata)
+            if type.hasStatus { new["status"] = old["status"] }
+        }
+        new = try admitCustom(type, new, name: name)
+        if !statusOnly, Self.specChanged(old, new, hasStatus: type.hasStatus) {
+            let generation = old[path: ["metadata", "generation"]]?.intValue ?? 1
+            new.set(path: ["metadata", "generation"], to: .int(generation + 1))
+        }
+        // A write that changes nothing keeps the resourceVersion and emits no event, as upstream.
+        if new == old { return old }
+        var crdServes: [ResourceType] = []
+        if type.storageKey == BuiltinResources.crdStorageKey, !statusOnly {
+            crdServes = try Self.crdTypes(new, name: name)
+            new["status"] = Self.crdStatus(new)
+        }
+        if dryRun { return new }
+        let deleting = new[path: ["metadata", "deletionTimestamp"]] != nil
+        let finalizers = new[path: ["metadata", "finalizers"]]?.arrayValue ?? []
+        if deleting && finalizers.isEmpty {
+            return remove(type, new, propagation: .background)
+        }
+        revision += 1
+        new.set(path: ["metadata", "resourceVersion"], to: .string(String(revision)))
+        unindexOwners(type, old)
+        put(type, new)
+        if !crdServes.isEmpty { register(crdName: name, types: crdServes) }
+        record(type.storageKey, "MODIFIED", new)
+        return new
+    }
+
+    /// Deletes an object: at once when it has no finalizers, else marks it with a deletionTimestamp.
+    public func delete(_ type: ResourceType, namespace: String?, name: String, options: DeleteOptions)
+        throws(APIError) -> DeleteOutcome
+    {
+        var object = try get(type, namespace: namespace, name: name)
+        if let rv = options.preconditionResourceVersion, rv != object[path: ["metadata", "resourceVersion"]]?.stringValue {
+            throw APIError.conflict(type, name, "Precondition failed: ResourceVersion in precondition: \(rv), "
+                + "ResourceVersion in object meta: \(object[path: ["metadata", "resourceVersion"]]?.stringValue ?? "")")
+        }
+        if let uid = options.preconditionUID, uid != object[path: ["metadata", "uid"]]?.stringValue {
+            throw APIError.conflict(type, name, "Precondition failed: UID in precondition: \(uid), "
+                + "UID in object meta: \(object[path: ["metadata", "uid"]]?.stringValue ?? "")")
+        }
+        if options.dryRun { return .deleted(object) }
+        let propagation = options.propagation ?? .background
+        let finalizers = object[path: ["metadata", "finalizers"]]?.arrayValue ?? []
+        if !finalizers.isEmpty {
+            if object[path: ["metadata", "deletionTimestamp"]] == nil {
+                object.set(path: ["metadata", "deletionTimestamp"], to: .string(Self.now()))
+                object.set(path: ["metadata", "deletionGracePeriodSeconds"], to: 0)
+                revision += 1
+                object.set(path: ["metadata", "resourceVersion"], to: .string(String(revision)))
+                put(type, object)
+                record(type.storageKey, "MODIFIED", object)
+            }
+            if propagation == .foreground { collectDependents(of: object, propagation: .foreground) }
+            return .pending(object)
+        }
+        return .deleted(remove(type, object, propagation: propagation))
+    }
+
+    /// Removes an object for good, emits DELETED and collects what depended on it.
+    private func remove(_ type: ResourceType, _ object: JSONValue, propagation: DeleteOptions.Propagation) -> JSONValue {
+        var object = object
+        let name = object[path: ["metadata", "name"]]?.stringValue ?? ""
+        let namespace = object[path: ["metadata", "namespace"]]?.stringValue
+        objects[type.storageKey]?.removeValue(forKey: Self.key(namespace, name))
+        unindexOwners(type, object)
+        revision += 1
+        object.set(path: ["metadata", "resourceVersion"], to: .string(String(revision)))
+        dirty = true
+        record(type.storageKey, "DELETED", object)
+        collectDependents(of: object, propagation: propagation)
+        if type.storageKey == BuiltinResources.namespaceStorageKey { removeContents(ofNamespace: name) }
+        if type.storageKey == BuiltinResources.crdStorageKey { unregister(crdName: name) }
+        return object
+    }
+
+    /// Garbage collection: dependents whose last owner is gone are deleted (or orphaned).
+    private func collectDependents(of owner: JSONValue, propagation: DeleteOptions.Propagation) {
+        guard let uid = owner[path: ["metadata", "uid"]]?.stringValue, let refs = dependents[uid] else { return }
+        for ref in refs.sorted(by: { ($0.storageKey, $0.key) < ($1.storageKey, $1.key) }) {
+            guard var dependent = objects[ref.storageKey]?[ref.key], let type = anyType(storageKey: ref.storageKey) else { continue }
+            let owners = dependent[path: ["metadata", "ownerReferences"]]?.arrayValue ?? []
+            let remaining = owners.filter { $0["uid"]?.stringValue != uid }
+            if propagation == .orphan || !remaining.isEmpty {
+                dependent.set(path: ["metadata", "ownerReferences"], to: remaining.isEmpty ? nil : .array(remaining))
+                revision += 1
+                dependent.set(path: ["metadata", "resourceVersion"], to: .string(String(revision)))
+                unindexOwners(type, objects[ref.storageKey]?[ref.key] ?? dependent)
+                put(type, dependent)
+                record(ref.storageKey, "MODIFIED", dependent)
+            } else {
+                let name = dependent[path: ["metadata", "name"]]?.stringValue ?? ""
+                let namespace = dependent[path: ["metadata", "namespace"]]?.stringValue
+                var options = DeleteOptions()
+                options.propagation = .background
+                _ = try? delete(type, namespace: namespace, name: name, options: options)
+            }
+        }
+    }
+
+    private func removeContents(ofNamespace namespace: String) {
+        for storageKey in objects.keys.sorted() where storageKey != BuiltinResources.namespaceStorageKey {
+            guard let type = anyType(storageKey: storageKey), type.namespaced else { continue }
+            for key in (objects[storageKey] ?? [:]).keys.sorted() where key.hasPrefix("\(namespace)/") {
+                if let object = objects[storageKey]?[key] { _ = remove(type, object, propagation: .background) }
+            }
+        }
+    }
+
+    private func anyType(storageKey: String) -> ResourceType? {
+        types.values.first { $0.storageKey == storageKey && $0.version == $0.storageVersion }
+            ?? types.values.first { $0.storageKey == storageKey }
+    }
+
+    private func put(_ type: ResourceType, _ object: JSONValue) {
+        let name = object[path: ["metadata", "name"]]?.stringValue ?? ""
+        let namespace = object[path: ["metadata", "namespace"]]?.stringValue
+        let key = Self.key(namespace, name)
+        objects[type.storageKey, default: [:]][key] = object
+        for owner in object[path: ["metadata", "ownerReferences"]]?.arrayValue ?? [] {
+            if let uid = owner["uid"]?.stringValue {
+                dependents[uid, default: []].insert(ObjectRef(storageKey: type.storageKey, key: key))
+            }
+        }
+        dirty = true
+    }
+
+    private func unindexOwners(_ type: ResourceType, _ object: JSONValue) {
+        let key = Self.key(object[path: ["metadata", "namespace"]]?.stringValue, object[path: ["metadata", "name"]]?.stringValue ?? "")
+        for owner in object[path: ["metadata", "ownerReferences"]]?.arrayValue ?? [] {
+            if let uid = owner["uid"]?.stringValue {
+                dependents[uid]?.remove(ObjectRef(storageKey: type.storageKey, key: key))
+                if dependents[uid]?.isEmpty == true { dependents.removeValue(forKey: uid) }
+            }
+        }
+    }
+
+    // MARK: CRDs
+
+    private func admitCustom(_ type: ResourceType, _ object: JSONValue, name: String) throws(APIError) -> JSONValue {
+        guard type.isCustom, let schema = type.schema else { return object }
+        let (admitted, causes) = SchemaValidator(schema: schema).admit(object)
+        if !causes.isEmpty { throw APIError.invalid(type, name, causes) }
+        return admitted
+    }
+
+    static func crdTypes(_ crd: JSONValue, name: String) throws(APIError) -> [ResourceType] {
+        do {
+            return try ResourceType.from(crd: crd)
+        } catch {
+            throw APIError.invalid(BuiltinResources.all.first { $0.kind == "CustomResourceDefinition" } ?? BuiltinResources.all[0],
+                                   name, error.causes.map { StatusCause(reason: "FieldValueInvalid", message: $0.message, field: $0.field) })
+        }
+    }
+
+    /// The status the real apiextensions controller writes: names accepted and established.
+    static func crdStatus(_ crd: JSONValue) -> JSONValue {
+        let now = JSONValue.string(Self.now())
+        let storedVersions = (crd[path: ["spec", "versions"]]?.arrayValue ?? [])
+            .filter { $0["storage"]?.boolValue == true }.compactMap { $0["name"] }
+        return [
+            "acceptedNames": crd[path: ["spec", "names"]] ?? [:],
+            "storedVersions": .array(storedVersions),
+            "conditions": [
+                ["type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
+                 "message": "no conflicts found", "lastTransitionTime": now],
+                ["type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+                 "message": "the initial names have been accepted", "lastTransitionTime": now],
+            ],
+        ]
+    }
+
+    private func register(crdName: String, types newTypes: [ResourceType]) {
+        for old in crdTypes[crdName] ?? [] { types.removeValue(forKey: Self.typeKey(old.group, old.version, old.plural)) }
+        for type in newTypes { types[Self.typeKey(type.group, type.version, type.plural)] = type }
+        crdTypes[crdName] = newTypes
+    }
+
+    private func unregister(crdName: String) {
+        guard let old = crdTypes.removeValue(forKey: crdName), let first = old.first else { return }
+        for type in old.sorted(by: { $0.version < $1.version }) where type.version == type.storageVersion || type == first {
+            for key in (objects[type.storageKey] ?? [:]).keys.sorted() {
+                if let object = objects[type.storageKey]?[key] { _ = remove(type, object, propagation: .background) }
+            }
+        }
+        objects.removeValue(forKey: first.storageKey)
+        for type in old { types.removeValue(forKey: Self.typeKey(type.group, type.version, type.plural)) }
+    }
+
+    // MARK: Watch
+
+    /// Starts a watch. Without a resourceVersion (or with "0") the stream begins with a synthetic
+    /// ADDED for every matching object; from a resourceVersion it replays the kept history, or
+    /// sends a 410 Expired ERROR event when that part of history was compacted away.
+    public func watch(_ type: ResourceType, namespace: String?, name: String?, options: ListOptions,
+                      resourceVersion: String?, bookmarks: Bool, formatKey: String, encoder: @escaping WatchEncoder)
+        throws(APIError) -> (id: UInt64, stream: AsyncStream<[UInt8]>)
+    {
+        let (stream, continuation) = AsyncStream<[UInt8]>.makeStream(
+            bufferingPolicy: .bufferingOldest(configuration.watchBufferLimit))
+        nextWatcherID += 1
+        let id = nextWatcherID
+        let watcher = Watcher(storageKey: type.storageKey, namespace: namespace, name: name, labels: options.labels,
+                              fields: options.fields, bookmarks: bookmarks, formatKey: formatKey, encoder: encoder,
+                              continuation: continuation)
+        let from: Int64?
+        if let rv = resourceVersion, !rv.isEmpty, rv != "0" {
+            guard let parsed = Int64(rv) else {
+                throw APIError.badRequest("invalid resourceVersion \"\(rv)\": must be an integer")
+            }
+            from = parsed
+        } else {
+            from = nil
+        }
+        if let from {
+            if from < compactedRevision {
+                let status = APIError.gone("too old resource version: \(from) (\(compactedRevision + 1))")
+                continuation.yield(encoder("ERROR", status.statusJSON))
+                continuation.finish()
+                return (id, stream)
+            }
+            for event in historyEvents() where event.revision > from && event.storageKey == type.storageKey {
+                if matches(watcher, event.object) { continuation.yield(encoder(event.type, event.object)) }
+            }
+        } else {
+            for key in (objects[type.storageKey] ?? [:]).keys.sorted() {
+                if let object = objects[type.storageKey]?[key], matches(watcher, object) {
+                    continuation.yield(encoder("ADDED", object))
+                }
+            }
+        }
+        watchers[id] = watcher
+        continuation.onTermination = { [weak self] _ in
+            guard let self else { return }
+            Task { await self.stopWatch(id) }
+        }
+        return (id, stream)
+    }
+
+    public func stopWatch(_ id: UInt64) {
+        watchers.removeValue(forKey: id)?.continuation.finish()
+    }
+
+    /// Ends every open watch stream (fault injection, shutdown).
+    public func dropAllWatches() -> Int {
+        let count = watchers.count
+        for watcher in watchers.values { watcher.continuation.finish() }
+        watchers.removeAll()
+        return count
+    }
+
+    public var watcherCount: Int { watchers.count }
+
+    /// Sends a BOOKMARK with the current resourceVersion to every watcher that asked for them.
+    public func sendBookmarks() {
+        for (id, watcher) in watchers where watcher.bookmarks {
+            let type = anyType(storageKey: watcher.storageKey)
+            let object: JSONValue = ["kind": .string(type?.kind ?? ""), "apiVersion": .string(type?.groupVersion ?? ""),
+                                     "metadata": ["resourceVersion": .string(String(revision))]]
+            if case .dropped = watcher.continuation.yield(watcher.encoder("BOOKMARK", object)) { stopWatch(id) }
+        }
+    }
+
+    /// Forgets the event history: watches from any older resourceVersion get 410 Expired.
+    public func compactHistory() {
+        history.removeAll()
+        historyStart = 0
+        compactedRevision = revision
+    }
+
+    private func matches(_ watcher: Watcher, _ object: JSONValue) -> Bool {
+        if let ns = watcher.namespace, object[path: ["metadata", "namespace"]]?.stringValue != ns { return false }
+        if let name = watcher.name, object[path: ["metadata", "name"]]?.stringValue != name { return false }
+        return watcher.labels.matches(object: object) && watcher.fields.matches(object: object)
+    }
+
+    private func historyEvents() -> [StoredEvent] {
+        Array(history[historyStart...]) + Array(history[..<historyStart])
+    }
+
+    /// Appends to the history ring and fans the event out, encoding it once per output format.
+    private func record(_ storageKey: String, _ type: String, _ object: JSONValue) {
+        let event = StoredEvent(revision: revision, storageKey: storageKey, type: type, object: object)
+        if history.count < configuration.historyLimit {
+            history.append(event)
+        } else {
+            compactedRevision = history[historyStart].revision
+            history[historyStart] = event
+            historyStart = (historyStart + 1) % history.count
+        }
+        var encoded: [String: [UInt8]] = [:]
+        var overflowed: [UInt64] = []
+        for (id, watcher) in watchers where watcher.storageKey == storageKey && matches(watcher, object) {
+            let bytes: [UInt8]
+            if let cached = encoded[watcher.formatKey] {
+                bytes = cached
+            } else {
+                bytes = watcher.encoder(type, object)
+                encoded[watcher.formatKey] = bytes
+            }
+            if case .dropped = watcher.continuation.yield(bytes) { overflowed.append(id) }
+        }
+        for id in overflowed { stopWatch(id) }
+    }
+
+    // MARK: Persistence
+
+    /// A snapshot of every object and the resourceVersion counter, or nil when nothing changed.
+    public func snapshotIfDirty() -> [UInt8]? {
+        guard dirty else { return nil }
+        dirty = false
+        var all: [JSONValue] = []
+        for storageKey in objects.keys.sorted() {
+            for key in (objects[storageKey] ?? [:]).keys.sorted() {
+                if let object = objects[storageKey]?[key] {
+                    all.append(["storageKey": .string(storageKey), "object": object])
+                }
+            }
+        }
+        let snapshot: JSONValue = ["revision": .int(revision), "objects": .array(all)]
+        return snapshot.serialized(sortedKeys: false)
+    }
+
+    /// Restores a snapshot taken by `snapshotIfDirty` (CRDs first, so their types are served).
+    public func restore(_ bytes: [UInt8]) throws {
+        let snapshot = try JSONValue.parse(bytes)
+        guard let rev = snapshot["revision"]?.intValue, let entries = snapshot["objects"]?.arrayValue else {
+            throw APIError.badRequest("snapshot is missing revision or objects")
+        }
+        objects.removeAll()
+        dependents.removeAll()
+        for entry in entries {
+            guard let storageKey = entry["storageKey"]?.stringValue, let object = entry["object"] else { continue }
+            let name = object[path: ["metadata", "name"]]?.stringValue ?? ""
+            objects[storageKey, default: [:]][Self.key(object[path: ["metadata", "namespace"]]?.stringValue, name)] = object
+            if storageKey == BuiltinResources.crdStorageKey, let served = try? ResourceType.from(crd: object) {
+                register(crdName: name, types: served)
+            }
+        }
+        for (storageKey, entries) in objects {
+            guard let type = anyType(storageKey: storageKey) else { continue }
+            for object in entries.values { put(type, object) }
+        }
+        revision = rev
+        compactedRevision = rev
+        history.removeAll()
+        historyStart = 0
+        dirty = false
+    }
+
+    // MARK: Helpers
+
+    static func specChanged(_ old: JSONValue, _ new: JSONValue, hasStatus: Bool) -> Bool {
+        var a = old.objectValue ?? [:]
+        var b = new.objectValue ?? [:]
+        for key in ["metadata", "status"] where key == "metadata" || hasStatus {
+            a.removeValue(forKey: key)
+            b.removeValue(forKey: key)
+        }
+        return a != b
+    }
+
+    /// DNS-1123 subdomain check, the rule most kinds use for names.
+    static func nameProblem(_ name: String) -> String? {
+        if name.isEmpty { return "Required value: name or generateName is required" }
+        if name.utf8.count > 253 { return "Invalid value: \"\(name)\": must be no more than 253 characters" }
+        let ok = name.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 46 }
+        let edges = name.first.map { $0.isLetter || $0.isNumber } == true && name.last.map { $0.isLetter || $0.isNumber } == true
+        if !ok || !edges {
+            return "Invalid value: \"\(name)\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+                + "characters, '-' or '.', and must start and end with an alphanumeric character"
+        }
+        return nil
+    }
+
+    static func newUID() -> String { UUID().uuidString.lowercased() }
+
+    static func randomSuffix() -> String {
+        let alphabet = Array("bcdfghjklmnpqrstvwxz2456789")
+        return String((0..<5).map { _ in alphabet.randomElement() ?? "x" })
+    }
+
+    static func now() -> String { rfc3339(Date()) }
+
+    static func rfc3339(_ date: Date) -> String {
+        var time = time_t(date.timeIntervalSince1970)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1,
+                      Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec))
+    }
+}
