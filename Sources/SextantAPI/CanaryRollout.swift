@@ -1,0 +1,379 @@
+import SextantJSON
+import SextantKubeTypes
+
+/// Puts a ModelVersion in front of live traffic step by step by patching the weights of an Istio
+/// VirtualService, checks Prometheus at every step, promotes it when healthy and rolls back
+/// automatically when not.
+public struct CanaryRollout: KubernetesResource, Hashable {
+    public static let group = SextantGroup.name
+    public static let version = SextantGroup.version
+    public static let kind = "CanaryRollout"
+    public static let plural = "canaryrollouts"
+    public static let namespaced = true
+
+    public var apiVersion: String?
+    public var kind: String?
+    public var metadata: ObjectMeta
+    public var spec: CanaryRolloutSpec
+    public var status: CanaryRolloutStatus?
+
+    public init(metadata: ObjectMeta, spec: CanaryRolloutSpec, status: CanaryRolloutStatus? = nil) {
+        self.apiVersion = Self.apiVersion
+        self.kind = Self.kind
+        self.metadata = metadata
+        self.spec = spec
+        self.status = status
+    }
+}
+
+public struct CanaryRolloutSpec: Codable, Sendable, Hashable {
+    public var modelName: String
+    /// The candidate: the ModelVersion that should end up serving. Changing it starts a rollout.
+    public var modelVersion: String?
+    public var serving: ServingSpec
+    public var routing: RoutingSpec
+    public var strategy: RolloutStrategy
+    public var analysis: AnalysisSpec?
+    public var webhooks: [RolloutWebhook]?
+    /// Holds the rollout at its current step while true.
+    public var paused: Bool?
+    public var progressDeadlineSeconds: Int?
+    public var scaleDownDelaySeconds: Int?
+    public var abortScaleDownDelaySeconds: Int?
+
+    public init(modelName: String, serving: ServingSpec, routing: RoutingSpec, strategy: RolloutStrategy) {
+        self.modelName = modelName
+        self.serving = serving
+        self.routing = routing
+        self.strategy = strategy
+    }
+}
+
+/// Exactly one of `managed` and `external`.
+public struct ServingSpec: Codable, Sendable, Hashable {
+    public var managed: ManagedServing?
+    public var external: ExternalServing?
+    public init(managed: ManagedServing? = nil, external: ExternalServing? = nil) {
+        self.managed = managed
+        self.external = external
+    }
+}
+
+/// Sextant creates one `sextant-server` Deployment per served version.
+public struct ManagedServing: Codable, Sendable, Hashable {
+    public var image: String?
+    public var replicas: Int?
+    public var port: Int?
+    public var resources: ResourceRequirements?
+    /// A `corev1.PodTemplateSpec` merged under the generated one (labels, annotations, sidecars,
+    /// tolerations, ...); the `sextant-server` container's image, args and model env are Sextant's.
+    public var template: JSONValue?
+    public init() {}
+}
+
+/// GitOps: the user manages the Deployments; Sextant shifts traffic and scales.
+public struct ExternalServing: Codable, Sendable, Hashable {
+    public var stableDeployment: String
+    public var canaryDeployment: String
+    /// Whether Sextant may scale the canary Deployment to 0 after promotion or rollback.
+    public var scaleDown: Bool?
+    public init(stableDeployment: String, canaryDeployment: String) {
+        self.stableDeployment = stableDeployment
+        self.canaryDeployment = canaryDeployment
+    }
+}
+
+public struct RoutingSpec: Codable, Sendable, Hashable {
+    public var virtualService: VirtualServiceRef
+    /// Host-level split: destinations are these Services. Exclusive with `destinationRule`.
+    public var services: ServicePair?
+    /// Subset-level split: destinations are subsets of one host. Exclusive with `services`.
+    public var destinationRule: DestinationRuleRef?
+    public init(virtualService: VirtualServiceRef) { self.virtualService = virtualService }
+}
+
+public struct VirtualServiceRef: Codable, Sendable, Hashable {
+    public var name: String
+    /// Names of the HTTP routes whose weights Sextant owns; empty means every route.
+    public var routes: [String]?
+    public init(name: String, routes: [String]? = nil) {
+        self.name = name
+        self.routes = routes
+    }
+}
+
+public struct ServicePair: Codable, Sendable, Hashable {
+    public var stable: String
+    public var canary: String
+    public init(stable: String, canary: String) {
+        self.stable = stable
+        self.canary = canary
+    }
+}
+
+public struct DestinationRuleRef: Codable, Sendable, Hashable {
+    public var name: String
+    public var host: String
+    public var stableSubset: String?
+    public var canarySubset: String?
+    public init(name: String, host: String) {
+        self.name = name
+        self.host = host
+    }
+}
+
+/// Exactly one field is set.
+public struct RolloutStrategy: Codable, Sendable, Hashable {
+    public var canary: CanaryStrategy?
+    public var blueGreen: BlueGreenStrategy?
+    public var shadow: ShadowStrategy?
+    public var abTest: ABTestStrategy?
+    public init(canary: CanaryStrategy? = nil, blueGreen: BlueGreenStrategy? = nil,
+                shadow: ShadowStrategy? = nil, abTest: ABTestStrategy? = nil) {
+        self.canary = canary
+        self.blueGreen = blueGreen
+        self.shadow = shadow
+        self.abTest = abTest
+    }
+}
+
+/// Either explicit `steps` (Argo Rollouts style) or `stepWeight`/`maxWeight` (Flagger style).
+public struct CanaryStrategy: Codable, Sendable, Hashable {
+    public var steps: [CanaryStep]?
+    public var stepWeight: Int?
+    public var maxWeight: Int?
+    public init(steps: [CanaryStep]? = nil, stepWeight: Int? = nil, maxWeight: Int? = nil) {
+        self.steps = steps
+        self.stepWeight = stepWeight
+        self.maxWeight = maxWeight
+    }
+}
+
+/// Exactly one of `setWeight` and `pause`.
+public struct CanaryStep: Codable, Sendable, Hashable {
+    public var setWeight: Int?
+    public var pause: PauseStep?
+    public init(setWeight: Int? = nil, pause: PauseStep? = nil) {
+        self.setWeight = setWeight
+        self.pause = pause
+    }
+}
+
+public struct PauseStep: Codable, Sendable, Hashable {
+    /// Unset: wait for a `promote` request.
+    public var duration: String?
+    public init(duration: String? = nil) { self.duration = duration }
+}
+
+public struct BlueGreenStrategy: Codable, Sendable, Hashable {
+    public var iterations: Int?
+    public var autoPromote: Bool?
+    public init() {}
+}
+
+public struct ShadowStrategy: Codable, Sendable, Hashable {
+    public var mirrorPercent: Int?
+    public var iterations: Int?
+    public var autoPromote: Bool?
+    public init() {}
+}
+
+public struct ABTestStrategy: Codable, Sendable, Hashable {
+    public var match: [ABMatch]
+    public var iterations: Int?
+    public var autoPromote: Bool?
+    public init(match: [ABMatch]) { self.match = match }
+}
+
+/// Exactly one of `header` and `cookie`.
+public struct ABMatch: Codable, Sendable, Hashable {
+    public var header: HeaderMatch?
+    public var cookie: CookieMatch?
+    public init(header: HeaderMatch? = nil, cookie: CookieMatch? = nil) {
+        self.header = header
+        self.cookie = cookie
+    }
+}
+
+/// Exactly one of `exact`, `prefix` and `regex`.
+public struct HeaderMatch: Codable, Sendable, Hashable {
+    public var name: String
+    public var exact: String?
+    public var prefix: String?
+    public var regex: String?
+    public init(name: String, exact: String? = nil, prefix: String? = nil, regex: String? = nil) {
+        self.name = name
+        self.exact = exact
+        self.prefix = prefix
+        self.regex = regex
+    }
+}
+
+public struct CookieMatch: Codable, Sendable, Hashable {
+    public var name: String
+    public var value: String
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+public struct AnalysisSpec: Codable, Sendable, Hashable {
+    public var interval: String?
+    public var failureLimit: Int?
+    public var consecutiveErrorLimit: Int?
+    public var prometheus: PrometheusEndpoint?
+    public var metrics: [AnalysisMetric]?
+    public init() {}
+}
+
+/// Exactly one of `template` and `query`.
+public struct AnalysisMetric: Codable, Sendable, Hashable {
+    public var name: String
+    public var template: MetricTemplate?
+    public var query: String?
+    public var thresholdRange: ThresholdRange
+    /// Window used for `{{ interval }}`; default: the analysis interval.
+    public var interval: String?
+    public var noDataPolicy: NoDataPolicy?
+    public init(name: String, template: MetricTemplate? = nil, query: String? = nil, thresholdRange: ThresholdRange) {
+        self.name = name
+        self.template = template
+        self.query = query
+        self.thresholdRange = thresholdRange
+    }
+}
+
+/// Built-in queries over the metrics `sextant-server` exports.
+public enum MetricTemplate: String, Codable, Sendable, Hashable, CaseIterable {
+    case successRate = "SuccessRate", latencyP99 = "LatencyP99", modelAccuracy = "ModelAccuracy"
+}
+
+public struct ThresholdRange: Codable, Sendable, Hashable {
+    public var min: Double?
+    public var max: Double?
+    public init(min: Double? = nil, max: Double? = nil) {
+        self.min = min
+        self.max = max
+    }
+}
+
+/// What an empty result (or NaN) counts as.
+public enum NoDataPolicy: String, Codable, Sendable, Hashable, CaseIterable {
+    /// A failed check (counts toward `failureLimit`). Safe default: no evidence is not health.
+    case fail = "Fail"
+    /// A passed check (for metrics that are legitimately absent at low traffic).
+    case pass = "Pass"
+    /// A query error (counts toward `consecutiveErrorLimit`, holds the rollout).
+    case error = "Error"
+    /// Neither: the metric is skipped this interval.
+    case ignore = "Ignore"
+}
+
+public struct RolloutWebhook: Codable, Sendable, Hashable {
+    public var name: String
+    public var type: WebhookType
+    public var url: String
+    public var timeout: String?
+    public var retries: Int?
+    public var metadata: [String: String]?
+    public init(name: String, type: WebhookType, url: String) {
+        self.name = name
+        self.type = type
+        self.url = url
+    }
+}
+
+public enum WebhookType: String, Codable, Sendable, Hashable, CaseIterable {
+    /// Before any traffic moves; non-2xx aborts the rollout.
+    case preRollout = "PreRollout"
+    /// At every analysis interval, as a check; non-2xx is a failed check.
+    case rollout = "Rollout"
+    /// Before promotion; non-2xx holds the rollout (a gate).
+    case confirmPromotion = "ConfirmPromotion"
+    /// After promotion; informational.
+    case postRollout = "PostRollout"
+    /// After a rollback; informational.
+    case rollback = "Rollback"
+}
+
+// MARK: Status
+
+public struct CanaryRolloutStatus: Codable, Sendable, Hashable {
+    public var phase: RolloutPhase?
+    public var conditions: [Condition]?
+    public var observedGeneration: Int64?
+    public var message: String?
+    public var stableVersion: String?
+    public var canaryVersion: String?
+    /// Index into the effective step list (explicit steps, or the ones derived from stepWeight).
+    public var currentStepIndex: Int?
+    public var canaryWeight: Int?
+    public var mirrorPercent: Int?
+    /// Analysis runs completed in the current step (blue-green, shadow, A/B: in the rollout).
+    public var iterations: Int?
+    public var failedChecks: Int?
+    public var consecutiveErrors: Int?
+    public var measurements: [Measurement]?
+    public var lastAnalysisTime: String?
+    public var rolloutStartTime: String?
+    public var stepStartTime: String?
+    public var pauseStartTime: String?
+    /// Last time the rollout made progress (for `progressDeadlineSeconds`).
+    public var lastProgressTime: String?
+    /// When the candidate or the old stable is due to be scaled down.
+    public var scaleDownTime: String?
+    public var webhooks: [WebhookResult]?
+    public var requests: RolloutRequests?
+    /// The `requestedAt` of the last request acted on, so each request is acted on once.
+    public var lastHandledRequest: String?
+    public init() {}
+}
+
+public enum RolloutPhase: String, Codable, Sendable, Hashable, CaseIterable {
+    case initializing = "Initializing", progressing = "Progressing", paused = "Paused", promoting = "Promoting"
+    case succeeded = "Succeeded", rolledBack = "RolledBack", failed = "Failed"
+}
+
+public struct Measurement: Codable, Sendable, Hashable {
+    public var metric: String
+    public var value: Double?
+    public var query: String?
+    public var outcome: MeasurementOutcome
+    public var time: String
+    public var message: String?
+    public init(metric: String, outcome: MeasurementOutcome, time: String) {
+        self.metric = metric
+        self.outcome = outcome
+        self.time = time
+    }
+}
+
+public enum MeasurementOutcome: String, Codable, Sendable, Hashable, CaseIterable {
+    case pass = "Pass", fail = "Fail", noData = "NoData", error = "Error"
+}
+
+public struct WebhookResult: Codable, Sendable, Hashable {
+    public var name: String
+    public var type: WebhookType
+    public var time: String
+    public var succeeded: Bool
+    public var statusCode: Int?
+    public var message: String?
+    public init(name: String, type: WebhookType, time: String, succeeded: Bool) {
+        self.name = name
+        self.type = type
+        self.time = time
+        self.succeeded = succeeded
+    }
+}
+
+public struct RolloutRequests: Codable, Sendable, Hashable {
+    /// Skip the rest of the steps (or end an indefinite pause) and promote; analysis still gates.
+    public var promote: ManualRequest?
+    /// Roll back now: canary weight 0, phase `RolledBack` with reason `Aborted`.
+    public var abort: ManualRequest?
+    /// Start again from the first step after `RolledBack`/`Failed`, with the same candidate.
+    public var retry: ManualRequest?
+    public init() {}
+}

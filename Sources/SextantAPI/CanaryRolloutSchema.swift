@@ -1,0 +1,217 @@
+import SextantJSON
+
+/// The openAPIV3Schema of CanaryRollout.
+extension CanaryRollout {
+    static func weight(_ description: String) -> Schema {
+        .integer(description, min: 0, max: 100)
+    }
+
+    static let iterations: Schema = .integer("Analysis intervals that must pass before promotion.", default: 10,
+                                             min: 1, max: 1000)
+
+    public static var specSchema: Schema {
+        .object("Desired state: which version to roll out, how it is served and routed, and how it is judged.",
+                required: ["modelName", "serving", "routing", "strategy"],
+                [
+            "modelName": .string("Registry name of the model served; every ModelVersion rolled out must belong to it.",
+                                 pattern: #"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"#, maxLength: 50, sample: "fraud-detector"),
+            "modelVersion": .objectName("The candidate ModelVersion (approved, same model). Changing it starts a rollout; a new candidate during a rollout restarts from the current stable. The first version ever set is promoted at once (there is nothing to compare it with). A TrainingJob with `release.canaryRollout` sets it."),
+            "serving": .object("How versions are served: exactly one of `managed` and `external`.",
+                               rules: [.init("[has(self.managed), has(self.external)].exists_one(x, x)",
+                                             message: "set exactly one of managed and external")], [
+                "managed": .object("Sextant runs one `sextant-server` Deployment per served version (`<rollout>-<version>`), with the version's artifact.", [
+                    "image": .string("Model server image. Default: the controller's `--server-image`.",
+                                     sample: "ghcr.io/sextant/sextant-server:0.1.0"),
+                    "replicas": .integer("Replicas of each served version.", default: 2, min: 0, max: 1000),
+                    "port": .integer("HTTP port of the model server.", default: 8080, min: 1, max: 65535),
+                    "resources": .resourceRequirements,
+                    "template": .freeform("A corev1.PodTemplateSpec merged under the generated one (labels, annotations, sidecars, tolerations, node selection). The `sextant-server` container's image, args and model settings are Sextant's.",
+                                          docType: "PodTemplateSpec"),
+                ]),
+                "external": .object("GitOps: you manage both Deployments (each serving its version); Sextant only shifts traffic and, if allowed, scales the canary.",
+                                    required: ["stableDeployment", "canaryDeployment"], [
+                    "stableDeployment": .objectName("Deployment serving the stable version."),
+                    "canaryDeployment": .objectName("Deployment serving the candidate."),
+                    "scaleDown": .boolean("Scale the canary Deployment to 0 after promotion or rollback (after the delays).",
+                                          default: false),
+                ]),
+            ]),
+            "routing": .object("Istio routing. Sextant patches only the destination weights (and mirror/match for shadow and A/B) of the named HTTP routes of your VirtualService. Exactly one of `services` (host-level split) and `destinationRule` (subset-level split).",
+                               required: ["virtualService"],
+                               rules: [.init("[has(self.services), has(self.destinationRule)].exists_one(x, x)",
+                                             message: "set exactly one of services and destinationRule")], [
+                "virtualService": .object("The VirtualService whose routes carry the traffic.", required: ["name"], [
+                    "name": .objectName("VirtualService name, in this namespace."),
+                    "routes": .array("Names of the HTTP routes Sextant owns. Empty: every HTTP route.",
+                                     of: .string("A route name.", sample: "primary"), maxItems: 16, listType: "set"),
+                ]),
+                "services": .object("Host-level split: the route's destinations are these two Services.",
+                                    required: ["stable", "canary"],
+                                    rules: [.init("self.stable != self.canary", message: "stable and canary must differ")], [
+                    "stable": .objectName("Service (host) of the stable version."),
+                    "canary": .objectName("Service (host) of the candidate."),
+                ]),
+                "destinationRule": .object("Subset-level split: one host, two subsets of a DestinationRule whose `version` labels Sextant points at the stable and candidate Deployments.",
+                                           required: ["name", "host"],
+                                           rules: [.init("self.stableSubset != self.canarySubset",
+                                                         message: "stableSubset and canarySubset must differ")], [
+                    "name": .objectName("DestinationRule name, in this namespace."),
+                    "host": .string("Destination host (Service name or FQDN).", minLength: 1, sample: "fraud-detector"),
+                    "stableSubset": .string("Subset of the stable version.", default: "stable", minLength: 1),
+                    "canarySubset": .string("Subset of the candidate.", default: "canary", minLength: 1),
+                ]),
+            ]),
+            "strategy": .object("How traffic moves: exactly one of `canary`, `blueGreen`, `shadow`, `abTest`.",
+                                rules: [.init("[has(self.canary), has(self.blueGreen), has(self.shadow), has(self.abTest)].exists_one(x, x)",
+                                              message: "set exactly one strategy: canary, blueGreen, shadow or abTest")], [
+                "canary": .object("Progressive weights: explicit `steps`, or `stepWeight` up to `maxWeight`. After the last step passes, the candidate is promoted to 100%.",
+                                  rules: [
+                                    .init("has(self.steps) != has(self.stepWeight)", message: "set either steps or stepWeight"),
+                                    .init("!has(self.stepWeight) || self.maxWeight >= self.stepWeight",
+                                          message: "maxWeight must be >= stepWeight", fieldPath: ".maxWeight"),
+                                  ], [
+                    "steps": .array("Steps run in order (Argo Rollouts style).", of: .object(
+                        "Exactly one of `setWeight` and `pause`.",
+                        rules: [.init("has(self.setWeight) != has(self.pause)", message: "set exactly one of setWeight and pause")], [
+                            "setWeight": weight("Percent of traffic to the candidate from this step on; analysis runs every interval while it holds."),
+                            "pause": .object("Hold the current weight: for `duration`, or until a `promote` request when no duration is given.", [
+                                "duration": .duration("How long to pause. Unset: until promoted."),
+                            ]),
+                        ]), minItems: 1, maxItems: 50),
+                    "stepWeight": weight("Flagger style: weight added at each passing analysis interval."),
+                    "maxWeight": weight("Flagger style: last weight before promotion.").withDefault(50),
+                ]),
+                "blueGreen": .object("Blue-green: the candidate gets no user traffic while analysed (preview), then all of it at once.", [
+                    "iterations": iterations,
+                    "autoPromote": .boolean("Switch at once when analysis passes; false waits for a `promote` request.",
+                                            default: true),
+                ]),
+                "shadow": .object("Shadow: a copy of the live traffic is mirrored to the candidate (responses discarded) while analysed; then promoted.", [
+                    "mirrorPercent": weight("Percent of requests mirrored.").withDefault(100),
+                    "iterations": iterations,
+                    "autoPromote": .boolean("Promote when analysis passes; false waits for a `promote` request.", default: false),
+                ]),
+                "abTest": .object("A/B: requests matching a header or cookie go to the candidate while analysed; then promoted.",
+                                  required: ["match"], [
+                    "match": .array("Matches (ORed): exactly one of `header` and `cookie` each.", of: .object(
+                        "One match.",
+                        rules: [.init("has(self.header) != has(self.cookie)", message: "set exactly one of header and cookie")], [
+                            "header": .object("Match a request header.", required: ["name"],
+                                              rules: [.init("[has(self.exact), has(self.prefix), has(self.regex)].exists_one(x, x)",
+                                                            message: "set exactly one of exact, prefix and regex")], [
+                                "name": .string("Header name (lower case).", pattern: "^[a-z0-9-]+$", maxLength: 256,
+                                                sample: "x-canary"),
+                                "exact": .string("Exact value."),
+                                "prefix": .string("Value prefix."),
+                                "regex": .string("RE2 regular expression."),
+                            ]),
+                            "cookie": .object("Match a cookie `name=value`.", required: ["name", "value"], [
+                                "name": .string("Cookie name.", pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", maxLength: 256,
+                                                sample: "canary"),
+                                "value": .string("Cookie value.", sample: "always"),
+                            ]),
+                        ]), minItems: 1, maxItems: 8),
+                    "iterations": iterations,
+                    "autoPromote": .boolean("Promote when analysis passes; false waits for a `promote` request.", default: true),
+                ]),
+            ]),
+            "analysis": .object("Prometheus checks run every interval while the candidate takes traffic.", [
+                "interval": .duration("Time between two analysis runs (and between two weight steps).", default: "1m"),
+                "failureLimit": .integer("Failed checks (over the whole rollout) that trigger a rollback.", default: 5,
+                                         min: 1, max: 100),
+                "consecutiveErrorLimit": .integer("Consecutive query errors (Prometheus down, bad query) after which the rollout fails; errors hold the rollout meanwhile.",
+                                                  default: 4, min: 1, max: 100),
+                "prometheus": .prometheusEndpoint,
+                "metrics": .array("Metrics checked at each interval; each one must be within its thresholdRange.", of: .object(
+                    "A PromQL query (or a built-in template) and its healthy range. Exactly one of `template` and `query`.",
+                    required: ["name", "thresholdRange"],
+                    rules: [.init("has(self.template) != has(self.query)", message: "set exactly one of template and query")], [
+                        "name": .string("Metric name, used in status and Events.", pattern: "^[a-zA-Z][-_a-zA-Z0-9]*$",
+                                        maxLength: 63, sample: "error-rate"),
+                        "template": .string("Built-in query over `sextant-server` metrics: `SuccessRate` (ratio of non-5xx predictions, 0-1), `LatencyP99` (seconds), `ModelAccuracy` (from prediction feedback, 0-1).",
+                                            enum: MetricTemplate.allCases.map(\.rawValue)),
+                        "query": .string("PromQL returning one sample. Templated: `{{ namespace }}`, `{{ name }}` (rollout), `{{ model }}`, `{{ stable }}` and `{{ canary }}` (versions), `{{ interval }}`.",
+                                         minLength: 1, maxLength: 4096,
+                                         sample: "sum(rate(sextant_predictions_total{version=\"{{ canary }}\"}[{{ interval }}]))"),
+                        "thresholdRange": .object("Healthy range, inclusive; at least one bound.",
+                                                  rules: [.init("has(self.min) || has(self.max)", message: "set min, max or both"),
+                                                          .init("!has(self.min) || !has(self.max) || self.min <= self.max",
+                                                                message: "min must not exceed max")], [
+                            "min": .number("Lowest healthy value."),
+                            "max": .number("Highest healthy value."),
+                        ]),
+                        "interval": .duration("Window substituted for `{{ interval }}`. Default: `analysis.interval`."),
+                        "noDataPolicy": .string("What an empty result or NaN counts as: `Fail` (a failed check), `Pass`, `Error` (a query error) or `Ignore` (skipped).",
+                                                default: "Fail", enum: NoDataPolicy.allCases.map(\.rawValue)),
+                    ]), maxItems: 20, listType: "map", mapKeys: ["name"]),
+            ]),
+            "webhooks": .array("HTTP hooks called with a JSON body (rollout, phase, versions, weight, metadata).", of: .object(
+                "A webhook.", required: ["name", "type", "url"], [
+                    "name": .string("Hook name.", pattern: "^[a-zA-Z][-_a-zA-Z0-9]*$", maxLength: 63, sample: "load-test"),
+                    "type": .string("`PreRollout` (before traffic moves; failure aborts), `Rollout` (each interval; failure is a failed check), `ConfirmPromotion` (before promotion; failure holds), `PostRollout`, `Rollback` (informational).",
+                                    enum: WebhookType.allCases.map(\.rawValue)),
+                    "url": .string("URL to POST to.", pattern: "^https?://.+$", sample: "http://loadtester.test/hooks/start"),
+                    "timeout": .duration("Timeout of one call.", default: "10s"),
+                    "retries": .integer("Retries of a failed call before it counts as failed.", default: 2, min: 0, max: 10),
+                    "metadata": .map("Extra key/values sent in the body.", of: .string("A value.")),
+                ]), maxItems: 16, listType: "map", mapKeys: ["name"]),
+            "paused": .boolean("Hold the rollout at its current step (analysis continues, no step advances) while true.",
+                               default: false),
+            "progressDeadlineSeconds": .integer("A rollout making no progress (Deployment not ready, hold on errors) this long fails and rolls back.",
+                                                default: 600, min: 1),
+            "scaleDownDelaySeconds": .integer("After promotion, the old stable keeps its replicas this long (in-flight requests, quick revert).",
+                                              default: 30, min: 0),
+            "abortScaleDownDelaySeconds": .integer("After a rollback, the candidate keeps its replicas this long (for debugging).",
+                                                   default: 30, min: 0),
+        ])
+    }
+
+    public static var statusSchema: Schema {
+        .object("Observed state, written by the controller. Every timer is a timestamp here, so a restarted controller continues without skipping or repeating a step.", [
+            "phase": .string("`Initializing` (first version, or Deployments not ready yet), `Progressing`, `Paused` (pause step or `spec.paused`), `Promoting` (candidate at 100%, finishing), `Succeeded`, `RolledBack` (analysis failed or aborted; traffic back on stable), `Failed` (deadline or errors; traffic back on stable).",
+                             enum: RolloutPhase.allCases.map(\.rawValue)),
+            "conditions": .conditions("`Ready`, `Progressing`, `Promoted`, `RoutingReady` (VirtualService and routes found and patched) with reason and message."),
+            "observedGeneration": .integer("The .metadata.generation last acted on.", min: 0, format: "int64"),
+            "message": .string("Human readable summary; on rollback: which metric, value and threshold."),
+            "stableVersion": .string("ModelVersion serving the stable traffic."),
+            "canaryVersion": .string("ModelVersion being rolled out (empty when none)."),
+            "currentStepIndex": .integer("Index of the current step (explicit steps, or the steps derived from stepWeight/maxWeight).",
+                                         min: 0),
+            "canaryWeight": weight("Percent of traffic on the candidate, as last written and verified."),
+            "mirrorPercent": weight("Shadow: percent of traffic mirrored."),
+            "iterations": .integer("Passing analysis runs in the current step (blue-green, shadow, A/B: since the start).", min: 0),
+            "failedChecks": .integer("Failed checks since the rollout started; rollback at `analysis.failureLimit`.", min: 0),
+            "consecutiveErrors": .integer("Query errors in a row; the rollout fails at `analysis.consecutiveErrorLimit`.", min: 0),
+            "measurements": .array("Latest measurement of each metric.", of: .object(
+                "One measurement.", required: ["metric", "outcome", "time"], [
+                    "metric": .string("Metric name."),
+                    "value": .number("Measured value (absent for NoData and Error)."),
+                    "query": .string("The query as sent, templates resolved."),
+                    "outcome": .string("`Pass`, `Fail`, `NoData` or `Error`.", enum: MeasurementOutcome.allCases.map(\.rawValue)),
+                    "time": .time("When it was measured."),
+                    "message": .string("Error text, or the range it was compared with."),
+                ]), maxItems: 32, listType: "map", mapKeys: ["metric"]),
+            "lastAnalysisTime": .time("When the last analysis ran; the next is due one interval later."),
+            "rolloutStartTime": .time("When the current rollout started."),
+            "stepStartTime": .time("When the current step started."),
+            "pauseStartTime": .time("When the current pause started; a timed pause ends at this plus its duration."),
+            "lastProgressTime": .time("Last progress (step advanced, Deployment became ready); `progressDeadlineSeconds` counts from here."),
+            "scaleDownTime": .time("When the old stable (after promotion) or the candidate (after rollback) is due to be scaled down."),
+            "webhooks": .array("Latest call of each webhook.", of: .object(
+                "One call.", required: ["name", "type", "time", "succeeded"], [
+                    "name": .string("Hook name."),
+                    "type": .string("Hook type.", enum: WebhookType.allCases.map(\.rawValue)),
+                    "time": .time("When it was called."),
+                    "succeeded": .boolean("2xx within the timeout."),
+                    "statusCode": .integer("HTTP status.", min: 0, max: 999),
+                    "message": .string("Error or response excerpt."),
+                ]), maxItems: 16, listType: "map", mapKeys: ["name"]),
+            "requests": .object("Manual requests. They live in status, written through the status subresource (`sextant promote|abort|retry`, or `kubectl patch --subresource=status --type=merge`), so they bump no generation, cause no GitOps drift and can be granted by RBAC on `canaryrollouts/status` alone. The controller acts on each once and clears it.", [
+                "promote": .manualRequest("Skip the remaining steps (or end an indefinite pause) and promote; the ConfirmPromotion webhook still gates."),
+                "abort": .manualRequest("Roll back now: weight 0, phase `RolledBack`, reason `Aborted`."),
+                "retry": .manualRequest("After `RolledBack` or `Failed`, start again from the first step with the same candidate."),
+            ]),
+            "lastHandledRequest": .string("`requestedAt` of the last request acted on (requests are idempotent)."),
+        ])
+    }
+}

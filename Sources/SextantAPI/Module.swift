@@ -1,1 +1,0 @@
-// SextantAPI: see docs/architecture.md

@@ -1,0 +1,377 @@
+import SextantJSON
+import SextantKubeTypes
+
+/// Trains a model by running the trainer image as a `batch/v1` Job, once, on a cron schedule,
+/// or when a Prometheus condition says the live model drifted. Each successful run registers a
+/// ``ModelVersion``.
+public struct TrainingJob: KubernetesResource, Hashable {
+    public static let group = SextantGroup.name
+    public static let version = SextantGroup.version
+    public static let kind = "TrainingJob"
+    public static let plural = "trainingjobs"
+    public static let namespaced = true
+
+    public var apiVersion: String?
+    public var kind: String?
+    public var metadata: ObjectMeta
+    public var spec: TrainingJobSpec
+    public var status: TrainingJobStatus?
+
+    public init(metadata: ObjectMeta, spec: TrainingJobSpec, status: TrainingJobStatus? = nil) {
+        self.apiVersion = Self.apiVersion
+        self.kind = Self.kind
+        self.metadata = metadata
+        self.spec = spec
+        self.status = status
+    }
+}
+
+public struct TrainingJobSpec: Codable, Sendable, Hashable {
+    /// Registry name of the model; versions are registered as `<modelName>-v<N>`.
+    public var modelName: String
+    public var trainer: TrainerSpec?
+    public var data: DataSpec
+    public var algorithm: Algorithm?
+    public var hyperparameters: Hyperparameters?
+    public var gates: EvaluationGates?
+    public var output: OutputSpec
+    public var pod: PodPlacement?
+    public var runPolicy: RunPolicy?
+    public var schedule: TrainingSchedule?
+    public var retrainOn: RetrainPolicy?
+    public var release: ReleasePolicy?
+
+    public init(modelName: String, data: DataSpec, output: OutputSpec) {
+        self.modelName = modelName
+        self.data = data
+        self.output = output
+    }
+}
+
+/// The trainer container.
+public struct TrainerSpec: Codable, Sendable, Hashable {
+    /// Default: the controller's `--trainer-image`.
+    public var image: String?
+    public var imagePullPolicy: PullPolicy?
+    public var args: [String]?
+    public init(image: String? = nil) { self.image = image }
+}
+
+public enum PullPolicy: String, Codable, Sendable, Hashable, CaseIterable {
+    case always = "Always", ifNotPresent = "IfNotPresent", never = "Never"
+}
+
+/// The training data and how to use its columns.
+public struct DataSpec: Codable, Sendable, Hashable {
+    public var source: DataSource
+    /// Feature columns; empty means every column except target and protected attributes.
+    public var features: [String]?
+    public var categoricalFeatures: [String]?
+    public var target: String
+    /// Columns used only by the fairness gate (never as features).
+    public var protectedAttributes: [String]?
+    public var split: DataSplit?
+
+    public init(source: DataSource, target: String) {
+        self.source = source
+        self.target = target
+    }
+}
+
+public struct DataSource: Codable, Sendable, Hashable {
+    /// `file://`, `http://`, `https://` or `s3://`.
+    public var uri: String
+    /// The data version label recorded in lineage (`v2.1`, a DVC/LakeFS commit, a date).
+    public var version: String?
+    /// When set, the run fails unless the bytes read hash to this value.
+    public var sha256: String?
+    public var format: DataFormat?
+    /// Credentials for `s3://` (keys `AWS_ACCESS_KEY_ID`, ...) or `http(s)://` (`token`).
+    public var secretRef: SecretReference?
+    /// S3-compatible endpoint override (MinIO, ...).
+    public var endpoint: String?
+
+    public init(uri: String, version: String? = nil, sha256: String? = nil) {
+        self.uri = uri
+        self.version = version
+        self.sha256 = sha256
+    }
+}
+
+public enum DataFormat: String, Codable, Sendable, Hashable, CaseIterable {
+    case csv = "CSV", csvGzip = "CSVGzip"
+}
+
+public struct DataSplit: Codable, Sendable, Hashable {
+    public var train: Double?
+    public var validation: Double?
+    public var test: Double?
+    public var stratify: Bool?
+    public init(train: Double? = nil, validation: Double? = nil, test: Double? = nil) {
+        self.train = train
+        self.validation = validation
+        self.test = test
+    }
+}
+
+public enum Algorithm: String, Codable, Sendable, Hashable, CaseIterable {
+    case gradientBoostedTrees = "GradientBoostedTrees"
+    case logisticRegression = "LogisticRegression"
+}
+
+/// XGBoost-style hyperparameters, camelCased (`n_estimators` is `nEstimators`).
+public struct Hyperparameters: Codable, Sendable, Hashable {
+    public var nEstimators: Int?
+    public var maxDepth: Int?
+    public var learningRate: Double?
+    public var subsample: Double?
+    public var colsampleBytree: Double?
+    public var minChildWeight: Double?
+    public var gamma: Double?
+    public var regAlpha: Double?
+    public var regLambda: Double?
+    public var maxBin: Int?
+    public var earlyStoppingRounds: Int?
+    public var evalMetric: GateMetric?
+    public var seed: Int64?
+    public var folds: Int?
+    public var decisionThreshold: Double?
+    public init() {}
+}
+
+/// Metric names as the trainer reports them in `metrics.json`.
+public enum GateMetric: String, Codable, Sendable, Hashable, CaseIterable {
+    case aucRoc = "auc_roc", aucPr = "auc_pr", precision, recall, f1, accuracy
+    case logLoss = "log_loss", calibrationError = "calibration_error"
+}
+
+public struct EvaluationGates: Codable, Sendable, Hashable {
+    public var performance: PerformanceGate?
+    public var fairness: FairnessGate?
+    public var robustness: RobustnessGate?
+    public var dataQuality: DataQualityGate?
+    public init() {}
+}
+
+public struct PerformanceGate: Codable, Sendable, Hashable {
+    public var thresholds: [MetricThreshold]
+    public init(thresholds: [MetricThreshold]) { self.thresholds = thresholds }
+}
+
+public struct MetricThreshold: Codable, Sendable, Hashable {
+    public var metric: GateMetric
+    public var min: Double?
+    public var max: Double?
+    public init(metric: GateMetric, min: Double? = nil, max: Double? = nil) {
+        self.metric = metric
+        self.min = min
+        self.max = max
+    }
+}
+
+public struct FairnessGate: Codable, Sendable, Hashable {
+    public var protectedAttributes: [String]?
+    public var metric: GateMetric?
+    public var maxDisparity: Double?
+    public var minGroupSize: Int?
+    public init() {}
+}
+
+public struct RobustnessGate: Codable, Sendable, Hashable {
+    public var noiseLevels: [Double]?
+    public var metric: GateMetric?
+    public var maxDegradation: Double?
+    public init() {}
+}
+
+public struct DataQualityGate: Codable, Sendable, Hashable {
+    public var maxNullRatio: Double?
+    public var minFeatureVariance: Double?
+    public var classBalance: ClassBalance?
+    public init() {}
+}
+
+public struct ClassBalance: Codable, Sendable, Hashable {
+    /// Bounds of the positive-class fraction.
+    public var min: Double
+    public var max: Double
+    public init(min: Double, max: Double) {
+        self.min = min
+        self.max = max
+    }
+}
+
+public struct OutputSpec: Codable, Sendable, Hashable {
+    /// Base location; each run writes under `<uri>/<modelName>/v<N>/`.
+    public var uri: String
+    public var secretRef: SecretReference?
+    public var endpoint: String?
+    public init(uri: String) { self.uri = uri }
+}
+
+public struct RunPolicy: Codable, Sendable, Hashable {
+    public var backoffLimit: Int?
+    public var activeDeadlineSeconds: Int64?
+    public var ttlSecondsAfterFinished: Int?
+    public var suspend: Bool?
+    public var successfulJobsHistoryLimit: Int?
+    public var failedJobsHistoryLimit: Int?
+    public var runHistoryLimit: Int?
+    public init() {}
+}
+
+public struct TrainingSchedule: Codable, Sendable, Hashable {
+    /// Standard 5-field cron, or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`.
+    public var cron: String
+    /// IANA time zone name; default UTC.
+    public var timeZone: String?
+    public var concurrencyPolicy: ConcurrencyPolicy?
+    public var startingDeadlineSeconds: Int64?
+    public init(cron: String) { self.cron = cron }
+}
+
+public enum ConcurrencyPolicy: String, Codable, Sendable, Hashable, CaseIterable {
+    case allow = "Allow", forbid = "Forbid", replace = "Replace"
+}
+
+/// Retrain when a Prometheus query says the live model drifted or degraded.
+public struct RetrainPolicy: Codable, Sendable, Hashable {
+    public var prometheus: PrometheusEndpoint?
+    public var interval: String?
+    public var cooldown: String?
+    public var conditions: [RetrainCondition]
+    public init(conditions: [RetrainCondition]) { self.conditions = conditions }
+}
+
+public struct PrometheusEndpoint: Codable, Sendable, Hashable {
+    /// Base URL such as `http://prometheus.monitoring:9090`; default: the controller's `--prometheus-url`.
+    public var address: String?
+    public var timeout: String?
+    public init(address: String? = nil) { self.address = address }
+}
+
+public struct RetrainCondition: Codable, Sendable, Hashable {
+    public var name: String
+    /// PromQL returning one sample; templated like analysis queries (`{{ model }}`, `{{ namespace }}`).
+    public var query: String
+    /// Fires when the value is greater than this.
+    public var above: Double?
+    /// Fires when the value is less than this.
+    public var below: Double?
+    /// The condition must hold this long before it fires.
+    public var `for`: String?
+    public init(name: String, query: String, above: Double? = nil, below: Double? = nil) {
+        self.name = name
+        self.query = query
+        self.above = above
+        self.below = below
+    }
+}
+
+/// What happens to a new version.
+public struct ReleasePolicy: Codable, Sendable, Hashable {
+    public var approval: ApprovalPolicy?
+    public var stage: ModelStage?
+    public var aliases: [String]?
+    /// A CanaryRollout in this namespace whose `spec.modelVersion` is set to each approved version.
+    public var canaryRollout: String?
+    public init() {}
+}
+
+public enum ApprovalPolicy: String, Codable, Sendable, Hashable, CaseIterable {
+    case automatic = "Automatic", manual = "Manual"
+}
+
+// MARK: Status
+
+public struct TrainingJobStatus: Codable, Sendable, Hashable {
+    public var phase: TrainingJobPhase?
+    public var conditions: [Condition]?
+    public var observedGeneration: Int64?
+    /// The run in progress, if any (a name from `runs`).
+    public var activeRun: String?
+    /// Runs, newest first, at most `runPolicy.runHistoryLimit`.
+    public var runs: [TrainingRun]?
+    /// Incremented for each run started; runs are named `<metadata.name>-<runCount>`.
+    public var runCount: Int64?
+    public var lastScheduleTime: String?
+    public var nextScheduleTime: String?
+    /// When a retrain condition last started a run (for the cooldown).
+    public var lastRetrainTime: String?
+    public var retrainChecks: [RetrainCheck]?
+    public var latestModelVersion: String?
+    public var requests: TrainingJobRequests?
+    public var message: String?
+    public init() {}
+}
+
+public enum TrainingJobPhase: String, Codable, Sendable, Hashable, CaseIterable {
+    case pending = "Pending", running = "Running", succeeded = "Succeeded", failed = "Failed"
+    case waiting = "Waiting", suspended = "Suspended", invalid = "Invalid"
+}
+
+public struct TrainingRun: Codable, Sendable, Hashable {
+    public var name: String
+    public var jobName: String?
+    public var trigger: RunTrigger
+    public var startTime: String?
+    public var completionTime: String?
+    public var result: RunResult
+    public var modelVersion: String?
+    public var dataSha256: String?
+    public var reason: String?
+    public var message: String?
+    public init(name: String, trigger: RunTrigger, result: RunResult = .running) {
+        self.name = name
+        self.trigger = trigger
+        self.result = result
+    }
+}
+
+public struct RunTrigger: Codable, Sendable, Hashable {
+    public var type: TriggerType
+    /// For `RetrainCondition`: which condition and the value that fired it.
+    public var condition: String?
+    public var value: Double?
+    /// For `Schedule`: the scheduled time this run stands for.
+    public var scheduledTime: String?
+    /// For `Manual`: who asked.
+    public var requestedBy: String?
+    public init(type: TriggerType) { self.type = type }
+}
+
+public enum TriggerType: String, Codable, Sendable, Hashable, CaseIterable {
+    case created = "Created", specChanged = "SpecChanged", schedule = "Schedule"
+    case retrainCondition = "RetrainCondition", manual = "Manual"
+}
+
+public enum RunResult: String, Codable, Sendable, Hashable, CaseIterable {
+    case running = "Running", succeeded = "Succeeded", failed = "Failed"
+    case gateFailed = "GateFailed", invalidInput = "InvalidInput", cancelled = "Cancelled"
+}
+
+public struct RetrainCheck: Codable, Sendable, Hashable {
+    public var name: String
+    public var value: Double?
+    public var query: String?
+    public var outcome: RetrainOutcome
+    public var time: String
+    /// Since when the condition has held (for `for`).
+    public var since: String?
+    public var message: String?
+    public init(name: String, outcome: RetrainOutcome, time: String) {
+        self.name = name
+        self.outcome = outcome
+        self.time = time
+    }
+}
+
+public enum RetrainOutcome: String, Codable, Sendable, Hashable, CaseIterable {
+    case fired = "Fired", holding = "Holding", ok = "OK", noData = "NoData", error = "Error", coolingDown = "CoolingDown"
+}
+
+public struct TrainingJobRequests: Codable, Sendable, Hashable {
+    /// Start a run now (`sextant retrain`).
+    public var run: ManualRequest?
+    public init() {}
+}

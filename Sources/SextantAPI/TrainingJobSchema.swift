@@ -1,0 +1,244 @@
+import SextantJSON
+
+/// The openAPIV3Schema of TrainingJob. Keep it next to the Swift types: the tests fail when the
+/// two disagree on any key.
+extension TrainingJob {
+    static let metricNames = GateMetric.allCases.map(\.rawValue)
+
+    public static var specSchema: Schema {
+        .object("Desired state: what to train, on which data, how to judge it and when to run.",
+                required: ["modelName", "data", "output"],
+                [
+            "modelName": .string("Registry name of the model. Versions are registered as ModelVersions named `<modelName>-v<N>`.",
+                                 pattern: #"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"#, maxLength: 50, sample: "fraud-detector"),
+            "trainer": .object("The trainer container.", [
+                "image": .string("Trainer image. Default: the controller's `--trainer-image` (the `sextant-trainer` image of the same release).",
+                                 sample: "ghcr.io/sextant/sextant-trainer:0.1.0"),
+                "imagePullPolicy": .string("corev1.PullPolicy of the trainer container.",
+                                           enum: PullPolicy.allCases.map(\.rawValue)),
+                "args": .array("Extra arguments appended to the trainer command line.", of: .string("An argument."),
+                               maxItems: 64),
+            ]),
+            "data": .object("The training data and the role of its columns.", required: ["source", "target"], [
+                "source": .object("Where the data is and which version of it.", required: ["uri"], [
+                    "uri": .string("Location of the data: `file://`, `http://`, `https://` or `s3://bucket/key`.",
+                                   pattern: "^(file|https?|s3)://.+$", sample: "s3://ml-data/fraud/v2.1/train.csv"),
+                    "version": .string("Data version label recorded in the ModelVersion's lineage (a DVC or LakeFS commit, a date, `v2.1`).",
+                                       maxLength: 128),
+                    "sha256": .sha256("Pinned SHA-256 of the data bytes. When set, the run fails with `InvalidInput` if the data read hashes differently."),
+                    "format": .string("Data format.", default: "CSV", enum: DataFormat.allCases.map(\.rawValue)),
+                    "secretRef": .secretReference.withDescription(
+                        "Secret with credentials: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, optional `AWS_SESSION_TOKEN` and `AWS_REGION` for `s3://`; `token` (bearer) for `http(s)://`."),
+                    "endpoint": .string("S3-compatible endpoint URL (MinIO, ...). Default: AWS for the bucket's region.",
+                                        pattern: "^https?://.+$", sample: "http://minio.storage:9000"),
+                ]),
+                "features": .array("Feature columns. Empty: every column except the target and the protected attributes.",
+                                   of: .string("A column name."), maxItems: 4096, listType: "set"),
+                "categoricalFeatures": .array("Columns (among the features) treated as categorical.",
+                                              of: .string("A column name."), maxItems: 4096, listType: "set"),
+                "target": .string("Label column (binary: 0/1, true/false).", minLength: 1),
+                "protectedAttributes": .array("Columns used only to measure fairness, never as features (`age_group`, `gender`).",
+                                              of: .string("A column name."), maxItems: 64, listType: "set"),
+                "split": .object("Train/validation/test split ratios. Validation drives early stopping; test feeds the gates.",
+                                 rules: [.init("self.train + self.validation + self.test <= 1.000001",
+                                               message: "split ratios must sum to 1 or less")], [
+                    "train": .number("Fraction of rows used for training.", default: 0.7, min: 0, max: 1),
+                    "validation": .number("Fraction of rows used for early stopping.", default: 0.15, min: 0, max: 1),
+                    "test": .number("Fraction of rows held out for evaluation and the gates.", default: 0.15, min: 0, max: 1),
+                    "stratify": .boolean("Keep the class ratio equal across the splits.", default: true),
+                ]),
+            ]),
+            "algorithm": .string("Learning algorithm.", default: "GradientBoostedTrees",
+                                 enum: Algorithm.allCases.map(\.rawValue)),
+            "hyperparameters": .object("XGBoost-style hyperparameters (camelCase of the XGBoost names). Unset fields take XGBoost's defaults.",
+                                       rules: [.init("!has(self.folds) || self.folds == 0 || self.folds >= 2",
+                                                     message: "folds must be 0 (no cross-validation) or at least 2",
+                                                     fieldPath: ".folds")], [
+                "nEstimators": .integer("Boosting rounds (`n_estimators`).", default: 100, min: 1, max: 100_000),
+                "maxDepth": .integer("Maximum tree depth (`max_depth`).", default: 6, min: 1, max: 64),
+                "learningRate": .number("Shrinkage per round (`learning_rate`, `eta`).", default: 0.3, min: 0, max: 1),
+                "subsample": .number("Row subsample ratio per tree (`subsample`).", default: 1, min: 0, max: 1),
+                "colsampleBytree": .number("Column subsample ratio per tree (`colsample_bytree`).", default: 1, min: 0, max: 1),
+                "minChildWeight": .number("Minimum hessian sum in a leaf (`min_child_weight`).", default: 1, min: 0),
+                "gamma": .number("Minimum loss reduction to split (`gamma`).", default: 0, min: 0),
+                "regAlpha": .number("L1 regularization (`reg_alpha`).", default: 0, min: 0),
+                "regLambda": .number("L2 regularization (`reg_lambda`).", default: 1, min: 0),
+                "maxBin": .integer("Histogram bins per feature (`max_bin`).", default: 256, min: 2, max: 65_536),
+                "earlyStoppingRounds": .integer("Stop when the validation metric has not improved for this many rounds. 0: off.",
+                                                default: 0, min: 0),
+                "evalMetric": .string("Validation metric for early stopping.", default: "auc_roc", enum: metricNames),
+                "seed": .integer("Random seed; equal seeds and data give identical models whatever the thread count.",
+                                 default: 0, min: 0, format: "int64"),
+                "folds": .integer("Stratified k-fold cross-validation folds reported as `cv_*` metrics. 0: off.",
+                                  default: 0, min: 0, max: 20),
+                "decisionThreshold": .number("Score threshold for precision, recall, F1 and accuracy.", default: 0.5, min: 0, max: 1),
+            ]),
+            "gates": .object("Evaluation gates. A run whose model fails a gate registers no approvable version (result `GateFailed`). Omitted gates are not run.", [
+                "performance": .object("Minimum (or maximum) values of test-set metrics.", required: ["thresholds"], [
+                    "thresholds": .array("One entry per metric.", of: .object(
+                        "Bounds for one metric.", required: ["metric"],
+                        rules: [.init("has(self.min) || has(self.max)", message: "set min, max or both"),
+                                .init("!has(self.min) || !has(self.max) || self.min <= self.max",
+                                      message: "min must not exceed max")], [
+                            "metric": .string("Metric name as the trainer reports it.", enum: metricNames),
+                            "min": .number("Fail when the metric is below this."),
+                            "max": .number("Fail when the metric is above this (for `log_loss`, `calibration_error`)."),
+                        ]), minItems: 1, maxItems: 16, listType: "map", mapKeys: ["metric"]),
+                ]),
+                "fairness": .object("Metric disparity across the groups of each protected attribute.", [
+                    "protectedAttributes": .array("Attributes to check. Default: `data.protectedAttributes`.",
+                                                  of: .string("A column name."), maxItems: 64, listType: "set"),
+                    "metric": .string("Metric compared across groups.", default: "auc_roc", enum: metricNames),
+                    "maxDisparity": .number("Largest allowed difference of the metric between any two groups.",
+                                            default: 0.1, min: 0, max: 1),
+                    "minGroupSize": .integer("Groups with fewer test rows are skipped (and reported).", default: 100, min: 1),
+                ]),
+                "robustness": .object("Metric degradation under Gaussian noise added to the numeric features.", [
+                    "noiseLevels": .array("Standard deviations of the noise, relative to each feature's standard deviation.",
+                                          of: .number("A noise level.", min: 0), maxItems: 16)
+                        .withDefault([0.001, 0.01, 0.1]),
+                    "metric": .string("Metric measured under noise.", default: "auc_roc", enum: metricNames),
+                    "maxDegradation": .number("Largest allowed drop of the metric at any noise level.",
+                                              default: 0.05, min: 0, max: 1),
+                ]),
+                "dataQuality": .object("Checks of the training data before training.", [
+                    "maxNullRatio": .number("Largest allowed fraction of missing values in any feature.",
+                                            default: 0.05, min: 0, max: 1),
+                    "minFeatureVariance": .number("Numeric features with a smaller variance fail the gate (constant columns).",
+                                                  default: 1e-6, min: 0),
+                    "classBalance": .object("Allowed range of the positive-class fraction. Unset: not checked.",
+                                            required: ["min", "max"],
+                                            rules: [.init("self.min <= self.max", message: "min must not exceed max")], [
+                        "min": .number("Smallest allowed positive fraction.", min: 0, max: 1),
+                        "max": .number("Largest allowed positive fraction.", min: 0, max: 1),
+                    ]),
+                ]),
+            ]),
+            "output": .object("Where model artifacts go.", required: ["uri"], [
+                "uri": .string("Base location (`file://` or `s3://`); each run writes `<uri>/<modelName>/v<N>/model.json` and `metrics.json`.",
+                               pattern: "^(file|s3)://.+$", sample: "s3://ml-models/"),
+                "secretRef": .secretReference.withDescription("Secret with S3 credentials (same keys as `data.source.secretRef`)."),
+                "endpoint": .string("S3-compatible endpoint URL.", pattern: "^https?://.+$", sample: "http://minio.storage:9000"),
+            ]),
+            "pod": .podPlacement("Pod settings of the training Job: resources, service account, node selection."),
+            "runPolicy": .object("How each run's Job behaves and how much history is kept.", [
+                "backoffLimit": .integer("Pod retries of a run's Job (`batch/v1` backoffLimit). Training failures are usually deterministic, hence 0.",
+                                         default: 0, min: 0, max: 10),
+                "activeDeadlineSeconds": .integer("A run is failed (`DeadlineExceeded`) after this long.", min: 1, format: "int64"),
+                "ttlSecondsAfterFinished": .integer("Finished Jobs are deleted after this long.", default: 86400, min: 0),
+                "suspend": .boolean("No new runs start while true; a running Job is suspended.", default: false),
+                "successfulJobsHistoryLimit": .integer("Succeeded Jobs kept.", default: 3, min: 0, max: 100),
+                "failedJobsHistoryLimit": .integer("Failed Jobs kept.", default: 1, min: 0, max: 100),
+                "runHistoryLimit": .integer("Entries kept in `status.runs`.", default: 10, min: 1, max: 50),
+            ]),
+            "schedule": .object("Continuous training on a clock, like a CronJob. Unset: the job runs once when created (and again when its spec changes).",
+                                required: ["cron"], [
+                "cron": .string("Standard 5-field cron expression (`0 2 * * *`) or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`.",
+                                minLength: 1, maxLength: 128, sample: "0 2 * * *"),
+                "timeZone": .string("IANA time zone of the cron expression.", default: "UTC", maxLength: 64, sample: "Europe/Paris"),
+                "concurrencyPolicy": .string("What to do when a run is due while one is running.", default: "Forbid",
+                                             enum: ConcurrencyPolicy.allCases.map(\.rawValue)),
+                "startingDeadlineSeconds": .integer("A run missed (e.g. controller down) by more than this is skipped. Unset: the latest missed run starts.",
+                                                    min: 0, format: "int64"),
+            ]),
+            "retrainOn": .object("Continuous training on evidence: a run starts when any condition holds, at most once per cooldown.",
+                                 required: ["conditions"], [
+                "prometheus": .prometheusEndpoint,
+                "interval": .duration("How often the conditions are evaluated.", default: "5m"),
+                "cooldown": .duration("Minimum time between two runs started by conditions.", default: "6h"),
+                "conditions": .array("Conditions; any one firing starts a run.", of: .object(
+                    "A PromQL query and the range that triggers retraining.", required: ["name", "query"],
+                    rules: [.init("has(self.above) || has(self.below)", message: "set above, below or both")], [
+                        "name": .string("Condition name, recorded as the run's trigger.", pattern: "^[a-zA-Z][-_a-zA-Z0-9]*$",
+                                        maxLength: 63, sample: "feature-drift"),
+                        "query": .string("PromQL returning one sample. Templated: `{{ model }}`, `{{ namespace }}`, `{{ name }}`.",
+                                         minLength: 1, maxLength: 4096, sample: "max(sextant_feature_psi{model=\"{{ model }}\"})"),
+                        "above": .number("Fire when the value is greater than this (drift score, error rate)."),
+                        "below": .number("Fire when the value is less than this (accuracy)."),
+                        "for": .duration("The condition must hold continuously this long before it fires.", default: "0s"),
+                    ]), minItems: 1, maxItems: 16, listType: "map", mapKeys: ["name"]),
+            ]),
+            "release": .object("What happens to each version this job registers.", [
+                "approval": .string("`Automatic`: a version whose gates all passed is approved at once. `Manual`: it waits in `Pending` for `sextant approve`.",
+                                    default: "Manual", enum: ApprovalPolicy.allCases.map(\.rawValue)),
+                "stage": .string("Stage given to a new version.", default: "None",
+                                 enum: [ModelStage.none.rawValue, ModelStage.staging.rawValue]),
+                "aliases": .array("Aliases moved to each new version (e.g. `challenger`).", of: .alias,
+                                  maxItems: 8, listType: "set"),
+                "canaryRollout": .objectName("A CanaryRollout in this namespace whose `spec.modelVersion` is set to each approved version: drift, retrain, gate, register, canary, with no human in the loop."),
+            ]),
+        ])
+    }
+
+    public static var statusSchema: Schema {
+        .object("Observed state, written by the controller. All progress lives here, so a restarted controller resumes where it was.", [
+            "phase": .string("Summary: `Pending` (no Job yet), `Running`, `Succeeded`/`Failed` (one-shot job finished), `Waiting` (scheduled or triggered job idle until the next run), `Suspended`, `Invalid` (spec rejected; see the `Ready` condition).",
+                             enum: TrainingJobPhase.allCases.map(\.rawValue)),
+            "conditions": .conditions("`Ready`, `Running`, `Succeeded`, `Degraded` (last run failed) with reason and message."),
+            "observedGeneration": .integer("The .metadata.generation last acted on.", min: 0, format: "int64"),
+            "activeRun": .string("The run in progress, if any (an entry of `runs`)."),
+            "runs": .array("Run history, newest first, at most `runPolicy.runHistoryLimit` entries.", of: .object(
+                "One run: one Job.", required: ["name", "trigger", "result"], [
+                    "name": .string("Run name, `<metadata.name>-<n>`."),
+                    "jobName": .string("The batch/v1 Job of this run."),
+                    "trigger": .object("What started the run.", required: ["type"], [
+                        "type": .string("Trigger kind.", enum: TriggerType.allCases.map(\.rawValue)),
+                        "condition": .string("`RetrainCondition`: the condition that fired."),
+                        "value": .number("`RetrainCondition`: the value that fired it."),
+                        "scheduledTime": .time("`Schedule`: the scheduled time this run stands for."),
+                        "requestedBy": .string("`Manual`: who asked."),
+                    ]),
+                    "startTime": .time("When the Job was created."),
+                    "completionTime": .time("When the run finished."),
+                    "result": .string("Outcome.", enum: RunResult.allCases.map(\.rawValue)),
+                    "modelVersion": .string("The ModelVersion this run registered."),
+                    "dataSha256": .sha256("SHA-256 of the data the run read."),
+                    "reason": .string("CamelCase reason of a failure (`GateFailed`, `DeadlineExceeded`, `OOMKilled`, `DataHashMismatch`, ...)."),
+                    "message": .string("Details: which gate failed with which value, which column was bad, ..."),
+                ]), maxItems: 50),
+            "runCount": .integer("Runs started so far; the next run is `<metadata.name>-<runCount+1>`.", min: 0, format: "int64"),
+            "lastScheduleTime": .time("Last time a scheduled run was started."),
+            "nextScheduleTime": .time("Next time a scheduled run is due."),
+            "lastRetrainTime": .time("Last time a retrain condition started a run (cooldown reference)."),
+            "retrainChecks": .array("Latest evaluation of each retrain condition.", of: .object(
+                "One condition's latest evaluation.", required: ["name", "outcome", "time"], [
+                    "name": .string("Condition name."),
+                    "value": .number("Measured value."),
+                    "query": .string("The query as sent, templates resolved."),
+                    "outcome": .string("`Fired`, `Holding` (true, waiting for `for`), `OK`, `NoData`, `Error`, `CoolingDown`.",
+                                       enum: RetrainOutcome.allCases.map(\.rawValue)),
+                    "time": .time("When it was evaluated."),
+                    "since": .time("Since when the condition has held."),
+                    "message": .string("Error or details."),
+                ]), maxItems: 16),
+            "latestModelVersion": .string("The ModelVersion registered by the latest successful run."),
+            "requests": .object("Manual requests, written through the status subresource (`sextant retrain`) and cleared by the controller once acted on.", [
+                "run": .manualRequest("Start a run now (trigger `Manual`), subject to `concurrencyPolicy`."),
+            ]),
+            "message": .string("Human readable summary of the current state."),
+        ])
+    }
+}
+
+extension Schema {
+    static let alias: Schema = .string("An alias (`champion`, `challenger`).", pattern: #"^[a-z][-a-z0-9]*$"#,
+                                       maxLength: 63, sample: "champion")
+
+    static let prometheusEndpoint: Schema = .object("Prometheus to query.", [
+        "address": .string("Base URL of the Prometheus HTTP API. Default: the controller's `--prometheus-url`.",
+                           pattern: "^https?://.+$", sample: "http://prometheus.monitoring:9090"),
+        "timeout": .duration("Timeout of one query.", default: "10s"),
+    ])
+
+    public func withDescription(_ text: String) -> Schema {
+        var s = self
+        s.description = text
+        return s
+    }
+
+    public func withDefault(_ value: JSONValue) -> Schema {
+        var s = self
+        s.defaultValue = value
+        return s
+    }
+}

@@ -1,0 +1,355 @@
+import Foundation
+
+/// Pure checks of the rules the CRD schema states (bounds, cross-field CEL rules, durations,
+/// cron). The controllers call them because the development API server does not evaluate CEL,
+/// and put the result on the `Ready` condition; they never crash on bad input.
+struct FieldChecker {
+    var errors: [FieldError] = []
+
+    mutating func require(_ condition: Bool, _ path: String, _ kind: FieldError.Kind, _ message: String) {
+        if !condition { errors.append(FieldError(path, kind, message)) }
+    }
+
+    mutating func require(_ condition: Bool, _ path: String, _ message: String) {
+        require(condition, path, .invalid, message)
+    }
+
+    mutating func range<T: Comparable & CustomStringConvertible>(_ value: T?, _ path: String, _ min: T?, _ max: T?) {
+        guard let value else { return }
+        if let min, value < min { errors.append(FieldError(path, .invalid, "must be >= \(min), got \(value)")) }
+        if let max, value > max { errors.append(FieldError(path, .invalid, "must be <= \(max), got \(value)")) }
+    }
+
+    mutating func duration(_ value: String?, _ path: String) {
+        guard let value else { return }
+        do { _ = try GoDuration.seconds(value) } catch { errors.append(FieldError(path, .invalid, error.description)) }
+    }
+
+    mutating func name(_ value: String?, _ path: String, required: Bool = false) {
+        guard let value, !value.isEmpty else {
+            if required { errors.append(FieldError(path, .required, "must be set")) }
+            return
+        }
+        let ok = value.count <= 253 && value.range(of: #"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"#, options: .regularExpression) != nil
+        require(ok, path, "must be a lower-case DNS name (a-z, 0-9, '-', '.'), got \"\(value)\"")
+    }
+
+    mutating func uri(_ value: String, _ path: String, schemes: [String]) {
+        let scheme = value.split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
+        let ok = schemes.contains(scheme) && value.hasPrefix(scheme + "://") && value.count > scheme.count + 3
+        require(ok, path, .invalid, "must be a URI with scheme \(schemes.map { "\($0)://" }.joined(separator: ", ")), got \"\(value)\"")
+    }
+
+    mutating func sha256(_ value: String?, _ path: String) {
+        guard let value else { return }
+        require(value.range(of: "^[a-f0-9]{64}$", options: .regularExpression) != nil, path,
+                "must be 64 lower-case hex digits")
+    }
+
+    mutating func unique(_ values: [String], _ path: String) {
+        var seen: Set<String> = []
+        for (i, v) in values.enumerated() where !seen.insert(v).inserted {
+            errors.append(FieldError("\(path)[\(i)]", .duplicate, "\"\(v)\" appears more than once"))
+        }
+    }
+}
+
+/// Cron: 5 fields of numbers, ranges, lists, steps and `*`, or a macro. Values are checked
+/// against each field's bounds; names (`MON`, `JAN`) are accepted.
+public enum CronSyntax {
+    static let macros: Set<String> = ["@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"]
+    static let bounds: [(String, Int, Int)] = [("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31),
+                                               ("month", 1, 12), ("day of week", 0, 7)]
+
+    /// nil when valid, else what is wrong.
+    public static func problem(_ expression: String) -> String? {
+        let trimmed = expression.trimmingCharacters(in: .whitespaces)
+        if macros.contains(trimmed) { return nil }
+        let fields = trimmed.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        guard fields.count == 5 else { return "expected 5 fields (minute hour day-of-month month day-of-week), got \(fields.count)" }
+        for (field, (label, lo, hi)) in zip(fields, bounds) {
+            for part in field.split(separator: ",", omittingEmptySubsequences: false) {
+                let pieces = part.split(separator: "/", omittingEmptySubsequences: false)
+                guard pieces.count <= 2 else { return "bad \(label) \"\(field)\"" }
+                if pieces.count == 2, Int(pieces[1]).map({ $0 > 0 }) != true { return "bad step in \(label) \"\(field)\"" }
+                let base = pieces[0]
+                if base == "*" || base == "?" { continue }
+                for bound in base.split(separator: "-", omittingEmptySubsequences: false) {
+                    if bound.allSatisfy(\.isLetter), bound.count == 3 { continue }
+                    guard let v = Int(bound) else { return "bad \(label) \"\(field)\"" }
+                    if v < lo || v > hi { return "\(label) \(v) out of range \(lo)-\(hi)" }
+                }
+            }
+        }
+        return nil
+    }
+}
+
+extension TrainingJob {
+    public func validate() -> [FieldError] {
+        var c = FieldChecker()
+        let s = spec
+        c.require(!s.modelName.isEmpty, "spec.modelName", .required, "must be set")
+        c.name(s.modelName, "spec.modelName")
+        c.uri(s.data.source.uri, "spec.data.source.uri", schemes: ["file", "http", "https", "s3"])
+        c.sha256(s.data.source.sha256, "spec.data.source.sha256")
+        c.require(!s.data.target.isEmpty, "spec.data.target", .required, "must be set")
+        let features = s.data.features ?? []
+        c.unique(features, "spec.data.features")
+        c.require(!features.contains(s.data.target), "spec.data.features", "must not contain the target column \"\(s.data.target)\"")
+        for (i, f) in (s.data.categoricalFeatures ?? []).enumerated() where !features.isEmpty && !features.contains(f) {
+            c.require(false, "spec.data.categoricalFeatures[\(i)]", "\"\(f)\" is not one of spec.data.features")
+        }
+        for (i, a) in (s.data.protectedAttributes ?? []).enumerated() where features.contains(a) {
+            c.require(false, "spec.data.protectedAttributes[\(i)]", "\"\(a)\" must not also be a feature")
+        }
+        if let split = s.data.split {
+            let train = split.train ?? 0.7, validation = split.validation ?? 0.15, test = split.test ?? 0.15
+            c.range(split.train, "spec.data.split.train", 0.0, 1.0)
+            c.range(split.validation, "spec.data.split.validation", 0.0, 1.0)
+            c.range(split.test, "spec.data.split.test", 0.0, 1.0)
+            c.require(train + validation + test <= 1.000001, "spec.data.split",
+                      "split ratios must sum to 1 or less, got \(train + validation + test)")
+            c.require(train > 0, "spec.data.split.train", "must be greater than 0")
+        }
+        if let h = s.hyperparameters {
+            c.range(h.nEstimators, "spec.hyperparameters.nEstimators", 1, 100_000)
+            c.range(h.maxDepth, "spec.hyperparameters.maxDepth", 1, 64)
+            c.range(h.learningRate, "spec.hyperparameters.learningRate", 0.0, 1.0)
+            c.range(h.subsample, "spec.hyperparameters.subsample", 0.0, 1.0)
+            c.range(h.colsampleBytree, "spec.hyperparameters.colsampleBytree", 0.0, 1.0)
+            c.range(h.minChildWeight, "spec.hyperparameters.minChildWeight", 0.0, nil)
+            c.range(h.gamma, "spec.hyperparameters.gamma", 0.0, nil)
+            c.range(h.regAlpha, "spec.hyperparameters.regAlpha", 0.0, nil)
+            c.range(h.regLambda, "spec.hyperparameters.regLambda", 0.0, nil)
+            c.range(h.maxBin, "spec.hyperparameters.maxBin", 2, 65_536)
+            c.range(h.earlyStoppingRounds, "spec.hyperparameters.earlyStoppingRounds", 0, nil)
+            c.range(h.seed, "spec.hyperparameters.seed", 0, nil)
+            c.range(h.folds, "spec.hyperparameters.folds", 0, 20)
+            if let folds = h.folds { c.require(folds == 0 || folds >= 2, "spec.hyperparameters.folds", "must be 0 (no cross-validation) or at least 2") }
+            c.range(h.decisionThreshold, "spec.hyperparameters.decisionThreshold", 0.0, 1.0)
+        }
+        if let g = s.gates {
+            if let perf = g.performance {
+                c.require(!perf.thresholds.isEmpty, "spec.gates.performance.thresholds", .required, "needs at least one metric")
+                c.unique(perf.thresholds.map(\.metric.rawValue), "spec.gates.performance.thresholds")
+                for (i, t) in perf.thresholds.enumerated() {
+                    let p = "spec.gates.performance.thresholds[\(i)]"
+                    c.require(t.min != nil || t.max != nil, p, .required, "set min, max or both")
+                    if let lo = t.min, let hi = t.max { c.require(lo <= hi, "\(p).min", "min \(lo) exceeds max \(hi)") }
+                }
+            }
+            if let f = g.fairness {
+                c.range(f.maxDisparity, "spec.gates.fairness.maxDisparity", 0.0, 1.0)
+                c.range(f.minGroupSize, "spec.gates.fairness.minGroupSize", 1, nil)
+                let attrs = f.protectedAttributes ?? s.data.protectedAttributes ?? []
+                c.require(!attrs.isEmpty, "spec.gates.fairness.protectedAttributes", .required,
+                          "the fairness gate needs protected attributes (here or in spec.data.protectedAttributes)")
+            }
+            if let r = g.robustness {
+                c.range(r.maxDegradation, "spec.gates.robustness.maxDegradation", 0.0, 1.0)
+                for (i, level) in (r.noiseLevels ?? []).enumerated() {
+                    c.range(level, "spec.gates.robustness.noiseLevels[\(i)]", 0.0, nil)
+                }
+            }
+            if let q = g.dataQuality {
+                c.range(q.maxNullRatio, "spec.gates.dataQuality.maxNullRatio", 0.0, 1.0)
+                c.range(q.minFeatureVariance, "spec.gates.dataQuality.minFeatureVariance", 0.0, nil)
+                if let b = q.classBalance {
+                    c.range(b.min, "spec.gates.dataQuality.classBalance.min", 0.0, 1.0)
+                    c.range(b.max, "spec.gates.dataQuality.classBalance.max", 0.0, 1.0)
+                    c.require(b.min <= b.max, "spec.gates.dataQuality.classBalance", "min \(b.min) exceeds max \(b.max)")
+                }
+            }
+        }
+        c.uri(s.output.uri, "spec.output.uri", schemes: ["file", "s3"])
+        if let r = s.runPolicy {
+            c.range(r.backoffLimit, "spec.runPolicy.backoffLimit", 0, 10)
+            c.range(r.activeDeadlineSeconds, "spec.runPolicy.activeDeadlineSeconds", 1, nil)
+            c.range(r.ttlSecondsAfterFinished, "spec.runPolicy.ttlSecondsAfterFinished", 0, nil)
+            c.range(r.successfulJobsHistoryLimit, "spec.runPolicy.successfulJobsHistoryLimit", 0, 100)
+            c.range(r.failedJobsHistoryLimit, "spec.runPolicy.failedJobsHistoryLimit", 0, 100)
+            c.range(r.runHistoryLimit, "spec.runPolicy.runHistoryLimit", 1, 50)
+        }
+        if let sched = s.schedule {
+            if let problem = CronSyntax.problem(sched.cron) { c.require(false, "spec.schedule.cron", problem) }
+            if let tz = sched.timeZone {
+                c.require(TimeZone(identifier: tz) != nil, "spec.schedule.timeZone", "unknown time zone \"\(tz)\"")
+            }
+            c.range(sched.startingDeadlineSeconds, "spec.schedule.startingDeadlineSeconds", 0, nil)
+        }
+        if let r = s.retrainOn {
+            c.duration(r.interval, "spec.retrainOn.interval")
+            c.duration(r.cooldown, "spec.retrainOn.cooldown")
+            c.duration(r.prometheus?.timeout, "spec.retrainOn.prometheus.timeout")
+            c.require(!r.conditions.isEmpty, "spec.retrainOn.conditions", .required, "needs at least one condition")
+            c.unique(r.conditions.map(\.name), "spec.retrainOn.conditions")
+            for (i, cond) in r.conditions.enumerated() {
+                let p = "spec.retrainOn.conditions[\(i)]"
+                c.require(!cond.query.isEmpty, "\(p).query", .required, "must be set")
+                c.require(cond.above != nil || cond.below != nil, p, .required, "set above, below or both")
+                c.duration(cond.for, "\(p).for")
+            }
+        }
+        if let rel = s.release {
+            if let stage = rel.stage {
+                c.require(stage == .none || stage == .staging, "spec.release.stage", .notSupported,
+                          "a new version can start in None or Staging only; Production is reached through a CanaryRollout")
+            }
+            c.name(rel.canaryRollout, "spec.release.canaryRollout")
+            c.unique(rel.aliases ?? [], "spec.release.aliases")
+        }
+        return c.errors
+    }
+}
+
+extension ModelVersion {
+    public func validate() -> [FieldError] {
+        var c = FieldChecker()
+        let s = spec
+        c.require(!s.modelName.isEmpty, "spec.modelName", .required, "must be set")
+        c.name(s.modelName, "spec.modelName")
+        c.require(s.version >= 1, "spec.version", "must be >= 1, got \(s.version)")
+        c.uri(s.artifact.uri, "spec.artifact.uri", schemes: ["file", "http", "https", "s3"])
+        c.sha256(s.artifact.sha256, "spec.artifact.sha256")
+        c.range(s.artifact.sizeBytes, "spec.artifact.sizeBytes", 0, nil)
+        c.sha256(s.data?.sha256, "spec.data.sha256")
+        c.range(s.data?.rows, "spec.data.rows", 0, nil)
+        c.unique(s.aliases ?? [], "spec.aliases")
+        for (i, a) in (s.aliases ?? []).enumerated() {
+            c.require(a.range(of: "^[a-z][-a-z0-9]*$", options: .regularExpression) != nil && a.count <= 63,
+                      "spec.aliases[\(i)]", "must be lower case letters, digits and '-', starting with a letter")
+        }
+        if s.stage == .production {
+            c.require(s.approval?.state == .approved, "spec.stage", .forbidden, "only an approved version can be in stage Production")
+        }
+        if let gates = s.gates, let results = gates.results {
+            c.require(gates.passed == results.allSatisfy(\.passed), "spec.gates.passed",
+                      "must be true exactly when every gate result passed")
+        }
+        return c.errors
+    }
+}
+
+extension CanaryRollout {
+    /// The weights the canary strategy goes through, explicit or derived from stepWeight/maxWeight.
+    public static func derivedWeights(stepWeight: Int, maxWeight: Int) -> [Int] {
+        guard stepWeight > 0 else { return [] }
+        return Array(stride(from: stepWeight, through: maxWeight, by: stepWeight))
+    }
+
+    public func validate() -> [FieldError] {
+        var c = FieldChecker()
+        let s = spec
+        c.name(s.modelName, "spec.modelName", required: true)
+        c.name(s.modelVersion, "spec.modelVersion")
+        let sv = s.serving
+        c.require((sv.managed != nil) != (sv.external != nil), "spec.serving", "set exactly one of managed and external")
+        if let m = sv.managed {
+            c.range(m.replicas, "spec.serving.managed.replicas", 0, 1000)
+            c.range(m.port, "spec.serving.managed.port", 1, 65535)
+            if let t = m.template { c.require(t.objectValue != nil, "spec.serving.managed.template", "must be an object (a PodTemplateSpec)") }
+        }
+        if let e = sv.external {
+            c.name(e.stableDeployment, "spec.serving.external.stableDeployment", required: true)
+            c.name(e.canaryDeployment, "spec.serving.external.canaryDeployment", required: true)
+            c.require(e.stableDeployment != e.canaryDeployment, "spec.serving.external.canaryDeployment",
+                      "must differ from stableDeployment")
+        }
+        let r = s.routing
+        c.name(r.virtualService.name, "spec.routing.virtualService.name", required: true)
+        c.unique(r.virtualService.routes ?? [], "spec.routing.virtualService.routes")
+        c.require((r.services != nil) != (r.destinationRule != nil), "spec.routing",
+                  "set exactly one of services and destinationRule")
+        if let svc = r.services {
+            c.name(svc.stable, "spec.routing.services.stable", required: true)
+            c.name(svc.canary, "spec.routing.services.canary", required: true)
+            c.require(svc.stable != svc.canary, "spec.routing.services.canary", "must differ from stable")
+        }
+        if let dr = r.destinationRule {
+            c.name(dr.name, "spec.routing.destinationRule.name", required: true)
+            c.require(!dr.host.isEmpty, "spec.routing.destinationRule.host", .required, "must be set")
+            c.require((dr.stableSubset ?? "stable") != (dr.canarySubset ?? "canary"),
+                      "spec.routing.destinationRule.canarySubset", "must differ from stableSubset")
+        }
+        let st = s.strategy
+        let chosen = [st.canary != nil, st.blueGreen != nil, st.shadow != nil, st.abTest != nil].filter { $0 }.count
+        c.require(chosen == 1, "spec.strategy", chosen == 0 ? .required : .invalid,
+                  "set exactly one strategy: canary, blueGreen, shadow or abTest (\(chosen) set)")
+        if let canary = st.canary {
+            c.require((canary.steps != nil) != (canary.stepWeight != nil), "spec.strategy.canary", "set either steps or stepWeight")
+            if let steps = canary.steps {
+                c.require(!steps.isEmpty, "spec.strategy.canary.steps", .required, "needs at least one step")
+                c.require(steps.count <= 50, "spec.strategy.canary.steps", "at most 50 steps")
+                for (i, step) in steps.enumerated() {
+                    let p = "spec.strategy.canary.steps[\(i)]"
+                    c.require((step.setWeight != nil) != (step.pause != nil), p, "set exactly one of setWeight and pause")
+                    c.range(step.setWeight, "\(p).setWeight", 0, 100)
+                    c.duration(step.pause?.duration, "\(p).pause.duration")
+                }
+            }
+            if let stepWeight = canary.stepWeight {
+                let maxWeight = canary.maxWeight ?? 50
+                c.range(stepWeight, "spec.strategy.canary.stepWeight", 1, 100)
+                c.range(canary.maxWeight, "spec.strategy.canary.maxWeight", 0, 100)
+                c.require(maxWeight >= stepWeight, "spec.strategy.canary.maxWeight",
+                          "must be >= stepWeight (\(stepWeight)), got \(maxWeight)")
+            }
+        }
+        if let bg = st.blueGreen { c.range(bg.iterations, "spec.strategy.blueGreen.iterations", 1, 1000) }
+        if let sh = st.shadow {
+            c.range(sh.mirrorPercent, "spec.strategy.shadow.mirrorPercent", 0, 100)
+            c.range(sh.iterations, "spec.strategy.shadow.iterations", 1, 1000)
+        }
+        if let ab = st.abTest {
+            c.range(ab.iterations, "spec.strategy.abTest.iterations", 1, 1000)
+            c.require(!ab.match.isEmpty, "spec.strategy.abTest.match", .required, "needs at least one match")
+            for (i, m) in ab.match.enumerated() {
+                let p = "spec.strategy.abTest.match[\(i)]"
+                c.require((m.header != nil) != (m.cookie != nil), p, "set exactly one of header and cookie")
+                if let h = m.header {
+                    let n = [h.exact, h.prefix, h.regex].compactMap { $0 }.count
+                    c.require(n == 1, "\(p).header", "set exactly one of exact, prefix and regex")
+                    c.require(!h.name.isEmpty, "\(p).header.name", .required, "must be set")
+                    if let re = h.regex {
+                        c.require((try? NSRegularExpression(pattern: re)) != nil, "\(p).header.regex", "not a valid regular expression")
+                    }
+                }
+                if let k = m.cookie { c.require(!k.name.isEmpty, "\(p).cookie.name", .required, "must be set") }
+            }
+        }
+        if let a = s.analysis {
+            c.duration(a.interval, "spec.analysis.interval")
+            if let interval = a.interval, let secs = try? GoDuration.seconds(interval) {
+                c.require(secs >= 1, "spec.analysis.interval", "must be at least 1s")
+            }
+            c.range(a.failureLimit, "spec.analysis.failureLimit", 1, 100)
+            c.range(a.consecutiveErrorLimit, "spec.analysis.consecutiveErrorLimit", 1, 100)
+            c.duration(a.prometheus?.timeout, "spec.analysis.prometheus.timeout")
+            let metrics = a.metrics ?? []
+            c.unique(metrics.map(\.name), "spec.analysis.metrics")
+            for (i, m) in metrics.enumerated() {
+                let p = "spec.analysis.metrics[\(i)]"
+                c.require((m.template != nil) != (m.query != nil), p, "set exactly one of template and query")
+                if let q = m.query { c.require(!q.isEmpty, "\(p).query", .required, "must not be empty") }
+                c.require(m.thresholdRange.min != nil || m.thresholdRange.max != nil, "\(p).thresholdRange", .required,
+                          "set min, max or both")
+                if let lo = m.thresholdRange.min, let hi = m.thresholdRange.max {
+                    c.require(lo <= hi, "\(p).thresholdRange.min", "min \(lo) exceeds max \(hi)")
+                }
+                c.duration(m.interval, "\(p).interval")
+            }
+        }
+        let hooks = s.webhooks ?? []
+        c.unique(hooks.map(\.name), "spec.webhooks")
+        for (i, h) in hooks.enumerated() {
+            c.uri(h.url, "spec.webhooks[\(i)].url", schemes: ["http", "https"])
+            c.duration(h.timeout, "spec.webhooks[\(i)].timeout")
+            c.range(h.retries, "spec.webhooks[\(i)].retries", 0, 10)
+        }
+        c.range(s.progressDeadlineSeconds, "spec.progressDeadlineSeconds", 1, nil)
+        c.range(s.scaleDownDelaySeconds, "spec.scaleDownDelaySeconds", 0, nil)
+        c.range(s.abortScaleDownDelaySeconds, "spec.abortScaleDownDelaySeconds", 0, nil)
+        return c.errors
+    }
+}
