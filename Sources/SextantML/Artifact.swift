@@ -1,0 +1,336 @@
+// The model artifact, format "sextant-model/v1" (documented field by field in docs/trainer.md),
+// and the predictor the model server uses.
+import Foundation
+
+public let trainerVersion = "0.1.0"
+
+/// One tree as flat arrays indexed by node id (node 0 is the root).
+public struct TreeArrays: Codable, Sendable, Equatable {
+    /// Feature index of the split, -1 for a leaf.
+    public var splitFeature: [Int]
+    /// Numeric split: go left when value < threshold. 0 for leaves and categorical splits.
+    public var threshold: [Double]
+    public var left: [Int]
+    public var right: [Int]
+    /// Where a missing value (or an unknown category) goes.
+    public var defaultLeft: [Bool]
+    /// Leaf output added to the margin (learning rate applied); 0 for inner nodes.
+    public var value: [Double]
+    /// Categorical split: the category codes that go left (empty for other nodes). Omitted when
+    /// the tree has no categorical split.
+    public var categories: [[Int]]?
+    /// Sum of hessians of training rows in the node ("cover").
+    public var cover: [Double]?
+    /// Loss reduction of the split (0 for leaves).
+    public var gain: [Double]?
+}
+
+public struct FeatureSpec: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable { case numeric, categorical }
+    public var name: String
+    public var type: Kind
+    /// Category names; the code of a category is its index here.
+    public var categories: [String]?
+}
+
+/// Logistic regression: margin = intercept + sum of per-feature terms. Numeric term:
+/// weight * (x - mean) / scale, zero when missing (mean imputation). Categorical term: the weight
+/// of the category code, zero when missing or unknown.
+public struct LinearModel: Codable, Sendable, Equatable {
+    public var intercept: Double
+    /// One weight per numeric feature, one weight per category for categorical features.
+    public var weights: [[Double]]
+    public var means: [Double]
+    public var scales: [Double]
+}
+
+public struct DataLineage: Codable, Sendable, Equatable {
+    public var uri: String
+    public var version: String?
+    public var sha256: String
+    public var rows: Int
+    public var bytes: Int
+}
+
+public struct ModelArtifact: Codable, Sendable {
+    public static let currentFormat = "sextant-model/v1"
+
+    public var format: String
+    public var modelName: String
+    public var trainerVersion: String
+    public var createdAt: String
+    public var algorithm: Algorithm
+    /// Always "binary:logistic": probability = sigmoid(margin).
+    public var objective: String
+    public var features: [FeatureSpec]
+    /// Margin (log-odds) every prediction starts from.
+    public var baseScore: Double
+    public var trees: [TreeArrays]?
+    public var linear: LinearModel?
+    /// Decision threshold used for the reported precision/recall/F1.
+    public var threshold: Double
+    public var bestIteration: Int?
+    public var hyperparameters: [String: Double]
+    public var data: DataLineage?
+    public var referenceProfile: ReferenceProfile?
+    public var metrics: EvaluationMetrics?
+
+    enum CodingKeys: String, CodingKey {
+        case format, modelName, trainerVersion, createdAt, algorithm, objective, features, baseScore, trees, linear
+        case threshold, bestIteration, hyperparameters, data, referenceProfile, metrics
+    }
+
+    /// Compiled form for fast prediction; built by `load(data:)` and `compile()`.
+    public private(set) var predictor: Predictor?
+
+    public init(modelName: String, algorithm: Algorithm, features: [FeatureSpec], baseScore: Double,
+                trees: [TreeArrays]?, linear: LinearModel?, threshold: Double, hyperparameters: [String: Double]) {
+        format = Self.currentFormat
+        self.modelName = modelName
+        self.trainerVersion = SextantML.trainerVersion
+        createdAt = ISO8601DateFormatter().string(from: Date())
+        self.algorithm = algorithm
+        objective = "binary:logistic"
+        self.features = features
+        self.baseScore = baseScore
+        self.trees = trees
+        self.linear = linear
+        self.threshold = threshold
+        self.hyperparameters = hyperparameters
+    }
+
+    /// Decodes and validates an artifact; every structural problem is reported, never trapped on.
+    public static func load(data: Data) throws -> ModelArtifact {
+        var artifact: ModelArtifact
+        do {
+            artifact = try JSONDecoder().decode(ModelArtifact.self, from: data)
+        } catch {
+            throw TrainerError.badInput("model artifact: not a valid sextant-model document: \(error)")
+        }
+        guard artifact.format == currentFormat else {
+            throw TrainerError.badInput("model artifact: unsupported format '\(artifact.format)' (expected \(currentFormat))")
+        }
+        try artifact.compile()
+        return artifact
+    }
+
+    public mutating func compile() throws { predictor = try Predictor(self) }
+
+    public func encoded(pretty: Bool = false) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted] : [.sortedKeys]
+        return try encoder.encode(self)
+    }
+
+    /// Probability of the positive class for one row (feature order as `features`; nil = missing;
+    /// categorical features carry the category code).
+    public func predictProbability(_ row: [Double?]) throws -> Double {
+        guard let predictor else { throw TrainerError.badInput("model artifact: not compiled; use ModelArtifact.load(data:)") }
+        return try predictor.probability(row)
+    }
+
+    /// Probabilities for many rows.
+    public func predict(rows: [[Double?]]) throws -> [Double] {
+        guard let predictor else { throw TrainerError.badInput("model artifact: not compiled; use ModelArtifact.load(data:)") }
+        return try rows.map { try predictor.probability($0) }
+    }
+}
+
+/// Feature values as they arrive in a request.
+public enum FeatureValue: Sendable, Equatable {
+    case number(Double)
+    case string(String)
+    case missing
+}
+
+/// Flat, validated arrays of all trees for cache-friendly scoring.
+public struct Predictor: Sendable {
+    public let featureNames: [String]
+    let isCategorical: [Bool]
+    let categoryIndex: [[String: Int]]
+    let baseScore: Double
+    // Tree nodes of all trees, children as absolute indices.
+    let roots: [Int32]
+    let feature: [Int32]
+    let threshold: [Double]
+    let left: [Int32]
+    let right: [Int32]
+    let defaultLeft: [Bool]
+    let value: [Double]
+    let categorySet: [Int32]  // index into `categoryMasks` or -1
+    let categoryMasks: [[Bool]]
+    let linear: LinearModel?
+
+    init(_ a: ModelArtifact) throws {
+        let nf = a.features.count
+        featureNames = a.features.map(\.name)
+        isCategorical = a.features.map { $0.type == .categorical }
+        categoryIndex = a.features.map { f in
+            Dictionary((f.categories ?? []).enumerated().map { ($1, $0) }, uniquingKeysWith: { x, _ in x })
+        }
+        baseScore = a.baseScore
+        linear = a.linear
+        var roots: [Int32] = [], feature: [Int32] = [], threshold: [Double] = [], left: [Int32] = [], right: [Int32] = []
+        var defaultLeft: [Bool] = [], value: [Double] = [], categorySet: [Int32] = [], masks: [[Bool]] = []
+        for (t, tree) in (a.trees ?? []).enumerated() {
+            let n = tree.splitFeature.count
+            let lengths = [tree.threshold.count, tree.left.count, tree.right.count, tree.defaultLeft.count, tree.value.count]
+            guard n > 0, lengths.allSatisfy({ $0 == n }), tree.categories.map({ $0.count == n }) ?? true else {
+                throw TrainerError.badInput("model artifact: tree \(t): node arrays are empty or differ in length")
+            }
+            let offset = Int32(feature.count)
+            roots.append(offset)
+            for i in 0..<n {
+                let f = tree.splitFeature[i]
+                if f >= 0 {
+                    guard f < nf else { throw TrainerError.badInput("model artifact: tree \(t) node \(i): feature \(f) out of range") }
+                    // Children after their parent: guarantees every walk ends at a leaf.
+                    guard tree.left[i] > i, tree.left[i] < n, tree.right[i] > i, tree.right[i] < n else {
+                        throw TrainerError.badInput("model artifact: tree \(t) node \(i): child index out of range")
+                    }
+                }
+                feature.append(Int32(max(f, -1)))
+                threshold.append(tree.threshold[i])
+                left.append(offset + Int32(max(tree.left[i], 0)))
+                right.append(offset + Int32(max(tree.right[i], 0)))
+                defaultLeft.append(tree.defaultLeft[i])
+                value.append(tree.value[i])
+                if f >= 0, let cats = tree.categories?[i], !cats.isEmpty {
+                    guard isCategorical[f] else {
+                        throw TrainerError.badInput("model artifact: tree \(t) node \(i): category split on numeric feature '\(featureNames[f])'")
+                    }
+                    let size = a.features[f].categories?.count ?? 0
+                    var mask = [Bool](repeating: false, count: size)
+                    for c in cats {
+                        guard c >= 0, c < size else { throw TrainerError.badInput("model artifact: tree \(t) node \(i): category \(c) out of range") }
+                        mask[c] = true
+                    }
+                    categorySet.append(Int32(masks.count)); masks.append(mask)
+                } else {
+                    categorySet.append(-1)
+                }
+            }
+        }
+        if let l = a.linear {
+            guard l.weights.count == nf, l.means.count == nf, l.scales.count == nf else {
+                throw TrainerError.badInput("model artifact: linear model arrays must have one entry per feature")
+            }
+        }
+        self.roots = roots; self.feature = feature; self.threshold = threshold; self.left = left; self.right = right
+        self.defaultLeft = defaultLeft; self.value = value; self.categorySet = categorySet; self.categoryMasks = masks
+    }
+
+    /// Encodes named request values into the feature vector (unknown categories become missing).
+    public func encode(_ values: [String: FeatureValue]) throws -> [Double?] {
+        try featureNames.enumerated().map { j, name in
+            switch values[name] ?? .missing {
+            case .missing: return nil
+            case .number(let v):
+                if isCategorical[j] { return categoryIndex[j][Self.numberText(v)].map(Double.init) }
+                return v.isNaN ? nil : v
+            case .string(let s):
+                if isCategorical[j] { return categoryIndex[j][s].map(Double.init) }
+                guard let v = Double(s) else { throw TrainerError.badInput("feature '\(name)': '\(s)' is not a number") }
+                return v
+            }
+        }
+    }
+
+    static func numberText(_ v: Double) -> String {
+        v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : String(v)
+    }
+
+    public func probability(_ row: [Double?]) throws -> Double {
+        guard row.count == featureNames.count else {
+            throw TrainerError.badInput("expected \(featureNames.count) features, got \(row.count)")
+        }
+        return sigmoid(margin { j in row[j] ?? .nan })
+    }
+
+    /// Probabilities for column-major data (NaN = missing), in parallel over fixed row blocks.
+    public func probabilities(columns: [[Double]], threads: Int = 1) -> [Double] {
+        let n = columns.first?.count ?? 0
+        var out = [Double](repeating: 0, count: n)
+        out.withUnsafeMutableBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            let o = SharedMutablePointer(base)
+            let blocks = evenRanges(n, parts: 32)
+            parallelFor(blocks.count, threads: threads) { b in
+                for i in blocks[b] { o[i] = sigmoid(self.margin { j in columns[j][i] }) }
+            }
+        }
+        return out
+    }
+
+    @inline(__always)
+    func margin(_ x: (Int) -> Double) -> Double {
+        var m = baseScore
+        if let l = linear {
+            m += l.intercept
+            for j in 0..<featureNames.count {
+                let v = x(j)
+                if v.isNaN { continue }
+                if isCategorical[j] {
+                    let c = Int(v)
+                    if c >= 0, c < l.weights[j].count { m += l.weights[j][c] }
+                } else if let w = l.weights[j].first {
+                    m += w * (v - l.means[j]) / l.scales[j]
+                }
+            }
+        }
+        for root in roots {
+            var n = Int(root)
+            while true {
+                let f = Int(feature[n])
+                if f < 0 { m += value[n]; break }
+                let v = x(f)
+                let goLeft: Bool
+                if v.isNaN {
+                    goLeft = defaultLeft[n]
+                } else if categorySet[n] >= 0 {
+                    let mask = categoryMasks[Int(categorySet[n])]
+                    let c = Int(v)
+                    goLeft = (c >= 0 && c < mask.count) ? mask[c] : defaultLeft[n]
+                } else {
+                    goLeft = v < threshold[n]
+                }
+                n = Int(goLeft ? left[n] : right[n])
+            }
+        }
+        return m
+    }
+}
+
+extension BinnedTree {
+    /// Converts bin splits to raw-value thresholds: bin <= j  <=>  value < cuts[j - 1].
+    func arrays(cuts: BinCuts) -> TreeArrays {
+        var t = TreeArrays(splitFeature: [], threshold: [], left: [], right: [], defaultLeft: [], value: [],
+                           categories: nil, cover: [], gain: [])
+        var categories: [[Int]] = []
+        var anyCategorical = false
+        for node in nodes {
+            let f = Int(node.feature)
+            t.splitFeature.append(f)
+            t.left.append(Int(node.left)); t.right.append(Int(node.right))
+            t.defaultLeft.append(node.defaultLeft)
+            t.value.append(f < 0 ? node.value : 0)
+            t.cover?.append(node.hessian)
+            t.gain?.append(node.gain)
+            if f >= 0, node.isCategorical {
+                anyCategorical = true
+                t.threshold.append(0)
+                categories.append((0..<cuts.binCount[f]).filter { node.categoryMask.contains(UInt8($0 + 1)) })
+            } else if f >= 0 {
+                let c = cuts.cuts[f]
+                let j = Int(node.bin)
+                t.threshold.append(j - 1 < c.count ? c[j - 1] : .infinity)
+                categories.append([])
+            } else {
+                t.threshold.append(0)
+                categories.append([])
+            }
+        }
+        if anyCategorical { t.categories = categories }
+        return t
+    }
+}

@@ -1,0 +1,266 @@
+// The training config: the training part of a TrainingJob spec, passed through unchanged by the
+// controller. Decoded from YAML (or JSON, a YAML subset); unknown keys are rejected by name so a
+// typo never silently falls back to a default.
+import Foundation
+import Yams
+
+public enum Algorithm: String, Codable, Sendable, CaseIterable {
+    case gradientBoosting
+    case logisticRegression
+}
+
+public struct TrainingConfig: Codable, Sendable, Equatable {
+    public struct DataSpec: Codable, Sendable, Equatable {
+        /// `file://`, a plain path, `http(s)://` or `s3://bucket/key`.
+        public var uri: String
+        /// Free-form version label recorded in lineage (e.g. a DVC or lakeFS tag).
+        public var version: String?
+        /// Pinned SHA-256 (hex) of the exact bytes; a mismatch fails the run before training.
+        public var sha256: String?
+        /// `csv` or `csv.gz`; inferred from the uri suffix and the gzip magic bytes when absent.
+        public var format: String?
+        public init(uri: String, version: String? = nil, sha256: String? = nil, format: String? = nil) {
+            self.uri = uri; self.version = version; self.sha256 = sha256; self.format = format
+        }
+    }
+
+    public struct Split: Codable, Sendable, Equatable {
+        public var train: Double?
+        public var validation: Double?
+        public var test: Double?
+        public var stratify: Bool?
+        public var seed: UInt64?
+        /// Optional column holding `train` / `validation` / `test` per row; overrides the fractions
+        /// so that external tools can score the very same rows.
+        public var column: String?
+        public init(train: Double? = nil, validation: Double? = nil, test: Double? = nil,
+                    stratify: Bool? = nil, seed: UInt64? = nil, column: String? = nil) {
+            self.train = train; self.validation = validation; self.test = test
+            self.stratify = stratify; self.seed = seed; self.column = column
+        }
+    }
+
+    public struct Hyperparameters: Codable, Sendable, Equatable {
+        public var nEstimators: Int?
+        public var maxDepth: Int?
+        public var learningRate: Double?
+        public var subsample: Double?
+        public var colsampleBytree: Double?
+        public var minChildWeight: Double?
+        public var gamma: Double?
+        public var regAlpha: Double?
+        public var regLambda: Double?
+        public var maxBin: Int?
+        public var earlyStoppingRounds: Int?
+        public var seed: UInt64?
+        public var folds: Int?
+        public var threads: Int?
+        public init() {}
+    }
+
+    public struct PerformanceGate: Codable, Sendable, Equatable {
+        public var metric: String
+        public var min: Double?
+        public var max: Double?
+        public init(metric: String, min: Double? = nil, max: Double? = nil) {
+            self.metric = metric; self.min = min; self.max = max
+        }
+    }
+
+    public struct FairnessGate: Codable, Sendable, Equatable {
+        public var protectedAttributes: [String]?
+        public var maxDisparity: Double
+        public var minGroupSize: Int?
+        public init(protectedAttributes: [String]? = nil, maxDisparity: Double, minGroupSize: Int? = nil) {
+            self.protectedAttributes = protectedAttributes; self.maxDisparity = maxDisparity
+            self.minGroupSize = minGroupSize
+        }
+    }
+
+    public struct RobustnessGate: Codable, Sendable, Equatable {
+        public var noiseLevels: [Double]
+        public var maxDegradation: Double
+        public init(noiseLevels: [Double], maxDegradation: Double) {
+            self.noiseLevels = noiseLevels; self.maxDegradation = maxDegradation
+        }
+    }
+
+    public struct Range: Codable, Sendable, Equatable {
+        public var min: Double?
+        public var max: Double?
+        public init(min: Double? = nil, max: Double? = nil) { self.min = min; self.max = max }
+    }
+
+    public struct DataQualityGate: Codable, Sendable, Equatable {
+        public var maxNullRatio: Double?
+        public var minFeatureVariance: Double?
+        public var classBalance: Range?
+        public init(maxNullRatio: Double? = nil, minFeatureVariance: Double? = nil, classBalance: Range? = nil) {
+            self.maxNullRatio = maxNullRatio; self.minFeatureVariance = minFeatureVariance
+            self.classBalance = classBalance
+        }
+    }
+
+    public struct Gates: Codable, Sendable, Equatable {
+        public var performance: [PerformanceGate]?
+        public var fairness: FairnessGate?
+        public var robustness: RobustnessGate?
+        public var dataQuality: DataQualityGate?
+        public init(performance: [PerformanceGate]? = nil, fairness: FairnessGate? = nil,
+                    robustness: RobustnessGate? = nil, dataQuality: DataQualityGate? = nil) {
+            self.performance = performance; self.fairness = fairness
+            self.robustness = robustness; self.dataQuality = dataQuality
+        }
+    }
+
+    public struct Output: Codable, Sendable, Equatable {
+        /// Directory uri (`file://`, path or `s3://bucket/prefix`) receiving model.json and metrics.json.
+        public var uri: String
+        public init(uri: String) { self.uri = uri }
+    }
+
+    public var modelName: String
+    public var data: DataSpec
+    /// Feature columns; when absent, every column except target, split column and protected attributes.
+    public var features: [String]?
+    public var categoricalFeatures: [String]?
+    public var target: String
+    public var protectedAttributes: [String]?
+    public var split: Split?
+    public var algorithm: Algorithm?
+    public var hyperparameters: Hyperparameters?
+    public var gates: Gates?
+    public var output: Output?
+    /// Decision threshold for precision, recall, F1, accuracy and the confusion matrix (default 0.5).
+    public var threshold: Double?
+
+    public init(modelName: String, data: DataSpec, target: String) {
+        self.modelName = modelName; self.data = data; self.target = target
+    }
+}
+
+// MARK: - Loading and validation
+
+extension TrainingConfig {
+    /// Allowed keys per path; `*` marks list elements. Kept next to the types it mirrors.
+    static let schema: [String: Set<String>] = [
+        "": ["modelName", "data", "features", "categoricalFeatures", "target", "protectedAttributes",
+             "split", "algorithm", "hyperparameters", "gates", "output", "threshold"],
+        "data": ["uri", "version", "sha256", "format"],
+        "split": ["train", "validation", "test", "stratify", "seed", "column"],
+        "hyperparameters": ["nEstimators", "maxDepth", "learningRate", "subsample", "colsampleBytree",
+                            "minChildWeight", "gamma", "regAlpha", "regLambda", "maxBin",
+                            "earlyStoppingRounds", "seed", "folds", "threads"],
+        "gates": ["performance", "fairness", "robustness", "dataQuality"],
+        "gates.performance.*": ["metric", "min", "max"],
+        "gates.fairness": ["protectedAttributes", "maxDisparity", "minGroupSize"],
+        "gates.robustness": ["noiseLevels", "maxDegradation"],
+        "gates.dataQuality": ["maxNullRatio", "minFeatureVariance", "classBalance"],
+        "gates.dataQuality.classBalance": ["min", "max"],
+        "output": ["uri"],
+    ]
+
+    /// Parses YAML (or JSON) text, rejecting unknown keys and invalid values with the key path.
+    public static func parse(yaml text: String) throws -> TrainingConfig {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch {
+            throw TrainerError.badInput("config: invalid YAML: \(error)")
+        }
+        guard let node, node.mapping != nil else {
+            throw TrainerError.badInput("config: expected a mapping at the top level")
+        }
+        try checkKeys(node, path: "")
+        let config: TrainingConfig
+        do {
+            config = try YAMLDecoder().decode(TrainingConfig.self, from: node)
+        } catch let error as DecodingError {
+            throw TrainerError.badInput("config: \(describe(error))")
+        } catch {
+            throw TrainerError.badInput("config: \(error)")
+        }
+        try config.validate()
+        return config
+    }
+
+    private static func checkKeys(_ node: Node, path: String) throws {
+        if let mapping = node.mapping {
+            guard let allowed = schema[path] else { return }
+            for (key, value) in mapping {
+                guard let name = key.string else { throw TrainerError.badInput("config: non-string key under '\(path)'") }
+                let full = path.isEmpty ? name : "\(path).\(name)"
+                guard allowed.contains(name) else {
+                    throw TrainerError.badInput("config: unknown key '\(full)' (allowed: \(allowed.sorted().joined(separator: ", ")))")
+                }
+                try checkKeys(value, path: full)
+            }
+        } else if let sequence = node.sequence {
+            for element in sequence { try checkKeys(element, path: "\(path).*") }
+        }
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        func pathString(_ path: [CodingKey]) -> String {
+            path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, let ctx):
+            let parent = pathString(ctx.codingPath)
+            return "missing required key '\(parent.isEmpty ? key.stringValue : parent + "." + key.stringValue)'"
+        case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx), .dataCorrupted(let ctx):
+            return "invalid value at '\(pathString(ctx.codingPath))': \(ctx.debugDescription)"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+
+    /// Range checks, so that nonsense values fail here with their key instead of deep in training.
+    public func validate() throws {
+        func bad(_ key: String, _ why: String) -> TrainerError { .badInput("config: \(key) \(why)") }
+        if modelName.isEmpty { throw bad("modelName", "must not be empty") }
+        if data.uri.isEmpty { throw bad("data.uri", "must not be empty") }
+        if target.isEmpty { throw bad("target", "must not be empty") }
+        if let sha = data.sha256 {
+            let hex = sha.lowercased()
+            if hex.count != 64 || !hex.allSatisfy({ $0.isHexDigit }) { throw bad("data.sha256", "must be 64 hex digits") }
+        }
+        if let f = data.format, !["csv", "csv.gz"].contains(f) { throw bad("data.format", "must be csv or csv.gz, got '\(f)'") }
+        if let s = split {
+            for (k, v) in [("train", s.train), ("validation", s.validation), ("test", s.test)] {
+                if let v, !(0...1).contains(v) { throw bad("split.\(k)", "must be in [0, 1], got \(v)") }
+            }
+            let total = (s.train ?? 0) + (s.validation ?? 0) + (s.test ?? 0)
+            if s.column == nil, s.train != nil || s.validation != nil || s.test != nil, abs(total - 1) > 1e-9 {
+                throw bad("split", "fractions must add up to 1, got \(total)")
+            }
+        }
+        if let h = hyperparameters {
+            if let v = h.nEstimators, v < 1 { throw bad("hyperparameters.nEstimators", "must be >= 1") }
+            if let v = h.maxDepth, !(1...16).contains(v) { throw bad("hyperparameters.maxDepth", "must be in 1...16") }
+            if let v = h.learningRate, !(v > 0 && v <= 1) { throw bad("hyperparameters.learningRate", "must be in (0, 1]") }
+            if let v = h.subsample, !(v > 0 && v <= 1) { throw bad("hyperparameters.subsample", "must be in (0, 1]") }
+            if let v = h.colsampleBytree, !(v > 0 && v <= 1) { throw bad("hyperparameters.colsampleBytree", "must be in (0, 1]") }
+            if let v = h.minChildWeight, v < 0 { throw bad("hyperparameters.minChildWeight", "must be >= 0") }
+            if let v = h.gamma, v < 0 { throw bad("hyperparameters.gamma", "must be >= 0") }
+            if let v = h.regAlpha, v < 0 { throw bad("hyperparameters.regAlpha", "must be >= 0") }
+            if let v = h.regLambda, v < 0 { throw bad("hyperparameters.regLambda", "must be >= 0") }
+            if let v = h.maxBin, !(2...255).contains(v) { throw bad("hyperparameters.maxBin", "must be in 2...255 (one more bin is kept for missing values)") }
+            if let v = h.earlyStoppingRounds, v < 1 { throw bad("hyperparameters.earlyStoppingRounds", "must be >= 1") }
+            if let v = h.folds, v != 0, v < 2 { throw bad("hyperparameters.folds", "must be 0 (off) or >= 2") }
+            if let v = h.threads, v < 0 { throw bad("hyperparameters.threads", "must be >= 0 (0 = all cores)") }
+        }
+        if let t = threshold, !(0...1).contains(t) { throw bad("threshold", "must be in [0, 1]") }
+        if let g = gates {
+            for (i, p) in (g.performance ?? []).enumerated() {
+                if !EvaluationMetrics.gateMetricNames.contains(p.metric) {
+                    throw bad("gates.performance[\(i)].metric", "unknown metric '\(p.metric)' (known: \(EvaluationMetrics.gateMetricNames.sorted().joined(separator: ", ")))")
+                }
+                if p.min == nil && p.max == nil { throw bad("gates.performance[\(i)]", "needs min or max") }
+            }
+            if let r = g.robustness, r.noiseLevels.contains(where: { $0 < 0 }) {
+                throw bad("gates.robustness.noiseLevels", "must be >= 0")
+            }
+        }
+    }
+}

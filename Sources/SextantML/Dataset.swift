@@ -1,0 +1,120 @@
+// The in-memory data set: raw feature columns (categorical ones as codes), labels, and the
+// extra columns used for the split and fairness gates.
+import Foundation
+
+public struct FeatureMatrix: Sendable {
+    public var names: [String]
+    /// Column-major raw values; NaN is missing. Categorical features hold their category code.
+    public var columns: [[Double]]
+    public var isCategorical: [Bool]
+    /// Category names per feature (index = code); empty for numeric features.
+    public var levels: [[String]]
+    public var rowCount: Int
+
+    public init(names: [String], columns: [[Double]], isCategorical: [Bool], levels: [[String]]) {
+        self.names = names; self.columns = columns; self.isCategorical = isCategorical
+        self.levels = levels; self.rowCount = columns.first?.count ?? 0
+    }
+
+    public var featureCount: Int { names.count }
+
+    /// The rows at `indices`, in that order.
+    public func subset(_ indices: [Int]) -> FeatureMatrix {
+        FeatureMatrix(names: names, columns: columns.map { c in indices.map { c[$0] } },
+                      isCategorical: isCategorical, levels: levels)
+    }
+}
+
+/// A categorical column kept beside the features (protected attributes, split column).
+public struct CategoricalColumn: Sendable, Equatable {
+    public var codes: [Int32]
+    public var levels: [String]
+    public init(codes: [Int32], levels: [String]) { self.codes = codes; self.levels = levels }
+}
+
+public struct Dataset: Sendable {
+    public var features: FeatureMatrix
+    public var labels: [Double]
+    public var protected: [String: CategoricalColumn]
+    public var splitColumn: CategoricalColumn?
+    public var rowCount: Int { labels.count }
+
+    public init(features: FeatureMatrix, labels: [Double], protected: [String: CategoricalColumn] = [:],
+                splitColumn: CategoricalColumn? = nil) {
+        self.features = features; self.labels = labels; self.protected = protected; self.splitColumn = splitColumn
+    }
+
+    /// Parses CSV bytes according to `config`: which columns are features, which are categorical,
+    /// the target, the protected attributes and the optional split column.
+    public static func load(csv bytes: UnsafeRawBufferPointer, config: TrainingConfig, threads: Int) throws -> Dataset {
+        let categorical = Set(config.categoricalFeatures ?? [])
+        let protectedNames = config.protectedAttributes ?? config.gates?.fairness?.protectedAttributes ?? []
+        let splitName = config.split?.column
+        var featureNames: [String] = []
+        let table = try CSVParser.parse(bytes, threads: threads) { header in
+            guard header.contains(config.target) else {
+                throw TrainerError.badInput("data: target column '\(config.target)' not found in header (columns: \(header.joined(separator: ", ")))")
+            }
+            if let features = config.features {
+                featureNames = features
+            } else {
+                let excluded = Set([config.target] + protectedNames + (splitName.map { [$0] } ?? []))
+                featureNames = header.filter { !excluded.contains($0) }
+            }
+            if featureNames.isEmpty { throw TrainerError.badInput("config: no feature columns") }
+            if featureNames.contains(config.target) {
+                throw TrainerError.badInput("config: features must not contain the target '\(config.target)'")
+            }
+            for name in categorical where !featureNames.contains(name) {
+                throw TrainerError.badInput("config: categoricalFeatures entry '\(name)' is not a feature")
+            }
+            var kinds: [String: CSVColumnKind] = [config.target: .label]
+            for name in featureNames { kinds[name] = categorical.contains(name) ? .categorical : .numeric }
+            for name in protectedNames where kinds[name] == nil || categorical.contains(name) { kinds[name] = .categorical }
+            if let splitName { kinds[splitName] = .categorical }
+            return kinds
+        }
+        var columns: [[Double]] = [], isCat: [Bool] = [], levels: [[String]] = []
+        for name in featureNames {
+            switch table.columns[name] {
+            case .numeric(let v)?:
+                columns.append(v); isCat.append(false); levels.append([])
+            case .categorical(let codes, let lv)?:
+                if lv.count > BinnedMatrix.maxCategories {
+                    throw TrainerError.badInput("data: categorical feature '\(name)' has \(lv.count) categories; at most \(BinnedMatrix.maxCategories) are supported")
+                }
+                columns.append(codes.map { $0 < 0 ? .nan : Double($0) }); isCat.append(true); levels.append(lv)
+            case nil:
+                throw TrainerError.badInput("data: feature column '\(name)' not found")
+            }
+        }
+        guard case .numeric(let labels)? = table.columns[config.target] else {
+            throw TrainerError.badInput("data: target column '\(config.target)' not found")
+        }
+        var protected: [String: CategoricalColumn] = [:]
+        for name in protectedNames {
+            switch table.columns[name] {
+            case .categorical(let codes, let lv)?: protected[name] = CategoricalColumn(codes: codes, levels: lv)
+            case .numeric(let v)?:
+                // A protected attribute that is also a numeric feature: group by its distinct values.
+                var index: [Double: Int32] = [:], lv: [String] = []
+                let codes = v.map { x -> Int32 in
+                    if x.isNaN { return -1 }
+                    if let c = index[x] { return c }
+                    let c = Int32(lv.count); index[x] = c; lv.append(String(x)); return c
+                }
+                protected[name] = CategoricalColumn(codes: codes, levels: lv)
+            case nil: throw TrainerError.badInput("data: protected attribute column '\(name)' not found")
+            }
+        }
+        var splitColumn: CategoricalColumn?
+        if let splitName, case .categorical(let codes, let lv)? = table.columns[splitName] {
+            for level in lv where !["train", "validation", "test"].contains(level) {
+                throw TrainerError.badInput("data: split column '\(splitName)' has value '\(level)'; expected train, validation or test")
+            }
+            splitColumn = CategoricalColumn(codes: codes, levels: lv)
+        }
+        let features = FeatureMatrix(names: featureNames, columns: columns, isCategorical: isCat, levels: levels)
+        return Dataset(features: features, labels: labels, protected: protected, splitColumn: splitColumn)
+    }
+}

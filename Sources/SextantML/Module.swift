@@ -1,1 +1,0 @@
-// SextantML: see docs/architecture.md

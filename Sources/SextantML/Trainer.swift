@@ -1,0 +1,293 @@
+// The training pipeline: load -> hash -> parse -> profile -> data-quality gate -> split ->
+// train (with optional cross-validation) -> evaluate -> gates -> artifact + metrics + summary.
+import Foundation
+
+public struct TrainingOutcome: Sendable {
+    public var summary: ResultSummary
+    public var artifact: ModelArtifact?
+}
+
+/// Everything written besides the artifact: `metrics.json` in the output directory.
+public struct MetricsDocument: Codable, Sendable {
+    public var modelName: String
+    public var test: EvaluationMetrics?
+    public var validation: EvaluationMetrics?
+    public var crossValidation: CrossValidation?
+    public var gates: [GateResult]
+    public var validationLogLoss: [Double]?
+    public var bestIteration: Int?
+    public var timings: [String: Double]
+}
+
+public struct CrossValidation: Codable, Sendable {
+    public var folds: Int
+    public var auc: [Double]
+    public var aucMean: Double
+    public var aucStd: Double
+}
+
+public enum Trainer {
+    /// Runs a whole training job. Bad input throws `TrainerError(.badInput)`; a failed gate is a
+    /// normal outcome with status `GateFailed` (the summary still carries every number).
+    public static func run(_ config: TrainingConfig, log: @escaping @Sendable (String) -> Void = { _ in }) async throws -> TrainingOutcome {
+        try config.validate()
+        let clock = Date()
+        var timings: [String: Double] = [:]
+        func lap(_ name: String, _ since: Date) { timings[name] = (Date().timeIntervalSince(since) * 1000).rounded() / 1000 }
+        let threads = effectiveThreads(config.hyperparameters?.threads)
+        guard let outputURI = config.output?.uri, !outputURI.isEmpty else {
+            throw TrainerError.badInput("config: output.uri (or --output) is required")
+        }
+
+        // 1. Bytes, fingerprint, parse.
+        var t = Date()
+        let raw = try await DataSource.read(uri: config.data.uri)
+        lap("readSeconds", t)
+        t = Date()
+        let sha = try raw.withBytes { try SHA256.hex($0) }
+        lap("hashSeconds", t)
+        if let pinned = config.data.sha256?.lowercased(), pinned != sha {
+            throw TrainerError.badInput("data: sha256 mismatch for \(config.data.uri): pinned \(pinned), read \(sha)")
+        }
+        t = Date()
+        let gzip = config.data.format == "csv.gz" || (config.data.format == nil && raw.isGzip)
+        let dataset: Dataset
+        if gzip {
+            let inflated = try raw.withBytes { try Gzip.decompress($0) }
+            dataset = try inflated.withUnsafeBytes { try Dataset.load(csv: $0, config: config, threads: threads) }
+        } else {
+            dataset = try raw.withBytes { try Dataset.load(csv: $0, config: config, threads: threads) }
+        }
+        lap("parseSeconds", t)
+        log("loaded \(dataset.rowCount) rows x \(dataset.features.featureCount) features from \(config.data.uri) (sha256 \(sha.prefix(12)), \(raw.count) bytes) in \(String(format: "%.2f", timings["parseSeconds"] ?? 0))s")
+        guard dataset.rowCount > 0 else { throw TrainerError.badInput("data: no rows after the header") }
+
+        var summary = ResultSummary(status: .succeeded)
+        summary.modelName = config.modelName
+        summary.algorithm = config.algorithm ?? .gradientBoosting
+        summary.data = .init(uri: config.data.uri, version: config.data.version, sha256: sha, rows: dataset.rowCount)
+
+        // 2. Profile and data quality (fail fast, before spending time on training).
+        t = Date()
+        let profile = ReferenceProfile.build(dataset.features, labels: dataset.labels, threads: threads)
+        lap("profileSeconds", t)
+        var gateResults: [GateResult] = []
+        if let dq = config.gates?.dataQuality {
+            gateResults += Gates.dataQuality(dq, profile: profile)
+            if gateResults.contains(where: { !$0.passed }) {
+                summary.status = .gateFailed
+                summary.reason = "GateFailed"
+                summary.message = "data-quality gate failed: " + gateResults.filter { !$0.passed }.map(\.message).joined(separator: "; ")
+                summary.gates = gateResults
+                summary.durationSeconds = Date().timeIntervalSince(clock)
+                return TrainingOutcome(summary: summary, artifact: nil)
+            }
+        }
+
+        // 3. Split.
+        let split = try DataSplit.make(dataset, config: config.split)
+        guard !split.train.isEmpty else { throw TrainerError.badInput("split: no training rows") }
+        let evalRows = split.test.isEmpty ? split.validation : split.test
+        guard !evalRows.isEmpty else { throw TrainerError.badInput("split: no test (or validation) rows to evaluate on") }
+        if config.hyperparameters?.earlyStoppingRounds != nil, split.validation.isEmpty {
+            throw TrainerError.badInput("config: hyperparameters.earlyStoppingRounds needs validation rows (split.validation > 0 or a 'validation' split value)")
+        }
+        log("split: \(split.train.count) train, \(split.validation.count) validation, \(split.test.count) test rows")
+
+        // 4. Train.
+        let algorithm = config.algorithm ?? .gradientBoosting
+        let params = GBDTParameters(config.hyperparameters, threads: threads)
+        let labelsOf = { (rows: [Int]) in rows.map { dataset.labels[$0] } }
+        var artifact: ModelArtifact
+        var crossValidation: CrossValidation?
+        var validationLosses: [Double]?
+        var bestIteration: Int?
+        let featureSpecs = dataset.features.names.enumerated().map { j, name in
+            FeatureSpec(name: name, type: dataset.features.isCategorical[j] ? .categorical : .numeric,
+                        categories: dataset.features.isCategorical[j] ? dataset.features.levels[j] : nil)
+        }
+        t = Date()
+        switch algorithm {
+        case .gradientBoosting:
+            let cuts = BinCuts.fit(dataset.features, rows: split.train, maxBin: params.maxBin, threads: threads)
+            let trainBins = BinnedMatrix(dataset.features, rows: split.train, cuts: cuts, threads: threads)
+            let trainLabels = labelsOf(split.train)
+            var validation: (x: BinnedMatrix, labels: [Double])?
+            if !split.validation.isEmpty {
+                validation = (BinnedMatrix(dataset.features, rows: split.validation, cuts: cuts, threads: threads), labelsOf(split.validation))
+            }
+            lap("binSeconds", t)
+            if let k = config.hyperparameters?.folds, k >= 2 {
+                let cvStart = Date()
+                crossValidation = try Self.crossValidate(trainBins, labels: trainLabels, cuts: cuts, params: params, folds: k, log: log)
+                lap("crossValidationSeconds", cvStart)
+            }
+            let trainStart = Date()
+            let total = params.nEstimators
+            let result = GradientBoosting.train(trainBins, labels: trainLabels, cuts: cuts, params: params, validation: validation) { p in
+                if p.round % 10 == 0 || p.round == total || p.round == 1 {
+                    let v = p.validationLogLoss.map { " valid-logloss=\(String(format: "%.5f", $0))" } ?? ""
+                    log("round \(p.round)/\(total)\(v) elapsed=\(String(format: "%.2f", p.elapsedSeconds))s")
+                }
+            }
+            lap("trainSeconds", trainStart)
+            validationLosses = result.validationLogLoss.isEmpty ? nil : result.validationLogLoss
+            bestIteration = result.bestIteration
+            artifact = ModelArtifact(modelName: config.modelName, algorithm: algorithm, features: featureSpecs,
+                                     baseScore: result.baseScore, trees: result.trees.map { $0.arrays(cuts: cuts) },
+                                     linear: nil, threshold: config.threshold ?? 0.5, hyperparameters: params.summary)
+            artifact.bestIteration = result.bestIteration
+        case .logisticRegression:
+            let lambda = config.hyperparameters?.regLambda ?? 1
+            if let k = config.hyperparameters?.folds, k >= 2 {
+                let assignment = DataSplit.folds(rows: split.train, labels: dataset.labels, k: k, seed: params.seed)
+                var aucs: [Double] = []
+                for fold in 0..<k {
+                    let fit = split.train.indices.filter { assignment[$0] != fold }.map { split.train[$0] }
+                    let held = split.train.indices.filter { assignment[$0] == fold }.map { split.train[$0] }
+                    let model = try LogisticRegression.train(dataset.features, rows: fit, labels: dataset.labels, lambda: lambda, threads: threads)
+                    var a = ModelArtifact(modelName: config.modelName, algorithm: algorithm, features: featureSpecs, baseScore: 0,
+                                          trees: nil, linear: model, threshold: 0.5, hyperparameters: [:])
+                    try a.compile()
+                    let sub = dataset.features.subset(held)
+                    aucs.append(Metrics.auc(labels: labelsOf(held), scores: a.predictor?.probabilities(columns: sub.columns, threads: threads) ?? []))
+                    log("cv fold \(fold + 1)/\(k): auc=\(String(format: "%.5f", aucs.last ?? .nan))")
+                }
+                crossValidation = CrossValidation(aucs)
+            }
+            let model = try LogisticRegression.train(dataset.features, rows: split.train, labels: dataset.labels, lambda: lambda, threads: threads)
+            lap("trainSeconds", t)
+            artifact = ModelArtifact(modelName: config.modelName, algorithm: algorithm, features: featureSpecs, baseScore: 0,
+                                     trees: nil, linear: model, threshold: config.threshold ?? 0.5,
+                                     hyperparameters: ["regLambda": lambda])
+        }
+        try artifact.compile()
+        guard let predictor = artifact.predictor else { throw TrainerError.io("model did not compile") }
+
+        // 5. Evaluate on the test rows through the artifact's own predictor (what serving runs).
+        t = Date()
+        let test = dataset.features.subset(evalRows)
+        let testLabels = labelsOf(evalRows)
+        let testP = predictor.probabilities(columns: test.columns, threads: threads)
+        let metrics = EvaluationMetrics(labels: testLabels, probabilities: testP, threshold: config.threshold ?? 0.5)
+        var validationMetrics: EvaluationMetrics?
+        if !split.validation.isEmpty, !split.test.isEmpty {
+            let v = dataset.features.subset(split.validation)
+            validationMetrics = EvaluationMetrics(labels: labelsOf(split.validation),
+                                                  probabilities: predictor.probabilities(columns: v.columns, threads: threads),
+                                                  threshold: config.threshold ?? 0.5)
+        }
+        log("test: auc=\(String(format: "%.5f", metrics.aucRoc)) aucPr=\(String(format: "%.5f", metrics.aucPr)) logloss=\(String(format: "%.5f", metrics.logLoss)) f1=\(String(format: "%.4f", metrics.f1))")
+
+        // 6. Gates.
+        if let g = config.gates?.performance { gateResults += Gates.performance(g, metrics: metrics) }
+        if let g = config.gates?.fairness {
+            var attributes: [String: CategoricalColumn] = [:]
+            for (name, column) in dataset.protected {
+                attributes[name] = CategoricalColumn(codes: evalRows.map { column.codes[$0] }, levels: column.levels)
+            }
+            gateResults += Gates.fairness(g, attributes: attributes, labels: testLabels, probabilities: testP)
+        }
+        if let g = config.gates?.robustness {
+            let stddev = profile.columns.map { ($0.variance ?? 0).squareRoot() }
+            gateResults += Gates.robustness(g, predictor: predictor, columns: test.columns, isCategorical: dataset.features.isCategorical,
+                                            stddev: stddev, labels: testLabels, baselineAUC: metrics.aucRoc, seed: params.seed, threads: threads)
+        }
+        lap("evaluateSeconds", t)
+
+        // 7. Artifact and metrics out.
+        artifact.bestIteration = bestIteration
+        artifact.data = DataLineage(uri: config.data.uri, version: config.data.version, sha256: sha, rows: dataset.rowCount, bytes: raw.count)
+        artifact.referenceProfile = profile
+        artifact.metrics = metrics
+        t = Date()
+        let artifactData = try artifact.encoded()
+        let artifactURI = DataSource.join(outputURI, "model.json")
+        let metricsURI = DataSource.join(outputURI, "metrics.json")
+        try await DataSource.write(artifactData, to: artifactURI)
+        lap("writeSeconds", t)
+        timings["totalSeconds"] = Date().timeIntervalSince(clock)
+        let doc = MetricsDocument(modelName: config.modelName, test: metrics, validation: validationMetrics,
+                                  crossValidation: crossValidation, gates: gateResults, validationLogLoss: validationLosses,
+                                  bestIteration: bestIteration, timings: timings)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        try await DataSource.write(try encoder.encode(doc), to: metricsURI)
+
+        summary.artifact = .init(uri: artifactURI, sha256: try SHA256.hex(artifactData), size: artifactData.count)
+        summary.metricsUri = metricsURI
+        summary.hyperparameters = artifact.hyperparameters
+        var m: [String: Double] = [:]
+        for name in EvaluationMetrics.gateMetricNames { if let v = metrics.value(named: name), v.isFinite { m[name] = v } }
+        if let cv = crossValidation { m["cvAucMean"] = cv.aucMean; m["cvAucStd"] = cv.aucStd }
+        summary.metrics = m
+        summary.gates = gateResults
+        let failed = gateResults.filter { !$0.passed }
+        if !failed.isEmpty {
+            summary.status = .gateFailed
+            summary.reason = "GateFailed"
+            summary.message = "gate failed: " + failed.map(\.message).joined(separator: "; ")
+        }
+        summary.durationSeconds = Date().timeIntervalSince(clock)
+        return TrainingOutcome(summary: summary, artifact: artifact)
+    }
+
+    static func crossValidate(_ x: BinnedMatrix, labels: [Double], cuts: BinCuts, params: GBDTParameters, folds k: Int,
+                              log: @Sendable (String) -> Void) throws -> CrossValidation {
+        let rows = Array(0..<x.rows)
+        let assignment = DataSplit.folds(rows: rows, labels: labels, k: k, seed: params.seed)
+        var aucs: [Double] = []
+        for fold in 0..<k {
+            let fit = rows.filter { assignment[$0] != fold }, held = rows.filter { assignment[$0] == fold }
+            var p = params
+            p.earlyStoppingRounds = nil
+            let result = GradientBoosting.train(x.rows(fit), labels: fit.map { labels[$0] }, cuts: cuts, params: p)
+            let heldBins = x.rows(held)
+            var scores = [Double](repeating: 0, count: held.count)
+            heldBins.bins.withUnsafeBufferPointer { bp in
+                guard let base = bp.baseAddress else { return }
+                for i in 0..<held.count {
+                    var m = result.baseScore
+                    for tree in result.trees { m += tree.leafValue(rowBins: base + i * x.features) }
+                    scores[i] = sigmoid(m)
+                }
+            }
+            aucs.append(Metrics.auc(labels: held.map { labels[$0] }, scores: scores))
+            log("cv fold \(fold + 1)/\(k): auc=\(String(format: "%.5f", aucs.last ?? .nan))")
+        }
+        return CrossValidation(aucs)
+    }
+}
+
+extension CrossValidation {
+    init(_ aucs: [Double]) {
+        let mean = aucs.reduce(0, +) / Double(max(aucs.count, 1))
+        let variance = aucs.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(max(aucs.count, 1))
+        self.init(folds: aucs.count, auc: aucs, aucMean: mean, aucStd: variance.squareRoot())
+    }
+}
+
+extension BinnedMatrix {
+    /// A copy holding only `rows` (in that order).
+    func rows(_ rows: [Int]) -> BinnedMatrix {
+        var out = [UInt8]()
+        out.reserveCapacity(rows.count * features)
+        bins.withUnsafeBufferPointer { b in
+            for r in rows { out.append(contentsOf: b[(r * features)..<((r + 1) * features)]) }
+        }
+        return BinnedMatrix(rows: rows.count, features: features, bins: out)
+    }
+}
+
+extension GBDTParameters {
+    /// Hyperparameters as recorded in the artifact and summary.
+    var summary: [String: Double] {
+        var s: [String: Double] = [
+            "nEstimators": Double(nEstimators), "maxDepth": Double(maxDepth), "learningRate": learningRate,
+            "subsample": subsample, "colsampleBytree": colsampleBytree, "minChildWeight": minChildWeight,
+            "gamma": gamma, "regAlpha": regAlpha, "regLambda": regLambda, "maxBin": Double(maxBin), "seed": Double(seed),
+        ]
+        if let e = earlyStoppingRounds { s["earlyStoppingRounds"] = Double(e) }
+        return s
+    }
+}
