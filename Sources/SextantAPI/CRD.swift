@@ -128,7 +128,7 @@ extension JSONValue {
     public init(yaml node: Node) throws {
         switch node {
         case .scalar(let scalar):
-            switch Tag.Name(rawValue: scalar.tag.rawValue) {
+            switch Tag.Name(rawValue: node.tag.rawValue) {  // resolved: quoted scalars stay strings
             case .null: self = .null
             case .bool: self = .bool(node.bool ?? false)
             case .int:
@@ -164,6 +164,7 @@ extension JSONValue {
 
 public struct YAMLConversionError: Error, Sendable, CustomStringConvertible {
     public var message: String
+    public init(message: String) { self.message = message }
     public var description: String { message }
 }
 

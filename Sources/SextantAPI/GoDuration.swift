@@ -34,7 +34,9 @@ public enum GoDuration {
                 }
                 i += 1
             }
-            guard sawDigit, let value = Double(String(String.UnicodeScalarView(scalars[numberStart..<i]))) else {
+            let number = String(String.UnicodeScalarView(scalars[numberStart..<i]))
+            // Digits on both sides of a '.', as the schema pattern says.
+            guard sawDigit, !number.hasPrefix("."), !number.hasSuffix("."), let value = Double(number) else {
                 throw fail("expected a number at position \(numberStart + 1)")
             }
             let unitStart = i
