@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Lints crds/ and manifests/ with yamllint and validates every example in manifests/examples
-# against the openAPIV3Schema of its CRD in crds/ with check-jsonschema.
-# Needs: yamllint (apt), check-jsonschema (pip). Usage: hack/validate-manifests.sh
+# Lints crds/ and manifests/ with yamllint, validates every example in manifests/examples against
+# the openAPIV3Schema of its CRD in crds/ with check-jsonschema, and evaluates the CRDs' CEL rules
+# on them with hack/cel-check.py.
+# Needs: yamllint (apt), check-jsonschema and cel-python (pip). Usage: hack/validate-manifests.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,4 +49,7 @@ while read -r kind files; do
   # shellcheck disable=SC2086
   check-jsonschema --schemafile "$tmp/$kind.json" $files
 done < "$tmp/examples.txt"
+
+echo "CEL rules (x-kubernetes-validations) on manifests/examples"
+python3 hack/cel-check.py crds manifests/examples/*.yaml
 echo "ok"

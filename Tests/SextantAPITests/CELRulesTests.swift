@@ -1,0 +1,129 @@
+import Foundation
+import SextantAPI
+import SextantJSON
+import Testing
+
+/// The CRDs' CEL rules, evaluated by a real CEL implementation (cel-python, through
+/// hack/cel-check.py): they compile, accept every example, and each rejects a manifest that
+/// breaks it. The same manifests must also fail the Swift `validate()`, which mirrors the rules.
+@Suite struct CELRulesTests {
+    static let base = """
+        apiVersion: mlops.sextant.dev/v1alpha1
+        kind: CanaryRollout
+        metadata: {name: r}
+        spec:
+          modelName: m
+          serving: {managed: {}}
+          routing: {virtualService: {name: vs}, services: {stable: a, canary: b}}
+
+        """
+
+    static let job = """
+        apiVersion: mlops.sextant.dev/v1alpha1
+        kind: TrainingJob
+        metadata: {name: j}
+        spec:
+          modelName: m
+          output: {uri: "s3://models/"}
+
+        """
+
+    /// (name, manifest, expected CEL message fragment)
+    static let invalid: [(String, String, String)] = [
+        ("two-strategies", base + "  strategy: {blueGreen: {}, shadow: {}}\n", "set exactly one strategy"),
+        ("no-strategy", base + "  strategy: {}\n", "set exactly one strategy"),
+        ("max-below-step", base + "  strategy: {canary: {stepWeight: 30, maxWeight: 20}}\n", "maxWeight must be >= stepWeight"),
+        ("default-max-below-step", base + "  strategy: {canary: {stepWeight: 60}}\n", "maxWeight must be >= stepWeight"),
+        ("steps-and-stepweight", base + "  strategy: {canary: {stepWeight: 10, steps: [{setWeight: 10}]}}\n",
+         "set either steps or stepWeight"),
+        ("step-with-both", base + "  strategy: {canary: {steps: [{setWeight: 10, pause: {}}]}}\n",
+         "set exactly one of setWeight and pause"),
+        ("two-header-matchers", base + "  strategy: {abTest: {match: [{header: {name: x, exact: a, regex: b}}]}}\n",
+         "set exactly one of exact, prefix and regex"),
+        ("header-and-cookie", base + "  strategy: {abTest: {match: [{header: {name: x, exact: a}, cookie: {name: c, value: v}}]}}\n",
+         "set exactly one of header and cookie"),
+        ("template-and-query", base + """
+              strategy: {blueGreen: {}}
+              analysis: {metrics: [{name: x, template: SuccessRate, query: up, thresholdRange: {min: 1}}]}
+
+            """, "set exactly one of template and query"),
+        ("empty-threshold-range", base + """
+              strategy: {blueGreen: {}}
+              analysis: {metrics: [{name: x, query: up, thresholdRange: {}}]}
+
+            """, "set min, max or both"),
+        ("serving-both", base.replacingOccurrences(
+            of: "serving: {managed: {}}", with: "serving: {managed: {}, external: {stableDeployment: a, canaryDeployment: b}}")
+            + "  strategy: {blueGreen: {}}\n", "set exactly one of managed and external"),
+        ("routing-neither", base.replacingOccurrences(of: ", services: {stable: a, canary: b}", with: "")
+            + "  strategy: {blueGreen: {}}\n", "set exactly one of services and destinationRule"),
+        ("same-services", base.replacingOccurrences(of: "canary: b", with: "canary: a")
+            + "  strategy: {blueGreen: {}}\n", "stable and canary must differ"),
+        ("split-over-one", job + "  data: {source: {uri: \"s3://d/x.csv\"}, target: y, split: {train: 0.8, validation: 0.2, test: 0.2}}\n",
+         "split ratios must sum to 1 or less"),
+        ("one-fold", job + "  data: {source: {uri: \"s3://d/x.csv\"}, target: y}\n  hyperparameters: {folds: 1}\n",
+         "folds must be 0"),
+        ("retrain-without-bound", job + """
+              data: {source: {uri: "s3://d/x.csv"}, target: y}
+              retrainOn: {conditions: [{name: drift, query: up}]}
+
+            """, "set above, below or both"),
+        ("class-balance-inverted", job + """
+              data: {source: {uri: "s3://d/x.csv"}, target: y}
+              gates: {dataQuality: {classBalance: {min: 0.6, max: 0.4}}}
+
+            """, "min must not exceed max"),
+        ("production-unapproved", """
+            apiVersion: mlops.sextant.dev/v1alpha1
+            kind: ModelVersion
+            metadata: {name: m-v1}
+            spec: {modelName: m, version: 1, artifact: {uri: "s3://a/b"}, stage: Production}
+
+            """, "only an approved version"),
+    ]
+
+    func runCELCheck(_ files: [String]) throws -> [(file: String, errors: [String])]? {
+        guard findExecutable("python3") != nil,
+              let probe = try runTool("python3", ["-c", "import celpy, yaml"]), probe.status == 0 else {
+            toolMissing("cel-python", hint: "pip install cel-python")
+            return nil
+        }
+        let result = try #require(try runTool("python3", ["hack/cel-check.py", "crds"] + files))
+        #expect(result.status != 2, "a CEL rule does not compile: \(result.output)")
+        return try result.output.split(separator: "\n").map { line in
+            let json = try JSONValue.decode(Data(line.utf8))
+            let messages = json["errors"]?.arrayValue?.compactMap { $0["message"]?.stringValue } ?? []
+            return (json["file"]?.stringValue ?? "", messages)
+        }
+    }
+
+    @Test func examplesSatisfyEveryRule() throws {
+        let files = try exampleFiles().map(\.url.path)
+        guard let results = try runCELCheck(files) else { return }
+        #expect(results.count == files.count)
+        for r in results { #expect(r.errors.isEmpty, "\(r.file): \(r.errors)") }
+    }
+
+    @Test func eachRuleRejectsAManifestThatBreaksIt() throws {
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("sextant-cel-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        var files: [String] = []
+        for (name, text, _) in Self.invalid {
+            let url = tmp.appendingPathComponent("\(name).yaml")
+            try Data(text.utf8).write(to: url)
+            files.append(url.path)
+        }
+        // The Swift mirror of the rules rejects them too (this part needs no Python).
+        for (name, text, _) in Self.invalid {
+            let json = try JSONValue.parseYAML(text)
+            let errors = try validationErrors(json, kind: json["kind"]?.stringValue ?? "")
+            #expect(!errors.isEmpty, "validate() accepted \(name)")
+        }
+        guard let results = try runCELCheck(files) else { return }
+        for ((name, _, expected), result) in zip(Self.invalid, results) {
+            #expect(result.file.hasSuffix("\(name).yaml"))
+            #expect(result.errors.contains { $0.contains(expected) }, "\(name): expected \"\(expected)\", got \(result.errors)")
+        }
+    }
+}
