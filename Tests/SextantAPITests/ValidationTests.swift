@@ -160,3 +160,49 @@ import Testing
         }
     }
 }
+
+@Suite struct DefaultsTests {
+    @Test func schemaDefaultsFillAbsentFieldsOnly() throws {
+        var analysis = AnalysisSpec()
+        analysis.failureLimit = 2
+        analysis.metrics = [AnalysisMetric(name: "sr", template: .successRate, thresholdRange: ThresholdRange(min: 0.99))]
+        var routing = RoutingSpec(virtualService: VirtualServiceRef(name: "vs"))
+        routing.destinationRule = DestinationRuleRef(name: "dr", host: "h")
+        var spec = CanaryRolloutSpec(modelName: "m", serving: ServingSpec(managed: ManagedServing()), routing: routing,
+                                     strategy: RolloutStrategy(canary: CanaryStrategy(stepWeight: 10)))
+        spec.analysis = analysis
+        let r = try CanaryRollout(metadata: .init(name: "r"), spec: spec).withSchemaDefaults()
+        #expect(r.spec.analysis?.interval == "1m")
+        #expect(r.spec.analysis?.failureLimit == 2)  // set by the user: kept
+        #expect(r.spec.analysis?.consecutiveErrorLimit == 4)
+        #expect(r.spec.analysis?.metrics?.first?.noDataPolicy == .fail)
+        #expect(r.spec.strategy.canary?.maxWeight == 50)
+        #expect(r.spec.serving.managed?.replicas == 2)
+        #expect(r.spec.routing.destinationRule?.stableSubset == "stable")
+        #expect(r.spec.routing.destinationRule?.canarySubset == "canary")
+        #expect(r.spec.progressDeadlineSeconds == 600)
+        #expect(r.spec.paused == false)
+        // Absent optional objects are not invented.
+        #expect(r.spec.strategy.blueGreen == nil)
+        #expect(r.spec.webhooks == nil)
+    }
+
+    @Test func trainingJobDefaults() throws {
+        var data = DataSpec(source: DataSource(uri: "file:///d.csv"), target: "y")
+        data.split = DataSplit(train: 0.8)
+        var job = TrainingJob(metadata: .init(name: "j"),
+                              spec: TrainingJobSpec(modelName: "m", data: data, output: OutputSpec(uri: "file:///m/")))
+        job.spec.hyperparameters = Hyperparameters()
+        job.spec.gates = EvaluationGates()
+        job.spec.gates?.robustness = RobustnessGate()
+        job = try job.withSchemaDefaults()
+        #expect(job.spec.algorithm == .gradientBoostedTrees)
+        #expect(job.spec.data.split?.train == 0.8)
+        #expect(job.spec.data.split?.validation == 0.15)
+        #expect(job.spec.hyperparameters?.nEstimators == 100)
+        #expect(job.spec.hyperparameters?.learningRate == 0.3)
+        #expect(job.spec.gates?.robustness?.noiseLevels == [0.001, 0.01, 0.1])
+        #expect(job.spec.data.source.format == .csv)
+        #expect(job.spec.schedule == nil)
+    }
+}
