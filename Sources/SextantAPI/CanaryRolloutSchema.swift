@@ -57,8 +57,8 @@ extension CanaryRollout {
                                                          message: "stableSubset and canarySubset must differ")], [
                     "name": .objectName("DestinationRule name, in this namespace."),
                     "host": .string("Destination host (Service name or FQDN).", minLength: 1, sample: "fraud-detector"),
-                    "stableSubset": .string("Subset of the stable version.", default: "stable", minLength: 1),
-                    "canarySubset": .string("Subset of the candidate.", default: "canary", minLength: 1),
+                    "stableSubset": .string("Subset of the stable version.", default: "stable", minLength: 1, maxLength: 253),
+                    "canarySubset": .string("Subset of the candidate.", default: "canary", minLength: 1, maxLength: 253),
                 ]),
             ]),
             "strategy": .object("How traffic moves: exactly one of `canary`, `blueGreen`, `shadow`, `abTest`.",

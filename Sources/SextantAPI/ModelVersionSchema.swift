@@ -19,7 +19,7 @@ extension ModelVersion {
             "description": .string("Free text shown by `sextant models`.", maxLength: 4096),
             "artifact": .object("The trained model file.", required: ["uri"], [
                 "uri": .string("Location of the model file (`file://`, `http(s)://`, `s3://`).",
-                               pattern: "^(file|https?|s3)://.+$", sample: "s3://ml-models/fraud-detector/v3/model.json"),
+                               pattern: "^(file|https?|s3)://.+$", maxLength: 2048, sample: "s3://ml-models/fraud-detector/v3/model.json"),
                 "format": .string("`SextantJSON` (written by `sextant-trainer`) or `XGBoostJSON` (an XGBoost `save_model` JSON file, for models trained elsewhere).",
                                   default: "SextantJSON", enum: ArtifactFormat.allCases.map(\.rawValue)),
                 "sha256": .sha256("SHA-256 of the file; `sextant-server` refuses to load a file that differs."),
