@@ -77,7 +77,7 @@ let package = Package(
 
         // MARK: Test environment (development API server and local node)
         .target(name: "SextantDevServer",
-                dependencies: ["SextantJSON", "SextantKubeTypes", hummingbird, yams, log],
+                dependencies: ["SextantJSON", "SextantKubeTypes", hummingbird, lifecycle, yams, log],
                 swiftSettings: strict),
 
         // MARK: 7 Executables
@@ -97,9 +97,11 @@ let package = Package(
                           path: "Benchmarks/WatchDecode", swiftSettings: strict),
 
         // MARK: Tests
+        .target(name: "SextantTestSupport", path: "Tests/Support", swiftSettings: strict),
         .testTarget(name: "SextantJSONTests", dependencies: ["SextantJSON"], swiftSettings: strict),
-        .testTarget(name: "SextantTransportTests", dependencies: ["SextantTransport"], swiftSettings: strict),
-        .testTarget(name: "SextantKubeTests", dependencies: ["SextantKube", "SextantKubeTypes", "SextantJSON"],
+        .testTarget(name: "SextantTransportTests", dependencies: ["SextantTransport", "SextantTestSupport"], swiftSettings: strict),
+        .testTarget(name: "SextantKubeTests",
+                    dependencies: ["SextantKube", "SextantKubeTypes", "SextantJSON", "SextantTestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "SextantDevServerTests",
                     dependencies: ["SextantDevServer", "SextantJSON", "SextantKubeTypes"],

@@ -135,6 +135,21 @@ public actor ObjectStore {
         return object
     }
 
+    public func getIfPresent(_ type: ResourceType, namespace: String?, name: String) -> JSONValue? {
+        objects[type.storageKey]?[Self.key(namespace, name)]
+    }
+
+    /// `update` for patches (no resourceVersion required), with the error as a value.
+    func tryUpdate(_ type: ResourceType, namespace: String?, name: String, body: JSONValue, statusOnly: Bool,
+                   dryRun: Bool) -> Result<JSONValue, APIError> {
+        do throws(APIError) {
+            return .success(try update(type, namespace: namespace, name: name, body: body, statusOnly: statusOnly,
+                                       requireResourceVersion: false, dryRun: dryRun))
+        } catch {
+            return .failure(error)
+        }
+    }
+
     /// Lists objects sorted by namespace and name; `continue` tokens are the last key returned
     /// (so a continued list shows the current state, not a snapshot: documented).
     public func list(_ type: ResourceType, namespace: String?, options: ListOptions)

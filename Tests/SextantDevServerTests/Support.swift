@@ -1,0 +1,143 @@
+import Foundation
+import SextantDevServer
+import SextantJSON
+import Synchronization
+import Testing
+
+/// Calls the handler in-process, the way the HTTP server does.
+func call(_ handler: DevAPIHandler, _ method: String, _ target: String, _ body: JSONValue? = nil,
+          contentType: String = "application/json", accept: String? = nil) async -> APIResponse {
+    var headers = ["content-type": contentType]
+    if let accept { headers["accept"] = accept }
+    return await handler.handle(APIRequest(method: method, target: target, headers: headers,
+                                           body: body.map { $0.serialized() } ?? []))
+}
+
+/// Same, with a raw text body (YAML or hand-written JSON).
+func call(_ handler: DevAPIHandler, _ method: String, _ target: String, text: String,
+          contentType: String) async -> APIResponse {
+    await handler.handle(APIRequest(method: method, target: target, headers: ["content-type": contentType],
+                                    body: Array(text.utf8)))
+}
+
+func newHandler(history: Int = 10_000) -> DevAPIHandler {
+    DevAPIHandler(store: ObjectStore(configuration: StoreConfiguration(historyLimit: history)))
+}
+
+/// The repository root (the directory holding Package.swift).
+let packageRoot: URL = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath().deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+/// Istio's CRDs, shipped beside the repository (`../shared/fixtures/istio`).
+let istioFixtures: URL = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures/istio")
+
+/// Finds an executable on PATH. When it is missing the test fails under CI and is skipped
+/// (with the reason printed) otherwise.
+func requireTool(_ name: String) -> String? {
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+    for directory in path.split(separator: ":") {
+        let candidate = "\(directory)/\(name)"
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+    }
+    if ProcessInfo.processInfo.environment["CI"] != nil {
+        Issue.record("\(name) is required in CI but was not found on PATH")
+    } else {
+        print("skipping: \(name) not found on PATH")
+    }
+    return nil
+}
+
+struct ProcessResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs a program to completion and captures its output.
+func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+         stdin: String? = nil) throws -> ProcessResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    for (k, v) in environment { env[k] = v }
+    process.environment = env
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    let input = Pipe()
+    process.standardInput = input
+    try process.run()
+    if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+    try input.fileHandleForWriting.close()
+    // Read before waiting so a full pipe cannot block the child.
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return ProcessResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                         stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// A server on a free loopback port with a kubeconfig in a temporary directory.
+struct RunningServer {
+    var server: DevServer
+    var directory: URL
+    var kubeconfig: String
+
+    static func start(_ configuration: DevServerConfiguration = DevServerConfiguration()) async throws -> RunningServer {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sextant-dev-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let server = try await DevServer.start(configuration)
+        let kubeconfig = directory.appendingPathComponent("kubeconfig").path
+        try server.writeKubeconfig(to: kubeconfig)
+        return RunningServer(server: server, directory: directory, kubeconfig: kubeconfig)
+    }
+
+    func stop() async {
+        await server.stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+/// A long-running child process (e.g. `kubectl get -w`) whose output is collected as it arrives.
+final class BackgroundProcess: Sendable {
+    let process: Process
+    private let output = OutputBuffer()
+
+    init(_ executable: String, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        self.process = process
+        let output = self.output
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if !data.isEmpty { output.text.withLock { $0 += String(decoding: data, as: UTF8.self) } }
+        }
+        try process.run()
+    }
+
+    var text: String { output.text.withLock { $0 } }
+
+    /// Waits until the output satisfies `condition` or the timeout passes.
+    func waitFor(timeout: Duration = .seconds(10), _ condition: (String) -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if condition(text) { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return condition(text)
+    }
+
+    func stop() {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+    }
+}
+
+final class OutputBuffer: Sendable {
+    let text = Mutex("")
+}
