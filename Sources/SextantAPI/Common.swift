@@ -34,6 +34,68 @@ public struct FieldError: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "\(path): \(kind.rawValue): \(message)" }
+
+    /// Turns a decoding failure (unknown enum value, wrong type, missing field) into a field error
+    /// naming the path, so a bad object gets a condition instead of being silently skipped.
+    public static func decoding(_ error: any Error) -> FieldError {
+        func render(_ path: [any CodingKey]) -> String {
+            path.reduce(into: "") { out, key in
+                if let i = key.intValue { out += "[\(i)]" } else { out += out.isEmpty ? key.stringValue : "." + key.stringValue }
+            }
+        }
+        guard let error = error as? DecodingError else {
+            return FieldError("", .invalid, "\(error)")
+        }
+        switch error {
+        case .typeMismatch(let type, let context):
+            return FieldError(render(context.codingPath), .invalid, "expected \(type): \(context.debugDescription)")
+        case .valueNotFound(_, let context):
+            return FieldError(render(context.codingPath), .required, "must not be null")
+        case .keyNotFound(let key, let context):
+            return FieldError(render(context.codingPath + [key]), .required, "must be set")
+        case .dataCorrupted(let context):
+            return FieldError(render(context.codingPath), .notSupported, context.debugDescription)
+        @unknown default:
+            return FieldError("", .invalid, "\(error)")
+        }
+    }
+}
+
+/// Condition types and reasons shared by the controllers and documented in the CRDs.
+public enum ConditionType {
+    /// The spec is valid and the object is being reconciled normally.
+    public static let ready = "Ready"
+    /// TrainingJob: a run is in progress. CanaryRollout: a rollout is in progress.
+    public static let running = "Running"
+    public static let progressing = "Progressing"
+    public static let succeeded = "Succeeded"
+    /// TrainingJob: the last run failed.
+    public static let degraded = "Degraded"
+    /// ModelVersion: approval decided.
+    public static let approved = "Approved"
+    /// ModelVersion: served by a CanaryRollout.
+    public static let serving = "Serving"
+    /// CanaryRollout: the candidate was promoted.
+    public static let promoted = "Promoted"
+    /// CanaryRollout: VirtualService and routes found and patched.
+    public static let routingReady = "RoutingReady"
+}
+
+public enum ConditionReason {
+    /// `validate()` (or decoding) found errors; the message lists them.
+    public static let invalidSpec = "InvalidSpec"
+    public static let reconciled = "Reconciled"
+}
+
+/// Label and annotation keys Sextant puts on the objects it creates.
+public enum SextantLabel {
+    public static let model = SextantGroup.labelPrefix + "model"
+    public static let modelVersion = SextantGroup.labelPrefix + "model-version"
+    public static let trainingJob = SextantGroup.labelPrefix + "training-job"
+    public static let run = SextantGroup.labelPrefix + "run"
+    public static let canaryRollout = SextantGroup.labelPrefix + "canary-rollout"
+    /// `stable` or `canary`: the role of a served version's Deployment/Pods.
+    public static let role = SextantGroup.labelPrefix + "role"
 }
 
 /// A Kubernetes resource quantity, kept in the form it was written (`2`, `"500m"`, `"4Gi"`).

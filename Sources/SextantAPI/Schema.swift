@@ -150,7 +150,7 @@ extension Schema {
     }
 
     /// A map with string keys (`additionalProperties`).
-    public static func map(_ description: String, of values: Schema, maxProperties: Int? = nil) -> Schema {
+    public static func map(_ description: String, of values: Schema) -> Schema {
         var s = Schema(kind: .object, description: description)
         s.additionalProperties = values
         return s

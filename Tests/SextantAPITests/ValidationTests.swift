@@ -206,3 +206,37 @@ import Testing
         #expect(job.spec.schedule == nil)
     }
 }
+
+@Suite struct DecodingErrorTests {
+    @Test func decodingErrorsBecomeFieldErrorsWithPaths() throws {
+        let base: JSONValue = [
+            "apiVersion": "mlops.sextant.dev/v1alpha1", "kind": "CanaryRollout", "metadata": ["name": "x"],
+            "spec": [
+                "modelName": "m", "serving": ["managed": [:]],
+                "routing": ["virtualService": ["name": "vs"], "services": ["stable": "a", "canary": "b"]],
+                "strategy": ["canary": ["steps": [["setWeight": 10], ["setWeight": "half"]]]],
+            ],
+        ]
+        func error(_ doc: JSONValue) -> FieldError? {
+            do {
+                _ = try doc.decode(as: CanaryRollout.self)
+                return nil
+            } catch {
+                return FieldError.decoding(error)
+            }
+        }
+        let wrongType = try #require(error(base))
+        #expect(wrongType.path == "spec.strategy.canary.steps[1].setWeight")
+        var missing = base
+        missing["spec"]?["routing"] = ["services": ["stable": "a", "canary": "b"]]
+        let required = try #require(error(missing))
+        #expect(required.path == "spec.routing.virtualService")
+        #expect(required.kind == .required)
+        var badEnum = base
+        badEnum.set(path: ["spec", "strategy"], to: ["abTest": ["match": [["header": ["name": "x", "exact": "y"]]]]])
+        badEnum.set(path: ["spec", "analysis"], to: ["metrics": [["name": "m", "template": "P95", "thresholdRange": ["max": 1]]]])
+        let notSupported = try #require(error(badEnum))
+        #expect(notSupported.path == "spec.analysis.metrics[0].template")
+        #expect(notSupported.kind == .notSupported)
+    }
+}
