@@ -68,14 +68,21 @@ public struct BinCuts: Sendable, Equatable, Codable {
             let code = Int(value)
             return (code >= 0 && code < binCount[j]) ? UInt8(code + 1) : 0
         }
-        return cuts[j].withUnsafeBufferPointer { c in
-            var lo = 0, hi = c.count
-            while lo < hi {
-                let mid = (lo + hi) >> 1
-                if c[mid] <= value { lo = mid + 1 } else { hi = mid }
-            }
-            return UInt8(lo + 1)
+        return cuts[j].withUnsafeBufferPointer { c in Self.numericBin(value, c) }
+    }
+
+    /// 1 + the number of cuts <= v (branch-free binary search; v is not NaN).
+    @inline(__always)
+    static func numericBin(_ v: Double, _ c: UnsafeBufferPointer<Double>) -> UInt8 {
+        var n = c.count
+        guard n > 0, let p = c.baseAddress else { return 1 }
+        var base = 0
+        while n > 1 {
+            let half = n >> 1
+            base = p[base &+ half] <= v ? base &+ half : base
+            n &-= half
         }
+        return UInt8(base &+ (p[base] <= v ? 2 : 1))
     }
 }
 
@@ -102,9 +109,21 @@ public struct BinnedMatrix: Sendable {
             let dst = SharedMutablePointer(base)
             let blocks = evenRanges(indices.count, parts: max(1, threads) * 4)
             parallelFor(blocks.count, threads: threads) { b in
-                for i in blocks[b] {
-                    let r = indices[i]
-                    for j in 0..<f { dst[i * f + j] = cuts.bin(x.columns[j][r], feature: j) }
+                let block = blocks[b]
+                for j in 0..<f {
+                    x.columns[j].withUnsafeBufferPointer { column in
+                        guard let col = column.baseAddress else { return }
+                        if cuts.isCategorical[j] {
+                            for i in block { dst[i &* f &+ j] = cuts.bin(col[indices[i]], feature: j) }
+                            return
+                        }
+                        cuts.cuts[j].withUnsafeBufferPointer { c in
+                            for i in block {
+                                let v = col[indices[i]]
+                                dst[i &* f &+ j] = v.isNaN ? 0 : BinCuts.numericBin(v, c)
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -151,74 +151,62 @@ enum GradientBoosting {
         let baseScore = log(rate / (1 - rate))
 
         var margin = [Double](repeating: baseScore, count: n)
-        var gh = [Float](repeating: 0, count: 2 * n)
         var validMargin = [Double](repeating: baseScore, count: validation?.x.rows ?? 0)
         var trees: [BinnedTree] = []
         var history: [Double] = []
         var best = (iteration: -1, loss: Double.infinity)
         var rng = SplitMix64(seed: params.seed)
+        let store = RowStore(x)
+        let builder = TreeBuilder(store: store, cuts: cuts, params: params, threads: threads)
         let rowBlocks = evenRanges(n, parts: 64)  // fixed blocks: elementwise work, any thread count
 
-        let builder = TreeBuilder(x: x, cuts: cuts, params: params, threads: threads)
         for round in 0..<params.nEstimators {
             // Gradients and hessians of the logistic loss at the current margins.
             margin.withUnsafeBufferPointer { mp in
                 labels.withUnsafeBufferPointer { lp in
-                    gh.withUnsafeMutableBufferPointer { gp in
-                        guard let mBase = mp.baseAddress, let lBase = lp.baseAddress, let gBase = gp.baseAddress else { return }
-                        let m = SharedPointer(mBase), l = SharedPointer(lBase), g = SharedMutablePointer(gBase)
-                        parallelFor(rowBlocks.count, threads: threads) { b in
-                            for i in rowBlocks[b] {
-                                let p = 1 / (1 + exp(-m[i]))
-                                g[2 * i] = Float(p - l[i])
-                                g[2 * i + 1] = Float(max(p * (1 - p), 1e-16))
-                            }
+                    guard let mBase = mp.baseAddress, let lBase = lp.baseAddress else { return }
+                    let m = SharedPointer(mBase), l = SharedPointer(lBase), gh = SharedMutablePointer(store.gh)
+                    parallelFor(rowBlocks.count, threads: threads) { b in
+                        for r in rowBlocks[b] {
+                            let p = 1 / (1 + exp(-m[r]))
+                            gh[2 &* r] = Float(p - l[r])
+                            gh[2 &* r &+ 1] = Float(max(p * (1 - p), 1e-16))
                         }
                     }
                 }
             }
-            // Row and feature sampling for this tree.
-            var sampled: [Int32]
+            // Row sampling (Bernoulli per row) and feature sampling for this tree.
+            var sampledCount = n
             if params.subsample < 1 {
-                sampled = []
-                sampled.reserveCapacity(Int(Double(n) * params.subsample) + 16)
-                for i in 0..<n where rng.nextUnit() < params.subsample { sampled.append(Int32(i)) }
-                if sampled.isEmpty, n > 0 { sampled.append(Int32(Int(rng.next() % UInt64(n)))) }
+                sampledCount = 0
+                for r in 0..<n where rng.nextUnit() < params.subsample { store.rowIndex[sampledCount] = Int32(r); sampledCount += 1 }
+                if sampledCount == 0, n > 0 { store.rowIndex[0] = Int32(Int(rng.next() % UInt64(n))); sampledCount = 1 }
             } else {
-                sampled = (0..<n).map { Int32($0) }
+                for r in 0..<n { store.rowIndex[r] = Int32(r) }
             }
             var featureList = Array(0..<f)
             if params.colsampleBytree < 1 {
                 let k = max(1, Int((params.colsampleBytree * Double(f)).rounded()))
-                for i in 0..<k {
-                    let j = i + Int(rng.next() % UInt64(f - i))
-                    featureList.swapAt(i, j)
-                }
+                for i in 0..<k { featureList.swapAt(i, i + Int(rng.next() % UInt64(f - i))) }
                 featureList = Array(featureList[0..<k]).sorted()
             }
-            let (tree, leafRanges, order) = builder.build(gh: gh, rows: sampled, features: featureList)
+            let (tree, leafRanges) = builder.build(count: sampledCount, features: featureList)
             trees.append(tree)
 
-            // Margins: rows in the sample get their leaf from the partition; others walk the tree.
+            // Margins: sampled rows get their leaf from the partition; the others walk the tree.
             margin.withUnsafeMutableBufferPointer { mp in
                 guard let mBase = mp.baseAddress else { return }
-                let m = SharedMutablePointer(mBase)
-                order.withUnsafeBufferPointer { op in
-                    guard let oBase = op.baseAddress else { return }
-                    let o = SharedPointer(oBase)
-                    let ranges = leafRanges
-                    parallelFor(ranges.count, threads: threads) { k in
-                        let (range, value) = ranges[k]
-                        for i in range { m[Int(o[i])] += value }
-                    }
+                let m = SharedMutablePointer(mBase), rowIndex = SharedPointer(UnsafePointer(store.rowIndex))
+                parallelFor(leafRanges.count, threads: threads) { k in
+                    let (range, value) = leafRanges[k]
+                    for i in range { m[Int(rowIndex[i])] += value }
                 }
-            }
-            if sampled.count < n {
-                var inSample = [Bool](repeating: false, count: n)
-                for r in sampled { inSample[Int(r)] = true }
-                x.bins.withUnsafeBufferPointer { bp in
-                    guard let bBase = bp.baseAddress else { return }
-                    for i in 0..<n where !inSample[i] { margin[i] += tree.leafValue(rowBins: bBase + i * f) }
+                if sampledCount < n {
+                    var inSample = [Bool](repeating: false, count: n)
+                    for i in 0..<sampledCount { inSample[Int(store.rowIndex[i])] = true }
+                    for r in 0..<n where !inSample[r] {
+                        m[r] += tree.leafValue(rowBins: store.rowBins + r * store.stride)
+                    }
                 }
             }
             var validLoss: Double?
@@ -253,21 +241,81 @@ enum GradientBoosting {
 
 @inline(__always) func sigmoid(_ m: Double) -> Double { 1 / (1 + exp(-m)) }
 
-/// Grows one tree depthwise. Holds reusable buffers across rounds.
+/// The training bins in two layouts plus per-row gradients and the node-partitioned row index.
+/// Row-major bins (rows padded to 8 bytes) feed the histograms; column-major bins make the
+/// partition read one byte column in increasing row order. Before a child's histogram is built its
+/// rows are gathered into contiguous scratch, so the histogram kernel streams memory.
+final class RowStore: @unchecked Sendable {
+    // @unchecked: raw buffers; every parallel phase writes disjoint ranges (see TreeBuilder).
+    let rows: Int
+    let features: Int
+    let stride: Int
+    let rowBins: UnsafeMutablePointer<UInt8>
+    let colBins: UnsafeMutablePointer<UInt8>
+    let gh: UnsafeMutablePointer<Float>
+    /// Swapped after each partition (ping-pong), never while workers run.
+    var rowIndex: UnsafeMutablePointer<Int32>
+    var rowIndexTmp: UnsafeMutablePointer<Int32>
+    let goLeft: UnsafeMutablePointer<Bool>
+    let gatherBins: UnsafeMutablePointer<UInt8>
+    let gatherGH: UnsafeMutablePointer<Float>
+
+    init(_ x: BinnedMatrix) {
+        rows = x.rows; features = x.features
+        stride = (x.features + 7) & ~7
+        let n = max(rows, 1)
+        rowBins = .allocate(capacity: n * stride); rowBins.initialize(repeating: 0, count: n * stride)
+        colBins = .allocate(capacity: n * max(features, 1)); colBins.initialize(repeating: 0, count: n * max(features, 1))
+        gh = .allocate(capacity: 2 * n); gh.initialize(repeating: 0, count: 2 * n)
+        rowIndex = .allocate(capacity: n); rowIndex.initialize(repeating: 0, count: n)
+        rowIndexTmp = .allocate(capacity: n); rowIndexTmp.initialize(repeating: 0, count: n)
+        goLeft = .allocate(capacity: n); goLeft.initialize(repeating: false, count: n)
+        gatherBins = .allocate(capacity: n * stride); gatherBins.initialize(repeating: 0, count: n * stride)
+        gatherGH = .allocate(capacity: 2 * n); gatherGH.initialize(repeating: 0, count: 2 * n)
+        x.bins.withUnsafeBufferPointer { src in
+            guard let s = src.baseAddress else { return }
+            for r in 0..<rows {
+                (rowBins + r * stride).update(from: s + r * features, count: features)
+                for j in 0..<features { colBins[j * rows + r] = s[r * features + j] }
+            }
+        }
+    }
+
+    deinit {
+        rowBins.deallocate(); colBins.deallocate(); gh.deallocate(); rowIndex.deallocate()
+        rowIndexTmp.deallocate(); goLeft.deallocate(); gatherBins.deallocate(); gatherGH.deallocate()
+    }
+
+    /// Copies the bins and gradient pair of row `row` to scratch slot `to`.
+    @inline(__always)
+    func gather(_ row: Int, _ to: Int) {
+        let src = UnsafeRawPointer(rowBins + row &* stride), dst = UnsafeMutableRawPointer(gatherBins + to &* stride)
+        var o = 0
+        while o < stride {
+            dst.storeBytes(of: src.load(fromByteOffset: o, as: UInt64.self), toByteOffset: o, as: UInt64.self)
+            o &+= 8
+        }
+        UnsafeMutableRawPointer(gatherGH + 2 &* to).storeBytes(of: UnsafeRawPointer(gh + 2 &* row).load(as: UInt64.self), as: UInt64.self)
+    }
+}
+
+/// Grows one tree depthwise over a `RowStore`.
 final class TreeBuilder: @unchecked Sendable {
-    // @unchecked: only `build` mutates the buffers, and callers never run two builds at once.
-    let x: BinnedMatrix
+    // @unchecked: `build` is the only mutator and runs once at a time; its parallel phases touch
+    // disjoint row ranges, disjoint features or disjoint histograms.
+    let store: RowStore
     let cuts: BinCuts
     let params: GBDTParameters
     let threads: Int
     let histSize: Int
-    private var rowIndex: [Int32] = []
-    private var scratch: [Int32] = []
+    private var pool: [UnsafeMutablePointer<Double>] = []
 
-    init(x: BinnedMatrix, cuts: BinCuts, params: GBDTParameters, threads: Int) {
-        self.x = x; self.cuts = cuts; self.params = params; self.threads = threads
-        histSize = x.features * histogramStride * 2
+    init(store: RowStore, cuts: BinCuts, params: GBDTParameters, threads: Int) {
+        self.store = store; self.cuts = cuts; self.params = params; self.threads = threads
+        histSize = store.features * histogramStride * 2
     }
+
+    deinit { for p in pool { p.deallocate() } }
 
     struct Pending {
         var node: Int
@@ -276,6 +324,15 @@ final class TreeBuilder: @unchecked Sendable {
         var g: Double
         var h: Double
         var hist: UnsafeMutablePointer<Double>
+        /// When set, `hist` is still to be computed as parent - sibling (done with the split search).
+        var derivedFrom: (parent: UnsafeMutablePointer<Double>, sibling: UnsafeMutablePointer<Double>)?
+    }
+
+    private func takeHist() -> UnsafeMutablePointer<Double> {
+        if let p = pool.popLast() { return p }
+        let p = UnsafeMutablePointer<Double>.allocate(capacity: histSize)
+        p.initialize(repeating: 0, count: histSize)
+        return p
     }
 
     @inline(__always)
@@ -292,54 +349,47 @@ final class TreeBuilder: @unchecked Sendable {
         return -t / (h + params.regLambda)
     }
 
-    /// Builds a tree on `rows`; returns it, the leaf ranges of the partitioned row order (with
-    /// their leaf values) and that order.
-    func build(gh: [Float], rows: [Int32], features: [Int]) -> (BinnedTree, [(Range<Int>, Double)], [Int32]) {
-        rowIndex = rows
-        if scratch.count < rows.count { scratch = [Int32](repeating: 0, count: rows.count) }
+    /// Builds a tree on positions 0..<count; returns it and its leaves' position ranges and values.
+    func build(count: Int, features: [Int]) -> (BinnedTree, [(Range<Int>, Double)]) {
         var tree = BinnedTree()
-        var allocated: [UnsafeMutablePointer<Double>] = []
-        defer { for p in allocated { p.deallocate() } }
-        func newHist() -> UnsafeMutablePointer<Double> {
-            let p = UnsafeMutablePointer<Double>.allocate(capacity: histSize)
-            p.initialize(repeating: 0, count: histSize)
-            allocated.append(p)
-            return p
-        }
         var leafRanges: [(Range<Int>, Double)] = []
-        let f = x.features
-
-        gh.withUnsafeBufferPointer { ghp in
-        x.bins.withUnsafeBufferPointer { bp in
-        guard let ghBase = ghp.baseAddress, let binBase = bp.baseAddress else { return }
-        let ghPtr = SharedPointer(ghBase), binPtr = SharedPointer(binBase)
-
-        // Root.
         var g = 0.0, h = 0.0
-        for r in rows { g += Double(ghBase[2 * Int(r)]); h += Double(ghBase[2 * Int(r) + 1]) }
+        for i in 0..<count {
+            let r = Int(store.rowIndex[i])
+            g += Double(store.gh[2 * r]); h += Double(store.gh[2 * r + 1])
+        }
         tree.nodes.append(BinnedTree.Node(hessian: h))
-        let rootHist = newHist()
-        buildHistograms([(0, rows.count, rootHist)], gh: ghPtr, bins: binPtr, features: features)
-        var level = [Pending(node: 0, begin: 0, end: rows.count, g: g, h: h, hist: rootHist)]
+        let rootHist = takeHist()
+        zero(rootHist)
+        buildHistograms([(0, count, rootHist)], features: features)
+        var level = [Pending(node: 0, begin: 0, end: count, g: g, h: h, hist: rootHist)]
+        var releaseAfterSearch: [UnsafeMutablePointer<Double>] = []
 
         for depth in 0...params.maxDepth {
-            // Best split of every node on this level (nodes are independent).
             var splits = [SplitCandidate?](repeating: nil, count: level.count)
-            if depth < params.maxDepth {
-                let slots = ResultSlots<SplitCandidate>(count: level.count)
-                let levelCopy = level.map { ($0.g, $0.h, SharedMutablePointer($0.hist)) }
-                parallelFor(levelCopy.count, threads: threads) { k in
-                    let (g, h, hist) = levelCopy[k]
-                    if let s = self.bestSplit(hist: hist.base, g: g, h: h, features: features) { slots.set(k, s) }
-                }
-                splits = slots.all
+            // Derive the larger children's histograms (parent - smaller sibling) and search the
+            // best split of every node on this level, in one parallel pass over the nodes.
+            let slots = ResultSlots<SplitCandidate>(count: level.count)
+            let work = level.map { p in
+                (p.g, p.h, SharedMutablePointer(p.hist), p.derivedFrom.map { (SharedMutablePointer($0.parent), SharedMutablePointer($0.sibling)) })
             }
-            var next: [Pending] = []
-            var toPartition: [(Pending, SplitCandidate, Int)] = []  // pending, split, left child index
+            let searching = depth < params.maxDepth, size = histSize
+            parallelFor(work.count, threads: threads) { k in
+                let (g, h, hist, derived) = work[k]
+                if let (parent, sibling) = derived {
+                    for i in 0..<size { hist[i] = parent[i] - sibling[i] }
+                }
+                if searching, let s = self.bestSplit(hist: hist.base, g: g, h: h, features: features) { slots.set(k, s) }
+            }
+            splits = slots.all
+            pool.append(contentsOf: releaseAfterSearch)
+            releaseAfterSearch.removeAll()
+            var toSplit: [(Pending, SplitCandidate, Int)] = []
             for (k, p) in level.enumerated() {
                 guard let s = splits[k] else {
                     tree.nodes[p.node].value = weight(p.g, p.h) * params.learningRate
                     leafRanges.append((p.begin..<p.end, tree.nodes[p.node].value))
+                    pool.append(p.hist)
                     continue
                 }
                 let left = tree.nodes.count
@@ -353,102 +403,158 @@ final class TreeBuilder: @unchecked Sendable {
                 tree.nodes[p.node].left = Int32(left)
                 tree.nodes[p.node].right = Int32(left + 1)
                 tree.nodes[p.node].gain = s.gain
-                toPartition.append((p, s, left))
+                toSplit.append((p, s, left))
             }
-            if toPartition.isEmpty { break }
+            if toSplit.isEmpty { break }
 
-            // Stable in-place partition of each split node's row range (ranges are disjoint).
-            let mids = ResultSlots<Int>(count: toPartition.count)
-            rowIndex.withUnsafeMutableBufferPointer { rp in
-            scratch.withUnsafeMutableBufferPointer { sp in
-                guard let rBase = rp.baseAddress, let sBase = sp.baseAddress else { return }
-                let ri = SharedMutablePointer(rBase), tmp = SharedMutablePointer(sBase)
-                let work = toPartition.map { ($0.0.begin, $0.0.end, $0.1) }
-                parallelFor(work.count, threads: threads) { k in
-                    let (begin, end, s) = work[k]
-                    let feature = s.feature
-                    var l = begin, r = begin
-                    for i in begin..<end {
-                        let row = ri[i]
-                        let b = binPtr.base[Int(row) * f + feature]
-                        let goLeft: Bool
-                        if b == 0 { goLeft = s.defaultLeft } else if s.isCategorical { goLeft = s.mask.contains(b) } else { goLeft = b <= s.bin }
-                        if goLeft { ri[l] = row; l += 1 } else { tmp[r] = row; r += 1 }
-                    }
-                    for i in 0..<(r - begin) { ri[l + i] = tmp[begin + i] }
-                    mids.set(k, l)
-                }
-            }
-            }
-            let midpoints = mids.all
+            let mids = partition(toSplit.map { ($0.0.begin, $0.0.end, $0.1) }, count: count)
 
-            // Histograms: build the smaller child, derive the larger one by subtraction.
+            // Histograms: build the smaller child now; the larger one is parent - smaller, derived
+            // at the start of the next level's split search.
             var builds: [(Int, Int, UnsafeMutablePointer<Double>)] = []
-            var derived: [(parent: UnsafeMutablePointer<Double>, small: UnsafeMutablePointer<Double>, large: UnsafeMutablePointer<Double>)] = []
-            for (k, (p, s, left)) in toPartition.enumerated() {
-                let mid = midpoints[k] ?? p.begin
-                let lh = newHist(), rh = newHist()
-                let leftSmaller = (mid - p.begin) <= (p.end - mid)
-                if leftSmaller {
-                    builds.append((p.begin, mid, lh)); derived.append((p.hist, lh, rh))
+            var next: [Pending] = []
+            for (k, (p, s, left)) in toSplit.enumerated() {
+                let mid = mids[k]
+                let lh = takeHist(), rh = takeHist()
+                var leftChild = Pending(node: left, begin: p.begin, end: mid, g: s.leftG, h: s.leftH, hist: lh)
+                var rightChild = Pending(node: left + 1, begin: mid, end: p.end, g: p.g - s.leftG, h: p.h - s.leftH, hist: rh)
+                if (mid - p.begin) <= (p.end - mid) {
+                    zero(lh); builds.append((p.begin, mid, lh)); rightChild.derivedFrom = (p.hist, lh)
                 } else {
-                    builds.append((mid, p.end, rh)); derived.append((p.hist, rh, lh))
+                    zero(rh); builds.append((mid, p.end, rh)); leftChild.derivedFrom = (p.hist, rh)
                 }
-                next.append(Pending(node: left, begin: p.begin, end: mid, g: s.leftG, h: s.leftH, hist: lh))
-                next.append(Pending(node: left + 1, begin: mid, end: p.end, g: p.g - s.leftG, h: p.h - s.leftH, hist: rh))
+                next.append(leftChild)
+                next.append(rightChild)
+                releaseAfterSearch.append(p.hist)
             }
-            buildHistograms(builds, gh: ghPtr, bins: binPtr, features: features)
-            let size = histSize
-            for d in derived {
-                for i in 0..<size { d.large[i] = d.parent[i] - d.small[i] }
-            }
+            buildHistograms(builds, features: features)
             level = next
         }
-        }
-        }
-        return (tree, leafRanges, rowIndex)
+        pool.append(contentsOf: releaseAfterSearch)
+        return (tree, leafRanges)
     }
 
-    /// Fills the histograms of `nodes` (row ranges of `rowIndex`); each worker owns a block of
-    /// features across all nodes.
-    func buildHistograms(_ nodes: [(Int, Int, UnsafeMutablePointer<Double>)], gh: SharedPointer<Float>,
-                         bins: SharedPointer<UInt8>, features: [Int])
-    {
-        let f = x.features
+    private func zero(_ p: UnsafeMutablePointer<Double>) { p.update(repeating: 0, count: histSize) }
+
+    /// Stable partition of each node's range by its split, in fixed-size blocks: count, then
+    /// scatter into the other index buffer (rows outside split nodes are copied) and swap.
+    /// Returns the first right-child position of every node.
+    func partition(_ nodes: [(Int, Int, SplitCandidate)], count: Int) -> [Int] {
+        let blockSize = 1 << 15
+        var taskList: [(node: Int, range: Range<Int>)] = []
+        var copies: [Range<Int>] = []
+        var covered = 0
+        for (k, (b, e, _)) in nodes.enumerated() {
+            if b > covered { copies.append(covered..<b) }
+            var s = b
+            repeat { let t = min(e, s + blockSize); taskList.append((k, s..<t)); s = t } while s < e
+            covered = e
+        }
+        if covered < count { copies.append(covered..<count) }
+        let store = self.store, rows = store.rows
+        let tasks = taskList  // immutable from here on: shared with the workers
+        let leftCounts = ResultSlots<Int>(count: tasks.count)
+        parallelFor(tasks.count, threads: threads) { t in
+            let (k, range) = tasks[t]
+            let s = nodes[k].2
+            let column = store.colBins + s.feature &* rows
+            var l = 0
+            for i in range {
+                let b = column[Int(store.rowIndex[i])]
+                let goLeft: Bool
+                if b == 0 { goLeft = s.defaultLeft } else if s.isCategorical { goLeft = s.mask.contains(b) } else { goLeft = b <= s.bin }
+                store.goLeft[i] = goLeft
+                if goLeft { l &+= 1 }
+            }
+            leftCounts.set(t, l)
+        }
+        let counts = leftCounts.all.map { $0 ?? 0 }
+        var totalLeft = [Int](repeating: 0, count: nodes.count)
+        for (t, task) in tasks.enumerated() { totalLeft[task.node] += counts[t] }
+        var leftDst = [Int](repeating: 0, count: tasks.count), rightDst = leftDst
+        var nextLeft = nodes.map { $0.0 }
+        var nextRight = nodes.enumerated().map { $1.0 + totalLeft[$0] }
+        for (t, task) in tasks.enumerated() {
+            leftDst[t] = nextLeft[task.node]; nextLeft[task.node] += counts[t]
+            rightDst[t] = nextRight[task.node]; nextRight[task.node] += task.range.count - counts[t]
+        }
+        let (ld, rd) = (leftDst, rightDst)
+        let copyRanges = copies
+        parallelFor(tasks.count + copyRanges.count, threads: threads) { t in
+            if t < tasks.count {
+                var l = ld[t], r = rd[t]
+                for i in tasks[t].range {
+                    let row = store.rowIndex[i]
+                    if store.goLeft[i] { store.rowIndexTmp[l] = row; l &+= 1 } else { store.rowIndexTmp[r] = row; r &+= 1 }
+                }
+            } else {
+                let range = copyRanges[t - tasks.count]
+                (store.rowIndexTmp + range.lowerBound).update(from: store.rowIndex + range.lowerBound, count: range.count)
+            }
+        }
+        swap(&store.rowIndex, &store.rowIndexTmp)
+        return nodes.enumerated().map { $1.0 + totalLeft[$0] }
+    }
+
+    /// Fills the histograms of `nodes` (ranges of `rowIndex`). Rows are first gathered into
+    /// contiguous scratch (all rows in order need no gather); then each worker owns a block of
+    /// features across all nodes, so every bin is summed in row order whatever the thread count.
+    func buildHistograms(_ nodes: [(Int, Int, UnsafeMutablePointer<Double>)], features: [Int]) {
+        let store = self.store, stride = store.stride
+        var sources: [(bins: SharedPointer<UInt8>, gh: SharedPointer<Float>, count: Int, hist: SharedMutablePointer<Double>)] = []
+        var gatherTasks: [(range: Range<Int>, to: Int)] = []
+        var offset = 0
+        for (begin, end, hist) in nodes {
+            let count = end - begin
+            if begin == 0, count == store.rows {
+                // The whole data set in row order (the root without sampling): read it in place.
+                sources.append((SharedPointer(store.rowBins), SharedPointer(store.gh), count, SharedMutablePointer(hist)))
+                continue
+            }
+            sources.append((SharedPointer(store.gatherBins + offset * stride), SharedPointer(store.gatherGH + 2 * offset),
+                            count, SharedMutablePointer(hist)))
+            var s = begin
+            while s < end {
+                let t = min(end, s + (1 << 14))
+                gatherTasks.append((s..<t, offset + (s - begin)))
+                s = t
+            }
+            offset += count
+        }
+        let gathers = gatherTasks
+        parallelFor(gathers.count, threads: threads) { t in
+            let (range, to) = gathers[t]
+            var dst = to
+            for i in range { store.gather(Int(store.rowIndex[i]), dst); dst &+= 1 }
+        }
         let blocks = evenRanges(features.count, parts: threads).map { Array(features[$0]) }
-        let work = nodes.map { ($0.0, $0.1, SharedMutablePointer($0.2)) }
-        rowIndex.withUnsafeBufferPointer { rp in
-            guard let rBase = rp.baseAddress else { return }
-            let ri = SharedPointer(rBase)
-            parallelFor(blocks.count, threads: threads) { b in
-                let block = blocks[b]
-                block.withUnsafeBufferPointer { fb in
-                    guard let fl = fb.baseAddress else { return }
-                    let nf = fb.count
-                    let contiguous = nf > 0 && fl[nf - 1] - fl[0] == nf - 1
-                    let f0 = nf > 0 ? fl[0] : 0
-                    for (begin, end, histPtr) in work {
-                        let hist = histPtr.base
-                        for i in begin..<end {
-                            let r = Int(ri.base[i])
-                            let g = Double(gh.base[2 &* r]), h = Double(gh.base[2 &* r &+ 1])
-                            let rowBins = bins.base + r &* f
-                            if contiguous {
-                                var j = f0
-                                let j1 = f0 + nf
-                                while j < j1 {
-                                    let idx = (j &* histogramStride &+ Int(rowBins[j])) &* 2
-                                    hist[idx] += g
-                                    hist[idx &+ 1] += h
-                                    j &+= 1
-                                }
-                            } else {
-                                for t in 0..<nf {
-                                    let j = fl[t]
-                                    let idx = (j &* histogramStride &+ Int(rowBins[j])) &* 2
-                                    hist[idx] += g
-                                    hist[idx &+ 1] += h
-                                }
+        let work = sources
+        parallelFor(blocks.count, threads: threads) { b in
+            let block = blocks[b]
+            block.withUnsafeBufferPointer { fb in
+                guard let fl = fb.baseAddress, fb.count > 0 else { return }
+                let nf = fb.count
+                let contiguous = fl[nf - 1] - fl[0] == nf - 1
+                let f0 = fl[0], f1 = fl[0] + nf
+                for source in work {
+                    let hist = source.hist.base, gh = source.gh.base, bins = source.bins.base
+                    for pos in 0..<source.count {
+                        let g = Double(gh[2 &* pos]), h = Double(gh[2 &* pos &+ 1])
+                        let rowBins = bins + pos &* stride
+                        if contiguous {
+                            var j = f0
+                            while j < f1 {
+                                let idx = (j &* histogramStride &+ Int(rowBins[j])) &* 2
+                                hist[idx] += g
+                                hist[idx &+ 1] += h
+                                j &+= 1
+                            }
+                        } else {
+                            for t in 0..<nf {
+                                let j = fl[t]
+                                let idx = (j &* histogramStride &+ Int(rowBins[j])) &* 2
+                                hist[idx] += g
+                                hist[idx &+ 1] += h
                             }
                         }
                     }

@@ -68,18 +68,20 @@ public struct ReferenceProfile: Codable, Sendable, Equatable {
             return ColumnProfile(name: name, type: .categorical, count: n, nullCount: nulls,
                                  nullRatio: n > 0 ? Double(nulls) / Double(n) : 0, categories: cats)
         }
-        // Welford's algorithm: numerically stable mean and variance in one pass.
-        var mean = 0.0, m2 = 0.0, k = 0.0
+        // Two passes (sum, then squared deviations): stable enough in Double and free of the
+        // per-value division of Welford's update.
+        var sum = 0.0, k = 0
         var lo = Double.infinity, hi = -Double.infinity
-        for v in values {
-            if v.isNaN { nulls += 1; continue }
+        for v in values where !v.isNaN {
             k += 1
-            let d = v - mean
-            mean += d / k
-            m2 += d * (v - mean)
-            if v < lo { lo = v }
-            if v > hi { hi = v }
+            sum += v
+            lo = Swift.min(lo, v)
+            hi = Swift.max(hi, v)
         }
+        nulls = n - k
+        let mean = k > 0 ? sum / Double(k) : 0
+        var m2 = 0.0
+        for v in values where !v.isNaN { let d = v - mean; m2 += d * d }
         let present = n - nulls
         guard present > 0 else {
             return ColumnProfile(name: name, type: .numeric, count: n, nullCount: nulls, nullRatio: n > 0 ? 1 : 0)
