@@ -106,7 +106,8 @@ let package = Package(
         .testTarget(name: "SextantDevServerTests",
                     dependencies: ["SextantDevServer", "SextantJSON", "SextantKubeTypes"],
                     swiftSettings: strict),
-        .testTarget(name: "SextantAPITests", dependencies: ["SextantAPI", "SextantJSON", yams], swiftSettings: strict),
+        .testTarget(name: "SextantAPITests", dependencies: ["SextantAPI", "SextantJSON", "SextantML", yams],
+                    swiftSettings: strict),
         .testTarget(name: "SextantMLTests", dependencies: ["SextantML"], swiftSettings: strict),
     ]
 )

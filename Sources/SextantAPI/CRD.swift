@@ -199,7 +199,7 @@ public enum SextantCRDs {
                 PrinterColumn("Approval", "string", ".status.approval.state", "Effective approval."),
                 PrinterColumn("Phase", "string", ".status.phase", "Summary of the state."),
                 PrinterColumn("Gates", "boolean", ".spec.gates.passed", "All gates passed."),
-                PrinterColumn("AUC", "number", ".spec.metrics.auc_roc", "Test AUC-ROC.", priority: 1),
+                PrinterColumn("AUC", "number", ".spec.metrics.aucRoc", "Test AUC-ROC.", priority: 1),
                 PrinterColumn("Age", "date", ".metadata.creationTimestamp", "Age."),
             ])
     }

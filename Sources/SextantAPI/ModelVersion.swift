@@ -104,7 +104,7 @@ public enum GateName: String, Codable, Sendable, Hashable, CaseIterable {
     case performance = "Performance", fairness = "Fairness", robustness = "Robustness", dataQuality = "DataQuality"
 }
 
-/// One number a gate compared: `auc_roc 0.962 >= 0.95`, `gender disparity 0.04 <= 0.1`.
+/// One number a gate compared: `aucRoc 0.962 >= 0.95`, `gender disparity 0.04 <= 0.1`.
 public struct GateCheck: Codable, Sendable, Hashable {
     public var name: String
     public var value: Double?

@@ -33,11 +33,11 @@ extension ModelVersion {
                 "features": .array("Feature columns, in model input order.", of: .string("A column name."), maxItems: 4096),
                 "target": .string("Label column."),
             ]),
-            "algorithm": .string("Algorithm that produced the model (`GradientBoostedTrees`, `LogisticRegression`, or any name for external models).",
+            "algorithm": .string("Algorithm that produced the model (`GradientBoosting`, `LogisticRegression`, or any name for external models).",
                                  maxLength: 128),
             "hyperparameters": .freeform("Hyperparameters as used (numbers, strings, booleans), e.g. `{nEstimators: 500, maxDepth: 8}`.",
                                          docType: "map[string]any"),
-            "metrics": .map("Test-set metrics by name (`auc_roc`, `precision`, `cv_mean_auc_roc`, ...).",
+            "metrics": .map("Test-set metrics by name (`aucRoc`, `precision`, `logLoss`, ...).",
                             of: .number("A metric value.")),
             "gates": .object("Evaluation gate results.", required: ["passed"], [
                 "passed": .boolean("True when every gate that ran passed."),
@@ -47,7 +47,7 @@ extension ModelVersion {
                         "passed": .boolean("Whether the gate passed."),
                         "checks": .array("The numbers the gate compared.", of: .object(
                             "One comparison.", required: ["name", "passed"], [
-                                "name": .string("What was measured (`auc_roc`, `gender/auc_roc disparity`, `noise 0.1 degradation`)."),
+                                "name": .string("What was measured (`aucRoc`, `gender aucRoc disparity`, `noise 0.1 aucRoc degradation`)."),
                                 "value": .number("Measured value."),
                                 "threshold": .number("Threshold it was compared with."),
                                 "comparison": .string("How: `>=` or `<=`.", enum: [">=", "<=", ">", "<"]),

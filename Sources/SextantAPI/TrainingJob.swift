@@ -107,15 +107,16 @@ public struct DataSplit: Codable, Sendable, Hashable {
     public var validation: Double?
     public var test: Double?
     public var stratify: Bool?
-    public init(train: Double? = nil, validation: Double? = nil, test: Double? = nil) {
+    public init(train: Double? = nil, validation: Double? = nil, test: Double? = nil, stratify: Bool? = nil) {
         self.train = train
         self.validation = validation
         self.test = test
+        self.stratify = stratify
     }
 }
 
 public enum Algorithm: String, Codable, Sendable, Hashable, CaseIterable {
-    case gradientBoostedTrees = "GradientBoostedTrees"
+    case gradientBoosting = "GradientBoosting"
     case logisticRegression = "LogisticRegression"
 }
 
@@ -132,17 +133,15 @@ public struct Hyperparameters: Codable, Sendable, Hashable {
     public var regLambda: Double?
     public var maxBin: Int?
     public var earlyStoppingRounds: Int?
-    public var evalMetric: GateMetric?
     public var seed: Int64?
     public var folds: Int?
     public var decisionThreshold: Double?
     public init() {}
 }
 
-/// Metric names as the trainer reports them in `metrics.json`.
+/// Metric names as `sextant-trainer` reports them (`metrics.json`, ModelVersion `spec.metrics`).
 public enum GateMetric: String, Codable, Sendable, Hashable, CaseIterable {
-    case aucRoc = "auc_roc", aucPr = "auc_pr", precision, recall, f1, accuracy
-    case logLoss = "log_loss", calibrationError = "calibration_error"
+    case aucRoc, aucPr, precision, recall, f1, accuracy, logLoss, expectedCalibrationError
 }
 
 public struct EvaluationGates: Codable, Sendable, Hashable {
@@ -169,17 +168,17 @@ public struct MetricThreshold: Codable, Sendable, Hashable {
     }
 }
 
+/// AUC-ROC disparity across the groups of each protected attribute.
 public struct FairnessGate: Codable, Sendable, Hashable {
     public var protectedAttributes: [String]?
-    public var metric: GateMetric?
     public var maxDisparity: Double?
     public var minGroupSize: Int?
     public init() {}
 }
 
+/// AUC-ROC degradation under Gaussian noise.
 public struct RobustnessGate: Codable, Sendable, Hashable {
     public var noiseLevels: [Double]?
-    public var metric: GateMetric?
     public var maxDegradation: Double?
     public init() {}
 }

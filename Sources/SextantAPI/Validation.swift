@@ -104,25 +104,26 @@ extension TrainingJob {
             c.require(false, "spec.data.protectedAttributes[\(i)]", "\"\(a)\" must not also be a feature")
         }
         if let split = s.data.split {
-            let train = split.train ?? 0.7, validation = split.validation ?? 0.15, test = split.test ?? 0.15
             c.range(split.train, "spec.data.split.train", 0.0, 1.0)
             c.range(split.validation, "spec.data.split.validation", 0.0, 1.0)
             c.range(split.test, "spec.data.split.test", 0.0, 1.0)
-            c.require(train + validation + test <= 1.000001, "spec.data.split",
-                      "split ratios must sum to 1 or less, got \(train + validation + test)")
-            c.require(train > 0, "spec.data.split.train", "must be greater than 0")
+            let sum = (split.train ?? 0) + (split.validation ?? 0) + (split.test ?? 0)
+            c.require(sum <= 1.000001, "spec.data.split", "split ratios must sum to 1 or less, got \(sum)")
+            c.require((split.train ?? 0) > 0, "spec.data.split.train", .required, "must be greater than 0")
         }
         if let h = s.hyperparameters {
             c.range(h.nEstimators, "spec.hyperparameters.nEstimators", 1, 100_000)
-            c.range(h.maxDepth, "spec.hyperparameters.maxDepth", 1, 64)
-            c.range(h.learningRate, "spec.hyperparameters.learningRate", 0.0, 1.0)
-            c.range(h.subsample, "spec.hyperparameters.subsample", 0.0, 1.0)
-            c.range(h.colsampleBytree, "spec.hyperparameters.colsampleBytree", 0.0, 1.0)
+            c.range(h.maxDepth, "spec.hyperparameters.maxDepth", 1, 16)
+            for (name, value) in [("learningRate", h.learningRate), ("subsample", h.subsample),
+                                  ("colsampleBytree", h.colsampleBytree)] {
+                c.range(value, "spec.hyperparameters.\(name)", 0.0, 1.0)
+                if let value { c.require(value > 0, "spec.hyperparameters.\(name)", "must be greater than 0") }
+            }
             c.range(h.minChildWeight, "spec.hyperparameters.minChildWeight", 0.0, nil)
             c.range(h.gamma, "spec.hyperparameters.gamma", 0.0, nil)
             c.range(h.regAlpha, "spec.hyperparameters.regAlpha", 0.0, nil)
             c.range(h.regLambda, "spec.hyperparameters.regLambda", 0.0, nil)
-            c.range(h.maxBin, "spec.hyperparameters.maxBin", 2, 65_536)
+            c.range(h.maxBin, "spec.hyperparameters.maxBin", 2, 255)
             c.range(h.earlyStoppingRounds, "spec.hyperparameters.earlyStoppingRounds", 0, nil)
             c.range(h.seed, "spec.hyperparameters.seed", 0, nil)
             c.range(h.folds, "spec.hyperparameters.folds", 0, 20)

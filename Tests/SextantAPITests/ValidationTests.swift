@@ -188,22 +188,25 @@ import Testing
     }
 
     @Test func trainingJobDefaults() throws {
-        var data = DataSpec(source: DataSource(uri: "file:///d.csv"), target: "y")
-        data.split = DataSplit(train: 0.8)
+        let data = DataSpec(source: DataSource(uri: "file:///d.csv"), target: "y")
         var job = TrainingJob(metadata: .init(name: "j"),
                               spec: TrainingJobSpec(modelName: "m", data: data, output: OutputSpec(uri: "file:///m/")))
         job.spec.hyperparameters = Hyperparameters()
         job.spec.gates = EvaluationGates()
         job.spec.gates?.robustness = RobustnessGate()
-        job = try job.withSchemaDefaults()
-        #expect(job.spec.algorithm == .gradientBoostedTrees)
-        #expect(job.spec.data.split?.train == 0.8)
-        #expect(job.spec.data.split?.validation == 0.15)
-        #expect(job.spec.hyperparameters?.nEstimators == 100)
-        #expect(job.spec.hyperparameters?.learningRate == 0.3)
-        #expect(job.spec.gates?.robustness?.noiseLevels == [0.001, 0.01, 0.1])
-        #expect(job.spec.data.source.format == .csv)
-        #expect(job.spec.schedule == nil)
+        let defaulted = try job.withSchemaDefaults()
+        #expect(defaulted.spec.algorithm == .gradientBoosting)
+        #expect(defaulted.spec.data.split == DataSplit(train: 0.7, validation: 0.15, test: 0.15, stratify: true))
+        #expect(defaulted.spec.hyperparameters?.nEstimators == 100)
+        #expect(defaulted.spec.hyperparameters?.learningRate == 0.3)
+        #expect(defaulted.spec.gates?.robustness?.noiseLevels == [0.001, 0.01, 0.1])
+        #expect(defaulted.spec.data.source.format == .csv)
+        #expect(defaulted.spec.schedule == nil)
+        // A split the user wrote is not mixed with the default ratios (that could exceed 1).
+        job.spec.data.split = DataSplit(train: 0.8, test: 0.2)
+        let own = try job.withSchemaDefaults()
+        #expect(own.spec.data.split == DataSplit(train: 0.8, test: 0.2, stratify: true))
+        #expect(own.validate().isEmpty)
     }
 }
 
