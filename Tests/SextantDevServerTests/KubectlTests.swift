@@ -15,16 +15,16 @@ import Testing
 
         @discardableResult
         func callAsFunction(_ args: String..., stdin: String? = nil, sourceLocation: SourceLocation = #_sourceLocation)
-            throws -> ProcessResult
+            async throws -> ProcessResult
         {
-            let result = try run(tool, baseArguments + args, stdin: stdin)
+            let result = try await run(tool, baseArguments + args, stdin: stdin)
             #expect(result.status == 0, "kubectl \(args.joined(separator: " ")) failed: \(result.stderr)",
                     sourceLocation: sourceLocation)
             return result
         }
 
-        func failing(_ args: String..., stdin: String? = nil) throws -> ProcessResult {
-            try run(tool, baseArguments + args, stdin: stdin)
+        func failing(_ args: String..., stdin: String? = nil) async throws -> ProcessResult {
+            try await run(tool, baseArguments + args, stdin: stdin)
         }
     }
 
@@ -55,25 +55,25 @@ import Testing
         do {
             // CRDs: Istio's (and Sextant's own when the crds/ directory exists).
             for file in ["virtualservices.networking.istio.io.yaml", "destinationrules.networking.istio.io.yaml"] {
-                let applied = try kubectl("apply", "-f", istioFixtures.appendingPathComponent(file).path)
+                let applied = try await kubectl("apply", "-f", istioFixtures.appendingPathComponent(file).path)
                 #expect(applied.stdout.contains("created"))
             }
             let sextantCRDs = packageRoot.appendingPathComponent("crds")
             if FileManager.default.fileExists(atPath: sextantCRDs.path) {
-                try kubectl("apply", "-f", sextantCRDs.path)
+                try await kubectl("apply", "-f", sextantCRDs.path)
             }
-            let crds = try kubectl("get", "crd")
+            let crds = try await kubectl("get", "crd")
             #expect(crds.stdout.contains("virtualservices.networking.istio.io"))
 
             // apply (create, then configure) and get with the CRD's printer columns.
-            #expect(try kubectl("apply", "-f", "-", stdin: Self.virtualService(weight: "90")).stdout.contains("created"))
-            #expect(try kubectl("apply", "-f", "-", stdin: Self.virtualService(weight: "80", canary: "20")).stdout.contains("configured"))
-            let table = try kubectl("get", "virtualservices", "reviews")
+            #expect(try await kubectl("apply", "-f", "-", stdin: Self.virtualService(weight: "90")).stdout.contains("created"))
+            #expect(try await kubectl("apply", "-f", "-", stdin: Self.virtualService(weight: "80", canary: "20")).stdout.contains("configured"))
+            let table = try await kubectl("get", "virtualservices", "reviews")
             let header = table.stdout.split(separator: "\n").first.map(String.init) ?? ""
             #expect(header.contains("NAME") && header.contains("GATEWAYS") && header.contains("HOSTS") && header.contains("AGE"),
                     "header: \(header)")
             #expect(table.stdout.contains("[\"mesh\"]"))
-            let weights = try kubectl("get", "vs", "reviews", "-o", "jsonpath={.spec.http[0].route[*].weight}")
+            let weights = try await kubectl("get", "vs", "reviews", "-o", "jsonpath={.spec.http[0].route[*].weight}")
             #expect(weights.stdout == "80 20")
 
             // get -w sees a change made by someone else.
@@ -81,21 +81,21 @@ import Testing
                                                                               "jsonpath={.spec.http[0].route[0].weight}{\"\\n\"}"])
             #expect(await watcher.waitFor { $0.contains("80") })
 
-            try kubectl("patch", "vs", "reviews", "--type", "merge", "-p",
+            try await kubectl("patch", "vs", "reviews", "--type", "merge", "-p",
                         #"{"spec":{"http":[{"name":"primary","route":[{"destination":{"host":"reviews","subset":"stable"},"weight":70},{"destination":{"host":"reviews","subset":"canary"},"weight":30}]}]}}"#)
             #expect(await watcher.waitFor { $0.contains("70") }, "watch output: \(watcher.text)")
-            try kubectl("patch", "vs", "reviews", "--type", "json", "-p",
+            try await kubectl("patch", "vs", "reviews", "--type", "json", "-p",
                         #"[{"op":"test","path":"/spec/http/0/route/0/weight","value":70},{"op":"replace","path":"/spec/http/0/route/0/weight","value":60},{"op":"replace","path":"/spec/http/0/route/1/weight","value":40}]"#)
             #expect(await watcher.waitFor { $0.contains("60") }, "watch output: \(watcher.text)")
             watcher.stop()
-            #expect(try kubectl("get", "vs", "reviews", "-o", "jsonpath={.spec.http[0].route[*].weight}").stdout == "60 40")
+            #expect(try await kubectl("get", "vs", "reviews", "-o", "jsonpath={.spec.http[0].route[*].weight}").stdout == "60 40")
 
             // A weight given as a string is rejected with 422 naming the field.
-            let rejected = try kubectl.failing("apply", "-f", "-", stdin: Self.virtualService(weight: "\"abc\""))
+            let rejected = try await kubectl.failing("apply", "-f", "-", stdin: Self.virtualService(weight: "\"abc\""))
             #expect(rejected.status != 0)
             #expect(rejected.stderr.contains("spec.http[0].route[0].weight"), "stderr: \(rejected.stderr)")
             #expect(rejected.stderr.contains("Invalid value"), "stderr: \(rejected.stderr)")
-            let rejectedPatch = try kubectl.failing("patch", "vs", "reviews", "--type", "json", "-p",
+            let rejectedPatch = try await kubectl.failing("patch", "vs", "reviews", "--type", "json", "-p",
                                                     #"[{"op":"replace","path":"/spec/http/0/route/0/weight","value":"abc"}]"#)
             #expect(rejectedPatch.status != 0)
             #expect(rejectedPatch.stderr.contains("spec.http[0].route[0].weight"), "stderr: \(rejectedPatch.stderr)")
@@ -119,16 +119,16 @@ import Testing
             data:
               a: "1"
             """
-            try kubectl("apply", "-f", "-", stdin: configMap)
-            try kubectl("delete", "configmap", "guarded", "--wait=false")
-            let pending = try kubectl("get", "configmap", "guarded", "-o", "jsonpath={.metadata.deletionTimestamp}")
+            try await kubectl("apply", "-f", "-", stdin: configMap)
+            try await kubectl("delete", "configmap", "guarded", "--wait=false")
+            let pending = try await kubectl("get", "configmap", "guarded", "-o", "jsonpath={.metadata.deletionTimestamp}")
             #expect(!pending.stdout.isEmpty, "deletionTimestamp set while the finalizer is present")
-            try kubectl("patch", "configmap", "guarded", "--type", "json", "-p", #"[{"op":"remove","path":"/metadata/finalizers"}]"#)
-            let gone = try kubectl.failing("get", "configmap", "guarded")
+            try await kubectl("patch", "configmap", "guarded", "--type", "json", "-p", #"[{"op":"remove","path":"/metadata/finalizers"}]"#)
+            let gone = try await kubectl.failing("get", "configmap", "guarded")
             #expect(gone.status != 0)
             #expect(gone.stderr.contains("NotFound") || gone.stderr.contains("not found"), "stderr: \(gone.stderr)")
 
-            let applied = try kubectl("apply", "--server-side", "--field-manager", "sextant-test", "-f", "-", stdin: """
+            let applied = try await kubectl("apply", "--server-side", "--field-manager", "sextant-test", "-f", "-", stdin: """
             apiVersion: v1
             kind: ConfigMap
             metadata:
@@ -137,7 +137,7 @@ import Testing
               k: v
             """)
             #expect(applied.stdout.contains("serverside-applied"), "stdout: \(applied.stdout)")
-            try kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin: """
+            try await kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin: """
             apiVersion: v1
             kind: ConfigMap
             metadata:
@@ -145,10 +145,10 @@ import Testing
             data:
               k: w
             """)
-            #expect(try kubectl("get", "cm", "ssa", "-o", "jsonpath={.data.k}").stdout == "w")
+            #expect(try await kubectl("get", "cm", "ssa", "-o", "jsonpath={.data.k}").stdout == "w")
             // Built-in apply (client side) goes through strategic merge patch.
             // (`kubectl create deployment` sends protobuf, which this server refuses with 415.)
-            try kubectl("apply", "-f", "-", stdin: """
+            try await kubectl("apply", "-f", "-", stdin: """
             apiVersion: apps/v1
             kind: Deployment
             metadata:
@@ -165,12 +165,12 @@ import Testing
                   - name: sidecar
                     image: envoy:1
             """)
-            try kubectl("set", "image", "deployment/web", "nginx=nginx:2")
-            #expect(try kubectl("get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[*].image}").stdout == "nginx:2 envoy:1")
-            #expect(try kubectl("get", "deploy", "web", "-o", "jsonpath={.metadata.generation}").stdout == "2")
-            let all = try kubectl("get", "deploy,cm", "-A")
+            try await kubectl("set", "image", "deployment/web", "nginx=nginx:2")
+            #expect(try await kubectl("get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[*].image}").stdout == "nginx:2 envoy:1")
+            #expect(try await kubectl("get", "deploy", "web", "-o", "jsonpath={.metadata.generation}").stdout == "2")
+            let all = try await kubectl("get", "deploy,cm", "-A")
             #expect(all.stdout.contains("web") && all.stdout.contains("ssa"))
-            try kubectl("delete", "deployment", "web")
+            try await kubectl("delete", "deployment", "web")
         } catch {
             Issue.record(error)
         }

@@ -53,29 +53,43 @@ struct ProcessResult {
     var stderr: String
 }
 
-/// Runs a program to completion and captures its output.
+/// Runs a program to completion and captures its output, without blocking a thread of the
+/// concurrency pool (the in-process server needs those threads to answer the program).
 func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
-         stdin: String? = nil) throws -> ProcessResult {
+         stdin: String? = nil) async throws -> ProcessResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
     var env = ProcessInfo.processInfo.environment
     for (k, v) in environment { env[k] = v }
     process.environment = env
-    let out = Pipe(), err = Pipe()
+    let out = Pipe(), err = Pipe(), input = Pipe()
     process.standardOutput = out
     process.standardError = err
-    let input = Pipe()
     process.standardInput = input
+    let stdout = OutputBuffer(), stderr = OutputBuffer()
+    for (pipe, buffer) in [(out, stdout), (err, stderr)] {
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if !data.isEmpty { buffer.text.withLock { $0 += String(decoding: data, as: UTF8.self) } }
+        }
+    }
+    let (exited, exitContinuation) = AsyncStream<Void>.makeStream()
+    process.terminationHandler = { _ in
+        exitContinuation.yield()
+        exitContinuation.finish()
+    }
     try process.run()
     if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
     try input.fileHandleForWriting.close()
-    // Read before waiting so a full pipe cannot block the child.
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return ProcessResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self))
+    for await _ in exited { break }
+    for (pipe, buffer) in [(out, stdout), (err, stderr)] {
+        pipe.fileHandleForReading.readabilityHandler = nil
+        let rest = pipe.fileHandleForReading.readDataToEndOfFile()
+        if !rest.isEmpty { buffer.text.withLock { $0 += String(decoding: rest, as: UTF8.self) } }
+    }
+    return ProcessResult(status: process.terminationStatus, stdout: stdout.text.withLock { $0 },
+                         stderr: stderr.text.withLock { $0 })
 }
 
 /// A server on a free loopback port with a kubeconfig in a temporary directory.
