@@ -106,7 +106,7 @@ let package = Package(
         .testTarget(name: "SextantDevServerTests",
                     dependencies: ["SextantDevServer", "SextantJSON", "SextantKubeTypes"],
                     swiftSettings: strict),
-        .testTarget(name: "SextantAPITests", dependencies: ["SextantAPI", "SextantJSON", "SextantML", yams],
+        .testTarget(name: "SextantAPITests", dependencies: ["SextantAPI", "SextantJSON", "SextantML", "SextantDevServer", yams],
                     swiftSettings: strict),
         .testTarget(name: "SextantMLTests", dependencies: ["SextantML"], swiftSettings: strict),
     ]
