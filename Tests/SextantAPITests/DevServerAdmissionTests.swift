@@ -44,3 +44,18 @@ import Testing
         #expect(fields.contains { $0.contains("interval") }, "\(fields)")
     }
 }
+
+extension DevServerAdmissionTests {
+    /// A document with every field set (the one the consistency test decodes) is schema-valid too,
+    /// so the samples used for constrained strings really match their patterns and bounds.
+    @Test(arguments: ["TrainingJob", "ModelVersion", "CanaryRollout"])
+    func aFullyPopulatedObjectIsAdmitted(kind: String) throws {
+        let crd = try #require(SextantCRDs.named(kind))
+        var document = fullyPopulated(crd.objectSchema)
+        document["apiVersion"] = "mlops.sextant.dev/v1alpha1"
+        document["kind"] = .string(kind)
+        document["metadata"] = ["name": "sample"]
+        let (_, causes) = SchemaValidator(schema: try schema(of: kind)).admit(document)
+        #expect(causes.isEmpty, "\(causes.map { "\($0.field ?? ""): \($0.message ?? "")" })")
+    }
+}

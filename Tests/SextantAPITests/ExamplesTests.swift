@@ -2,6 +2,7 @@ import Foundation
 import SextantAPI
 import SextantJSON
 import Testing
+import Yams
 
 /// Every file in manifests/examples decodes into its Swift type and encodes back to the same
 /// document, passes `validate()`, validates against its CRD's openAPIV3Schema with the real
@@ -99,5 +100,23 @@ import Testing
             return
         }
         #expect(result.status == 0, "\(result.output)")
+    }
+}
+
+extension ExamplesTests {
+    /// Controllers and the CLI may decode manifests with Yams' own decoder: same result.
+    @Test func yamsDecoderReadsTheExamplesLikeTheJSONPath() throws {
+        for example in try exampleFiles() {
+            let viaJSON = try roundTrip(example.json, kind: example.kind)
+            let viaYams: JSONValue
+            switch example.kind {
+            case "TrainingJob": viaYams = try JSONValue(encoding: try YAMLDecoder().decode(TrainingJob.self, from: example.text))
+            case "ModelVersion": viaYams = try JSONValue(encoding: try YAMLDecoder().decode(ModelVersion.self, from: example.text))
+            default: viaYams = try JSONValue(encoding: try YAMLDecoder().decode(CanaryRollout.self, from: example.text))
+            }
+            var differences: [String] = []
+            sameJSON(viaJSON, viaYams, differences: &differences)
+            #expect(differences.isEmpty, "\(example.url.lastPathComponent): \(differences)")
+        }
     }
 }
