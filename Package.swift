@@ -93,6 +93,8 @@ let package = Package(
                           dependencies: ["SextantServing", argumentParser, lifecycle, log], swiftSettings: strict),
 
         // MARK: Benchmarks (run with hack/bench/*.sh)
+        .executableTarget(name: "bench-apiserver", dependencies: ["SextantDevServer", "SextantJSON"],
+                          path: "Benchmarks/ApiServer", swiftSettings: strict),
         .executableTarget(name: "bench-watch-decode", dependencies: ["SextantKube", "SextantTransport"],
                           path: "Benchmarks/WatchDecode", swiftSettings: strict),
 

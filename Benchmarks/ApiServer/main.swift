@@ -1,0 +1,265 @@
+// bench-apiserver: load on the development API server over HTTP on loopback.
+//
+// Creates N ConfigMaps through C keep-alive connections, opens W watchers, then updates objects
+// while every watcher receives every event, and prints creates/s, updates/s and the watch
+// fan-out latency (time from sending an update to a watcher parsing its event) p50/p99/max.
+// Server and client share this process and the machine's cores; the numbers are end to end.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import SextantDevServer
+import SextantJSON
+import Synchronization
+
+struct Options {
+    var objects = 10_000
+    var watchers = 100
+    var updates = 2_000
+    var connections = 8
+
+    init(_ arguments: [String]) {
+        var i = 1
+        while i + 1 < arguments.count {
+            let value = Int(arguments[i + 1]) ?? 0
+            switch arguments[i] {
+            case "--objects": objects = value
+            case "--watchers": watchers = value
+            case "--updates": updates = value
+            case "--connections": connections = max(1, value)
+            default: break
+            }
+            i += 2
+        }
+    }
+}
+
+enum BenchError: Error { case connect(String), io(String), http(String) }
+
+/// A minimal blocking HTTP/1.1 keep-alive client over a POSIX socket (benchmark only).
+final class Connection {
+    let fd: Int32
+    var buffer: [UInt8] = []
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw BenchError.connect("socket") }
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard result == 0 else { throw BenchError.connect("connect: errno \(errno)") }
+    }
+
+    deinit { close(fd) }
+
+    func send(_ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { throw BenchError.io("write: errno \(errno)") }
+            offset += n
+        }
+    }
+
+    func fill() throws {
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard n > 0 else { throw BenchError.io("connection closed") }
+        buffer.append(contentsOf: chunk[0..<n])
+    }
+
+    /// Reads one line ending in CRLF.
+    func line() throws -> String {
+        while true {
+            if let i = buffer.firstIndex(of: 10) {
+                let text = String(decoding: buffer[0..<i], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                buffer.removeFirst(i + 1)
+                return text
+            }
+            try fill()
+        }
+    }
+
+    func bytes(_ count: Int) throws -> [UInt8] {
+        while buffer.count < count { try fill() }
+        let result = Array(buffer[0..<count])
+        buffer.removeFirst(count)
+        return result
+    }
+
+    /// Reads status line and headers; returns the status and the headers in lower case.
+    func head() throws -> (Int, [String: String]) {
+        let status = try line().split(separator: " ")
+        guard status.count >= 2, let code = Int(status[1]) else { throw BenchError.http("bad status line") }
+        var headers: [String: String] = [:]
+        while true {
+            let header = try line()
+            if header.isEmpty { break }
+            if let colon = header.firstIndex(of: ":") {
+                headers[header[..<colon].lowercased()] = header[header.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        return (code, headers)
+    }
+
+    func request(_ method: String, _ path: String, body: [UInt8] = [], contentType: String = "application/json") throws -> (Int, [UInt8]) {
+        var text = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n"
+        if !body.isEmpty { text += "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n" }
+        text += "\r\n"
+        try send(Array(text.utf8) + body)
+        let (code, headers) = try head()
+        if let length = headers["content-length"].flatMap(Int.init) { return (code, try bytes(length)) }
+        var result: [UInt8] = []
+        while let chunk = try nextChunk() { result += chunk }
+        return (code, result)
+    }
+
+    /// The next chunk of a chunked body; nil at the end.
+    func nextChunk() throws -> [UInt8]? {
+        guard let size = Int(try line(), radix: 16) else { throw BenchError.http("bad chunk size") }
+        if size == 0 {
+            _ = try line()
+            return nil
+        }
+        let data = try bytes(size)
+        _ = try line()
+        return data
+    }
+}
+
+func nanos() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+func percentile(_ sorted: [UInt64], _ p: Double) -> Double {
+    guard !sorted.isEmpty else { return .nan }
+    let index = min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)
+    return Double(sorted[max(0, index)]) / 1e6
+}
+
+/// Runs `work(i)` for i in 0..<count on `threads` OS threads; returns elapsed seconds.
+func parallel(_ count: Int, threads: Int, _ work: @escaping @Sendable (Connection, Int) throws -> Void, port: Int) throws -> Double {
+    let next = Atomic<Int>(0)
+    let failures = Mutex<[String]>([])
+    let group = DispatchGroup()
+    let start = nanos()
+    for _ in 0..<threads {
+        group.enter()
+        Thread {
+            defer { group.leave() }
+            do {
+                let connection = try Connection(port: port)
+                while true {
+                    let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                    if i >= count { break }
+                    try work(connection, i)
+                }
+            } catch {
+                failures.withLock { $0.append("\(error)") }
+            }
+        }.start()
+    }
+    group.wait()
+    let elapsed = Double(nanos() - start) / 1e9
+    if let failure = failures.withLock({ $0.first }) { throw BenchError.io(failure) }
+    return elapsed
+}
+
+let options = Options(CommandLine.arguments)
+let server = try await DevServer.start(DevServerConfiguration(store: StoreConfiguration(historyLimit: 20_000, watchBufferLimit: 100_000)))
+let port = server.port
+let base = "/api/v1/namespaces/default/configmaps"
+print("bench-apiserver: \(options.objects) objects, \(options.watchers) watchers, \(options.updates) updates, "
+    + "\(options.connections) client connections, server on 127.0.0.1:\(port), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+
+// 1. Creates.
+let createSeconds = try await Task.detached {
+    try parallel(options.objects, threads: options.connections, { connection, i in
+        let body: JSONValue = ["metadata": ["name": .string("cm-\(i)"), "labels": ["bench": "yes", "shard": .string("s\(i % 10)")]],
+                               "data": ["index": .string(String(i)), "payload": .string(String(repeating: "x", count: 200))]]
+        let (code, response) = try connection.request("POST", base, body: body.serialized())
+        guard code == 201 else { throw BenchError.http("create \(i): \(code) \(String(decoding: response, as: UTF8.self))") }
+    }, port: port)
+}.value
+print(String(format: "creates:  %6d in %6.2f s = %8.0f creates/s", options.objects, createSeconds, Double(options.objects) / createSeconds))
+
+// 2. A full list of every object (what a reflector does at start-up).
+let listSeconds = try await Task.detached { () throws -> Double in
+    let connection = try Connection(port: port)
+    let start = nanos()
+    let (code, body) = try connection.request("GET", base)
+    guard code == 200 else { throw BenchError.http("list: \(code)") }
+    let count = try JSONValue.parse(body)["items"]?.arrayValue?.count ?? 0
+    guard count == options.objects else { throw BenchError.http("list returned \(count) items") }
+    return Double(nanos() - start) / 1e9
+}.value
+print(String(format: "list:     %6d objects in %6.3f s", options.objects, listSeconds))
+
+// 3. Watchers from the current resourceVersion (no initial dump), each on its own connection.
+let revision = await server.store.currentRevision()
+let latencies = Mutex<[UInt64]>([])
+let received = Atomic<Int>(0)
+let watchGroup = DispatchGroup()
+for w in 0..<options.watchers {
+    watchGroup.enter()
+    Thread {
+        defer { watchGroup.leave() }
+        do {
+            let connection = try Connection(port: port)
+            try connection.send(Array("GET \(base)?watch=true&resourceVersion=\(revision)&timeoutSeconds=600 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8))
+            let (code, _) = try connection.head()
+            guard code == 200 else { throw BenchError.http("watch \(w): \(code)") }
+            var local: [UInt64] = []
+            var pending: [UInt8] = []
+            var seen = 0
+            while seen < options.updates, let chunk = try connection.nextChunk() {
+                pending += chunk
+                while let newline = pending.firstIndex(of: 10) {
+                    let line = pending[0..<newline]
+                    let now = nanos()
+                    pending.removeFirst(newline + 1)
+                    guard let event = try? JSONValue.parse(line), event["type"] == "MODIFIED",
+                          let sent = event[path: ["object", "data", "sentAt"]]?.stringValue.flatMap(UInt64.init) else { continue }
+                    local.append(now - sent)
+                    seen += 1
+                }
+            }
+            received.add(seen, ordering: .relaxed)
+            latencies.withLock { $0.append(contentsOf: local) }
+        } catch {
+            print("watcher \(w) failed: \(error)")
+        }
+    }.start()
+}
+// Wait until every watch is registered.
+while await server.store.watcherCount < options.watchers { try await Task.sleep(for: .milliseconds(20)) }
+
+// 4. Updates (merge patches) while all watchers receive every event.
+let updateSeconds = try await Task.detached {
+    try parallel(options.updates, threads: options.connections, { connection, i in
+        let patch: JSONValue = ["data": ["sentAt": .string(String(nanos())), "round": .string(String(i))]]
+        let (code, response) = try connection.request("PATCH", "\(base)/cm-\(i % options.objects)", body: patch.serialized(),
+                                                      contentType: "application/merge-patch+json")
+        guard code == 200 else { throw BenchError.http("update \(i): \(code) \(String(decoding: response, as: UTF8.self))") }
+    }, port: port)
+}.value
+print(String(format: "updates:  %6d in %6.2f s = %8.0f updates/s (each fanned out to %d watchers)",
+             options.updates, updateSeconds, Double(options.updates) / updateSeconds, options.watchers))
+
+let deadline = ContinuousClock.now + .seconds(120)
+while received.load(ordering: .relaxed) < options.updates * options.watchers, ContinuousClock.now < deadline {
+    try await Task.sleep(for: .milliseconds(50))
+}
+await Task.detached { watchGroup.wait() }.value
+let sorted = latencies.withLock { $0.sorted() }
+let delivered = sorted.count
+print(String(format: "fan-out:  %d of %d events delivered; latency p50 %.2f ms, p99 %.2f ms, max %.2f ms",
+             delivered, options.updates * options.watchers, percentile(sorted, 0.5), percentile(sorted, 0.99),
+             percentile(sorted, 1.0)))
+await server.stop()
