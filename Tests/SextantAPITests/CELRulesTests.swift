@@ -59,6 +59,19 @@ import Testing
             + "  strategy: {blueGreen: {}}\n", "set exactly one of services and destinationRule"),
         ("same-services", base.replacingOccurrences(of: "canary: b", with: "canary: a")
             + "  strategy: {blueGreen: {}}\n", "stable and canary must differ"),
+        ("same-subsets", base.replacingOccurrences(
+            of: "services: {stable: a, canary: b}", with: "destinationRule: {name: dr, host: h, stableSubset: v1, canarySubset: v1}")
+            + "  strategy: {blueGreen: {}}\n", "stableSubset and canarySubset must differ"),
+        ("threshold-range-inverted", base + """
+              strategy: {blueGreen: {}}
+              analysis: {metrics: [{name: x, query: up, thresholdRange: {min: 2, max: 1}}]}
+
+            """, "min must not exceed max"),
+        ("performance-threshold-inverted", job + """
+              data: {source: {uri: "s3://d/x.csv"}, target: y}
+              gates: {performance: {thresholds: [{metric: aucRoc, min: 0.9, max: 0.8}]}}
+
+            """, "min must not exceed max"),
         ("split-over-one", job + "  data: {source: {uri: \"s3://d/x.csv\"}, target: y, split: {train: 0.8, validation: 0.2, test: 0.2}}\n",
          "split ratios must sum to 1 or less"),
         ("one-fold", job + "  data: {source: {uri: \"s3://d/x.csv\"}, target: y}\n  hyperparameters: {folds: 1}\n",
@@ -82,7 +95,7 @@ import Testing
             """, "only an approved version"),
     ]
 
-    func runCELCheck(_ files: [String]) throws -> [(file: String, errors: [String])]? {
+    func runCELCheck(_ files: [String]) throws -> [(file: String, errors: [String], rules: [String])]? {
         guard findExecutable("python3") != nil,
               let probe = try runTool("python3", ["-c", "import celpy, yaml"]), probe.status == 0 else {
             toolMissing("cel-python", hint: "pip install cel-python")
@@ -93,7 +106,8 @@ import Testing
         return try result.output.split(separator: "\n").map { line in
             let json = try JSONValue.decode(Data(line.utf8))
             let messages = json["errors"]?.arrayValue?.compactMap { $0["message"]?.stringValue } ?? []
-            return (json["file"]?.stringValue ?? "", messages)
+            let rules = json["errors"]?.arrayValue?.compactMap { $0["rule"]?.stringValue } ?? []
+            return (json["file"]?.stringValue ?? "", messages, rules)
         }
     }
 
@@ -125,5 +139,15 @@ import Testing
             #expect(result.file.hasSuffix("\(name).yaml"))
             #expect(result.errors.contains { $0.contains(expected) }, "\(name): expected \"\(expected)\", got \(result.errors)")
         }
+        // Every rule (except update-only transition rules) is shown to reject something.
+        var allRules: Set<String> = []
+        func collect(_ s: Schema) {
+            for r in s.rules where !r.rule.contains("oldSelf") { allRules.insert(r.rule) }
+            s.properties.forEach { collect($0.schema) }
+            if let items = s.items { collect(items) }
+        }
+        SextantCRDs.all.forEach { collect($0.objectSchema) }
+        let exercised = Set(results.flatMap(\.rules))
+        #expect(allRules.subtracting(exercised).isEmpty, "rules without a failing case: \(allRules.subtracting(exercised).sorted())")
     }
 }
