@@ -6,7 +6,9 @@ with `self` bound to its node (and `oldSelf` = `self`, i.e. a no-op update).
 The development API server does not evaluate CEL, so this checks that the rules compile and
 accept the examples; tests also feed it invalid manifests that each rule must reject.
 
-Usage: cel-check.py CRD_DIR MANIFEST...   (needs: pip install cel-python pyyaml)
+Usage: cel-check.py CRD_DIR [MANIFEST | --update OLD NEW]...   (needs: pip install cel-python pyyaml)
+With --update, NEW is checked as an update of OLD: `oldSelf` is the old value at the same path
+(transition rules run only where both exist).
 Prints one JSON line per manifest: {"file", "kind", "errors": [{"path", "message", "rule"}]}.
 Exit code: 0 when every manifest passes, 1 otherwise, 2 on a rule that fails to compile.
 """
@@ -54,11 +56,18 @@ def program(rule):
     return PROGRAMS[rule]
 
 
-def evaluate(schema, value, path, errors):
+_ABSENT = object()
+
+
+def evaluate(schema, value, path, errors, old=_ABSENT):
     for rule in schema.get("x-kubernetes-validations") or []:
+        transition = "oldSelf" in rule["rule"]
+        if transition and old is _ABSENT:
+            continue  # the API server runs transition rules only on updates, where the old value exists
         cel_value = celpy.json_to_cel(value)
+        old_value = celpy.json_to_cel(old) if old is not _ABSENT else cel_value
         try:
-            ok = program(rule["rule"]).evaluate({"self": cel_value, "oldSelf": cel_value})
+            ok = program(rule["rule"]).evaluate({"self": cel_value, "oldSelf": old_value})
         except Exception as error:
             ok = False
             rule = dict(rule, message=f"{rule['message']} (evaluation error: {error})")
@@ -68,9 +77,11 @@ def evaluate(schema, value, path, errors):
     if isinstance(value, dict):
         for name, prop in (schema.get("properties") or {}).items():
             if name in value:
-                evaluate(prop, value[name], f"{path}.{name}" if path else name, errors)
+                child_old = old.get(name, _ABSENT) if isinstance(old, dict) else _ABSENT
+                evaluate(prop, value[name], f"{path}.{name}" if path else name, errors, child_old)
     elif isinstance(value, list) and "items" in schema:
         for i, item in enumerate(value):
+            # Like the API server for atomic lists: no old value per item.
             evaluate(schema["items"], item, f"{path}[{i}]", errors)
 
 
@@ -84,7 +95,16 @@ def main():
             crd = yaml.safe_load(f)
         schemas[crd["spec"]["names"]["kind"]] = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     failed = False
-    for path in sys.argv[2:]:
+    args = sys.argv[2:]
+    jobs = []
+    while args:
+        if args[0] == "--update" and len(args) >= 3:
+            jobs.append((args[2], args[1]))
+            args = args[3:]
+        else:
+            jobs.append((args[0], None))
+            args = args[1:]
+    for path, old_path in jobs:
         with open(path) as f:
             doc = yaml.safe_load(f)
         kind = doc.get("kind")
@@ -94,8 +114,12 @@ def main():
             continue
         schema = schemas[kind]
         doc = apply_defaults(schema, doc)
+        old = _ABSENT
+        if old_path:
+            with open(old_path) as f:
+                old = apply_defaults(schema, yaml.safe_load(f))
         errors = []
-        evaluate(schema, doc, "", errors)
+        evaluate(schema, doc, "", errors, old)
         failed = failed or bool(errors)
         print(json.dumps({"file": path, "kind": kind, "errors": errors}))
     return 1 if failed else 0

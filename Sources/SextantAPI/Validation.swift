@@ -354,3 +354,21 @@ extension CanaryRollout {
         return c.errors
     }
 }
+
+extension ModelVersion {
+    /// The update rules of the CRD (what a version records never changes), for callers that see
+    /// both the old and the new object; `validate()` covers the rest.
+    public func validateUpdate(from old: ModelVersion) -> [FieldError] {
+        var errors = validate()
+        if spec.modelName != old.spec.modelName {
+            errors.append(FieldError("spec.modelName", .forbidden, "modelName is immutable"))
+        }
+        if spec.version != old.spec.version {
+            errors.append(FieldError("spec.version", .forbidden, "version is immutable"))
+        }
+        if spec.artifact != old.spec.artifact {
+            errors.append(FieldError("spec.artifact", .forbidden, "artifact is immutable; register a new version"))
+        }
+        return errors
+    }
+}

@@ -139,15 +139,45 @@ import Testing
             #expect(result.file.hasSuffix("\(name).yaml"))
             #expect(result.errors.contains { $0.contains(expected) }, "\(name): expected \"\(expected)\", got \(result.errors)")
         }
-        // Every rule (except update-only transition rules) is shown to reject something.
+        // Every rule is shown to reject something (transition rules: by the update test below).
         var allRules: Set<String> = []
         func collect(_ s: Schema) {
-            for r in s.rules where !r.rule.contains("oldSelf") { allRules.insert(r.rule) }
+            for r in s.rules { allRules.insert(r.rule) }
             s.properties.forEach { collect($0.schema) }
             if let items = s.items { collect(items) }
         }
         SextantCRDs.all.forEach { collect($0.objectSchema) }
-        let exercised = Set(results.flatMap(\.rules))
+        let exercised = Set(results.flatMap(\.rules)).union(try immutabilityViolations(in: tmp).flatMap(\.rules))
         #expect(allRules.subtracting(exercised).isEmpty, "rules without a failing case: \(allRules.subtracting(exercised).sorted())")
+    }
+
+    /// Updates a registered ModelVersion: changing what it records is rejected, governance is not.
+    func immutabilityViolations(in dir: URL) throws -> [(file: String, errors: [String], rules: [String])] {
+        let oldURL = repoRoot.appendingPathComponent("manifests/examples/modelversion-registered.yaml")
+        let text = try String(contentsOf: oldURL, encoding: .utf8)
+        let changed = text.replacingOccurrences(of: "  version: 3\n", with: "  version: 4\n")
+            .replacingOccurrences(of: "v3/model.json", with: "v4/model.json")
+            .replacingOccurrences(of: "  modelName: fraud-detector\n", with: "  modelName: fraud-detector-2\n")
+        let governance = text.replacingOccurrences(of: "    state: Pending\n", with: "    state: Approved\n    by: jane\n")
+            .replacingOccurrences(of: "  stage: None\n", with: "  stage: Production\n")
+        #expect(changed != text && governance != text)
+        let changedURL = dir.appendingPathComponent("mv-changed.yaml")
+        let governanceURL = dir.appendingPathComponent("mv-governance.yaml")
+        try Data(changed.utf8).write(to: changedURL)
+        try Data(governance.utf8).write(to: governanceURL)
+        guard let results = try runCELCheck(["--update", oldURL.path, changedURL.path,
+                                             "--update", oldURL.path, governanceURL.path]) else { return [] }
+        #expect(results.count == 2)
+        #expect(Set(results.first?.errors ?? []) == ["modelName is immutable", "version is immutable",
+                                                     "artifact is immutable; register a new version"])
+        #expect(results.last?.errors == [])
+
+        // The Swift mirror agrees.
+        let old = try JSONValue.parseYAML(text).decode(as: ModelVersion.self)
+        let new = try JSONValue.parseYAML(changed).decode(as: ModelVersion.self)
+        #expect(Set(new.validateUpdate(from: old).map(\.path)) == ["spec.modelName", "spec.version", "spec.artifact"])
+        let approved = try JSONValue.parseYAML(governance).decode(as: ModelVersion.self)
+        #expect(approved.validateUpdate(from: old).isEmpty)
+        return results
     }
 }
