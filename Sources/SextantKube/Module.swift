@@ -1,1 +1,0 @@
-// SextantKube: see docs/architecture.md

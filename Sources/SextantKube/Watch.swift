@@ -1,0 +1,133 @@
+import Foundation
+import SextantJSON
+import SextantKubeTypes
+import SextantTransport
+
+/// A change seen by a watch.
+public enum WatchChange<Object: Sendable>: Sendable {
+    case added(Object)
+    case modified(Object)
+    case deleted(Object)
+    /// The server's progress marker: resume a later watch from here.
+    case bookmark(resourceVersion: String)
+}
+
+public struct WatchOptions: Sendable {
+    public var resourceVersion: String?
+    public var labelSelector: String?
+    public var fieldSelector: String?
+    /// The server ends the watch after this long; callers then watch again from the last version.
+    public var timeoutSeconds: Int?
+    public var allowBookmarks: Bool = true
+    /// A connection silent for this long is considered dead (bookmarks keep a healthy one busy).
+    public var idleTimeout: Duration = .seconds(300)
+
+    public init(resourceVersion: String? = nil, labelSelector: String? = nil, fieldSelector: String? = nil,
+                timeoutSeconds: Int? = 300, allowBookmarks: Bool = true) {
+        self.resourceVersion = resourceVersion
+        self.labelSelector = labelSelector
+        self.fieldSelector = fieldSelector
+        self.timeoutSeconds = timeoutSeconds
+        self.allowBookmarks = allowBookmarks
+    }
+}
+
+extension KubeClient {
+    /// Opens a watch. The stream ends when the server closes it; an ERROR event is thrown as a
+    /// `KubeError` (410 Gone has reason `.expired`: relist, then watch again).
+    public func watch<T: Decodable & Sendable>(_ resource: ResourceDescriptor, namespace: String?,
+                                               options: WatchOptions = WatchOptions(),
+                                               as type: T.Type = T.self) async throws -> WatchStream<T> {
+        var query = [URLQueryItem(name: "watch", value: "1")]
+        if options.allowBookmarks { query.append(.init(name: "allowWatchBookmarks", value: "true")) }
+        if let rv = options.resourceVersion { query.append(.init(name: "resourceVersion", value: rv)) }
+        if let s = options.labelSelector, !s.isEmpty { query.append(.init(name: "labelSelector", value: s)) }
+        if let s = options.fieldSelector, !s.isEmpty { query.append(.init(name: "fieldSelector", value: s)) }
+        if let t = options.timeoutSeconds { query.append(.init(name: "timeoutSeconds", value: String(t))) }
+        let path = resource.path(namespace: namespace)
+        try await limiter.acquire()
+        // A stream has no total timeout; a silent connection is noticed by the idle limit.
+        let timeouts = HTTPTimeouts(connect: self.options.timeouts.connect, idle: options.idleTimeout, total: nil)
+        let request = try await makeRequest(method: "GET", path: path, query: query, body: nil, contentType: nil,
+                                            accept: "application/json", timeouts: timeouts)
+        let response = try await HTTPClient.shared.stream(request)
+        guard (200..<300).contains(response.status) else {
+            let body = try await response.collect()
+            if response.status == 401 { await credentials.invalidate() }
+            throw KubeError.from(code: response.status, body: body, verb: "WATCH", path: path)
+        }
+        return WatchStream(lines: response.body.lines, path: path)
+    }
+
+    public func watch<T: KubernetesResource>(_ type: T.Type, namespace: String? = nil,
+                                             options: WatchOptions = WatchOptions()) async throws -> WatchStream<T> {
+        try await watch(ResourceDescriptor(T.self), namespace: T.namespaced ? namespace : nil, options: options,
+                        as: T.self)
+    }
+}
+
+/// Newline-delimited watch events decoded one at a time as the reader asks for them, so a slow
+/// reader slows the connection instead of filling memory.
+public struct WatchStream<Object: Decodable & Sendable>: AsyncSequence, Sendable {
+    public typealias Element = WatchChange<Object>
+    let lines: HTTPLines
+    let path: String
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var lines: HTTPLines.AsyncIterator
+        let path: String
+        let decoder = JSONDecoder()
+
+        public mutating func next() async throws -> WatchChange<Object>? {
+            guard let line = try await lines.next() else { return nil }
+            let event: RawWatchEvent<Object>
+            do {
+                event = try decoder.decode(RawWatchEvent<Object>.self, from: line)
+            } catch {
+                throw KubeConfigError("watch \(path): undecodable event: \(describe(error))")
+            }
+            switch event.change {
+            case .change(let change): return change
+            case .error(let status):
+                throw KubeError(code: status.code ?? 500, status: status, verb: "WATCH", path: path)
+            }
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(lines: lines.makeAsyncIterator(), path: path) }
+}
+
+/// Decodes an event in one pass: the `type` decides whether `object` is the resource, a bookmark
+/// (metadata only) or a `Status`.
+struct RawWatchEvent<Object: Decodable & Sendable>: Decodable {
+    enum Outcome {
+        case change(WatchChange<Object>)
+        case error(Status)
+    }
+
+    var change: Outcome
+
+    enum CodingKeys: String, CodingKey { case type, object }
+
+    private struct BookmarkObject: Decodable {
+        struct Meta: Decodable { var resourceVersion: String? }
+        var metadata: Meta?
+    }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let type = try c.decode(String.self, forKey: .type)
+        switch type {
+        case "ADDED": change = .change(.added(try c.decode(Object.self, forKey: .object)))
+        case "MODIFIED": change = .change(.modified(try c.decode(Object.self, forKey: .object)))
+        case "DELETED": change = .change(.deleted(try c.decode(Object.self, forKey: .object)))
+        case "BOOKMARK":
+            let object = try c.decode(BookmarkObject.self, forKey: .object)
+            change = .change(.bookmark(resourceVersion: object.metadata?.resourceVersion ?? ""))
+        case "ERROR":
+            change = .error(try c.decode(Status.self, forKey: .object))
+        default:
+            throw DecodingError.dataCorruptedError(forKey: .type, in: c, debugDescription: "unknown event type \(type)")
+        }
+    }
+}

@@ -1,0 +1,148 @@
+import Foundation
+
+/// A helper program started by a test (a Python server, Prometheus, kubectl) and stopped with it.
+public final class TestProcess: @unchecked Sendable {
+    public let process = Process()
+    private let output = Pipe()
+    private let lock = NSLock()
+    private var collected = Data()
+
+    /// Starts `executable` with `arguments`; stdout and stderr are collected.
+    public init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+                directory: String? = nil) throws {
+        process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
+        process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
+        if let environment {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        process.standardOutput = output
+        process.standardError = output
+        process.standardInput = FileHandle.nullDevice
+        output.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.lock()
+            self.collected.append(data)
+            self.lock.unlock()
+        }
+        try process.run()
+    }
+
+    public var text: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return String(decoding: collected, as: UTF8.self)
+    }
+
+    /// Waits until the output contains a line starting with `prefix` and returns the rest of it.
+    public func waitForLine(prefix: String, timeout: Duration = .seconds(20)) async throws -> String {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            for line in text.split(separator: "\n") where line.hasPrefix(prefix) {
+                return String(line.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)
+            }
+            if !process.isRunning { throw TestSetupError("\(process.arguments ?? []) exited: \(text)") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestSetupError("timed out waiting for \(prefix) from \(process.arguments ?? []): \(text)")
+    }
+
+    /// Stops the program: SIGTERM, then SIGKILL if it is still there after two seconds.
+    /// (Polls instead of `waitUntilExit`, which can hang when called off the main thread.)
+    public func stop() {
+        guard process.isRunning else { return }
+        let pid = process.processIdentifier
+        kill(pid, SIGTERM)
+        for _ in 0..<200 where process.isRunning { usleep(10_000) }
+        if process.isRunning { kill(pid, SIGKILL) }
+    }
+
+    deinit { stop() }
+}
+
+public struct TestSetupError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Paths inside the repository, found from this file's location.
+public enum Repo {
+    public static let root: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    /// `../shared` beside the project.
+    public static let shared: String = (root as NSString).deletingLastPathComponent + "/shared"
+}
+
+/// Whether an external tool the test needs is present. In CI a missing tool is a failure, on a
+/// developer machine the test is skipped with a message.
+public enum Tooling {
+    public static var inCI: Bool { ProcessInfo.processInfo.environment["CI"] != nil }
+
+    public static func find(_ name: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for dir in path.split(separator: ":") {
+            let candidate = "\(dir)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    /// True when python3 can import every module.
+    public static func pythonHas(_ modules: [String]) -> Bool {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", modules.map { "import \($0)" }.joined(separator: ";")]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return false }
+        p.waitUntilExit()
+        return p.terminationStatus == 0
+    }
+
+    /// Returns true when the test may run; throws in CI when it cannot.
+    public static func available(_ what: String, _ present: Bool) throws -> Bool {
+        if present { return true }
+        if inCI { throw TestSetupError("\(what) is required in CI but missing: run hack/install-deps.sh") }
+        print("skipping: \(what) is not installed")
+        return false
+    }
+}
+
+/// Runs a command to completion and returns its exit code and combined output.
+@discardableResult
+public func runCommand(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+                       input: Data? = nil) throws -> (code: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
+    p.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
+    if let environment { p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, n in n } }
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    let inPipe = Pipe()
+    p.standardInput = input == nil ? FileHandle.nullDevice : inPipe
+    try p.run()
+    if let input {
+        inPipe.fileHandleForWriting.write(input)
+        try? inPipe.fileHandleForWriting.close()
+    }
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// A throwaway directory removed at deinit.
+public final class TemporaryDirectory: @unchecked Sendable {
+    public let path: String
+    public init() throws {
+        path = NSTemporaryDirectory() + "sextant-test-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    public func file(_ name: String) -> String { path + "/" + name }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
