@@ -143,21 +143,24 @@ public enum FeatureValue: Sendable, Equatable {
     case missing
 }
 
-/// Flat, validated arrays of all trees for cache-friendly scoring.
+/// Flat, validated nodes of all trees for cache-friendly scoring.
 public struct Predictor: Sendable {
+    /// One tree node; children are absolute indices into `nodes`.
+    struct Node: Sendable {
+        var threshold: Double   // numeric split threshold, or the leaf value for leaves
+        var feature: Int32      // -1 for a leaf
+        var left: Int32
+        var right: Int32
+        var categorySet: Int32  // index into `categoryMasks`, -1 for numeric splits
+        var defaultLeft: Bool
+    }
+
     public let featureNames: [String]
     let isCategorical: [Bool]
     let categoryIndex: [[String: Int]]
     let baseScore: Double
-    // Tree nodes of all trees, children as absolute indices.
     let roots: [Int32]
-    let feature: [Int32]
-    let threshold: [Double]
-    let left: [Int32]
-    let right: [Int32]
-    let defaultLeft: [Bool]
-    let value: [Double]
-    let categorySet: [Int32]  // index into `categoryMasks` or -1
+    let nodes: [Node]
     let categoryMasks: [[Bool]]
     let linear: LinearModel?
 
@@ -170,45 +173,41 @@ public struct Predictor: Sendable {
         }
         baseScore = a.baseScore
         linear = a.linear
-        var roots: [Int32] = [], feature: [Int32] = [], threshold: [Double] = [], left: [Int32] = [], right: [Int32] = []
-        var defaultLeft: [Bool] = [], value: [Double] = [], categorySet: [Int32] = [], masks: [[Bool]] = []
+        var roots: [Int32] = [], nodes: [Node] = [], masks: [[Bool]] = []
         for (t, tree) in (a.trees ?? []).enumerated() {
             let n = tree.splitFeature.count
             let lengths = [tree.threshold.count, tree.left.count, tree.right.count, tree.defaultLeft.count, tree.value.count]
             guard n > 0, lengths.allSatisfy({ $0 == n }), tree.categories.map({ $0.count == n }) ?? true else {
                 throw TrainerError.badInput("model artifact: tree \(t): node arrays are empty or differ in length")
             }
-            let offset = Int32(feature.count)
+            let offset = Int32(nodes.count)
             roots.append(offset)
             for i in 0..<n {
                 let f = tree.splitFeature[i]
-                if f >= 0 {
+                guard f < 0 else {
                     guard f < nf else { throw TrainerError.badInput("model artifact: tree \(t) node \(i): feature \(f) out of range") }
                     // Children after their parent: guarantees every walk ends at a leaf.
                     guard tree.left[i] > i, tree.left[i] < n, tree.right[i] > i, tree.right[i] < n else {
                         throw TrainerError.badInput("model artifact: tree \(t) node \(i): child index out of range")
                     }
-                }
-                feature.append(Int32(max(f, -1)))
-                threshold.append(tree.threshold[i])
-                left.append(offset + Int32(max(tree.left[i], 0)))
-                right.append(offset + Int32(max(tree.right[i], 0)))
-                defaultLeft.append(tree.defaultLeft[i])
-                value.append(tree.value[i])
-                if f >= 0, let cats = tree.categories?[i], !cats.isEmpty {
-                    guard isCategorical[f] else {
-                        throw TrainerError.badInput("model artifact: tree \(t) node \(i): category split on numeric feature '\(featureNames[f])'")
+                    var set: Int32 = -1
+                    if let cats = tree.categories?[i], !cats.isEmpty {
+                        guard isCategorical[f] else {
+                            throw TrainerError.badInput("model artifact: tree \(t) node \(i): category split on numeric feature '\(featureNames[f])'")
+                        }
+                        let size = a.features[f].categories?.count ?? 0
+                        var mask = [Bool](repeating: false, count: size)
+                        for c in cats {
+                            guard c >= 0, c < size else { throw TrainerError.badInput("model artifact: tree \(t) node \(i): category \(c) out of range") }
+                            mask[c] = true
+                        }
+                        set = Int32(masks.count); masks.append(mask)
                     }
-                    let size = a.features[f].categories?.count ?? 0
-                    var mask = [Bool](repeating: false, count: size)
-                    for c in cats {
-                        guard c >= 0, c < size else { throw TrainerError.badInput("model artifact: tree \(t) node \(i): category \(c) out of range") }
-                        mask[c] = true
-                    }
-                    categorySet.append(Int32(masks.count)); masks.append(mask)
-                } else {
-                    categorySet.append(-1)
+                    nodes.append(Node(threshold: tree.threshold[i], feature: Int32(f), left: offset + Int32(tree.left[i]),
+                                      right: offset + Int32(tree.right[i]), categorySet: set, defaultLeft: tree.defaultLeft[i]))
+                    continue
                 }
+                nodes.append(Node(threshold: tree.value[i], feature: -1, left: 0, right: 0, categorySet: -1, defaultLeft: true))
             }
         }
         if let l = a.linear {
@@ -216,8 +215,7 @@ public struct Predictor: Sendable {
                 throw TrainerError.badInput("model artifact: linear model arrays must have one entry per feature")
             }
         }
-        self.roots = roots; self.feature = feature; self.threshold = threshold; self.left = left; self.right = right
-        self.defaultLeft = defaultLeft; self.value = value; self.categorySet = categorySet; self.categoryMasks = masks
+        self.roots = roots; self.nodes = nodes; self.categoryMasks = masks
     }
 
     /// Encodes named request values into the feature vector (unknown categories become missing).
@@ -244,31 +242,46 @@ public struct Predictor: Sendable {
         guard row.count == featureNames.count else {
             throw TrainerError.badInput("expected \(featureNames.count) features, got \(row.count)")
         }
-        return sigmoid(margin { j in row[j] ?? .nan })
+        let values = row.map { $0 ?? .nan }
+        return values.withUnsafeBufferPointer { b in sigmoid(margin(b.baseAddress)) }
     }
 
     /// Probabilities for column-major data (NaN = missing), in parallel over fixed row blocks.
     public func probabilities(columns: [[Double]], threads: Int = 1) -> [Double] {
-        let n = columns.first?.count ?? 0
+        let n = columns.first?.count ?? 0, nf = featureNames.count
+        guard columns.count == nf else { return [] }
         var out = [Double](repeating: 0, count: n)
         out.withUnsafeMutableBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
             let o = SharedMutablePointer(base)
-            let blocks = evenRanges(n, parts: 32)
+            let blocks = evenRanges(n, parts: max(1, n / 256))
             parallelFor(blocks.count, threads: threads) { b in
-                for i in blocks[b] { o[i] = sigmoid(self.margin { j in columns[j][i] }) }
+                // Transpose a block to row-major so each row's features are adjacent.
+                let block = blocks[b]
+                var rows = [Double](repeating: 0, count: block.count * max(nf, 1))
+                for j in 0..<nf {
+                    columns[j].withUnsafeBufferPointer { c in
+                        for (k, i) in block.enumerated() { rows[k * nf + j] = c[i] }
+                    }
+                }
+                rows.withUnsafeBufferPointer { r in
+                    guard let rb = r.baseAddress else { return }
+                    for (k, i) in block.enumerated() { o[i] = sigmoid(self.margin(rb + k * nf)) }
+                }
             }
         }
         return out
     }
 
+    /// Margin of one row of `featureNames.count` values (NaN = missing).
     @inline(__always)
-    func margin(_ x: (Int) -> Double) -> Double {
+    func margin(_ x: UnsafePointer<Double>?) -> Double {
+        guard let x else { return baseScore }
         var m = baseScore
         if let l = linear {
             m += l.intercept
             for j in 0..<featureNames.count {
-                let v = x(j)
+                let v = x[j]
                 if v.isNaN { continue }
                 if isCategorical[j] {
                     let c = Int(v)
@@ -278,23 +291,26 @@ public struct Predictor: Sendable {
                 }
             }
         }
-        for root in roots {
-            var n = Int(root)
-            while true {
-                let f = Int(feature[n])
-                if f < 0 { m += value[n]; break }
-                let v = x(f)
-                let goLeft: Bool
-                if v.isNaN {
-                    goLeft = defaultLeft[n]
-                } else if categorySet[n] >= 0 {
-                    let mask = categoryMasks[Int(categorySet[n])]
-                    let c = Int(v)
-                    goLeft = (c >= 0 && c < mask.count) ? mask[c] : defaultLeft[n]
-                } else {
-                    goLeft = v < threshold[n]
+        nodes.withUnsafeBufferPointer { np in
+            guard let nodes = np.baseAddress else { return }
+            for root in roots {
+                var n = Int(root)
+                while true {
+                    let node = nodes[n]
+                    if node.feature < 0 { m += node.threshold; break }
+                    let v = x[Int(node.feature)]
+                    let goLeft: Bool
+                    if v.isNaN {
+                        goLeft = node.defaultLeft
+                    } else if node.categorySet >= 0 {
+                        let mask = categoryMasks[Int(node.categorySet)]
+                        let c = Int(v)
+                        goLeft = (c >= 0 && c < mask.count) ? mask[c] : node.defaultLeft
+                    } else {
+                        goLeft = v < node.threshold
+                    }
+                    n = Int(goLeft ? node.left : node.right)
                 }
-                n = Int(goLeft ? left[n] : right[n])
             }
         }
         return m
