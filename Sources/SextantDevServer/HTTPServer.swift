@@ -72,8 +72,8 @@ struct DevResponder: HTTPResponder {
                 }
                 defer { timer?.cancel() }
                 do {
-                    for await chunk in stream {
-                        try await writer.write(ByteBuffer(bytes: chunk))
+                    for await batch in stream {
+                        try await writer.write(ByteBuffer(bytes: batch))
                     }
                 } catch {
                     await store.stopWatch(watchID)
@@ -135,9 +135,13 @@ public final class DevServer: Sendable {
             },
             logger: log)
         let signals: [UnixSignal] = configuration.handleSignals ? [.sigterm, .sigint] : []
+        // Services shut down in reverse order: open watches are closed first, otherwise the HTTP
+        // server's graceful shutdown would wait for them until their timeouts.
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [app, WatchCloser(store: store)], gracefulShutdownSignals: signals, logger: log))
         let serverTask = Task {
             do {
-                try await app.runService(gracefulShutdownSignals: signals)
+                try await group.run()
                 portContinuation.yield(.failure(DevServerError("server stopped")))
             } catch {
                 portContinuation.yield(.failure(error))
@@ -228,4 +232,14 @@ public final class DevServer: Sendable {
 public struct DevServerError: Error, CustomStringConvertible, Sendable {
     public var description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// Ends every watch stream when graceful shutdown starts (SIGINT/SIGTERM).
+struct WatchCloser: Service {
+    let store: ObjectStore
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        _ = await store.dropAllWatches()
+    }
 }

@@ -49,7 +49,7 @@ public struct APIResponse: Sendable {
     public enum Body: Sendable {
         case bytes([UInt8])
         /// A watch: the chunks, plus the id to stop the watch when the client goes away.
-        case stream(AsyncStream<[UInt8]>, watchID: UInt64, timeout: Duration?)
+        case stream(WatchChannel, watchID: UInt64, timeout: Duration?)
     }
     public var status: Int
     public var headers: [(String, String)]

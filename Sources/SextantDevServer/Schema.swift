@@ -1,6 +1,7 @@
 import Foundation
 import SextantJSON
 import SextantKubeTypes
+import Synchronization
 
 /// Structural-schema handling of custom resources, as the real server does it on every write:
 /// prune unknown fields, apply defaults, then validate (OpenAPI v3 subset used by CRDs).
@@ -247,17 +248,16 @@ public struct SchemaValidator: Sendable {
 }
 
 /// Compiled `pattern`s, shared because CRD schemas repeat the same few patterns on every write.
-final class PatternCache: @unchecked Sendable {
+final class PatternCache: Sendable {
     static let shared = PatternCache()
-    private let lock = NSLock()
-    private var cache: [String: NSRegularExpression?] = [:]
+    private let cache = Mutex<[String: NSRegularExpression?]>([:])
 
     func regex(_ pattern: String) -> NSRegularExpression? {
-        lock.lock()
-        defer { lock.unlock() }
-        if let cached = cache[pattern] { return cached }
-        let compiled = try? NSRegularExpression(pattern: pattern)
-        cache[pattern] = compiled
-        return compiled
+        cache.withLock { cache in
+            if let cached = cache[pattern] { return cached }
+            let compiled = try? NSRegularExpression(pattern: pattern)
+            cache[pattern] = compiled
+            return compiled
+        }
     }
 }

@@ -65,7 +65,7 @@ public actor ObjectStore {
         var bookmarks: Bool
         var formatKey: String
         var encoder: WatchEncoder
-        var continuation: AsyncStream<[UInt8]>.Continuation
+        var channel: WatchChannel
     }
 
     public let configuration: StoreConfiguration
@@ -496,15 +496,14 @@ public actor ObjectStore {
     /// sends a 410 Expired ERROR event when that part of history was compacted away.
     public func watch(_ type: ResourceType, namespace: String?, name: String?, options: ListOptions,
                       resourceVersion: String?, bookmarks: Bool, formatKey: String, encoder: @escaping WatchEncoder)
-        throws(APIError) -> (id: UInt64, stream: AsyncStream<[UInt8]>)
+        throws(APIError) -> (id: UInt64, stream: WatchChannel)
     {
-        let (stream, continuation) = AsyncStream<[UInt8]>.makeStream(
-            bufferingPolicy: .bufferingOldest(configuration.watchBufferLimit))
+        let channel = WatchChannel(limit: configuration.watchBufferLimit)
         nextWatcherID += 1
         let id = nextWatcherID
         let watcher = Watcher(storageKey: type.storageKey, namespace: namespace, name: name, labels: options.labels,
                               fields: options.fields, bookmarks: bookmarks, formatKey: formatKey, encoder: encoder,
-                              continuation: continuation)
+                              channel: channel)
         let from: Int64?
         if let rv = resourceVersion, !rv.isEmpty, rv != "0" {
             guard let parsed = Int64(rv) else {
@@ -517,36 +516,32 @@ public actor ObjectStore {
         if let from {
             if from < compactedRevision {
                 let status = APIError.gone("too old resource version: \(from) (\(compactedRevision + 1))")
-                continuation.yield(encoder("ERROR", status.statusJSON))
-                continuation.finish()
-                return (id, stream)
+                channel.send(encoder("ERROR", status.statusJSON))
+                channel.finish()
+                return (id, channel)
             }
             for event in historyEvents() where event.revision > from && event.storageKey == type.storageKey {
-                if matches(watcher, event.object) { continuation.yield(encoder(event.type, event.object)) }
+                if matches(watcher, event.object) { channel.send(encoder(event.type, event.object)) }
             }
         } else {
             for key in (objects[type.storageKey] ?? [:]).keys.sorted() {
                 if let object = objects[type.storageKey]?[key], matches(watcher, object) {
-                    continuation.yield(encoder("ADDED", object))
+                    channel.send(encoder("ADDED", object))
                 }
             }
         }
         watchers[id] = watcher
-        continuation.onTermination = { [weak self] _ in
-            guard let self else { return }
-            Task { await self.stopWatch(id) }
-        }
-        return (id, stream)
+        return (id, channel)
     }
 
     public func stopWatch(_ id: UInt64) {
-        watchers.removeValue(forKey: id)?.continuation.finish()
+        watchers.removeValue(forKey: id)?.channel.finish()
     }
 
     /// Ends every open watch stream (fault injection, shutdown).
     public func dropAllWatches() -> Int {
         let count = watchers.count
-        for watcher in watchers.values { watcher.continuation.finish() }
+        for watcher in watchers.values { watcher.channel.finish() }
         watchers.removeAll()
         return count
     }
@@ -559,7 +554,7 @@ public actor ObjectStore {
             let type = anyType(storageKey: watcher.storageKey)
             let object: JSONValue = ["kind": .string(type?.kind ?? ""), "apiVersion": .string(type?.groupVersion ?? ""),
                                      "metadata": ["resourceVersion": .string(String(revision))]]
-            if case .dropped = watcher.continuation.yield(watcher.encoder("BOOKMARK", object)) { stopWatch(id) }
+            if !watcher.channel.send(watcher.encoder("BOOKMARK", object)) { stopWatch(id) }
         }
     }
 
@@ -600,7 +595,7 @@ public actor ObjectStore {
                 bytes = watcher.encoder(type, object)
                 encoded[watcher.formatKey] = bytes
             }
-            if case .dropped = watcher.continuation.yield(bytes) { overflowed.append(id) }
+            if !watcher.channel.send(bytes) { overflowed.append(id) }
         }
         for id in overflowed { stopWatch(id) }
     }

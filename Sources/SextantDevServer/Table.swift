@@ -147,9 +147,38 @@ enum TableConverter {
         ]
     }
 
+    /// Parses RFC 3339 timestamps as the server writes them (`2026-01-02T03:04:05Z`, optionally
+    /// with fractional seconds); cheaper than a date formatter per table row.
     static func parseTimestamp(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        return formatter.date(from: text)
+        let digits = Array(text.utf8)
+        guard digits.count >= 20, digits[4] == UInt8(ascii: "-"), digits[10] == UInt8(ascii: "T") else { return nil }
+        func number(_ range: Range<Int>) -> Int? {
+            var value = 0
+            for i in range {
+                guard (48...57).contains(digits[i]) else { return nil }
+                value = value * 10 + Int(digits[i] - 48)
+            }
+            return value
+        }
+        guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
+              let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19) else { return nil }
+        var parts = tm()
+        parts.tm_year = Int32(year - 1900)
+        parts.tm_mon = Int32(month - 1)
+        parts.tm_mday = Int32(day)
+        parts.tm_hour = Int32(hour)
+        parts.tm_min = Int32(minute)
+        parts.tm_sec = Int32(second)
+        var seconds = TimeInterval(timegm(&parts))
+        // A numeric offset (+02:00) shifts the time; Z or fractional seconds do not matter for ages.
+        if let sign = text.lastIndex(where: { $0 == "+" || $0 == "-" }), text.distance(from: text.startIndex, to: sign) > 18 {
+            let offset = text[text.index(after: sign)...].split(separator: ":").compactMap { Int($0) }
+            if offset.count == 2 {
+                let delta = TimeInterval(offset[0] * 3600 + offset[1] * 60)
+                seconds += text[sign] == "+" ? -delta : delta
+            }
+        }
+        return Date(timeIntervalSince1970: seconds)
     }
 
     /// The same rounding as Kubernetes' `duration.HumanDuration` (`5s`, `3m12s`, `4h`, `2d5h`, ...).
@@ -169,3 +198,4 @@ enum TableConverter {
         return "\(days / 365)y"
     }
 }
+

@@ -1,5 +1,5 @@
 import Foundation
-import SextantDevServer
+@testable import SextantDevServer
 import SextantJSON
 import Testing
 
@@ -171,5 +171,24 @@ func widget(_ name: String, spec: JSONValue) -> JSONValue {
                              contentType: "application/json-patch+json")
         #expect(bad.status == 422)
         #expect(bad.json?[path: ["details", "causes"]]?.arrayValue?.contains { $0["field"] == "spec.http[0].route[0].weight" } == true)
+    }
+}
+
+@Suite struct TableTests {
+    static let ages: [(Double, String)] = [
+        (5, "5s"), (119, "119s"), (150, "2m30s"), (600, "10m"), (7200, "120m"), (3 * 3600 + 60, "3h1m"),
+        (10 * 3600, "10h"), (3 * 86400 + 3600, "3d1h"), (30 * 86400, "30d"),
+    ]
+
+    @Test(arguments: ages)
+    func agesRoundLikeKubectl(seconds: Double, expected: String) {
+        #expect(TableConverter.humanDuration(seconds) == expected)
+    }
+
+    @Test func timestampsParse() throws {
+        let date = try #require(TableConverter.parseTimestamp("2026-01-02T03:04:05Z"))
+        #expect(date.timeIntervalSince1970 == 1_767_323_045)
+        #expect(TableConverter.parseTimestamp("2026-01-02T05:04:05+02:00")?.timeIntervalSince1970 == 1_767_323_045)
+        #expect(TableConverter.parseTimestamp("yesterday") == nil)
     }
 }

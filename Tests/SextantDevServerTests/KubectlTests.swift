@@ -80,6 +80,9 @@ import Testing
             let watcher = try BackgroundProcess(tool, kubectl.baseArguments + ["get", "vs", "reviews", "-w", "-o",
                                                                               "jsonpath={.spec.http[0].route[0].weight}{\"\\n\"}"])
             #expect(await watcher.waitFor { $0.contains("80") })
+            // Default output: kubectl watches with Table rows.
+            let tableWatcher = try BackgroundProcess(tool, kubectl.baseArguments + ["get", "vs", "-w"])
+            #expect(await tableWatcher.waitFor { $0.contains("reviews") && $0.contains("HOSTS") }, "table watch: \(tableWatcher.text)")
 
             try await kubectl("patch", "vs", "reviews", "--type", "merge", "-p",
                         #"{"spec":{"http":[{"name":"primary","route":[{"destination":{"host":"reviews","subset":"stable"},"weight":70},{"destination":{"host":"reviews","subset":"canary"},"weight":30}]}]}}"#)
@@ -88,6 +91,9 @@ import Testing
                         #"[{"op":"test","path":"/spec/http/0/route/0/weight","value":70},{"op":"replace","path":"/spec/http/0/route/0/weight","value":60},{"op":"replace","path":"/spec/http/0/route/1/weight","value":40}]"#)
             #expect(await watcher.waitFor { $0.contains("60") }, "watch output: \(watcher.text)")
             watcher.stop()
+            #expect(await tableWatcher.waitFor { $0.components(separatedBy: "reviews").count >= 7 },
+                    "one row per change: \(tableWatcher.text)")
+            tableWatcher.stop()
             #expect(try await kubectl("get", "vs", "reviews", "-o", "jsonpath={.spec.http[0].route[*].weight}").stdout == "60 40")
 
             // A weight given as a string is rejected with 422 naming the field.
