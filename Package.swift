@@ -84,7 +84,7 @@ let package = Package(
         .target(name: "SextantCLI",
                 dependencies: ["SextantKube", "SextantAPI", "SextantDevServer", argumentParser, yams, log],
                 swiftSettings: strict),
-        .executableTarget(name: "sextant", dependencies: ["SextantCLI"], swiftSettings: strict),
+        .executableTarget(name: "sextant", dependencies: ["SextantCLI", argumentParser], swiftSettings: strict),
         .executableTarget(name: "sextant-controller",
                           dependencies: ["SextantControllers", "SextantOperator", argumentParser, lifecycle, log],
                           swiftSettings: strict),

@@ -1,1 +1,35 @@
-print("bench")
+// Decodes a watch stream of ConfigMap events through SextantKube (libcurl transport, typed
+// decoding) and prints events/s and peak RSS. Run with hack/bench/watch-decode.sh.
+import Foundation
+import SextantKube
+import SextantKubeTypes
+
+/// Off the main actor, like a controller's reflector: no actor hop per event.
+@Sendable func decodeStream(server: String, expected: Int) async throws -> Int {
+    let kube = KubeClient(config: ClusterConfig(server: server))
+    var count = 0
+    for try await change in try await kube.watch(ConfigMap.self, namespace: "default") {
+        switch change {
+        case .added(let cm), .modified(let cm), .deleted(let cm):
+            guard cm.metadata.name != nil else { throw KubeConfigError("undecoded object") }
+            count += 1
+        case .bookmark: break
+        }
+        if count == expected { break }
+    }
+    return count
+}
+
+let arguments = CommandLine.arguments
+guard arguments.count == 3, let expected = Int(arguments[2]) else {
+    FileHandle.standardError.write(Data("usage: bench-watch-decode SERVER_URL EVENTS\n".utf8))
+    exit(2)
+}
+let start = ContinuousClock.now
+let count = try await Task.detached { try await decodeStream(server: arguments[1], expected: expected) }.value
+let elapsed = ContinuousClock.now - start
+let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+var usage = rusage()
+getrusage(RUSAGE_SELF.rawValue, &usage)
+print(String(format: "sextant events=%d seconds=%.3f events_per_s=%.0f peak_rss_mb=%.1f", count, seconds,
+             Double(count) / seconds, Double(usage.ru_maxrss) / 1024))

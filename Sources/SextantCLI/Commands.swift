@@ -2,5 +2,5 @@ import ArgumentParser
 
 extension Sextant {
     /// Every subcommand; each lives in its own file.
-    static let commands: [any ParsableCommand.Type] = [Dev.self, Generate.self]
+    static let commands: [any ParsableCommand.Type] = [Get.self, Dev.self, Generate.self]
 }

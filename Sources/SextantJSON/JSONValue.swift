@@ -128,31 +128,22 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
 
 extension JSONValue: Codable {
     public init(from decoder: any Decoder) throws {
-        if var array = try? decoder.unkeyedContainer() {
-            var items: [JSONValue] = []
-            if let count = array.count { items.reserveCapacity(count) }
-            while !array.isAtEnd { items.append(try array.decode(JSONValue.self)) }
-            self = .array(items)
-            return
-        }
-        if let keyed = try? decoder.container(keyedBy: AnyKey.self) {
-            var object: [String: JSONValue] = [:]
-            object.reserveCapacity(keyed.allKeys.count)
-            for key in keyed.allKeys { object[key.stringValue] = try keyed.decode(JSONValue.self, forKey: key) }
-            self = .object(object)
-            return
-        }
+        // Try the common shapes first: every failed attempt costs a thrown DecodingError.
         let single = try decoder.singleValueContainer()
         if single.decodeNil() {
             self = .null
+        } else if let s = try? single.decode(String.self) {
+            self = .string(s)
+        } else if let o = try? single.decode([String: JSONValue].self) {
+            self = .object(o)
+        } else if let a = try? single.decode([JSONValue].self) {
+            self = .array(a)
         } else if let b = try? single.decode(Bool.self) {
             self = .bool(b)
         } else if let i = try? single.decode(Int64.self) {
             self = .int(i)
-        } else if let d = try? single.decode(Double.self) {
-            self = .double(d)
         } else {
-            self = .string(try single.decode(String.self))
+            self = .double(try single.decode(Double.self))
         }
     }
 
@@ -198,7 +189,7 @@ public struct AnyKey: CodingKey, Hashable, Sendable {
 extension JSONValue {
     /// Decodes JSON bytes.
     public static func decode(_ data: Data) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: data)
+        try JSONValue.parse(data)
     }
 
     /// Encodes to compact JSON bytes with sorted keys, so equal documents give equal bytes.
@@ -216,6 +207,6 @@ extension JSONValue {
 
     /// Converts the dynamic form into a typed value.
     public func decode<T: Decodable>(as type: T.Type) throws -> T {
-        try JSONDecoder().decode(T.self, from: try encoded())
+        try JSONValueDecoder().decode(T.self, from: self)
     }
 }

@@ -57,7 +57,7 @@ public struct ListOptions: Sendable, Hashable {
         self.resourceVersion = resourceVersion
     }
 
-    var queryItems: [URLQueryItem] {
+    public var queryItems: [URLQueryItem] {
         var items: [URLQueryItem] = []
         if let labelSelector, !labelSelector.isEmpty { items.append(.init(name: "labelSelector", value: labelSelector)) }
         if let fieldSelector, !fieldSelector.isEmpty { items.append(.init(name: "fieldSelector", value: fieldSelector)) }

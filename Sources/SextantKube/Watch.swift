@@ -76,10 +76,11 @@ public struct WatchStream<Object: Decodable & Sendable>: AsyncSequence, Sendable
     public struct AsyncIterator: AsyncIteratorProtocol {
         var lines: HTTPLines.AsyncIterator
         let path: String
-        let decoder = JSONDecoder()
+        let decoder = JSONValueDecoder()
 
         public mutating func next() async throws -> WatchChange<Object>? {
             guard let line = try await lines.next() else { return nil }
+            if Object.self == DynamicObject.self { return try dynamicChange(line) }
             let event: RawWatchEvent<Object>
             do {
                 event = try decoder.decode(RawWatchEvent<Object>.self, from: line)
@@ -95,6 +96,34 @@ public struct WatchStream<Object: Decodable & Sendable>: AsyncSequence, Sendable
     }
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(lines: lines.makeAsyncIterator(), path: path) }
+}
+
+extension WatchStream.AsyncIterator {
+    /// Dynamic objects skip Codable: the byte parser builds the JSON tree directly.
+    func dynamicChange(_ line: Data) throws -> WatchChange<Object>? {
+        let event: JSONValue
+        do {
+            event = try JSONValue.parse(line)
+        } catch {
+            throw KubeConfigError("watch \(path): undecodable event: \(error)")
+        }
+        guard let object = event["object"], let type = event["type"]?.stringValue else {
+            throw KubeConfigError("watch \(path): event without type or object")
+        }
+        func wrap(_ value: JSONValue) -> Object? { DynamicObject(value) as? Object }
+        switch type {
+        case "ADDED": return wrap(object).map { .added($0) }
+        case "MODIFIED": return wrap(object).map { .modified($0) }
+        case "DELETED": return wrap(object).map { .deleted($0) }
+        case "BOOKMARK":
+            return .bookmark(resourceVersion: object[path: ["metadata", "resourceVersion"]]?.stringValue ?? "")
+        case "ERROR":
+            let status = (try? object.decode(as: Status.self)) ?? Status(message: "\(object)", reason: nil, code: 500)
+            throw KubeError(code: status.code ?? 500, status: status, verb: "WATCH", path: path)
+        default:
+            throw KubeConfigError("watch \(path): unknown event type \(type)")
+        }
+    }
 }
 
 /// Decodes an event in one pass: the `type` decides whether `object` is the resource, a bookmark

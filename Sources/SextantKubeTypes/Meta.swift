@@ -3,6 +3,8 @@ import SextantJSON
 
 /// `metav1.ObjectMeta`: the fields Sextant reads and writes. Unknown fields of objects owned by
 /// others are never rewritten through these types: Sextant patches such objects instead.
+/// `managedFields` is left out on purpose: decoding it costs more than the rest of a typical
+/// object, and an update that omits it leaves the server's copy unchanged.
 public struct ObjectMeta: Codable, Sendable, Hashable {
     public var name: String?
     public var generateName: String?
@@ -17,7 +19,6 @@ public struct ObjectMeta: Codable, Sendable, Hashable {
     public var annotations: [String: String]?
     public var ownerReferences: [OwnerReference]?
     public var finalizers: [String]?
-    public var managedFields: [JSONValue]?
 
     public init(
         name: String? = nil, namespace: String? = nil, labels: [String: String]? = nil,
@@ -218,7 +219,7 @@ public struct DynamicObject: KubernetesObject, Hashable {
             if case .object(let typed)? = try? JSONValue(encoding: newValue) {
                 for key in ["name", "generateName", "namespace", "uid", "resourceVersion", "generation",
                             "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels",
-                            "annotations", "ownerReferences", "finalizers", "managedFields"] {
+                            "annotations", "ownerReferences", "finalizers"] {
                     merged[key] = typed[key]
                 }
             }

@@ -121,35 +121,52 @@ public struct HTTPLines: AsyncSequence, Sendable {
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         var chunks: HTTPBody.AsyncIterator
-        var buffer = Data()
-        var searchFrom = 0
+        /// Unconsumed bytes are `buffer[start...]`; `scanned` bytes past `start` hold no newline.
+        var buffer: [UInt8] = []
+        var start = 0
+        var scanned = 0
         var finished = false
 
         public mutating func next() async throws -> Data? {
             while true {
-                if let newline = buffer[(buffer.startIndex + searchFrom)...].firstIndex(of: UInt8(ascii: "\n")) {
-                    let line = buffer[buffer.startIndex..<newline]
-                    buffer = buffer[(newline + 1)...]
-                    searchFrom = 0
-                    if line.isEmpty || line == Data([UInt8(ascii: "\r")]) { continue }
-                    return Data(line)
+                if let line = takeLine() {
+                    if line.isEmpty || (line.count == 1 && line.first == UInt8(ascii: "\r")) { continue }
+                    return line
                 }
-                searchFrom = buffer.count
                 if finished {
-                    if buffer.isEmpty { return nil }
-                    defer { buffer = Data() }
-                    return Data(buffer)
+                    guard start < buffer.count else { return nil }
+                    defer { buffer.removeAll(); start = 0; scanned = 0 }
+                    return Data(buffer[start...])
                 }
                 if let chunk = try await chunks.next() {
-                    if buffer.isEmpty {
-                        buffer = chunk
-                    } else {
-                        buffer.append(chunk)
+                    if start > 0 {
+                        buffer.removeFirst(start)
+                        start = 0
                     }
+                    buffer.append(contentsOf: chunk)
                 } else {
                     finished = true
                 }
             }
+        }
+
+        private mutating func takeLine() -> Data? {
+            let from = start + scanned
+            guard from < buffer.count else { return nil }
+            let lineStart = start
+            let found: (Data, Int)? = buffer.withUnsafeBufferPointer { bytes in
+                guard let base = bytes.baseAddress,
+                      let hit = memchr(base + from, Int32(UInt8(ascii: "\n")), bytes.count - from) else { return nil }
+                let end = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                return (Data(bytes: base + lineStart, count: end - lineStart), end)
+            }
+            guard let (line, newline) = found else {
+                scanned = buffer.count - start
+                return nil
+            }
+            start = newline + 1
+            scanned = 0
+            return line
         }
     }
 
