@@ -1,8 +1,10 @@
 // bench-apiserver: load on the development API server over HTTP on loopback.
 //
-// Creates N ConfigMaps through C keep-alive connections, opens W watchers, then updates objects
-// while every watcher receives every event, and prints creates/s, updates/s and the watch
-// fan-out latency (time from sending an update to a watcher parsing its event) p50/p99/max.
+// Creates N ConfigMaps through C keep-alive connections, lists them, opens W watchers, then updates
+// objects while every watcher receives every event: once as fast as the clients can send
+// (throughput), once paced at --rate updates/s (latency below saturation). Prints creates/s,
+// updates/s and the watch fan-out latency (from just before an update is sent to a watcher having
+// parsed its event) p50/p99/max.
 // Server and client share this process and the machine's cores; the numbers are end to end.
 #if canImport(Glibc)
 import Glibc
@@ -19,6 +21,8 @@ struct Options {
     var watchers = 100
     var updates = 2_000
     var connections = 8
+    /// Updates per second in the paced phase (latency below saturation); 0 skips it.
+    var rate = 200
 
     init(_ arguments: [String]) {
         var i = 1
@@ -29,6 +33,7 @@ struct Options {
             case "--watchers": watchers = value
             case "--updates": updates = value
             case "--connections": connections = max(1, value)
+            case "--rate": rate = max(0, value)
             default: break
             }
             i += 2
@@ -41,7 +46,10 @@ enum BenchError: Error { case connect(String), io(String), http(String) }
 /// A minimal blocking HTTP/1.1 keep-alive client over a POSIX socket (benchmark only).
 final class Connection {
     let fd: Int32
+    /// Received bytes; `start` is the first unread one (consumed bytes are dropped lazily).
     var buffer: [UInt8] = []
+    var start = 0
+    var scratch = [UInt8](repeating: 0, count: 1 << 16)
 
     init(port: Int) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -70,28 +78,34 @@ final class Connection {
     }
 
     func fill() throws {
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if start > 0 && start == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            start = 0
+        } else if start > 1 << 16 {
+            buffer.removeFirst(start)
+            start = 0
+        }
+        let n = scratch.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         guard n > 0 else { throw BenchError.io("connection closed") }
-        buffer.append(contentsOf: chunk[0..<n])
+        buffer.append(contentsOf: scratch[0..<n])
     }
 
     /// Reads one line ending in CRLF.
     func line() throws -> String {
         while true {
-            if let i = buffer.firstIndex(of: 10) {
-                let text = String(decoding: buffer[0..<i], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-                buffer.removeFirst(i + 1)
+            if let i = buffer[start...].firstIndex(of: 10) {
+                let text = String(decoding: buffer[start..<i], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                start = i + 1
                 return text
             }
             try fill()
         }
     }
 
-    func bytes(_ count: Int) throws -> [UInt8] {
-        while buffer.count < count { try fill() }
-        let result = Array(buffer[0..<count])
-        buffer.removeFirst(count)
+    func bytes(_ count: Int) throws -> ArraySlice<UInt8> {
+        while buffer.count - start < count { try fill() }
+        let result = buffer[start..<(start + count)]
+        start += count
         return result
     }
 
@@ -116,14 +130,14 @@ final class Connection {
         text += "\r\n"
         try send(Array(text.utf8) + body)
         let (code, headers) = try head()
-        if let length = headers["content-length"].flatMap(Int.init) { return (code, try bytes(length)) }
+        if let length = headers["content-length"].flatMap(Int.init) { return (code, Array(try bytes(length))) }
         var result: [UInt8] = []
         while let chunk = try nextChunk() { result += chunk }
         return (code, result)
     }
 
     /// The next chunk of a chunked body; nil at the end.
-    func nextChunk() throws -> [UInt8]? {
+    func nextChunk() throws -> ArraySlice<UInt8>? {
         guard let size = Int(try line(), radix: 16) else { throw BenchError.http("bad chunk size") }
         if size == 0 {
             _ = try line()
@@ -201,65 +215,80 @@ let listSeconds = try await Task.detached { () throws -> Double in
 }.value
 print(String(format: "list:     %6d objects in %6.3f s", options.objects, listSeconds))
 
-// 3. Watchers from the current resourceVersion (no initial dump), each on its own connection.
-let revision = await server.store.currentRevision()
-let latencies = Mutex<[UInt64]>([])
-let received = Atomic<Int>(0)
-let watchGroup = DispatchGroup()
-for w in 0..<options.watchers {
-    watchGroup.enter()
-    Thread {
-        defer { watchGroup.leave() }
-        do {
-            let connection = try Connection(port: port)
-            try connection.send(Array("GET \(base)?watch=true&resourceVersion=\(revision)&timeoutSeconds=600 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8))
-            let (code, _) = try connection.head()
-            guard code == 200 else { throw BenchError.http("watch \(w): \(code)") }
-            var local: [UInt64] = []
-            var pending: [UInt8] = []
-            var seen = 0
-            while seen < options.updates, let chunk = try connection.nextChunk() {
-                pending += chunk
-                while let newline = pending.firstIndex(of: 10) {
-                    let line = pending[0..<newline]
-                    let now = nanos()
-                    pending.removeFirst(newline + 1)
-                    guard let event = try? JSONValue.parse(line), event["type"] == "MODIFIED",
-                          let sent = event[path: ["object", "data", "sentAt"]]?.stringValue.flatMap(UInt64.init) else { continue }
-                    local.append(now - sent)
-                    seen += 1
+/// Opens the watchers, sends `updates` patches (as fast as possible, or paced at `rate` per
+/// second), waits for every watcher to see every event and prints the numbers.
+func updatePhase(label: String, updates: Int, rate: Int) async throws {
+    let revision = await server.store.currentRevision()
+    let latencies = Mutex<[UInt64]>([])
+    let received = Atomic<Int>(0)
+    let watchGroup = DispatchGroup()
+    for w in 0..<options.watchers {
+        watchGroup.enter()
+        Thread {
+            defer { watchGroup.leave() }
+            do {
+                let connection = try Connection(port: port)
+                try connection.send(Array("GET \(base)?watch=true&resourceVersion=\(revision)&timeoutSeconds=600 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8))
+                let (code, _) = try connection.head()
+                guard code == 200 else { throw BenchError.http("watch \(w): \(code)") }
+                var local: [UInt64] = []
+                var pending: [UInt8] = []
+                var consumed = 0
+                var seen = 0
+                while seen < updates, let chunk = try connection.nextChunk() {
+                    pending.removeFirst(consumed)
+                    consumed = 0
+                    pending += chunk
+                    while let newline = pending[consumed...].firstIndex(of: 10) {
+                        let line = pending[consumed..<newline]
+                        let now = nanos()
+                        consumed = newline + 1
+                        guard let event = try? JSONValue.parse(line), event["type"] == "MODIFIED",
+                              let sent = event[path: ["object", "data", "sentAt"]]?.stringValue.flatMap(UInt64.init) else { continue }
+                        local.append(now - sent)
+                        seen += 1
+                    }
                 }
+                received.add(seen, ordering: .relaxed)
+                latencies.withLock { $0.append(contentsOf: local) }
+            } catch {
+                print("watcher \(w) failed: \(error)")
             }
-            received.add(seen, ordering: .relaxed)
-            latencies.withLock { $0.append(contentsOf: local) }
-        } catch {
-            print("watcher \(w) failed: \(error)")
-        }
-    }.start()
-}
-// Wait until every watch is registered.
-while await server.store.watcherCount < options.watchers { try await Task.sleep(for: .milliseconds(20)) }
+        }.start()
+    }
+    // Wait until every watch is registered.
+    while await server.store.watcherCount < options.watchers { try await Task.sleep(for: .milliseconds(20)) }
 
-// 4. Updates (merge patches) while all watchers receive every event.
-let updateSeconds = try await Task.detached {
-    try parallel(options.updates, threads: options.connections, { connection, i in
-        let patch: JSONValue = ["data": ["sentAt": .string(String(nanos())), "round": .string(String(i))]]
-        let (code, response) = try connection.request("PATCH", "\(base)/cm-\(i % options.objects)", body: patch.serialized(),
-                                                      contentType: "application/merge-patch+json")
-        guard code == 200 else { throw BenchError.http("update \(i): \(code) \(String(decoding: response, as: UTF8.self))") }
-    }, port: port)
-}.value
-print(String(format: "updates:  %6d in %6.2f s = %8.0f updates/s (each fanned out to %d watchers)",
-             options.updates, updateSeconds, Double(options.updates) / updateSeconds, options.watchers))
-
-let deadline = ContinuousClock.now + .seconds(120)
-while received.load(ordering: .relaxed) < options.updates * options.watchers, ContinuousClock.now < deadline {
-    try await Task.sleep(for: .milliseconds(50))
+    let startNanos = nanos()
+    let seconds = try await Task.detached {
+        try parallel(updates, threads: options.connections, { connection, i in
+            if rate > 0 {
+                // Paced: update i leaves at start + i/rate.
+                let due = startNanos + UInt64(i) * 1_000_000_000 / UInt64(rate)
+                let now = nanos()
+                if due > now { usleep(useconds_t((due - now) / 1000)) }
+            }
+            let patch: JSONValue = ["data": ["sentAt": .string(String(nanos())), "round": .string(String(i))]]
+            let (code, response) = try connection.request("PATCH", "\(base)/cm-\(i % options.objects)", body: patch.serialized(),
+                                                          contentType: "application/merge-patch+json")
+            guard code == 200 else { throw BenchError.http("update \(i): \(code) \(String(decoding: response, as: UTF8.self))") }
+        }, port: port)
+    }.value
+    let deadline = ContinuousClock.now + .seconds(120)
+    while received.load(ordering: .relaxed) < updates * options.watchers, ContinuousClock.now < deadline {
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    await Task.detached { watchGroup.wait() }.value
+    _ = await server.store.dropAllWatches()
+    let sorted = latencies.withLock { $0.sorted() }
+    print(String(format: "%@ %6d in %6.2f s = %8.0f updates/s, each to %d watchers; fan-out latency p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d of %d events delivered)",
+                 label, updates, seconds, Double(updates) / seconds, options.watchers, percentile(sorted, 0.5),
+                 percentile(sorted, 0.99), percentile(sorted, 1.0), sorted.count, updates * options.watchers))
 }
-await Task.detached { watchGroup.wait() }.value
-let sorted = latencies.withLock { $0.sorted() }
-let delivered = sorted.count
-print(String(format: "fan-out:  %d of %d events delivered; latency p50 %.2f ms, p99 %.2f ms, max %.2f ms",
-             delivered, options.updates * options.watchers, percentile(sorted, 0.5), percentile(sorted, 0.99),
-             percentile(sorted, 1.0)))
+
+// 3. Updates as fast as the clients can send them (throughput), then paced (latency below saturation).
+try await updatePhase(label: "updates (max rate):", updates: options.updates, rate: 0)
+if options.rate > 0 {
+    try await updatePhase(label: "updates (\(options.rate)/s paced):", updates: min(options.updates, options.rate * 5), rate: options.rate)
+}
 await server.stop()
