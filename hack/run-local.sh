@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The local environment: the development API server on 127.0.0.1:6443 with Sextant's and Istio's
+# CRDs and the example resources applied, reachable with kubectl and `sextant get`.
+# Usage: hack/run-local.sh [--exit]   (--exit: apply, list and stop instead of serving)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+hack/install-deps.sh
+swift build --product sextant
+BIN="$(swift build --show-bin-path)/sextant"
+mkdir -p .tmp
+export KUBECONFIG="$PWD/.tmp/kubeconfig"
+"$BIN" dev apiserver --listen 127.0.0.1:${SEXTANT_PORT:-6443} --data-dir .tmp/apiserver \
+    --kubeconfig-out "$KUBECONFIG" &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do kubectl get --raw /version >/dev/null 2>&1 && break; sleep 0.1; done
+
+SHARED="${SEXTANT_SHARED:-../shared}"
+kubectl apply -f crds/
+if [ -d "$SHARED/fixtures/istio" ]; then kubectl apply -f "$SHARED/fixtures/istio/"; fi
+kubectl wait --for condition=established --timeout=30s crd --all >/dev/null 2>&1 || true
+kubectl apply -f manifests/examples/
+echo
+"$BIN" get trainingjobs
+"$BIN" get modelversions
+"$BIN" get canaryrollouts
+echo
+echo "API server: KUBECONFIG=$KUBECONFIG kubectl get sextant"
+echo "(the controllers are not built yet: see docs/status.md)"
+if [ "${1:-}" = "--exit" ]; then exit 0; fi
+wait $server
