@@ -77,9 +77,10 @@ struct DevAPIServerCommand: AsyncParsableCommand {
             bookmarkInterval: .seconds(bookmarkSeconds), handleSignals: true)
         let server = try await DevServer.start(configuration)
         if let kubeconfigOut { try server.writeKubeconfig(to: kubeconfigOut) }
-        print("sextant dev apiserver listening on \(server.baseURL)"
-            + (kubeconfigOut.map { " (kubeconfig: \($0))" } ?? ""))
-        fflush(stdout)
+        // Written unbuffered: scripts wait for this line on a pipe.
+        let ready = "sextant dev apiserver listening on \(server.baseURL)"
+            + (kubeconfigOut.map { " (kubeconfig: \($0))" } ?? "") + "\n"
+        FileHandle.standardOutput.write(Data(ready.utf8))
         try await server.wait()
     }
 }
