@@ -282,3 +282,40 @@ let cmPath = "/api/v1/namespaces/default/configmaps"
         #expect(badPolicy.status == 400)
     }
 }
+
+@Suite struct CollectionTests {
+    @Test func deleteCollectionWithSelector() async throws {
+        let h = newHandler()
+        for (name, app) in [("a", "x"), ("b", "x"), ("c", "y")] {
+            _ = await call(h, "POST", cmPath, configMap(name, labels: ["app": .string(app)]))
+        }
+        let deleted = await call(h, "DELETE", cmPath + "?labelSelector=app%3Dx")
+        #expect(deleted.status == 200)
+        #expect(deleted.json?["items"]?.arrayValue?.count == 2)
+        let left = await call(h, "GET", cmPath).json?["items"]?.arrayValue?.compactMap { $0[path: ["metadata", "name"]]?.stringValue }
+        #expect(left == ["c"])
+    }
+
+    @Test func deletingANamespaceDeletesItsObjects() async throws {
+        let h = newHandler()
+        _ = await call(h, "POST", "/api/v1/namespaces", ["metadata": ["name": "team"]])
+        _ = await call(h, "POST", "/api/v1/namespaces/team/configmaps", configMap("inside"))
+        _ = await call(h, "POST", cmPath, configMap("outside"))
+        #expect(await call(h, "DELETE", "/api/v1/namespaces/team").status == 200)
+        #expect(await call(h, "GET", "/api/v1/namespaces/team/configmaps/inside").status == 404)
+        #expect(await call(h, "GET", cmPath + "/outside").status == 200)
+    }
+
+    @Test func unsupportedRequestsAreNamed() async throws {
+        let h = newHandler()
+        let unknownResource = await call(h, "GET", "/api/v1/namespaces/default/widgets")
+        #expect(unknownResource.status == 404)
+        let subresource = await call(h, "GET", "/api/v1/namespaces/default/pods/p/log")
+        #expect(subresource.status == 404)
+        #expect(subresource.json?["message"]?.stringValue?.contains("log") == true)
+        let method = await call(h, "POST", cmPath + "/x")
+        #expect(method.status == 405)
+        let protobuf = await call(h, "POST", cmPath, text: "k8s\0", contentType: "application/vnd.kubernetes.protobuf")
+        #expect(protobuf.status == 415)
+    }
+}
