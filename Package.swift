@@ -100,6 +100,10 @@ let package = Package(
 
         // MARK: Tests
         .target(name: "SextantTestSupport", path: "Tests/Support", swiftSettings: strict),
+        .testTarget(name: "SextantCLITests",
+                    dependencies: ["SextantCLI", "SextantDevServer", "SextantKube", "SextantKubeTypes",
+                                   "SextantTestSupport"],
+                    swiftSettings: strict),
         .testTarget(name: "SextantJSONTests", dependencies: ["SextantJSON"], swiftSettings: strict),
         .testTarget(name: "SextantTransportTests", dependencies: ["SextantTransport", "SextantTestSupport"], swiftSettings: strict),
         .testTarget(name: "SextantKubeTests",

@@ -19,11 +19,16 @@ SHARED="${SEXTANT_SHARED:-../shared}"
 kubectl apply -f crds/
 if [ -d "$SHARED/fixtures/istio" ]; then kubectl apply -f "$SHARED/fixtures/istio/"; fi
 kubectl wait --for condition=established --timeout=30s crd --all >/dev/null 2>&1 || true
+# The examples live in their own namespaces; create them first (apply: the development API server
+# accepts JSON and YAML bodies, not the protobuf that `kubectl create namespace` sends).
+for ns in $(grep -h '^  namespace:' manifests/examples/*.yaml | awk '{print $2}' | sort -u); do
+    printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n' "$ns" | kubectl apply -f -
+done
 kubectl apply -f manifests/examples/
 echo
-"$BIN" get trainingjobs
-"$BIN" get modelversions
-"$BIN" get canaryrollouts
+"$BIN" get trainingjobs -A
+"$BIN" get modelversions -A
+"$BIN" get canaryrollouts -A
 echo
 echo "API server: KUBECONFIG=$KUBECONFIG kubectl get sextant"
 echo "(the controllers are not built yet: see docs/status.md)"

@@ -177,7 +177,7 @@ struct Printer {
             lines.append(head)
         }
         if table.rows.isEmpty && header {
-            print("No resources found.")
+            emit("No resources found.")
             return
         }
         for (i, row) in table.rows.enumerated() {
@@ -190,22 +190,22 @@ struct Printer {
             let text = line.enumerated().map { c, cell in
                 c == line.count - 1 ? cell : cell.padding(toLength: widths[c] + 3, withPad: " ", startingAt: 0)
             }.joined()
-            print((prefix ?? "") + text)
+            emit((prefix ?? "") + text)
         }
     }
 
     func printObject(_ object: DynamicObject) throws {
         switch format {
-        case .json: print(try prettyJSON(object.raw))
-        case .yaml: print(try yaml(object.raw))
-        default: print("\(descriptor.description)/\(object.name ?? "")")
+        case .json: emit(try prettyJSON(object.raw))
+        case .yaml: emit(try yaml(object.raw))
+        default: emit("\(descriptor.description)/\(object.name ?? "")")
         }
     }
 
     func printList(_ items: [DynamicObject], kind: String) throws {
         switch format {
         case .name:
-            for item in items { print("\(descriptor.description)/\(item.name ?? "")") }
+            for item in items { emit("\(descriptor.description)/\(item.name ?? "")") }
         default:
             let list: JSONValue = ["apiVersion": "v1", "kind": "List", "items": .array(items.map(\.raw))]
             try printObject(DynamicObject(list))
@@ -237,4 +237,10 @@ func prettyJSON(_ value: JSONValue) throws -> String {
 
 func yaml(_ value: JSONValue) throws -> String {
     try YAMLEncoder().encode(value)
+}
+
+/// Writes a line straight to stdout: `print` buffers when stdout is a pipe or file, and a watch
+/// must show each change as it happens.
+func emit(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
