@@ -1,0 +1,192 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import SextantKube
+import SextantKubeTypes
+import ServiceLifecycle
+import Synchronization
+
+/// Settings users know from kubebuilder-made operators; the `sextant-controller` executable maps
+/// its flags onto these.
+public struct ManagerOptions: Sendable {
+    /// `--leader-elect`: only the holder of the Lease reconciles.
+    public var leaderElect = true
+    public var leaderElectionID = "sextant-controller-leader"
+    /// nil: the client's namespace (the Pod's own namespace in a cluster).
+    public var leaderElectionNamespace: String?
+    public var leaseDuration: Duration = .seconds(15)
+    public var renewDeadline: Duration = .seconds(10)
+    public var retryPeriod: Duration = .seconds(2)
+    /// `--metrics-bind-address`, `0` disables.
+    public var metricsBindAddress = ":8080"
+    /// `--health-probe-bind-address`, `0` disables.
+    public var healthProbeBindAddress = ":8081"
+    /// `--namespace`: watch only this namespace (empty = all).
+    public var namespace = ""
+    /// Structured JSON log lines instead of text.
+    public var jsonLogs = false
+    /// Leader-election identity; nil: host name plus a random suffix.
+    public var identity: String?
+
+    public init() {}
+}
+
+/// Runs informers, controllers, leader election and the metrics/probe endpoints as one
+/// swift-service-lifecycle `Service`. Informers run on every replica (so a standby is warm
+/// and ready); controllers only while this replica leads.
+public final class Manager: Service, Sendable {
+    public let client: KubeClient
+    public let options: ManagerOptions
+    public let metrics: OperatorMetrics
+    public let identity: String
+    let logger: Logger
+    private let informers = Mutex<[String: any InformerRunnable]>([:])
+    private let controllers = Mutex<[Controller]>([])
+    private let boundPorts = PortTable()
+    private let leader = Mutex<LeaderElector?>(nil)
+
+    public init(client: KubeClient, options: ManagerOptions = ManagerOptions(), metrics: OperatorMetrics = OperatorMetrics(),
+                logger: Logger = Logger(label: "sextant.operator")) {
+        self.client = client
+        self.options = options
+        self.metrics = metrics
+        self.logger = logger
+        let host = ProcessInfo.processInfo.hostName
+        self.identity = options.identity ?? "\(host)_\(UUID().uuidString.prefix(8).lowercased())"
+    }
+
+    /// The namespace informers watch (nil = all).
+    public var watchNamespace: String? { options.namespace.isEmpty ? nil : options.namespace }
+
+    /// The shared informer of a type (one per type and label selector, whatever the number of controllers).
+    public func informer<T: KubernetesResource>(_ type: T.Type, labelSelector: String? = nil) -> Informer<T> {
+        informer(resource: ResourceDescriptor(T.self), labelSelector: labelSelector, as: T.self)
+    }
+
+    /// The shared informer of any resource (e.g. `DynamicObject` for Istio VirtualServices).
+    public func informer<T: KubernetesObject>(resource: ResourceDescriptor, labelSelector: String? = nil,
+                                              as type: T.Type) -> Informer<T> {
+        let key = "\(resource)|\(labelSelector ?? "")|\(T.self)"
+        return informers.withLock { all in
+            if let existing = all[key] as? Informer<T> { return existing }
+            let made = Informer<T>(client: client, resource: resource, namespace: watchNamespace,
+                                   labelSelector: labelSelector, logger: logger)
+            all[key] = made
+            return made
+        }
+    }
+
+    public func add(_ controller: Controller) { controllers.withLock { $0.append(controller) } }
+
+    /// A recorder reporting as this manager's instance.
+    public func eventRecorder(controllerName: String = "mlops.sextant.dev/sextant-controller") -> EventRecorder {
+        EventRecorder(client: client, controllerName: controllerName, instance: identity, logger: logger)
+    }
+
+    /// Ready once every informer has its first complete list.
+    public var isReady: Bool { informers.withLock { Array($0.values) }.allSatisfy(\.hasSynced) }
+
+    public var isLeader: Bool { options.leaderElect ? (leader.withLock { $0 }?.isLeader ?? false) : true }
+
+    /// The port an endpoint ("metrics" or "health") bound to, once it listens (port 0 in tests).
+    public func boundPort(_ endpoint: String, timeout: Duration = .seconds(10)) async -> Int? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let port = boundPorts.ports.withLock({ $0[endpoint] }) { return port }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+
+    /// Runs until cancelled or until graceful shutdown (SIGTERM in a ServiceGroup). Throws
+    /// `LeaderElectionError.lost` when leadership is lost: the process should exit and restart.
+    public func run() async throws {
+        let metricsAddress = try BindAddress.parse(options.metricsBindAddress)
+        let healthAddress = try BindAddress.parse(options.healthProbeBindAddress)
+        var elector: LeaderElector?
+        if options.leaderElect {
+            var config = LeaderElectionConfig(leaseName: options.leaderElectionID,
+                                              namespace: options.leaderElectionNamespace ?? client.defaultNamespace,
+                                              identity: identity)
+            config.leaseDuration = options.leaseDuration
+            config.renewDeadline = options.renewDeadline
+            config.retryPeriod = options.retryPeriod
+            elector = try LeaderElector(client: client, config: config, metrics: metrics, logger: logger)
+        } else {
+            metrics.leader.set(to: 1.0)
+        }
+        leader.withLock { [elector] in $0 = elector }
+        let activeElector = elector
+        let responder = ProbeResponder(metrics: metrics) { [self] in
+            let pending = informers.withLock { Array($0.values) }.filter { !$0.hasSynced }.map(\.name)
+            return pending.isEmpty ? (true, "ok") : (false, "caches not synced: " + pending.sorted().joined(separator: ", "))
+        }
+        // Graceful shutdown becomes cancellation: controllers stop, then the lease is released.
+        try await cancelWhenGracefulShutdown {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                var endpoints: [(String, BindAddress)] = []
+                if let metricsAddress { endpoints.append(("metrics", metricsAddress)) }
+                if let healthAddress {
+                    if healthAddress == metricsAddress, healthAddress.port != 0 {
+                        self.boundPorts.ports.withLock { $0["health"] = healthAddress.port }
+                    } else {
+                        endpoints.append(("health", healthAddress))
+                    }
+                }
+                for (name, address) in endpoints {
+                    group.addTask { try await self.serve(name, at: address, responder: responder) }
+                }
+                for informer in self.informers.withLock({ Array($0.values) }) {
+                    group.addTask { await informer.run() }
+                }
+                let controllers = self.controllers.withLock { $0 }
+                group.addTask {
+                    let runControllers: @Sendable () async throws -> Void = {
+                        await withTaskGroup(of: Void.self) { inner in
+                            for controller in controllers { inner.addTask { await controller.run() } }
+                        }
+                    }
+                    if let elector = activeElector {
+                        try await elector.run(whileLeading: runControllers)
+                    } else {
+                        try await runControllers()
+                    }
+                }
+                // Any part ending (an error, or leadership lost) ends the manager.
+                defer { group.cancelAll() }
+                while let _ = try await group.next() {
+                    if Task.isCancelled { break }
+                }
+            }
+        }
+    }
+
+    private func serve(_ name: String, at address: BindAddress, responder: ProbeResponder) async throws {
+        var log = logger
+        log.logLevel = max(log.logLevel, .warning)
+        let app = Application(
+            responder: responder,
+            configuration: ApplicationConfiguration(address: .hostname(address.host, port: address.port),
+                                                    serverName: "sextant-\(name)"),
+            onServerRunning: { [boundPorts, logger] channel in
+                let port = channel.localAddress?.port ?? address.port
+                boundPorts.ports.withLock { $0[name] = port }
+                logger.info("serving \(name)", metadata: ["address": "\(address.host):\(port)"])
+            },
+            logger: log)
+        try await app.run()
+    }
+}
+
+/// An informer as the manager runs it, whatever its object type.
+protocol InformerRunnable: SyncWaitable {
+    func run() async
+}
+
+extension Informer: InformerRunnable {}
+
+/// Ports the endpoints bound to, filled in when each server starts listening.
+final class PortTable: Sendable {
+    let ports = Mutex<[String: Int]>([:])
+}

@@ -1,1 +1,0 @@
-// SextantOperator: see docs/architecture.md
