@@ -76,31 +76,71 @@ public struct WatchStream<Object: Decodable & Sendable>: AsyncSequence, Sendable
     public struct AsyncIterator: AsyncIteratorProtocol {
         var lines: HTTPLines.AsyncIterator
         let path: String
-        let decoder = JSONValueDecoder()
+        /// Events decoded ahead: lines that had already arrived are decoded together, on both
+        /// cores when there are enough of them, and handed out in order.
+        var decoded: [Result<WatchChange<Object>, any Error>] = []
+        var position = 0
 
         public mutating func next() async throws -> WatchChange<Object>? {
-            guard let line = try await lines.next() else { return nil }
-            if Object.self == DynamicObject.self { return try dynamicChange(line) }
-            let event: RawWatchEvent<Object>
-            do {
-                event = try decoder.decode(RawWatchEvent<Object>.self, from: line)
-            } catch {
-                throw KubeConfigError("watch \(path): undecodable event: \(describe(error))")
+            if position == decoded.count {
+                let batch = try await lines.nextBatch(limit: 256)
+                if batch.isEmpty { return nil }
+                decoded = WatchStream.decode(batch, path: path)
+                position = 0
             }
-            switch event.change {
-            case .change(let change): return change
-            case .error(let status):
-                throw KubeError(code: status.code ?? 500, status: status, verb: "WATCH", path: path)
-            }
+            defer { position += 1 }
+            return try decoded[position].get()
+        }
+    }
+
+    /// Decodes lines in order; batches large enough to pay for it are split across two threads.
+    static func decode(_ lines: [Data], path: String) -> [Result<WatchChange<Object>, any Error>] {
+        let decodeOne: @Sendable (Data) -> Result<WatchChange<Object>, any Error> = { line in
+            Result { try decodeEvent(line, path: path) }
+        }
+        guard lines.count >= 16 else { return lines.map(decodeOne) }
+        let half = lines.count / 2
+        let parts = DecodedHalves(Array(repeating: [Result<WatchChange<Object>, any Error>](), count: 2))
+        DispatchQueue.concurrentPerform(iterations: 2) { part in
+            let range = part == 0 ? 0..<half : half..<lines.count
+            parts.write(part, range.map { decodeOne(lines[$0]) })
+        }
+        return parts.value[0] + parts.value[1]
+    }
+
+    static func decodeEvent(_ line: Data, path: String) throws -> WatchChange<Object> {
+        if Object.self == DynamicObject.self { return try dynamicChange(line, path: path) }
+        let event: RawWatchEvent<Object>
+        do {
+            event = try JSONValueDecoder().decode(RawWatchEvent<Object>.self, from: line)
+        } catch {
+            throw KubeConfigError("watch \(path): undecodable event: \(describe(error))")
+        }
+        switch event.change {
+        case .change(let change): return change
+        case .error(let status):
+            throw KubeError(code: status.code ?? 500, status: status, verb: "WATCH", path: path)
         }
     }
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(lines: lines.makeAsyncIterator(), path: path) }
 }
 
-extension WatchStream.AsyncIterator {
+/// The two halves of a batch, each written by its own thread and read after both finished.
+private final class DecodedHalves<Value>: @unchecked Sendable {
+    var value: [Value]
+    private let lock = NSLock()
+    init(_ value: [Value]) { self.value = value }
+    func write(_ index: Int, _ item: Value) {
+        lock.lock()
+        value[index] = item
+        lock.unlock()
+    }
+}
+
+extension WatchStream {
     /// Dynamic objects skip Codable: the byte parser builds the JSON tree directly.
-    func dynamicChange(_ line: Data) throws -> WatchChange<Object>? {
+    static func dynamicChange(_ line: Data, path: String) throws -> WatchChange<Object> {
         let event: JSONValue
         do {
             event = try JSONValue.parse(line)
@@ -110,11 +150,13 @@ extension WatchStream.AsyncIterator {
         guard let object = event["object"], let type = event["type"]?.stringValue else {
             throw KubeConfigError("watch \(path): event without type or object")
         }
-        func wrap(_ value: JSONValue) -> Object? { DynamicObject(value) as? Object }
+        guard let typed = DynamicObject(object) as? Object else {
+            throw KubeConfigError("watch \(path): not a dynamic object stream")
+        }
         switch type {
-        case "ADDED": return wrap(object).map { .added($0) }
-        case "MODIFIED": return wrap(object).map { .modified($0) }
-        case "DELETED": return wrap(object).map { .deleted($0) }
+        case "ADDED": return .added(typed)
+        case "MODIFIED": return .modified(typed)
+        case "DELETED": return .deleted(typed)
         case "BOOKMARK":
             return .bookmark(resourceVersion: object[path: ["metadata", "resourceVersion"]]?.stringValue ?? "")
         case "ERROR":

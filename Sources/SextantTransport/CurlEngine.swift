@@ -171,6 +171,25 @@ final class StreamState: Sendable {
         }
     }
 
+    /// A chunk that has already arrived, without waiting; nil when none is buffered.
+    func poll(wantsUnpause: @Sendable () -> Void) -> Data? {
+        let (chunk, unpause) = state.withLock { s -> (Data?, Bool) in
+            guard s.first < s.chunks.count else { return (nil, false) }
+            let chunk = s.chunks[s.first]
+            s.first += 1
+            s.bufferedBytes -= chunk.count
+            if s.first > 64 && s.first * 2 > s.chunks.count {
+                s.chunks.removeFirst(s.first)
+                s.first = 0
+            }
+            let unpause = s.pausedByConsumer && s.bufferedBytes < highWater / 2
+            if unpause { s.pausedByConsumer = false }
+            return (chunk, unpause)
+        }
+        if unpause { wantsUnpause() }
+        return chunk
+    }
+
     /// The next chunk, nil at the end. `wantsUnpause` is set when the reader drained a paused stream.
     func next(wantsUnpause: @Sendable () -> Void) async throws -> Data? {
         try await withCheckedThrowingContinuation { cont in

@@ -79,6 +79,10 @@ final class StreamHandle: Sendable {
         }
     }
 
+    func poll() -> Data? {
+        state.poll(wantsUnpause: { [engine, transfer] in engine.submit(.unpause(transfer)) })
+    }
+
     deinit { engine.submit(.cancel(transfer, CancellationError())) }
 }
 
@@ -107,6 +111,9 @@ public struct HTTPBody: AsyncSequence, Sendable {
     public struct AsyncIterator: AsyncIteratorProtocol {
         let handle: StreamHandle
         public mutating func next() async throws -> Data? { try await handle.next() }
+
+        /// A chunk that already arrived, without waiting.
+        mutating func poll() -> Data? { handle.poll() }
     }
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(handle: handle) }
@@ -148,6 +155,28 @@ public struct HTTPLines: AsyncSequence, Sendable {
                     finished = true
                 }
             }
+        }
+
+        /// The next line and every further line that has already arrived (at most `limit`), so
+        /// that a reader can work on several at once. Empty only at the end of the stream.
+        public mutating func nextBatch(limit: Int) async throws -> [Data] {
+            guard let first = try await next() else { return [] }
+            var batch = [first]
+            while batch.count < limit {
+                if let line = takeLine() {
+                    if line.isEmpty || (line.count == 1 && line.first == UInt8(ascii: "\r")) { continue }
+                    batch.append(line)
+                } else if let chunk = chunks.poll() {
+                    if start > 0 {
+                        buffer.removeFirst(start)
+                        start = 0
+                    }
+                    buffer.append(contentsOf: chunk)
+                } else {
+                    break
+                }
+            }
+            return batch
         }
 
         private mutating func takeLine() -> Data? {
