@@ -69,15 +69,15 @@ public enum DataLocation: Sendable, Equatable {
 
 public enum DataSource {
     /// Reads the whole object at `uri`.
-    public static func read(uri: String) async throws -> InputBytes {
+    public static func read(uri: String, s3: S3Settings = S3Settings()) async throws -> InputBytes {
         switch try DataLocation(uri: uri) {
         case .file(let path): return try mapFile(path)
-        case .http, .s3: return InputBytes(data: try await RemoteStore.get(uri: uri))
+        case .http, .s3: return InputBytes(data: try await RemoteStore.get(uri: uri, s3: s3))
         }
     }
 
     /// Writes `data` to `uri` (a file path or object URI).
-    public static func write(_ data: Data, to uri: String) async throws {
+    public static func write(_ data: Data, to uri: String, s3: S3Settings = S3Settings()) async throws {
         switch try DataLocation(uri: uri) {
         case .file(let path):
             let url = URL(fileURLWithPath: path)
@@ -88,7 +88,7 @@ public enum DataSource {
                 throw TrainerError.io("write \(path): \(error.localizedDescription)")
             }
         case .http, .s3:
-            try await RemoteStore.put(data, uri: uri)
+            try await RemoteStore.put(data, uri: uri, s3: s3)
         }
     }
 

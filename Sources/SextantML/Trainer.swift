@@ -29,7 +29,8 @@ public struct CrossValidation: Codable, Sendable {
 public enum Trainer {
     /// Runs a whole training job. Bad input throws `TrainerError(.badInput)`; a failed gate is a
     /// normal outcome with status `GateFailed` (the summary still carries every number).
-    public static func run(_ config: TrainingConfig, log: @escaping @Sendable (String) -> Void = { _ in }) async throws -> TrainingOutcome {
+    public static func run(_ config: TrainingConfig, s3: S3Settings = S3Settings(environment: ProcessInfo.processInfo.environment),
+                           log: @escaping @Sendable (String) -> Void = { _ in }) async throws -> TrainingOutcome {
         try config.validate()
         let clock = Date()
         var timings: [String: Double] = [:]
@@ -41,7 +42,7 @@ public enum Trainer {
 
         // 1. Bytes, fingerprint, parse.
         var t = Date()
-        let raw = try await DataSource.read(uri: config.data.uri)
+        let raw = try await DataSource.read(uri: config.data.uri, s3: s3)
         lap("readSeconds", t)
         t = Date()
         let sha = try raw.withBytes { try SHA256.hex($0) }
@@ -204,7 +205,7 @@ public enum Trainer {
         let artifactData = try artifact.encoded()
         let artifactURI = DataSource.join(outputURI, "model.json")
         let metricsURI = DataSource.join(outputURI, "metrics.json")
-        try await DataSource.write(artifactData, to: artifactURI)
+        try await DataSource.write(artifactData, to: artifactURI, s3: s3)
         lap("writeSeconds", t)
         timings["totalSeconds"] = Date().timeIntervalSince(clock)
         let doc = MetricsDocument(modelName: config.modelName, test: metrics, validation: validationMetrics,
@@ -212,7 +213,7 @@ public enum Trainer {
                                   bestIteration: bestIteration, timings: timings)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        try await DataSource.write(try encoder.encode(doc), to: metricsURI)
+        try await DataSource.write(try encoder.encode(doc), to: metricsURI, s3: s3)
 
         summary.artifact = .init(uri: artifactURI, sha256: try SHA256.hex(artifactData), size: artifactData.count)
         summary.metricsUri = metricsURI

@@ -10,8 +10,9 @@ import Testing
 
     @Test func tiedScoresCountOneHalf() {
         #expect(Metrics.auc(labels: [0, 1, 0, 1], scores: [0.5, 0.5, 0.5, 0.5]) == 0.5)
-        // pos 0.7 beats both negatives, pos 0.3 ties one (0.3) and loses to 0.9: (1 + 1 + 0.5 + 0) / 4.
-        #expect(Metrics.auc(labels: [1, 1, 0, 0], scores: [0.7, 0.3, 0.3, 0.9]) == 0.625)
+        // Negatives 0.3 and 0.9. Pos 0.7: beats 0.3, loses to 0.9; pos 0.3: ties 0.3, loses to 0.9.
+        // (1 + 0 + 0.5 + 0) / 4.
+        #expect(Metrics.auc(labels: [1, 1, 0, 0], scores: [0.7, 0.3, 0.3, 0.9]) == 0.375)
     }
 
     @Test func averagePrecisionMatchesHandComputedValue() {
