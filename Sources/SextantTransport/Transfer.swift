@@ -296,7 +296,8 @@ private let transferHeaderCallback: sx_data_cb = { ptr, size, count, userdata in
 }
 
 extension Duration {
-    var milliseconds: Int {
+    /// Whole milliseconds, for libcurl's and the Kubernetes API's integer settings.
+    public var milliseconds: Int {
         let (seconds, attoseconds) = components
         return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
     }
