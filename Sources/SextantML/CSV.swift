@@ -93,13 +93,26 @@ public enum CSVParser {
         }
         bounds.append(UnsafePointer(end))
         let chunkCount = bounds.count - 1
-        let slots = ResultSlots<ChunkResult>(count: chunkCount)
-        let planCopy = plan
+        // Each chunk writes its rows straight into shared column buffers at an offset given by
+        // its newline count (an upper bound on its rows; blank lines are compacted away below).
+        var capacities: [Int] = []
+        for k in 0..<chunkCount {
+            var lines = 1
+            var p = UnsafeRawPointer(bounds[k])
+            let stop = UnsafeRawPointer(bounds[k + 1])
+            while p < stop, let nl = memchr(p, 0x0A, stop - p) { lines += 1; p = UnsafeRawPointer(nl) + 1 }
+            capacities.append(lines)
+        }
+        var offsets: [Int] = [], total = 0
+        for c in capacities { offsets.append(total); total += c }
         let nNum = numericNames.count, nCat = categoricalNames.count
+        let output = ColumnBuffers(numeric: nNum, categorical: nCat, label: labelName != nil, capacity: total)
+        let slots = ResultSlots<ChunkResult>(count: chunkCount)
+        let planCopy = plan, offsetsCopy = offsets
         let boundsCopy = bounds.map { SharedPointer($0) }
         parallelFor(chunkCount, threads: threads) { k in
-            var chunk = ChunkResult(numeric: nNum, categorical: nCat)
-            parseChunk(boundsCopy[k].base, boundsCopy[k + 1].base, plan: planCopy, into: &chunk)
+            var chunk = ChunkResult(categorical: nCat)
+            parseChunk(boundsCopy[k].base, boundsCopy[k + 1].base, plan: planCopy, out: output, offset: offsetsCopy[k], into: &chunk)
             slots.set(k, chunk)
         }
         let chunks = slots.all.compactMap { $0 }
@@ -113,35 +126,41 @@ public enum CSVParser {
             }
             lineOffset += chunk.lines
         }
-        let rowCount = chunks.reduce(0) { $0 + $1.rows }
-        var columns: [String: CSVColumn] = [:]
-        for (slot, name) in numericNames.enumerated() {
-            var values = [Double]()
-            values.reserveCapacity(rowCount)
-            for c in chunks { values.append(contentsOf: c.numeric[slot]) }
-            columns[name] = .numeric(values)
-        }
-        if let labelName {
-            var values = [Double]()
-            values.reserveCapacity(rowCount)
-            for c in chunks { values.append(contentsOf: c.label) }
-            columns[labelName] = .numeric(values)
-        }
-        for (slot, name) in categoricalNames.enumerated() {
-            // Merge per-chunk dictionaries in chunk order: codes follow first appearance in the file.
-            var levels: [String] = [], index: [String: Int32] = [:]
-            var codes = [Int32]()
-            codes.reserveCapacity(rowCount)
-            for c in chunks {
+        // Categorical codes: per-chunk dictionaries merged in chunk order, so codes follow the
+        // first appearance in the file.
+        var levels = [[String]](repeating: [], count: nCat)
+        var index = [[String: Int32]](repeating: [:], count: nCat)
+        for (k, c) in chunks.enumerated() {
+            for slot in 0..<nCat {
                 let remap = c.levels[slot].map { level -> Int32 in
-                    if let code = index[level] { return code }
-                    let code = Int32(levels.count)
-                    levels.append(level); index[level] = code
+                    if let code = index[slot][level] { return code }
+                    let code = Int32(levels[slot].count)
+                    levels[slot].append(level); index[slot][level] = code
                     return code
                 }
-                for code in c.codes[slot] { codes.append(code < 0 ? -1 : remap[Int(code)]) }
+                let codes = output.codes[slot] + offsets[k]
+                for i in 0..<c.rows where codes[i] >= 0 { codes[i] = remap[Int(codes[i])] }
             }
-            columns[name] = .categorical(codes: codes, levels: levels)
+        }
+        // Compact: move each chunk's rows down over the unused tail of the previous chunk.
+        var rowCount = 0
+        for (k, c) in chunks.enumerated() {
+            if offsets[k] != rowCount {
+                for p in output.numeric { (p + rowCount).update(from: p + offsets[k], count: c.rows) }
+                for p in output.codes { (p + rowCount).update(from: p + offsets[k], count: c.rows) }
+                if let p = output.label { (p + rowCount).update(from: p + offsets[k], count: c.rows) }
+            }
+            rowCount += c.rows
+        }
+        var columns: [String: CSVColumn] = [:]
+        for (slot, name) in numericNames.enumerated() {
+            columns[name] = .numeric(Array(UnsafeBufferPointer(start: output.numeric[slot], count: rowCount)))
+        }
+        if let labelName, let p = output.label {
+            columns[labelName] = .numeric(Array(UnsafeBufferPointer(start: p, count: rowCount)))
+        }
+        for (slot, name) in categoricalNames.enumerated() {
+            columns[name] = .categorical(codes: Array(UnsafeBufferPointer(start: output.codes[slot], count: rowCount)), levels: levels[slot])
         }
         return CSVTable(header: header, rowCount: rowCount, columns: columns)
     }
@@ -153,19 +172,43 @@ public enum CSVParser {
     struct ChunkError: Sendable { var line: Int; var column: Int?; var message: String }
 
     struct ChunkResult: Sendable {
-        var numeric: [[Double]]
-        var label: [Double] = []
-        var codes: [[Int32]]
         var levels: [[String]]
         var dictionaries: [[String: Int32]]
+        /// UTF-8 bytes of each level, for a string-free lookup while there are few levels.
+        var levelBytes: [[[UInt8]]]
         var rows = 0
         var lines = 0
         var error: ChunkError?
-        init(numeric: Int, categorical: Int) {
-            self.numeric = Array(repeating: [], count: numeric)
-            codes = Array(repeating: [], count: categorical)
+        init(categorical: Int) {
             levels = Array(repeating: [], count: categorical)
             dictionaries = Array(repeating: [:], count: categorical)
+            levelBytes = Array(repeating: [], count: categorical)
+        }
+    }
+
+    /// Output columns shared by all chunks; each chunk writes only its own row range.
+    final class ColumnBuffers: @unchecked Sendable {
+        let numeric: [UnsafeMutablePointer<Double>]
+        let codes: [UnsafeMutablePointer<Int32>]
+        let label: UnsafeMutablePointer<Double>?
+        init(numeric n: Int, categorical c: Int, label: Bool, capacity: Int) {
+            let cap = max(capacity, 1)
+            numeric = (0..<n).map { _ in
+                let p = UnsafeMutablePointer<Double>.allocate(capacity: cap); p.initialize(repeating: .nan, count: cap); return p
+            }
+            codes = (0..<c).map { _ in
+                let p = UnsafeMutablePointer<Int32>.allocate(capacity: cap); p.initialize(repeating: -1, count: cap); return p
+            }
+            if label {
+                let p = UnsafeMutablePointer<Double>.allocate(capacity: cap); p.initialize(repeating: 0, count: cap); self.label = p
+            } else {
+                self.label = nil
+            }
+        }
+        deinit {
+            for p in numeric { p.deallocate() }
+            for p in codes { p.deallocate() }
+            label?.deallocate()
         }
     }
 
@@ -230,11 +273,10 @@ public enum CSVParser {
     struct CSVFieldError: Error { var message: String; var newlines: Int }
 
     static func parseChunk(_ start: UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>, plan: [Slot],
-                           into r: inout ChunkResult)
+                           out: ColumnBuffers, offset: Int, into r: inout ChunkResult)
     {
-        let estimatedRows = max(16, (end - start) / max(1, plan.count * 8))
-        for i in r.numeric.indices { r.numeric[i].reserveCapacity(estimatedRows) }
-        for i in r.codes.indices { r.codes[i].reserveCapacity(estimatedRows) }
+        let numericOut = out.numeric.map { $0 + offset }, codesOut = out.codes.map { $0 + offset }
+        let labelOut = out.label.map { $0 + offset }
         var p = start
         var line = 0  // 0-based line within the chunk, converted to file line numbers by the caller
         var scratch: [UInt8] = []
@@ -279,7 +321,7 @@ public enum CSVParser {
                                              message: "non-numeric value '\(fieldText(s, e, quoted, scratch))' in a numeric column")
                         return
                     }
-                    r.numeric[slot].append(v)
+                    numericOut[slot][r.rows] = v
                 case .label:
                     let text = fieldText(s, e, quoted, scratch)
                     let v: Double
@@ -293,19 +335,26 @@ public enum CSVParser {
                         r.error = ChunkError(line: rowLine, column: col, message: "target value '\(text)' is not 0/1 (binary classification)")
                         return
                     }
-                    r.label.append(v)
+                    labelOut?[r.rows] = v
                 case .categorical(let slot):
-                    let text = fieldText(s, e, quoted, scratch)
-                    if missingTokens.contains(text) {
-                        r.codes[slot].append(-1)
-                    } else if let code = r.dictionaries[slot][text] {
-                        r.codes[slot].append(code)
+                    // Few levels: compare bytes (no String per field); otherwise a dictionary.
+                    let code: Int32
+                    if let known = quoted ? nil : smallLevelLookup(s, e, r.levelBytes[slot]) {
+                        code = known
                     } else {
-                        let code = Int32(r.levels[slot].count)
-                        r.dictionaries[slot][text] = code
-                        r.levels[slot].append(text)
-                        r.codes[slot].append(code)
+                        let text = fieldText(s, e, quoted, scratch)
+                        if missingTokens.contains(text) {
+                            code = -1
+                        } else if let c = r.dictionaries[slot][text] {
+                            code = c
+                        } else {
+                            code = Int32(r.levels[slot].count)
+                            r.dictionaries[slot][text] = code
+                            r.levels[slot].append(text)
+                            if r.levelBytes[slot].count < 16, code < 16 { r.levelBytes[slot].append(Array(text.utf8)) }
+                        }
                     }
+                    codesOut[slot][r.rows] = code
                 }
                 col += 1
                 if p >= end { line += 1; break }
@@ -325,6 +374,16 @@ public enum CSVParser {
             continue rows
         }
         r.lines = line
+    }
+
+    /// Code of an unquoted field among the first (at most 16) levels, nil when not among them.
+    @inline(__always)
+    static func smallLevelLookup(_ s: UnsafePointer<UInt8>, _ e: UnsafePointer<UInt8>, _ levels: [[UInt8]]) -> Int32? {
+        let n = e - s
+        for (code, bytes) in levels.enumerated() where bytes.count == n {
+            if n == 0 || bytes.withUnsafeBufferPointer({ b in b.baseAddress.map { memcmp($0, s, n) == 0 } ?? false }) { return Int32(code) }
+        }
+        return nil
     }
 
     @inline(__always)
