@@ -72,7 +72,7 @@ let package = Package(
         // MARK: 6 ML
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "SextantML", dependencies: ["CCrypto", "CZlib", "SextantTransport", yams], swiftSettings: strict),
-        .target(name: "SextantServing", dependencies: ["SextantML", hummingbird, metrics, prometheus, log],
+        .target(name: "SextantServing", dependencies: ["SextantML", "SextantJSON", hummingbird, metrics, prometheus, log],
                 swiftSettings: strict),
 
         // MARK: Test environment (development API server and local node)
@@ -93,12 +93,22 @@ let package = Package(
                           dependencies: ["SextantServing", argumentParser, lifecycle, log], swiftSettings: strict),
 
         // MARK: Benchmarks (run with hack/bench/*.sh)
+        .executableTarget(name: "bench-operator",
+                          dependencies: ["SextantOperator", "SextantKube", "SextantKubeTypes", "SextantDevServer"],
+                          path: "Benchmarks/Operator", swiftSettings: strict),
         .executableTarget(name: "bench-apiserver", dependencies: ["SextantDevServer", "SextantJSON"],
                           path: "Benchmarks/ApiServer", swiftSettings: strict),
         .executableTarget(name: "bench-watch-decode", dependencies: ["SextantKube", "SextantTransport"],
                           path: "Benchmarks/WatchDecode", swiftSettings: strict),
 
         // MARK: Tests
+        .testTarget(name: "SextantServingTests",
+                    dependencies: ["SextantServing", "SextantML", "SextantTestSupport", "SextantTransport"],
+                    swiftSettings: strict),
+        .testTarget(name: "SextantOperatorTests",
+                    dependencies: ["SextantOperator", "SextantKube", "SextantKubeTypes", "SextantDevServer",
+                                   "SextantTestSupport", "SextantJSON"],
+                    swiftSettings: strict),
         .target(name: "SextantTestSupport", path: "Tests/Support", swiftSettings: strict),
         .testTarget(name: "SextantCLITests",
                     dependencies: ["SextantCLI", "SextantDevServer", "SextantKube", "SextantKubeTypes",

@@ -40,13 +40,13 @@ public struct LeaderElectionConfig: Sendable {
 }
 
 public enum LeaderElectionError: Error, CustomStringConvertible, Sendable, Equatable {
-    /// The lease could not be renewed within the renew deadline: another instance may lead now.
-    case lost(identity: String)
+    /// The lease could not be renewed within the renew deadline, or another instance took it.
+    case lost(identity: String, reason: String)
     case invalid(String)
 
     public var description: String {
         switch self {
-        case .lost(let identity): return "leader election lost by \(identity): lease not renewed within the renew deadline"
+        case .lost(let identity, let reason): return "leader election lost by \(identity): \(reason)"
         case .invalid(let message): return "invalid leader election settings: \(message)"
         }
     }
@@ -149,11 +149,12 @@ public final class LeaderElector: Sendable {
             if renewed {
                 lastRenew = .now
             } else if ContinuousClock.now - lastRenew > config.renewDeadline {
-                throw LeaderElectionError.lost(identity: config.identity)
-            } else if !renewed, let holder = observed.withLock({ $0?.spec?.holderIdentity }), holder != config.identity,
+                throw LeaderElectionError.lost(identity: config.identity,
+                                               reason: "lease not renewed within the renew deadline (\(config.renewDeadline))")
+            } else if let holder = observed.withLock({ $0?.spec?.holderIdentity }), holder != config.identity,
                       !holder.isEmpty {
                 // Someone else holds it (our lease expired unnoticed): stop at once.
-                throw LeaderElectionError.lost(identity: config.identity)
+                throw LeaderElectionError.lost(identity: config.identity, reason: "lease is now held by \(holder)")
             }
         }
     }

@@ -164,7 +164,8 @@ public final class Manager: Service, Sendable {
 
     private func serve(_ name: String, at address: BindAddress, responder: ProbeResponder) async throws {
         var log = logger
-        log.logLevel = max(log.logLevel, .warning)
+        // Hummingbird reports the cancellation that ends it as an error; that is our shutdown.
+        log.logLevel = .critical
         let app = Application(
             responder: responder,
             configuration: ApplicationConfiguration(address: .hostname(address.host, port: address.port),

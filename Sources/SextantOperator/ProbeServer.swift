@@ -8,6 +8,11 @@ public struct BindAddress: Sendable, Equatable, CustomStringConvertible {
     public var host: String
     public var port: Int
 
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
     /// nil for "0" (disabled); throws with the offending text for anything unparseable.
     public static func parse(_ text: String) throws -> BindAddress? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)

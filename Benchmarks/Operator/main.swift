@@ -1,0 +1,2 @@
+// bench-operator: see hack/bench/operator.sh (filled in below).
+print("bench-operator: not implemented yet")
