@@ -1,0 +1,152 @@
+// Prediction feedback: responses carry a prediction id; clients later post the true labels for
+// those ids and the server keeps online accuracy and ROC AUC over the most recent labelled rows.
+import Foundation
+import SextantJSON
+import Synchronization
+
+/// Recent predictions by id and a window of labelled outcomes; thread-safe.
+public final class FeedbackStore: Sendable {
+    struct State {
+        var prefix: String
+        var counter: UInt64 = 0
+        /// Scores of recent requests by id, evicted oldest first (FIFO ring of ids).
+        var scores: [String: [Double]] = [:]
+        var order: [String?]
+        var orderNext = 0
+        /// Labelled outcomes (score, label), a ring of `outcomeCapacity`.
+        var outcomes: [(Double, Bool)] = []
+        var outcomeNext = 0
+    }
+
+    public let threshold: Double
+    let predictionCapacity: Int
+    let outcomeCapacity: Int
+    private let state: Mutex<State>
+
+    /// Keeps the scores of the last `predictions` requests and the last `outcomes` labelled rows.
+    public init(threshold: Double, predictions: Int = 100_000, outcomes: Int = 10_000) {
+        self.threshold = threshold
+        predictionCapacity = max(1, predictions)
+        outcomeCapacity = max(1, outcomes)
+        // A per-process random prefix keeps ids unique across replicas and restarts.
+        let prefix = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        state = Mutex(State(prefix: prefix, order: [String?](repeating: nil, count: max(1, predictions))))
+    }
+
+    /// Records one request's scores and returns its prediction id. Row `i` of a batch is
+    /// addressed as the id with `labels[i]`, or as "id:i".
+    public func record(_ scores: [Double]) -> String {
+        state.withLock { s in
+            s.counter += 1
+            let id = "\(s.prefix)-\(s.counter)"
+            if let old = s.order[s.orderNext] { s.scores[old] = nil }
+            s.order[s.orderNext] = id
+            s.orderNext = (s.orderNext + 1) % predictionCapacity
+            s.scores[id] = scores
+            return id
+        }
+    }
+
+
+    public struct Result: Sendable, Equatable {
+        public var matched = 0
+        public var unknown: [String] = []
+    }
+
+    /// Adds labels; returns how many rows matched and which ids were unknown (expired or never issued).
+    public func addLabels(_ items: [(id: String, labels: [Bool])]) -> Result {
+        state.withLock { s in
+            var result = Result()
+            for item in items {
+                var id = item.id
+                var row: Int?
+                if s.scores[id] == nil, let colon = id.lastIndex(of: ":"), let r = Int(id[id.index(after: colon)...]) {
+                    row = r
+                    id = String(id[..<colon])
+                }
+                guard let scores = s.scores[id] else { result.unknown.append(item.id); continue }
+                let pairs: [(Double, Bool)]
+                if let row {
+                    guard row >= 0, row < scores.count, item.labels.count == 1 else { result.unknown.append(item.id); continue }
+                    pairs = [(scores[row], item.labels[0])]
+                } else {
+                    guard item.labels.count == scores.count else { result.unknown.append(item.id); continue }
+                    pairs = Array(zip(scores, item.labels))
+                }
+                for p in pairs {
+                    if s.outcomes.count < outcomeCapacity { s.outcomes.append(p) } else { s.outcomes[s.outcomeNext] = p }
+                    s.outcomeNext = (s.outcomeNext + 1) % outcomeCapacity
+                    result.matched += 1
+                }
+            }
+            return result
+        }
+    }
+
+    public struct Quality: Sendable, Equatable {
+        public var rows: Int
+        public var accuracy: Double
+        /// nil while only one class has been seen.
+        public var auc: Double?
+    }
+
+    public func quality() -> Quality? {
+        let outcomes = state.withLock { $0.outcomes }
+        guard !outcomes.isEmpty else { return nil }
+        let correct = outcomes.reduce(0) { $0 + (($1.0 >= threshold) == $1.1 ? 1 : 0) }
+        return Quality(rows: outcomes.count, accuracy: Double(correct) / Double(outcomes.count), auc: Self.auc(outcomes))
+    }
+
+    /// ROC AUC by the rank-sum (Mann-Whitney) formula with average ranks for ties.
+    public static func auc(_ outcomes: [(Double, Bool)]) -> Double? {
+        let sorted = outcomes.sorted { $0.0 < $1.0 }
+        let positives = sorted.reduce(0) { $0 + ($1.1 ? 1 : 0) }
+        let negatives = sorted.count - positives
+        guard positives > 0, negatives > 0 else { return nil }
+        var rankSum = 0.0
+        var i = 0
+        while i < sorted.count {
+            var j = i
+            while j < sorted.count && sorted[j].0 == sorted[i].0 { j += 1 }
+            let averageRank = Double(i + j + 1) / 2  // ranks i+1 ... j
+            for k in i..<j where sorted[k].1 { rankSum += averageRank }
+            i = j
+        }
+        let p = Double(positives), n = Double(negatives)
+        return (rankSum - p * (p + 1) / 2) / (p * n)
+    }
+
+    /// Parses `{"id": "...", "labels": [..]}`, `{"id": "...", "label": x}`, or
+    /// `{"feedback": [ ...those... ]}`. Labels are 0/1, booleans or "0"/"1".
+    public static func parse(_ body: JSONValue) throws(ServingError) -> [(id: String, labels: [Bool])] {
+        var entries: [JSONValue]
+        if case .array(let a)? = body["feedback"] { entries = a } else if case .array(let a) = body { entries = a } else { entries = [body] }
+        guard !entries.isEmpty else { throw .bad("feedback is empty") }
+        var out: [(id: String, labels: [Bool])] = []
+        for (i, e) in entries.enumerated() {
+            guard case .string(let id)? = e["id"], !id.isEmpty else {
+                throw .bad("feedback[\(i)] needs the string 'id' returned with the prediction")
+            }
+            var labels: [Bool] = []
+            if case .array(let a)? = e["labels"] {
+                for (k, l) in a.enumerated() { labels.append(try label(l, "feedback[\(i)].labels[\(k)]")) }
+            } else if let l = e["label"] {
+                labels = [try label(l, "feedback[\(i)].label")]
+            } else {
+                throw .bad("feedback[\(i)] needs 'label' or 'labels'")
+            }
+            out.append((id, labels))
+        }
+        return out
+    }
+
+    static func label(_ v: JSONValue, _ place: String) throws(ServingError) -> Bool {
+        switch v {
+        case .bool(let b): return b
+        case .int(0), .string("0"): return false
+        case .int(1), .string("1"): return true
+        case .double(let d) where d == 0 || d == 1: return d == 1
+        default: throw .bad("\(place) must be 0 or 1, got \(v.jsonString())")
+        }
+    }
+}

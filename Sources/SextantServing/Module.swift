@@ -1,1 +1,0 @@
-// SextantServing: see docs/architecture.md

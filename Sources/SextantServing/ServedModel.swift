@@ -1,0 +1,116 @@
+// The one model a server process serves: a Sextant artifact or an XGBoost JSON model, behind one
+// scoring interface over row-major feature matrices.
+import Foundation
+import SextantJSON
+import SextantML
+
+/// One input feature as requests see it.
+public struct ServedFeature: Sendable, Equatable {
+    public var name: String
+    public var isCategorical: Bool
+    /// Category name -> code (categorical features only).
+    public var categoryCodes: [String: Int]
+    /// Code -> category name.
+    public var categories: [String]
+}
+
+public struct ServedModel: Sendable {
+    public enum Format: String, Sendable { case sextant, xgboost }
+    enum Scorer: Sendable {
+        case artifact(Predictor)
+        case xgboost(XGBoostForest)
+    }
+
+    public let name: String
+    public let version: String
+    public let format: Format
+    public let features: [ServedFeature]
+    /// Reference data profile for drift (Sextant artifacts only).
+    public let referenceProfile: ReferenceProfile?
+    /// Score at or above which a prediction counts as class 1 (accuracy, `class` label).
+    public let threshold: Double
+    let scorer: Scorer
+
+    public var featureCount: Int { features.count }
+
+    public init(artifact: ModelArtifact, name: String, version: String) throws(ModelLoadError) {
+        guard let predictor = artifact.predictor else { throw ModelLoadError("model artifact: not compiled") }
+        self.name = name
+        self.version = version
+        format = .sextant
+        features = artifact.features.map { f in
+            let cats = f.categories ?? []
+            return ServedFeature(name: f.name, isCategorical: f.type == .categorical,
+                                 categoryCodes: Dictionary(cats.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a }),
+                                 categories: cats)
+        }
+        referenceProfile = artifact.referenceProfile
+        threshold = artifact.threshold
+        scorer = .artifact(predictor)
+    }
+
+    public init(xgboost forest: XGBoostForest, name: String, version: String) {
+        self.name = name
+        self.version = version
+        format = .xgboost
+        features = forest.featureNames.map { ServedFeature(name: $0, isCategorical: false, categoryCodes: [:], categories: []) }
+        referenceProfile = nil
+        threshold = 0.5
+        scorer = .xgboost(forest)
+    }
+
+    /// Reads the model from `uri` (file path, file://, http(s)://, s3://), checks `sha256` when
+    /// given, and picks the format from the document: `format: sextant-model/v1` or XGBoost's `learner`.
+    public static func load(uri: String, name: String, version: String, sha256: String? = nil,
+                            s3: S3Settings = S3Settings()) async throws -> ServedModel {
+        let bytes: InputBytes
+        do { bytes = try await DataSource.read(uri: uri, s3: s3) } catch {
+            throw ModelLoadError("model \(uri): cannot read: \(error)")
+        }
+        var data = bytes.withBytes { Data($0) }
+        if bytes.isGzip { data = try bytes.withBytes { try Gzip.decompress($0) } }
+        if let expected = sha256?.lowercased(), !expected.isEmpty {
+            let actual = try SHA256.hex(data)
+            guard actual == expected else {
+                throw ModelLoadError("model \(uri): sha256 is \(actual), expected \(expected)")
+            }
+        }
+        return try decode(data, uri: uri, name: name, version: version)
+    }
+
+    public static func decode(_ data: Data, uri: String, name: String, version: String) throws -> ServedModel {
+        // A cheap look at the top-level keys decides the format without a second full parse.
+        let head = String(decoding: data.prefix(4096), as: UTF8.self)
+        if head.contains("\"sextant-model/") || head.contains("\"modelName\"") {
+            let artifact: ModelArtifact
+            do { artifact = try ModelArtifact.load(data: data) } catch {
+                throw ModelLoadError("model \(uri): \(error)")
+            }
+            return try ServedModel(artifact: artifact, name: name, version: version)
+        }
+        do {
+            return ServedModel(xgboost: try XGBoostForest(json: data), name: name, version: version)
+        } catch {
+            throw ModelLoadError("model \(uri): \(error.description)")
+        }
+    }
+
+    /// Probabilities of the positive class for `rows` rows, row-major, NaN = missing; categorical
+    /// features carry category codes (unknown categories are NaN).
+    public func predict(_ values: [Double], rows: Int) -> [Double] {
+        switch scorer {
+        case .xgboost(let forest):
+            return forest.probabilities(values, rows: rows)
+        case .artifact(let predictor):
+            let nf = featureCount
+            // `Predictor` takes optionals per row; NaN is its missing marker inside anyway.
+            return (0..<rows).map { r in
+                let row = (0..<nf).map { j -> Double? in
+                    let v = values[r * nf + j]
+                    return v.isNaN ? nil : v
+                }
+                return (try? predictor.probability(row)) ?? .nan
+            }
+        }
+    }
+}
