@@ -79,10 +79,12 @@ public struct BinCuts: Sendable, Equatable, Codable {
         var base = 0
         while n > 1 {
             let half = n >> 1
-            base = p[base &+ half] <= v ? base &+ half : base
+            // Mask arithmetic instead of a conditional: quantile comparisons are unpredictable.
+            let le = Int(unsafeBitCast(p[base &+ half] <= v, to: UInt8.self))
+            base &+= half & (0 &- le)
             n &-= half
         }
-        return UInt8(base &+ (p[base] <= v ? 2 : 1))
+        return UInt8(truncatingIfNeeded: base &+ 1 &+ Int(unsafeBitCast(p[base] <= v, to: UInt8.self)))
     }
 }
 
