@@ -24,7 +24,7 @@ struct SharedPointer<T>: @unchecked Sendable {
     @inlinable subscript(i: Int) -> T { base[i] }
 }
 
-/// Runs `body(0..<n)` on up to `threads` workers and waits for all of them.
+/// Runs `body(i)` for i in 0..<n on at most `threads` workers and waits for all of them.
 @inlinable
 func parallelFor(_ n: Int, threads: Int, _ body: @Sendable (Int) -> Void) {
     if n <= 0 { return }
@@ -32,7 +32,13 @@ func parallelFor(_ n: Int, threads: Int, _ body: @Sendable (Int) -> Void) {
         for i in 0..<n { body(i) }
         return
     }
-    DispatchQueue.concurrentPerform(iterations: n, execute: body)
+    // At most `threads` workers (concurrentPerform alone would use every core), each taking
+    // every workers-th task.
+    let workers = min(threads, n)
+    DispatchQueue.concurrentPerform(iterations: workers) { w in
+        var i = w
+        while i < n { body(i); i += workers }
+    }
 }
 
 /// Splits `0..<count` into `parts` contiguous ranges of (almost) equal size.
