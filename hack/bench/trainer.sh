@@ -5,6 +5,7 @@
 #
 #   hack/bench/trainer.sh            # full size
 #   ROWS=200000 hack/bench/trainer.sh  # smaller, for a quick look
+#   BASELINES=xgboost hack/bench/trainer.sh  # skip LightGBM
 #
 # Runs are sequential; other processes on the machine distort times (the load is printed).
 set -euo pipefail
@@ -12,6 +13,7 @@ cd "$(dirname "$0")/../.."
 ROWS="${ROWS:-1000000}"
 THREADS="${THREADS:-2}"
 ROUNDS="${ROUNDS:-200}"
+BASELINES="${BASELINES:-xgboost lightgbm}"
 DIR=.tmp/trainer-bench
 mkdir -p "$DIR"
 
@@ -42,7 +44,7 @@ RESULTS="$DIR/results.jsonl"
 /usr/bin/time -f '%e %M' -o "$DIR/time.txt" "$BIN" --config "$DIR/config.yaml" \
   --result-file "$DIR/result.json" 2> "$DIR/sextant.log"
 python3 hack/bench/trainer_sextant_result.py "$DIR" >> "$RESULTS"
-for lib in xgboost lightgbm; do
+for lib in $BASELINES; do
   python3 hack/bench/trainer_baseline.py "$lib" "$DATA" "$THREADS" "$ROUNDS" >> "$RESULTS"
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
