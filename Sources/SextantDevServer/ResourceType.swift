@@ -116,7 +116,8 @@ enum BuiltinResources {
         ResourceType(group: "apiextensions.k8s.io", version: "v1", kind: "CustomResourceDefinition",
                      plural: "customresourcedefinitions", namespaced: false, shortNames: ["crd", "crds"],
                      categories: ["api-extensions"], hasStatus: true,
-                     printerColumns: [PrinterColumn(name: "Created At", type: "date", jsonPath: ".metadata.creationTimestamp")]),
+                     printerColumns: [PrinterColumn(name: "Created At", type: "string", jsonPath: ".metadata.creationTimestamp",
+                                                   format: "date-time")]),
     ]
 
     static let crdStorageKey = "apiextensions.k8s.io/customresourcedefinitions"
