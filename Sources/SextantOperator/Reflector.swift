@@ -64,10 +64,18 @@ public final class Reflector<Object: KubernetesObject>: Sendable {
                 if resourceVersion == nil {
                     resourceVersion = try await relist()
                 }
-                try await watch(from: &resourceVersion)
+                let opened = ContinuousClock.now
+                let received = try await watch(from: &resourceVersion)
                 // The server ended the watch (timeout or a dropped connection): resume from the
-                // last version seen, which the server replays without gaps.
-                failures = 0
+                // last version seen, which the server replays without gaps. A watch that ends at
+                // once with nothing in it is treated as a failure, so a server that keeps closing
+                // connections is not hammered in a tight loop.
+                if received == 0 && ContinuousClock.now - opened < .seconds(1) {
+                    failures += 1
+                    try await Task.sleep(for: backoff.delay(afterFailures: failures))
+                } else {
+                    failures = 0
+                }
             } catch is CancellationError {
                 return
             } catch where error.isKube(.expired) {
@@ -104,14 +112,17 @@ public final class Reflector<Object: KubernetesObject>: Sendable {
         return version
     }
 
-    func watch(from resourceVersion: inout String?) async throws {
+    /// Follows one watch until it ends; returns how many events (bookmarks included) it carried.
+    func watch(from resourceVersion: inout String?) async throws -> Int {
         var options = WatchOptions(resourceVersion: resourceVersion, labelSelector: labelSelector,
                                    timeoutSeconds: Int.random(in: watchTimeout), allowBookmarks: true)
         // Bookmarks arrive well within this on a healthy connection; silence means it is dead.
         options.idleTimeout = .seconds(Int64(watchTimeout.upperBound) + 60)
         let stream = try await client.watch(resource, namespace: namespace, options: options, as: Object.self)
         stats.withLock { $0.watches += 1 }
+        var received = 0
         for try await change in stream {
+            received += 1
             let event: CacheEvent<Object>?
             switch change {
             case .added(let object), .modified(let object):
@@ -128,6 +139,7 @@ public final class Reflector<Object: KubernetesObject>: Sendable {
             stats.withLock { $0.lastResourceVersion = current }
             if let event { deliver([event]) }
         }
+        return received
     }
 }
 
