@@ -284,3 +284,19 @@ extension ServingState {
         ])
     }
 }
+
+public enum InferenceServer {
+    /// The Hummingbird application serving `state` on `host:port`; `onRunning` gets the bound
+    /// address (useful with port 0).
+    public static func application(state: ServingState, host: String, port: Int, logger: Logger,
+                                   onRunning: @escaping @Sendable (String, Int) async -> Void = { _, _ in })
+        -> Application<InferenceResponder> {
+        Application(
+            responder: InferenceResponder(state: state),
+            configuration: .init(address: .hostname(host, port: port), serverName: "sextant-server"),
+            onServerRunning: { channel in
+                await onRunning(channel.localAddress?.ipAddress ?? host, channel.localAddress?.port ?? port)
+            },
+            logger: logger)
+    }
+}

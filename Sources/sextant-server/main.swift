@@ -58,16 +58,10 @@ struct SextantServer: AsyncParsableCommand {
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let (host, port) = try parseListen()
         let state = ServingState(name: modelName, version: modelVersion, maxBodyBytes: maxBodyBytes)
-        let app = Application(
-            responder: InferenceResponder(state: state),
-            configuration: .init(address: .hostname(host, port: port), serverName: "sextant-server"),
-            onServerRunning: { channel in
-                // A machine-readable line for scripts and tests that start the server on port 0.
-                let address = channel.localAddress
-                let line = "listening on \(address?.ipAddress ?? host):\(address?.port ?? port)\n"
-                FileHandle.standardOutput.write(Data(line.utf8))
-            },
-            logger: logger)
+        let app = InferenceServer.application(state: state, host: host, port: port, logger: logger) { host, port in
+            // A machine-readable line for scripts and tests that start the server on port 0.
+            FileHandle.standardOutput.write(Data("listening on \(host):\(port)\n".utf8))
+        }
         let loader = ModelLoader(state: state, uri: modelUri, sha256: modelSha256, driftWindow: driftWindow, logger: logger)
         // The server starts first so liveness answers while a large model downloads; readiness
         // turns true once the loader installs the model. A load failure stops the process.

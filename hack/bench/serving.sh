@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Model server benchmark: sextant-server (release build) vs KServe's Python XGBoost server on the
+# same XGBoost JSON model, loopback, wrk with single-row and 100-row KServe V1 requests.
+#   hack/bench/serving.sh            (DURATION=10s CONNECTIONS=16 by default)
+# Needs: swift, wrk (apt), python3 with xgboost+numpy; KServe goes into a venv ($KSERVE_VENV).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-16}
+KSERVE_VENV=${KSERVE_VENV:-/tmp/sextant-kserve-venv}
+WORK=$(mktemp -d /tmp/sextant-bench-serving.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+export no_proxy='*' NO_PROXY='*'
+
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+echo "== building sextant-server (release)"
+swift build -c release --product sextant-server >/dev/null
+BIN=$(swift build -c release --show-bin-path)/sextant-server
+
+if [ ! -x "$KSERVE_VENV/bin/python" ]; then
+  echo "== creating $KSERVE_VENV with kserve xgboost numpy"
+  python3 -m venv "$KSERVE_VENV"
+  "$KSERVE_VENV/bin/pip" install -q kserve xgboost numpy
+fi
+PY="$KSERVE_VENV/bin/python"
+"$PY" hack/bench/serving_train.py "$WORK"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_ready() { for _ in $(seq 1 150); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "not ready: $1" >&2; return 1; }
+
+SPORT=$(free_port)
+"$BIN" --model-uri "$WORK/model/model.json" --model-name bench --listen "127.0.0.1:$SPORT" --log-level warning \
+  >"$WORK/sextant.log" 2>&1 &
+PIDS+=($!)
+KPORT=$(free_port)
+"$PY" hack/bench/serving_kserve_xgb.py --model_dir "$WORK/model" --model_name bench --http_port "$KPORT" \
+  --nthread 1 >"$WORK/kserve.log" 2>&1 &
+PIDS+=($!)
+wait_ready "http://127.0.0.1:$SPORT/v2/health/ready"
+wait_ready "http://127.0.0.1:$KPORT/v2/health/ready" || { cat "$WORK/kserve.log" >&2; exit 1; }
+
+# Same model, same answers: compare the 100-row predictions before measuring.
+curl -s -XPOST -H 'Content-Type: application/json' --data @"$WORK/body100.json" "http://127.0.0.1:$SPORT/v1/models/bench:predict" >"$WORK/s.json"
+curl -s -XPOST -H 'Content-Type: application/json' --data @"$WORK/body100.json" "http://127.0.0.1:$KPORT/v1/models/bench:predict" >"$WORK/k.json"
+python3 - "$WORK/s.json" "$WORK/k.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["predictions"]; k = json.load(open(sys.argv[2]))["predictions"]
+assert len(s) == len(k) == 100, (len(s), len(k))
+d = max(abs(a - b) for a, b in zip(s, k))
+print(f"predictions agree: max |sextant - kserve| = {d:.2e} over 100 rows")
+assert d <= 1e-6
+PY
+
+run() {  # name url body -> "rps p50 p99 errors"
+  local out
+  out=$(BODY="$3" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s hack/bench/serving_post.lua "$2" 2>&1)
+  echo "$out" >"$WORK/wrk-$1.txt"
+  local rps p50 p99 errs
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  errs=$(awk '/Non-2xx/ {print $NF}' <<<"$out"); errs=${errs:-0}
+  echo "$rps $p50 $p99 $errs"
+}
+
+echo "== load before: $(uptime)"
+declare -A R
+for server in sextant kserve; do
+  port=$SPORT; [ "$server" = kserve ] && port=$KPORT
+  for rows in 1 100; do
+    R[$server-$rows]=$(run "$server-$rows" "http://127.0.0.1:$port/v1/models/bench:predict" "$WORK/body$rows.json")
+  done
+done
+echo "== load after:  $(uptime)"
+echo
+echo "wrk -t1 -c$CONNECTIONS -d$DURATION, KServe V1 :predict, XGBoost 100 trees depth 6, 20 features"
+printf "%-30s %6s %12s %10s %10s %8s\n" server rows "req/s" p50 p99 non-2xx
+for rows in 1 100; do
+  for server in sextant kserve; do
+    read -r rps p50 p99 errs <<<"${R[$server-$rows]}"
+    label="sextant-server (Swift)"; [ "$server" = kserve ] && label="KServe xgbserver (Python)"
+    printf "%-30s %6s %12s %10s %10s %8s\n" "$label" "$rows" "$rps" "$p50" "$p99" "$errs"
+  done
+done
+python3 - "${R[sextant-1]}" "${R[kserve-1]}" "${R[sextant-100]}" "${R[kserve-100]}" <<'PY'
+import sys
+def rps(s): return float(s.split()[0])
+print(f"throughput ratio sextant/kserve: single-row {rps(sys.argv[1]) / rps(sys.argv[2]):.1f}x, "
+      f"100-row {rps(sys.argv[3]) / rps(sys.argv[4]):.1f}x")
+PY
