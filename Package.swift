@@ -103,7 +103,7 @@ let package = Package(
 
         // MARK: Tests
         .testTarget(name: "SextantServingTests",
-                    dependencies: ["SextantServing", "SextantML", "SextantTestSupport", "SextantTransport"],
+                    dependencies: ["SextantServing", "SextantML", "SextantJSON", "SextantTestSupport", "SextantTransport", log],
                     swiftSettings: strict),
         .testTarget(name: "SextantOperatorTests",
                     dependencies: ["SextantOperator", "SextantKube", "SextantKubeTypes", "SextantDevServer",
