@@ -106,12 +106,24 @@ func runController() async throws {
     let start = ContinuousClock.now
     let run = Task { try await manager.run() }
     func waitFor(_ target: Int) async throws {
+        var polls = 0
         while counter.count.load(ordering: .relaxed) < target {
-            if run.isCancelled { throw CancellationError() }
+            polls += 1
+            if polls % 2500 == 0 {  // every ~5 s: show where a slow run is
+                let stats = informer.reflector.statistics
+                FileHandle.standardError.write(Data(("waiting: reconciled \(counter.count.load(ordering: .relaxed))/\(target), " +
+                    "cached \(informer.cache.count), queue \(controller.queue.depth), reflector \(stats)\n").utf8))
+            }
             try await Task.sleep(for: .milliseconds(2))
         }
     }
-    while !informer.hasSynced { try await Task.sleep(for: .milliseconds(2)) }
+    try await waitFor(0)
+    while !informer.hasSynced {
+        try await Task.sleep(for: .milliseconds(2))
+        if ContinuousClock.now - start > .seconds(5) && Int.random(in: 0..<2500) == 0 {
+            FileHandle.standardError.write(Data("waiting for sync: \(informer.reflector.statistics)\n".utf8))
+        }
+    }
     let synced = ContinuousClock.now - start
     try await waitFor(objects)
     let first = ContinuousClock.now - start
@@ -144,8 +156,29 @@ func runController() async throws {
     _ = try? await run.value
 }
 
+/// A leader-election candidate process for the "kill the leader" test: prints `LEADING <id>`
+/// when it becomes leader and runs until killed (or SIGTERM, which releases the lease).
+func runElect() async throws {
+    let url = argument("--server", "")
+    guard !url.isEmpty else { throw DevServerError("--server URL is required") }
+    var config = LeaderElectionConfig(leaseName: argument("--lease", "sextant-kill-test"), namespace: "default",
+                                      identity: argument("--identity", "candidate-\(getpid())"))
+    config.leaseDuration = .milliseconds(intArgument("--lease-ms", 3000))
+    config.renewDeadline = .milliseconds(intArgument("--renew-ms", 2000))
+    config.retryPeriod = .milliseconds(intArgument("--retry-ms", 300))
+    var logger = Logger(label: "elect")
+    logger.logLevel = .warning
+    let elector = try LeaderElector(client: KubeClient(config: ClusterConfig(server: url, namespace: "default")),
+                                    config: config, logger: logger)
+    try await elector.run {
+        FileHandle.standardOutput.write(Data("LEADING \(elector.config.identity)\n".utf8))
+        while true { try await Task.sleep(for: .seconds(1)) }
+    }
+}
+
 do {
     switch CommandLine.arguments.dropFirst().first {
+    case "elect": try await runElect()
     case "apiserver": try await runAPIServer()
     case "controller": try await runController()
     default:

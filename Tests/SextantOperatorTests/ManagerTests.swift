@@ -24,9 +24,9 @@ import Testing
         var options = ManagerOptions()
         options.metricsBindAddress = "127.0.0.1:0"
         options.healthProbeBindAddress = "127.0.0.1:0"
-        options.leaseDuration = .seconds(2)
-        options.renewDeadline = .milliseconds(1500)
-        options.retryPeriod = .milliseconds(200)
+        options.leaseDuration = .seconds(6)
+        options.renewDeadline = .seconds(4)
+        options.retryPeriod = .milliseconds(500)
         options.namespace = "default"
         options.identity = "manager-test"
         let manager = Manager(client: client, options: options)
