@@ -128,12 +128,12 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
 
 extension JSONValue: Codable {
     public init(from decoder: any Decoder) throws {
-        // Try the common shapes first: every failed attempt costs a thrown DecodingError.
+        // Containers first, then scalars from the most to the least specific: a YAML decoder
+        // reads any scalar as a String, so String must come last. (Watch events do not come
+        // through here: JSONValueDecoder hands JSONValue trees over directly.)
         let single = try decoder.singleValueContainer()
         if single.decodeNil() {
             self = .null
-        } else if let s = try? single.decode(String.self) {
-            self = .string(s)
         } else if let o = try? single.decode([String: JSONValue].self) {
             self = .object(o)
         } else if let a = try? single.decode([JSONValue].self) {
@@ -142,8 +142,10 @@ extension JSONValue: Codable {
             self = .bool(b)
         } else if let i = try? single.decode(Int64.self) {
             self = .int(i)
+        } else if let d = try? single.decode(Double.self) {
+            self = .double(d)
         } else {
-            self = .double(try single.decode(Double.self))
+            self = .string(try single.decode(String.self))
         }
     }
 
