@@ -64,15 +64,16 @@ final class CurlEngine: @unchecked Sendable {
             active[transfer.easy] = transfer
             curl_multi_add_handle(multi, transfer.easy)
         case .cancel(let transfer, let error):
-            guard active[transfer.easy] != nil else {
-                transfer.cancelledBeforeStart = error
+            // Identity, not just the pointer: libcurl may reuse a finished handle's address.
+            guard active[transfer.easy] === transfer else {
+                if !transfer.isReleased { transfer.cancelledBeforeStart = error }
                 return
             }
             detach(transfer)
             transfer.complete(with: .failure(error))
             transfer.release()
         case .unpause(let transfer):
-            guard active[transfer.easy] != nil else { return }
+            guard active[transfer.easy] === transfer else { return }
             _ = sx_unpause(transfer.easy)
         }
     }

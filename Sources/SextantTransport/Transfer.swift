@@ -39,8 +39,12 @@ final class Transfer: @unchecked Sendable {
         }
     }
 
-    /// Frees the handle; called exactly once, after the engine detached it (or it never attached).
+    private(set) var isReleased = false
+
+    /// Frees the handle once, after the engine detached it (or it never attached).
     func release() {
+        guard !isReleased else { return }
+        isReleased = true
         curl_easy_cleanup(easy)
         for list in slists { curl_slist_free_all(list) }
         slists.removeAll()
