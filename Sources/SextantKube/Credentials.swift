@@ -1,4 +1,5 @@
 import Foundation
+import SextantKubeTypes
 import SextantTransport
 
 /// What a request carries to prove who it is.
@@ -117,16 +118,9 @@ struct ExecCredentialStatus: Decodable, Sendable {
 
     func isExpired(at now: Date) -> Bool {
         guard let stamp = expirationTimestamp else { return false }
-        guard let expiry = parseRFC3339(stamp) else { return true }
+        guard let expiry = KubeTime.parse(stamp) else { return true }
         return expiry <= now
     }
-}
-
-func parseRFC3339(_ text: String) -> Date? {
-    let formatter = ISO8601DateFormatter()
-    if let date = formatter.date(from: text) { return date }
-    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    return formatter.date(from: text)
 }
 
 /// Runs a helper program to completion without blocking the cooperative thread pool.

@@ -111,9 +111,8 @@ public struct KubeClient: Sendable {
 
     /// Exponential backoff with full jitter.
     func backoff(attempt: Int) -> Duration {
-        let base = Double(options.retryBaseDelay.milliseconds) * pow(2, Double(attempt - 1))
-        let capped = min(base, Double(options.retryMaxDelay.milliseconds))
-        return .milliseconds(Int(Double.random(in: capped / 2...capped)))
+        Backoff(initial: options.retryBaseDelay, maximum: options.retryMaxDelay, jitter: 1)
+            .delay(afterFailures: attempt)
     }
 
     private func record(verb: String, code: String, elapsed: Duration) {

@@ -1,4 +1,5 @@
-/// Exponential backoff with jitter, used by reflectors and leader election between failed attempts.
+/// Exponential backoff with jitter, used by the client's retries and by the operator runtime's
+/// reflectors and leader election between failed attempts.
 public struct Backoff: Sendable, Equatable {
     public var initial: Duration
     public var maximum: Duration
