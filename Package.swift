@@ -62,7 +62,7 @@ let package = Package(
 
         // MARK: 4 Domain
         .target(name: "SextantAPI", dependencies: ["SextantKubeTypes", "SextantJSON", yams], swiftSettings: strict),
-        .target(name: "SextantDomain", dependencies: ["SextantAPI"], swiftSettings: strict),
+        .target(name: "SextantDomain", dependencies: ["SextantAPI", "SextantJSON", "SextantKubeTypes"], swiftSettings: strict),
 
         // MARK: 5 Controllers
         .target(name: "SextantControllers",
@@ -80,13 +80,18 @@ let package = Package(
                 dependencies: ["SextantJSON", "SextantKubeTypes", hummingbird, lifecycle, yams, log],
                 swiftSettings: strict),
 
+        .target(name: "SextantLocalNode",
+                dependencies: ["SextantKube", "SextantKubeTypes", "SextantJSON", log],
+                swiftSettings: strict),
+
         // MARK: 7 Executables
         .target(name: "SextantCLI",
-                dependencies: ["SextantKube", "SextantAPI", "SextantDevServer", argumentParser, yams, log],
+                dependencies: ["SextantKube", "SextantAPI", "SextantDevServer", "SextantLocalNode", argumentParser, yams, log],
                 swiftSettings: strict),
         .executableTarget(name: "sextant", dependencies: ["SextantCLI", argumentParser], swiftSettings: strict),
         .executableTarget(name: "sextant-controller",
-                          dependencies: ["SextantControllers", "SextantOperator", argumentParser, lifecycle, log],
+                          dependencies: ["SextantControllers", "SextantOperator", "SextantKube", "SextantAPI",
+                                         argumentParser, lifecycle, log],
                           swiftSettings: strict),
         .executableTarget(name: "sextant-trainer", dependencies: ["SextantML", argumentParser], swiftSettings: strict),
         .executableTarget(name: "sextant-server",
@@ -125,5 +130,18 @@ let package = Package(
         .testTarget(name: "SextantAPITests", dependencies: ["SextantAPI", "SextantJSON", "SextantML", "SextantDevServer", yams],
                     swiftSettings: strict),
         .testTarget(name: "SextantMLTests", dependencies: ["SextantML"], swiftSettings: strict),
+        .testTarget(name: "SextantPrometheusTests",
+                    dependencies: ["SextantPrometheus", "SextantTransport", "SextantTestSupport"], swiftSettings: strict),
+        .testTarget(name: "SextantDomainTests", dependencies: ["SextantDomain", "SextantAPI", "SextantJSON"],
+                    swiftSettings: strict),
+        .testTarget(name: "SextantLocalNodeTests",
+                    dependencies: ["SextantLocalNode", "SextantDevServer", "SextantKube", "SextantKubeTypes",
+                                   "SextantJSON", "SextantTestSupport"],
+                    swiftSettings: strict),
+        .testTarget(name: "SextantControllersTests",
+                    dependencies: ["SextantControllers", "SextantOperator", "SextantDomain", "SextantAPI",
+                                   "SextantPrometheus", "SextantLocalNode", "SextantDevServer", "SextantKube",
+                                   "SextantKubeTypes", "SextantJSON", "SextantTestSupport", "SextantTransport"],
+                    swiftSettings: strict),
     ]
 )
