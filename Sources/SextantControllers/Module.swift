@@ -1,1 +1,0 @@
-// SextantControllers: see docs/architecture.md

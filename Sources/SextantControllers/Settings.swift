@@ -1,0 +1,28 @@
+import Foundation
+
+/// Process-wide settings of `sextant-controller`, from its flags. Each reconciler reads only
+/// what it needs; every field has the default the flag documents.
+public struct ControllerSettings: Sendable {
+    /// `--prometheus-url`: used when a resource names no Prometheus address of its own.
+    public var prometheusAddress: String?
+    /// `--trainer-image`: the `sextant-trainer` image of this release.
+    public var trainerImage: String
+    /// `--server-image`: the `sextant-server` image of this release.
+    public var serverImage: String
+    /// Timeout of one PromQL query when a resource sets none.
+    public var prometheusTimeout: Duration
+    /// The wall clock. Tests move it; every timer is computed from timestamps in status and this.
+    public var now: @Sendable () -> Date
+
+    public init(prometheusAddress: String? = nil,
+                trainerImage: String = "ghcr.io/sextant-dev/sextant-trainer:latest",
+                serverImage: String = "ghcr.io/sextant-dev/sextant-server:latest",
+                prometheusTimeout: Duration = .seconds(10),
+                now: @escaping @Sendable () -> Date = { Date() }) {
+        self.prometheusAddress = prometheusAddress
+        self.trainerImage = trainerImage
+        self.serverImage = serverImage
+        self.prometheusTimeout = prometheusTimeout
+        self.now = now
+    }
+}
