@@ -1,0 +1,706 @@
+import Foundation
+import SextantAPI
+import SextantKubeTypes
+
+// The CanaryRollout state machine: observed state in, next status out, no I/O. All progress lives
+// in `status` with timestamps, so a controller killed at any moment resumes where it was.
+
+/// Whether `spec.modelVersion` may be rolled out.
+public enum CandidateState: Sendable, Hashable {
+    case unset
+    case eligible(String)
+    /// Approved, but a rollout of it was rolled back before: it goes out again only on a `retry` request.
+    case rolledBackBefore(String, message: String)
+    /// Exists but may not go out (not approved, rejected, other model, rolled back, missing).
+    case ineligible(String, reason: String, message: String)
+}
+
+/// Serving of the version being rolled out (Deployment available with its replicas).
+public enum ServingState: Sendable, Hashable {
+    case ready
+    case notReady(String)
+}
+
+/// Whether the VirtualService routes what `CanaryMachine.desiredRouting` asks, as read back.
+public enum RoutingState: Sendable, Hashable {
+    case verified
+    /// Nothing to route yet (no version serving).
+    case notApplicable
+    case failed(reason: String, message: String)
+}
+
+public struct RolloutObservation: Sendable {
+    public var now: Date
+    public var candidate: CandidateState
+    public var serving: ServingState
+    public var routing: RoutingState
+    /// This pass's analysis, present once the machine asked for it with `.need(.analysis)`.
+    public var analysis: [SextantAPI.Measurement]?
+    /// Results of the webhooks the machine asked for with `.need(.webhooks(type))`.
+    public var webhooks: [WebhookType: [WebhookResult]]
+
+    public init(now: Date, candidate: CandidateState, serving: ServingState, routing: RoutingState,
+                analysis: [SextantAPI.Measurement]? = nil, webhooks: [WebhookType: [WebhookResult]] = [:]) {
+        self.now = now
+        self.candidate = candidate
+        self.serving = serving
+        self.routing = routing
+        self.analysis = analysis
+        self.webhooks = webhooks
+    }
+}
+
+/// What the traffic should look like now, derived from status alone.
+public struct DesiredRouting: Sendable, Hashable {
+    /// The version the stable destination serves.
+    public var stableVersion: String
+    /// The version the canary destination serves (`nil`: leave it).
+    public var canaryVersion: String?
+    public var split: TrafficSplit
+}
+
+public struct RolloutEvent: Sendable, Hashable {
+    public var warning: Bool
+    public var reason: String
+    public var message: String
+    public init(warning: Bool = false, reason: String, message: String) {
+        self.warning = warning
+        self.reason = reason
+        self.message = message
+    }
+}
+
+/// A change of the rollout's outcome, for the ModelVersion records, metrics and Events.
+public enum RolloutTransition: Sendable, Hashable {
+    case started(candidate: String)
+    case promoted(version: String, previous: String?)
+    case rolledBack(version: String, reason: String, message: String)
+    case failed(version: String, reason: String, message: String)
+    case cancelled(version: String)
+}
+
+public enum CanaryNeed: Sendable, Hashable {
+    /// Run every metric (and Rollout webhook) and call `decide` again with `observation.analysis`.
+    case analysis
+    /// Call the webhooks of this type and call `decide` again with their results.
+    case webhooks(WebhookType)
+}
+
+public struct CanaryOutcome: Sendable {
+    public var status: CanaryRolloutStatus
+    public var events: [RolloutEvent] = []
+    public var transitions: [RolloutTransition] = []
+    /// When to look again at the latest (`nil`: only when something changes).
+    public var requeueAfter: Duration?
+}
+
+public enum CanaryDecision: Sendable {
+    case need(CanaryNeed)
+    case decided(CanaryOutcome)
+}
+
+/// Reasons written into `status.message`, Events and rollback records.
+public enum RolloutReason {
+    public static let analysisFailed = "AnalysisFailed"
+    public static let analysisErrors = "AnalysisErrors"
+    public static let aborted = "Aborted"
+    public static let progressDeadlineExceeded = "ProgressDeadlineExceeded"
+    public static let preRolloutWebhookFailed = "PreRolloutWebhookFailed"
+    public static let candidateWithdrawn = "CandidateWithdrawn"
+}
+
+public enum CanaryMachine {
+    static let defaultInterval: Duration = .seconds(60)
+
+    /// The next status of a rollout, or what must be measured first.
+    public static func decide(spec: CanaryRolloutSpec, status: CanaryRolloutStatus?, generation: Int64?,
+                              observed: RolloutObservation) -> CanaryDecision {
+        var run = Run(spec: spec, observed: observed, status: status ?? CanaryRolloutStatus())
+        run.status.observedGeneration = generation ?? run.status.observedGeneration
+        do {
+            try run.step()
+        } catch let need as NeedSignal {
+            return .need(need.need)
+        } catch {
+            // `step` throws only NeedSignal; anything else is a programming error surfaced as a hold.
+            run.status.message = "internal error: \(error)"
+        }
+        run.outcome.status = run.status
+        run.outcome.requeueAfter = run.nextWakeUp()
+        return .decided(run.outcome)
+    }
+
+    /// The traffic the status calls for; `nil` before any version serves.
+    public static func desiredRouting(spec: CanaryRolloutSpec, status: CanaryRolloutStatus?) -> DesiredRouting? {
+        guard let status else { return nil }
+        let steps = RolloutSteps.of(spec)
+        switch status.phase {
+        case .promoting?:
+            guard let canary = status.canaryVersion else { return nil }
+            return DesiredRouting(stableVersion: canary, canaryVersion: canary, split: TrafficSplit(canaryWeight: 0))
+        case .progressing?, .paused?:
+            guard let stable = status.stableVersion, let canary = status.canaryVersion else { break }
+            return DesiredRouting(stableVersion: stable, canaryVersion: canary,
+                                  split: RolloutSteps.split(at: status.currentStepIndex ?? 0, of: steps))
+        default:
+            break
+        }
+        guard let stable = status.stableVersion else { return nil }
+        return DesiredRouting(stableVersion: stable, canaryVersion: nil, split: TrafficSplit(canaryWeight: 0))
+    }
+
+    /// Versions that must keep serving now. Every other served version is scaled down once
+    /// `status.scaleDownTime` has passed.
+    public static func versionsToServe(status: CanaryRolloutStatus?) -> Set<String> {
+        guard let status else { return [] }
+        var versions = Set<String>()
+        if let stable = status.stableVersion { versions.insert(stable) }
+        switch status.phase {
+        case .initializing?, .progressing?, .paused?, .promoting?:
+            if let canary = status.canaryVersion { versions.insert(canary) }
+        default:
+            break
+        }
+        return versions
+    }
+
+    /// Whether a rollout of a candidate is under way (traffic may be on it).
+    public static func isActive(_ status: CanaryRolloutStatus?) -> Bool {
+        guard let status, status.canaryVersion != nil else { return false }
+        switch status.phase {
+        case .initializing?, .progressing?, .paused?, .promoting?: return true
+        default: return false
+        }
+    }
+}
+
+struct NeedSignal: Error { var need: CanaryNeed }
+
+/// One evaluation of the machine. Mutates `status`; throws `NeedSignal` to ask for measurements.
+struct Run {
+    let spec: CanaryRolloutSpec
+    let observed: RolloutObservation
+    var status: CanaryRolloutStatus
+    var outcome: CanaryOutcome
+    let steps: [RolloutStep]
+    let now: Date
+    let nowText: String
+    let original: CanaryRolloutStatus
+
+    init(spec: CanaryRolloutSpec, observed: RolloutObservation, status: CanaryRolloutStatus) {
+        self.spec = spec
+        self.observed = observed
+        self.status = status
+        self.outcome = CanaryOutcome(status: status)
+        self.original = status
+        self.steps = RolloutSteps.of(spec)
+        self.now = observed.now
+        self.nowText = KubeTime.formatMicro(observed.now)
+    }
+
+    var interval: Duration {
+        spec.analysis?.interval.flatMap { try? GoDuration.parse($0) } ?? CanaryMachine.defaultInterval
+    }
+
+    mutating func step() throws {
+        try handleRequests()
+        let candidate: String?
+        switch observed.candidate {
+        case .unset: candidate = nil
+        case .eligible(let name), .rolledBackBefore(let name, _), .ineligible(let name, _, _): candidate = name
+        }
+
+        // No candidate, or the candidate is what already serves: steady state (cancelling any rollout).
+        guard let candidate, candidate != status.stableVersion else {
+            if CanaryMachine.isActive(status), let canary = status.canaryVersion {
+                cancel(canary, because: candidate == nil ? "spec.modelVersion was cleared"
+                                                          : "spec.modelVersion was set back to the stable version")
+            } else if let stable = status.stableVersion {
+                if status.phase != .succeeded || status.canaryVersion != nil {
+                    status.message = "serving \(stable)"
+                }
+                status.phase = .succeeded
+                status.canaryVersion = nil
+            } else {
+                status.phase = nil
+                status.message = "spec.modelVersion is not set; nothing to serve"
+            }
+            return
+        }
+
+        if candidate != status.canaryVersion {
+            try startOrWait(candidate)
+            return
+        }
+
+        switch status.phase {
+        case .rolledBack?, .failed?:
+            return  // holds until a new candidate or a retry request
+        case .promoting?:
+            try finishPromotion()
+        case .initializing?:
+            try initialize(candidate)
+        case .progressing?, .paused?:
+            try progress(candidate)
+        case .succeeded?, nil:
+            try startOrWait(candidate)
+        }
+    }
+
+    // MARK: Requests
+
+    mutating func handleRequests() throws {
+        guard let requests = status.requests else { return }
+        let handled = status.lastHandledRequest
+        func pending(_ r: ManualRequest?) -> ManualRequest? {
+            guard let r, r.requestedAt != handled else { return nil }
+            return r
+        }
+        let abort = pending(requests.abort), retry = pending(requests.retry), promote = pending(requests.promote)
+        // Acknowledged in the same write that acts on them.
+        status.requests = nil
+        let acted = [abort, retry, promote].compactMap { $0?.requestedAt }.max()
+        if let acted { status.lastHandledRequest = acted }
+
+        func who(_ r: ManualRequest) -> String {
+            var text = "requested by \(r.requestedBy ?? "unknown")"
+            if let reason = r.reason, !reason.isEmpty { text += ": \(reason)" }
+            return text
+        }
+        if let abort {
+            if CanaryMachine.isActive(status), status.phase != .promoting, let canary = status.canaryVersion {
+                rollBack(canary, reason: RolloutReason.aborted, message: "rollout of \(canary) aborted, \(who(abort))")
+                try callInformational(.rollback)
+            } else {
+                outcome.events.append(RolloutEvent(reason: "AbortIgnored", message: "abort ignored: no rollout in progress (\(who(abort)))"))
+            }
+        }
+        if let retry {
+            let ended = status.phase == .rolledBack || status.phase == .failed
+            switch observed.candidate {
+            case .eligible(let name) where ended && name == status.canaryVersion,
+                 .rolledBackBefore(let name, _) where !CanaryMachine.isActive(status):
+                start(name, event: "RolloutRetried", message: "retrying the rollout of \(name), \(who(retry))")
+            default:
+                outcome.events.append(RolloutEvent(reason: "RetryIgnored",
+                                                   message: "retry ignored: no failed rollout of the candidate (\(who(retry)))"))
+            }
+        }
+        if let promote {
+            if CanaryMachine.isActive(status), status.phase == .progressing || status.phase == .paused {
+                status.currentStepIndex = steps.count
+                status.pauseStartTime = nil
+                status.iterations = 0
+                status.stepStartTime = nowText
+                status.message = "promotion requested, \(who(promote))"
+                outcome.events.append(RolloutEvent(reason: "PromotionRequested", message: status.message ?? ""))
+            } else {
+                outcome.events.append(RolloutEvent(reason: "PromoteIgnored",
+                                                   message: "promote ignored: no rollout step to skip (\(who(promote)))"))
+            }
+        }
+    }
+
+    // MARK: Start
+
+    mutating func startOrWait(_ candidate: String) throws {
+        if let old = status.canaryVersion, CanaryMachine.isActive(status), old != candidate {
+            cancel(old, because: "a new candidate \(candidate) replaced it; restarting from the stable version")
+        }
+        switch observed.candidate {
+        case .ineligible(_, _, let message), .rolledBackBefore(_, let message):
+            status.phase = status.stableVersion == nil ? .initializing : .succeeded
+            status.canaryVersion = nil
+            status.message = "waiting for \(candidate): \(message)"
+        case .eligible, .unset:
+            start(candidate, event: "RolloutStarted",
+                  message: status.stableVersion.map { "rolling out \(candidate) (stable: \($0))" }
+                      ?? "deploying the first version \(candidate)")
+        }
+    }
+
+    mutating func start(_ candidate: String, event: String, message: String) {
+        status.canaryVersion = candidate
+        status.phase = .initializing
+        status.currentStepIndex = 0
+        status.iterations = 0
+        status.failedChecks = 0
+        status.consecutiveErrors = 0
+        status.measurements = nil
+        status.lastAnalysisTime = nil
+        status.rolloutStartTime = nowText
+        status.stepStartTime = nowText
+        status.pauseStartTime = nil
+        status.lastProgressTime = nowText
+        status.webhooks = nil
+        status.message = message
+        outcome.events.append(RolloutEvent(reason: event, message: message))
+        outcome.transitions.append(.started(candidate: candidate))
+    }
+
+    // MARK: Initializing: candidate serving, pre-rollout hooks
+
+    mutating func initialize(_ candidate: String) throws {
+        if case .ineligible(_, let reason, let message) = observed.candidate {
+            return try withdraw(candidate, reason: reason, message: message)
+        }
+        guard case .ready = observed.serving else {
+            return try holdForServing(candidate)
+        }
+        if status.stableVersion == nil {
+            // The first version: nothing to compare it with, so it is promoted at once.
+            status.phase = .promoting
+            status.lastProgressTime = nowText
+            status.message = "first version \(candidate) is serving; routing all traffic to it"
+            return
+        }
+        if try !webhooksPassed(.preRollout) {
+            rollBack(candidate, reason: RolloutReason.preRolloutWebhookFailed,
+                     message: "pre-rollout webhook failed: \(lastFailure(.preRollout))")
+            try callInformational(.rollback)
+            return
+        }
+        enterStep(0)
+        status.message = "rolling out \(candidate)"
+    }
+
+    // MARK: Progressing
+
+    mutating func progress(_ candidate: String) throws {
+        if case .ineligible(_, let reason, let message) = observed.candidate {
+            return try withdraw(candidate, reason: reason, message: message)
+        }
+        guard case .ready = observed.serving else {
+            return try holdForServing(candidate)
+        }
+        if case .failed(let reason, let message) = observed.routing {
+            return try holdForRouting(candidate, reason: reason, message: message)
+        }
+
+        if analysisDue {
+            guard let measurements = observed.analysis else { throw NeedSignal(need: .analysis) }
+            if try record(measurements, candidate: candidate) { return }
+        }
+
+        if spec.paused == true {
+            status.phase = .paused
+            status.message = "paused by spec.paused at step \(status.currentStepIndex ?? 0)"
+            return
+        }
+
+        let index = status.currentStepIndex ?? 0
+        guard index < steps.count else {
+            if try !confirmPromotion() {
+                status.phase = .paused
+                status.message = "waiting for the ConfirmPromotion webhook: \(lastFailure(.confirmPromotion))"
+                return
+            }
+            status.phase = .promoting
+            status.lastProgressTime = nowText
+            status.message = "promoting \(candidate)"
+            return
+        }
+        switch steps[index] {
+        case .traffic(_, let passes):
+            status.phase = .progressing
+            if observed.routing == .verified, (status.iterations ?? 0) >= passes {
+                enterStep(index + 1)
+            }
+        case .pause(let duration):
+            status.phase = .paused
+            let started = status.pauseStartTime.flatMap(KubeTime.parse) ?? now
+            if status.pauseStartTime == nil { status.pauseStartTime = nowText }
+            if let duration, now >= started.addingTimeInterval(duration.seconds) {
+                enterStep(index + 1)
+            } else if let duration {
+                status.message = "paused at step \(index) for \(format(duration))"
+            } else {
+                status.message = "paused at step \(index) until a promote request"
+            }
+        }
+    }
+
+    mutating func enterStep(_ index: Int) {
+        status.currentStepIndex = index
+        status.stepStartTime = nowText
+        status.iterations = 0
+        status.lastProgressTime = nowText
+        if index < steps.count, case .pause = steps[index] {
+            status.phase = .paused
+            status.pauseStartTime = nowText
+        } else {
+            status.phase = .progressing
+            status.pauseStartTime = nil
+        }
+        if index > 0 {
+            let split = RolloutSteps.split(at: index, of: steps)
+            let what = index < steps.count ? "step \(index) (canary weight \(split.canaryWeight))" : "the end of the steps"
+            status.message = "advanced to \(what)"
+            outcome.events.append(RolloutEvent(reason: "StepAdvanced", message: status.message ?? ""))
+        }
+    }
+
+    var analysisDue: Bool {
+        let hasAnalysis = !(spec.analysis?.metrics ?? []).isEmpty || (spec.webhooks ?? []).contains { $0.type == .rollout }
+        guard hasAnalysis, observed.routing == .verified else { return false }
+        guard let base = (status.lastAnalysisTime ?? status.stepStartTime).flatMap(KubeTime.parse) else { return true }
+        return now >= base.addingTimeInterval(interval.seconds)
+    }
+
+    /// Counts one analysis run. Returns true when it ended the rollout.
+    mutating func record(_ measurements: [SextantAPI.Measurement], candidate: String) throws -> Bool {
+        status.lastAnalysisTime = nowText
+        status.measurements = measurements
+        let policies = Dictionary((spec.analysis?.metrics ?? []).map { ($0.name, $0.noDataPolicy) }, uniquingKeysWith: { a, _ in a })
+        var failures: [SextantAPI.Measurement] = []
+        var errors: [SextantAPI.Measurement] = []
+        for m in measurements {
+            switch AnalysisEvaluation.effect(of: m, policy: policies[m.metric] ?? nil) {
+            case .fail: failures.append(m)
+            case .error: errors.append(m)
+            case .pass, .ignore: break
+            }
+        }
+        if let first = failures.first {
+            status.failedChecks = (status.failedChecks ?? 0) + 1
+            let limit = spec.analysis?.failureLimit ?? 5
+            let detail = describe(first)
+            if (status.failedChecks ?? 0) >= limit {
+                rollBack(candidate, reason: RolloutReason.analysisFailed,
+                         message: "\(detail); \(status.failedChecks ?? 0) failed checks reached failureLimit \(limit)")
+                try callInformational(.rollback)
+                return true
+            }
+            status.message = "failed check \(status.failedChecks ?? 0)/\(limit): \(detail)"
+            outcome.events.append(RolloutEvent(warning: true, reason: "AnalysisFailed", message: status.message ?? ""))
+        }
+        if let first = errors.first {
+            status.consecutiveErrors = (status.consecutiveErrors ?? 0) + 1
+            let limit = spec.analysis?.consecutiveErrorLimit ?? 4
+            if (status.consecutiveErrors ?? 0) >= limit {
+                fail(candidate, reason: RolloutReason.analysisErrors,
+                     message: "\(status.consecutiveErrors ?? 0) consecutive analysis errors reached consecutiveErrorLimit \(limit); last: \(describe(first))")
+                try callInformational(.rollback)
+                return true
+            }
+            if failures.isEmpty {
+                status.message = "holding: analysis error \(status.consecutiveErrors ?? 0)/\(limit): \(describe(first))"
+                outcome.events.append(RolloutEvent(warning: true, reason: "AnalysisError", message: status.message ?? ""))
+            }
+        } else {
+            status.consecutiveErrors = 0
+        }
+        if failures.isEmpty && errors.isEmpty {
+            status.iterations = (status.iterations ?? 0) + 1
+            status.lastProgressTime = nowText
+        }
+        return false
+    }
+
+    func describe(_ m: SextantAPI.Measurement) -> String {
+        var text = "metric \(m.metric)"
+        if let v = m.value { text += " = \(AnalysisEvaluation.format(v))" }
+        if let message = m.message { text += ": \(message)" }
+        return text
+    }
+
+    // MARK: Holds
+
+    mutating func holdForServing(_ candidate: String) throws {
+        let why: String
+        if case .notReady(let message) = observed.serving { why = message } else { why = "not ready" }
+        if deadlinePassed {
+            fail(candidate, reason: RolloutReason.progressDeadlineExceeded,
+                 message: "\(candidate) not ready within progressDeadlineSeconds \(deadlineSeconds): \(why)")
+            try callInformational(.rollback)
+            return
+        }
+        status.message = "waiting for \(candidate) to serve: \(why)"
+    }
+
+    mutating func holdForRouting(_ candidate: String, reason: String, message: String) throws {
+        if deadlinePassed {
+            fail(candidate, reason: RolloutReason.progressDeadlineExceeded,
+                 message: "routing not ready within progressDeadlineSeconds \(deadlineSeconds): \(reason): \(message)")
+            try callInformational(.rollback)
+            return
+        }
+        status.message = "holding: \(reason): \(message)"
+    }
+
+    var deadlineSeconds: Int { spec.progressDeadlineSeconds ?? 600 }
+
+    var deadlinePassed: Bool {
+        guard let last = status.lastProgressTime.flatMap(KubeTime.parse) else { return false }
+        return now >= last.addingTimeInterval(Double(deadlineSeconds))
+    }
+
+    /// The candidate may no longer go out (rejected, deleted, another model).
+    mutating func withdraw(_ candidate: String, reason: String, message: String) throws {
+        rollBack(candidate, reason: RolloutReason.candidateWithdrawn, message: "\(candidate) can no longer be rolled out (\(reason)): \(message)")
+        try callInformational(.rollback)
+    }
+
+    // MARK: Outcomes
+
+    mutating func rollBack(_ candidate: String, reason: String, message: String) {
+        end(candidate, phase: .rolledBack, reason: reason, message: message)
+        outcome.transitions.append(.rolledBack(version: candidate, reason: reason, message: message))
+    }
+
+    mutating func fail(_ candidate: String, reason: String, message: String) {
+        end(candidate, phase: .failed, reason: reason, message: message)
+        outcome.transitions.append(.failed(version: candidate, reason: reason, message: message))
+    }
+
+    private mutating func end(_ candidate: String, phase: RolloutPhase, reason: String, message: String) {
+        status.phase = phase
+        status.pauseStartTime = nil
+        status.message = "\(reason): \(message)"
+        let delay = Double(spec.abortScaleDownDelaySeconds ?? 30)
+        status.scaleDownTime = KubeTime.formatMicro(now.addingTimeInterval(delay))
+        outcome.events.append(RolloutEvent(warning: true, reason: phase == .failed ? "RolloutFailed" : "RolledBack",
+                                           message: "\(candidate): \(status.message ?? "")"))
+    }
+
+    mutating func cancel(_ canary: String, because why: String) {
+        status.phase = status.stableVersion == nil ? nil : .succeeded
+        status.canaryVersion = nil
+        status.currentStepIndex = nil
+        status.pauseStartTime = nil
+        status.message = "rollout of \(canary) cancelled: \(why)"
+        let delay = Double(spec.abortScaleDownDelaySeconds ?? 30)
+        status.scaleDownTime = KubeTime.formatMicro(now.addingTimeInterval(delay))
+        outcome.events.append(RolloutEvent(reason: "RolloutCancelled", message: status.message ?? ""))
+        outcome.transitions.append(.cancelled(version: canary))
+    }
+
+    mutating func finishPromotion() throws {
+        guard let candidate = status.canaryVersion else {
+            status.phase = .succeeded
+            return
+        }
+        guard observed.routing == .verified else {
+            if case .failed(let reason, let message) = observed.routing {
+                status.message = "promoting \(candidate): holding: \(reason): \(message)"
+            }
+            return
+        }
+        try callInformational(.postRollout)
+        let previous = status.stableVersion
+        status.stableVersion = candidate
+        status.canaryVersion = nil
+        status.phase = .succeeded
+        status.currentStepIndex = nil
+        status.pauseStartTime = nil
+        status.iterations = nil
+        status.lastProgressTime = nowText
+        status.scaleDownTime = KubeTime.formatMicro(now.addingTimeInterval(Double(spec.scaleDownDelaySeconds ?? 30)))
+        status.message = previous.map { "promoted \(candidate) (previous stable: \($0))" } ?? "promoted the first version \(candidate)"
+        outcome.events.append(RolloutEvent(reason: "Promoted", message: status.message ?? ""))
+        outcome.transitions.append(.promoted(version: candidate, previous: previous))
+    }
+
+    // MARK: Webhooks
+
+    func hooks(_ type: WebhookType) -> [RolloutWebhook] { (spec.webhooks ?? []).filter { $0.type == type } }
+
+    /// Pre-rollout hooks must have succeeded since this rollout started; asks for them otherwise.
+    mutating func webhooksPassed(_ type: WebhookType) throws -> Bool {
+        let wanted = hooks(type)
+        guard !wanted.isEmpty else { return true }
+        let since = status.rolloutStartTime ?? ""
+        let recorded = (status.webhooks ?? []).filter { $0.type == type && $0.time >= since }
+        if wanted.allSatisfy({ hook in recorded.contains { $0.name == hook.name && $0.succeeded } }) { return true }
+        guard let results = observed.webhooks[type] else { throw NeedSignal(need: .webhooks(type)) }
+        remember(results)
+        return results.allSatisfy(\.succeeded)
+    }
+
+    /// ConfirmPromotion hooks gate promotion; a failing one is asked again once per interval.
+    mutating func confirmPromotion() throws -> Bool {
+        let wanted = hooks(.confirmPromotion)
+        guard !wanted.isEmpty else { return true }
+        if let results = observed.webhooks[.confirmPromotion] {
+            remember(results)
+            return results.allSatisfy(\.succeeded)
+        }
+        let recorded = (status.webhooks ?? []).filter { $0.type == .confirmPromotion }
+        if let last = recorded.compactMap({ KubeTime.parse($0.time) }).max(),
+           now < last.addingTimeInterval(interval.seconds) {
+            return wanted.allSatisfy { hook in recorded.contains { $0.name == hook.name && $0.succeeded } }
+        }
+        throw NeedSignal(need: .webhooks(.confirmPromotion))
+    }
+
+    /// PostRollout and Rollback hooks are informational: called once, their result only recorded.
+    mutating func callInformational(_ type: WebhookType) throws {
+        guard !hooks(type).isEmpty else { return }
+        guard let results = observed.webhooks[type] else { throw NeedSignal(need: .webhooks(type)) }
+        remember(results)
+    }
+
+    mutating func remember(_ results: [WebhookResult]) {
+        var all = status.webhooks ?? []
+        for r in results {
+            all.removeAll { $0.name == r.name }
+            all.append(r)
+        }
+        status.webhooks = all
+    }
+
+    func lastFailure(_ type: WebhookType) -> String {
+        let failed = (observed.webhooks[type] ?? status.webhooks?.filter { $0.type == type } ?? []).filter { !$0.succeeded }
+        return failed.map { "\($0.name): \($0.message ?? "status \($0.statusCode.map(String.init) ?? "none")")" }
+            .joined(separator: "; ")
+    }
+
+    // MARK: Timers
+
+    /// The earliest time something will be due: next analysis, end of a pause, the progress
+    /// deadline, a scale-down.
+    func nextWakeUp() -> Duration? {
+        var times: [Date] = []
+        let active = CanaryMachine.isActive(status)
+        if active, status.phase == .progressing || status.phase == .paused {
+            let hasAnalysis = !(spec.analysis?.metrics ?? []).isEmpty || !hooks(.rollout).isEmpty
+            if hasAnalysis, let base = (status.lastAnalysisTime ?? status.stepStartTime).flatMap(KubeTime.parse) {
+                times.append(base.addingTimeInterval(interval.seconds))
+            }
+            if let index = status.currentStepIndex, index < steps.count, case .pause(let d?) = steps[index],
+               let started = status.pauseStartTime.flatMap(KubeTime.parse) {
+                times.append(started.addingTimeInterval(d.seconds))
+            }
+            if index(atEnd: status), !hooks(.confirmPromotion).isEmpty {
+                times.append(now.addingTimeInterval(interval.seconds))
+            }
+        }
+        if active, let last = status.lastProgressTime.flatMap(KubeTime.parse) {
+            times.append(last.addingTimeInterval(Double(deadlineSeconds)))
+        }
+        if let scaleDown = status.scaleDownTime.flatMap(KubeTime.parse), scaleDown > now {
+            times.append(scaleDown)
+        }
+        if status != original || status.phase == .promoting || status.phase == .initializing && observed.serving == .ready {
+            // Something changed (or routing must catch up): look again right away.
+            return .zero
+        }
+        guard let next = times.min() else { return nil }
+        return .seconds(max(0, next.timeIntervalSince(now)))
+    }
+
+    func index(atEnd status: CanaryRolloutStatus) -> Bool { (status.currentStepIndex ?? 0) >= steps.count }
+
+    func format(_ d: Duration) -> String {
+        let s = d.seconds
+        return s == s.rounded() ? "\(Int(s))s" : String(format: "%.1fs", s)
+    }
+}
+
+extension Duration {
+    /// Whole and fractional seconds as a Double (for date arithmetic).
+    public var seconds: Double {
+        let c = components
+        return Double(c.seconds) + Double(c.attoseconds) / 1e18
+    }
+}
