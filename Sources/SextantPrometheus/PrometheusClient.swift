@@ -19,12 +19,12 @@ public struct PrometheusClient: Sendable {
                 tls: TLSOptions? = nil, headers: [String: String] = [:]) throws(PrometheusError) {
         let trimmed = address.trimmingCharacters(in: .whitespaces)
         guard !trimmed.isEmpty else { throw .invalidAddress(address, reason: "empty") }
-        guard let url = URLComponents(string: trimmed) else {
-            throw .invalidAddress(address, reason: "not a URL")
-        }
         // "prometheus:9090" parses as scheme "prometheus", so look for "://" first.
-        guard trimmed.contains("://"), let scheme = url.scheme?.lowercased() else {
+        guard trimmed.contains("://") else {
             throw .invalidAddress(address, reason: "no scheme; use http://host:port or https://host:port")
+        }
+        guard let url = URLComponents(string: trimmed), let scheme = url.scheme?.lowercased() else {
+            throw .invalidAddress(address, reason: "not a URL")
         }
         guard scheme == "http" || scheme == "https" else {
             throw .invalidAddress(address, reason: "scheme \(scheme) is not http or https")

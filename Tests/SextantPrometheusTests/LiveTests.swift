@@ -263,7 +263,9 @@ struct UnreachableTests {
     // timeout (plus its small margin), not after libcurl's or the OS's defaults.
     @Test func silentServerTimesOut() async throws {
         let silent = try TestProcess("python3", ["-c", """
-            import socket, time
+            import os, signal, socket
+            signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
             s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
             print("PORT", s.getsockname()[1], flush=True)
             conns = []

@@ -17,6 +17,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
 import threading
 import time
@@ -195,6 +196,10 @@ def main():
     traffic = Traffic(a.model, a.version, a.protocol, a.rps, a.success_rate, a.latency_seconds, a.accuracy)
     server = ThreadingHTTPServer(("127.0.0.1", a.port), make_handler(traffic))
     server.daemon_threads = True
+    # A parent may start us with SIGTERM blocked (Foundation's Process does); unblock it so that
+    # a test's stop() ends us at once instead of waiting for SIGKILL.
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     threading.Thread(target=exit_with_parent, daemon=True).start()
     print("listening on 127.0.0.1:%d" % server.server_address[1], flush=True)
     try:
