@@ -1,0 +1,91 @@
+import Foundation
+import Logging
+import SextantAPI
+import SextantDomain
+import SextantKube
+import SextantKubeTypes
+import SextantOperator
+import SextantPrometheus
+
+/// Runs one retrain query: Prometheus address, timeout, rendered PromQL → what it returned.
+public typealias RetrainQuery = @Sendable (_ address: String, _ timeout: Duration, _ promql: String) async -> RetrainObservation
+
+/// The default `RetrainQuery`: an instant query through `SextantPrometheus`.
+public let prometheusRetrainQuery: RetrainQuery = { address, timeout, promql in
+    do {
+        switch try await PrometheusClient(address: address, timeout: timeout).singleValue(promql) {
+        case .value(let v): return v.isNaN ? .noData : .value(v)
+        case .noData: return .noData
+        }
+    } catch {
+        return .error("\(error)")
+    }
+}
+
+/// The controllers `addTrainingControllers` added, for callers that want to watch them.
+public struct TrainingControllers: Sendable {
+    public let trainingJobs: Controller
+    public let modelVersions: Controller
+}
+
+/// Adds the TrainingJob and ModelVersion controllers to `manager`.
+///
+/// Informers (shared through the manager): TrainingJobs, ModelVersions and CanaryRollouts as
+/// `DynamicObject` (so one object that does not decode gets an `InvalidSpec` condition instead
+/// of breaking the whole list), and `batch/v1` Jobs and Pods carrying the
+/// `mlops.sextant.dev/training-job` label.
+///
+/// The TrainingJob controller is triggered by its TrainingJobs, by Jobs it controls
+/// (ownerReference), by Pods and ModelVersions labelled with a training job (mapped by label, as
+/// ModelVersions have no ownerReference) and by CanaryRollouts named in `spec.release.canaryRollout`.
+@discardableResult
+public func addTrainingControllers(to manager: Manager, settings: ControllerSettings,
+                                   query: @escaping RetrainQuery = prometheusRetrainQuery,
+                                   concurrency: Int = 2) -> TrainingControllers {
+    let logger = Logger(label: "sextant.controllers.training")
+    let trainingJobs = manager.informer(resource: TrainingResources.trainingJobs, as: DynamicObject.self)
+    let modelVersions = manager.informer(resource: TrainingResources.modelVersions, as: DynamicObject.self)
+    let rollouts = manager.informer(resource: TrainingResources.canaryRollouts, as: DynamicObject.self)
+    let jobs = manager.informer(resource: TrainingResources.jobs, labelSelector: SextantLabel.trainingJob, as: DynamicObject.self)
+    let pods = manager.informer(resource: TrainingResources.pods, labelSelector: SextantLabel.trainingJob, as: DynamicObject.self)
+    let events = manager.eventRecorder()
+
+    let tjReconciler = TrainingJobReconciler(client: manager.client, settings: settings, trainingJobs: trainingJobs.cache,
+                                             jobs: jobs.cache, pods: pods.cache, modelVersions: modelVersions.cache,
+                                             rollouts: rollouts.cache, events: events, query: query, logger: logger)
+    let tjController = Controller(name: "trainingjob", reconciler: tjReconciler,
+                                  options: ControllerOptions(concurrency: concurrency), metrics: manager.metrics)
+    let byLabel: @Sendable (DynamicObject) -> [ObjectKey] = { object in
+        guard let tj = object.metadata.labels?[SextantLabel.trainingJob] else { return [] }
+        return [ObjectKey(namespace: object.namespace ?? "", name: tj)]
+    }
+    let trainingJobCache = trainingJobs.cache
+    tjController.watchPrimary(trainingJobs)
+        .owns(jobs, ownerKind: TrainingJob.kind, ownerGroup: SextantGroup.name)
+        .watches(pods, map: byLabel)
+        .watches(modelVersions, map: byLabel)
+        .watches(rollouts) { rollout in
+            // TrainingJobs that hand versions to this rollout.
+            trainingJobCache.list(namespace: rollout.namespace ?? "").compactMap { tj in
+                guard tj.raw[path: ["spec", "release", "canaryRollout"]]?.stringValue == rollout.name else { return nil }
+                return ObjectKey(tj)
+            }
+        }
+    manager.add(tjController)
+
+    let mvReconciler = ModelVersionReconciler(client: manager.client, settings: settings, modelVersions: modelVersions.cache,
+                                              events: events, logger: logger)
+    let mvController = Controller(name: "modelversion", reconciler: mvReconciler,
+                                  options: ControllerOptions(concurrency: concurrency), metrics: manager.metrics)
+    let mvCache = modelVersions.cache
+    mvController.watchPrimary(modelVersions)
+        // Registry invariants span the versions of a model: a change to one re-checks the others.
+        .watches(modelVersions) { changed in
+            guard let model = changed.raw[path: ["spec", "modelName"]]?.stringValue else { return [] }
+            return mvCache.list(namespace: changed.namespace ?? "").compactMap { other in
+                other.raw[path: ["spec", "modelName"]]?.stringValue == model && other.name != changed.name ? ObjectKey(other) : nil
+            }
+        }
+    manager.add(mvController)
+    return TrainingControllers(trainingJobs: tjController, modelVersions: mvController)
+}

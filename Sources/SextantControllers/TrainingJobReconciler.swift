@@ -1,0 +1,531 @@
+import Foundation
+import Logging
+import SextantAPI
+import SextantDomain
+import SextantJSON
+import SextantKube
+import SextantKubeTypes
+import SextantOperator
+
+/// Runs a TrainingJob: follows its runs' Jobs, registers a ModelVersion for each successful run,
+/// starts new runs on a trigger (manual request, schedule, retrain condition, creation or spec
+/// change), keeps the history bounded and hands approved versions to a CanaryRollout.
+struct TrainingJobReconciler: Reconciler {
+    let client: KubeClient
+    let settings: ControllerSettings
+    let trainingJobs: Cache<DynamicObject>
+    let jobs: Cache<DynamicObject>
+    let pods: Cache<DynamicObject>
+    let modelVersions: Cache<DynamicObject>
+    let rollouts: Cache<DynamicObject>
+    let events: EventRecorder
+    let query: RetrainQuery
+    let logger: Logger
+
+    func reconcile(_ key: ObjectKey) async throws -> ReconcileResult {
+        // Gone: its Jobs and ConfigMaps go with it (ownerReferences); its ModelVersions stay.
+        guard let raw = trainingJobs.get(key), raw.metadata.deletionTimestamp == nil else { return .done }
+        let tj: TrainingJob
+        do {
+            tj = try raw.raw.decode(as: TrainingJob.self).withSchemaDefaults()
+        } catch {
+            return try await reportInvalid(raw, [FieldError.decoding(error)])
+        }
+        var problems = tj.validate()
+        if let cron = tj.spec.schedule?.cron, problems.allSatisfy({ $0.path != "spec.schedule.cron" }) {
+            do { _ = try CronSchedule(parsing: cron) } catch { problems.append(FieldError("spec.schedule.cron", .invalid, error.description)) }
+        }
+        guard problems.isEmpty else { return try await reportInvalid(raw, problems) }
+
+        let now = settings.now()
+        var run = RunContext(tj: tj, now: now)
+        try await followActiveRuns(&run)
+        try await pruneJobs(run)
+        var wake: [Date] = []
+        if tj.spec.runPolicy?.suspend != true {
+            if let next = try await startRunIfTriggered(&run) { wake.append(next) }
+        }
+        try await handOff(&run)
+        finishStatus(&run)
+        _ = try await client.updateStatusIfChanged(original: tj, modified: run.updated)
+        for e in run.events { await events.record(tj, type: e.warning ? .warning : .normal, reason: e.reason, action: e.action, note: e.note, now: now) }
+        if run.requeueSoon { wake.append(now.addingTimeInterval(1)) }
+        guard let soonest = wake.min() else { return .done }
+        let delay = max(0.05, soonest.timeIntervalSince(now))
+        return .requeue(after: .milliseconds(Int64(delay * 1000)))
+    }
+
+    /// What one reconcile accumulates: the status being built and the Events to record.
+    struct RunContext {
+        let original: TrainingJob
+        var updated: TrainingJob
+        let now: Date
+        var events: [(warning: Bool, reason: String, action: String, note: String)] = []
+        var requeueSoon = false
+        var tj: TrainingJob { original }
+        var status: TrainingJobStatus {
+            get { updated.status ?? TrainingJobStatus() }
+            set { updated.status = newValue }
+        }
+        init(tj: TrainingJob, now: Date) {
+            original = tj
+            updated = tj
+            self.now = now
+        }
+        mutating func event(_ reason: String, _ note: String, warning: Bool = false, action: String = "Reconcile") {
+            events.append((warning, reason, action, note))
+        }
+        var name: String { original.metadata.name ?? "" }
+        var namespace: String { original.metadata.namespace ?? "default" }
+        var historyLimit: Int { original.spec.runPolicy?.runHistoryLimit ?? 10 }
+    }
+
+    // MARK: Invalid spec
+
+    /// `Ready=False/InvalidSpec` naming every field, phase Invalid and a Warning Event; written
+    /// with a merge patch so it works even when the object does not decode.
+    func reportInvalid(_ raw: DynamicObject, _ problems: [FieldError]) async throws -> ReconcileResult {
+        let message = problems.map(\.description).joined(separator: "; ")
+        let now = settings.now()
+        var conditions = (try? raw.raw[path: ["status", "conditions"]]?.decode(as: [Condition].self)) ?? []
+        let changed = Conditions.set(&conditions, type: ConditionType.ready, status: .false, reason: ConditionReason.invalidSpec,
+                                     message: message, observedGeneration: raw.metadata.generation, now: now)
+        let phaseChanged = raw.raw[path: ["status", "phase"]]?.stringValue != TrainingJobPhase.invalid.rawValue
+        guard changed || phaseChanged else { return .done }
+        let patch: JSONValue = ["status": ["phase": .string(TrainingJobPhase.invalid.rawValue),
+                                           "conditions": try JSONValue(encoding: conditions),
+                                           "message": .string(message)]]
+        let _: DynamicObject = try await client.patch(TrainingResources.trainingJobs, name: raw.name ?? "", .merge(patch),
+                                                      namespace: raw.namespace, subresource: "status")
+        let regarding = ObjectReference(apiVersion: TrainingJob.apiVersion, kind: TrainingJob.kind, name: raw.name,
+                                        namespace: raw.namespace, uid: raw.uid)
+        await events.record(regarding: regarding, type: .warning, reason: ConditionReason.invalidSpec, action: "Validate",
+                            note: message, now: now)
+        return .done
+    }
+
+    // MARK: Runs in progress
+
+    func followActiveRuns(_ ctx: inout RunContext) async throws {
+        for run in ctx.status.runs ?? [] where run.result == .running {
+            let jobName = run.jobName ?? run.name
+            guard let job = try await currentJob(jobName, namespace: ctx.namespace) else {
+                var cancelled = run
+                cancelled.result = .cancelled
+                cancelled.reason = "JobDeleted"
+                cancelled.message = "the Job \(jobName) was deleted before it finished"
+                cancelled.completionTime = KubeTime.format(ctx.now)
+                record(cancelled, &ctx)
+                ctx.event("RunCancelled", "run \(run.name): \(cancelled.message ?? "")", warning: true)
+                continue
+            }
+            // Suspend and resume the run's Job with the TrainingJob.
+            let suspend = ctx.tj.spec.runPolicy?.suspend == true
+            if (job.raw[path: ["spec", "suspend"]]?.boolValue ?? false) != suspend, TrainingResources.isFinished(job) == nil {
+                let _: DynamicObject = try await client.patch(TrainingResources.jobs, name: jobName,
+                                                              .merge(["spec": ["suspend": .bool(suspend)]]), namespace: ctx.namespace)
+                ctx.event(suspend ? "RunSuspended" : "RunResumed", "run \(run.name): Job \(jobName) \(suspend ? "suspended" : "resumed")")
+            }
+            let runPods = pods.list(labels: [SextantLabel.run: run.name], namespace: ctx.namespace)
+            guard let outcome = TrainingOutcome.classify(TrainingResources.observe(job: job, pods: runPods)) else { continue }
+            try await finish(run, outcome: outcome, job: job, &ctx)
+        }
+    }
+
+    /// The Job from the cache, or from the server when the cache does not have it yet (it may
+    /// lag the create that this controller just did); nil when it does not exist.
+    func currentJob(_ name: String, namespace: String) async throws -> DynamicObject? {
+        if let cached = jobs.get(namespace: namespace, name: name) { return cached }
+        do {
+            return try await client.get(TrainingResources.jobs, name: name, namespace: namespace, as: DynamicObject.self)
+        } catch where error.isKube(.notFound) {
+            return nil
+        }
+    }
+
+    func record(_ run: TrainingRun, _ ctx: inout RunContext) {
+        ctx.status.runs = TrainingRuns.record(run, in: ctx.status.runs ?? [], limit: ctx.historyLimit)
+    }
+
+    func finish(_ run: TrainingRun, outcome: RunOutcome, job: DynamicObject, _ ctx: inout RunContext) async throws {
+        var done = run
+        done.result = outcome.result
+        done.reason = outcome.reason
+        done.message = outcome.message
+        done.completionTime = job.raw[path: ["status", "completionTime"]]?.stringValue ?? KubeTime.format(ctx.now)
+        done.dataSha256 = outcome.summary?.data?.sha256
+        switch outcome.result {
+        case .succeeded:
+            let mv = try await register(run: done, summary: outcome.summary, job: job, &ctx)
+            done.modelVersion = mv
+            done.message = "registered ModelVersion \(mv)"
+            ctx.status.latestModelVersion = mv
+            ctx.event("RunSucceeded", "run \(run.name) (\(TrainingRuns.describe(run.trigger))) succeeded")
+            ctx.event("ModelRegistered", "registered ModelVersion \(mv) from run \(run.name)", action: "Register")
+        case .gateFailed:
+            done.modelVersion = nil
+            ctx.event("GateFailed", "run \(run.name): \(outcome.message)", warning: true)
+        default:
+            done.modelVersion = nil
+            ctx.event("RunFailed", "run \(run.name) \(outcome.result.rawValue) (\(outcome.reason)): \(outcome.message)", warning: true)
+        }
+        record(done, &ctx)
+    }
+
+    // MARK: Registration
+
+    /// Registers the run's ModelVersion once: an existing one with the run's label is reused
+    /// (a restart between create and status write), a taken name moves on to the next number.
+    func register(run: TrainingRun, summary: TrainerSummary?, job: DynamicObject, _ ctx: inout RunContext) async throws -> String {
+        let tj = ctx.tj
+        let selector = "\(SextantLabel.trainingJob)=\(ctx.name),\(SextantLabel.run)=\(run.name)"
+        let existing = try await client.list(TrainingResources.modelVersions, namespace: ctx.namespace,
+                                             options: ListOptions(labelSelector: selector), as: DynamicObject.self)
+        if let found = existing.items.first?.name { return found }
+
+        let all = modelVersions.list(namespace: ctx.namespace).compactMap { try? $0.raw.decode(as: ModelVersion.self) }
+        let reserved = (ctx.status.runs ?? []).compactMap(\.modelVersion).filter { $0 != run.modelVersion }
+        var version = run.modelVersion.flatMap { Registry.version(fromName: $0, model: tj.spec.modelName) }
+            ?? Registry.nextVersion(model: tj.spec.modelName, existing: all, takenNames: reserved)
+        let aliases = tj.spec.release?.aliases ?? []
+        for (name, keep) in Registry.aliasMoves(aliases, to: Registry.versionName(model: tj.spec.modelName, version: version),
+                                                model: tj.spec.modelName, among: all) {
+            // Guarded by the aliases we read: a concurrent edit makes this fail and the reconcile retry.
+            let ops: [JSONValue] = [["op": "test", "path": "/spec/aliases",
+                                     "value": .array((all.first { $0.metadata.name == name }?.spec.aliases ?? []).map(JSONValue.string))],
+                                    ["op": "replace", "path": "/spec/aliases", "value": .array(keep.map(JSONValue.string))]]
+            let _: DynamicObject = try await client.patch(TrainingResources.modelVersions, name: name, .json(ops), namespace: ctx.namespace)
+            ctx.event("AliasMoved", "aliases \(aliases.joined(separator: ", ")) moved from \(name)", action: "Register")
+        }
+        for _ in 0..<20 {
+            let mv = try modelVersion(version: version, run: run, summary: summary, job: job, ctx)
+            do {
+                let created = try await client.create(mv)
+                return created.metadata.name ?? ""
+            } catch where error.isKube(.alreadyExists) {
+                version = max(version + 1, Registry.nextVersion(model: tj.spec.modelName, existing: all, takenNames: reserved))
+            }
+        }
+        throw KubeConfigError("cannot find a free ModelVersion name for model \(tj.spec.modelName)")
+    }
+
+    /// The registry entry of a successful run. No ownerReference to the TrainingJob: a registry
+    /// entry (possibly in production) must outlive the job that trained it.
+    func modelVersion(version: Int64, run: TrainingRun, summary: TrainerSummary?, job: DynamicObject,
+                      _ ctx: RunContext) throws -> ModelVersion {
+        let tj = ctx.tj
+        let model = tj.spec.modelName
+        let output = TrainingRuns.outputURI(base: tj.spec.output.uri, model: model, version: version)
+        var artifact = ModelArtifact(uri: summary?.artifact?.uri ?? output + "model.json", format: .sextantJSON,
+                                     sha256: summary?.artifact?.sha256)
+        artifact.sizeBytes = summary?.artifact?.size
+        var spec = ModelVersionSpec(modelName: model, version: version, artifact: artifact)
+        var data = DataRecord()
+        data.uri = summary?.data?.uri ?? tj.spec.data.source.uri
+        data.version = summary?.data?.version ?? tj.spec.data.source.version
+        data.sha256 = summary?.data?.sha256
+        data.rows = summary?.data?.rows
+        data.features = tj.spec.data.features
+        data.target = tj.spec.data.target
+        spec.data = data
+        spec.algorithm = tj.spec.algorithm?.rawValue ?? summary?.algorithm
+        spec.hyperparameters = summary?.hyperparameters
+        spec.metrics = summary?.metrics
+        let gates = summary?.gateSummary
+        spec.gates = gates
+        var lineage = Lineage()
+        lineage.trainingJob = ctx.name
+        lineage.run = run.name
+        lineage.jobName = job.name
+        lineage.trainerImage = job.raw[path: ["metadata", "annotations", SextantGroup.labelPrefix + "trainer-image"]]?.stringValue
+            ?? TrainingResources.image(tj, settings: settings)
+        lineage.parentVersion = ctx.status.latestModelVersion
+        lineage.createdBy = ApprovalRules.controllerIdentity
+        spec.lineage = lineage
+        spec.approval = ApprovalRules.automatic(policy: tj.spec.release?.approval ?? .manual, gatesPassed: gates?.passed ?? true,
+                                                run: run.name, now: ctx.now)
+        spec.stage = tj.spec.release?.stage
+        spec.aliases = tj.spec.release?.aliases.flatMap { $0.isEmpty ? nil : $0 }
+        spec.description = "Trained by TrainingJob \(ctx.name), run \(run.name) (\(TrainingRuns.describe(run.trigger)))"
+        let meta = ObjectMeta(name: Registry.versionName(model: model, version: version), namespace: ctx.namespace,
+                              labels: [SextantLabel.model: model, SextantLabel.trainingJob: ctx.name, SextantLabel.run: run.name])
+        return ModelVersion(metadata: meta, spec: spec)
+    }
+
+    // MARK: History
+
+    /// Deletes finished Jobs (and their ConfigMaps) beyond the history limits.
+    func pruneJobs(_ ctx: RunContext) async throws {
+        let owned = jobs.list(labels: [SextantLabel.trainingJob: ctx.name], namespace: ctx.namespace)
+            .filter { $0.metadata.ownerReferences?.contains { $0.uid == ctx.tj.metadata.uid } == true }
+        let finished = owned.compactMap { job -> (job: String, succeeded: Bool, created: String)? in
+            guard let ok = TrainingResources.isFinished(job), let name = job.name else { return nil }
+            return (name, ok, job.metadata.creationTimestamp ?? "")
+        }.sorted { ($0.created, $0.job) > ($1.created, $1.job) }
+        let policy = ctx.tj.spec.runPolicy
+        let doomed = TrainingRuns.jobsToDelete(finished: finished.map { ($0.job, $0.succeeded) },
+                                               successfulLimit: policy?.successfulJobsHistoryLimit ?? 3,
+                                               failedLimit: policy?.failedJobsHistoryLimit ?? 1)
+        for name in doomed {
+            do {
+                try await client.delete(TrainingResources.jobs, name: name, namespace: ctx.namespace, propagationPolicy: .background)
+                try await client.delete(TrainingResources.configMaps, name: name, namespace: ctx.namespace)
+            } catch where error.isKube(.notFound) {}
+        }
+    }
+
+    // MARK: Triggers
+
+    /// Starts at most one run per reconcile (manual request, schedule, retrain condition, then
+    /// creation/spec change) and returns when to look again for timers.
+    func startRunIfTriggered(_ ctx: inout RunContext) async throws -> Date? {
+        let spec = ctx.tj.spec
+        let active = (ctx.status.runs ?? []).filter { $0.result == .running }
+        var wake: [Date] = []
+
+        // Manual: `sextant retrain` (status.requests.run) or the annotation.
+        let annotation = ctx.tj.metadata.annotations?[TrainingRuns.retrainAnnotation]
+        if let (trigger, requestedAt) = TrainingRuns.manualTrigger(request: ctx.status.requests?.run, annotation: annotation,
+                                                                   history: ctx.status.runs ?? []) {
+            if ctx.status.requests?.run?.requestedAt == requestedAt { ctx.status.requests = nil }
+            try await start(trigger: trigger, &ctx)
+            if annotation == requestedAt { try await removeRetrainAnnotation(value: requestedAt, ctx) }
+            return nil
+        }
+        if ctx.status.requests?.run != nil { ctx.status.requests = nil }  // already acted on
+
+        if let schedule = spec.schedule, let cron = try? CronSchedule(parsing: schedule.cron) {
+            let zone = TimeZone(identifier: schedule.timeZone ?? "UTC") ?? TimeZone(identifier: "UTC") ?? .current
+            let created = ctx.tj.metadata.creationTimestamp.flatMap(KubeTime.parse) ?? ctx.now
+            let e = SchedulePlanner.evaluate(cron, timeZone: zone, lastScheduleTime: ctx.status.lastScheduleTime.flatMap(KubeTime.parse),
+                                             creationTime: created, startingDeadlineSeconds: schedule.startingDeadlineSeconds, now: ctx.now)
+            ctx.status.nextScheduleTime = e.next.map(KubeTime.format)
+            if let next = e.next { wake.append(next) }
+            if let missed = e.missedDeadline {
+                ctx.event("MissSchedule", "missed scheduled time \(KubeTime.format(missed)): more than startingDeadlineSeconds (\(schedule.startingDeadlineSeconds ?? 0)) ago",
+                          warning: true)
+            }
+            if let due = e.due {
+                if e.tooManyMissed {
+                    ctx.event("TooManyMissedTimes", "more than \(SchedulePlanner.missedLimit) missed start times; starting only the latest (\(KubeTime.format(due)))",
+                              warning: true)
+                } else if e.unmet > 1 {
+                    ctx.event("MissedSchedules", "\(e.unmet - 1) earlier schedule times were missed; starting only the latest (\(KubeTime.format(due)))")
+                }
+                switch SchedulePlanner.concurrency(schedule.concurrencyPolicy ?? .forbid, runActive: !active.isEmpty) {
+                case .wait:
+                    ctx.status.message = "schedule time \(KubeTime.format(due)) is due but run \(active[0].name) is still running (concurrencyPolicy Forbid)"
+                    if let sds = schedule.startingDeadlineSeconds { wake.append(due.addingTimeInterval(Double(sds))) }
+                case .replaceActive:
+                    for run in active { try await cancel(run, reason: "Replaced", message: "replaced by the run scheduled for \(KubeTime.format(due))", &ctx) }
+                    fallthrough
+                case .start:
+                    var trigger = RunTrigger(type: .schedule)
+                    trigger.scheduledTime = KubeTime.format(due)
+                    ctx.status.lastScheduleTime = KubeTime.format(due)
+                    try await start(trigger: trigger, &ctx)
+                    return wake.min()
+                }
+            }
+        }
+
+        if let retrain = spec.retrainOn {
+            let interval = (try? GoDuration.seconds(retrain.interval ?? "5m")) ?? 300
+            let previous = ctx.status.retrainChecks ?? []
+            let due = RetrainTrigger.nextCheck(previous: previous, interval: interval, now: ctx.now)
+            if due <= ctx.now {
+                let fired = try await checkRetrain(retrain, previous: previous, runActive: !active.isEmpty, &ctx)
+                wake.append(ctx.now.addingTimeInterval(interval))
+                if let fired {
+                    var trigger = RunTrigger(type: .retrainCondition)
+                    trigger.condition = fired.condition
+                    trigger.value = fired.value
+                    ctx.status.lastRetrainTime = KubeTime.format(ctx.now)
+                    try await start(trigger: trigger, &ctx)
+                    return wake.min()
+                }
+            } else {
+                wake.append(due)
+            }
+        }
+
+        if active.isEmpty, let trigger = TrainingRuns.oneShotTrigger(spec: spec, generation: ctx.tj.metadata.generation, status: ctx.status) {
+            try await start(trigger: trigger, &ctx)
+        }
+        return wake.min()
+    }
+
+    func checkRetrain(_ retrain: RetrainPolicy, previous: [RetrainCheck], runActive: Bool,
+                      _ ctx: inout RunContext) async throws -> (condition: String, value: Double)? {
+        let variables = ["model": ctx.tj.spec.modelName, "namespace": ctx.namespace, "name": ctx.name]
+        let address = retrain.prometheus?.address ?? settings.prometheusAddress
+        let timeout = retrain.prometheus?.timeout.flatMap { try? GoDuration.seconds($0) }.map { Duration.milliseconds(Int64($0 * 1000)) }
+            ?? settings.prometheusTimeout
+        var queries: [String: String] = [:]
+        var observations: [String: RetrainObservation] = [:]
+        var forSeconds: [String: TimeInterval] = [:]
+        for condition in retrain.conditions {
+            forSeconds[condition.name] = (try? GoDuration.seconds(condition.for ?? "0s")) ?? 0
+            let rendered: String
+            do {
+                rendered = try PromQLTemplate.render(condition.query, variables: variables)
+            } catch {
+                observations[condition.name] = .error("query template: \(error)")
+                continue
+            }
+            queries[condition.name] = rendered
+            guard let address else {
+                observations[condition.name] = .error("no Prometheus address: set spec.retrainOn.prometheus.address or the controller's --prometheus-url")
+                continue
+            }
+            observations[condition.name] = await query(address, timeout, rendered)
+        }
+        let cooldown = (try? GoDuration.seconds(retrain.cooldown ?? "6h")) ?? 21600
+        let evaluation = RetrainTrigger.evaluate(conditions: retrain.conditions, forSeconds: forSeconds, queries: queries,
+                                                 observations: observations, previous: previous,
+                                                 lastRetrainTime: ctx.status.lastRetrainTime.flatMap(KubeTime.parse),
+                                                 cooldown: cooldown, runActive: runActive, now: ctx.now)
+        ctx.status.retrainChecks = evaluation.checks
+        for check in evaluation.checks where check.outcome == .error {
+            ctx.event("RetrainCheckFailed", "retrain condition \(check.name): \(check.message ?? "query failed")", warning: true, action: "Check")
+        }
+        return evaluation.fired
+    }
+
+    func removeRetrainAnnotation(value: String, _ ctx: RunContext) async throws {
+        let path = "/metadata/annotations/" + TrainingRuns.retrainAnnotation.replacingOccurrences(of: "~", with: "~0")
+            .replacingOccurrences(of: "/", with: "~1")
+        let ops: [JSONValue] = [["op": "test", "path": .string(path), "value": .string(value)], ["op": "remove", "path": .string(path)]]
+        do {
+            let _: DynamicObject = try await client.patch(TrainingResources.trainingJobs, name: ctx.name, .json(ops), namespace: ctx.namespace)
+        } catch where error.isKube(.invalid) || error.isKube(.notFound) {
+            // Changed or removed meanwhile: a new value is a new request, handled next time.
+        }
+    }
+
+    /// Creates the run's ConfigMap and Job (idempotent: names are `<job>-<runCount>`, so a retry
+    /// after a failed status write finds and adopts what it created) and records the run.
+    func start(trigger: RunTrigger, _ ctx: inout RunContext) async throws {
+        let tj = ctx.tj
+        let count = (ctx.status.runCount ?? 0) + 1
+        let runName = TrainingRuns.runName(trainingJob: ctx.name, count: count)
+        let all = modelVersions.list(namespace: ctx.namespace).compactMap { try? $0.raw.decode(as: ModelVersion.self) }
+        let reserved = (ctx.status.runs ?? []).compactMap(\.modelVersion)
+        let version = Registry.nextVersion(model: tj.spec.modelName, existing: all, takenNames: reserved)
+        let output = TrainingRuns.outputURI(base: tj.spec.output.uri, model: tj.spec.modelName, version: version)
+        do { _ = try await client.create(TrainingResources.configMap(tj, run: runName, outputURI: output)) } catch where error.isKube(.alreadyExists) {}
+        do {
+            let _: DynamicObject = try await client.create(TrainingResources.jobs, DynamicObject(try TrainingResources.job(tj, run: runName, settings: settings)),
+                                                           namespace: ctx.namespace)
+        } catch where error.isKube(.alreadyExists) {}
+        var run = TrainingRun(name: runName, trigger: trigger, result: .running)
+        run.jobName = runName
+        run.startTime = KubeTime.format(ctx.now)
+        run.modelVersion = Registry.versionName(model: tj.spec.modelName, version: version)  // reserved until it succeeds
+        run.message = "training \(run.modelVersion ?? "") into \(output)"
+        ctx.status.runCount = count
+        ctx.status.observedGeneration = tj.metadata.generation
+        record(run, &ctx)
+        ctx.event("RunStarted", "run \(runName) started (\(TrainingRuns.describe(trigger))): Job \(runName), output \(output)", action: "Run")
+    }
+
+    func cancel(_ run: TrainingRun, reason: String, message: String, _ ctx: inout RunContext) async throws {
+        do {
+            try await client.delete(TrainingResources.jobs, name: run.jobName ?? run.name, namespace: ctx.namespace, propagationPolicy: .background)
+        } catch where error.isKube(.notFound) {}
+        var cancelled = run
+        cancelled.result = .cancelled
+        cancelled.reason = reason
+        cancelled.message = message
+        cancelled.completionTime = KubeTime.format(ctx.now)
+        cancelled.modelVersion = nil
+        record(cancelled, &ctx)
+        ctx.event("RunCancelled", "run \(run.name): \(message)", warning: true)
+    }
+
+    // MARK: Hand-off
+
+    /// Points `spec.release.canaryRollout` at the highest approved version this job registered,
+    /// never backwards, with a JSON patch guarded by the rollout's resourceVersion.
+    func handOff(_ ctx: inout RunContext) async throws {
+        guard let target = ctx.tj.spec.release?.canaryRollout else { return }
+        let mine = modelVersions.list(labels: [SextantLabel.trainingJob: ctx.name], namespace: ctx.namespace)
+            .compactMap { try? $0.raw.decode(as: ModelVersion.self) }
+            .filter { $0.spec.modelName == ctx.tj.spec.modelName }
+        // Approved, valid, and not rolled back or archived by a rollout.
+        let approved = mine.filter { mv in
+            mv.status?.approval?.state == .approved && ![.rolledBack, .archived, .invalid, .rejected].contains(mv.status?.phase)
+        }
+        guard let best = approved.max(by: { $0.spec.version < $1.spec.version }), let bestName = best.metadata.name else { return }
+        guard let rollout = rollouts.get(namespace: ctx.namespace, name: target) else {
+            ctx.status.message = "CanaryRollout \(target) (spec.release.canaryRollout) not found; \(bestName) waits for it"
+            ctx.event("CanaryRolloutNotFound", ctx.status.message ?? "", warning: true, action: "HandOff")
+            return
+        }
+        let current = rollout.raw[path: ["spec", "modelVersion"]]?.stringValue
+        if let current {
+            if current == bestName { return }
+            let currentVersion = modelVersions.get(namespace: ctx.namespace, name: current)
+                .flatMap { try? $0.raw.decode(as: ModelVersion.self) }.map(\.spec.version)
+                ?? Registry.version(fromName: current, model: ctx.tj.spec.modelName)
+            if let currentVersion, currentVersion >= best.spec.version { return }  // never move a rollout backwards
+        }
+        let ops: [JSONValue] = [["op": "test", "path": "/metadata/resourceVersion", "value": .string(rollout.resourceVersion ?? "")],
+                                ["op": current == nil ? "add" : "replace", "path": "/spec/modelVersion", "value": .string(bestName)]]
+        do {
+            let _: DynamicObject = try await client.patch(TrainingResources.canaryRollouts, name: target, .json(ops), namespace: ctx.namespace)
+        } catch where error.isKube(.invalid) {
+            ctx.requeueSoon = true  // the rollout changed under us: look again
+            return
+        }
+        let note = "handed \(bestName) to CanaryRollout \(target)" + (current.map { " (was \($0))" } ?? "")
+        ctx.event("HandedOff", note, action: "HandOff")
+        if var runs = ctx.status.runs, let i = runs.firstIndex(where: { $0.modelVersion == bestName }) {
+            runs[i].message = "registered ModelVersion \(bestName); \(note)"
+            ctx.status.runs = runs
+        }
+    }
+
+    // MARK: Status summary
+
+    func finishStatus(_ ctx: inout RunContext) {
+        let spec = ctx.tj.spec
+        let gen = ctx.tj.metadata.generation
+        var status = ctx.status
+        let runs = status.runs ?? []
+        let active = runs.filter { $0.result == .running }
+        status.activeRun = active.first?.name
+        status.phase = TrainingRuns.phase(spec: spec, runs: runs)
+        if spec.schedule != nil || spec.retrainOn != nil || status.observedGeneration == nil { status.observedGeneration = gen }
+        var conditions = status.conditions ?? []
+        let now = ctx.now
+        Conditions.set(&conditions, type: ConditionType.ready, status: .true, reason: ConditionReason.reconciled,
+                       message: "spec is valid", observedGeneration: gen, now: now)
+        if let run = active.first {
+            Conditions.set(&conditions, type: ConditionType.running, status: .true, reason: "RunActive",
+                           message: "run \(run.name) (\(TrainingRuns.describe(run.trigger)))", observedGeneration: gen, now: now)
+        } else {
+            Conditions.set(&conditions, type: ConditionType.running, status: .false, reason: spec.runPolicy?.suspend == true ? "Suspended" : "Idle",
+                           message: spec.runPolicy?.suspend == true ? "suspended: no new runs start" : "no run in progress",
+                           observedGeneration: gen, now: now)
+        }
+        if let last = runs.first(where: { $0.result != .running }) {
+            let ok = last.result == .succeeded
+            Conditions.set(&conditions, type: ConditionType.succeeded, status: ok ? .true : .false,
+                           reason: ok ? "RunSucceeded" : (last.reason ?? last.result.rawValue),
+                           message: "run \(last.name): \(last.message ?? last.result.rawValue)", observedGeneration: gen, now: now)
+            Conditions.set(&conditions, type: ConditionType.degraded, status: ok || last.result == .cancelled ? .false : .true,
+                           reason: ok ? "RunSucceeded" : (last.reason ?? last.result.rawValue),
+                           message: ok ? "the last run succeeded" : "run \(last.name) \(last.result.rawValue): \(last.message ?? "")",
+                           observedGeneration: gen, now: now)
+        }
+        status.conditions = conditions
+        if status.phase != .running, status.message?.hasPrefix("schedule time") == true, active.isEmpty { status.message = nil }
+        if let run = active.first { status.message = "run \(run.name) is running" } else if let last = runs.first {
+            if status.message == nil || status.message?.hasPrefix("run ") == true {
+                status.message = "run \(last.name) \(last.result.rawValue)" + (last.message.map { ": \($0)" } ?? "")
+            }
+        }
+        ctx.status = status
+    }
+}
