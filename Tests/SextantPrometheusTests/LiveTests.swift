@@ -299,3 +299,50 @@ struct UnreachableTests {
         }
     }
 }
+
+/// What the client puts on the wire, seen by a recording server (Python's own form parser).
+@Suite(.enabled("python3 is installed") { try Tooling.available("python3", MetricsExporter.isAvailable) })
+struct WireTests {
+    static let recorder = """
+        import json, os, signal, sys, urllib.parse
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+        signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a): pass
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                seen = {"method": "POST", "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
+                        "form": urllib.parse.parse_qs(body, keep_blank_values=True, strict_parsing=True)}
+                print("REQ " + json.dumps(seen), flush=True)
+                out = b'{"status":"success","data":{"resultType":"scalar","result":[1,"1"]}}'
+                self.send_response(200); self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out))); self.end_headers(); self.wfile.write(out)
+        s = HTTPServer(("127.0.0.1", 0), H)
+        print("PORT", s.server_address[1], flush=True)
+        s.serve_forever()
+        """
+
+    @Test func requestCarriesFormTokenHeadersAndPrefix() async throws {
+        let server = try TestProcess("python3", ["-c", Self.recorder])
+        defer { server.stop() }
+        let port = try await server.waitForLine(prefix: "PORT ")
+        let client = try PrometheusClient(address: "http://127.0.0.1:\(port)/prom/", timeout: .seconds(3),
+                                          bearerToken: "s3cret", headers: ["X-Scope-OrgID": "ml"])
+        let promql = "sum(rate(x{code=~\"5..\", a!=\"b&c=d+e\"}[1m]))\n  / 2 ü"
+        let at = Date(timeIntervalSince1970: 1_700_000_000.25)
+        #expect(try await client.singleValue(promql, at: at) == .value(1))
+
+        let line = try await server.waitForLine(prefix: "REQ ")
+        let seen = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(seen["path"] as? String == "/prom/api/v1/query")
+        let headers = try #require(seen["headers"] as? [String: String])
+        #expect(headers["authorization"] == "Bearer s3cret")
+        #expect(headers["x-scope-orgid"] == "ml")
+        #expect(headers["content-type"] == "application/x-www-form-urlencoded")
+        let form = try #require(seen["form"] as? [String: [String]])
+        #expect(form["query"] == [promql])
+        #expect(form["time"] == ["1700000000.250"])
+        #expect(form["timeout"] == ["3s"])
+    }
+}
