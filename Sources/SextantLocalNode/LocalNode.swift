@@ -1,0 +1,348 @@
+import Foundation
+import Logging
+import SextantJSON
+import SextantKube
+import SextantKubeTypes
+
+/// A development-only node: kubelet, Job controller and Deployment controller for Sextant's own
+/// images (`sextant-trainer`, `sextant-server`), which it runs as local processes. It talks to
+/// the API server only through `KubeClient`, like a real kubelet. See docs/local-node.md.
+///
+/// ```swift
+/// let node = LocalNode(client: client, options: LocalNodeOptions(binDirectory: bin))
+/// let task = Task { try await node.run() }   // until cancelled; stops every process it started
+/// ```
+public actor LocalNode {
+    /// The annotation with the address a `sextant-server` container really listens on.
+    public static let endpointAnnotation = "mlops.sextant.dev/local-endpoint"
+    /// `status.reason` of Pods that were running when a previous node process stopped.
+    public static let nodeRestartedReason = "NodeRestarted"
+
+    static let pods = ResourceDescriptor(group: "", version: "v1", plural: "pods", kind: "Pod", namespaced: true)
+    static let jobs = ResourceDescriptor(group: "batch", version: "v1", plural: "jobs", kind: "Job", namespaced: true)
+    static let deployments = ResourceDescriptor(group: "apps", version: "v1", plural: "deployments",
+                                                kind: "Deployment", namespaced: true)
+
+    enum Kind: Sendable, CaseIterable { case pod, job, deployment }
+
+    let client: KubeClient
+    let options: LocalNodeOptions
+    let resolver: ImageResolver
+    let logger: Logger
+
+    /// Caches by `namespace/name`, fed by list+watch and by the answers to our own writes.
+    var caches: [Kind: [String: JSONValue]] = [.pod: [:], .job: [:], .deployment: [:]]
+    var synced: Set<Kind> = []
+    /// Pods this node process started, by uid.
+    var runtimes: [String: PodRuntime] = [:]
+    /// Unschedulable / config messages already written, to avoid rewriting the same status.
+    var jobRetryAfter: [String: Date] = [:]
+    var deploymentProgress: [String: DeploymentProgress] = [:]
+    private var wakePending = false
+    private var waiter: CheckedContinuation<Void, Never>?
+
+    public init(client: KubeClient, options: LocalNodeOptions = LocalNodeOptions(),
+                logger: Logger = Logger(label: "sextant.local-node")) {
+        self.client = client
+        self.options = options
+        self.resolver = ImageResolver(options: options)
+        self.logger = logger
+    }
+
+    /// The executables the node found for Sextant's images (entrypoint → path).
+    public nonisolated var executables: [String: String] { resolver.executables }
+
+    /// Runs until the task is cancelled, then stops every process it started (SIGTERM, then
+    /// SIGKILL after `shutdownGracePeriod`).
+    public func run() async throws {
+        try FileManager.default.createDirectory(atPath: options.workDirectory, withIntermediateDirectories: true)
+        logger.info("local node started", metadata: [
+            "node": "\(options.nodeName)", "workDirectory": "\(options.workDirectory)",
+            "executables": "\(resolver.executables.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })"])
+        await withTaskGroup(of: Void.self) { group in
+            for kind in Kind.allCases {
+                group.addTask { await self.inform(kind) }
+            }
+            group.addTask { await self.syncLoop() }
+            await group.waitForAll()
+        }
+        // The run task is cancelled here; the shutdown runs in a task of its own so that its
+        // sleeps between SIGTERM and SIGKILL are not cut short.
+        let all = runtimes.values.flatMap { $0.containers.compactMap(\.process) }
+        let grace = options.shutdownGracePeriod
+        await Task {
+            await withTaskGroup(of: Void.self) { group in
+                for process in all { group.addTask { await process.terminate(grace: grace) } }
+            }
+        }.value
+        for runtime in runtimes.values { runtime.cancelMonitors() }
+        logger.info("local node stopped", metadata: ["processes": "\(all.count)"])
+    }
+
+    // MARK: Wake-ups
+
+    /// Asks the sync loop for a pass now.
+    func poke() {
+        if let waiter {
+            self.waiter = nil
+            waiter.resume()
+        } else {
+            wakePending = true
+        }
+    }
+
+    private func waitForWork() async {
+        if wakePending {
+            wakePending = false
+            return
+        }
+        let interval = options.resyncInterval
+        let timer = Task { [weak self] in
+            try? await Task.sleep(for: interval)
+            await self?.poke()
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                if wakePending || Task.isCancelled {
+                    wakePending = false
+                    continuation.resume()
+                } else {
+                    waiter = continuation
+                }
+            }
+        } onCancel: {
+            Task { await self.poke() }
+        }
+        timer.cancel()
+        wakePending = false
+    }
+
+    private func syncLoop() async {
+        while !Task.isCancelled {
+            await syncOnce()
+            await waitForWork()
+        }
+    }
+
+    private func syncOnce() async {
+        guard synced.count == Kind.allCases.count else { return }
+        for job in (caches[.job] ?? [:]).values.sorted(by: { $0.name < $1.name }) {
+            if Task.isCancelled { return }
+            await syncJob(job)
+        }
+        for deployment in (caches[.deployment] ?? [:]).values.sorted(by: { $0.name < $1.name }) {
+            if Task.isCancelled { return }
+            await syncDeployment(deployment)
+        }
+        for pod in (caches[.pod] ?? [:]).values.sorted(by: { $0.name < $1.name }) {
+            if Task.isCancelled { return }
+            // The object may have changed while earlier objects were synced.
+            guard let current = cached(.pod, pod) else { continue }
+            await syncPod(current)
+        }
+        await collectGonePods()
+    }
+
+    // MARK: Caches
+
+    static func key(_ object: JSONValue) -> String { "\(object.namespace)/\(object.name)" }
+
+    func cached(_ kind: Kind, _ object: JSONValue) -> JSONValue? { caches[kind]?[LocalNode.key(object)] }
+
+    func objects(_ kind: Kind) -> [JSONValue] { Array((caches[kind] ?? [:]).values) }
+
+    /// Stores an object unless the cache already holds a newer version of it.
+    func remember(_ kind: Kind, _ object: JSONValue) {
+        let key = LocalNode.key(object)
+        if let old = caches[kind]?[key], old.uid == object.uid,
+           let oldVersion = Int(old.resourceVersion), let newVersion = Int(object.resourceVersion),
+           oldVersion > newVersion {
+            return
+        }
+        caches[kind, default: [:]][key] = object
+    }
+
+    func forget(_ kind: Kind, _ object: JSONValue) {
+        let key = LocalNode.key(object)
+        guard let old = caches[kind]?[key], old.uid == object.uid else { return }
+        caches[kind]?[key] = nil
+    }
+
+    private func replace(_ kind: Kind, _ objects: [JSONValue]) {
+        caches[kind] = Dictionary(objects.map { (LocalNode.key($0), $0) }, uniquingKeysWith: { _, last in last })
+        synced.insert(kind)
+        poke()
+    }
+
+    private func apply(_ kind: Kind, _ change: WatchChange<DynamicObject>) {
+        switch change {
+        case .added(let object), .modified(let object): remember(kind, object.raw)
+        case .deleted(let object): forget(kind, object.raw)
+        case .bookmark: return
+        }
+        poke()
+    }
+
+    static func descriptor(_ kind: Kind) -> ResourceDescriptor {
+        switch kind {
+        case .pod: return pods
+        case .job: return jobs
+        case .deployment: return deployments
+        }
+    }
+
+    /// List, then watch from the list's resourceVersion; on 410 list again; back off on errors.
+    private nonisolated func inform(_ kind: Kind) async {
+        let resource = LocalNode.descriptor(kind)
+        let backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(10))
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                let list = try await client.listAll(resource, namespace: options.namespace, as: DynamicObject.self)
+                await replace(kind, list.items.map(\.raw))
+                var version = list.metadata.resourceVersion
+                failures = 0
+                while !Task.isCancelled {
+                    let stream = try await client.watch(resource, namespace: options.namespace,
+                                                        options: WatchOptions(resourceVersion: version),
+                                                        as: DynamicObject.self)
+                    var events = 0
+                    for try await change in stream {
+                        events += 1
+                        switch change {
+                        case .added(let o), .modified(let o), .deleted(let o):
+                            version = o.resourceVersion ?? version
+                        case .bookmark(let rv):
+                            if !rv.isEmpty { version = rv }
+                        }
+                        await apply(kind, change)
+                    }
+                    // A watch that ends at once and empty should not spin.
+                    if events == 0 { try await Task.sleep(for: .milliseconds(200)) }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                if error.isKube(.expired) {
+                    logger.debug("watch expired; listing again", metadata: ["resource": "\(resource)"])
+                    continue
+                }
+                failures += 1
+                logger.warning("list/watch failed", metadata: ["resource": "\(resource)", "error": "\(error)"])
+                try? await Task.sleep(for: backoff.delay(afterFailures: failures))
+            }
+        }
+    }
+
+    // MARK: Writes (each answer goes into the cache at once, so the next pass sees it)
+
+    /// Replaces `status` through the status subresource, guarded by the object's resourceVersion.
+    /// A conflict is not an error: the next pass works from the newer object.
+    @discardableResult
+    func writeStatus(_ kind: Kind, _ object: JSONValue, _ status: JSONValue) async -> Bool {
+        var updated = object
+        updated["status"] = status
+        do {
+            let answer = try await client.update(LocalNode.descriptor(kind), name: object.name,
+                                                 DynamicObject(updated), namespace: object.namespace,
+                                                 subresource: "status")
+            remember(kind, answer.raw)
+            return true
+        } catch {
+            if !error.isKube(.conflict) && !error.isKube(.notFound) {
+                logger.warning("status update failed", metadata: [
+                    "object": "\(LocalNode.descriptor(kind)) \(LocalNode.key(object))", "error": "\(error)"])
+            }
+            if error.isKube(.conflict) { poke() }
+            return false
+        }
+    }
+
+    @discardableResult
+    func mergePatch(_ kind: Kind, _ object: JSONValue, _ patch: JSONValue) async -> JSONValue? {
+        do {
+            let answer = try await client.patch(LocalNode.descriptor(kind), name: object.name, .merge(patch),
+                                                namespace: object.namespace, as: DynamicObject.self)
+            remember(kind, answer.raw)
+            return answer.raw
+        } catch {
+            if !error.isKube(.notFound) {
+                logger.warning("patch failed", metadata: [
+                    "object": "\(LocalNode.descriptor(kind)) \(LocalNode.key(object))", "error": "\(error)"])
+            }
+            return nil
+        }
+    }
+
+    func createPod(_ pod: JSONValue) async -> JSONValue? {
+        do {
+            let answer = try await client.create(LocalNode.pods, DynamicObject(pod), namespace: pod.namespace)
+            remember(.pod, answer.raw)
+            poke()
+            return answer.raw
+        } catch {
+            logger.warning("cannot create pod", metadata: ["pod": "\(LocalNode.key(pod))", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// Deletes an object (preconditioned on its uid) and drops it from the cache.
+    func delete(_ kind: Kind, _ object: JSONValue) async {
+        do {
+            try await client.delete(LocalNode.descriptor(kind), name: object.name, namespace: object.namespace,
+                                    propagationPolicy: .background, preconditionUID: object.uid)
+        } catch {
+            if !error.isKube(.notFound) && !error.isKube(.conflict) {
+                logger.warning("delete failed", metadata: [
+                    "object": "\(LocalNode.descriptor(kind)) \(LocalNode.key(object))", "error": "\(error)"])
+                return
+            }
+        }
+        forget(kind, object)
+        poke()
+    }
+
+    // MARK: Helpers
+
+    static func now() -> String { KubeTime.format(Date()) }
+
+    /// Five characters like the API server's `generateName` suffixes.
+    static func randomSuffix() -> String {
+        let alphabet = Array("bcdfghjklmnpqrstvwxz2456789")
+        return String((0..<5).map { _ in alphabet[Int.random(in: 0..<alphabet.count)] })
+    }
+
+    /// Exponential delay for the n-th failure (n >= 1).
+    func backoff(failures: Int) -> Duration {
+        Backoff(initial: options.initialBackoff, maximum: options.maximumBackoff, jitter: 0)
+            .delay(afterFailures: max(failures, 1))
+    }
+}
+
+/// Keeps the `lastTransitionTime` (and, for Deployments, `lastUpdateTime`) of a condition whose
+/// status did not change.
+func mergeConditions(old: JSONValue?, new: [JSONValue]) -> JSONValue {
+    let previous = old?.arrayValue ?? []
+    let merged: [JSONValue] = new.map { condition in
+        var c = condition
+        if let before = previous.first(where: { $0["type"] == condition["type"] }),
+           before["status"] == condition["status"] {
+            if let time = before["lastTransitionTime"] { c["lastTransitionTime"] = time }
+            if before["reason"] == condition["reason"], before["message"] == condition["message"],
+               let time = before["lastUpdateTime"], c["lastUpdateTime"] != nil {
+                c["lastUpdateTime"] = time
+            }
+        }
+        return c
+    }
+    return .array(merged)
+}
+
+func condition(_ type: String, _ status: Bool, reason: String? = nil, message: String? = nil,
+               now: String = LocalNode.now(), extra: [String: JSONValue] = [:]) -> JSONValue {
+    var c: [String: JSONValue] = ["type": .string(type), "status": status ? "True" : "False",
+                                  "lastTransitionTime": .string(now)]
+    if let reason { c["reason"] = .string(reason) }
+    if let message { c["message"] = .string(message) }
+    for (k, v) in extra { c[k] = v }
+    return .object(c)
+}
