@@ -36,13 +36,23 @@ public struct PrometheusClient: Sendable {
         guard url.user == nil, url.password == nil else {
             throw .invalidAddress(address, reason: "credentials in the URL are not supported; use bearerToken")
         }
-        guard timeout > .zero else { throw .invalidAddress(address, reason: "timeout must be positive") }
+        guard timeout > .zero else { throw .invalidSetting(address: address, reason: "timeout must be positive") }
+        // A line break in a header would let the value inject further headers.
+        for (name, value) in headers where name.isEmpty || (name + value).contains(where: \.isNewline)
+            || name.contains(":") {
+            throw .invalidSetting(address: address, reason: "header \"\(name)\" has an invalid name or a line break")
+        }
+        // Tokens read from files usually end with a newline; a line break inside is an error.
+        let token = bearerToken?.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let token, token.isEmpty || token.contains(where: \.isNewline) {
+            throw .invalidSetting(address: address, reason: "bearer token is empty or spans lines")
+        }
         var base = trimmed
         while base.hasSuffix("/") { base.removeLast() }
         self.address = base
         self.queryURL = base + "/api/v1/query"
         self.timeout = timeout
-        self.bearerToken = bearerToken
+        self.bearerToken = token
         self.tls = tls ?? TLSOptions()
         self.headers = headers.sorted { $0.key < $1.key }.map { HTTPHeader($0.key, $0.value) }
     }

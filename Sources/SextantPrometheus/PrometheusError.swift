@@ -5,6 +5,9 @@ import SextantTransport
 public enum PrometheusError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The address given to `PrometheusClient` is not an http(s) base URL.
     case invalidAddress(String, reason: String)
+    /// Another client setting is unusable: a non-positive timeout, a header with a line break,
+    /// an empty bearer token.
+    case invalidSetting(address: String, reason: String)
     /// No HTTP answer: connection refused, DNS failure, TLS failure, connection dropped.
     case unreachable(address: String, kind: TransportError.Kind, message: String)
     /// No complete answer within the client's timeout.
@@ -26,6 +29,10 @@ public enum PrometheusError: Error, Sendable, Equatable, CustomStringConvertible
         switch self {
         case .invalidAddress(let address, let reason):
             return "invalid Prometheus address \"\(address)\": \(reason)"
+        case .invalidSetting(let address, let reason):
+            return "invalid Prometheus client setting for \(address): \(reason)"
+        case .unreachable(let address, .responseTooLarge, _):
+            return "the answer from Prometheus at \(address) is larger than 64 MiB; aggregate the query"
         case .unreachable(let address, _, let message):
             return "cannot reach Prometheus at \(address): \(message)"
         case .timedOut(let address, let after):
@@ -50,10 +57,12 @@ public enum PrometheusError: Error, Sendable, Equatable, CustomStringConvertible
     /// retry at the next analysis interval; the others need a change to the query or address).
     public var isTransient: Bool {
         switch self {
-        case .unreachable, .timedOut, .cancelled: return true
         case .queryFailed(_, let status, let type, _): return status >= 500 || type == "timeout" || type == "unavailable"
         case .badResponse(_, let status, _, _): return status >= 500
-        case .invalidAddress, .multipleSeries, .notASingleValue: return false
+        case .invalidAddress, .invalidSetting, .multipleSeries, .notASingleValue: return false
+        case .unreachable(_, .responseTooLarge, _), .unreachable(_, .invalidRequest, _), .unreachable(_, .tls, _):
+            return false
+        case .unreachable, .timedOut, .cancelled: return true
         }
     }
 }

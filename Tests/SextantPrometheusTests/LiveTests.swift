@@ -328,7 +328,7 @@ struct WireTests {
         defer { server.stop() }
         let port = try await server.waitForLine(prefix: "PORT ")
         let client = try PrometheusClient(address: "http://127.0.0.1:\(port)/prom/", timeout: .seconds(3),
-                                          bearerToken: "s3cret", headers: ["X-Scope-OrgID": "ml"])
+                                          bearerToken: "s3cret\n", headers: ["X-Scope-OrgID": "ml"])
         let promql = "sum(rate(x{code=~\"5..\", a!=\"b&c=d+e\"}[1m]))\n  / 2 ü"
         let at = Date(timeIntervalSince1970: 1_700_000_000.25)
         #expect(try await client.singleValue(promql, at: at) == .value(1))

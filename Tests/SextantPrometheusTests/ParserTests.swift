@@ -193,6 +193,26 @@ import Testing
         }
     }
 
+    @Test func invalidSettings() {
+        let address = "http://prometheus:9090"
+        func reason(_ make: () throws(PrometheusError) -> PrometheusClient) -> String? {
+            do {
+                _ = try make()
+                return nil
+            } catch {
+                guard case .invalidSetting(let a, let why) = error, a == address else { return "unexpected \(error)" }
+                return why
+            }
+        }
+        #expect(reason { () throws(PrometheusError) in try PrometheusClient(address: address, timeout: .zero) }?
+            .contains("timeout") == true)
+        #expect(reason { () throws(PrometheusError) in
+            try PrometheusClient(address: address, headers: ["X-Tenant": "a\r\nX-Evil: 1"]) }?.contains("X-Tenant") == true)
+        #expect(reason { () throws(PrometheusError) in try PrometheusClient(address: address, bearerToken: "a\nb") }?
+            .contains("bearer token") == true)
+        #expect(reason { () throws(PrometheusError) in try PrometheusClient(address: address, bearerToken: "tok\n") } == nil)
+    }
+
     @Test func pathPrefixIsKept() throws {
         let client = try PrometheusClient(address: "http://prometheus.monitoring:9090/prom/")
         #expect(client.address == "http://prometheus.monitoring:9090/prom")
