@@ -66,7 +66,8 @@ let package = Package(
 
         // MARK: 5 Controllers
         .target(name: "SextantControllers",
-                dependencies: ["SextantOperator", "SextantDomain", "SextantAPI", "SextantPrometheus", "SextantKube"],
+                dependencies: ["SextantOperator", "SextantDomain", "SextantAPI", "SextantPrometheus", "SextantKube",
+                               "SextantTransport", "SextantJSON", "SextantKubeTypes", log, metrics],
                 swiftSettings: strict),
 
         // MARK: 6 ML

@@ -92,6 +92,11 @@ public struct CanaryOutcome: Sendable {
     public var transitions: [RolloutTransition] = []
     /// When to look again at the latest (`nil`: only when something changes).
     public var requeueAfter: Duration?
+
+    public init(status: CanaryRolloutStatus, requeueAfter: Duration? = nil) {
+        self.status = status
+        self.requeueAfter = requeueAfter
+    }
 }
 
 public enum CanaryDecision: Sendable {

@@ -1,0 +1,417 @@
+import Foundation
+import Logging
+import Metrics
+import SextantAPI
+import SextantDomain
+import SextantJSON
+import SextantKube
+import SextantKubeTypes
+import SextantOperator
+
+/// Reconciles a CanaryRollout: serve the versions its status needs, route traffic as its status
+/// says, let the state machine decide the next status (measuring when it asks), commit that
+/// status, then act on it at once — so a rollback takes traffic off the candidate in the same pass.
+public struct CanaryRolloutReconciler: Reconciler {
+    let client: KubeClient
+    let settings: ControllerSettings
+    let rollouts: Cache<DynamicObject>
+    let modelVersions: Cache<DynamicObject>
+    let deployments: Cache<DynamicObject>
+    let router: TrafficRouter
+    let analysis: RolloutAnalysis
+    let webhooks: RolloutWebhooks
+    let events: EventRecorder
+    let logger: Logger
+
+    public init(client: KubeClient, settings: ControllerSettings, rollouts: Cache<DynamicObject>,
+                modelVersions: Cache<DynamicObject>, deployments: Cache<DynamicObject>, analysis: RolloutAnalysis,
+                webhooks: RolloutWebhooks = RolloutWebhooks(), events: EventRecorder,
+                logger: Logger = Logger(label: "sextant.controllers.canaryrollout")) {
+        self.client = client
+        self.settings = settings
+        self.rollouts = rollouts
+        self.modelVersions = modelVersions
+        self.deployments = deployments
+        self.router = TrafficRouter(client: client)
+        self.analysis = analysis
+        self.webhooks = webhooks
+        self.events = events
+        self.logger = logger
+    }
+
+    public func reconcile(_ key: ObjectKey) async throws -> ReconcileResult {
+        // Deleted: the Deployments it created go with it (ownerReferences); the VirtualService is the user's.
+        guard let object = rollouts.get(key), object.metadata.deletionTimestamp == nil else { return .done }
+        let rollout: CanaryRollout
+        do {
+            rollout = try object.raw.decode(as: CanaryRollout.self).withSchemaDefaults()
+        } catch {
+            return try await reportInvalid(object, [FieldError.decoding(error)])
+        }
+        let problems = rollout.validate()
+        guard problems.isEmpty else { return try await reportInvalid(object, problems) }
+        return try await reconcile(rollout)
+    }
+
+    func reconcile(_ rollout: CanaryRollout) async throws -> ReconcileResult {
+        let now = settings.now()
+        var status = rollout.status ?? CanaryRolloutStatus()
+
+        let serving = try await serve(rollout, status: status, now: now)
+        let routing = try await route(rollout, status: &status)
+        let outcome = await decide(rollout, status: status, serving: serving, routing: routing, now: now)
+
+        var next = rollout
+        next.status = outcome.status
+        setConditions(&next, routing: routing, now: now)
+        var stored = try await client.updateStatusIfChanged(original: rollout, modified: next)
+
+        // Act on the committed status right away.
+        let before = CanaryMachine.desiredRouting(spec: rollout.spec, status: status)
+        let after = CanaryMachine.desiredRouting(spec: stored.spec, status: stored.status)
+        if after != before {
+            var routed = stored
+            var s = stored.status ?? CanaryRolloutStatus()
+            let result = try await route(stored, status: &s)
+            routed.status = s
+            setConditions(&routed, routing: result, now: now)
+            stored = try await client.updateStatusIfChanged(original: stored, modified: routed)
+        }
+        let servingAfter = try await serve(stored, status: stored.status ?? CanaryRolloutStatus(), now: now)
+        try await recordVersions(stored, now: now)
+        await report(outcome, on: stored, now: now)
+
+        var wait = outcome.requeueAfter
+        if case .notReady = servingAfter, CanaryMachine.isActive(stored.status) {
+            // Deployment events wake us for managed serving; external Deployments are polled.
+            wait = min(wait ?? .seconds(5), .seconds(5))
+        }
+        if case .failed = routing { wait = min(wait ?? .seconds(10), .seconds(10)) }
+        if let wait { return .requeue(after: max(wait, .milliseconds(50))) }
+        return .done
+    }
+
+    // MARK: Decide
+
+    func decide(_ rollout: CanaryRollout, status: CanaryRolloutStatus, serving: ServingState, routing: RoutingState,
+                now: Date) async -> CanaryOutcome {
+        var observation = RolloutObservation(now: now, candidate: candidateState(rollout), serving: serving, routing: routing)
+        let stable = status.stableVersion ?? ""
+        let canary = status.canaryVersion ?? rollout.spec.modelVersion ?? ""
+        for _ in 0..<8 {
+            switch CanaryMachine.decide(spec: rollout.spec, status: status, generation: rollout.metadata.generation,
+                                        observed: observation) {
+            case .decided(let outcome):
+                return outcome
+            case .need(.analysis):
+                let measurements = await analysis.run(rollout, stable: stable, canary: canary, now: now)
+                for m in measurements {
+                    Counter(label: "sextant_rollout_measurements_total", dimensions: [
+                        ("namespace", rollout.metadata.namespace ?? ""), ("rollout", rollout.metadata.name ?? ""),
+                        ("metric", m.metric), ("outcome", m.outcome.rawValue)]).increment()
+                }
+                observation.analysis = measurements
+            case .need(.webhooks(let type)):
+                let hooks = (rollout.spec.webhooks ?? []).filter { $0.type == type }
+                observation.webhooks[type] = await webhooks.call(hooks, rollout: rollout, stable: status.stableVersion,
+                                                                 canary: canary, now: now)
+            }
+        }
+        // The machine asks for each measurement at most once per pass; reaching here is a bug.
+        var outcome = CanaryOutcome(status: status)
+        outcome.requeueAfter = .seconds(5)
+        return outcome
+    }
+
+    /// Whether `spec.modelVersion` may go out, from the ModelVersion cache.
+    func candidateState(_ rollout: CanaryRollout) -> CandidateState {
+        guard let name = rollout.spec.modelVersion, !name.isEmpty else { return .unset }
+        let namespace = rollout.metadata.namespace ?? ""
+        guard let object = modelVersions.get(namespace: namespace, name: name) else {
+            return .ineligible(name, reason: "NotFound", message: "ModelVersion \(namespace)/\(name) not found")
+        }
+        guard let version = try? object.raw.decode(as: ModelVersion.self) else {
+            return .ineligible(name, reason: "Invalid", message: "ModelVersion \(name) does not decode; see its Ready condition")
+        }
+        if version.spec.modelName != rollout.spec.modelName {
+            return .ineligible(name, reason: "WrongModel",
+                               message: "ModelVersion \(name) is a version of model \(version.spec.modelName), not \(rollout.spec.modelName)")
+        }
+        if version.status?.phase == .invalid {
+            return .ineligible(name, reason: "Invalid", message: "ModelVersion \(name) is invalid: \(version.status?.message ?? "")")
+        }
+        switch (version.status?.approval ?? version.spec.approval)?.state {
+        case .approved?:
+            break
+        case .rejected?:
+            return .ineligible(name, reason: "Rejected", message: "ModelVersion \(name) was rejected; it can never be rolled out")
+        case .pending?, nil:
+            return .ineligible(name, reason: "NotApproved",
+                               message: "ModelVersion \(name) is not approved yet (`sextant approve \(name)`)")
+        }
+        if let record = version.status?.rolledBack {
+            return .rolledBackBefore(name, message: "ModelVersion \(name) was rolled back at \(record.time) (\(record.reason ?? "")); "
+                                     + "`sextant retry \(rollout.metadata.name ?? "")` rolls it out again")
+        }
+        return .eligible(name)
+    }
+
+    // MARK: Route
+
+    /// Makes the VirtualService route what the status asks; records the verified split in status.
+    func route(_ rollout: CanaryRollout, status: inout CanaryRolloutStatus) async throws -> RoutingState {
+        guard let desired = CanaryMachine.desiredRouting(spec: rollout.spec, status: status) else { return .notApplicable }
+        do {
+            let result = try await router.route(rollout, stableVersion: desired.stableVersion, canaryVersion: desired.canaryVersion,
+                                                split: desired.split, manageSelectors: rollout.spec.serving.managed != nil)
+            let recorded = status.canaryWeight
+            let verified = result.observed.canaryWeight ?? desired.split.canaryWeight
+            if result.changed, recorded == desired.split.canaryWeight, status.mirrorPercent == desired.split.mirrorPercent {
+                // Status says this split was already applied, yet the VirtualService differed: edited out of band.
+                await events.record(rollout, type: .warning, reason: "RoutingRestored", action: "Route",
+                                    note: "VirtualService \(rollout.spec.routing.virtualService.name) read \(result.previous); restored \(desired.split)")
+            }
+            status.canaryWeight = verified
+            status.mirrorPercent = desired.split.mirrorPercent
+            Gauge(label: "sextant_rollout_canary_weight", dimensions: [
+                ("namespace", rollout.metadata.namespace ?? ""), ("rollout", rollout.metadata.name ?? "")]).record(verified)
+            return .verified
+        } catch let error as RoutingError {
+            return .failed(reason: error.reason.rawValue, message: error.message)
+        }
+    }
+
+    // MARK: Serve
+
+    /// Ensures the Deployments of the versions the status needs, scales the others down once
+    /// due, and returns whether the version being rolled out serves.
+    func serve(_ rollout: CanaryRollout, status: CanaryRolloutStatus, now: Date) async throws -> ServingState {
+        let namespace = rollout.metadata.namespace ?? ""
+        let rolloutName = rollout.metadata.name ?? ""
+        let needed = CanaryMachine.versionsToServe(status: status)
+        let scaleDownDue = status.scaleDownTime.flatMap(KubeTime.parse).map { now >= $0 } ?? true
+
+        if let external = rollout.spec.serving.external {
+            let canaryObject = try await getDeployment(external.canaryDeployment, namespace: namespace)
+            let replicas = canaryObject?["spec"]?["replicas"]?.intValue
+            if CanaryMachine.isActive(status), replicas == 0, external.scaleDown == true {
+                let stable = try await getDeployment(external.stableDeployment, namespace: namespace)
+                let target = max(1, stable?["spec"]?["replicas"]?.intValue ?? 1)
+                try await scale(external.canaryDeployment, namespace: namespace, to: target)
+            } else if !CanaryMachine.isActive(status), scaleDownDue, external.scaleDown == true, (replicas ?? 0) > 0 {
+                try await scale(external.canaryDeployment, namespace: namespace, to: 0)
+            }
+            guard CanaryMachine.isActive(status) else { return .ready }
+            return RolloutServing.readiness(of: canaryObject, name: external.canaryDeployment)
+        }
+
+        let owned = deployments.list(labels: [SextantLabel.canaryRollout: rolloutName], namespace: namespace)
+        for version in needed.sorted() {
+            guard let object = modelVersions.get(namespace: namespace, name: version),
+                  let mv = try? object.raw.decode(as: ModelVersion.self) else { continue }
+            let desired = try RolloutServing.deployment(for: rollout, version: mv, image: settings.serverImage)
+            try await ensure(desired, namespace: namespace)
+        }
+        for deployment in owned {
+            guard let version = deployment.metadata.labels?[SextantLabel.modelVersion], !needed.contains(version),
+                  scaleDownDue, (deployment.raw["spec"]?["replicas"]?.intValue ?? 1) > 0,
+                  let name = deployment.metadata.name else { continue }
+            try await scale(name, namespace: namespace, to: 0)
+            logger.info("scaled down \(namespace)/\(name): \(version) no longer serves for \(rolloutName)")
+        }
+        guard CanaryMachine.isActive(status), let canary = status.canaryVersion else { return .ready }
+        let name = RolloutServing.deploymentName(rollout: rolloutName, version: canary)
+        guard modelVersions.get(namespace: namespace, name: canary) != nil else {
+            return .notReady("ModelVersion \(canary) not found")
+        }
+        return RolloutServing.readiness(of: deployments.get(namespace: namespace, name: name)?.raw, name: name)
+    }
+
+    /// Creates the Deployment, or updates it when Sextant's part of it changed (by fingerprint,
+    /// so server-side defaults never cause a write).
+    func ensure(_ desired: JSONValue, namespace: String) async throws {
+        guard let name = desired["metadata"]?["name"]?.stringValue, var spec = desired["spec"] else { return }
+        let fingerprint = Self.fingerprint(spec)
+        var object = desired
+        object["metadata"]?["annotations"] = [Self.specHashAnnotation: .string(fingerprint)]
+        guard let existing = deployments.get(namespace: namespace, name: name) else {
+            do {
+                _ = try await client.send(method: "POST", path: RolloutServing.deployments.path(namespace: namespace),
+                                          body: Data(object.serialized()))
+            } catch let error as KubeError where error.reason == .alreadyExists {
+                // Created by an earlier pass whose watch event has not arrived yet.
+            }
+            return
+        }
+        if existing.metadata.annotations?[Self.specHashAnnotation] == fingerprint { return }
+        spec["template"]?["metadata"]?["annotations"] = existing.raw["spec"]?["template"]?["metadata"]?["annotations"] ?? nil
+        let patch: JSONValue = [
+            "metadata": ["annotations": [Self.specHashAnnotation: .string(fingerprint)],
+                         "resourceVersion": .string(existing.metadata.resourceVersion ?? "")],
+            "spec": desired["spec"] ?? [:],
+        ]
+        _ = try await client.send(method: "PATCH", path: RolloutServing.deployments.path(namespace: namespace, name: name),
+                                  body: Data(patch.serialized()), contentType: "application/merge-patch+json")
+    }
+
+    func scale(_ name: String, namespace: String, to replicas: Int64) async throws {
+        let patch: JSONValue = ["spec": ["replicas": .int(replicas)]]
+        _ = try await client.send(method: "PATCH", path: RolloutServing.deployments.path(namespace: namespace, name: name),
+                                  body: Data(patch.serialized()), contentType: "application/merge-patch+json")
+    }
+
+    func getDeployment(_ name: String, namespace: String) async throws -> JSONValue? {
+        do {
+            return try JSONValue.decode(try await client.send(method: "GET",
+                                                              path: RolloutServing.deployments.path(namespace: namespace, name: name)))
+        } catch let error as KubeError where error.reason == .notFound {
+            return nil
+        }
+    }
+
+    static let specHashAnnotation = SextantGroup.labelPrefix + "spec-hash"
+
+    /// FNV-1a over the canonical JSON: stable across processes (Swift's Hasher is seeded).
+    static func fingerprint(_ value: JSONValue) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in value.serialized(sortedKeys: true) {
+            hash ^= UInt64(byte)
+            hash &*= 0x100_0000_01b3
+        }
+        return String(hash, radix: 16)
+    }
+
+    // MARK: Records
+
+    /// Keeps each ModelVersion's serving phase in line with the rollout's status (level-triggered:
+    /// a pass that died before this point is repaired by the next one).
+    func recordVersions(_ rollout: CanaryRollout, now: Date) async throws {
+        guard let status = rollout.status else { return }
+        let namespace = rollout.metadata.namespace ?? ""
+        let rolloutName = rollout.metadata.name ?? ""
+        for object in modelVersions.list(namespace: namespace) {
+            guard let version = try? object.raw.decode(as: ModelVersion.self), version.spec.modelName == rollout.spec.modelName,
+                  let name = version.metadata.name else { continue }
+            var s = version.status ?? ModelVersionStatus()
+            if name == status.stableVersion {
+                s.phase = .production
+                s.servedBy = rolloutName
+            } else if name == status.canaryVersion, CanaryMachine.isActive(status) {
+                s.phase = .canary
+                s.servedBy = rolloutName
+            } else if name == status.canaryVersion, status.phase == .rolledBack || status.phase == .failed {
+                if s.phase != .rolledBack || s.rolledBack == nil {
+                    var record = RollbackRecord(time: KubeTime.format(now), canaryRollout: rolloutName,
+                                                reason: status.message.flatMap { $0.split(separator: ":").first.map(String.init) })
+                    record.message = status.message
+                    s.rolledBack = record
+                }
+                s.phase = .rolledBack
+                s.servedBy = nil
+            } else if s.servedBy == rolloutName, s.phase == .production || s.phase == .canary {
+                s.phase = .archived
+                s.servedBy = nil
+            } else {
+                continue
+            }
+            var modified = version
+            modified.status = s
+            do {
+                _ = try await client.updateStatusIfChanged(original: version, modified: modified)
+            } catch let error as KubeError where error.reason == .conflict {
+                // The ModelVersion controller wrote meanwhile; the next pass retries from the fresh cache.
+                logger.debug("ModelVersion \(namespace)/\(name) changed meanwhile; retrying later")
+            }
+        }
+    }
+
+    func report(_ outcome: CanaryOutcome, on rollout: CanaryRollout, now: Date) async {
+        for event in outcome.events {
+            await events.record(rollout, type: event.warning ? .warning : .normal, reason: event.reason,
+                                action: "Rollout", note: event.message, now: now)
+        }
+        let dims = [("namespace", rollout.metadata.namespace ?? ""), ("rollout", rollout.metadata.name ?? "")]
+        for transition in outcome.transitions {
+            switch transition {
+            case .promoted:
+                Counter(label: "sextant_rollout_promotions_total", dimensions: dims).increment()
+            case .rolledBack(_, let reason, _):
+                Counter(label: "sextant_rollout_rollbacks_total", dimensions: dims + [("phase", "RolledBack"), ("reason", reason)]).increment()
+            case .failed(_, let reason, _):
+                Counter(label: "sextant_rollout_rollbacks_total", dimensions: dims + [("phase", "Failed"), ("reason", reason)]).increment()
+            case .started:
+                Counter(label: "sextant_rollout_started_total", dimensions: dims).increment()
+            case .cancelled:
+                Counter(label: "sextant_rollout_cancelled_total", dimensions: dims).increment()
+            }
+        }
+    }
+
+    // MARK: Conditions
+
+    func setConditions(_ rollout: inout CanaryRollout, routing: RoutingState, now: Date) {
+        var status = rollout.status ?? CanaryRolloutStatus()
+        var conditions = status.conditions ?? []
+        let generation = rollout.metadata.generation
+        Conditions.set(&conditions, type: ConditionType.ready, status: .true, reason: ConditionReason.reconciled,
+                       message: "spec is valid", observedGeneration: generation, now: now)
+        switch routing {
+        case .verified:
+            Conditions.set(&conditions, type: ConditionType.routingReady, status: .true, reason: "WeightsVerified",
+                           message: "canary weight \(status.canaryWeight ?? 0)%, verified on VirtualService \(rollout.spec.routing.virtualService.name)",
+                           observedGeneration: generation, now: now)
+        case .failed(let reason, let message):
+            Conditions.set(&conditions, type: ConditionType.routingReady, status: .false, reason: reason,
+                           message: message, observedGeneration: generation, now: now)
+        case .notApplicable:
+            break
+        }
+        let message = status.message ?? ""
+        switch status.phase {
+        case .initializing?, .progressing?, .paused?, .promoting?:
+            Conditions.set(&conditions, type: ConditionType.progressing, status: .true, reason: status.phase?.rawValue ?? "",
+                           message: message, observedGeneration: generation, now: now)
+        case .rolledBack?, .failed?:
+            let reason = message.split(separator: ":").first.map(String.init) ?? (status.phase?.rawValue ?? "")
+            Conditions.set(&conditions, type: ConditionType.progressing, status: .false, reason: reason,
+                           message: message, observedGeneration: generation, now: now)
+            Conditions.set(&conditions, type: ConditionType.promoted, status: .false, reason: reason,
+                           message: "\(status.canaryVersion ?? "") was not promoted; \(status.stableVersion ?? "nothing") serves",
+                           observedGeneration: generation, now: now)
+        case .succeeded?:
+            Conditions.set(&conditions, type: ConditionType.progressing, status: .false, reason: "Succeeded",
+                           message: message, observedGeneration: generation, now: now)
+            Conditions.set(&conditions, type: ConditionType.promoted, status: .true, reason: "Promoted",
+                           message: "\(status.stableVersion ?? "") serves all traffic", observedGeneration: generation, now: now)
+        case nil:
+            break
+        }
+        status.conditions = conditions
+        rollout.status = status
+    }
+
+    func reportInvalid(_ object: DynamicObject, _ problems: [FieldError]) async throws -> ReconcileResult {
+        let message = problems.map(\.description).joined(separator: "; ")
+        var raw = object.raw
+        var status = raw["status"]?.objectValue ?? [:]
+        var conditions = (try? (status["conditions"] ?? []).decode(as: [Condition].self)) ?? []
+        let generation = object.metadata.generation
+        let changed = Conditions.set(&conditions, type: ConditionType.ready, status: .false, reason: ConditionReason.invalidSpec,
+                                     message: message, observedGeneration: generation, now: settings.now())
+        guard changed else { return .done }
+        status["conditions"] = try JSONValue(encoding: conditions)
+        status["message"] = .string("invalid spec: \(message)")
+        raw["status"] = .object(status)
+        let path = RolloutServing.canaryRollouts.path(namespace: object.metadata.namespace, name: object.metadata.name,
+                                                      subresource: "status")
+        _ = try await client.send(method: "PUT", path: path, body: Data(raw.serialized()))
+        let regarding = ObjectReference(apiVersion: CanaryRollout.apiVersion, kind: CanaryRollout.kind,
+                                        name: object.metadata.name, namespace: object.metadata.namespace, uid: object.metadata.uid)
+        await events.record(regarding: regarding, type: .warning, reason: ConditionReason.invalidSpec, action: "Validate", note: message)
+        return .done
+    }
+}
+
+extension RolloutServing {
+    public static let canaryRollouts = ResourceDescriptor(CanaryRollout.self)
+}

@@ -1,0 +1,135 @@
+import Foundation
+import SextantAPI
+import SextantDomain
+import SextantJSON
+import SextantKubeTypes
+import SextantPrometheus
+import SextantTransport
+
+/// Runs a rollout's analysis: every metric's PromQL against Prometheus, and every `Rollout`
+/// webhook as a check. Never throws: each failure becomes a measurement with outcome `Error`.
+public struct RolloutAnalysis: Sendable {
+    public typealias Query = @Sendable (_ address: String, _ timeout: Duration, _ promql: String) async -> MetricAnswer
+
+    let settings: ControllerSettings
+    let query: Query
+    let webhooks: RolloutWebhooks
+
+    public init(settings: ControllerSettings, query: @escaping Query = RolloutAnalysis.prometheus,
+                webhooks: RolloutWebhooks = RolloutWebhooks()) {
+        self.settings = settings
+        self.query = query
+        self.webhooks = webhooks
+    }
+
+    /// An instant query through `SextantPrometheus`.
+    public static let prometheus: Query = { address, timeout, promql in
+        do {
+            switch try await PrometheusClient(address: address, timeout: timeout).singleValue(promql) {
+            case .value(let v): return .value(v)
+            case .noData: return .noData
+            }
+        } catch {
+            return .error("\(error)")
+        }
+    }
+
+    public func run(_ rollout: CanaryRollout, stable: String, canary: String, now: Date) async -> [SextantAPI.Measurement] {
+        let spec = rollout.spec
+        let time = KubeTime.formatMicro(now)
+        let variables = AnalysisVariables(
+            namespace: rollout.metadata.namespace ?? "", name: rollout.metadata.name ?? "", model: spec.modelName,
+            stable: stable, canary: canary, interval: spec.analysis?.interval ?? "1m")
+        let address = spec.analysis?.prometheus?.address ?? settings.prometheusAddress
+        let timeout = spec.analysis?.prometheus?.timeout.flatMap { try? GoDuration.parse($0) } ?? settings.prometheusTimeout
+        let metrics = spec.analysis?.metrics ?? []
+
+        var results = await withTaskGroup(of: (Int, SextantAPI.Measurement).self) { group in
+            for (index, metric) in metrics.enumerated() {
+                group.addTask {
+                    let promql: String
+                    do {
+                        promql = try AnalysisQueries.resolve(metric, variables)
+                    } catch {
+                        return (index, AnalysisEvaluation.measure(metric, query: metric.query, answer: .error("bad query template: \(error)"), time: time))
+                    }
+                    guard let address else {
+                        return (index, AnalysisEvaluation.measure(metric, query: promql, answer: .error(
+                            "no Prometheus address: set spec.analysis.prometheus.address or the controller's --prometheus-url"), time: time))
+                    }
+                    let answer = await query(address, timeout, promql)
+                    return (index, AnalysisEvaluation.measure(metric, query: promql, answer: answer, time: time))
+                }
+            }
+            var out: [(Int, SextantAPI.Measurement)] = []
+            for await item in group { out.append(item) }
+            return out.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+        let checks = (spec.webhooks ?? []).filter { $0.type == .rollout }
+        if !checks.isEmpty {
+            for result in await webhooks.call(checks, rollout: rollout, stable: stable, canary: canary, now: now) {
+                var m = SextantAPI.Measurement(metric: "webhook/\(result.name)", outcome: result.succeeded ? .pass : .fail, time: time)
+                m.message = result.message ?? result.statusCode.map { "HTTP \($0)" }
+                results.append(m)
+            }
+        }
+        return results
+    }
+}
+
+/// Calls rollout webhooks: a JSON POST (Flagger's payload shape), 2xx within the timeout is
+/// success, failures retried `retries` times one second apart.
+public struct RolloutWebhooks: Sendable {
+    public init() {}
+
+    public func call(_ hooks: [RolloutWebhook], rollout: CanaryRollout, stable: String?, canary: String?,
+                     now: Date) async -> [WebhookResult] {
+        await withTaskGroup(of: (Int, WebhookResult).self) { group in
+            for (index, hook) in hooks.enumerated() {
+                group.addTask { (index, await callOne(hook, rollout: rollout, stable: stable, canary: canary, now: now)) }
+            }
+            var out: [(Int, WebhookResult)] = []
+            for await item in group { out.append(item) }
+            return out.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+    }
+
+    func callOne(_ hook: RolloutWebhook, rollout: CanaryRollout, stable: String?, canary: String?, now: Date) async -> WebhookResult {
+        var payload: [String: JSONValue] = [
+            "name": .string(rollout.metadata.name ?? ""),
+            "namespace": .string(rollout.metadata.namespace ?? ""),
+            "phase": .string(rollout.status?.phase?.rawValue ?? ""),
+            "type": .string(hook.type.rawValue),
+            "model": .string(rollout.spec.modelName),
+        ]
+        payload["stableVersion"] = stable.map(JSONValue.string)
+        payload["canaryVersion"] = canary.map(JSONValue.string)
+        payload["metadata"] = hook.metadata.map { .object($0.mapValues(JSONValue.string)) }
+        let body = Data(JSONValue.object(payload).serialized(sortedKeys: true))
+        let timeout = hook.timeout.flatMap { try? GoDuration.parse($0) } ?? .seconds(10)
+        let attempts = 1 + max(0, hook.retries ?? 2)
+        var result = WebhookResult(name: hook.name, type: hook.type, time: KubeTime.formatMicro(now), succeeded: false)
+        for attempt in 1...attempts {
+            if attempt > 1 { try? await Task.sleep(for: .seconds(1)) }
+            if Task.isCancelled { break }
+            do {
+                let response = try await HTTPClient.shared.send(HTTPRequest(
+                    method: "POST", url: hook.url,
+                    headers: [HTTPHeader("Content-Type", "application/json"), HTTPHeader("Accept", "application/json")],
+                    body: body, timeouts: HTTPTimeouts(connect: timeout, idle: nil, total: timeout), maxResponseBytes: 64 << 10))
+                result.statusCode = response.status
+                let excerpt = String(decoding: response.body.prefix(256), as: UTF8.self)
+                if (200..<300).contains(response.status) {
+                    result.succeeded = true
+                    result.message = excerpt.isEmpty ? nil : excerpt
+                    return result
+                }
+                result.message = "HTTP \(response.status) from \(hook.url): \(excerpt)"
+            } catch {
+                result.message = "\(hook.url): \(error)"
+            }
+        }
+        if attempts > 1 { result.message = "\(result.message ?? "failed") (after \(attempts) attempts)" }
+        return result
+    }
+}
