@@ -1,6 +1,90 @@
+// sextant-controller: the operator — TrainingJob, ModelVersion and CanaryRollout controllers.
+import ArgumentParser
 import Foundation
+import Logging
+import SextantControllers
+import SextantKube
+import SextantOperator
+import ServiceLifecycle
 
-// Not implemented yet: see docs/status.md. Exits non-zero so that no deployment mistakes it for a
-// working binary.
-FileHandle.standardError.write(Data("sextant-controller: not implemented yet (see docs/status.md)\n".utf8))
-exit(1)
+// A top-level `await X.main()` picks ParsableCommand's synchronous overload; go through a generic.
+func runAsync<Command: AsyncParsableCommand>(_ command: Command.Type) async { await command.main() }
+await runAsync(SextantController.self)
+
+struct SextantController: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sextant-controller",
+        abstract: "Run Sextant's controllers (TrainingJob, ModelVersion, CanaryRollout).",
+        discussion: "Flags follow kubebuilder's names. See docs/controller.md.")
+
+    @Option(help: "Path to a kubeconfig (default: $KUBECONFIG, ~/.kube/config, then in-cluster).")
+    var kubeconfig: String?
+    @Option(help: "kubeconfig context to use.")
+    var context: String?
+    @Option(help: "Only watch this namespace (default: all namespaces).")
+    var namespace: String = ""
+    @Option(help: "Enable leader election (true/false); run several replicas with it on.")
+    var leaderElect: Bool = true
+    @Option(help: "Name of the leader election Lease.")
+    var leaderElectionId: String = "sextant-controller-leader"
+    @Option(help: "Namespace of the leader election Lease (default: the client's namespace).")
+    var leaderElectionNamespace: String?
+    @Option(help: "Address of /metrics, HOST:PORT or :PORT; 0 turns it off.")
+    var metricsBindAddress: String = ":8080"
+    @Option(help: "Address of /healthz and /readyz; 0 turns it off.")
+    var healthProbeBindAddress: String = ":8081"
+    @Option(help: "Prometheus base URL for analysis and retrain conditions that name none.")
+    var prometheusUrl: String?
+    @Option(help: "Timeout of one Prometheus query when a resource sets none, in seconds.")
+    var prometheusTimeoutSeconds: Double = 10
+    @Option(help: "The sextant-trainer image for TrainingJobs that name none.")
+    var trainerImage: String = "ghcr.io/sextant-dev/sextant-trainer:latest"
+    @Option(help: "The sextant-server image for managed serving that names none.")
+    var serverImage: String = "ghcr.io/sextant-dev/sextant-server:latest"
+    @Option(help: "Parallel reconciles per controller.")
+    var concurrency: Int = 2
+    @Flag(help: "Log one JSON object per line.")
+    var jsonLogs = false
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        guard prometheusTimeoutSeconds > 0 else { throw ValidationError("--prometheus-timeout-seconds must be positive") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        if let prometheusUrl, !(prometheusUrl.hasPrefix("http://") || prometheusUrl.hasPrefix("https://")) {
+            throw ValidationError("--prometheus-url '\(prometheusUrl)' must start with http:// or https://")
+        }
+    }
+
+    func run() async throws {
+        OperatorLogging.bootstrap(json: jsonLogs, level: Logger.Level(rawValue: logLevel) ?? .info)
+        let logger = Logger(label: "sextant-controller")
+        let metrics = OperatorMetrics()
+        metrics.bootstrapSwiftMetrics()
+
+        let config = try ClusterConfig.load(kubeconfigPath: kubeconfig, context: context)
+        let client = KubeClient(config: config)
+        var options = ManagerOptions()
+        options.leaderElect = leaderElect
+        options.leaderElectionID = leaderElectionId
+        options.leaderElectionNamespace = leaderElectionNamespace
+        options.metricsBindAddress = metricsBindAddress
+        options.healthProbeBindAddress = healthProbeBindAddress
+        options.namespace = namespace
+        options.jsonLogs = jsonLogs
+        let manager = Manager(client: client, options: options, metrics: metrics)
+
+        let settings = ControllerSettings(prometheusAddress: prometheusUrl, trainerImage: trainerImage, serverImage: serverImage,
+                                          prometheusTimeout: .milliseconds(Int64(prometheusTimeoutSeconds * 1000)))
+        addTrainingControllers(to: manager, settings: settings, concurrency: concurrency)
+        addCanaryRolloutController(to: manager, settings: settings, concurrency: concurrency)
+        logger.info("starting", metadata: ["server": "\(config.server)", "namespace": "\(namespace.isEmpty ? "(all)" : namespace)",
+                                           "leaderElect": "\(leaderElect)"])
+        let group = ServiceGroup(configuration: .init(services: [manager], gracefulShutdownSignals: [.sigterm, .sigint],
+                                                      logger: logger))
+        try await group.run()
+    }
+}
