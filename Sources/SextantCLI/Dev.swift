@@ -7,7 +7,7 @@ struct Dev: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dev",
         abstract: "Local development environment (never for production).",
-        subcommands: [DevAPIServerCommand.self]
+        subcommands: [DevAPIServerCommand.self, DevNodeCommand.self]
     )
 }
 
@@ -50,6 +50,9 @@ struct DevAPIServerCommand: AsyncParsableCommand {
     @Option(help: "Delay in milliseconds added to every API response.")
     var delayMs: Int = 0
 
+    @Flag(help: "Also run a local node in this process (runs sextant-trainer/sextant-server Pods, Jobs, Deployments; docs/local-node.md).")
+    var localNode = false
+
     func validate() throws {
         guard parseListen() != nil else {
             throw ValidationError("--listen must be HOST:PORT with a port between 0 and 65535, got \"\(listen)\"")
@@ -81,6 +84,12 @@ struct DevAPIServerCommand: AsyncParsableCommand {
         let ready = "sextant dev apiserver listening on \(server.baseURL)"
             + (kubeconfigOut.map { " (kubeconfig: \($0))" } ?? "") + "\n"
         FileHandle.standardOutput.write(Data(ready.utf8))
-        try await server.wait()
+        let node = localNode ? DevNodeCommand.start(alongside: server, token: token, dataDir: dataDir) : nil
+        var failure: (any Error)?
+        do { try await server.wait() } catch { failure = error }
+        // The server stopped (signal): stop the node's processes before exiting.
+        node?.cancel()
+        _ = try? await node?.value
+        if let failure { throw failure }
     }
 }

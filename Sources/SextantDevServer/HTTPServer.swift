@@ -240,6 +240,6 @@ struct WatchCloser: Service {
 
     func run() async throws {
         try? await gracefulShutdown()
-        _ = await store.dropAllWatches()
+        _ = await store.closeWatchesForShutdown()
     }
 }

@@ -84,6 +84,8 @@ public actor ObjectStore {
     private var compactedRevision: Int64 = 0
     private var watchers: [UInt64: Watcher] = [:]
     private var nextWatcherID: UInt64 = 0
+    /// Set at shutdown: new watches end at once.
+    private var refusingWatches = false
     /// Set when something changed since the last snapshot was taken.
     private(set) var dirty = false
 
@@ -501,6 +503,10 @@ public actor ObjectStore {
         let channel = WatchChannel(limit: configuration.watchBufferLimit)
         nextWatcherID += 1
         let id = nextWatcherID
+        if refusingWatches {
+            channel.finish()
+            return (id, channel)
+        }
         let watcher = Watcher(storageKey: type.storageKey, namespace: namespace, name: name, labels: options.labels,
                               fields: options.fields, bookmarks: bookmarks, formatKey: formatKey, encoder: encoder,
                               channel: channel)
@@ -536,6 +542,14 @@ public actor ObjectStore {
 
     public func stopWatch(_ id: UInt64) {
         watchers.removeValue(forKey: id)?.channel.finish()
+    }
+
+    /// Shutdown: ends every watch, and every watch opened from now on at once. Clients re-watch
+    /// as soon as a stream ends; a watch opened after the first drop would otherwise keep the HTTP
+    /// server's graceful shutdown waiting for ever.
+    public func closeWatchesForShutdown() -> Int {
+        refusingWatches = true
+        return dropAllWatches()
     }
 
     /// Ends every open watch stream (fault injection, shutdown).

@@ -119,6 +119,20 @@ func summary(_ events: [JSONValue]) -> [String] {
         #expect(clock.now - start < .seconds(4))
     }
 
+    @Test func watchesOpenedDuringShutdownEndAtOnce() async throws {
+        let h = newHandler()
+        let before = await call(h, "GET", cmPath + "?watch=true")
+        #expect(await h.store.closeWatchesForShutdown() == 1)
+        // A client that re-watches at once must not keep the graceful shutdown waiting.
+        let after = await call(h, "GET", cmPath + "?watch=true")
+        #expect(await h.store.watcherCount == 0)
+        let clock = ContinuousClock()
+        let start = clock.now
+        _ = await events(before, count: 1, timeout: .seconds(5))
+        _ = await events(after, count: 1, timeout: .seconds(5))
+        #expect(clock.now - start < .seconds(4))
+    }
+
     @Test func tableWatchCarriesRows() async throws {
         let h = newHandler()
         let watch = await call(h, "GET", cmPath + "?watch=true", accept: "application/json;as=Table;v=v1;g=meta.k8s.io,application/json")

@@ -196,4 +196,98 @@ import Testing
         }
         #expect(!isTrue(j, "Failed"))
     }
+
+    @Test func suspendedJobWaitsThenRunsWithEnvironmentAndIsDeletedAfterItsTTL() async throws {
+        guard let h = try await NodeHarness.start() else { return }
+        defer { Task { await h.stop() } }
+        let data = h.work.file("data.csv")
+        try writeTrainingData(data)
+        _ = try await h.client.create(ConfigMap(metadata: ObjectMeta(name: "cfg", namespace: "default"),
+                                                data: ["config.yaml": trainerConfig(data: data), "run": "run7"]))
+        let trainer = container("trainer", image: trainerImage,
+                                args: ["--config", "$(CONFIG)", "--output", "/models/$(RUN)-$(POD_NAME)", "--quiet"],
+                                mounts: [("cfg", "/etc/sextant"), ("models", "/models")],
+                                extra: ["env": [
+                                    ["name": "CONFIG", "value": "/etc/sextant/config.yaml"],
+                                    ["name": "RUN", "valueFrom": ["configMapKeyRef": ["name": "cfg", "key": "run"]]],
+                                    ["name": "POD_NAME", "valueFrom": ["fieldRef": ["fieldPath": "metadata.name"]]],
+                                ]])
+        _ = try await h.create(NodeHarness.jobs, job("later", containers: [trainer], volumes: [
+            ["name": "cfg", "configMap": ["name": "cfg", "items": [["key": "config.yaml", "path": "config.yaml"]]]],
+            ["name": "models", "persistentVolumeClaim": ["claimName": "models"]],
+        ], spec: ["suspend": true, "ttlSecondsAfterFinished": 1]))
+        let suspended = try await h.wait("the Suspended condition") {
+            let j = try await h.get(NodeHarness.jobs, "later")
+            return isTrue(j, "Suspended") ? j : nil
+        }
+        #expect(condition(suspended, "Suspended")?["reason"] == "JobSuspended")
+        #expect(suspended[path: ["status", "active"]] == nil)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await h.client.list(NodeHarness.pods, namespace: "default", as: DynamicObject.self).items.isEmpty)
+
+        _ = try await h.client.patch(NodeHarness.jobs, name: "later", .merge(["spec": ["suspend": false]]),
+                                     namespace: "default", as: DynamicObject.self)
+        let done = try await h.wait("job later to complete") {
+            let j = try await h.get(NodeHarness.jobs, "later")
+            return isTrue(j, "Complete") ? j : nil
+        }
+        #expect(condition(done, "Suspended")?["status"] == "False")
+        #expect(condition(done, "Suspended")?["reason"] == "JobResumed")
+        // The arguments got $(VAR) expansion, the ConfigMap key and the pod's own name.
+        let outputs = try FileManager.default.contentsOfDirectory(atPath: h.options.workDirectory + "/pvc/default/models")
+        #expect(outputs.count == 1 && outputs[0].hasPrefix("run7-later-"), "\(outputs)")
+        _ = try await h.wait("the finished job to be deleted after its TTL", timeout: .seconds(10)) {
+            try await h.get(NodeHarness.jobs, "later") == nil ? true : nil
+        }
+        _ = try await h.wait("its pods to be garbage-collected") {
+            try await h.client.list(NodeHarness.pods, namespace: "default", as: DynamicObject.self).items.isEmpty ? true : nil
+        }
+    }
+
+    @Test func failedPodFallsBackToItsLogsAndMissingConfigMapsWait() async throws {
+        guard let h = try await NodeHarness.start() else { return }
+        defer { Task { await h.stop() } }
+        // The summary goes elsewhere, so the termination file stays empty: the log is the message.
+        _ = try await h.create(NodeHarness.pods, [
+            "apiVersion": "v1", "kind": "Pod", "metadata": ["name": "fails", "namespace": "default"],
+            "spec": ["restartPolicy": "Never", "containers": [
+                container("t", image: trainerImage, args: ["--config", "/nowhere.yaml", "--result-file", h.work.file("r.json")],
+                          extra: ["terminationMessagePolicy": "FallbackToLogsOnError"]),
+            ]],
+        ])
+        let failed = try await h.wait("pod fails to fail") {
+            let p = try await h.get(NodeHarness.pods, "fails")
+            return phase(p) == "Failed" ? p : nil
+        }
+        #expect(terminated(failed)?["exitCode"] == 2)
+        #expect(terminated(failed)?["message"]?.stringValue?.contains("config: cannot read '/nowhere.yaml'") == true,
+                "\(terminated(failed) ?? nil)")
+
+        // A pod whose ConfigMap does not exist yet waits, then runs once it appears.
+        _ = try await h.create(NodeHarness.pods, [
+            "apiVersion": "v1", "kind": "Pod", "metadata": ["name": "waits", "namespace": "default"],
+            "spec": ["restartPolicy": "OnFailure",
+                     "containers": [container("t", image: trainerImage, args: ["--config", "/c/config.yaml", "--quiet"],
+                                              mounts: [("c", "/c")])],
+                     "volumes": [["name": "c", "configMap": ["name": "late"]]]],
+        ])
+        let waiting = try await h.wait("the config error") {
+            let p = try await h.get(NodeHarness.pods, "waits")
+            return p?[path: ["status", "containerStatuses"]]?[0]?[path: ["state", "waiting", "reason"]] == "CreateContainerConfigError" ? p : nil
+        }
+        #expect(phase(waiting) == "Pending")
+        #expect(waiting[path: ["status", "containerStatuses"]]?[0]?[path: ["state", "waiting", "message"]]?
+            .stringValue?.contains("configmap \"late\" not found") == true)
+        let data = h.work.file("data.csv")
+        try writeTrainingData(data)
+        _ = try await h.client.create(ConfigMap(metadata: ObjectMeta(name: "late", namespace: "default"),
+                                                data: ["config.yaml": trainerConfig(data: data, extra: "") .replacingOccurrences(of: "/unused", with: h.work.file("late-out"))]))
+        let succeeded = try await h.wait("pod waits to succeed") {
+            let p = try await h.get(NodeHarness.pods, "waits")
+            return phase(p) == "Succeeded" ? p : nil
+        }
+        // No --result-file: the node points the trainer at the termination message, as a pod would.
+        let summary = try JSONValue.parse(string: terminated(succeeded)?["message"]?.stringValue ?? "")
+        #expect(summary["status"] == "Succeeded")
+    }
 }

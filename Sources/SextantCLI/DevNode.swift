@@ -1,0 +1,98 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import SextantDevServer
+import SextantKube
+import SextantLocalNode
+
+/// `sextant dev node`: runs Pods, Jobs and Deployments of Sextant's own images as local
+/// processes against an API server (the development one; see docs/local-node.md).
+struct DevNodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "node",
+        abstract: "Run a local node: kubelet, Job and Deployment controller for sextant-trainer and sextant-server.",
+        discussion: """
+        Development only. Pods whose images are sextant-trainer or sextant-server (any registry,
+        tag or digest) run as local processes of the executables next to this binary (or in
+        --bin-dir); other Pods stay Pending as Unschedulable. See docs/local-node.md for the path
+        and port rewriting rules and what is not emulated.
+        """
+    )
+
+    @OptionGroup var cluster: ClusterOptions
+
+    @Option(help: "Node name: Pods with this spec.nodeName (or none) run here.")
+    var nodeName: String = "sextant-local"
+
+    @Option(help: "Directory for pod directories, logs and emulated volume claims (default: a temporary directory).")
+    var workDir: String?
+
+    @Option(help: "Directory with the sextant-trainer and sextant-server executables (default: next to this binary).")
+    var binDir: String?
+
+    @Option(help: "Run readiness probes at least this often, in seconds (pods usually say 10).")
+    var probePeriodSeconds: Double?
+
+    func validate() throws {
+        if let p = probePeriodSeconds, !(p > 0) { throw ValidationError("--probe-period-seconds must be positive") }
+        guard !nodeName.isEmpty else { throw ValidationError("--node-name must not be empty") }
+    }
+
+    func run() async throws {
+        let client = try cluster.client()
+        var options = LocalNodeOptions(nodeName: nodeName, workDirectory: workDir, binDirectory: binDir,
+                                       namespace: cluster.namespace)
+        options.probePeriod = probePeriodSeconds.map { .milliseconds(Int($0 * 1000)) }
+        try await DevNodeCommand.runUntilSignal(client: client, options: options)
+    }
+
+    /// Runs the node until SIGINT or SIGTERM, then stops every process it started.
+    static func runUntilSignal(client: KubeClient, options: LocalNodeOptions) async throws {
+        let node = LocalNode(client: client, options: options)
+        let task = Task { try await node.run() }
+        let signals = SignalWatcher { task.cancel() }
+        printReady(node: node, options: options)
+        defer { signals.stop() }
+        try await task.value
+    }
+
+    /// For `sextant dev apiserver --local-node`: a node in the same process against `server`.
+    /// Its work directory is `<data-dir>/local-node` when the server persists data, so a restart
+    /// finds the pods the previous process ran.
+    static func start(alongside server: DevServer, token: String?, dataDir: String?) -> Task<Void, any Error> {
+        let config = ClusterConfig(server: server.baseURL, auth: token.map { .token($0) } ?? .none)
+        let options = LocalNodeOptions(workDirectory: dataDir.map { ($0 as NSString).appendingPathComponent("local-node") })
+        let node = LocalNode(client: KubeClient(config: config), options: options)
+        printReady(node: node, options: options)
+        return Task { try await node.run() }
+    }
+
+    private static func printReady(node: LocalNode, options: LocalNodeOptions) {
+        let found = node.executables.sorted { $0.key < $1.key }.map { name, path in
+            FileManager.default.isExecutableFile(atPath: path) ? "\(name)=\(path)" : "\(name)=(missing: \(path))"
+        }
+        let line = "sextant dev node \(options.nodeName) running (work dir \(options.workDirectory); "
+            + found.joined(separator: ", ") + ")\n"
+        FileHandle.standardOutput.write(Data(line.utf8))
+    }
+}
+
+/// Calls `handler` once on SIGINT or SIGTERM (instead of dying at once and orphaning children).
+final class SignalWatcher: @unchecked Sendable {
+    private let sources: [any DispatchSourceSignal]
+
+    init(_ handler: @escaping @Sendable () -> Void) {
+        sources = [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler(handler: handler)
+            source.resume()
+            return source
+        }
+    }
+
+    func stop() {
+        for source in sources { source.cancel() }
+    }
+}
