@@ -158,7 +158,8 @@ private func promotedV1(_ spec: CanaryRolloutSpec) -> Driver {
         var seen: [Int] = []
         for _ in 0..<40 where d.status.phase != .succeeded {
             if let w = d.weight, d.status.phase == .progressing, seen.last != w { seen.append(w) }
-            d.tick(advance: 10)
+            // As the controller does: again at once after a change, else when the requeue says.
+            d.tick(advance: d.requeue == .zero ? 0 : 10)
         }
         #expect(seen == [20, 40, 50])
         #expect(d.status.phase == .succeeded)
@@ -311,8 +312,10 @@ private func promotedV1(_ spec: CanaryRolloutSpec) -> Driver {
         requests.retry = ManualRequest(requestedAt: "2027-01-01T00:01:00Z")
         d.status.requests = requests
         d.tick(advance: 1)
-        #expect(d.status.phase == .initializing)
+        #expect(d.status.phase == .progressing, "restarted from the first step (its Deployment still serves)")
+        #expect(d.status.currentStepIndex == 0)
         #expect(d.status.failedChecks == 0)
+        #expect(d.transitions.filter { $0 == .started(candidate: "v2") }.count == 2)
         requests = RolloutRequests()
         requests.abort = ManualRequest(requestedAt: "2027-01-01T00:01:00Z")
         d.status.requests = requests
@@ -436,6 +439,9 @@ private func promotedV1(_ spec: CanaryRolloutSpec) -> Driver {
         d.tick(advance: 10)
         #expect(d.status.phase == .progressing)
         d.tick(advance: 10)
+        #expect(d.status.currentStepIndex == 1, "two passing runs end the mirroring step")
+        #expect(d.requeue == .zero)
+        d.tick()
         #expect(d.status.phase == .promoting)
         #expect(CanaryMachine.desiredRouting(spec: spec, status: d.status)?.split.mirrorPercent == nil)
     }

@@ -1,0 +1,192 @@
+import Foundation
+import SextantAPI
+import SextantControllers
+import SextantJSON
+import SextantKube
+import SextantKubeTypes
+import SextantTestSupport
+import Testing
+
+/// Issue #6's "done when": the development API server with Istio's CRDs (every VirtualService
+/// write is validated against Istio's schema there), a real Prometheus scraping exporters of
+/// `sextant-server`'s metrics (one healthy version, one failing), and the controller.
+@Suite(.serialized) struct CanaryRolloutEndToEndTests {
+    static func toolsPresent() throws -> Bool {
+        try Tooling.available("prometheus", PrometheusServer.isInstalled)
+            && Tooling.available("python3", MetricsExporter.isAvailable)
+    }
+
+    static let healthy = (success: 0.999, latency: 0.05)
+    static let failing = (success: 0.6, latency: 0.9)
+
+    /// Starts the environment and deploys `fraud-v1` as the first (stable) version.
+    static func withStableV1(_ versions: [String: (success: Double, latency: Double)], inProcess: Bool = true)
+        async throws -> CanaryEnvironment {
+        let env = try await CanaryEnvironment.start(versions: versions)
+        try await env.createRouting()
+        for (index, name) in versions.keys.sorted().enumerated() {
+            try await env.createVersion(name, version: Int64(index + 1))
+        }
+        try await env.createRollout(candidate: "fraud-v1")
+        if inProcess { env.startController() }
+        return env
+    }
+
+    static func waitForStable(_ env: CanaryEnvironment, _ version: String) async throws {
+        try await env.waitFor("\(version) stable") {
+            let s = try await env.rollout().status
+            return s?.phase == .succeeded && s?.stableVersion == version
+        }
+    }
+
+    @Test func healthyCandidateGoesThroughItsStepsAndIsPromoted() async throws {
+        guard try Self.toolsPresent() else { return }
+        let env = try await Self.withStableV1(["fraud-v1": Self.healthy, "fraud-v2": Self.healthy])
+        defer { Task { await env.stop() } }
+        try await Self.waitForStable(env, "fraud-v1")
+        let first = try await env.traffic()
+        #expect(first.stable == 100 && first.canary == 0 && first.stableVersion == "fraud-v1")
+
+        try await env.setCandidate("fraud-v2")
+        var weights: [Int64] = []
+        try await env.waitFor("fraud-v2 promoted", timeout: .seconds(60)) {
+            let t = try await env.traffic()
+            if weights.last != t.canary { weights.append(t.canary) }
+            let s = try await env.rollout().status
+            return s?.phase == .succeeded && s?.stableVersion == "fraud-v2"
+        }
+        #expect(weights.filter { $0 != 0 } == [25, 50], "canary weights seen: \(weights)")
+        let end = try await env.traffic()
+        #expect(end.stable == 100 && end.canary == 0)
+        #expect(end.stableVersion == "fraud-v2", "the stable subset now selects the promoted version")
+
+        let status = try #require(try await env.rollout().status)
+        #expect(status.failedChecks == 0)
+        #expect(status.measurements?.allSatisfy { $0.outcome == .pass } == true, "\(status.measurements ?? [])")
+        let success = status.measurements?.first { $0.metric == "success-rate" }
+        #expect(success?.query?.contains(#"version="fraud-v2""#) == true)
+        #expect(success?.query?.contains(#"namespace="ml-production""#) == true)
+        #expect((success?.value ?? 0) > 0.95)
+        #expect(status.conditions?.contains { $0.type == "Promoted" && $0.status == "True" } == true)
+
+        try await env.waitFor("ModelVersion stages") {
+            let v2 = try await env.modelVersion("fraud-v2").status?.phase
+            let v1 = try await env.modelVersion("fraud-v1").status?.phase
+            return v2 == .production && v1 == .archived
+        }
+        try await env.waitFor("old stable scaled down") {
+            let d = try JSONValue.decode(try await env.client.send(method: "GET", path: RolloutServing.deployments.path(
+                namespace: CanaryEnvironment.namespace, name: "fraud-fraud-v1")))
+            return d["spec"]?["replicas"]?.intValue == 0
+        }
+    }
+
+    @Test func failingCandidateIsRolledBackWithinOneInterval() async throws {
+        guard try Self.toolsPresent() else { return }
+        let env = try await Self.withStableV1(["fraud-v1": Self.healthy, "fraud-v3": Self.failing])
+        defer { Task { await env.stop() } }
+        try await Self.waitForStable(env, "fraud-v1")
+
+        try await env.setCandidate("fraud-v3")
+        var sawCanaryTraffic = false
+        var zeroAt: Date?
+        try await env.waitFor("fraud-v3 rolled back with traffic back on stable", timeout: .seconds(60)) {
+            let t = try await env.traffic()
+            if t.canary > 0 { sawCanaryTraffic = true }
+            if sawCanaryTraffic, t.canary == 0, zeroAt == nil { zeroAt = Date() }
+            guard zeroAt != nil else { return false }
+            let phase = try await env.rollout().status?.phase
+            return phase == .rolledBack
+        }
+        let status = try #require(try await env.rollout().status)
+        #expect(status.phase == .rolledBack)
+        #expect(status.failedChecks == 2)
+        #expect(status.stableVersion == "fraud-v1")
+        let message = status.message ?? ""
+        #expect(message.contains("AnalysisFailed") && message.contains("failureLimit 2"), "\(message)")
+        #expect(message.contains("success-rate") || message.contains("latency-p99"), "names the metric: \(message)")
+        let t = try await env.traffic()
+        #expect(t.stable == 100 && t.canary == 0 && t.stableVersion == "fraud-v1")
+
+        // Threshold breach (the analysis run that reached the failure limit) to canary weight 0.
+        let breach = try #require(status.lastAnalysisTime.flatMap(KubeTime.parse))
+        let zero = try #require(zeroAt)
+        let seconds = zero.timeIntervalSince(breach)
+        print("canary rollback: threshold breach to canary weight 0 took \(String(format: "%.3f", seconds)) s (polling every 20 ms)")
+        #expect(seconds < 2, "within one analysis interval (2 s): \(seconds) s")
+
+        try await env.waitFor("ModelVersion marked rolled back") {
+            let v3 = try await env.modelVersion("fraud-v3").status
+            return v3?.phase == .rolledBack && v3?.rolledBack?.canaryRollout == "fraud"
+        }
+        let events = try await env.client.list(Event.self, namespace: CanaryEnvironment.namespace).items
+        #expect(events.contains { $0.type == "Warning" && $0.reason == "RolledBack" })
+    }
+
+    @Test func prometheusDownHoldsTheRolloutThenFailsIt() async throws {
+        guard try Self.toolsPresent() else { return }
+        let env = try await Self.withStableV1(["fraud-v1": Self.healthy, "fraud-v2": Self.healthy])
+        defer { Task { await env.stop() } }
+        try await Self.waitForStable(env, "fraud-v1")
+        try await env.setCandidate("fraud-v2")
+        try await env.waitFor("first canary step") { try await env.traffic().canary == 25 }
+        env.prometheus.stop()
+        let heldAt = try await env.rollout().status?.currentStepIndex ?? 0
+
+        var sawHold = false
+        try await env.waitFor("the rollout fails on query errors", timeout: .seconds(60)) {
+            let s = try await env.rollout().status
+            #expect(s?.stableVersion == "fraud-v1", "never promoted")
+            #expect((s?.currentStepIndex ?? 0) <= heldAt + 1, "no step advances on errors")
+            if s?.phase == .progressing, (s?.consecutiveErrors ?? 0) >= 1 { sawHold = true }
+            return s?.phase == .failed
+        }
+        let status = try #require(try await env.rollout().status)
+        #expect(sawHold, "errors held the rollout before failing it")
+        #expect(status.consecutiveErrors == 3)
+        #expect(status.failedChecks == 0, "query errors are not failed checks")
+        #expect(status.message?.contains("consecutiveErrorLimit 3") == true, "\(status.message ?? "")")
+        #expect(status.measurements?.contains { $0.outcome == .error && ($0.message ?? "").contains("127.0.0.1") } == true)
+        let t = try await env.traffic()
+        #expect(t.stable == 100 && t.canary == 0 && t.stableVersion == "fraud-v1")
+    }
+
+    @Test func killedControllerResumesWithoutSkippingOrRepeatingSteps() async throws {
+        guard try Self.toolsPresent() else { return }
+        guard try Tooling.available("sextant-controller next to the test bundle (swift build --build-tests)",
+                                    CanaryEnvironment.controllerBinary != nil),
+              let binary = CanaryEnvironment.controllerBinary else { return }
+        let env = try await Self.withStableV1(["fraud-v1": Self.healthy, "fraud-v2": Self.healthy], inProcess: false)
+        defer { Task { await env.stop() } }
+        var controller = try env.controllerProcess(binary)
+        defer { controller.stop() }
+        try await Self.waitForStable(env, "fraud-v1")
+
+        try await env.setCandidate("fraud-v2")
+        try await env.waitFor("first canary step") { try await env.traffic().canary == 25 }
+        kill(controller.process.processIdentifier, SIGKILL)
+        controller.process.waitUntilExit()
+        let atKill = try #require(try await env.rollout().status)
+        try await Task.sleep(for: .seconds(1))
+        controller = try env.controllerProcess(binary)
+
+        var steps: [Int] = [atKill.currentStepIndex ?? 0]
+        try await env.waitFor("fraud-v2 promoted after the restart", timeout: .seconds(60)) {
+            let s = try await env.rollout().status
+            if let i = s?.currentStepIndex, steps.last != i { steps.append(i) }
+            return s?.phase == .succeeded && s?.stableVersion == "fraud-v2"
+        }
+        #expect(steps == steps.sorted(), "the step index never went back: \(steps)")
+        let events = try await env.client.list(Event.self, namespace: CanaryEnvironment.namespace).items
+        func count(_ reason: String, _ text: String) -> Int {
+            events.filter { $0.reason == reason && ($0.note ?? "").contains(text) }
+                .reduce(0) { $0 + ($1.series?.count ?? 1) }
+        }
+        #expect(count("RolloutStarted", "fraud-v2") == 1, "the rollout was not restarted")
+        #expect(count("StepAdvanced", "step 1") == 1, "step 1 entered once")
+        #expect(count("StepAdvanced", "end of the steps") == 1, "the last step completed once")
+        #expect(count("Promoted", "fraud-v2") == 1)
+        let t = try await env.traffic()
+        #expect(t.stable == 100 && t.canary == 0 && t.stableVersion == "fraud-v2")
+    }
+}
