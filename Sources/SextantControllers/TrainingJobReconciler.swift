@@ -48,6 +48,7 @@ struct TrainingJobReconciler: Reconciler {
         try await handOff(&run)
         finishStatus(&run)
         _ = try await client.updateStatusIfChanged(original: tj, modified: run.updated)
+        if let value = run.handledAnnotation { try await removeRetrainAnnotation(value: value, run) }
         for e in run.events { await events.record(tj, type: e.warning ? .warning : .normal, reason: e.reason, action: e.action, note: e.note, now: now) }
         if run.requeueSoon { wake.append(now.addingTimeInterval(1)) }
         guard let soonest = wake.min() else { return .done }
@@ -62,6 +63,10 @@ struct TrainingJobReconciler: Reconciler {
         let now: Date
         var events: [(warning: Bool, reason: String, action: String, note: String)] = []
         var requeueSoon = false
+        /// Something this reconcile found worth saying in `status.message` (a waiting schedule, a missing rollout).
+        var notice: String?
+        /// The retrain annotation value acted on, removed once the run is recorded.
+        var handledAnnotation: String?
         var tj: TrainingJob { original }
         var status: TrainingJobStatus {
             get { updated.status ?? TrainingJobStatus() }
@@ -289,7 +294,8 @@ struct TrainingJobReconciler: Reconciler {
                                                                    history: ctx.status.runs ?? []) {
             if ctx.status.requests?.run?.requestedAt == requestedAt { ctx.status.requests = nil }
             try await start(trigger: trigger, &ctx)
-            if annotation == requestedAt { try await removeRetrainAnnotation(value: requestedAt, ctx) }
+            // Removed after the status write: patching the TrainingJob now would make that write a conflict.
+            if annotation == requestedAt { ctx.handledAnnotation = requestedAt }
             return nil
         }
         if ctx.status.requests?.run != nil { ctx.status.requests = nil }  // already acted on
@@ -314,7 +320,7 @@ struct TrainingJobReconciler: Reconciler {
                 }
                 switch SchedulePlanner.concurrency(schedule.concurrencyPolicy ?? .forbid, runActive: !active.isEmpty) {
                 case .wait:
-                    ctx.status.message = "schedule time \(KubeTime.format(due)) is due but run \(active[0].name) is still running (concurrencyPolicy Forbid)"
+                    ctx.notice = "schedule time \(KubeTime.format(due)) is due but run \(active[0].name) is still running (concurrencyPolicy Forbid)"
                     if let sds = schedule.startingDeadlineSeconds { wake.append(due.addingTimeInterval(Double(sds))) }
                 case .replaceActive:
                     for run in active { try await cancel(run, reason: "Replaced", message: "replaced by the run scheduled for \(KubeTime.format(due))", &ctx) }
@@ -458,8 +464,9 @@ struct TrainingJobReconciler: Reconciler {
         }
         guard let best = approved.max(by: { $0.spec.version < $1.spec.version }), let bestName = best.metadata.name else { return }
         guard let rollout = rollouts.get(namespace: ctx.namespace, name: target) else {
-            ctx.status.message = "CanaryRollout \(target) (spec.release.canaryRollout) not found; \(bestName) waits for it"
-            ctx.event("CanaryRolloutNotFound", ctx.status.message ?? "", warning: true, action: "HandOff")
+            let notice = "CanaryRollout \(target) (spec.release.canaryRollout) not found; \(bestName) waits for it"
+            ctx.notice = notice
+            ctx.event("CanaryRolloutNotFound", notice, warning: true, action: "HandOff")
             return
         }
         let current = rollout.raw[path: ["spec", "modelVersion"]]?.stringValue
@@ -520,11 +527,14 @@ struct TrainingJobReconciler: Reconciler {
                            observedGeneration: gen, now: now)
         }
         status.conditions = conditions
-        if status.phase != .running, status.message?.hasPrefix("schedule time") == true, active.isEmpty { status.message = nil }
-        if let run = active.first { status.message = "run \(run.name) is running" } else if let last = runs.first {
-            if status.message == nil || status.message?.hasPrefix("run ") == true {
-                status.message = "run \(last.name) \(last.result.rawValue)" + (last.message.map { ": \($0)" } ?? "")
-            }
+        if let notice = ctx.notice {
+            status.message = notice
+        } else if let run = active.first {
+            status.message = "run \(run.name) is running"
+        } else if let last = runs.first {
+            status.message = "run \(last.name) \(last.result.rawValue)" + (last.message.map { ": \($0)" } ?? "")
+        } else {
+            status.message = nil
         }
         ctx.status = status
     }

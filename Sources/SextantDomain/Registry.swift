@@ -38,6 +38,10 @@ public enum Registry {
         let ta = a.metadata.creationTimestamp.flatMap(KubeTime.parse) ?? .distantFuture
         let tb = b.metadata.creationTimestamp.flatMap(KubeTime.parse) ?? .distantFuture
         if ta != tb { return ta < tb }
+        // Same second: the version under its canonical name `<model>-v<N>` came first.
+        let ca = a.metadata.name == versionName(model: a.spec.modelName, version: a.spec.version)
+        let cb = b.metadata.name == versionName(model: b.spec.modelName, version: b.spec.version)
+        if ca != cb { return ca }
         return (a.metadata.name ?? "") < (b.metadata.name ?? "")
     }
 

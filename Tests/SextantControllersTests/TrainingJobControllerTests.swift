@@ -223,15 +223,23 @@ struct TrainingJobControllerTests {
         try await env.eventually("Forbid message") { try await env.trainingJob("nightly").status?.message?.contains("Forbid") == true }
         #expect(try await env.jobs(of: "nightly").count == 1)
 
-        // Run 1 finishes; an hour of "downtime" later only the latest missed time starts.
+        // Run 1 finishes: the time that waited under Forbid starts now (it is still unmet).
         try await env.finishJob("nightly-1", exitCode: 0, message: trainerSummary())
-        try await env.eventually("run 1 registered") { try await env.trainingJob("nightly").status?.latestModelVersion == "churn-v1" }
-        clock.set(next.addingTimeInterval(3600 + 5))
-        try await env.poke("nightly")
         _ = try await env.waitForJob("nightly-2")
         status = try await env.trainingJob("nightly").status
+        #expect(status?.runs?.first?.trigger.scheduledTime == KubeTime.format(next.addingTimeInterval(600)))
+        #expect(status?.latestModelVersion == "churn-v1")
+        try await env.finishJob("nightly-2", exitCode: 0, message: trainerSummary(output: "file:///models/churn/v2/"))
+        try await env.eventually("run 2 registered") { try await env.trainingJob("nightly").status?.latestModelVersion == "churn-v2" }
+
+        // An hour of controller "downtime": of the five missed times only the latest starts.
+        clock.set(next.addingTimeInterval(3600 + 5))
+        try await env.poke("nightly")
+        _ = try await env.waitForJob("nightly-3")
+        status = try await env.trainingJob("nightly").status
         #expect(status?.runs?.first?.trigger.scheduledTime == KubeTime.format(next.addingTimeInterval(3600)))
-        #expect(try await env.jobs(of: "nightly").count == 2)
+        #expect(status?.lastScheduleTime == KubeTime.format(next.addingTimeInterval(3600)))
+        #expect(try await env.jobs(of: "nightly").count == 3)
         try await env.eventually("MissedSchedules Event") { try await !env.events(reason: "MissedSchedules").isEmpty }
     }
 

@@ -18,8 +18,14 @@ let trainingRepoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent
 /// A wall clock tests move by hand (`ControllerSettings.now`).
 final class TrainingClock: Sendable {
     private let current: Mutex<Date>
-    init(_ start: Date = Date()) { current = Mutex(start) }
-    var now: Date { current.withLock { $0 } }
+    /// A live clock follows real time from `start` on, a frozen one moves only by hand.
+    private let live: Bool
+    private let origin = Date()
+    init(_ start: Date = Date(), live: Bool = false) {
+        current = Mutex(start)
+        self.live = live
+    }
+    var now: Date { current.withLock { live ? $0.addingTimeInterval(Date().timeIntervalSince(origin)) : $0 } }
     func advance(_ seconds: TimeInterval) { current.withLock { $0 = $0.addingTimeInterval(seconds) } }
     func set(_ date: Date) { current.withLock { $0 = date } }
 }
@@ -234,4 +240,76 @@ func trainerSummary(status: String = "Succeeded", model: String = "churn", outpu
         o["message"] = .string(status == "GateFailed" ? "gate performance.aucRoc failed" : "data: line 3: column 'x1': non-numeric value 'zz'")
     }
     return String(decoding: (try? JSONValue.object(o).encoded()) ?? Data(), as: UTF8.self)
+}
+
+/// Plays kubelet and Job controller with the real trainer: for every new training Job it writes
+/// the run's ConfigMap to a file, runs the `sextant-trainer` built next to the test bundle, and
+/// reports its exit code and result file as the Pod's terminated state (the termination message).
+final class TrainerKubelet: Sendable {
+    let env: TrainingEnvironment
+    let directory: TemporaryDirectory
+    let started = Mutex<Set<String>>([])
+    let task = Mutex<Task<Void, Never>?>(nil)
+
+    static var trainerBinary: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sextant-trainer").path
+    }
+
+    init(env: TrainingEnvironment) throws {
+        self.env = env
+        self.directory = try TemporaryDirectory()
+    }
+
+    func start() {
+        let t = Task { [self] in
+            while !Task.isCancelled {
+                let jobs = (try? await env.client.list(TrainingEnvironment.jobResource, namespace: env.namespace,
+                                                        options: ListOptions(labelSelector: SextantLabel.trainingJob),
+                                                        as: DynamicObject.self).items) ?? []
+                for job in jobs {
+                    guard let name = job.name, job.raw[path: ["status", "conditions"]] == nil,
+                          started.withLock({ $0.insert(name).inserted }) else { continue }
+                    do { try await run(name) } catch { Issue.record("kubelet could not run \(name): \(error)") }
+                }
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        task.withLock { $0 = t }
+    }
+
+    func stop() { task.withLock { $0?.cancel() } }
+
+    func run(_ job: String) async throws {
+        let cm = try await env.client.get(ConfigMap.self, name: job, namespace: env.namespace)
+        let config = directory.file("\(job).yaml")
+        let result = directory.file("\(job).result.json")
+        try (cm.data?["config.yaml"] ?? "").write(toFile: config, atomically: true, encoding: .utf8)
+        let outcome = try runCommand(Self.trainerBinary, ["--config", config, "--result-file", result, "--quiet", "--threads", "1"])
+        let message = (try? String(contentsOfFile: result, encoding: .utf8)) ?? outcome.output
+        try await env.finishJob(job, exitCode: Int(outcome.code), message: message)
+    }
+}
+
+/// A churn-like data set: three numeric features, the label depends on two of them plus noise.
+func writeChurnCSV(to path: String, rows: Int = 3000, seed: UInt64 = 7) throws {
+    var state = seed
+    func next() -> Double {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Double(state >> 11) / Double(1 << 53)
+    }
+    var text = "tenure,monthly_charges,support_calls,churned\n"
+    for _ in 0..<rows {
+        let tenure = next() * 72
+        let charges = 20 + next() * 100
+        let calls = Double(Int(next() * 6))
+        let score = -0.05 * tenure + 0.02 * charges + 0.6 * calls - 1.5 + (next() - 0.5) * 2
+        text += String(format: "%.2f,%.2f,%.0f,%d\n", tenure, charges, calls, score > 0 ? 1 : 0)
+    }
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+}
+
+/// `sha256sum` of a file (hex).
+func sha256Hex(_ path: String) throws -> String {
+    let out = try runCommand("sha256sum", [path])
+    return String(out.output.prefix(64))
 }
