@@ -96,7 +96,7 @@ struct ModelVersionControllerTests {
 
         // Manual approval: nothing is handed over until someone approves.
         _ = try await env.client.create(sampleTrainingJob("churn-train", approval: .manual, canaryRollout: "churn"))
-        _ = try await env.waitForJob("churn-train-1")
+        try await env.waitForRun("churn-train", "churn-train-1")
         try await env.finishJob("churn-train-1", exitCode: 0, message: trainerSummary())
         try await env.eventually("v1 pending") { try await env.modelVersion("churn-v1").status?.phase == .pendingApproval }
         try await Task.sleep(for: .milliseconds(200))

@@ -26,6 +26,7 @@ struct TrainingJobControllerTests {
         _ = try await env.client.create(tj)
 
         let job = try await env.waitForJob("churn-train-1")
+        try await env.waitForRun("churn-train", "churn-train-1")
         let spec = try #require(job.raw["spec"])
         #expect(job.metadata.labels?[SextantLabel.trainingJob] == "churn-train")
         #expect(job.metadata.labels?[SextantLabel.run] == "churn-train-1")
@@ -96,7 +97,7 @@ struct TrainingJobControllerTests {
         let env = try await TrainingEnvironment.start()
         defer { Task { await env.stop() } }
         _ = try await env.client.create(sampleTrainingJob("gated"))
-        _ = try await env.waitForJob("gated-1")
+        try await env.waitForRun("gated", "gated-1")
         try await env.finishJob("gated-1", exitCode: 3, message: trainerSummary(status: "GateFailed", auc: 0.61, gatePassed: false))
         try await env.eventually("run GateFailed") {
             try await env.trainingJob("gated").status?.runs?.first?.result == .gateFailed
@@ -122,7 +123,7 @@ struct TrainingJobControllerTests {
         let env = try await TrainingEnvironment.start()
         defer { Task { await env.stop() } }
         _ = try await env.client.create(sampleTrainingJob("broken"))
-        _ = try await env.waitForJob("broken-1")
+        try await env.waitForRun("broken", "broken-1")
         try await env.finishJob("broken-1", exitCode: exitCode, message: message, reason: reason, jobFailureReason: jobReason)
         try await env.eventually("run \(result)") { try await env.trainingJob("broken").status?.runs?.first?.result == result }
         let run = try #require(try await env.trainingJob("broken").status?.runs?.first)
@@ -134,7 +135,7 @@ struct TrainingJobControllerTests {
         let env = try await TrainingEnvironment.start()
         defer { Task { await env.stop() } }
         _ = try await env.client.create(sampleTrainingJob("slow"))
-        _ = try await env.waitForJob("slow-1")
+        try await env.waitForRun("slow", "slow-1")
         try await env.setJobCondition("slow-1", complete: false, reason: "DeadlineExceeded", message: "Job was active longer than specified deadline")
         try await env.eventually("run failed with DeadlineExceeded") {
             try await env.trainingJob("slow").status?.runs?.first?.reason == "DeadlineExceeded"
@@ -171,7 +172,7 @@ struct TrainingJobControllerTests {
 
         let request: JSONValue = ["status": ["requests": ["run": ["requestedAt": "2026-03-01T10:00:00.000Z", "requestedBy": "ana", "reason": "new labels"]]]]
         let _: TrainingJob = try await env.client.patch(TrainingJob.self, name: "manual", namespace: env.namespace, .merge(request), subresource: "status")
-        _ = try await env.waitForJob("manual-1")
+        try await env.waitForRun("manual", "manual-1")
         var status = try await env.trainingJob("manual").status
         #expect(status?.runs?.first?.trigger.type == .manual && status?.runs?.first?.trigger.requestedBy == "ana")
         #expect(status?.requests?.run == nil)
@@ -180,7 +181,7 @@ struct TrainingJobControllerTests {
 
         let _: TrainingJob = try await env.client.patch(TrainingJob.self, name: "manual", namespace: env.namespace,
                                                         .merge(.object(["metadata": .object(["annotations": .object([TrainingRuns.retrainAnnotation: "req-2"])])])))
-        _ = try await env.waitForJob("manual-2")
+        try await env.waitForRun("manual", "manual-2")
         try await env.eventually("annotation removed") {
             try await env.trainingJob("manual").metadata.annotations?[TrainingRuns.retrainAnnotation] == nil
         }
@@ -211,7 +212,7 @@ struct TrainingJobControllerTests {
 
         clock.set(next.addingTimeInterval(5))
         try await env.poke("nightly")
-        _ = try await env.waitForJob("nightly-1")
+        try await env.waitForRun("nightly", "nightly-1")
         var status = try await env.trainingJob("nightly").status
         #expect(status?.runs?.first?.trigger.type == .schedule)
         #expect(status?.runs?.first?.trigger.scheduledTime == KubeTime.format(next))
@@ -225,7 +226,7 @@ struct TrainingJobControllerTests {
 
         // Run 1 finishes: the time that waited under Forbid starts now (it is still unmet).
         try await env.finishJob("nightly-1", exitCode: 0, message: trainerSummary())
-        _ = try await env.waitForJob("nightly-2")
+        try await env.waitForRun("nightly", "nightly-2")
         status = try await env.trainingJob("nightly").status
         #expect(status?.runs?.first?.trigger.scheduledTime == KubeTime.format(next.addingTimeInterval(600)))
         #expect(status?.latestModelVersion == "churn-v1")
@@ -235,7 +236,7 @@ struct TrainingJobControllerTests {
         // An hour of controller "downtime": of the five missed times only the latest starts.
         clock.set(next.addingTimeInterval(3600 + 5))
         try await env.poke("nightly")
-        _ = try await env.waitForJob("nightly-3")
+        try await env.waitForRun("nightly", "nightly-3")
         status = try await env.trainingJob("nightly").status
         #expect(status?.runs?.first?.trigger.scheduledTime == KubeTime.format(next.addingTimeInterval(3600)))
         #expect(status?.lastScheduleTime == KubeTime.format(next.addingTimeInterval(3600)))
@@ -264,7 +265,7 @@ struct TrainingJobControllerTests {
         values.set(rendered, .value(0.61))
         clock.advance(61)
         try await env.poke("drifty")
-        _ = try await env.waitForJob("drifty-1")
+        try await env.waitForRun("drifty", "drifty-1")
         let status = try await env.trainingJob("drifty").status
         let trigger = try #require(status?.runs?.first?.trigger)
         #expect(trigger.type == .retrainCondition && trigger.condition == "accuracy-drop" && trigger.value == 0.61)
@@ -280,14 +281,14 @@ struct TrainingJobControllerTests {
         // After the cooldown it fires again.
         clock.advance(3600)
         try await env.poke("drifty")
-        _ = try await env.waitForJob("drifty-2")
+        try await env.waitForRun("drifty", "drifty-2")
     }
 
     @Test func suspendPausesTheRunningJob() async throws {
         let env = try await TrainingEnvironment.start()
         defer { Task { await env.stop() } }
         _ = try await env.client.create(sampleTrainingJob("pausable"))
-        _ = try await env.waitForJob("pausable-1")
+        try await env.waitForRun("pausable", "pausable-1")
         let _: TrainingJob = try await env.client.patch(TrainingJob.self, name: "pausable", namespace: env.namespace,
                                                         .merge(["spec": ["runPolicy": ["suspend": true]]]))
         try await env.eventually("Job suspended") { try await env.job("pausable-1").raw[path: ["spec", "suspend"]]?.boolValue == true }

@@ -149,6 +149,15 @@ struct TrainingEnvironment {
         return found
     }
 
+    /// Waits until the run's Job exists and the run is recorded in the TrainingJob's status (the
+    /// controller creates the Job first, then writes status).
+    func waitForRun(_ trainingJob: String, _ run: String) async throws {
+        _ = try await waitForJob(run)
+        try await eventually("run \(run) in status") {
+            try await self.trainingJob(trainingJob).status?.runs?.contains { $0.name == run } == true
+        }
+    }
+
     // MARK: Playing the kubelet and the Job controller
 
     /// Creates the Job's Pod with the trainer container terminated as given, then marks the Job
