@@ -54,7 +54,7 @@ public struct RolloutObservation: Sendable {
 public struct DesiredRouting: Sendable, Hashable {
     /// The version the stable destination serves.
     public var stableVersion: String
-    /// The version the canary destination serves (`nil`: leave it).
+    /// The version the canary destination serves (`nil`: the router points it at the stable version).
     public var canaryVersion: String?
     public var split: TrafficSplit
 }

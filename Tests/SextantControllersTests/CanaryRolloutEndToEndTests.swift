@@ -177,6 +177,10 @@ import Testing
             return s?.phase == .succeeded && s?.stableVersion == "fraud-v2"
         }
         #expect(steps == steps.sorted(), "the step index never went back: \(steps)")
+        // Events are written after the status that caused them.
+        try await env.waitFor("the Promoted event") {
+            try await env.client.list(Event.self, namespace: CanaryEnvironment.namespace).items.contains { $0.reason == "Promoted" }
+        }
         let events = try await env.client.list(Event.self, namespace: CanaryEnvironment.namespace).items
         func count(_ reason: String, _ text: String) -> Int {
             events.filter { $0.reason == reason && ($0.note ?? "").contains(text) }

@@ -57,7 +57,7 @@ final class CanaryEnvironment: @unchecked Sendable {
                     labels:
                       namespace: \(namespace)
             """)
-        try await prometheus.waitForTargetsUp()
+        try await prometheus.waitForTargetsUp(exporters.values.map(\.target))
         let kubeconfig = try TemporaryDirectory()
         try server.writeKubeconfig(to: kubeconfig.file("config"))
         return CanaryEnvironment(server: server, client: client, prometheus: prometheus, exporters: exporters,

@@ -107,15 +107,16 @@ public final class PrometheusServer: @unchecked Sendable {
         }
     }
 
-    /// Polls `/api/v1/targets` until every configured target was scraped and is healthy.
-    public func waitForTargetsUp(timeout: Duration = .seconds(20)) async throws {
+    /// Polls `/api/v1/targets` until every configured target (or every one of `instances`, for
+    /// targets given in `extraScrapeConfigs`) was scraped and is healthy.
+    public func waitForTargetsUp(_ instances: [String]? = nil, timeout: Duration = .seconds(20)) async throws {
         let deadline = ContinuousClock.now + timeout
         var last = ""
         while ContinuousClock.now < deadline {
             if let answer = try? LocalHTTP.request("GET", port: port, path: "/api/v1/targets?state=active"),
                answer.status == 200 {
                 last = answer.text
-                let expected = Set(scrapeTargets)
+                let expected = Set(instances ?? scrapeTargets)
                 let root = try? JSONSerialization.jsonObject(with: answer.body) as? [String: Any]
                 let active = (root?["data"] as? [String: Any])?["activeTargets"] as? [[String: Any]] ?? []
                 let up = Set(active.compactMap { target -> String? in
