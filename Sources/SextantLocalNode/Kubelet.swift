@@ -3,10 +3,6 @@ import SextantJSON
 import SextantKube
 import SextantKubeTypes
 
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
-
 /// How a container ended.
 struct Termination: Sendable {
     var exitCode: Int32
@@ -332,7 +328,7 @@ extension LocalNode {
             var failures = 0
             var ready = false
             while !Task.isCancelled {
-                let ok = await LocalNode.httpProbe(port: port ?? 80, path: httpGet.path ?? "/", timeout: timeout)
+                let ok = await HTTPProbe.check(port: port ?? 80, path: httpGet.path ?? "/", timeout: timeout)
                 if ok { successes += 1; failures = 0 } else { failures += 1; successes = 0 }
                 if !ready && successes >= successNeeded { ready = true }
                 if ready && failures >= failuresAllowed { ready = false }
@@ -356,19 +352,6 @@ extension LocalNode {
             if let colon = line.lastIndex(of: ":"), let port = Int(line[line.index(after: colon)...]) { return port }
         }
         return nil
-    }
-
-    static func httpProbe(port: Int, path: String, timeout: Double) async -> Bool {
-        guard let url = URL(string: "http://127.0.0.1:\(port)\(path.hasPrefix("/") ? path : "/" + path)") else { return false }
-        var request = URLRequest(url: url)
-        request.timeoutInterval = timeout
-        do {
-            let (_, response) = try await URLSession.shared.data(for: request)
-            guard let code = (response as? HTTPURLResponse)?.statusCode else { return false }
-            return (200..<400).contains(code)
-        } catch {
-            return false
-        }
     }
 
     private func container(uid: String, name: String, run: Int) -> ContainerRuntime? {

@@ -35,7 +35,7 @@ public actor LocalNode {
     var synced: Set<Kind> = []
     /// Pods this node process started, by uid.
     var runtimes: [String: PodRuntime] = [:]
-    /// Unschedulable / config messages already written, to avoid rewriting the same status.
+    /// When a failed Job's next Pod is due (a wake-up is scheduled for it), by Job uid.
     var jobRetryAfter: [String: Date] = [:]
     var deploymentProgress: [String: DeploymentProgress] = [:]
     private var wakePending = false
@@ -141,6 +141,11 @@ public actor LocalNode {
             await syncPod(current)
         }
         await collectGonePods()
+        // Forget per-object memory of Jobs and Deployments that are gone.
+        let jobUIDs = Set(objects(.job).map(\.uid))
+        jobRetryAfter = jobRetryAfter.filter { jobUIDs.contains($0.key) }
+        let deploymentUIDs = Set(objects(.deployment).map(\.uid))
+        deploymentProgress = deploymentProgress.filter { deploymentUIDs.contains($0.key) }
     }
 
     // MARK: Caches

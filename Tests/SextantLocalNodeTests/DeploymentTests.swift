@@ -52,8 +52,29 @@ import Testing
         #expect(await httpStatus(endpoint, "/v1/models/demo") == 200)
         #expect(pod[path: ["status", "containerStatuses"]]?[0]?["ready"] == true)
 
+        // A changed template replaces the pod (recreate) with one of the new hash.
+        _ = try await h.client.patch(NodeHarness.deployments, name: "serve",
+                                     .merge(["spec": ["template": ["metadata": ["labels": ["rev": "2"]]]]]),
+                                     namespace: "default", as: DynamicObject.self)
+        let rolled = try await h.wait("a pod of the new template") {
+            let pods = try await h.pods(ownedBy: uid)
+            return pods.count == 1 && pods[0][path: ["metadata", "labels", "pod-template-hash"]]?.stringValue != hash
+                && isTrue(pods[0], "Ready") && Self.endpoint(pods[0]) != nil ? Optional(pods[0]) : nil
+        }
+        #expect(rolled[path: ["metadata", "labels", "rev"]] == "2")
+        let rolledStatus = try await h.wait("status of the rollout") {
+            let d = try await h.get(NodeHarness.deployments, "serve")
+            return d?[path: ["status", "observedGeneration"]] == 2 && d?[path: ["status", "updatedReplicas"]] == 1
+                && isTrue(d, "Available") ? d : nil
+        }
+        #expect(condition(rolledStatus, "Progressing")?["message"]?.stringValue?.contains("serve-") == true)
+        _ = try await h.wait("the old pod's process to stop") {
+            await httpStatus(endpoint, "/v1/models/demo") == nil ? true : nil
+        }
+
         // A deleted pod is replaced by a new one that serves again.
-        let firstName = try #require(pod[path: ["metadata", "name"]]?.stringValue)
+        let firstName = try #require(rolled[path: ["metadata", "name"]]?.stringValue)
+        let rolledEndpoint = try #require(Self.endpoint(rolled))
         try await h.client.delete(NodeHarness.pods, name: firstName, namespace: "default")
         let replacement = try await h.wait("a replacement pod") {
             try await h.pods(ownedBy: uid).first {
@@ -63,8 +84,8 @@ import Testing
         let newEndpoint = try #require(Self.endpoint(replacement))
         #expect(await httpStatus(newEndpoint, "/v1/models/demo") == 200)
         _ = try await h.wait("the deleted pod's process to stop") {
-            let old = await httpStatus(endpoint, "/v1/models/demo")
-            return newEndpoint != endpoint && old == nil ? true : nil
+            let old = await httpStatus(rolledEndpoint, "/v1/models/demo")
+            return newEndpoint != rolledEndpoint && old == nil ? true : nil
         }
 
         // Scaling to zero stops the process.
@@ -74,7 +95,7 @@ import Testing
         _ = try await h.wait("the server to stop") { await httpStatus(newEndpoint, "/v1/models/demo") == nil ? true : nil }
         let scaled = try await h.wait("status to show zero replicas") {
             let d = try await h.get(NodeHarness.deployments, "serve")
-            return d?[path: ["status", "observedGeneration"]] == 2 && d?[path: ["status", "replicas"]] == nil ? d : nil
+            return d?[path: ["status", "observedGeneration"]] == 3 && d?[path: ["status", "replicas"]] == nil ? d : nil
         }
         #expect(isTrue(scaled, "Available"))
         #expect(scaled[path: ["status", "readyReplicas"]] == nil)
