@@ -1,0 +1,91 @@
+{{/* Chart name (app.kubernetes.io/name). */}}
+{{- define "sextant.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Full name of the controller's objects: "sextant-controller" for a release named "sextant". */}}
+{{- define "sextant.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else if contains (include "sextant.name" .) .Release.Name -}}
+{{- printf "%s-controller" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s-controller" .Release.Name (include "sextant.name" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "sextant.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "sextant.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: controller
+{{- end -}}
+
+{{- define "sextant.labels" -}}
+{{ include "sextant.selectorLabels" . }}
+app.kubernetes.io/part-of: sextant
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{- define "sextant.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "sextant.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "sextant.image" -}}
+{{- printf "%s:%s" .repository (default .appVersion .tag) -}}
+{{- end -}}
+
+{{/*
+The rules of the controllers' (Cluster)Role, derived from Sources/SextantControllers and
+Sources/SextantOperator (docs/install.md, "RBAC"). manifests/base/rbac.yaml carries the same rules;
+hack/validate-manifests.sh fails when they differ.
+*/}}
+{{- define "sextant.controllerRules" -}}
+- apiGroups: ["mlops.sextant.dev"]
+  resources: ["trainingjobs"]
+  verbs: ["list", "watch", "patch"]
+- apiGroups: ["mlops.sextant.dev"]
+  resources: ["modelversions"]
+  verbs: ["list", "watch", "create", "patch"]
+- apiGroups: ["mlops.sextant.dev"]
+  resources: ["canaryrollouts"]
+  verbs: ["list", "watch", "patch"]
+- apiGroups: ["mlops.sextant.dev"]
+  resources: ["trainingjobs/status", "modelversions/status", "canaryrollouts/status"]
+  verbs: ["update", "patch"]
+- apiGroups: ["mlops.sextant.dev"]
+  resources: ["trainingjobs/finalizers", "canaryrollouts/finalizers"]
+  verbs: ["update"]
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list", "watch"]
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["create", "delete"]
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["get", "list", "watch", "create", "patch"]
+- apiGroups: [""]
+  resources: ["services"]
+  verbs: ["get", "patch"]
+- apiGroups: ["networking.istio.io"]
+  resources: ["virtualservices", "destinationrules"]
+  verbs: ["get", "patch"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end -}}
+
+{{- define "sextant.leaderElectionRules" -}}
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  verbs: ["get", "create", "update"]
+{{- end -}}
