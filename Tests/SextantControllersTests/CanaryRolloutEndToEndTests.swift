@@ -179,7 +179,8 @@ import Testing
         #expect(steps == steps.sorted(), "the step index never went back: \(steps)")
         // Events are written after the status that caused them.
         try await env.waitFor("the Promoted event") {
-            try await env.client.list(Event.self, namespace: CanaryEnvironment.namespace).items.contains { $0.reason == "Promoted" }
+            try await env.client.list(Event.self, namespace: CanaryEnvironment.namespace).items
+                .contains { $0.reason == "Promoted" && ($0.note ?? "").contains("fraud-v2") }
         }
         let events = try await env.client.list(Event.self, namespace: CanaryEnvironment.namespace).items
         func count(_ reason: String, _ text: String) -> Int {
@@ -189,7 +190,7 @@ import Testing
         #expect(count("RolloutStarted", "fraud-v2") == 1, "the rollout was not restarted")
         #expect(count("StepAdvanced", "step 1") == 1, "step 1 entered once")
         #expect(count("StepAdvanced", "end of the steps") == 1, "the last step completed once")
-        #expect(count("Promoted", "fraud-v2") == 1)
+        #expect(count("Promoted", "fraud-v2") == 1, "\(events.map { "\($0.reason ?? ""): \($0.note ?? "")" })")
         let t = try await env.traffic()
         #expect(t.stable == 100 && t.canary == 0 && t.stableVersion == "fraud-v2")
     }
