@@ -19,7 +19,7 @@ extension CanaryRollout {
             "serving": .object("How versions are served: exactly one of `managed` and `external`.",
                                rules: [.init("[has(self.managed), has(self.external)].exists_one(x, x)",
                                              message: "set exactly one of managed and external")], [
-                "managed": .object("Sextant runs one `sextant-server` Deployment per served version (`<rollout>-<version>`), with the version's artifact.", [
+                "managed": .object("Sextant runs one `sextant-server` Deployment per served version (`<rollout>-<modelversion>`), with the version's artifact; its pods carry `mlops.sextant.dev/model-version: <modelversion>`.", [
                     "image": .string("Model server image. Default: the controller's `--server-image`.",
                                      sample: "ghcr.io/sextant/sextant-server:0.1.0"),
                     "replicas": .integer("Replicas of each served version.", default: 2, min: 0, max: 1000),
@@ -51,7 +51,7 @@ extension CanaryRollout {
                     "stable": .objectName("Service (host) of the stable version."),
                     "canary": .objectName("Service (host) of the candidate."),
                 ]),
-                "destinationRule": .object("Subset-level split: one host, two subsets of a DestinationRule whose `version` labels Sextant points at the stable and candidate Deployments.",
+                "destinationRule": .object("Subset-level split: one host, two subsets of a DestinationRule; Sextant sets only each subset's `mlops.sextant.dev/model-version` label, to the stable and candidate versions (their pods carry that label).",
                                            required: ["name", "host"],
                                            rules: [.init("self.stableSubset != self.canarySubset",
                                                          message: "stableSubset and canarySubset must differ")], [
