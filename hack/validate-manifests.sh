@@ -302,8 +302,21 @@ def compare(chart_objs, kustomize_objs, where):
         err(f"{where}: {extra} is rendered by kustomize but not by the chart")
     for kk in sorted(set(h) & set(k)):
         if h[kk] != k[kk]:
-            err(f"{where}: {kk} differs:\n  chart:     {json.dumps(h[kk], sort_keys=True)}\n"
-                f"  kustomize: {json.dumps(k[kk], sort_keys=True)}")
+            path, a, b = first_difference(h[kk], k[kk])
+            err(f"{where}: {kk} differs at {path}:\n  chart:     {json.dumps(a, sort_keys=True)}\n"
+                f"  kustomize: {json.dumps(b, sort_keys=True)}")
+
+
+def first_difference(a, b, path=""):
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if a.get(k) != b.get(k):
+                return first_difference(a.get(k), b.get(k), f"{path}.{k}")
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                return first_difference(x, y, f"{path}[{i}]")
+    return path or ".", a, b
 
 
 def crds_equal(objs, where):
