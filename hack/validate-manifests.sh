@@ -451,7 +451,7 @@ else
       service/sextant-controller-metrics >/dev/null
   kubectl get crd trainingjobs.mlops.sextant.dev modelversions.mlops.sextant.dev canaryrollouts.mlops.sextant.dev >/dev/null
   # A fresh discovery cache: the one kubectl apply filled predates the CRDs.
-  kubectl get --cache-dir "$tmp/kube-cache" sextant -A >/dev/null
+  kubectl get --cache-dir "$tmp/kube-cache" sextant -A >/dev/null 2>"$tmp/get.err" || { cat "$tmp/get.err" >&2; exit 1; }
   kill "$apiserver"
   wait "$apiserver" 2>/dev/null || true
 fi
