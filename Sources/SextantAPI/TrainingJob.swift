@@ -320,6 +320,8 @@ public struct TrainingRun: Codable, Sendable, Hashable {
     public var dataSha256: String?
     public var reason: String?
     public var message: String?
+    /// The MLflow run this run was reported as (set once reported; see docs/training.md#mlflow).
+    public var mlflowRunId: String?
     public init(name: String, trigger: RunTrigger, result: RunResult = .running) {
         self.name = name
         self.trigger = trigger

@@ -192,6 +192,7 @@ extension TrainingJob {
                     "dataSha256": .sha256("SHA-256 of the data the run read."),
                     "reason": .string("CamelCase reason of a failure (`GateFailed`, `DeadlineExceeded`, `OOMKilled`, `DataHashMismatch`, ...)."),
                     "message": .string("Details: which gate failed with which value, which column was bad, ..."),
+                    "mlflowRunId": .string("The MLflow run this run was reported as, once reported (controller flag `--mlflow-tracking-uri`)."),
                 ]), maxItems: 50),
             "runCount": .integer("Runs started so far; the next run is `<metadata.name>-<runCount+1>`.", min: 0, format: "int64"),
             "lastScheduleTime": .time("Last time a scheduled run was started."),

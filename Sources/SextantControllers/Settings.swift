@@ -13,16 +13,30 @@ public struct ControllerSettings: Sendable {
     public var prometheusTimeout: Duration
     /// The wall clock. Tests move it; every timer is computed from timestamps in status and this.
     public var now: @Sendable () -> Date
+    /// `--mlflow-tracking-uri`: report finished training runs to this MLflow tracking server
+    /// (docs/training.md#mlflow); nil turns reporting off.
+    public var mlflowTrackingURI: String?
+    /// Credentials for the MLflow server (`MLFLOW_TRACKING_TOKEN`, or `MLFLOW_TRACKING_USERNAME`
+    /// and `MLFLOW_TRACKING_PASSWORD`, in the controller's environment).
+    public var mlflowCredentials: MLflowCredentials?
+    /// How soon a report that failed (MLflow down) is tried again.
+    public var mlflowRetryInterval: Duration
 
     public init(prometheusAddress: String? = nil,
                 trainerImage: String = "ghcr.io/sextant-dev/sextant-trainer:latest",
                 serverImage: String = "ghcr.io/sextant-dev/sextant-server:latest",
                 prometheusTimeout: Duration = .seconds(10),
-                now: @escaping @Sendable () -> Date = { Date() }) {
+                now: @escaping @Sendable () -> Date = { Date() },
+                mlflowTrackingURI: String? = nil,
+                mlflowCredentials: MLflowCredentials? = nil,
+                mlflowRetryInterval: Duration = .seconds(30)) {
         self.prometheusAddress = prometheusAddress
         self.trainerImage = trainerImage
         self.serverImage = serverImage
         self.prometheusTimeout = prometheusTimeout
         self.now = now
+        self.mlflowTrackingURI = mlflowTrackingURI
+        self.mlflowCredentials = mlflowCredentials
+        self.mlflowRetryInterval = mlflowRetryInterval
     }
 }

@@ -50,6 +50,8 @@ struct TrainingJobReconciler: Reconciler {
         _ = try await client.updateStatusIfChanged(original: tj, modified: run.updated)
         if let value = run.handledAnnotation { try await removeRetrainAnnotation(value: value, run) }
         for e in run.events { await events.record(tj, type: e.warning ? .warning : .normal, reason: e.reason, action: e.action, note: e.note, now: now) }
+        // After the status write: MLflow being slow or down never delays or fails a run (MLflow.swift).
+        if let retry = await reportToMLflow(run.updated, now: now) { wake.append(retry) }
         if run.requeueSoon { wake.append(now.addingTimeInterval(1)) }
         guard let soonest = wake.min() else { return .done }
         let delay = max(0.05, soonest.timeIntervalSince(now))

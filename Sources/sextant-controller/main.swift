@@ -41,6 +41,8 @@ struct SextantController: AsyncParsableCommand {
     var trainerImage: String = "ghcr.io/sextant-dev/sextant-trainer:latest"
     @Option(help: "The sextant-server image for managed serving that names none.")
     var serverImage: String = "ghcr.io/sextant-dev/sextant-server:latest"
+    @Option(help: "MLflow tracking server to report training runs to (e.g. http://mlflow:5000); credentials from MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD.")
+    var mlflowTrackingUri: String?
     @Option(help: "Parallel reconciles per controller.")
     var concurrency: Int = 2
     @Flag(help: "Log one JSON object per line.")
@@ -78,7 +80,8 @@ struct SextantController: AsyncParsableCommand {
         let manager = Manager(client: client, options: options, metrics: metrics)
 
         let settings = ControllerSettings(prometheusAddress: prometheusUrl, trainerImage: trainerImage, serverImage: serverImage,
-                                          prometheusTimeout: .milliseconds(Int64(prometheusTimeoutSeconds * 1000)))
+                                          prometheusTimeout: .milliseconds(Int64(prometheusTimeoutSeconds * 1000)),
+                                          mlflowTrackingURI: mlflowTrackingUri, mlflowCredentials: .fromEnvironment())
         addTrainingControllers(to: manager, settings: settings, concurrency: concurrency)
         addCanaryRolloutController(to: manager, settings: settings, concurrency: concurrency)
         logger.info("starting", metadata: ["server": "\(config.server)", "namespace": "\(namespace.isEmpty ? "(all)" : namespace)",
