@@ -1,0 +1,152 @@
+import Foundation
+import SextantAPI
+import SextantControllers
+import SextantDomain
+import SextantJSON
+import SextantKubeTypes
+import SextantTestSupport
+import Testing
+
+private func rollout(template: JSONValue? = nil) -> CanaryRollout {
+    var managed = ManagedServing()
+    managed.replicas = 3
+    managed.port = 9000
+    managed.template = template
+    var spec = CanaryRolloutSpec(modelName: "fraud", serving: ServingSpec(managed: managed),
+                                 routing: RoutingSpec(virtualService: VirtualServiceRef(name: "fraud")),
+                                 strategy: RolloutStrategy(canary: CanaryStrategy(stepWeight: 10)))
+    spec.webhooks = []
+    var meta = ObjectMeta(name: "fraud", namespace: "ml")
+    meta.uid = "u-1"
+    return CanaryRollout(metadata: meta, spec: spec)
+}
+
+private func version(_ name: String) -> ModelVersion {
+    ModelVersion(metadata: ObjectMeta(name: name, namespace: "ml"),
+                 spec: ModelVersionSpec(modelName: "fraud", version: 2,
+                                        artifact: ModelArtifact(uri: "s3://m/fraud/v2/model.json", format: .sextantJSON, sha256: "ab12")))
+}
+
+@Suite struct RolloutServingTests {
+    @Test func deploymentKeepsTheUsersTemplateUnderSextantsContainer() throws {
+        let template: JSONValue = [
+            "metadata": ["labels": ["team": "risk", SextantLabel.modelVersion: "spoofed"], "annotations": ["sidecar.istio.io/inject": "true"]],
+            "spec": ["serviceAccountName": "model-server",
+                     "containers": [["name": "sextant-server", "image": "evil:1", "env": [["name": "X", "value": "1"]]],
+                                    ["name": "log-shipper", "image": "fluentbit:3"]]],
+        ]
+        let d = try RolloutServing.deployment(for: rollout(template: template), version: version("fraud-v2"), image: "sextant-server:1")
+        #expect(d["metadata"]?["name"]?.stringValue == "fraud-fraud-v2")
+        #expect(d["metadata"]?["ownerReferences"]?[0]?["uid"]?.stringValue == "u-1")
+        #expect(d["spec"]?["replicas"]?.intValue == 3)
+        let pod = d["spec"]?["template"]
+        #expect(pod?["metadata"]?["labels"]?["team"]?.stringValue == "risk")
+        #expect(pod?["metadata"]?["labels"]?[SextantLabel.modelVersion]?.stringValue == "fraud-v2", "Sextant's labels win")
+        #expect(pod?["metadata"]?["annotations"]?["sidecar.istio.io/inject"]?.stringValue == "true")
+        #expect(pod?["spec"]?["serviceAccountName"]?.stringValue == "model-server")
+        let containers = pod?["spec"]?["containers"]?.arrayValue ?? []
+        #expect(containers.count == 2)
+        let server = try #require(containers.first { $0["name"]?.stringValue == "sextant-server" })
+        #expect(server["image"]?.stringValue == "sextant-server:1")
+        #expect(server["env"]?[0]?["name"]?.stringValue == "X", "the user's other container fields stay")
+        let args = server["args"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        #expect(args == ["--model-uri", "s3://m/fraud/v2/model.json", "--model-name", "fraud", "--model-version", "fraud-v2",
+                         "--listen", "0.0.0.0:9000", "--model-sha256", "ab12"])
+        #expect(containers.contains { $0["name"]?.stringValue == "log-shipper" })
+        let selector = d["spec"]?["selector"]?["matchLabels"]
+        #expect(selector?[SextantLabel.modelVersion]?.stringValue == "fraud-v2")
+    }
+
+    @Test func readinessFollowsTheDeploymentStatus() {
+        func deployment(replicas: Int64, generation: Int64, observed: Int64, updated: Int64, available: Int64) -> JSONValue {
+            ["metadata": ["generation": .int(generation)], "spec": ["replicas": .int(replicas)],
+             "status": ["observedGeneration": .int(observed), "updatedReplicas": .int(updated), "availableReplicas": .int(available)]]
+        }
+        #expect(RolloutServing.readiness(of: deployment(replicas: 2, generation: 3, observed: 3, updated: 2, available: 2), name: "d") == .ready)
+        #expect(RolloutServing.readiness(of: deployment(replicas: 2, generation: 3, observed: 3, updated: 2, available: 1), name: "d")
+                == .notReady("Deployment d: 1/2 replicas available, 2 updated"))
+        #expect(RolloutServing.readiness(of: deployment(replicas: 2, generation: 4, observed: 3, updated: 2, available: 2), name: "d")
+                == .notReady("Deployment d: generation 4 not observed yet"))
+        #expect(RolloutServing.readiness(of: nil, name: "d") == .notReady("Deployment d does not exist yet"))
+        #expect(RolloutServing.readiness(of: ["spec": ["replicas": 0]], name: "d") == .notReady("Deployment d is scaled to 0"))
+    }
+}
+
+/// Rollout webhooks against a real HTTP receiver (`hack/testservers/webhook_receiver.py`).
+@Suite(.serialized) struct RolloutWebhooksTests {
+    struct Receiver {
+        let process: TestProcess
+        let port: Int
+        var base: String { "http://127.0.0.1:\(port)" }
+
+        static func start() async throws -> Receiver {
+            let process = try TestProcess("python3", [Repo.root + "/hack/testservers/webhook_receiver.py", "--port", "0"])
+            let line = try await process.waitForLine(prefix: "listening on 127.0.0.1:")
+            guard let port = Int(line) else { throw TestSetupError("no port: \(process.text)") }
+            return Receiver(process: process, port: port)
+        }
+
+        func calls() throws -> [JSONValue] {
+            try JSONValue.decode(LocalHTTP.request("GET", port: port, path: "/calls").body).arrayValue ?? []
+        }
+    }
+
+    func hook(_ name: String, _ url: String, retries: Int = 0, timeout: String = "2s") -> RolloutWebhook {
+        var h = RolloutWebhook(name: name, type: .confirmPromotion, url: url)
+        h.retries = retries
+        h.timeout = timeout
+        h.metadata = ["ticket": "CHG-1"]
+        return h
+    }
+
+    @Test func successFailureRetriesAndTimeouts() async throws {
+        guard try Tooling.available("python3", Tooling.find("python3") != nil) else { return }
+        let receiver = try await Receiver.start()
+        defer { receiver.process.stop() }
+        let hooks = [hook("ok", receiver.base + "/status/204"),
+                     hook("denied", receiver.base + "/status/403", retries: 1),
+                     hook("flaky", receiver.base + "/flaky/2", retries: 2),
+                     hook("slow", receiver.base + "/sleep/5", timeout: "1s"),
+                     hook("nowhere", "http://127.0.0.1:1/x")]
+        let started = ContinuousClock.now
+        let results = await RolloutWebhooks().call(hooks, rollout: rollout(), stable: "fraud-v1", canary: "fraud-v2", now: Date())
+        let elapsed = ContinuousClock.now - started
+        #expect(results.map(\.name) == ["ok", "denied", "flaky", "slow", "nowhere"])
+        #expect(results.map(\.succeeded) == [true, false, true, false, false])
+        #expect(results[0].statusCode == 204)
+        #expect(results[1].statusCode == 403 && results[1].message?.contains("after 2 attempts") == true, "\(results[1].message ?? "")")
+        #expect(results[3].message?.contains("/sleep/5") == true)
+        #expect(elapsed < .seconds(5), "hooks run concurrently and the timeout cuts the slow one: \(elapsed)")
+
+        let calls = try receiver.calls()
+        #expect(calls.filter { $0["path"]?.stringValue == "/status/403" }.count == 2, "one retry")
+        #expect(calls.filter { $0["path"]?.stringValue == "/flaky/2" }.count == 3, "retried until it answered 200")
+        let body = try #require(calls.first { $0["path"]?.stringValue == "/status/204" }?["body"])
+        #expect(body["name"]?.stringValue == "fraud")
+        #expect(body["namespace"]?.stringValue == "ml")
+        #expect(body["type"]?.stringValue == "ConfirmPromotion")
+        #expect(body["canaryVersion"]?.stringValue == "fraud-v2")
+        #expect(body["stableVersion"]?.stringValue == "fraud-v1")
+        #expect(body["metadata"]?["ticket"]?.stringValue == "CHG-1")
+    }
+
+    @Test func rolloutWebhooksCountAsChecksInAnalysis() async throws {
+        guard try Tooling.available("python3", Tooling.find("python3") != nil) else { return }
+        let receiver = try await Receiver.start()
+        defer { receiver.process.stop() }
+        var r = rollout()
+        var check = RolloutWebhook(name: "load-test", type: .rollout, url: receiver.base + "/status/500")
+        check.retries = 0
+        r.spec.webhooks = [check]
+        var analysis = AnalysisSpec()
+        analysis.metrics = [AnalysisMetric(name: "bad-template", query: "up{x=\"{{ nope }}\"}", thresholdRange: ThresholdRange(min: 1))]
+        r.spec.analysis = analysis
+        let measurements = await RolloutAnalysis(settings: ControllerSettings(prometheusAddress: "http://127.0.0.1:1"))
+            .run(r, stable: "fraud-v1", canary: "fraud-v2", now: Date())
+        #expect(measurements.count == 2)
+        #expect(measurements[0].outcome == .error)
+        #expect(measurements[0].message?.contains("nope") == true, "names the unknown variable: \(measurements[0].message ?? "")")
+        #expect(measurements[1].metric == "webhook/load-test")
+        #expect(measurements[1].outcome == .fail)
+    }
+}

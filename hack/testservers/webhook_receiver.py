@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""A webhook receiver for rollout webhook tests.
+
+POST /status/<code>  answers <code>;  POST /sleep/<seconds>  answers 200 after sleeping;
+POST /flaky/<n>      fails with 503 the first <n> times, then 200.
+GET /calls           the JSON list of calls received so far ({"path": ..., "body": ...}).
+Prints "listening on 127.0.0.1:PORT" once bound (--port 0 picks a free port).
+"""
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+calls = []
+lock = threading.Lock()
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def answer(self, code, body=b"{}"):
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        if self.path == "/calls":
+            with lock:
+                self.answer(200, json.dumps(calls).encode())
+        else:
+            self.answer(404)
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError:
+            body = raw.decode(errors="replace")
+        with lock:
+            calls.append({"path": self.path, "body": body})
+            seen = sum(1 for c in calls if c["path"] == self.path)
+        parts = self.path.strip("/").split("/")
+        try:
+            if parts[0] == "status":
+                self.answer(int(parts[1]), b'{"message":"as asked"}')
+            elif parts[0] == "sleep":
+                time.sleep(float(parts[1]))
+                self.answer(200)
+            elif parts[0] == "flaky":
+                self.answer(503 if seen <= int(parts[1]) else 200)
+            else:
+                self.answer(404)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+    print(f"listening on 127.0.0.1:{server.server_address[1]}", flush=True)
+    parent = os.getppid()
+
+    def watch_parent():
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
