@@ -230,7 +230,7 @@ public struct CanaryRolloutReconciler: Reconciler {
     /// Creates the Deployment, or updates it when Sextant's part of it changed (by fingerprint,
     /// so server-side defaults never cause a write).
     func ensure(_ desired: JSONValue, namespace: String) async throws {
-        guard let name = desired["metadata"]?["name"]?.stringValue, var spec = desired["spec"] else { return }
+        guard let name = desired["metadata"]?["name"]?.stringValue, let spec = desired["spec"] else { return }
         let fingerprint = Self.fingerprint(spec)
         var object = desired
         object["metadata"]?["annotations"] = [Self.specHashAnnotation: .string(fingerprint)]
@@ -243,8 +243,9 @@ public struct CanaryRolloutReconciler: Reconciler {
             }
             return
         }
-        if existing.metadata.annotations?[Self.specHashAnnotation] == fingerprint { return }
-        spec["template"]?["metadata"]?["annotations"] = existing.raw["spec"]?["template"]?["metadata"]?["annotations"] ?? nil
+        // Replicas are compared too: a version scaled to 0 earlier (rolled back, then retried) serves again.
+        if existing.metadata.annotations?[Self.specHashAnnotation] == fingerprint,
+           existing.raw["spec"]?["replicas"] == spec["replicas"] { return }
         let patch: JSONValue = [
             "metadata": ["annotations": [Self.specHashAnnotation: .string(fingerprint)],
                          "resourceVersion": .string(existing.metadata.resourceVersion ?? "")],

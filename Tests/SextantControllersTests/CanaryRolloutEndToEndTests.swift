@@ -121,6 +121,24 @@ import Testing
         }
         let events = try await env.client.list(Event.self, namespace: CanaryEnvironment.namespace).items
         #expect(events.contains { $0.type == "Warning" && $0.reason == "RolledBack" })
+
+        // The candidate is scaled down after abortScaleDownDelaySeconds (1 s here).
+        try await env.waitFor("fraud-v3 scaled to 0") {
+            let d = try JSONValue.decode(try await env.client.send(method: "GET", path: RolloutServing.deployments.path(
+                namespace: CanaryEnvironment.namespace, name: "fraud-fraud-v3")))
+            return d["spec"]?["replicas"]?.intValue == 0
+        }
+        // Fixed, then retried by request: it serves again and goes through to promotion.
+        try await env.exporters["fraud-v3"]?.configure(successRate: 0.999, latencySeconds: 0.05)
+        try await Task.sleep(for: .seconds(6))  // the 5 s query window holds only healthy samples
+        let _: CanaryRollout = try await env.client.patch(
+            CanaryRollout.self, name: "fraud", namespace: CanaryEnvironment.namespace,
+            .merge(["status": ["requests": ["retry": ["requestedAt": .string(KubeTime.formatMicro(Date())), "requestedBy": "test"]]]]),
+            subresource: "status")
+        try await Self.waitForStable(env, "fraud-v3")
+        let retried = try await env.rollout().status
+        #expect(retried?.requests == nil && retried?.lastHandledRequest != nil, "the request was acknowledged")
+        try await env.waitFor("fraud-v3 in production") { try await env.modelVersion("fraud-v3").status?.phase == .production }
     }
 
     @Test func prometheusDownHoldsTheRolloutThenFailsIt() async throws {
