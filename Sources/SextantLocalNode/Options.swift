@@ -38,8 +38,10 @@ public struct LocalNodeOptions: Sendable {
                 maximumGracePeriod: Duration = .seconds(10), shutdownGracePeriod: Duration = .seconds(3),
                 passEnvironment: [String] = ["PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ"]) {
         self.nodeName = nodeName
-        self.workDirectory = workDirectory
-            ?? (FileManager.default.temporaryDirectory.path + "/sextant-local-node-" + nodeName)
+        // Absolute: processes run in their Pod directory, so a relative path handed to them
+        // (`--result-file`, rewritten volume paths) would resolve against the wrong directory.
+        self.workDirectory = URL(fileURLWithPath: workDirectory
+            ?? (FileManager.default.temporaryDirectory.path + "/sextant-local-node-" + nodeName)).standardizedFileURL.path
         self.executables = executables
         self.binDirectory = binDirectory
         self.namespace = namespace
