@@ -251,54 +251,6 @@ func trainerSummary(status: String = "Succeeded", model: String = "churn", outpu
     return String(decoding: (try? JSONValue.object(o).encoded()) ?? Data(), as: UTF8.self)
 }
 
-/// Plays kubelet and Job controller with the real trainer: for every new training Job it writes
-/// the run's ConfigMap to a file, runs the `sextant-trainer` built next to the test bundle, and
-/// reports its exit code and result file as the Pod's terminated state (the termination message).
-final class TrainerKubelet: Sendable {
-    let env: TrainingEnvironment
-    let directory: TemporaryDirectory
-    let started = Mutex<Set<String>>([])
-    let task = Mutex<Task<Void, Never>?>(nil)
-
-    static var trainerBinary: String {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sextant-trainer").path
-    }
-
-    init(env: TrainingEnvironment) throws {
-        self.env = env
-        self.directory = try TemporaryDirectory()
-    }
-
-    func start() {
-        let t = Task { [self] in
-            while !Task.isCancelled {
-                let jobs = (try? await env.client.list(TrainingEnvironment.jobResource, namespace: env.namespace,
-                                                        options: ListOptions(labelSelector: SextantLabel.trainingJob),
-                                                        as: DynamicObject.self).items) ?? []
-                for job in jobs {
-                    guard let name = job.name, job.raw[path: ["status", "conditions"]] == nil,
-                          started.withLock({ $0.insert(name).inserted }) else { continue }
-                    do { try await run(name) } catch { Issue.record("kubelet could not run \(name): \(error)") }
-                }
-                try? await Task.sleep(for: .milliseconds(50))
-            }
-        }
-        task.withLock { $0 = t }
-    }
-
-    func stop() { task.withLock { $0?.cancel() } }
-
-    func run(_ job: String) async throws {
-        let cm = try await env.client.get(ConfigMap.self, name: job, namespace: env.namespace)
-        let config = directory.file("\(job).yaml")
-        let result = directory.file("\(job).result.json")
-        try (cm.data?["config.yaml"] ?? "").write(toFile: config, atomically: true, encoding: .utf8)
-        let outcome = try runCommand(Self.trainerBinary, ["--config", config, "--result-file", result, "--quiet", "--threads", "1"])
-        let message = (try? String(contentsOfFile: result, encoding: .utf8)) ?? outcome.output
-        try await env.finishJob(job, exitCode: Int(outcome.code), message: message)
-    }
-}
-
 /// A churn-like data set: three numeric features, the label depends on two of them plus noise.
 func writeChurnCSV(to path: String, rows: Int = 3000, seed: UInt64 = 7) throws {
     var state = seed

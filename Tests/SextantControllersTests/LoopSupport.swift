@@ -1,0 +1,469 @@
+import Foundation
+import SextantAPI
+import SextantControllers
+import SextantDevServer
+import SextantDomain
+import SextantJSON
+import SextantKube
+import SextantKubeTypes
+import SextantLocalNode
+import SextantOperator
+import SextantTestSupport
+import Synchronization
+import Testing
+
+// Helpers of the end-to-end tests on the local node (LocalNodeEndToEndTests.swift): the node in
+// this process, the whole-loop environment (both controllers, Istio's CRDs, a real Prometheus that
+// discovers the real sextant-server Pods), and a traffic generator that talks to those Pods.
+
+/// The local node (`SextantLocalNode`) in this process against a test's API server, running the
+/// real `sextant-trainer` and `sextant-server` built next to the test bundle.
+final class LocalNodeRunner: Sendable {
+    let work: TemporaryDirectory
+    private let task: Task<Void, any Error>
+
+    /// The directory with `sextant-trainer` and `sextant-server` (next to the test bundle after
+    /// `swift build --build-tests`); nil when either is missing.
+    static var binDirectory: String? {
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        let dir = exe.deletingLastPathComponent().path
+        return ["sextant-trainer", "sextant-server"].allSatisfy { FileManager.default.isExecutableFile(atPath: "\(dir)/\($0)") }
+            ? dir : nil
+    }
+
+    /// True when the test may run (skips outside CI, fails in CI when the binaries are missing).
+    static func available() throws -> Bool {
+        try Tooling.available("sextant-trainer and sextant-server next to the test bundle (swift build --build-tests)",
+                              binDirectory != nil)
+    }
+
+    init(client: KubeClient) throws {
+        guard let bin = Self.binDirectory else { throw TestSetupError("sextant-trainer/sextant-server not built") }
+        work = try TemporaryDirectory()
+        let options = LocalNodeOptions(workDirectory: work.file("node"), binDirectory: bin,
+                                       probePeriod: .milliseconds(200), resyncInterval: .milliseconds(250),
+                                       initialBackoff: .milliseconds(200), maximumBackoff: .seconds(1),
+                                       shutdownGracePeriod: .seconds(2))
+        let node = LocalNode(client: client, options: options)
+        task = Task { try await node.run() }
+    }
+
+    /// Stops the node; returns once every process it started has exited.
+    func stop() async {
+        task.cancel()
+        _ = try? await task.value
+    }
+}
+
+/// The training controllers (TrainingEnvironment) with the local node instead of a stand-in
+/// kubelet. `body` gets the environment and a scratch directory for data and models; everything
+/// is stopped afterwards, also when `body` throws.
+func withTrainingOnLocalNode(clock: TrainingClock = TrainingClock(), prometheus: String? = nil,
+                             _ body: (TrainingEnvironment, TemporaryDirectory) async throws -> Void) async throws {
+    guard try LocalNodeRunner.available() else { return }
+    let env = try await TrainingEnvironment.start(clock: clock, prometheus: prometheus)
+    let node: LocalNodeRunner
+    do { node = try LocalNodeRunner(client: env.client) } catch {
+        await env.stop()
+        throw error
+    }
+    let scratch = try TemporaryDirectory()
+    do {
+        try await body(env, scratch)
+    } catch {
+        await node.stop()
+        await env.stop()
+        throw error
+    }
+    await node.stop()
+    await env.stop()
+}
+
+/// A TrainingJob over local files for the local node: data and output are absolute `file://`
+/// paths (the node leaves paths outside volume mounts alone, so the trainer reads and writes
+/// them directly); one trainer thread, quiet.
+func localTrainingJob(_ name: String, model: String, csv: String, models: String, target: String = "churned",
+                      approval: ApprovalPolicy = .automatic, canaryRollout: String? = nil, minAUC: Double = 0.7,
+                      namespace: String = "default") -> TrainingJob {
+    var tj = sampleTrainingJob(name, model: model, approval: approval, canaryRollout: canaryRollout,
+                               dataURI: "file://" + csv, outputURI: "file://" + models + "/")
+    tj.metadata.namespace = namespace
+    tj.spec.data.target = target
+    tj.spec.gates?.performance = PerformanceGate(thresholds: [MetricThreshold(metric: .aucRoc, min: minAUC)])
+    tj.spec.hyperparameters?.nEstimators = 10
+    var trainer = TrainerSpec()
+    trainer.args = ["--threads", "1", "--quiet"]
+    tj.spec.trainer = trainer
+    return tj
+}
+
+// MARK: Fraud data ("the world")
+
+/// The synthetic fraud world of the loop test. In the `original` world a transaction is fraud when
+/// it is large, at night and at a risky merchant; after the concept drift (`original == false`)
+/// the labels are the opposite. `distance_km` carries no signal.
+struct FraudWorld: Sendable {
+    static let features = ["amount", "hour", "merchant_risk", "distance_km"]
+    static let target = "is_fraud"
+
+    struct Row: Sendable {
+        var amount, hour, merchantRisk, distance: Double
+        func label(original: Bool) -> Int {
+            let night = (hour < 6 || hour >= 22) ? 1.0 : 0.0
+            let fraud = 0.004 * amount + 1.5 * night + 2.5 * merchantRisk - 3.2 > 0
+            return (fraud == original) ? 1 : 0
+        }
+        var instance: [String: Double] {
+            ["amount": amount, "hour": hour, "merchant_risk": merchantRisk, "distance_km": distance]
+        }
+    }
+
+    /// A small deterministic generator (LCG).
+    struct Generator: Sendable {
+        var state: UInt64
+        mutating func unit() -> Double {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Double(state >> 11) / Double(1 << 53)
+        }
+        mutating func row() -> Row {
+            Row(amount: (unit() * 1000).rounded(), hour: Double(Int(unit() * 24)), merchantRisk: (unit() * 100).rounded() / 100,
+                distance: (unit() * 500).rounded())
+        }
+    }
+
+    static func writeCSV(to path: String, rows: Int = 400, original: Bool, seed: UInt64) throws {
+        var generator = Generator(state: seed)
+        var text = (features + [target]).joined(separator: ",") + "\n"
+        for _ in 0..<rows {
+            let r = generator.row()
+            text += "\(Int(r.amount)),\(Int(r.hour)),\(r.merchantRisk),\(Int(r.distance)),\(r.label(original: original))\n"
+        }
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+}
+
+// MARK: The whole loop
+
+/// The development API server with Sextant's and Istio's CRDs, the local node, a real Prometheus
+/// and BOTH controllers (training + canary) on one Manager, as `sextant-controller` runs them.
+/// Prometheus finds the real `sextant-server` Pods through a file-based service discovery that
+/// this environment keeps up to date from the Pods' endpoint annotations, labelled with
+/// `namespace` and `pod` as Kubernetes service discovery would.
+final class LoopEnvironment: Sendable {
+    static let namespace = "ml-production"
+    static let model = "fraud"
+
+    let server: DevServer
+    let client: KubeClient
+    let node: LocalNodeRunner
+    let prometheus: PrometheusServer
+    let scratch: TemporaryDirectory
+    let traffic: TrafficGenerator
+    private let manager: Task<Void, any Error>
+    private let discovery: Task<Void, Never>
+
+    static func available() throws -> Bool {
+        try LocalNodeRunner.available()
+            && Tooling.available("prometheus", PrometheusServer.isInstalled)
+            && Tooling.available("Istio CRD fixtures in \(Repo.shared)/fixtures/istio",
+                                 FileManager.default.fileExists(atPath: Repo.shared + "/fixtures/istio"))
+    }
+
+    static func start() async throws -> LoopEnvironment {
+        let server = try await DevServer.start(DevServerConfiguration(port: 0, bookmarkInterval: .seconds(1)))
+        var options = KubeClient.Options()
+        options.retryBaseDelay = .milliseconds(20)
+        options.retryMaxDelay = .milliseconds(200)
+        options.qps = 5000
+        options.burst = 5000
+        let client = KubeClient(config: ClusterConfig(server: server.baseURL, namespace: namespace), options: options)
+        let scratch: TemporaryDirectory
+        let prometheus: PrometheusServer
+        let node: LocalNodeRunner
+        do {
+            try await TrainingEnvironment.installCRDs(client)
+            for file in ["virtualservices.networking.istio.io.yaml", "destinationrules.networking.istio.io.yaml"] {
+                let yaml = try Data(contentsOf: URL(fileURLWithPath: Repo.shared + "/fixtures/istio/" + file))
+                _ = try await client.send(method: "POST", path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                                          body: yaml, contentType: "application/yaml")
+            }
+            try await CanaryEnvironment.post(client, "/api/v1/namespaces",
+                                             ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": .string(namespace)]])
+            scratch = try TemporaryDirectory()
+            try "[]".write(toFile: scratch.file("targets.json"), atomically: true, encoding: .utf8)
+            prometheus = try await PrometheusServer.start(scrapeTargets: [], scrapeInterval: "1s", extraScrapeConfigs: """
+                  - job_name: model-servers
+                    file_sd_configs:
+                      - files: ['\(scratch.file("targets.json"))']
+                        refresh_interval: 1s
+                """)
+            node = try LocalNodeRunner(client: client)
+        } catch {
+            await server.stop()
+            throw error
+        }
+
+        var managerOptions = ManagerOptions()
+        managerOptions.leaderElect = false
+        managerOptions.metricsBindAddress = "0"
+        managerOptions.healthProbeBindAddress = "0"
+        let manager = Manager(client: client, options: managerOptions)
+        let settings = ControllerSettings(prometheusAddress: prometheus.address, trainerImage: "sextant-trainer:dev",
+                                          serverImage: "sextant-server:dev", prometheusTimeout: .seconds(2))
+        addTrainingControllers(to: manager, settings: settings)
+        addCanaryRolloutController(to: manager, settings: settings)
+        let managerTask = Task { try await manager.run() }
+
+        let traffic = TrafficGenerator()
+        let targetsFile = scratch.file("targets.json")
+        let discovery = Task { await Self.discover(client: client, traffic: traffic, targetsFile: targetsFile) }
+        return LoopEnvironment(server: server, client: client, node: node, prometheus: prometheus, scratch: scratch,
+                               traffic: traffic, manager: managerTask, discovery: discovery)
+    }
+
+    private init(server: DevServer, client: KubeClient, node: LocalNodeRunner, prometheus: PrometheusServer,
+                 scratch: TemporaryDirectory, traffic: TrafficGenerator, manager: Task<Void, any Error>,
+                 discovery: Task<Void, Never>) {
+        self.server = server
+        self.client = client
+        self.node = node
+        self.prometheus = prometheus
+        self.scratch = scratch
+        self.traffic = traffic
+        self.manager = manager
+        self.discovery = discovery
+    }
+
+    /// Stops everything this environment started: traffic, discovery, controllers, the node (and
+    /// with it every sextant-server and sextant-trainer process), Prometheus, the API server.
+    func stop() async {
+        traffic.stop()
+        discovery.cancel()
+        _ = await discovery.value
+        manager.cancel()
+        _ = await manager.result
+        await node.stop()
+        prometheus.stop()
+        await server.stop()
+    }
+
+    /// Service discovery: every 200 ms, the Pods of Sextant's managed Deployments that have a
+    /// local endpoint become Prometheus targets (file_sd, labels namespace/pod) and traffic targets.
+    private static func discover(client: KubeClient, traffic: TrafficGenerator, targetsFile: String) async {
+        var written = ""
+        while !Task.isCancelled {
+            if let pods = try? await client.list(TrainingEnvironment.podResource, namespace: namespace,
+                                                  options: ListOptions(labelSelector: SextantLabel.canaryRollout),
+                                                  as: DynamicObject.self).items {
+                var servers: [TrafficGenerator.Server] = []
+                for pod in pods.map(\.raw) {
+                    guard let name = pod[path: ["metadata", "name"]]?.stringValue,
+                          pod[path: ["metadata", "deletionTimestamp"]] == nil,
+                          pod[path: ["status", "phase"]]?.stringValue == "Running",
+                          let endpoint = pod[path: ["metadata", "annotations", LocalNode.endpointAnnotation]]?.stringValue,
+                          let version = pod[path: ["metadata", "labels", SextantLabel.modelVersion]]?.stringValue else { continue }
+                    servers.append(.init(pod: name, version: version, endpoint: endpoint))
+                }
+                servers.sort { $0.pod < $1.pod }
+                traffic.setServers(servers)
+                let groups: [JSONValue] = servers.map {
+                    ["targets": [.string($0.endpoint)], "labels": ["namespace": .string(namespace), "pod": .string($0.pod)]]
+                }
+                let text = String(decoding: JSONValue.array(groups).serialized(), as: UTF8.self)
+                if text != written {
+                    let temporary = targetsFile + ".tmp"
+                    if (try? text.write(toFile: temporary, atomically: false, encoding: .utf8)) != nil,
+                       rename(temporary, targetsFile) == 0 {
+                        written = text
+                    }
+                }
+            }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    // MARK: Objects
+
+    /// The user's Istio objects: VirtualService `fraud` with the owned route `primary` (stable and
+    /// canary subsets) and an unowned `health` route, DestinationRule `fraud` with both subsets.
+    func createRouting() async throws {
+        try await CanaryEnvironment.post(client, TrafficRouter.destinationRules().path(namespace: Self.namespace), [
+            "apiVersion": "networking.istio.io/v1beta1", "kind": "DestinationRule",
+            "metadata": ["name": "fraud", "namespace": .string(Self.namespace)],
+            "spec": ["host": "fraud", "subsets": [
+                ["name": "stable", "labels": ["app": "fraud"]],
+                ["name": "canary", "labels": ["app": "fraud"]],
+            ]],
+        ])
+        try await CanaryEnvironment.post(client, TrafficRouter.virtualServices().path(namespace: Self.namespace), [
+            "apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService",
+            "metadata": ["name": "fraud", "namespace": .string(Self.namespace)],
+            "spec": ["hosts": ["fraud"], "http": [
+                ["name": "health", "match": [["uri": ["prefix": "/healthz"]]], "route": [["destination": ["host": "fraud-health"]]]],
+                ["name": "primary", "timeout": "5s", "route": [
+                    ["destination": ["host": "fraud", "subset": "stable"], "weight": 100],
+                    ["destination": ["host": "fraud", "subset": "canary"], "weight": 0],
+                ]],
+            ]],
+        ])
+    }
+
+    /// CanaryRollout `fraud`: managed serving (1 replica, pods labelled `app: fraud`), subset-level
+    /// routing, canary 50 % then promotion, analysis every 2 s on the real servers' metrics. No data
+    /// yet (a Pod scraped fewer than twice) counts as a query error, which holds the step.
+    func createRollout() async throws {
+        var routing = RoutingSpec(virtualService: VirtualServiceRef(name: "fraud", routes: ["primary"]))
+        routing.destinationRule = DestinationRuleRef(name: "fraud", host: "fraud")
+        var managed = ManagedServing()
+        managed.replicas = 1
+        managed.template = ["metadata": ["labels": ["app": "fraud"]]]
+        var spec = CanaryRolloutSpec(modelName: Self.model, serving: ServingSpec(managed: managed), routing: routing,
+                                     strategy: RolloutStrategy(canary: CanaryStrategy(stepWeight: 50, maxWeight: 50)))
+        var analysis = AnalysisSpec()
+        analysis.interval = "2s"
+        analysis.failureLimit = 2
+        analysis.consecutiveErrorLimit = 15
+        func metric(_ name: String, _ template: MetricTemplate, _ range: ThresholdRange) -> AnalysisMetric {
+            var m = AnalysisMetric(name: name, template: template, thresholdRange: range)
+            m.interval = "10s"
+            m.noDataPolicy = .error
+            return m
+        }
+        analysis.metrics = [metric("success-rate", .successRate, ThresholdRange(min: 0.95)),
+                            metric("latency-p99", .latencyP99, ThresholdRange(max: 0.5)),
+                            metric("online-accuracy", .modelAccuracy, ThresholdRange(min: 0.7))]
+        spec.analysis = analysis
+        spec.progressDeadlineSeconds = 120
+        spec.scaleDownDelaySeconds = 1
+        spec.abortScaleDownDelaySeconds = 1
+        _ = try await client.create(CanaryRollout(metadata: ObjectMeta(name: "fraud", namespace: Self.namespace), spec: spec))
+    }
+
+    func rollout() async throws -> CanaryRollout {
+        try await client.get(CanaryRollout.self, name: "fraud", namespace: Self.namespace)
+    }
+
+    func modelVersion(_ name: String) async throws -> ModelVersion {
+        try await client.get(ModelVersion.self, name: name, namespace: Self.namespace)
+    }
+
+    func trainingJob(_ name: String) async throws -> TrainingJob {
+        try await client.get(TrainingJob.self, name: name, namespace: Self.namespace)
+    }
+
+    func deployment(_ name: String) async throws -> JSONValue {
+        try JSONValue.decode(try await client.send(method: "GET", path: RolloutServing.deployments.path(namespace: Self.namespace,
+                                                                                                        name: name)))
+    }
+
+    /// (stable weight, canary weight) of the `primary` route and the subsets' version labels.
+    func traffic() async throws -> (stable: Int64, canary: Int64, stableVersion: String?, canaryVersion: String?) {
+        let vs = try JSONValue.decode(try await client.send(method: "GET",
+                                                            path: TrafficRouter.virtualServices().path(namespace: Self.namespace, name: "fraud")))
+        let route = vs["spec"]?["http"]?.arrayValue?.first { $0["name"]?.stringValue == "primary" }
+        var stable: Int64 = -1, canary: Int64 = -1
+        for destination in route?["route"]?.arrayValue ?? [] {
+            let weight = destination["weight"]?.intValue ?? 0
+            if destination["destination"]?["subset"]?.stringValue == "stable" { stable = weight } else { canary = weight }
+        }
+        let dr = try JSONValue.decode(try await client.send(method: "GET",
+                                                            path: TrafficRouter.destinationRules().path(namespace: Self.namespace, name: "fraud")))
+        let subsets = dr["spec"]?["subsets"]?.arrayValue ?? []
+        func label(_ subset: String) -> String? {
+            subsets.first { $0["name"]?.stringValue == subset }?["labels"]?[SextantLabel.modelVersion]?.stringValue
+        }
+        return (stable, canary, label("stable"), label("canary"))
+    }
+
+    /// Polls every 50 ms until `condition` holds; throws naming `what` and the current state otherwise.
+    func waitFor(_ what: String, timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if (try? await condition()) == true { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let rollout = (try? await rollout().status).map { "\($0.phase?.rawValue ?? "-"): \($0.message ?? "")" } ?? "unreadable"
+        let tj = (try? await trainingJob("fraud").status).map { "\($0.phase?.rawValue ?? "-"): \($0.message ?? "")" } ?? "unreadable"
+        throw TestSetupError("timed out after \(timeout) waiting for \(what); rollout: \(rollout); trainingjob: \(tj)")
+    }
+}
+
+/// Real traffic for the real `sextant-server` Pods, on its own thread (blocking sockets stay off
+/// Swift's cooperative pool): every 100 ms each known Pod gets one `POST /v1/models/fraud:predict`
+/// of 10 rows drawn from the current world, then `POST /v1/models/fraud/feedback` with the rows'
+/// true labels in that world, so `sextant_requests_total`, the latency histogram and
+/// `sextant_model_accuracy` are the servers' own. Each new Pod is first asked
+/// `GET /v1/models/fraud`; the answer is recorded.
+final class TrafficGenerator: Sendable {
+    struct Server: Sendable, Hashable {
+        var pod: String
+        var version: String
+        var endpoint: String
+    }
+
+    private let servers = Mutex<[Server]>([])
+    /// Pod → status of `GET /v1/models/fraud` once it answered (200 when the model is loaded).
+    let modelStatus = Mutex<[String: (version: String, status: Int)]>([:])
+    /// Pod → (predictions answered 200, other answers).
+    let answers = Mutex<[String: (ok: Int, failed: Int)]>([:])
+    private let originalWorld = Mutex(true)
+    private let stopped = Mutex(false)
+    private let finished = DispatchSemaphore(value: 0)
+
+    init() {
+        let thread = Thread { [self] in
+            run()
+            finished.signal()
+        }
+        thread.start()
+    }
+
+    func setServers(_ list: [Server]) { servers.withLock { $0 = list } }
+
+    /// From now on the labels are the opposite of the original world's (concept drift).
+    func driftTheWorld() { originalWorld.withLock { $0 = false } }
+
+    func stop() {
+        let already = stopped.withLock { s -> Bool in defer { s = true }; return s }
+        if !already { finished.wait() }
+    }
+
+    private func run() {
+        var generator = FraudWorld.Generator(state: 99)
+        while !stopped.withLock({ $0 }) {
+            let started = Date()
+            for server in servers.withLock({ $0 }) {
+                guard let port = server.endpoint.split(separator: ":").last.flatMap({ Int($0) }) else { continue }
+                if modelStatus.withLock({ $0[server.pod]?.status }) != 200 {
+                    if let answer = try? LocalHTTP.request("GET", port: port, path: "/v1/models/fraud", timeoutSeconds: 2) {
+                        modelStatus.withLock { $0[server.pod] = (server.version, answer.status) }
+                    }
+                    if modelStatus.withLock({ $0[server.pod]?.status }) != 200 { continue }
+                }
+                let rows = (0..<10).map { _ in generator.row() }
+                let original = originalWorld.withLock { $0 }
+                let ok = predictAndLabel(port: port, rows: rows, original: original)
+                answers.withLock {
+                    var counts = $0[server.pod] ?? (0, 0)
+                    if ok { counts.ok += 1 } else { counts.failed += 1 }
+                    $0[server.pod] = counts
+                }
+            }
+            let spent = Date().timeIntervalSince(started)
+            if spent < 0.1 { Thread.sleep(forTimeInterval: 0.1 - spent) }
+        }
+    }
+
+    private func predictAndLabel(port: Int, rows: [FraudWorld.Row], original: Bool) -> Bool {
+        let body = try? JSONSerialization.data(withJSONObject: ["instances": rows.map(\.instance)])
+        guard let answer = try? LocalHTTP.request("POST", port: port, path: "/v1/models/fraud:predict", body: body,
+                                                  timeoutSeconds: 2),
+              answer.status == 200,
+              let object = try? JSONSerialization.jsonObject(with: answer.body) as? [String: Any],
+              let id = object["id"] as? String else { return false }
+        let feedback = ["feedback": [["id": id, "labels": rows.map { $0.label(original: original) }]]]
+        let labels = try? JSONSerialization.data(withJSONObject: feedback)
+        _ = try? LocalHTTP.request("POST", port: port, path: "/v1/models/fraud/feedback", body: labels, timeoutSeconds: 2)
+        return true
+    }
+}
