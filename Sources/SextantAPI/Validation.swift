@@ -233,10 +233,13 @@ extension ModelVersion {
 }
 
 extension CanaryRollout {
-    /// The weights the canary strategy goes through, explicit or derived from stepWeight/maxWeight.
+    /// The weights of a stepWeight/maxWeight canary: `stepWeight, 2·stepWeight, …`, the last one
+    /// capped at `maxWeight` (Flagger's rule: maxWeight is always reached before promotion).
     public static func derivedWeights(stepWeight: Int, maxWeight: Int) -> [Int] {
-        guard stepWeight > 0 else { return [] }
-        return Array(stride(from: stepWeight, through: maxWeight, by: stepWeight))
+        guard stepWeight > 0, maxWeight > 0 else { return [] }
+        var weights = Array(stride(from: stepWeight, to: maxWeight, by: stepWeight))
+        weights.append(maxWeight)
+        return weights
     }
 
     public func validate() -> [FieldError] {

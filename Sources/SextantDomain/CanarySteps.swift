@@ -37,15 +37,8 @@ public enum RolloutSteps {
                     return nil
                 }
             }
-            let stepWeight = max(1, canary.stepWeight ?? 10)
-            let maxWeight = clamp(canary.maxWeight ?? 50)
-            var weights: [Int] = []
-            var weight = stepWeight
-            while weight < maxWeight {
-                weights.append(weight)
-                weight += stepWeight
-            }
-            weights.append(maxWeight)
+            let weights = CanaryRollout.derivedWeights(stepWeight: max(1, canary.stepWeight ?? 10),
+                                                       maxWeight: clamp(canary.maxWeight ?? 50))
             return weights.map { .traffic(TrafficSplit(canaryWeight: $0), passes: perStep) }
         }
         let iterations: Int

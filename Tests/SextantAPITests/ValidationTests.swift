@@ -38,7 +38,8 @@ import Testing
                 == ["spec.strategy.canary.maxWeight"])
         #expect(rollout(RolloutStrategy(canary: CanaryStrategy(stepWeight: 10))).validate().isEmpty)
         #expect(CanaryRollout.derivedWeights(stepWeight: 10, maxWeight: 50) == [10, 20, 30, 40, 50])
-        #expect(CanaryRollout.derivedWeights(stepWeight: 20, maxWeight: 50) == [20, 40])
+        #expect(CanaryRollout.derivedWeights(stepWeight: 20, maxWeight: 50) == [20, 40, 50])
+        #expect(CanaryRollout.derivedWeights(stepWeight: 60, maxWeight: 50) == [50])
     }
 
     @Test func exactlyOneStrategy() {
