@@ -25,9 +25,24 @@ guard arguments.count == 3, let expected = Int(arguments[2]) else {
     FileHandle.standardError.write(Data("usage: bench-watch-decode SERVER_URL EVENTS\n".utf8))
     exit(2)
 }
+/// The result of the detached decoding task, read by the main thread after the semaphore.
+final class Outcome: @unchecked Sendable {
+    var result: Result<Int, any Error> = .success(0)
+}
+let outcome = Outcome()
+let done = DispatchSemaphore(value: 0)
 let start = ContinuousClock.now
-let count = try await Task.detached { try await decodeStream(server: arguments[1], expected: expected) }.value
+// The main thread blocks on a semaphore instead of using top-level `await`: valgrind 3.19 crashes
+// on the concurrency runtime's async main, and callgrind is how per-event costs are measured.
+Task.detached {
+    do { outcome.result = .success(try await decodeStream(server: arguments[1], expected: expected)) } catch {
+        outcome.result = .failure(error)
+    }
+    done.signal()
+}
+done.wait()
 let elapsed = ContinuousClock.now - start
+let count = try outcome.result.get()
 let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
 var usage = rusage()
 getrusage(RUSAGE_SELF.rawValue, &usage)

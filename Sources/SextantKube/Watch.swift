@@ -112,7 +112,8 @@ public struct WatchStream<Object: Decodable & Sendable>: AsyncSequence, Sendable
         if Object.self == DynamicObject.self { return try dynamicChange(line, path: path) }
         let event: RawWatchEvent<Object>
         do {
-            event = try JSONValueDecoder().decode(RawWatchEvent<Object>.self, from: line)
+            // Straight from the bytes: no JSONValue tree, keys compared as bytes.
+            event = try JSONBytesDecoder().decode(RawWatchEvent<Object>.self, from: line)
         } catch {
             throw KubeConfigError("watch \(path): undecodable event: \(describe(error))")
         }
