@@ -293,6 +293,10 @@ struct LocalNodeEndToEndTests {
         }
         let served = env.traffic.answers.withLock { $0 }
         #expect(served.values.allSatisfy { $0.failed == 0 }, "every inference request answered 200: \(served)")
+        for version in ["fraud-v1", "fraud-v2"] {
+            let pods = answered.filter { $0.value.version == version }.keys
+            #expect(pods.contains { (served[$0]?.ok ?? 0) > 10 }, "\(version) served predictions: \(served)")
+        }
 
         // The old stable Deployment is scaled to 0 and its Pod is gone.
         try await env.waitFor("fraud-v1 scaled to 0", timeout: .seconds(20)) {

@@ -404,7 +404,8 @@ final class TrafficGenerator: Sendable {
     private let servers = Mutex<[Server]>([])
     /// Pod → status of `GET /v1/models/fraud` once it answered (200 when the model is loaded).
     let modelStatus = Mutex<[String: (version: String, status: Int)]>([:])
-    /// Pod → (predictions answered 200, other answers).
+    /// Pod → (predictions answered 200, answered with another status). Connection errors are not
+    /// counted: a Pod being stopped (scaled down) stops listening before discovery drops it.
     let answers = Mutex<[String: (ok: Int, failed: Int)]>([:])
     private let originalWorld = Mutex(true)
     private let stopped = Mutex(false)
@@ -442,7 +443,7 @@ final class TrafficGenerator: Sendable {
                 }
                 let rows = (0..<10).map { _ in generator.row() }
                 let original = originalWorld.withLock { $0 }
-                let ok = predictAndLabel(port: port, rows: rows, original: original)
+                guard let ok = predictAndLabel(port: port, rows: rows, original: original) else { continue }
                 answers.withLock {
                     var counts = $0[server.pod] ?? (0, 0)
                     if ok { counts.ok += 1 } else { counts.failed += 1 }
@@ -454,11 +455,13 @@ final class TrafficGenerator: Sendable {
         }
     }
 
-    private func predictAndLabel(port: Int, rows: [FraudWorld.Row], original: Bool) -> Bool {
+    /// True when the prediction was answered with 200 (and the labels were sent), false for
+    /// another answer, nil when nothing answered.
+    private func predictAndLabel(port: Int, rows: [FraudWorld.Row], original: Bool) -> Bool? {
         let body = try? JSONSerialization.data(withJSONObject: ["instances": rows.map(\.instance)])
         guard let answer = try? LocalHTTP.request("POST", port: port, path: "/v1/models/fraud:predict", body: body,
-                                                  timeoutSeconds: 2),
-              answer.status == 200,
+                                                  timeoutSeconds: 2) else { return nil }
+        guard answer.status == 200,
               let object = try? JSONSerialization.jsonObject(with: answer.body) as? [String: Any],
               let id = object["id"] as? String else { return false }
         let feedback = ["feedback": [["id": id, "labels": rows.map { $0.label(original: original) }]]]
