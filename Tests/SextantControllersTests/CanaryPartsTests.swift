@@ -1,8 +1,11 @@
 import Foundation
 import SextantAPI
 import SextantControllers
+import SextantDevServer
 import SextantDomain
 import SextantJSON
+import SextantKube
+import SextantOperator
 import SextantKubeTypes
 import SextantTestSupport
 import Testing
@@ -148,5 +151,57 @@ private func version(_ name: String) -> ModelVersion {
         #expect(measurements[0].message?.contains("nope") == true, "names the unknown variable: \(measurements[0].message ?? "")")
         #expect(measurements[1].metric == "webhook/load-test")
         #expect(measurements[1].outcome == .fail)
+    }
+}
+
+/// The controller against the development API server, without Prometheus: bad input and
+/// candidates that may not go out.
+@Suite(.serialized) struct CanaryRolloutValidationTests {
+    @Test func invalidSpecsAndIneligibleCandidatesGetClearStatus() async throws {
+        let server = try await DevServer.start(DevServerConfiguration(port: 0))
+        defer { Task { await server.stop() } }
+        let client = KubeClient(config: ClusterConfig(server: server.baseURL, namespace: "default"))
+        try await TrainingEnvironment.installCRDs(client)
+        var options = ManagerOptions()
+        options.leaderElect = false
+        options.metricsBindAddress = "0"
+        options.healthProbeBindAddress = "0"
+        let manager = Manager(client: client, options: options)
+        addCanaryRolloutController(to: manager, settings: ControllerSettings())
+        let task = Task { try await manager.run() }
+        defer { task.cancel() }
+
+        // Both split kinds at once: the CRD's CEL rule forbids it, the dev server does not run CEL,
+        // so the controller's own validation must catch it.
+        var bad = rollout()
+        bad.metadata = ObjectMeta(name: "both", namespace: "default")
+        bad.spec.routing.services = ServicePair(stable: "a", canary: "b")
+        bad.spec.routing.destinationRule = DestinationRuleRef(name: "dr", host: "h")
+        _ = try await client.create(bad)
+
+        var pending = rollout()
+        pending.metadata = ObjectMeta(name: "pending", namespace: "default")
+        pending.spec.routing.destinationRule = DestinationRuleRef(name: "dr", host: "h")
+        pending.spec.modelVersion = "fraud-v9"
+        _ = try await client.create(ModelVersion(metadata: ObjectMeta(name: "fraud-v9", namespace: "default"),
+                                                 spec: ModelVersionSpec(modelName: "fraud", version: 9,
+                                                                        artifact: ModelArtifact(uri: "s3://m/v9/model.json"))))
+        _ = try await client.create(pending)
+
+        let deadline = ContinuousClock.now + .seconds(20)
+        var badStatus: CanaryRolloutStatus?
+        var pendingStatus: CanaryRolloutStatus?
+        while ContinuousClock.now < deadline {
+            badStatus = try await client.get(CanaryRollout.self, name: "both", namespace: "default").status
+            pendingStatus = try await client.get(CanaryRollout.self, name: "pending", namespace: "default").status
+            if badStatus?.conditions != nil, pendingStatus?.message != nil { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let ready = try #require(badStatus?.conditions?.first { $0.type == "Ready" })
+        #expect(ready.status == "False" && ready.reason == "InvalidSpec")
+        #expect(ready.message.contains("spec.routing"), "names the field: \(ready.message)")
+        #expect(pendingStatus?.phase == .initializing)
+        #expect(pendingStatus?.message?.contains("fraud-v9 is not approved") == true, "\(pendingStatus?.message ?? "")")
+        #expect(pendingStatus?.canaryVersion == nil, "nothing goes out before approval")
     }
 }
