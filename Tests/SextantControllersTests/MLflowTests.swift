@@ -8,14 +8,20 @@ import SextantKube
 import SextantKubeTypes
 import SextantOperator
 import SextantTestSupport
+import Synchronization
 import Testing
 
 /// A real `mlflow server` on 127.0.0.1 with a SQLite store and artifact root in a temporary
-/// directory; stopped by `stop()` (and when released).
+/// directory; stopped by `stop()` (and when released). `mlflow server` starts uvicorn as a child
+/// (and, unless disabled as here, a job runner with seven huey consumers) that outlive a SIGTERM
+/// to the parent, so `stop()` kills the whole process group.
 final class MLflowServer: Sendable {
     let process: TestProcess
     let directory: TemporaryDirectory
     let port: Int
+    /// The server's process group (Foundation's `Process` starts each child in its own group).
+    let group: pid_t?
+    private let stopped = Mutex(false)
     var url: String { "http://127.0.0.1:\(port)" }
 
     /// `mlflow` on PATH, else `python3 -m mlflow` (pip does not always put the script on PATH).
@@ -32,6 +38,8 @@ final class MLflowServer: Sendable {
         self.process = process
         self.directory = directory
         self.port = port
+        let pid = process.process.processIdentifier
+        group = getpgid(pid) == pid ? pid : nil  // only a group of its own, never the test's
     }
 
     /// Starts the server (on `port`, or a free one) and waits until `/health` answers; the first
@@ -44,7 +52,7 @@ final class MLflowServer: Sendable {
             "server", "--host", "127.0.0.1", "--port", String(port), "--workers", "1",
             "--backend-store-uri", "sqlite:///\(directory.file("mlflow.db"))",
             "--default-artifact-root", directory.file("artifacts"),
-        ], environment: ["MLFLOW_HOME": directory.path, "PYTHONUNBUFFERED": "1"])
+        ], environment: ["MLFLOW_HOME": directory.path, "PYTHONUNBUFFERED": "1", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"])
         let server = MLflowServer(process: process, directory: directory, port: port)
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
@@ -58,8 +66,14 @@ final class MLflowServer: Sendable {
         throw TestSetupError("mlflow server did not answer /health within \(timeout): \(process.text.suffix(2000))")
     }
 
-    func stop() { process.stop() }
-    deinit { process.stop() }
+    /// Kills the server's process group (a throwaway server: no graceful shutdown needed).
+    func stop() {
+        guard stopped.withLock({ let first = !$0; $0 = true; return first }) else { return }  // once: the group id could be reused
+        if let group { kill(-group, SIGKILL) }
+        process.stop()
+    }
+
+    deinit { stop() }
 }
 
 /// The MLflow client against a real MLflow server, the report built from a run, and the
