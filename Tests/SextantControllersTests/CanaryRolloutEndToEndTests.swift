@@ -42,7 +42,7 @@ import Testing
     @Test func healthyCandidateGoesThroughItsStepsAndIsPromoted() async throws {
         guard try Self.toolsPresent() else { return }
         let env = try await Self.withStableV1(["fraud-v1": Self.healthy, "fraud-v2": Self.healthy])
-        defer { Task { await env.stop() } }
+        defer { env.stopProcesses(); Task { await env.stop() } }
         try await Self.waitForStable(env, "fraud-v1")
         let first = try await env.traffic()
         #expect(first.stable == 100 && first.canary == 0 && first.stableVersion == "fraud-v1")
@@ -84,7 +84,7 @@ import Testing
     @Test func failingCandidateIsRolledBackWithinOneInterval() async throws {
         guard try Self.toolsPresent() else { return }
         let env = try await Self.withStableV1(["fraud-v1": Self.healthy, "fraud-v3": Self.failing])
-        defer { Task { await env.stop() } }
+        defer { env.stopProcesses(); Task { await env.stop() } }
         try await Self.waitForStable(env, "fraud-v1")
 
         try await env.setCandidate("fraud-v3")
@@ -144,7 +144,7 @@ import Testing
     @Test func prometheusDownHoldsTheRolloutThenFailsIt() async throws {
         guard try Self.toolsPresent() else { return }
         let env = try await Self.withStableV1(["fraud-v1": Self.healthy, "fraud-v2": Self.healthy])
-        defer { Task { await env.stop() } }
+        defer { env.stopProcesses(); Task { await env.stop() } }
         try await Self.waitForStable(env, "fraud-v1")
         try await env.setCandidate("fraud-v2")
         try await env.waitFor("first canary step") { try await env.traffic().canary == 25 }
@@ -175,7 +175,7 @@ import Testing
                                     CanaryEnvironment.controllerBinary != nil),
               let binary = CanaryEnvironment.controllerBinary else { return }
         let env = try await Self.withStableV1(["fraud-v1": Self.healthy, "fraud-v2": Self.healthy], inProcess: false)
-        defer { Task { await env.stop() } }
+        defer { env.stopProcesses(); Task { await env.stop() } }
         var controller = try env.controllerProcess(binary)
         defer { controller.stop() }
         try await Self.waitForStable(env, "fraud-v1")

@@ -137,12 +137,18 @@ final class CanaryEnvironment: @unchecked Sendable {
                                  "--prometheus-url", prometheus.address, "--prometheus-timeout-seconds", "2"])
     }
 
+    /// Stops the processes at once (a `defer` cannot await, and a test process that exits
+    /// before a detached stop runs would leave Prometheus behind), then the rest.
     func stop() async {
+        stopProcesses()
         await stopController()
+        await server.stop()
+    }
+
+    func stopProcesses() {
         kubelet.cancel()
         prometheus.stop()
         for exporter in exporters.values { exporter.stop() }
-        await server.stop()
     }
 
     // MARK: Objects
