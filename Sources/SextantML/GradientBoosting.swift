@@ -323,7 +323,8 @@ final class TreeBuilder: @unchecked Sendable {
         var end: Int
         var g: Double
         var h: Double
-        var hist: UnsafeMutablePointer<Double>
+        /// Nil for nodes at `maxDepth`: they are never searched, so no histogram is built or derived.
+        var hist: UnsafeMutablePointer<Double>?
         /// When set, `hist` is still to be computed as parent - sibling (done with the split search).
         var derivedFrom: (parent: UnsafeMutablePointer<Double>, sibling: UnsafeMutablePointer<Double>)?
     }
@@ -359,9 +360,13 @@ final class TreeBuilder: @unchecked Sendable {
             g += Double(store.gh[2 * r]); h += Double(store.gh[2 * r + 1])
         }
         tree.nodes.append(BinnedTree.Node(hessian: h))
-        let rootHist = takeHist()
-        zero(rootHist)
-        buildHistograms([(0, count, rootHist)], features: features)
+        var rootHist: UnsafeMutablePointer<Double>?
+        if params.maxDepth > 0 {
+            let hist = takeHist()
+            zero(hist)
+            buildHistograms([(0, count, hist)], features: features)
+            rootHist = hist
+        }
         var level = [Pending(node: 0, begin: 0, end: count, g: g, h: h, hist: rootHist)]
         var releaseAfterSearch: [UnsafeMutablePointer<Double>] = []
 
@@ -371,15 +376,16 @@ final class TreeBuilder: @unchecked Sendable {
             // best split of every node on this level, in one parallel pass over the nodes.
             let slots = ResultSlots<SplitCandidate>(count: level.count)
             let work = level.map { p in
-                (p.g, p.h, SharedMutablePointer(p.hist), p.derivedFrom.map { (SharedMutablePointer($0.parent), SharedMutablePointer($0.sibling)) })
+                (p.g, p.h, p.hist.map { SharedMutablePointer($0) }, p.derivedFrom.map { (SharedMutablePointer($0.parent), SharedMutablePointer($0.sibling)) })
             }
-            let searching = depth < params.maxDepth, size = histSize
+            let size = histSize
             parallelFor(work.count, threads: threads) { k in
                 let (g, h, hist, derived) = work[k]
+                guard let hist else { return }  // nodes at maxDepth: leaves, nothing to search
                 if let (parent, sibling) = derived {
                     for i in 0..<size { hist[i] = parent[i] - sibling[i] }
                 }
-                if searching, let s = self.bestSplit(hist: hist.base, g: g, h: h, features: features) { slots.set(k, s) }
+                if let s = self.bestSplit(hist: hist.base, g: g, h: h, features: features) { slots.set(k, s) }
             }
             splits = slots.all
             pool.append(contentsOf: releaseAfterSearch)
@@ -389,7 +395,7 @@ final class TreeBuilder: @unchecked Sendable {
                 guard let s = splits[k] else {
                     tree.nodes[p.node].value = weight(p.g, p.h) * params.learningRate
                     leafRanges.append((p.begin..<p.end, tree.nodes[p.node].value))
-                    pool.append(p.hist)
+                    if let hist = p.hist { pool.append(hist) }
                     continue
                 }
                 let left = tree.nodes.count
@@ -410,22 +416,27 @@ final class TreeBuilder: @unchecked Sendable {
             let mids = partition(toSplit.map { ($0.0.begin, $0.0.end, $0.1) }, count: count)
 
             // Histograms: build the smaller child now; the larger one is parent - smaller, derived
-            // at the start of the next level's split search.
+            // at the start of the next level's split search. Children at maxDepth are leaves and
+            // need no histogram at all.
+            let childrenSearched = depth + 1 < params.maxDepth
             var builds: [(Int, Int, UnsafeMutablePointer<Double>)] = []
             var next: [Pending] = []
             for (k, (p, s, left)) in toSplit.enumerated() {
                 let mid = mids[k]
-                let lh = takeHist(), rh = takeHist()
-                var leftChild = Pending(node: left, begin: p.begin, end: mid, g: s.leftG, h: s.leftH, hist: lh)
-                var rightChild = Pending(node: left + 1, begin: mid, end: p.end, g: p.g - s.leftG, h: p.h - s.leftH, hist: rh)
-                if (mid - p.begin) <= (p.end - mid) {
-                    zero(lh); builds.append((p.begin, mid, lh)); rightChild.derivedFrom = (p.hist, lh)
-                } else {
-                    zero(rh); builds.append((mid, p.end, rh)); leftChild.derivedFrom = (p.hist, rh)
+                var leftChild = Pending(node: left, begin: p.begin, end: mid, g: s.leftG, h: s.leftH, hist: nil)
+                var rightChild = Pending(node: left + 1, begin: mid, end: p.end, g: p.g - s.leftG, h: p.h - s.leftH, hist: nil)
+                if childrenSearched, let parentHist = p.hist {
+                    let lh = takeHist(), rh = takeHist()
+                    leftChild.hist = lh; rightChild.hist = rh
+                    if (mid - p.begin) <= (p.end - mid) {
+                        zero(lh); builds.append((p.begin, mid, lh)); rightChild.derivedFrom = (parentHist, lh)
+                    } else {
+                        zero(rh); builds.append((mid, p.end, rh)); leftChild.derivedFrom = (parentHist, rh)
+                    }
                 }
                 next.append(leftChild)
                 next.append(rightChild)
-                releaseAfterSearch.append(p.hist)
+                if let hist = p.hist { releaseAfterSearch.append(hist) }
             }
             buildHistograms(builds, features: features)
             level = next
@@ -537,25 +548,24 @@ final class TreeBuilder: @unchecked Sendable {
                 let contiguous = fl[nf - 1] - fl[0] == nf - 1
                 let f0 = fl[0], f1 = fl[0] + nf
                 for source in work {
-                    let hist = source.hist.base, gh = source.gh.base, bins = source.bins.base
+                    // (g, h) is added to a bin as one SIMD2<Double>: one load, one add, one store
+                    // per feature and row (the same two IEEE additions as scalar code).
+                    let hist = UnsafeMutableRawPointer(source.hist.base), bins = source.bins.base
+                    let gh = UnsafeRawPointer(source.gh.base)
+                    @inline(__always) func add(_ j: Int, _ rowBins: UnsafePointer<UInt8>, _ v: SIMD2<Double>) {
+                        let offset = (j &* histogramStride &+ Int(rowBins[j])) &* 16
+                        hist.storeBytes(of: hist.loadUnaligned(fromByteOffset: offset, as: SIMD2<Double>.self) + v,
+                                        toByteOffset: offset, as: SIMD2<Double>.self)
+                    }
                     for pos in 0..<source.count {
-                        let g = Double(gh[2 &* pos]), h = Double(gh[2 &* pos &+ 1])
+                        let pair = gh.loadUnaligned(fromByteOffset: pos &* 8, as: SIMD2<Float>.self)
+                        let v = SIMD2<Double>(Double(pair.x), Double(pair.y))
                         let rowBins = bins + pos &* stride
                         if contiguous {
                             var j = f0
-                            while j < f1 {
-                                let idx = (j &* histogramStride &+ Int(rowBins[j])) &* 2
-                                hist[idx] += g
-                                hist[idx &+ 1] += h
-                                j &+= 1
-                            }
+                            while j < f1 { add(j, rowBins, v); j &+= 1 }
                         } else {
-                            for t in 0..<nf {
-                                let j = fl[t]
-                                let idx = (j &* histogramStride &+ Int(rowBins[j])) &* 2
-                                hist[idx] += g
-                                hist[idx &+ 1] += h
-                            }
+                            for t in 0..<nf { add(fl[t], rowBins, v) }
                         }
                     }
                 }
@@ -605,7 +615,11 @@ final class TreeBuilder: @unchecked Sendable {
             if bins < 2 { continue }
             var gl = 0.0, hl = 0.0
             for b in 1..<bins {
-                gl += base[2 * b]; hl += base[2 * b + 1]
+                let bg = base[2 * b], bh = base[2 * b + 1]
+                // An empty bin leaves the sums, hence every gain, as they were for bin b - 1, and a
+                // gain only replaces the best when strictly larger: skipping it changes nothing.
+                if b > 1, bg == 0, bh == 0 { continue }
+                gl += bg; hl += bh
                 // Missing values left first, so ties (and no missing values) default left.
                 var lg = gl + missingG, lh = hl + missingH
                 if lh >= mcw, h - lh >= mcw {

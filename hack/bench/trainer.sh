@@ -6,6 +6,8 @@
 #   hack/bench/trainer.sh            # full size
 #   ROWS=200000 hack/bench/trainer.sh  # smaller, for a quick look
 #   BASELINES=xgboost hack/bench/trainer.sh  # skip LightGBM
+#   SCRATCH=.build-ml2 hack/bench/trainer.sh  # SwiftPM scratch path to build in (default .build-ml)
+#   BIN=path/to/sextant-trainer hack/bench/trainer.sh  # use this binary, do not build
 #
 # Runs are sequential; other processes on the machine distort times (the load is printed).
 set -euo pipefail
@@ -24,9 +26,12 @@ DATA="$DIR/data-$ROWS.csv"
 [ "$ROWS" = 1000000 ] && DATA="$DIR/data-1m.csv"
 python3 hack/bench/trainer_data.py "$DATA" "$ROWS"
 
-echo "building sextant-trainer (release)..." >&2
-swift build -c release --scratch-path .build-ml --product sextant-trainer >&2
-BIN=.build-ml/release/sextant-trainer
+SCRATCH="${SCRATCH:-.build-ml}"
+if [ -z "${BIN:-}" ]; then
+  echo "building sextant-trainer (release, $SCRATCH)..." >&2
+  swift build -c release --scratch-path "$SCRATCH" --product sextant-trainer >&2
+  BIN="$SCRATCH/release/sextant-trainer"
+fi
 
 cat > "$DIR/config.yaml" <<YAML
 modelName: bench
