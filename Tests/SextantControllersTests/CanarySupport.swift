@@ -226,23 +226,7 @@ final class CanaryEnvironment: @unchecked Sendable {
     }
 
     /// (stable weight, canary weight) of the `primary` route and the subsets' version labels.
-    func traffic() async throws -> (stable: Int64, canary: Int64, stableVersion: String?, canaryVersion: String?) {
-        let vs = try JSONValue.decode(try await client.send(method: "GET",
-                                                            path: TrafficRouter.virtualServices().path(namespace: Self.namespace, name: "fraud")))
-        let route = vs["spec"]?["http"]?.arrayValue?.first { $0["name"]?.stringValue == "primary" }
-        var stable: Int64 = -1, canary: Int64 = -1
-        for destination in route?["route"]?.arrayValue ?? [] {
-            let weight = destination["weight"]?.intValue ?? 0
-            if destination["destination"]?["subset"]?.stringValue == "stable" { stable = weight } else { canary = weight }
-        }
-        let dr = try JSONValue.decode(try await client.send(method: "GET",
-                                                            path: TrafficRouter.destinationRules().path(namespace: Self.namespace, name: "fraud")))
-        let subsets = dr["spec"]?["subsets"]?.arrayValue ?? []
-        func label(_ subset: String) -> String? {
-            subsets.first { $0["name"]?.stringValue == subset }?["labels"]?[SextantLabel.modelVersion]?.stringValue
-        }
-        return (stable, canary, label("stable"), label("canary"))
-    }
+    func traffic() async throws -> IstioTraffic { try await IstioTraffic.read(client, namespace: Self.namespace) }
 
     /// Polls until `condition` holds; fails the test with `what` and the rollout's status otherwise.
     func waitFor(_ what: String, timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async throws {
@@ -253,5 +237,32 @@ final class CanaryEnvironment: @unchecked Sendable {
         }
         let status = (try? await rollout().status).map { "\($0.phase?.rawValue ?? "-"): \($0.message ?? "")" } ?? "unreadable"
         throw TestSetupError("timed out waiting for \(what); rollout status \(status)")
+    }
+}
+
+/// What the `fraud` VirtualService and DestinationRule of the end-to-end tests route now.
+struct IstioTraffic {
+    var stable: Int64
+    var canary: Int64
+    var stableVersion: String?
+    var canaryVersion: String?
+
+    /// Weights of the `primary` route (-1 when a destination is missing) and the subsets' version labels.
+    static func read(_ client: KubeClient, namespace: String) async throws -> IstioTraffic {
+        let vs = try JSONValue.decode(try await client.send(
+            method: "GET", path: TrafficRouter.virtualServices().path(namespace: namespace, name: "fraud")))
+        let route = vs["spec"]?["http"]?.arrayValue?.first { $0["name"]?.stringValue == "primary" }
+        var stable: Int64 = -1, canary: Int64 = -1
+        for destination in route?["route"]?.arrayValue ?? [] {
+            let weight = destination["weight"]?.intValue ?? 0
+            if destination["destination"]?["subset"]?.stringValue == "stable" { stable = weight } else { canary = weight }
+        }
+        let dr = try JSONValue.decode(try await client.send(
+            method: "GET", path: TrafficRouter.destinationRules().path(namespace: namespace, name: "fraud")))
+        let subsets = dr["spec"]?["subsets"]?.arrayValue ?? []
+        func label(_ subset: String) -> String? {
+            subsets.first { $0["name"]?.stringValue == subset }?["labels"]?[SextantLabel.modelVersion]?.stringValue
+        }
+        return IstioTraffic(stable: stable, canary: canary, stableVersion: label("stable"), canaryVersion: label("canary"))
     }
 }

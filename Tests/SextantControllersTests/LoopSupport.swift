@@ -357,23 +357,7 @@ final class LoopEnvironment: Sendable {
     }
 
     /// (stable weight, canary weight) of the `primary` route and the subsets' version labels.
-    func traffic() async throws -> (stable: Int64, canary: Int64, stableVersion: String?, canaryVersion: String?) {
-        let vs = try JSONValue.decode(try await client.send(method: "GET",
-                                                            path: TrafficRouter.virtualServices().path(namespace: Self.namespace, name: "fraud")))
-        let route = vs["spec"]?["http"]?.arrayValue?.first { $0["name"]?.stringValue == "primary" }
-        var stable: Int64 = -1, canary: Int64 = -1
-        for destination in route?["route"]?.arrayValue ?? [] {
-            let weight = destination["weight"]?.intValue ?? 0
-            if destination["destination"]?["subset"]?.stringValue == "stable" { stable = weight } else { canary = weight }
-        }
-        let dr = try JSONValue.decode(try await client.send(method: "GET",
-                                                            path: TrafficRouter.destinationRules().path(namespace: Self.namespace, name: "fraud")))
-        let subsets = dr["spec"]?["subsets"]?.arrayValue ?? []
-        func label(_ subset: String) -> String? {
-            subsets.first { $0["name"]?.stringValue == subset }?["labels"]?[SextantLabel.modelVersion]?.stringValue
-        }
-        return (stable, canary, label("stable"), label("canary"))
-    }
+    func traffic() async throws -> IstioTraffic { try await IstioTraffic.read(client, namespace: Self.namespace) }
 
     /// Polls every 50 ms until `condition` holds; throws naming `what` and the current state otherwise.
     func waitFor(_ what: String, timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async throws {
