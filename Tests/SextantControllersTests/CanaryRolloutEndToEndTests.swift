@@ -165,8 +165,11 @@ import Testing
         #expect(status.failedChecks == 0, "query errors are not failed checks")
         #expect(status.message?.contains("consecutiveErrorLimit 3") == true, "\(status.message ?? "")")
         #expect(status.measurements?.contains { $0.outcome == .error && ($0.message ?? "").contains("127.0.0.1") } == true)
-        let t = try await env.traffic()
-        #expect(t.stable == 100 && t.canary == 0 && t.stableVersion == "fraud-v1")
+        // The weights follow in the same pass, right after the status write.
+        try await env.waitFor("traffic back on fraud-v1", timeout: .seconds(2)) {
+            let t = try await env.traffic()
+            return t.stable == 100 && t.canary == 0 && t.stableVersion == "fraud-v1"
+        }
     }
 
     @Test func killedControllerResumesWithoutSkippingOrRepeatingSteps() async throws {
