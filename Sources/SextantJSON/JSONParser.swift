@@ -223,21 +223,34 @@ struct JSONByteParser {
 
     mutating func parseNumber() throws(JSONSyntaxError) -> JSONValue {
         let start = index
+        let isInteger = try JSONNumberScanner.scan(bytes, at: &index)
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+        if isInteger, let int = Int64(text) { return .int(int) }
+        guard let double = Double(text) else { throw fail("invalid number") }
+        return .double(double)
+    }
+}
+
+/// The JSON number grammar (RFC 8259 §6), shared by `JSONValue.parse` and `JSONBytesDecoder` so
+/// both accept and reject exactly the same numbers with the same error offsets.
+enum JSONNumberScanner {
+    /// Moves `index` past the number starting there; returns whether it has neither fraction nor exponent.
+    static func scan(_ bytes: UnsafeBufferPointer<UInt8>, at index: inout Int) throws(JSONSyntaxError) -> Bool {
+        func isDigit(_ i: Int) -> Bool { i < bytes.count && (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[i]) }
+        func fail(_ reason: String) -> JSONSyntaxError { JSONSyntaxError(offset: index, reason: reason) }
         var isInteger = true
         if bytes[index] == UInt8(ascii: "-") { index += 1 }
-        guard index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) else {
-            throw fail("invalid number")
-        }
+        guard isDigit(index) else { throw fail("invalid number") }
         if bytes[index] == UInt8(ascii: "0") {
             index += 1
         } else {
-            while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+            while isDigit(index) { index += 1 }
         }
         if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
             isInteger = false
             index += 1
             let fractionStart = index
-            while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+            while isDigit(index) { index += 1 }
             guard index > fractionStart else { throw fail("invalid number: missing fraction digits") }
         }
         if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
@@ -245,12 +258,9 @@ struct JSONByteParser {
             index += 1
             if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
             let expStart = index
-            while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+            while isDigit(index) { index += 1 }
             guard index > expStart else { throw fail("invalid number: missing exponent digits") }
         }
-        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-        if isInteger, let int = Int64(text) { return .int(int) }
-        guard let double = Double(text) else { throw fail("invalid number") }
-        return .double(double)
+        return isInteger
     }
 }
