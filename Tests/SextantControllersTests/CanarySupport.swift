@@ -159,18 +159,20 @@ final class CanaryEnvironment: @unchecked Sendable {
 
     /// The user's Istio objects: one owned route `primary` with both subsets, a DestinationRule
     /// with `stable` and `canary` subsets, and an unowned `health` route.
-    func createRouting() async throws {
-        try await Self.post(client, TrafficRouter.destinationRules().path(namespace: Self.namespace), [
+    func createRouting() async throws { try await Self.createRouting(client, namespace: Self.namespace) }
+
+    static func createRouting(_ client: KubeClient, namespace: String) async throws {
+        try await post(client, TrafficRouter.destinationRules().path(namespace: namespace), [
             "apiVersion": "networking.istio.io/v1beta1", "kind": "DestinationRule",
-            "metadata": ["name": "fraud", "namespace": .string(Self.namespace)],
+            "metadata": ["name": "fraud", "namespace": .string(namespace)],
             "spec": ["host": "fraud", "subsets": [
                 ["name": "stable", "labels": ["app": "fraud"]],
                 ["name": "canary", "labels": ["app": "fraud"]],
             ]],
         ])
-        try await Self.post(client, TrafficRouter.virtualServices().path(namespace: Self.namespace), [
+        try await post(client, TrafficRouter.virtualServices().path(namespace: namespace), [
             "apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService",
-            "metadata": ["name": "fraud", "namespace": .string(Self.namespace)],
+            "metadata": ["name": "fraud", "namespace": .string(namespace)],
             "spec": ["hosts": ["fraud"], "http": [
                 ["name": "health", "match": [["uri": ["prefix": "/healthz"]]], "route": [["destination": ["host": "fraud-health"]]]],
                 ["name": "primary", "timeout": "5s", "route": [

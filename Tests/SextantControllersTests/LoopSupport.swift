@@ -286,27 +286,7 @@ final class LoopEnvironment: Sendable {
 
     /// The user's Istio objects: VirtualService `fraud` with the owned route `primary` (stable and
     /// canary subsets) and an unowned `health` route, DestinationRule `fraud` with both subsets.
-    func createRouting() async throws {
-        try await CanaryEnvironment.post(client, TrafficRouter.destinationRules().path(namespace: Self.namespace), [
-            "apiVersion": "networking.istio.io/v1beta1", "kind": "DestinationRule",
-            "metadata": ["name": "fraud", "namespace": .string(Self.namespace)],
-            "spec": ["host": "fraud", "subsets": [
-                ["name": "stable", "labels": ["app": "fraud"]],
-                ["name": "canary", "labels": ["app": "fraud"]],
-            ]],
-        ])
-        try await CanaryEnvironment.post(client, TrafficRouter.virtualServices().path(namespace: Self.namespace), [
-            "apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService",
-            "metadata": ["name": "fraud", "namespace": .string(Self.namespace)],
-            "spec": ["hosts": ["fraud"], "http": [
-                ["name": "health", "match": [["uri": ["prefix": "/healthz"]]], "route": [["destination": ["host": "fraud-health"]]]],
-                ["name": "primary", "timeout": "5s", "route": [
-                    ["destination": ["host": "fraud", "subset": "stable"], "weight": 100],
-                    ["destination": ["host": "fraud", "subset": "canary"], "weight": 0],
-                ]],
-            ]],
-        ])
-    }
+    func createRouting() async throws { try await CanaryEnvironment.createRouting(client, namespace: Self.namespace) }
 
     /// CanaryRollout `fraud`: managed serving (1 replica, pods labelled `app: fraud`), subset-level
     /// routing, canary 50 % then promotion, analysis every 2 s on the real servers' metrics. No data
