@@ -1,9 +1,12 @@
 // CSV parsing over raw bytes: RFC 4180 quoting, missing values, typed columns, parallel chunks.
 //
 // Speed: the bytes are memory-mapped (or already in memory after gzip/HTTP) and parsed with a
-// hand-written number parser. Files without any quote character are split at newlines into one
-// chunk per thread; a quote can hide a newline inside a field, so files with quotes are parsed
-// in one pass (still correct, just single-threaded).
+// hand-written number parser. Files without any quote character are split at newlines into
+// chunks of a few MiB that the threads take in turn (a busy core does not hold up the others); a
+// quote can hide a newline inside a field, so files with quotes are parsed in one pass (still
+// correct, just single-threaded). Unquoted numeric fields are converted while they are scanned
+// (`fastNumber`); everything else (quotes, padding, missing tokens, long or unusual numbers,
+// errors) takes the general field path, so values and errors do not depend on which path ran.
 import Foundation
 
 /// How a column is parsed; columns not asked for are skipped without conversion.
@@ -39,11 +42,24 @@ public enum CSVParser {
     /// Field values that mean "missing" (as pandas' defaults, case as written).
     static let missingTokens: Set<String> = ["", "NA", "N/A", "NaN", "nan", "NAN", "null", "NULL", "None", "none", "n/a", "-NaN", "-nan", "#N/A"]
 
+    /// Bytes per parallel chunk: many chunks per thread keep the threads evenly busy.
+    static let defaultChunkBytes = 4 << 20
+
     /// Parses `bytes` (a whole CSV file with a header line). `kinds` is called with the header and
     /// returns the parse kind of each wanted column by name; header problems are reported there.
     public static func parse(
         _ bytes: UnsafeRawBufferPointer,
         threads: Int = 1,
+        kinds: ([String]) throws -> [String: CSVColumnKind]
+    ) throws -> CSVTable {
+        try parse(bytes, threads: threads, chunkBytes: defaultChunkBytes, kinds: kinds)
+    }
+
+    /// `parse` with the chunk size as a parameter (tests use small chunks to get many of them).
+    static func parse(
+        _ bytes: UnsafeRawBufferPointer,
+        threads: Int,
+        chunkBytes: Int,
         kinds: ([String]) throws -> [String: CSVColumnKind]
     ) throws -> CSVTable {
         guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count > 0 else {
@@ -79,9 +95,9 @@ public enum CSVParser {
         // Chunk boundaries: only at newlines, and only when no quote can hide one.
         let bodyCount = end - bodyStart
         let hasQuote = bodyCount > 0 && memchr(bodyStart, 0x22, bodyCount) != nil
-        let parts = (hasQuote || bodyCount < (1 << 20)) ? 1 : max(1, threads)
+        let parts = hasQuote ? 1 : max(1, min(bodyCount / max(chunkBytes, 1), 1 << 16))
         var bounds: [UnsafePointer<UInt8>] = [UnsafePointer(bodyStart)]
-        for k in 1..<max(parts, 1) {
+        for k in 1..<parts {
             var p = bodyStart + bodyCount * k / parts
             if p <= bounds[bounds.count - 1] { continue }
             if let nl = memchr(p, 0x0A, end - p) {
@@ -93,74 +109,98 @@ public enum CSVParser {
         }
         bounds.append(UnsafePointer(end))
         let chunkCount = bounds.count - 1
-        // Each chunk writes its rows straight into shared column buffers at an offset given by
-        // its newline count (an upper bound on its rows; blank lines are compacted away below).
-        var capacities: [Int] = []
-        for k in 0..<chunkCount {
-            var lines = 1
-            var p = UnsafeRawPointer(bounds[k])
-            let stop = UnsafeRawPointer(bounds[k + 1])
-            while p < stop, let nl = memchr(p, 0x0A, stop - p) { lines += 1; p = UnsafeRawPointer(nl) + 1 }
-            capacities.append(lines)
-        }
-        var offsets: [Int] = [], total = 0
-        for c in capacities { offsets.append(total); total += c }
-        let nNum = numericNames.count, nCat = categoricalNames.count
-        let output = ColumnBuffers(numeric: nNum, categorical: nCat, label: labelName != nil, capacity: total)
-        let slots = ResultSlots<ChunkResult>(count: chunkCount)
-        let planCopy = plan, offsetsCopy = offsets
-        let boundsCopy = bounds.map { SharedPointer($0) }
-        parallelFor(chunkCount, threads: threads) { k in
-            var chunk = ChunkResult(categorical: nCat)
-            parseChunk(boundsCopy[k].base, boundsCopy[k + 1].base, plan: planCopy, out: output, offset: offsetsCopy[k], into: &chunk)
-            slots.set(k, chunk)
-        }
-        let chunks = slots.all.compactMap { $0 }
+        let chunkBounds = bounds.map { SharedPointer($0) }
 
-        // The first error in file order wins; line numbers are made global here.
-        var lineOffset = headerLines
-        for chunk in chunks {
-            if let err = chunk.error {
-                let column = err.column.map { " column '\(header[$0])':" } ?? ""
-                throw TrainerError.badInput("data: line \(lineOffset + err.line):\(column) \(err.message)")
-            }
-            lineOffset += chunk.lines
+        // Each chunk writes its rows straight into the output columns, starting after the rows the
+        // chunks before it can hold at most (their line ends, counted in parallel). Without blank
+        // lines or quoted newlines these bounds are exact and the rows need no moving afterwards.
+        let bounded = ResultSlots<Int>(count: chunkCount)
+        parallelForDynamic(chunkCount, threads: threads) { k in
+            bounded.set(k, maxRows(chunkBounds[k].base, chunkBounds[k + 1].base))
         }
-        // Categorical codes: per-chunk dictionaries merged in chunk order, so codes follow the
-        // first appearance in the file.
+        var capacities: [Int] = [], offsets: [Int] = [], total = 0
+        for c in bounded.all {
+            guard let c else { throw TrainerError.io("data: internal error: a chunk was not counted") }
+            capacities.append(c); offsets.append(total); total += c
+        }
+
+        let nNum = numericNames.count, nCat = categoricalNames.count
+        // Double outputs: the numeric columns, then the label (if any).
+        let nDouble = nNum + (labelName == nil ? 0 : 1)
         var levels = [[String]](repeating: [], count: nCat)
-        var index = [[String: Int32]](repeating: [:], count: nCat)
-        for (k, c) in chunks.enumerated() {
-            for slot in 0..<nCat {
-                let remap = c.levels[slot].map { level -> Int32 in
-                    if let code = index[slot][level] { return code }
-                    let code = Int32(levels[slot].count)
-                    levels[slot].append(level); index[slot][level] = code
-                    return code
-                }
-                let codes = output.codes[slot] + offsets[k]
-                for i in 0..<c.rows where codes[i] >= 0 { codes[i] = remap[Int(codes[i])] }
-            }
-        }
-        // Compact: move each chunk's rows down over the unused tail of the previous chunk.
+        var codes: [[Int32]] = []
         var rowCount = 0
-        for (k, c) in chunks.enumerated() {
-            if offsets[k] != rowCount {
-                for p in output.numeric { (p + rowCount).update(from: p + offsets[k], count: c.rows) }
-                for p in output.codes { (p + rowCount).update(from: p + offsets[k], count: c.rows) }
-                if let p = output.label { (p + rowCount).update(from: p + offsets[k], count: c.rows) }
+        let doubles = try withNewArrays(Double.self, count: nDouble, capacity: total) { doubleOut in
+            codes = try withNewArrays(Int32.self, count: nCat, capacity: total) { codeOut in
+                let slots = ResultSlots<ChunkResult>(count: chunkCount)
+                let sharedDoubles = doubleOut.map { SharedMutablePointer($0) }
+                let sharedCodes = codeOut.map { SharedMutablePointer($0) }
+                let planCopy = plan, offsetsCopy = offsets, capacitiesCopy = capacities
+                parallelForDynamic(chunkCount, threads: threads) { k in
+                    let offset = offsetsCopy[k]
+                    // This chunk's view of the outputs: one pointer per column, at its first row.
+                    let targets = planCopy.map { slot -> Target in
+                        switch slot {
+                        case .skip: .skip
+                        case .numeric(let i): .number(sharedDoubles[i].base + offset)
+                        case .label: .label(sharedDoubles[nNum].base + offset)
+                        case .categorical(let i): .category(i, sharedCodes[i].base + offset)
+                        }
+                    }
+                    var chunk = ChunkResult(categorical: nCat)
+                    FastFloat.powersOfTen.withUnsafeBufferPointer { powers in
+                        targets.withUnsafeBufferPointer { t in
+                            parseChunk(chunkBounds[k].base, chunkBounds[k + 1].base, targets: t, capacity: capacitiesCopy[k],
+                                       powers: powers, into: &chunk)
+                        }
+                    }
+                    slots.set(k, chunk)
+                }
+                let chunks = slots.all.compactMap { $0 }
+                guard chunks.count == chunkCount else { throw TrainerError.io("data: internal error: a chunk was not parsed") }
+
+                // The first error in file order wins; line numbers are made global here.
+                var lineOffset = headerLines
+                for chunk in chunks {
+                    if let err = chunk.error {
+                        let column = err.column.map { " column '\(header[$0])':" } ?? ""
+                        throw TrainerError.badInput("data: line \(lineOffset + err.line):\(column) \(err.message)")
+                    }
+                    lineOffset += chunk.lines
+                }
+                // Categorical codes: per-chunk dictionaries merged in chunk order, so codes follow
+                // the first appearance in the file.
+                var index = [[String: Int32]](repeating: [:], count: nCat)
+                for (k, c) in chunks.enumerated() {
+                    for slot in 0..<nCat {
+                        let remap = c.levels[slot].map { level -> Int32 in
+                            if let code = index[slot][level] { return code }
+                            let code = Int32(levels[slot].count)
+                            levels[slot].append(level); index[slot][level] = code
+                            return code
+                        }
+                        if remap.enumerated().allSatisfy({ $0.offset == Int($0.element) }) { continue }
+                        let out = codeOut[slot] + offsets[k]
+                        for i in 0..<c.rows where out[i] >= 0 { out[i] = remap[Int(out[i])] }
+                    }
+                }
+                // Compact: move each chunk's rows down over the unused tail of the previous chunk.
+                for (k, c) in chunks.enumerated() {
+                    if offsets[k] != rowCount {
+                        for p in doubleOut { (p + rowCount).moveInitialize(from: p + offsets[k], count: c.rows) }
+                        for p in codeOut { (p + rowCount).moveInitialize(from: p + offsets[k], count: c.rows) }
+                    }
+                    rowCount += c.rows
+                }
+                return rowCount
             }
-            rowCount += c.rows
+            return rowCount
         }
         var columns: [String: CSVColumn] = [:]
-        for (slot, name) in numericNames.enumerated() {
-            columns[name] = .numeric(Array(UnsafeBufferPointer(start: output.numeric[slot], count: rowCount)))
-        }
-        if let labelName, let p = output.label {
-            columns[labelName] = .numeric(Array(UnsafeBufferPointer(start: p, count: rowCount)))
-        }
+        for (slot, name) in numericNames.enumerated() { columns[name] = .numeric(doubles[slot]) }
+        if let labelName { columns[labelName] = .numeric(doubles[nNum]) }
         for (slot, name) in categoricalNames.enumerated() {
-            columns[name] = .categorical(codes: Array(UnsafeBufferPointer(start: output.codes[slot], count: rowCount)), levels: levels[slot])
+            columns[name] = .categorical(codes: codes[slot], levels: levels[slot])
         }
         return CSVTable(header: header, rowCount: rowCount, columns: columns)
     }
@@ -169,47 +209,126 @@ public enum CSVParser {
 
     enum Slot: Sendable { case skip, numeric(Int), categorical(Int), label }
 
+    /// Where one column's values go within a chunk (pointers at the chunk's first row).
+    enum Target { case skip, number(UnsafeMutablePointer<Double>), label(UnsafeMutablePointer<Double>), category(Int, UnsafeMutablePointer<Int32>) }
+
     struct ChunkError: Sendable { var line: Int; var column: Int?; var message: String }
 
+    /// The bytes of a short categorical level, compared as two words instead of as a String.
+    struct SmallKey: Equatable, Sendable {
+        var length: Int
+        var low: UInt64
+        var high: UInt64
+        static let never = SmallKey(length: -1, low: 0, high: 0)
+        init(length: Int, low: UInt64, high: UInt64) { self.length = length; self.low = low; self.high = high }
+        /// nil when longer than 16 bytes.
+        @inline(__always)
+        init?(_ s: UnsafePointer<UInt8>, count n: Int) {
+            guard n <= 16 else { return nil }
+            var low: UInt64 = 0, high: UInt64 = 0
+            for i in 0..<n {
+                if i < 8 { low |= UInt64(s[i]) << (8 * i) } else { high |= UInt64(s[i]) << (8 * (i - 8)) }
+            }
+            self.init(length: n, low: low, high: high)
+        }
+    }
+
     struct ChunkResult: Sendable {
+        static let smallLevels = 16
         var levels: [[String]]
         var dictionaries: [[String: Int32]]
-        /// UTF-8 bytes of each level, for a string-free lookup while there are few levels.
-        var levelBytes: [[[UInt8]]]
+        /// Keys of the first `smallLevels` levels of each column (index = code), for a string-free
+        /// lookup; levels longer than 16 bytes hold `SmallKey.never`.
+        var smallKeys: [SmallKey]
+        /// How many entries of `smallKeys` each column uses.
+        var smallCount: [Int]
         var rows = 0
         var lines = 0
         var error: ChunkError?
         init(categorical: Int) {
             levels = Array(repeating: [], count: categorical)
             dictionaries = Array(repeating: [:], count: categorical)
-            levelBytes = Array(repeating: [], count: categorical)
+            smallKeys = Array(repeating: .never, count: categorical * Self.smallLevels)
+            smallCount = Array(repeating: 0, count: categorical)
+        }
+
+        /// Code of an unquoted field among the first levels of column `slot`, nil when not among them.
+        @inline(__always)
+        func smallCode(_ slot: Int, _ s: UnsafePointer<UInt8>, _ e: UnsafePointer<UInt8>) -> Int32? {
+            guard let key = SmallKey(s, count: e - s) else { return nil }
+            let n = smallCount[slot]
+            let base = slot * Self.smallLevels
+            for i in 0..<n where smallKeys[base + i] == key { return Int32(i) }
+            return nil
+        }
+
+        mutating func addLevel(_ slot: Int, _ text: String) -> Int32 {
+            let code = Int32(levels[slot].count)
+            dictionaries[slot][text] = code
+            levels[slot].append(text)
+            if code < Self.smallLevels {
+                let bytes = Array(text.utf8)
+                let key = bytes.withUnsafeBufferPointer { b in b.baseAddress.flatMap { SmallKey($0, count: b.count) } }
+                smallKeys[slot * Self.smallLevels + Int(code)] = key ?? .never
+                smallCount[slot] = Int(code) + 1
+            }
+            return code
         }
     }
 
-    /// Output columns shared by all chunks; each chunk writes only its own row range.
-    final class ColumnBuffers: @unchecked Sendable {
-        let numeric: [UnsafeMutablePointer<Double>]
-        let codes: [UnsafeMutablePointer<Int32>]
-        let label: UnsafeMutablePointer<Double>?
-        init(numeric n: Int, categorical c: Int, label: Bool, capacity: Int) {
-            let cap = max(capacity, 1)
-            numeric = (0..<n).map { _ in
-                let p = UnsafeMutablePointer<Double>.allocate(capacity: cap); p.initialize(repeating: .nan, count: cap); return p
-            }
-            codes = (0..<c).map { _ in
-                let p = UnsafeMutablePointer<Int32>.allocate(capacity: cap); p.initialize(repeating: -1, count: cap); return p
-            }
-            if label {
-                let p = UnsafeMutablePointer<Double>.allocate(capacity: cap); p.initialize(repeating: 0, count: cap); self.label = p
-            } else {
-                self.label = nil
+    /// `count` new arrays of `capacity` elements whose storage `body` fills in place; `body` returns
+    /// how many leading elements of every array it initialized. Each array comes from a nested
+    /// `Array(unsafeUninitializedCapacity:)`, so nothing is pre-filled and nothing is copied. Only
+    /// for trivial element types (numbers). Beyond `nestingLimit` arrays the nesting would use too
+    /// much stack (about 200 bytes per level), so such wide tables go through temporary buffers
+    /// and one copy.
+    static func withNewArrays<T: BitwiseCopyable>(_: T.Type, count: Int, capacity: Int, nestingLimit: Int = 1024,
+                                                  _ body: ([UnsafeMutablePointer<T>]) throws -> Int) throws -> [[T]] {
+        if count > nestingLimit {
+            let buffers = (0..<count).map { _ in UnsafeMutablePointer<T>.allocate(capacity: max(capacity, 1)) }
+            defer { for b in buffers { b.deallocate() } }
+            let n = try body(buffers)
+            return buffers.map { Array(UnsafeBufferPointer(start: $0, count: n)) }
+        }
+        var pointers: [UnsafeMutablePointer<T>] = []
+        var arrays: [[T]] = []  // innermost (last) first
+        pointers.reserveCapacity(count); arrays.reserveCapacity(count)
+        _ = try nestArrays(count, max(capacity, 1), &pointers, &arrays, body)
+        return arrays.reversed()
+    }
+
+    private static func nestArrays<T: BitwiseCopyable>(_ count: Int, _ capacity: Int, _ pointers: inout [UnsafeMutablePointer<T>],
+                                      _ arrays: inout [[T]], _ body: ([UnsafeMutablePointer<T>]) throws -> Int) throws -> Int {
+        if pointers.count == count { return try body(pointers) }
+        var initialized = 0
+        let array = try [T](unsafeUninitializedCapacity: capacity) { buffer, n in
+            guard let base = buffer.baseAddress else { throw TrainerError.io("data: cannot allocate \(capacity) rows") }
+            pointers.append(base)
+            initialized = try nestArrays(count, capacity, &pointers, &arrays, body)
+            n = initialized
+        }
+        arrays.append(array)
+        return initialized
+    }
+
+    /// Most rows `start..<end` can hold: one per line end (`\n`, or `\r` not followed by `\n`),
+    /// plus one when the last line has no line end.
+    static func maxRows(_ start: UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>) -> Int {
+        guard start < end else { return 0 }
+        var count = 0
+        var p = UnsafeRawPointer(start)
+        let stop = UnsafeRawPointer(end)
+        while p < stop, let nl = memchr(p, 0x0A, stop - p) { count += 1; p = UnsafeRawPointer(nl) + 1 }
+        if memchr(start, 0x0D, end - start) != nil {
+            p = UnsafeRawPointer(start)
+            while p < stop, let cr = memchr(p, 0x0D, stop - p) {
+                let next = UnsafeRawPointer(cr) + 1
+                if next == stop || next.load(as: UInt8.self) != 0x0A { count += 1 }
+                p = next
             }
         }
-        deinit {
-            for p in numeric { p.deallocate() }
-            for p in codes { p.deallocate() }
-            label?.deallocate()
-        }
+        let last = end[-1]
+        return count + (last == 0x0A || last == 0x0D ? 0 : 1)
     }
 
     static func parseHeader(_ start: UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>) throws
@@ -272,89 +391,57 @@ public enum CSVParser {
 
     struct CSVFieldError: Error { var message: String; var newlines: Int }
 
-    static func parseChunk(_ start: UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>, plan: [Slot],
-                           out: ColumnBuffers, offset: Int, into r: inout ChunkResult)
+    @inline(__always)
+    static func isFieldEnd(_ c: UInt8) -> Bool { c == 0x2C || c == 0x0A || c == 0x0D }
+
+    static func parseChunk(_ start: UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>, targets: UnsafeBufferPointer<Target>,
+                           capacity: Int, powers: UnsafeBufferPointer<Double>, into r: inout ChunkResult)
     {
-        let numericOut = out.numeric.map { $0 + offset }, codesOut = out.codes.map { $0 + offset }
-        let labelOut = out.label.map { $0 + offset }
+        // Before `safeEnd` a newline always follows, which stops every unquoted scan below, so the
+        // fast paths need no end checks (only the last line of the file may lack one).
+        var safeEnd = end
+        while safeEnd > start, safeEnd[-1] != 0x0A { safeEnd -= 1 }
         var p = start
         var line = 0  // 0-based line within the chunk, converted to file line numbers by the caller
         var scratch: [UInt8] = []
-        let nCols = plan.count
+        let nCols = targets.count
         rows: while p < end {
             // Blank lines are skipped (as pandas does).
             if p[0] == 0x0A { p += 1; line += 1; continue }
             if p[0] == 0x0D, p + 1 < end, p[1] == 0x0A { p += 2; line += 1; continue }
             let rowLine = line + 1
+            let row = r.rows
+            guard row < capacity else {
+                r.error = ChunkError(line: rowLine, column: nil, message: "internal error: more rows than line ends")
+                return
+            }
             var col = 0
             while true {
                 if col >= nCols {
                     r.error = ChunkError(line: rowLine, column: nil, message: "expected \(nCols) fields, found more")
                     return
                 }
-                let s: UnsafePointer<UInt8>, e: UnsafePointer<UInt8>, quoted: Bool
-                do {
-                    let scanned = try scanField(&p, end, &scratch, line: rowLine)
-                    (s, e, quoted) = (scanned.0, scanned.1, scanned.2)
-                    line += scanned.3
-                } catch let err as CSVFieldError {
-                    r.error = ChunkError(line: rowLine, column: col, message: err.message)
-                    return
-                } catch {
-                    r.error = ChunkError(line: rowLine, column: col, message: "\(error)")
-                    return
+                let target = targets[col]
+                var done = false
+                if p < safeEnd, p[0] != 0x22 {
+                    switch target {
+                    case .number(let out):
+                        if let v = fastNumber(&p, powers) { out[row] = v; done = true }
+                    case .label(let out):
+                        let c = p[0]
+                        if c == 0x30 || c == 0x31, isFieldEnd(p[1]) { out[row] = c == 0x31 ? 1 : 0; p += 1; done = true }
+                    case .skip:
+                        while !isFieldEnd(p[0]) { p += 1 }
+                        done = true
+                    case .category(let slot, let out):
+                        var e = p
+                        while !isFieldEnd(e[0]) { e += 1 }
+                        if let code = r.smallCode(slot, p, e) { out[row] = code; p = e; done = true }
+                    }
                 }
-                switch plan[col] {
-                case .skip:
-                    break
-                case .numeric(let slot):
-                    let v: Double?
-                    if quoted {
-                        v = scratch.withUnsafeBufferPointer { b in
-                            numericValue(b.baseAddress ?? s, (b.baseAddress ?? s) + b.count)
-                        }
-                    } else {
-                        v = numericValue(s, e)
-                    }
-                    guard let v else {
-                        r.error = ChunkError(line: rowLine, column: col,
-                                             message: "non-numeric value '\(fieldText(s, e, quoted, scratch))' in a numeric column")
-                        return
-                    }
-                    numericOut[slot][r.rows] = v
-                case .label:
-                    let text = fieldText(s, e, quoted, scratch)
-                    let v: Double
-                    switch text.trimmingCharacters(in: .whitespaces) {
-                    case "1", "1.0", "true", "True", "TRUE": v = 1
-                    case "0", "0.0", "false", "False", "FALSE": v = 0
-                    case let t where missingTokens.contains(t):
-                        r.error = ChunkError(line: rowLine, column: col, message: "target value is missing")
-                        return
-                    default:
-                        r.error = ChunkError(line: rowLine, column: col, message: "target value '\(text)' is not 0/1 (binary classification)")
-                        return
-                    }
-                    labelOut?[r.rows] = v
-                case .categorical(let slot):
-                    // Few levels: compare bytes (no String per field); otherwise a dictionary.
-                    let code: Int32
-                    if let known = quoted ? nil : smallLevelLookup(s, e, r.levelBytes[slot]) {
-                        code = known
-                    } else {
-                        let text = fieldText(s, e, quoted, scratch)
-                        if missingTokens.contains(text) {
-                            code = -1
-                        } else if let c = r.dictionaries[slot][text] {
-                            code = c
-                        } else {
-                            code = Int32(r.levels[slot].count)
-                            r.dictionaries[slot][text] = code
-                            r.levels[slot].append(text)
-                            if r.levelBytes[slot].count < 16, code < 16 { r.levelBytes[slot].append(Array(text.utf8)) }
-                        }
-                    }
-                    codesOut[slot][r.rows] = code
+                if !done, let err = generalField(&p, end, target, row: row, rowLine: rowLine, column: col, line: &line, scratch: &scratch, into: &r) {
+                    r.error = err
+                    return
                 }
                 col += 1
                 if p >= end { line += 1; break }
@@ -376,14 +463,127 @@ public enum CSVParser {
         r.lines = line
     }
 
-    /// Code of an unquoted field among the first (at most 16) levels, nil when not among them.
-    @inline(__always)
-    static func smallLevelLookup(_ s: UnsafePointer<UInt8>, _ e: UnsafePointer<UInt8>, _ levels: [[UInt8]]) -> Int32? {
-        let n = e - s
-        for (code, bytes) in levels.enumerated() where bytes.count == n {
-            if n == 0 || bytes.withUnsafeBufferPointer({ b in b.baseAddress.map { memcmp($0, s, n) == 0 } ?? false }) { return Int32(code) }
+    /// Any field the fast paths did not take (quoted, padded, missing, unusual or invalid): scans
+    /// it from `p`, stores its value at `row`, and returns the error for it, if any.
+    @inline(never)
+    static func generalField(_ p: inout UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>, _ target: Target, row: Int,
+                             rowLine: Int, column col: Int, line: inout Int, scratch: inout [UInt8],
+                             into r: inout ChunkResult) -> ChunkError?
+    {
+        let s: UnsafePointer<UInt8>, e: UnsafePointer<UInt8>, quoted: Bool
+        do {
+            let scanned = try scanField(&p, end, &scratch, line: rowLine)
+            (s, e, quoted) = (scanned.0, scanned.1, scanned.2)
+            line += scanned.3
+        } catch let err as CSVFieldError {
+            return ChunkError(line: rowLine, column: col, message: err.message)
+        } catch {
+            return ChunkError(line: rowLine, column: col, message: "\(error)")
+        }
+        switch target {
+        case .skip:
+            break
+        case .number(let out):
+            let v: Double?
+            if quoted {
+                v = scratch.withUnsafeBufferPointer { b in
+                    numericValue(b.baseAddress ?? s, (b.baseAddress ?? s) + b.count)
+                }
+            } else {
+                v = numericValue(s, e)
+            }
+            guard let v else {
+                return ChunkError(line: rowLine, column: col,
+                                  message: "non-numeric value '\(fieldText(s, e, quoted, scratch))' in a numeric column")
+            }
+            out[row] = v
+        case .label(let out):
+            let text = fieldText(s, e, quoted, scratch)
+            let v: Double
+            switch text.trimmingCharacters(in: .whitespaces) {
+            case "1", "1.0", "true", "True", "TRUE": v = 1
+            case "0", "0.0", "false", "False", "FALSE": v = 0
+            case let t where missingTokens.contains(t):
+                return ChunkError(line: rowLine, column: col, message: "target value is missing")
+            default:
+                return ChunkError(line: rowLine, column: col, message: "target value '\(text)' is not 0/1 (binary classification)")
+            }
+            out[row] = v
+        case .category(let slot, let out):
+            // Few levels: compare bytes (no String per field); otherwise a dictionary.
+            let code: Int32
+            if let known = quoted ? nil : r.smallCode(slot, s, e) {
+                code = known
+            } else {
+                let text = fieldText(s, e, quoted, scratch)
+                if missingTokens.contains(text) {
+                    code = -1
+                } else if let c = r.dictionaries[slot][text] {
+                    code = c
+                } else {
+                    code = r.addLevel(slot, text)
+                }
+            }
+            out[row] = code
         }
         return nil
+    }
+
+    /// An unquoted numeric field converted while it is scanned, when it is
+    /// `[+-]digits[.digits][(e|E)[+-]digits]` directly followed by `,`, `\n` or `\r` and meets
+    /// `FastFloat`'s exactness conditions (here at most 19 digits counting leading zeros). Anything
+    /// else returns nil with `p` unchanged, for the general path. Needs a newline at or after `p`.
+    @inline(__always)
+    static func fastNumber(_ p: inout UnsafePointer<UInt8>, _ powers: UnsafeBufferPointer<Double>) -> Double? {
+        var q = p
+        let negative = q[0] == 0x2D
+        if negative || q[0] == 0x2B { q += 1 }
+        var mantissa: UInt64 = 0
+        let intStart = q
+        while true {
+            let d = q[0] &- 0x30
+            if d > 9 { break }
+            mantissa = mantissa &* 10 &+ UInt64(d); q += 1
+        }
+        var digits = q - intStart
+        var exponent = 0
+        if q[0] == 0x2E {
+            q += 1
+            let fracStart = q
+            while true {
+                let d = q[0] &- 0x30
+                if d > 9 { break }
+                mantissa = mantissa &* 10 &+ UInt64(d); q += 1
+            }
+            exponent = fracStart - q
+            digits += q - fracStart
+        }
+        // More than 19 digits may have overflowed the mantissa: leave them to the general path.
+        guard digits > 0, digits <= 19 else { return nil }
+        if q[0] | 0x20 == 0x65 {  // e or E
+            q += 1
+            let expNegative = q[0] == 0x2D
+            if expNegative || q[0] == 0x2B { q += 1 }
+            let expStart = q
+            var e = 0
+            while true {
+                let d = q[0] &- 0x30
+                if d > 9 { break }
+                if e < 100_000 { e = e &* 10 &+ Int(d) }
+                q += 1
+            }
+            guard q != expStart else { return nil }
+            exponent += expNegative ? -e : e
+        }
+        guard isFieldEnd(q[0]) else { return nil }
+        var v = 0.0
+        if mantissa != 0 {
+            guard mantissa < (1 << 53), exponent >= -22, exponent <= 22 else { return nil }
+            v = Double(mantissa)  // exact: below 2^53
+            if exponent < 0 { v /= powers[-exponent] } else if exponent > 0 { v *= powers[exponent] }
+        }
+        p = q
+        return negative ? -v : v
     }
 
     @inline(__always)

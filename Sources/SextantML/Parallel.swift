@@ -6,6 +6,7 @@
 // fork-join barrier of `concurrentPerform` orders those writes before any read that follows.
 import Dispatch
 import Foundation
+import Synchronization
 
 @usableFromInline
 struct SharedMutablePointer<T>: @unchecked Sendable {
@@ -38,6 +39,25 @@ func parallelFor(_ n: Int, threads: Int, _ body: @Sendable (Int) -> Void) {
     DispatchQueue.concurrentPerform(iterations: workers) { w in
         var i = w
         while i < n { body(i); i += workers }
+    }
+}
+
+/// Runs `body(i)` for i in 0..<n on at most `threads` workers, each taking the next index not yet
+/// taken: for many tasks of uneven duration (CSV chunks, a core shared with another process),
+/// where the fixed assignment of `parallelFor` would leave a worker idle at the end.
+func parallelForDynamic(_ n: Int, threads: Int, _ body: @Sendable (Int) -> Void) {
+    if n <= 0 { return }
+    if threads <= 1 || n == 1 {
+        for i in 0..<n { body(i) }
+        return
+    }
+    let next = Atomic<Int>(0)
+    DispatchQueue.concurrentPerform(iterations: min(threads, n)) { _ in
+        while true {
+            let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+            if i >= n { return }
+            body(i)
+        }
     }
 }
 
