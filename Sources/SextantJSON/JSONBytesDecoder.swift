@@ -31,6 +31,39 @@ public struct JSONBytesDecoder: Sendable {
     }
 }
 
+/// A validated document whose top-level members are read one at a time, for envelopes such as
+/// watch events: the caller reads a discriminator first, then decodes the member it names,
+/// without a wrapper type (whose generic metadata would be looked up for every document).
+public struct JSONBytesDocument: Sendable {
+    let tape: JSONTape
+
+    /// Validates `data` exactly as `JSONValue.parse` does (same errors, same offsets).
+    public init(_ data: Data) throws {
+        tape = try data.withUnsafeBytes { raw in try JSONTape.make(copying: raw) }
+    }
+
+    /// The top-level value is an object with a member `name` (the last one when it repeats).
+    private func member(_ name: String) -> Int? {
+        guard tape.nodes[0].kind == .object else { return nil }
+        return tape.member(0, named: name)
+    }
+
+    /// The string value of the top-level member `name`; nil when it is missing or not a string.
+    public func string(member name: String) -> String? {
+        guard let node = member(name), tape.nodes[node].kind == .string else { return nil }
+        return tape.string(tape.nodes[node])
+    }
+
+    /// Decodes the top-level member `name`; coding paths in errors start with `name`.
+    public func decode<T: Decodable>(_ type: T.Type, member name: String) throws -> T {
+        let key = AnyKey(name)
+        guard let node = member(name) else {
+            throw DecodingError.keyNotFound(key, .init(codingPath: [], debugDescription: "missing field \(name)"))
+        }
+        return try Bytes.decode(T.self, tape, node, { [key] }, parent: nil, key: key)
+    }
+}
+
 // MARK: - Tape
 
 /// One value (or object key) of the document.
@@ -55,19 +88,24 @@ struct TapeNode {
 
 /// The document's bytes (an owned copy, so decoders that escape stay valid) and its nodes.
 /// Immutable once made.
-final class JSONTape {
+final class JSONTape: @unchecked Sendable {
     let bytes: UnsafeBufferPointer<UInt8>
-    let nodes: [TapeNode]
+    /// Raw storage rather than an Array: the nodes are read on every lookup, and an Array's
+    /// bounds and uniqueness checks cost more than the reads themselves.
+    let nodes: UnsafeBufferPointer<TapeNode>
     /// A `null` node after the document, standing in for missing values (`superDecoder`).
     let nullNode: Int
 
-    private init(bytes: UnsafeBufferPointer<UInt8>, nodes: [TapeNode]) {
+    private init(bytes: UnsafeBufferPointer<UInt8>, nodes: UnsafeBufferPointer<TapeNode>) {
         self.bytes = bytes
         self.nodes = nodes
         self.nullNode = nodes.count - 1
     }
 
-    deinit { bytes.deallocate() }
+    deinit {
+        bytes.deallocate()
+        nodes.deallocate()
+    }
 
     static func make(copying raw: UnsafeRawBufferPointer) throws(JSONSyntaxError) -> JSONTape {
         let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(raw.count, 1), alignment: 8)
@@ -78,10 +116,11 @@ final class JSONTape {
             try builder.document()
         } catch {
             storage.deallocate()
+            builder.nodes.deallocate()
             throw error
         }
         builder.nodes.append(TapeNode(start: 0, end: 0, next: builder.nodes.count + 1, count: 0, kind: .null, flags: 0))
-        return JSONTape(bytes: bytes, nodes: builder.nodes)
+        return JSONTape(bytes: bytes, nodes: builder.nodes.finished)
     }
 
     func decodeRoot<T: Decodable>(_ type: T.Type) throws -> T {
@@ -247,39 +286,47 @@ final class JSONTape {
     /// key repeats), comparing keys the way `String` does.
     func member(_ object: Int, named name: String) -> Int? {
         var name = name
-        return name.withUTF8 { target -> Int? in
-            var ascii: UInt8 = 0
-            for byte in target { ascii |= byte }
-            let targetASCII = ascii < 0x80
-            let signature = JSONTape.signature(target)
-            return nodes.withUnsafeBufferPointer { nodes -> Int? in
-                // Every index below is a key or value node of this object: `next` of a node is at
-                // most the object's own `next`, which is at most `nodes.count`.
-                let end = min(nodes[object].next, nodes.count - 1)
-                var found: Int? = nil
-                var key = object + 1
-                while key < end {
-                    if nodes[key].flags == 0 && targetASCII {
-                        // Plain ASCII on both sides: equal as strings exactly when equal as bytes.
-                        if nodes[key].count == signature {
-                            let start = nodes[key].start + 1
-                            if target.isEmpty {
-                                found = key + 1
-                            } else if let base = bytes.baseAddress, let targetBase = target.baseAddress,
-                                      start + target.count <= bytes.count,
-                                      memcmp(base + start, targetBase, target.count) == 0
-                            {
-                                found = key + 1
-                            }
-                        }
-                    } else if string(nodes[key]) == String(decoding: target, as: UTF8.self) {
-                        found = key + 1
-                    }
-                    key = nodes[key + 1].next
-                }
-                return found
-            }
+        return name.withUTF8 { target in member(object, utf8: target) }
+    }
+
+    private func member(_ object: Int, utf8 target: UnsafeBufferPointer<UInt8>) -> Int? {
+        var ascii: UInt8 = 0
+        for byte in target { ascii |= byte }
+        guard ascii < 0x80, let targetBase = target.baseAddress, let base = bytes.baseAddress else {
+            return memberComparingStrings(object, String(decoding: target, as: UTF8.self))
         }
+        let signature = JSONTape.signature(target)
+        let length = target.count
+        // Every index below is a key or value node of this object: `next` of a node is at most
+        // the object's own `next`, which is at most `nodes.count`.
+        let end = min(nodes[object].next, nodes.count - 1)
+        var found: Int? = nil
+        var key = object + 1
+        while key < end {
+            let node = nodes[key]
+            if node.flags != 0 {
+                // Escapes or non-ASCII bytes in the document's key: compare the decoded strings.
+                if string(node) == String(decoding: target, as: UTF8.self) { found = key + 1 }
+            } else if node.count == signature, node.start + 1 + length <= bytes.count,
+                      memcmp(base + node.start + 1, targetBase, length) == 0 {
+                // Plain ASCII on both sides: equal as strings exactly when equal as bytes.
+                found = key + 1
+            }
+            key = nodes[key + 1].next
+        }
+        return found
+    }
+
+    /// The slow path: keys with escapes or outside ASCII, compared as `String`s.
+    private func memberComparingStrings(_ object: Int, _ name: String) -> Int? {
+        let end = min(nodes[object].next, nodes.count - 1)
+        var found: Int? = nil
+        var key = object + 1
+        while key < end {
+            if string(nodes[key]) == name { found = key + 1 }
+            key = nodes[key + 1].next
+        }
+        return found
     }
 
     /// Every key of an object once, in document order (a repeated key is reported once).
@@ -310,16 +357,55 @@ final class JSONTape {
     }
 }
 
+/// The builder's growing node storage: an Array without its per-write checks.
+struct TapeNodes {
+    private var base: UnsafeMutablePointer<TapeNode>
+    private var capacity: Int
+    private(set) var count = 0
+
+    init(capacity: Int) {
+        self.capacity = max(capacity, 4)
+        base = .allocate(capacity: self.capacity)
+    }
+
+    @inline(__always)
+    mutating func append(_ node: TapeNode) {
+        if count == capacity { grow() }
+        (base + count).initialize(to: node)
+        count += 1
+    }
+
+    private mutating func grow() {
+        let bigger = UnsafeMutablePointer<TapeNode>.allocate(capacity: capacity * 2)
+        bigger.moveInitialize(from: base, count: count)
+        base.deallocate()
+        base = bigger
+        capacity *= 2
+    }
+
+    /// Only indices below `count` are ever used: every index is one the builder appended.
+    subscript(index: Int) -> TapeNode {
+        @inline(__always) get { base[index] }
+        @inline(__always) set { base[index] = newValue }
+    }
+
+    /// The nodes, now owned by the caller.
+    var finished: UnsafeBufferPointer<TapeNode> { UnsafeBufferPointer(start: base, count: count) }
+
+    func deallocate() { base.deallocate() }
+}
+
 /// Builds the tape in one pass, checking syntax exactly like `JSONByteParser` (same reasons,
 /// same offsets), so a document is accepted or rejected the same way by both decoders.
 struct TapeBuilder {
     let bytes: UnsafeBufferPointer<UInt8>
     var index = 0
-    var nodes: [TapeNode] = []
+    /// Owned by the builder until `finished` hands it to the tape (or `deallocate` on an error).
+    var nodes: TapeNodes
 
     init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
-        nodes.reserveCapacity(bytes.count / 8 + 4)
+        nodes = TapeNodes(capacity: bytes.count / 8 + 4)
     }
 
     func fail(_ reason: String) -> JSONSyntaxError { JSONSyntaxError(offset: index, reason: reason) }
@@ -333,6 +419,8 @@ struct TapeBuilder {
 
     @inline(__always)
     mutating func skipWhitespace() {
+        // Compact JSON (what API servers send) has none: one comparison decides.
+        if index < bytes.count, bytes[index] > 0x20 { return }
         while index < bytes.count {
             switch bytes[index] {
             case 0x20, 0x0A, 0x0D, 0x09: index += 1
@@ -394,9 +482,11 @@ struct TapeBuilder {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
             try string()
             let key = nodes.count - 1
-            if nodes[key].flags == 0 {
-                nodes[key].count = JSONTape.signature(UnsafeBufferPointer(
-                    rebasing: bytes[(nodes[key].start + 1)..<nodes[key].end]))
+            let node = nodes[key]
+            if node.flags == 0, node.end > node.start + 1 {
+                // The same fingerprint as `JSONTape.signature` of the key's bytes (empty keys: 0).
+                nodes[key].count = (node.end - node.start - 1) << 16 | Int(bytes[node.start + 1]) << 8
+                    | Int(bytes[node.end - 1])
             }
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
@@ -459,16 +549,17 @@ struct TapeBuilder {
     /// string's start, so reasons and offsets are exactly `JSONValue.parse`'s.
     mutating func string() throws(JSONSyntaxError) {
         let start = index
-        index += 1
         var flags: UInt8 = 0
         let count = bytes.count
         guard let base = bytes.baseAddress else { return try referenceString(from: start) }
         let raw = UnsafeRawPointer(base)
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
+        // A local cursor: `index` is a stored property, written back once at the end.
+        var i = start + 1
         while true {
-            while index + 8 <= count {
-                let word = raw.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            while i + 8 <= count {
+                let word = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
                 let quote = word ^ 0x2222_2222_2222_2222
                 let backslash = word ^ 0x5C5C_5C5C_5C5C_5C5C
                 // A byte's high bit is set where it is '"', '\' or below 0x20; bytes above a real
@@ -484,27 +575,29 @@ struct TapeBuilder {
                     let before = skip == 0 ? 0 : word & (UInt64.max << (64 - 8 * skip))
                     #endif
                     if before & highs != 0 { flags |= TapeNode.nonASCII }
-                    index += skip
+                    i += skip
                     break
                 }
                 if word & highs != 0 { flags |= TapeNode.nonASCII }
-                index += 8
+                i += 8
             }
-            guard index < count else { return try referenceString(from: start) }
-            let byte = bytes[index]
+            guard i < count else { return try referenceString(from: start) }
+            let byte = base[i]
             if byte == UInt8(ascii: "\"") {
-                leaf(.string, start: start, end: index, flags: flags)
-                index += 1
+                leaf(.string, start: start, end: i, flags: flags)
+                index = i + 1
                 return
             }
             if byte == UInt8(ascii: "\\") {
                 flags |= TapeNode.escaped | TapeNode.nonASCII
+                index = i
                 guard skipEscape() else { return try referenceString(from: start) }
+                i = index
                 continue
             }
             if byte < 0x20 { return try referenceString(from: start) }
             if byte >= 0x80 { flags |= TapeNode.nonASCII }
-            index += 1
+            i += 1
         }
     }
 
@@ -678,8 +771,8 @@ private enum Bytes {
         if T.self == [String: String].self {
             let object = tape.nodes[index]
             guard object.kind == .object else { throw mismatch([String: String].self, tape, index, path) }
-            var result: [String: String] = [:]
-            result.reserveCapacity(object.count)
+            // Made at its size at once: reserveCapacity on an empty dictionary is a generic call.
+            var result = [String: String](minimumCapacity: object.count)
             var member = index + 1
             while member < object.next {
                 let name = tape.string(tape.nodes[member])

@@ -169,6 +169,7 @@ public struct KubeConfigError: Error, CustomStringConvertible, Sendable {
     public init(_ description: String) { self.description = description }
 }
 
+@usableFromInline
 func describe(_ error: any Error) -> String {
     if let decoding = error as? DecodingError {
         switch decoding {

@@ -73,74 +73,87 @@ public struct WatchStream<Object: Decodable & Sendable>: AsyncSequence, Sendable
     let lines: HTTPLines
     let path: String
 
+    // The iterator and the batch are inlinable so that they are specialised for the caller's
+    // type: generic code would look up the metadata of the event types for every event.
     public struct AsyncIterator: AsyncIteratorProtocol {
-        var lines: HTTPLines.AsyncIterator
-        let path: String
-        /// Events decoded ahead: lines that had already arrived are decoded together, on both
-        /// cores when there are enough of them, and handed out in order.
-        var decoded: [Result<WatchChange<Object>, any Error>] = []
-        var position = 0
+        @usableFromInline var lines: HTTPLines.AsyncIterator
+        @usableFromInline let path: String
+        /// The lines that had already arrived when the last one was asked for, being decoded.
+        @usableFromInline var batch: DecodingBatch<Object>?
+        @usableFromInline var position = 0
 
+        init(lines: HTTPLines.AsyncIterator, path: String) {
+            self.lines = lines
+            self.path = path
+        }
+
+        @inlinable
         public mutating func next() async throws -> WatchChange<Object>? {
-            if position == decoded.count {
-                let batch = try await lines.nextBatch(limit: 256)
-                if batch.isEmpty { return nil }
-                decoded = WatchStream.decode(batch, path: path)
+            if batch.map({ position == $0.count }) ?? true {
+                let received = try await lines.nextBatch(limit: 256)
+                if received.isEmpty {
+                    batch = nil
+                    return nil
+                }
+                batch = DecodingBatch(received, path: path)
                 position = 0
             }
+            guard let batch else { return nil }
             defer { position += 1 }
-            return try decoded[position].get()
+            return try batch.take(position).get()
         }
     }
 
-    /// Decodes lines in order; batches large enough to pay for it are split across two threads.
-    static func decode(_ lines: [Data], path: String) -> [Result<WatchChange<Object>, any Error>] {
-        let decodeOne: @Sendable (Data) -> Result<WatchChange<Object>, any Error> = { line in
-            Result { try decodeEvent(line, path: path) }
-        }
-        guard lines.count >= 16 else { return lines.map(decodeOne) }
-        let half = lines.count / 2
-        let parts = DecodedHalves(Array(repeating: [Result<WatchChange<Object>, any Error>](), count: 2))
-        DispatchQueue.concurrentPerform(iterations: 2) { part in
-            let range = part == 0 ? 0..<half : half..<lines.count
-            parts.write(part, range.map { decodeOne(lines[$0]) })
-        }
-        return parts.value[0] + parts.value[1]
-    }
-
+    @inlinable
     static func decodeEvent(_ line: Data, path: String) throws -> WatchChange<Object> {
         if Object.self == DynamicObject.self { return try dynamicChange(line, path: path) }
-        let event: RawWatchEvent<Object>
+        return try change(try document(line, path: path), path: path)
+    }
+
+    /// The event's bytes checked and indexed.
+    @inlinable
+    static func document(_ line: Data, path: String) throws -> JSONBytesDocument {
         do {
-            // Straight from the bytes: no JSONValue tree, keys compared as bytes.
-            event = try JSONBytesDecoder().decode(RawWatchEvent<Object>.self, from: line)
+            return try JSONBytesDocument(line)
         } catch {
             throw KubeConfigError("watch \(path): undecodable event: \(describe(error))")
         }
-        switch event.change {
-        case .change(let change): return change
-        case .error(let status):
-            throw KubeError(code: status.code ?? 500, status: status, verb: "WATCH", path: path)
+    }
+
+    @inlinable
+    static func change(_ event: JSONBytesDocument, path: String) throws -> WatchChange<Object> {
+        do {
+            guard let type = event.string(member: "type") else {
+                throw KubeConfigError("watch \(path): event without a type")
+            }
+            switch type {
+            case "ADDED": return .added(try event.decode(Object.self, member: "object"))
+            case "MODIFIED": return .modified(try event.decode(Object.self, member: "object"))
+            case "DELETED": return .deleted(try event.decode(Object.self, member: "object"))
+            case "BOOKMARK":
+                let object = try event.decode(BookmarkObject.self, member: "object")
+                return .bookmark(resourceVersion: object.metadata?.resourceVersion ?? "")
+            case "ERROR":
+                let status = try event.decode(Status.self, member: "object")
+                throw KubeError(code: status.code ?? 500, status: status, verb: "WATCH", path: path)
+            default:
+                throw KubeConfigError("watch \(path): unknown event type \(type)")
+            }
+        } catch let error as KubeError {
+            throw error
+        } catch let error as KubeConfigError {
+            throw error
+        } catch {
+            throw KubeConfigError("watch \(path): undecodable event: \(describe(error))")
         }
     }
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(lines: lines.makeAsyncIterator(), path: path) }
 }
 
-/// The two halves of a batch, each written by its own thread and read after both finished.
-private final class DecodedHalves<Value>: @unchecked Sendable {
-    var value: [Value]
-    private let lock = NSLock()
-    init(_ value: [Value]) { self.value = value }
-    func write(_ index: Int, _ item: Value) {
-        lock.lock()
-        value[index] = item
-        lock.unlock()
-    }
-}
-
 extension WatchStream {
     /// Dynamic objects skip Codable: the byte parser builds the JSON tree directly.
+    @usableFromInline
     static func dynamicChange(_ line: Data, path: String) throws -> WatchChange<Object> {
         let event: JSONValue
         do {
@@ -169,37 +182,92 @@ extension WatchStream {
     }
 }
 
-/// Decodes an event in one pass: the `type` decides whether `object` is the resource, a bookmark
-/// (metadata only) or a `Status`.
-struct RawWatchEvent<Object: Decodable & Sendable>: Decodable {
-    enum Outcome {
-        case change(WatchChange<Object>)
-        case error(Status)
+/// The `object` of a BOOKMARK event: only its resourceVersion matters.
+@usableFromInline
+struct BookmarkObject: Decodable {
+    @usableFromInline struct Meta: Decodable { @usableFromInline var resourceVersion: String? }
+    @usableFromInline var metadata: Meta?
+}
+
+/// The lines of one batch, decoded by the reader and one helper thread at once: each takes the
+/// next line nobody has claimed, so both cores stay busy whatever the reader does with the
+/// events between calls, and the reader still receives them in order.
+@usableFromInline
+final class DecodingBatch<Object: Decodable & Sendable>: @unchecked Sendable {
+    @usableFromInline typealias Outcome = Result<WatchChange<Object>, any Error>
+    @usableFromInline let lines: [Data]
+    @usableFromInline let path: String
+    /// Decoded events not yet taken; each slot is written once and read once, both under the lock.
+    @usableFromInline let slots: UnsafeMutablePointer<Outcome?>
+    @usableFromInline let condition = NSCondition()
+    /// Lines before this index are claimed by someone. Guarded by `condition`.
+    @usableFromInline var claimed = 0
+
+    /// Batches smaller than this are decoded by the reader alone: waking a thread costs more.
+    @inlinable static var helpThreshold: Int { 16 }
+
+    @inlinable
+    init(_ lines: [Data], path: String) {
+        self.lines = lines
+        self.path = path
+        slots = .allocate(capacity: max(lines.count, 1))
+        slots.initialize(repeating: nil, count: lines.count)
+        if lines.count >= Self.helpThreshold {
+            // The helper keeps the batch alive until it runs out of lines.
+            DispatchQueue.global().async { self.help() }
+        }
     }
 
-    var change: Outcome
-
-    enum CodingKeys: String, CodingKey { case type, object }
-
-    private struct BookmarkObject: Decodable {
-        struct Meta: Decodable { var resourceVersion: String? }
-        var metadata: Meta?
+    @inlinable
+    deinit {
+        slots.deinitialize(count: lines.count)
+        slots.deallocate()
     }
 
-    init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let type = try c.decode(String.self, forKey: .type)
-        switch type {
-        case "ADDED": change = .change(.added(try c.decode(Object.self, forKey: .object)))
-        case "MODIFIED": change = .change(.modified(try c.decode(Object.self, forKey: .object)))
-        case "DELETED": change = .change(.deleted(try c.decode(Object.self, forKey: .object)))
-        case "BOOKMARK":
-            let object = try c.decode(BookmarkObject.self, forKey: .object)
-            change = .change(.bookmark(resourceVersion: object.metadata?.resourceVersion ?? ""))
-        case "ERROR":
-            change = .error(try c.decode(Status.self, forKey: .object))
-        default:
-            throw DecodingError.dataCorruptedError(forKey: .type, in: c, debugDescription: "unknown event type \(type)")
+    @inlinable var count: Int { lines.count }
+
+    @inlinable
+    func help() {
+        while let index = claim() { decode(index) }
+    }
+
+    @inlinable
+    func claim() -> Int? {
+        condition.lock()
+        defer { condition.unlock() }
+        guard claimed < lines.count else { return nil }
+        claimed += 1
+        return claimed - 1
+    }
+
+    @inlinable
+    func decode(_ index: Int) {
+        let outcome = Outcome { try WatchStream<Object>.decodeEvent(lines[index], path: path) }
+        condition.lock()
+        slots[index] = outcome
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The event of line `index`, handed out once. While the helper is still decoding it, the
+    /// reader decodes the next unclaimed line instead of waiting.
+    @inlinable
+    func take(_ index: Int) -> Outcome {
+        while true {
+            condition.lock()
+            if let outcome = slots[index].take() {
+                condition.unlock()
+                return outcome
+            }
+            if claimed < lines.count {
+                let next = claimed
+                claimed += 1
+                condition.unlock()
+                decode(next)
+                continue
+            }
+            condition.wait()
+            condition.unlock()
         }
     }
 }

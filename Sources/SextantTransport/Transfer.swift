@@ -98,6 +98,12 @@ final class Transfer: @unchecked Sendable {
 
         try check(sx_setopt_str(easy, CURLOPT_URL, target), "URL")
         try check(sx_setopt_ptr(easy, CURLOPT_ERRORBUFFER, errorBuffer), "error buffer")
+        if case .streaming = sink {
+            // Watches can carry tens of MB/s: 16 KiB reads (the default) mean one wake-up and one
+            // delivery per 16 events. Only the pages a read fills are touched, so a quiet stream
+            // costs little memory.
+            try check(sx_setopt_long(easy, CURLOPT_BUFFERSIZE, 256 * 1024), "buffer size")
+        }
         try check(sx_setopt_long(easy, CURLOPT_NOSIGNAL, 1), "nosignal")
         try check(sx_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1), "keepalive")
         try check(sx_setopt_long(easy, CURLOPT_HTTP_VERSION, sx_http_version_2tls()), "HTTP version")

@@ -162,6 +162,33 @@ import Testing
         #expect(Self.both(K.self, #"{"é": 3}"#).agree)
     }
 
+    @Test func documentMembersAreReadOneAtATime() throws {
+        let event = try JSONBytesDocument(Data(#"{"type": "ADDED", "object": {"id": 7, "note": "n"}, "type": "MODIFIED"}"#.utf8))
+        // A repeated key keeps its last value, as everywhere else.
+        #expect(event.string(member: "type") == "MODIFIED")
+        #expect(try event.decode(Inner.self, member: "object") == Inner(id: 7, note: "n", map: nil))
+        #expect(event.string(member: "object") == nil)
+        #expect(event.string(member: "missing") == nil)
+        // Errors name the member as the start of the coding path.
+        do {
+            _ = try event.decode([String: String].self, member: "object")
+            Issue.record("expected a type mismatch")
+        } catch DecodingError.typeMismatch(_, let context) {
+            #expect(context.codingPath.map(\.stringValue) == ["object", "id"])
+        }
+        do {
+            _ = try event.decode(Inner.self, member: "spec")
+            Issue.record("expected a missing key")
+        } catch DecodingError.keyNotFound(let key, _) {
+            #expect(key.stringValue == "spec")
+        }
+        // A document whose top level is not an object has no members; bad JSON is refused whole.
+        let array = try JSONBytesDocument(Data(#"["type"]"#.utf8))
+        #expect(array.string(member: "type") == nil)
+        #expect(throws: DecodingError.self) { try array.decode(String.self, member: "type") }
+        #expect(throws: JSONSyntaxError.self) { try JSONBytesDocument(Data(#"{"type": "ADDED", "object": {"#.utf8)) }
+    }
+
     @Test func largeObjectsAndDictionaries() throws {
         var members: [String] = []
         for i in 0..<200 { members.append("\"key\(i)\": {\"id\": \(i)}") }

@@ -170,6 +170,34 @@ struct ClientTests {
         }
     }
 
+    @Test func largeBatchesAreDecodedInOrderAndABadLineStopsTheStreamInPlace() async throws {
+        let server = try await FakeAPIServer()
+        // All lines arrive at once, so they are decoded in batches shared with the helper thread.
+        let stream = try await client(server).watch(ConfigMap.self, namespace: "default",
+                                                    options: WatchOptions(fieldSelector: "events=700,broken=530"))
+        var versions: [String] = []
+        do {
+            for try await change in stream {
+                if case .modified(let cm) = change { versions.append(cm.metadata.resourceVersion ?? "") }
+            }
+            Issue.record("expected the line that is not JSON to end the stream with an error")
+        } catch let error as KubeConfigError {
+            #expect(error.description.contains("undecodable event"))
+        }
+        #expect(versions == (0..<530).map { String(1000 + $0) })
+    }
+
+    @Test func aWholeLargeStreamArrivesInOrder() async throws {
+        let server = try await FakeAPIServer()
+        let stream = try await client(server).watch(ConfigMap.self, namespace: "default",
+                                                    options: WatchOptions(fieldSelector: "events=1500"))
+        var names: [String] = []
+        for try await change in stream {
+            if case .modified(let cm) = change { names.append(cm.metadata.name ?? "") }
+        }
+        #expect(names == (0..<1500).map { "cm-\($0)" })
+    }
+
     @Test func dynamicObjectsKeepUnknownFields() async throws {
         let server = try await FakeAPIServer()
         let kube = client(server)

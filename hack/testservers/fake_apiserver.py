@@ -194,6 +194,18 @@ class Handler(BaseHTTPRequestHandler):
                                                                  "too old resource version: 1 (50)")}) + "\n").encode())
             chunk(b"")
             return
+        selector = q.get("fieldSelector") or ""
+        if selector.startswith("events="):
+            # events=N[,broken=K]: N MODIFIED events written at once (so a reader gets them in
+            # large batches), line K (0-based) not JSON.
+            opts = dict(part.split("=", 1) for part in selector.split(","))
+            lines = [json.dumps({"type": "MODIFIED", "object": configmap(f"cm-{i}", 1000 + i, ns)})
+                     for i in range(int(opts["events"]))]
+            if "broken" in opts:
+                lines[int(opts["broken"])] = '{"type": "MODIFIED", "object": {"metadata": '
+            chunk(("\n".join(lines) + "\n").encode())
+            chunk(b"")
+            return
         events = [
             {"type": "ADDED", "object": configmap("a", 51, ns)},
             {"type": "MODIFIED", "object": configmap("a", 52, ns, {"key": "changed"})},
