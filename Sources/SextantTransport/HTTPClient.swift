@@ -158,25 +158,73 @@ public struct HTTPLines: AsyncSequence, Sendable {
         }
 
         /// The next line and every further line that has already arrived (at most `limit`), so
-        /// that a reader can work on several at once. Empty only at the end of the stream.
-        public mutating func nextBatch(limit: Int) async throws -> [Data] {
-            guard let first = try await next() else { return [] }
-            var batch = [first]
-            while batch.count < limit {
-                if let line = takeLine() {
-                    if line.isEmpty || (line.count == 1 && line.first == UInt8(ascii: "\r")) { continue }
-                    batch.append(line)
-                } else if let chunk = chunks.poll() {
+        /// that a reader can work on several at once. Empty only at the end of the stream. The
+        /// lines share one copy of their bytes.
+        public mutating func nextBatch(limit: Int) async throws -> HTTPLineBatch {
+            var ranges: [Range<Int>] = []
+            // The previous batch copied its lines out: drop them (before this batch's ranges
+            // exist) once they are half the buffer, so each byte is moved at most once.
+            if start > 0, start >= buffer.count / 2 {
+                buffer.removeFirst(start)
+                start = 0
+            }
+            while ranges.isEmpty {
+                collectLines(into: &ranges, limit: limit)
+                if !ranges.isEmpty { break }
+                if finished {
+                    // The last line may lack its newline.
+                    if start < buffer.count { ranges.append(start..<buffer.count) }
+                    start = buffer.count
+                    scanned = 0
+                    break
+                }
+                if let chunk = try await chunks.next() {
                     if start > 0 {
                         buffer.removeFirst(start)
                         start = 0
                     }
                     buffer.append(contentsOf: chunk)
                 } else {
-                    break
+                    finished = true
                 }
             }
-            return batch
+            // Appending keeps the ranges valid: the buffer is compacted only before the next batch.
+            while ranges.count < limit, let chunk = chunks.poll() {
+                buffer.append(contentsOf: chunk)
+                collectLines(into: &ranges, limit: limit)
+            }
+            guard let first = ranges.first?.lowerBound, let last = ranges.last?.upperBound else {
+                return HTTPLineBatch(bytes: Data(), ranges: [])
+            }
+            let bytes = Data(buffer[first..<last])
+            return HTTPLineBatch(bytes: bytes, ranges: ranges.map { ($0.lowerBound - first)..<($0.upperBound - first) })
+        }
+
+        /// Appends the ranges of complete, non-blank lines after `start` (without their newline).
+        private mutating func collectLines(into ranges: inout [Range<Int>], limit: Int) {
+            while ranges.count < limit, let line = takeLineRange() {
+                let blank = line.isEmpty || (line.count == 1 && buffer[line.lowerBound] == UInt8(ascii: "\r"))
+                if !blank { ranges.append(line) }
+            }
+        }
+
+        private mutating func takeLineRange() -> Range<Int>? {
+            let from = start + scanned
+            guard from < buffer.count else { return nil }
+            let newline: Int? = buffer.withUnsafeBufferPointer { bytes in
+                guard let base = bytes.baseAddress,
+                      let hit = memchr(base + from, Int32(UInt8(ascii: "\n")), bytes.count - from) else { return nil }
+                return base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+            }
+            guard let newline else {
+                scanned = buffer.count - start
+                return nil
+            }
+            defer {
+                start = newline + 1
+                scanned = 0
+            }
+            return start..<newline
         }
 
         private mutating func takeLine() -> Data? {
@@ -200,4 +248,16 @@ public struct HTTPLines: AsyncSequence, Sendable {
     }
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(chunks: body.makeAsyncIterator()) }
+}
+
+/// Lines that arrived together: one buffer, and where each line lies in it.
+public struct HTTPLineBatch: Sendable {
+    public let bytes: Data
+    public let ranges: [Range<Int>]
+
+    public var count: Int { ranges.count }
+    public var isEmpty: Bool { ranges.isEmpty }
+
+    /// Line `index` (without its newline), sharing the batch's storage.
+    public subscript(index: Int) -> Data { bytes[ranges[index]] }
 }
