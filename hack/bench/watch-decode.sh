@@ -21,12 +21,19 @@ port="$(awk '/PORT/ {print $2}' "$log")"
 echo "stream: $EVENTS ConfigMap events, $(awk '/PORT/ {print $4}' "$log") bytes, http://127.0.0.1:$port"
 
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+# Sextant's run lasts about a second and Python's about ten, so a short stall on this shared VM
+# moves Sextant's number far more: each round takes the median of three Sextant runs (all printed).
 for _ in $(seq 1 "$RUNS"); do
-    sextant="$("$BIN" "http://127.0.0.1:$port" "$EVENTS")"
+    rates=()
+    for _ in 1 2 3; do
+        sextant="$("$BIN" "http://127.0.0.1:$port" "$EVENTS")"
+        echo "$sextant"
+        rates+=("$(echo "$sextant" | sed -E 's/.*events_per_s=([0-9]+).*/\1/')")
+    done
     python="$(python3 hack/bench/python_watch.py "http://127.0.0.1:$port" "$EVENTS")"
-    echo "$sextant"
     echo "$python"
-    s=$(echo "$sextant" | sed -E 's/.*events_per_s=([0-9]+).*/\1/')
+    s=$(printf '%s\n' "${rates[@]}" | sort -n | sed -n 2p)
     p=$(echo "$python" | sed -E 's/.*events_per_s=([0-9]+).*/\1/')
-    echo "speedup: $(python3 -c "print(f'{$s/$p:.1f}x')") (target >= 10x)"
+    echo "speedup: $(python3 -c "print(f'{$s/$p:.1f}x')") (median Sextant run $s events/s; target >= 10x)"
 done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
