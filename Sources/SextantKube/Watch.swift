@@ -66,8 +66,9 @@ extension KubeClient {
     }
 }
 
-/// Newline-delimited watch events decoded one at a time as the reader asks for them, so a slow
-/// reader slows the connection instead of filling memory.
+/// Newline-delimited watch events, handed out in order. The lines that arrived together are
+/// decoded by the reader and a helper thread (see `DecodingBatch`); a slow reader slows the
+/// connection instead of filling memory.
 public struct WatchStream<Object: Decodable & Sendable>: AsyncSequence, Sendable {
     public typealias Element = WatchChange<Object>
     let lines: HTTPLines
@@ -195,7 +196,7 @@ struct BookmarkObject: Decodable {
 @usableFromInline
 final class DecodingBatch<Object: Decodable & Sendable>: @unchecked Sendable {
     @usableFromInline typealias Outcome = Result<WatchChange<Object>, any Error>
-    @usableFromInline let lines: [Data]
+    @usableFromInline let lines: HTTPLineBatch
     @usableFromInline let path: String
     /// Decoded events not yet taken; each slot is written once and read once, both under the lock.
     @usableFromInline let slots: UnsafeMutablePointer<Outcome?>
@@ -207,7 +208,7 @@ final class DecodingBatch<Object: Decodable & Sendable>: @unchecked Sendable {
     @inlinable static var helpThreshold: Int { 16 }
 
     @inlinable
-    init(_ lines: [Data], path: String) {
+    init(_ lines: HTTPLineBatch, path: String) {
         self.lines = lines
         self.path = path
         slots = .allocate(capacity: max(lines.count, 1))

@@ -228,22 +228,7 @@ public struct HTTPLines: AsyncSequence, Sendable {
         }
 
         private mutating func takeLine() -> Data? {
-            let from = start + scanned
-            guard from < buffer.count else { return nil }
-            let lineStart = start
-            let found: (Data, Int)? = buffer.withUnsafeBufferPointer { bytes in
-                guard let base = bytes.baseAddress,
-                      let hit = memchr(base + from, Int32(UInt8(ascii: "\n")), bytes.count - from) else { return nil }
-                let end = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
-                return (Data(bytes: base + lineStart, count: end - lineStart), end)
-            }
-            guard let (line, newline) = found else {
-                scanned = buffer.count - start
-                return nil
-            }
-            start = newline + 1
-            scanned = 0
-            return line
+            takeLineRange().map { Data(buffer[$0]) }
         }
     }
 
