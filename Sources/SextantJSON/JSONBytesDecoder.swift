@@ -707,7 +707,7 @@ final class CodingPathNode {
 // MARK: - Decoding
 
 /// Scalar conversions, the same as `JSONValueDecoder`'s.
-private enum Bytes {
+enum Bytes {
     /// Makes the coding path for an error. Always passed as a non-escaping closure written at
     /// the call site, so its context lives on the stack: nothing is allocated unless it is called.
     typealias Path = () -> [any CodingKey]
@@ -804,6 +804,14 @@ private enum Bytes {
             pathNode = CodingPathNode(parent: parent, index: item)
         } else {
             pathNode = parent
+        }
+        if tape.nodes[index].kind == .object, let readable = T.self as? any JSONObjectReadable.Type {
+            do {
+                let reader = JSONObjectReader(tape: tape, object: index, path: pathNode)
+                if let value = try readable.init(reading: reader) as? T { return value }
+            } catch is JSONObjectReader.Unusual {
+                // Decoded again below, through Codable, for its exact values and errors.
+            }
         }
         return try T(from: BytesDecoder(tape: tape, node: index, path: pathNode))
     }

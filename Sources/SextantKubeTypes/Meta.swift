@@ -235,3 +235,26 @@ public struct DynamicObject: KubernetesObject, Hashable {
     public init(from decoder: any Decoder) throws { raw = try JSONValue(from: decoder) }
     public func encode(to encoder: any Encoder) throws { try raw.encode(to: encoder) }
 }
+
+/// Every watch event carries an `ObjectMeta`: read it member by member instead of through 13
+/// keyed-container lookups (anything unusual falls back to the synthesized `init(from:)`).
+extension ObjectMeta: JSONObjectReadable {
+    public init(reading object: JSONObjectReader) throws {
+        self.init()
+        try object.forEachMember { member in
+            if member.isKey("name") { name = try member.string() }
+            else if member.isKey("namespace") { namespace = try member.string() }
+            else if member.isKey("uid") { uid = try member.string() }
+            else if member.isKey("resourceVersion") { resourceVersion = try member.string() }
+            else if member.isKey("creationTimestamp") { creationTimestamp = try member.string() }
+            else if member.isKey("labels") { labels = try member.decode([String: String].self) }
+            else if member.isKey("annotations") { annotations = try member.decode([String: String].self) }
+            else if member.isKey("generation") { generation = try member.int64() }
+            else if member.isKey("generateName") { generateName = try member.string() }
+            else if member.isKey("deletionTimestamp") { deletionTimestamp = try member.string() }
+            else if member.isKey("deletionGracePeriodSeconds") { deletionGracePeriodSeconds = try member.int64() }
+            else if member.isKey("ownerReferences") { ownerReferences = try member.decode([OwnerReference].self) }
+            else if member.isKey("finalizers") { finalizers = try member.decode([String].self) }
+        }
+    }
+}
