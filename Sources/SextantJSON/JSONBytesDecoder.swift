@@ -805,19 +805,11 @@ enum Bytes {
         } else {
             pathNode = parent
         }
-        if tape.nodes[index].kind == .object, let readable = T.self as? any JSONObjectReadable.Type {
-            do {
-                let reader = JSONObjectReader(tape: tape, object: index, path: pathNode)
-                if let value = try readable.init(reading: reader) as? T { return value }
-            } catch is JSONObjectReader.Unusual {
-                // Decoded again below, through Codable, for its exact values and errors.
-            }
-        }
         return try T(from: BytesDecoder(tape: tape, node: index, path: pathNode))
     }
 }
 
-private struct BytesDecoder: Decoder {
+struct BytesDecoder: Decoder {
     let tape: JSONTape
     let node: Int
     let path: CodingPathNode?

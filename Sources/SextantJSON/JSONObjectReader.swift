@@ -1,21 +1,27 @@
 import Foundation
 
-/// A type that `JSONBytesDecoder` can read member by member, without `Codable`'s keyed container
-/// (one boxed call and one key lookup per field). Meant for small types decoded very often, such
-/// as Kubernetes' `ObjectMeta`, which every watch event carries.
+/// Lets a type read its members in one pass when it is decoded by `JSONBytesDecoder`, instead of
+/// through `Codable`'s keyed container (one boxed call and one key search per field). Meant for
+/// small types decoded very often, such as Kubernetes' `ObjectMeta`, which every watch event
+/// carries. The type asks for a reader in its own `init(from:)`:
+///
+///     init(from decoder: any Decoder) throws {
+///         if let reader = JSONObjectReader(decoder) {
+///             do { try self.init(reading: reader); return } catch is JSONObjectReader.Unusual {}
+///         }
+///         // ... the keyed container, as usual
+///     }
 ///
 /// The reader handles only the common case: ASCII keys and values of the expected JSON types.
 /// Anything else (a key with escapes or outside ASCII, a value of another type, a number that
-/// does not fit) throws `JSONObjectReader.Unusual`, and the decoder then decodes the same value
-/// again through `init(from:)`, so values and errors are always exactly the `Codable` ones.
-public protocol JSONObjectReadable: Decodable {
-    init(reading object: JSONObjectReader) throws
-}
-
-/// The members of one JSON object, read in document order (a repeated key is read again, so the
-/// last value wins, as with `Codable`).
+/// needs converting, an error inside a nested value) throws `JSONObjectReader.Unusual`, and the
+/// type then decodes through its keyed container, so values and errors are always the `Codable`
+/// ones. Asking costs one type check, and only types that ask pay it.
+///
+/// Members are read in document order; a repeated key is read again, so the last value wins, as
+/// with `Codable`.
 public struct JSONObjectReader {
-    /// Thrown by the reader (or by the type) to fall back to `init(from:)`.
+    /// Thrown by the reader (or by the type) to fall back to the keyed container.
     public struct Unusual: Error {
         public init() {}
     }
@@ -23,6 +29,14 @@ public struct JSONObjectReader {
     let tape: JSONTape
     let object: Int
     let path: CodingPathNode?
+
+    /// A reader when `decoder` is `JSONBytesDecoder`'s and its value is an object; nil otherwise.
+    public init?(_ decoder: any Decoder) {
+        guard let bytes = decoder as? BytesDecoder, bytes.tape.nodes[bytes.node].kind == .object else { return nil }
+        tape = bytes.tape
+        object = bytes.node
+        path = bytes.path
+    }
 
     /// Calls `body` with each member in order.
     public func forEachMember(_ body: (inout JSONMember) throws -> Void) throws {

@@ -236,10 +236,37 @@ public struct DynamicObject: KubernetesObject, Hashable {
     public func encode(to encoder: any Encoder) throws { try raw.encode(to: encoder) }
 }
 
-/// Every watch event carries an `ObjectMeta`: read it member by member instead of through 13
-/// keyed-container lookups (anything unusual falls back to the synthesized `init(from:)`).
-extension ObjectMeta: JSONObjectReadable {
-    public init(reading object: JSONObjectReader) throws {
+/// Every watch event carries an `ObjectMeta`: the bytes decoder reads it member by member instead
+/// of through 13 keyed-container lookups; anything unusual goes through the keyed container.
+extension ObjectMeta {
+    public init(from decoder: any Decoder) throws {
+        if let reader = JSONObjectReader(decoder) {
+            do {
+                try self.init(reading: reader)
+                return
+            } catch is JSONObjectReader.Unusual {
+                // Decoded again below, for Codable's exact values and errors.
+            }
+        }
+        // In declaration order, as the synthesized init would: the first bad field is reported.
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init()
+        name = try c.decodeIfPresent(String.self, forKey: .name)
+        generateName = try c.decodeIfPresent(String.self, forKey: .generateName)
+        namespace = try c.decodeIfPresent(String.self, forKey: .namespace)
+        uid = try c.decodeIfPresent(String.self, forKey: .uid)
+        resourceVersion = try c.decodeIfPresent(String.self, forKey: .resourceVersion)
+        generation = try c.decodeIfPresent(Int64.self, forKey: .generation)
+        creationTimestamp = try c.decodeIfPresent(String.self, forKey: .creationTimestamp)
+        deletionTimestamp = try c.decodeIfPresent(String.self, forKey: .deletionTimestamp)
+        deletionGracePeriodSeconds = try c.decodeIfPresent(Int64.self, forKey: .deletionGracePeriodSeconds)
+        labels = try c.decodeIfPresent([String: String].self, forKey: .labels)
+        annotations = try c.decodeIfPresent([String: String].self, forKey: .annotations)
+        ownerReferences = try c.decodeIfPresent([OwnerReference].self, forKey: .ownerReferences)
+        finalizers = try c.decodeIfPresent([String].self, forKey: .finalizers)
+    }
+
+    init(reading object: JSONObjectReader) throws {
         self.init()
         try object.forEachMember { member in
             if member.isKey("name") { name = try member.string() }

@@ -3,8 +3,9 @@ import SextantJSON
 import SextantKubeTypes
 import Testing
 
-/// `ObjectMeta` is read member by member by the bytes decoder (`JSONObjectReadable`); the result
-/// and every error must be exactly what the synthesized `init(from:)` gives through the tree decoder.
+/// `ObjectMeta` is read member by member by the bytes decoder (`JSONObjectReader`); the result
+/// and every error must be exactly what its keyed container gives through the tree decoder, and that
+/// must be what a synthesized `init(from:)` gives.
 @Suite struct ObjectMetaReadingTests {
     struct Wrapper: Codable, Equatable { var metadata: ObjectMeta }
 
@@ -62,6 +63,57 @@ import Testing
     func unusualInputGivesTheCodableValueOrError(_ text: String) {
         let (same, description) = Self.agree(text)
         #expect(same, "\(description)")
+    }
+
+    /// The same fields with a synthesized `Decodable`, to check `ObjectMeta`'s written-out one.
+    struct SynthesizedMeta: Decodable {
+        var name: String?
+        var generateName: String?
+        var namespace: String?
+        var uid: String?
+        var resourceVersion: String?
+        var generation: Int64?
+        var creationTimestamp: String?
+        var deletionTimestamp: String?
+        var deletionGracePeriodSeconds: Int64?
+        var labels: [String: String]?
+        var annotations: [String: String]?
+        var ownerReferences: [OwnerReference]?
+        var finalizers: [String]?
+    }
+
+    /// Value or error (path and message) of one decoding, comparable across the two types.
+    static func summary(_ decode: () throws -> String) -> String {
+        do { return try decode() } catch let error as DecodingError {
+            switch error {
+            case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c):
+                return "\(c.codingPath.map(\.stringValue)) \(c.debugDescription)"
+            case .keyNotFound(let key, let c):
+                return "\(c.codingPath.map(\.stringValue)) missing \(key.stringValue)"
+            @unknown default: return "\(error)"
+            }
+        } catch { return "\(error)" }
+    }
+
+    @Test(arguments: [
+        #"{"name": "a", "generateName": "g", "namespace": "n", "uid": "u", "resourceVersion": "1", "generation": 2, "creationTimestamp": "t", "deletionTimestamp": "d", "deletionGracePeriodSeconds": 3, "labels": {"a": "b"}, "annotations": {"c": "d"}, "ownerReferences": [{"apiVersion": "v1", "kind": "K", "name": "o", "uid": "x"}], "finalizers": ["f"]}"#,
+        #"{"name": 1, "labels": 2}"#,
+        #"{"labels": 2, "name": 1}"#,
+        #"{"finalizers": [1], "generation": "x"}"#,
+        #"{"ownerReferences": [{"kind": "K"}]}"#,
+        #"{"deletionGracePeriodSeconds": 1.5}"#,
+    ])
+    func writtenOutDecodableMatchesASynthesizedOne(_ text: String) {
+        let data = Data(text.utf8)
+        let written = Self.summary {
+            let m = try JSONValueDecoder().decode(ObjectMeta.self, from: data)
+            return "\([m.name, m.generateName, m.namespace, m.uid, m.resourceVersion, m.creationTimestamp, m.deletionTimestamp]) \(String(describing: m.generation)) \(String(describing: m.deletionGracePeriodSeconds)) \(m.labels ?? [:]) \(m.annotations ?? [:]) \(m.ownerReferences?.map(\.name) ?? []) \(m.finalizers ?? [])"
+        }
+        let synthesized = Self.summary {
+            let m = try JSONValueDecoder().decode(SynthesizedMeta.self, from: data)
+            return "\([m.name, m.generateName, m.namespace, m.uid, m.resourceVersion, m.creationTimestamp, m.deletionTimestamp]) \(String(describing: m.generation)) \(String(describing: m.deletionGracePeriodSeconds)) \(m.labels ?? [:]) \(m.annotations ?? [:]) \(m.ownerReferences?.map(\.name) ?? []) \(m.finalizers ?? [])"
+        }
+        #expect(written == synthesized)
     }
 
     @Test func errorsKeepTheirCodingPath() {
