@@ -210,15 +210,7 @@ final class JSONTape: @unchecked Sendable {
         return ok ? result : nil
     }
 
-    private func hex4(at start: Int, end: Int) -> UInt32? {
-        guard start + 4 <= end else { return nil }
-        var value: UInt32 = 0
-        for i in start..<(start + 4) {
-            guard let digit = hexDigit(bytes[i]) else { return nil }
-            value = value << 4 | digit
-        }
-        return value
-    }
+    private func hex4(at start: Int, end: Int) -> UInt32? { JSONLexer.hex4(bytes, at: start, end: end) }
 
     /// The `JSONValue` of any node, parsed by the tree parser from the node's bytes.
     func jsonValue(_ index: Int) -> JSONValue {
@@ -418,16 +410,7 @@ struct TapeBuilder {
     }
 
     @inline(__always)
-    mutating func skipWhitespace() {
-        // Compact JSON (what API servers send) has none: one comparison decides.
-        if index < bytes.count, bytes[index] > 0x20 { return }
-        while index < bytes.count {
-            switch bytes[index] {
-            case 0x20, 0x0A, 0x0D, 0x09: index += 1
-            default: return
-            }
-        }
-    }
+    mutating func skipWhitespace() { JSONLexer.skipWhitespace(bytes, &index) }
 
     @inline(__always)
     mutating func leaf(_ kind: TapeNode.Kind, start: Int, end: Int, flags: UInt8 = 0) {
@@ -457,13 +440,7 @@ struct TapeBuilder {
     }
 
     mutating func literal(_ literal: StaticString) throws(JSONSyntaxError) {
-        let count = literal.utf8CodeUnitCount
-        guard index + count <= bytes.count else { throw fail("unexpected end of input") }
-        let start = literal.utf8Start
-        for offset in 0..<count where bytes[index + offset] != start[offset] {
-            throw fail("invalid literal")
-        }
-        index += count
+        try JSONLexer.literal(literal, bytes, &index)
     }
 
     mutating func object(depth: Int) throws(JSONSyntaxError) {
@@ -637,13 +614,8 @@ struct TapeBuilder {
     }
 
     mutating func hex4() -> UInt32? {
-        guard index + 4 <= bytes.count else { return nil }
-        var value: UInt32 = 0
-        for _ in 0..<4 {
-            guard let digit = hexDigit(bytes[index]) else { return nil }
-            value = value << 4 | digit
-            index += 1
-        }
+        guard let value = JSONLexer.hex4(bytes, at: index, end: bytes.count) else { return nil }
+        index += 4
         return value
     }
 
@@ -656,16 +628,6 @@ struct TapeBuilder {
             guard Double(text) != nil else { throw fail("invalid number") }
         }
         leaf(isInteger ? .integer : .number, start: start, end: index)
-    }
-}
-
-@inline(__always)
-func hexDigit(_ byte: UInt8) -> UInt32? {
-    switch byte {
-    case UInt8(ascii: "0")...UInt8(ascii: "9"): return UInt32(byte - UInt8(ascii: "0"))
-    case UInt8(ascii: "a")...UInt8(ascii: "f"): return UInt32(byte - UInt8(ascii: "a") + 10)
-    case UInt8(ascii: "A")...UInt8(ascii: "F"): return UInt32(byte - UInt8(ascii: "A") + 10)
-    default: return nil
     }
 }
 

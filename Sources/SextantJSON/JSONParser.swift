@@ -52,14 +52,7 @@ struct JSONByteParser {
         return value
     }
 
-    mutating func skipWhitespace() {
-        while index < bytes.count {
-            switch bytes[index] {
-            case 0x20, 0x0A, 0x0D, 0x09: index += 1
-            default: return
-            }
-        }
-    }
+    mutating func skipWhitespace() { JSONLexer.skipWhitespace(bytes, &index) }
 
     mutating func parseValue(depth: Int) throws(JSONSyntaxError) -> JSONValue {
         guard depth < Self.maxDepth else { throw fail("nesting deeper than \(Self.maxDepth)") }
@@ -77,13 +70,7 @@ struct JSONByteParser {
     }
 
     mutating func expectLiteral(_ literal: StaticString) throws(JSONSyntaxError) {
-        let count = literal.utf8CodeUnitCount
-        guard index + count <= bytes.count else { throw fail("unexpected end of input") }
-        let start = literal.utf8Start
-        for offset in 0..<count where bytes[index + offset] != start[offset] {
-            throw fail("invalid literal")
-        }
-        index += count
+        try JSONLexer.literal(literal, bytes, &index)
     }
 
     mutating func parseObject(depth: Int) throws(JSONSyntaxError) -> JSONValue {
@@ -207,14 +194,7 @@ struct JSONByteParser {
         guard index + 4 <= bytes.count else { throw fail("short unicode escape") }
         var value: UInt32 = 0
         for _ in 0..<4 {
-            let byte = bytes[index]
-            let digit: UInt32
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - UInt8(ascii: "a") + 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - UInt8(ascii: "A") + 10)
-            default: throw fail("invalid hex digit")
-            }
+            guard let digit = JSONLexer.hexDigit(bytes[index]) else { throw fail("invalid hex digit") }
             value = value << 4 | digit
             index += 1
         }
@@ -228,6 +208,54 @@ struct JSONByteParser {
         if isInteger, let int = Int64(text) { return .int(int) }
         guard let double = Double(text) else { throw fail("invalid number") }
         return .double(double)
+    }
+}
+
+/// Tokens both parsers read the same way (`JSONValue.parse` and `JSONBytesDecoder`'s tape), so
+/// that they accept, reject and report alike.
+enum JSONLexer {
+    @inline(__always)
+    static func skipWhitespace(_ bytes: UnsafeBufferPointer<UInt8>, _ index: inout Int) {
+        // Compact JSON (what API servers send) has none: one comparison decides.
+        if index < bytes.count, bytes[index] > 0x20 { return }
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x0A, 0x0D, 0x09: index += 1
+            default: return
+            }
+        }
+    }
+
+    static func literal(_ literal: StaticString, _ bytes: UnsafeBufferPointer<UInt8>,
+                        _ index: inout Int) throws(JSONSyntaxError) {
+        let count = literal.utf8CodeUnitCount
+        guard index + count <= bytes.count else { throw JSONSyntaxError(offset: index, reason: "unexpected end of input") }
+        let start = literal.utf8Start
+        for offset in 0..<count where bytes[index + offset] != start[offset] {
+            throw JSONSyntaxError(offset: index, reason: "invalid literal")
+        }
+        index += count
+    }
+
+    @inline(__always)
+    static func hexDigit(_ byte: UInt8) -> UInt32? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return UInt32(byte - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return UInt32(byte - UInt8(ascii: "a") + 10)
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return UInt32(byte - UInt8(ascii: "A") + 10)
+        default: return nil
+        }
+    }
+
+    /// The four hex digits at `start` (before `end`), nil when any is missing or not hex.
+    static func hex4(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int, end: Int) -> UInt32? {
+        guard start >= 0, start + 4 <= min(end, bytes.count) else { return nil }
+        var value: UInt32 = 0
+        for i in start..<(start + 4) {
+            guard let digit = hexDigit(bytes[i]) else { return nil }
+            value = value << 4 | digit
+        }
+        return value
     }
 }
 
