@@ -30,12 +30,7 @@ final class CanaryEnvironment: @unchecked Sendable {
     /// `versions`: ModelVersion name → (success rate, latency in seconds) of its exporter.
     static func start(versions: [String: (success: Double, latency: Double)]) async throws -> CanaryEnvironment {
         let server = try await DevServer.start(DevServerConfiguration(port: 0))
-        var options = KubeClient.Options()
-        options.retryBaseDelay = .milliseconds(20)
-        options.retryMaxDelay = .milliseconds(200)
-        options.qps = 5000
-        options.burst = 5000
-        let client = KubeClient(config: ClusterConfig(server: server.baseURL, namespace: namespace), options: options)
+        let client = KubeClient.forTests(server, namespace: namespace)
         try await TrainingEnvironment.installCRDs(client)
         for file in ["virtualservices.networking.istio.io.yaml", "destinationrules.networking.istio.io.yaml"] {
             let yaml = try Data(contentsOf: URL(fileURLWithPath: Repo.shared + "/fixtures/istio/" + file))
@@ -232,11 +227,7 @@ final class CanaryEnvironment: @unchecked Sendable {
 
     /// Polls until `condition` holds; fails the test with `what` and the rollout's status otherwise.
     func waitFor(_ what: String, timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if (try? await condition()) == true { return }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        if try await poll(timeout: timeout, every: .milliseconds(20), condition) { return }
         let status = (try? await rollout().status).map { "\($0.phase?.rawValue ?? "-"): \($0.message ?? "")" } ?? "unreadable"
         throw TestSetupError("timed out waiting for \(what); rollout status \(status)")
     }

@@ -171,12 +171,7 @@ final class LoopEnvironment: Sendable {
 
     static func start() async throws -> LoopEnvironment {
         let server = try await DevServer.start(DevServerConfiguration(port: 0, bookmarkInterval: .seconds(1)))
-        var options = KubeClient.Options()
-        options.retryBaseDelay = .milliseconds(20)
-        options.retryMaxDelay = .milliseconds(200)
-        options.qps = 5000
-        options.burst = 5000
-        let client = KubeClient(config: ClusterConfig(server: server.baseURL, namespace: namespace), options: options)
+        let client = KubeClient.forTests(server, namespace: namespace)
         let scratch: TemporaryDirectory
         let prometheus: PrometheusServer
         let node: LocalNodeRunner
@@ -341,11 +336,7 @@ final class LoopEnvironment: Sendable {
 
     /// Polls every 50 ms until `condition` holds; throws naming `what` and the current state otherwise.
     func waitFor(_ what: String, timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if (try? await condition()) == true { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        if try await poll(timeout: timeout, every: .milliseconds(50), condition) { return }
         let rollout = (try? await rollout().status).map { "\($0.phase?.rawValue ?? "-"): \($0.message ?? "")" } ?? "unreadable"
         let tj = (try? await trainingJob("fraud").status).map { "\($0.phase?.rawValue ?? "-"): \($0.message ?? "")" } ?? "unreadable"
         throw TestSetupError("timed out after \(timeout) waiting for \(what); rollout: \(rollout); trainingjob: \(tj)")

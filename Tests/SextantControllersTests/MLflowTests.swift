@@ -320,14 +320,7 @@ struct MLflowTests {
 
     /// `TrainingEnvironment` with MLflow reporting to `mlflow` and a one-second retry.
     static func environment(mlflow: String) async throws -> TrainingEnvironment {
-        let server = try await DevServer.start(DevServerConfiguration())
-        var options = KubeClient.Options()
-        options.retryBaseDelay = .milliseconds(20)
-        options.retryMaxDelay = .milliseconds(200)
-        options.qps = 5000
-        options.burst = 5000
-        let client = KubeClient(config: ClusterConfig(server: server.baseURL, namespace: "default"), options: options)
-        try await TrainingEnvironment.installCRDs(client)
+        let (server, client) = try await TrainingEnvironment.startServer()
         return try await startManager(server: server, client: client, clock: TrainingClock(), mlflow: mlflow)
     }
 

@@ -19,12 +19,7 @@ struct RoutingCluster {
 
     static func start() async throws -> RoutingCluster {
         let server = try await DevServer.start(DevServerConfiguration(port: 0))
-        var options = KubeClient.Options()
-        options.retryBaseDelay = .milliseconds(20)
-        options.retryMaxDelay = .milliseconds(200)
-        options.qps = 5000
-        options.burst = 5000
-        let client = KubeClient(config: ClusterConfig(server: server.baseURL, namespace: namespace), options: options)
+        let client = KubeClient.forTests(server, namespace: namespace)
         for file in ["virtualservices.networking.istio.io.yaml", "destinationrules.networking.istio.io.yaml"] {
             // The CRD files as Istio ships them, sent as YAML (the server decodes them as kubectl apply would).
             let yaml = try Data(contentsOf: URL(fileURLWithPath: Repo.shared + "/fixtures/istio/" + file))

@@ -53,16 +53,17 @@ struct TrainingEnvironment {
     let task: Task<Void, any Error>
     let namespace = "default"
 
+    /// A development API server with Sextant's CRDs, and a fast-retrying client for it.
+    static func startServer() async throws -> (DevServer, KubeClient) {
+        let server = try await DevServer.start(DevServerConfiguration())
+        let client = KubeClient.forTests(server, namespace: "default")
+        try await installCRDs(client)
+        return (server, client)
+    }
+
     static func start(clock: TrainingClock = TrainingClock(), prometheus: String? = nil,
                       query: RetrainQuery? = nil) async throws -> TrainingEnvironment {
-        let server = try await DevServer.start(DevServerConfiguration())
-        var options = KubeClient.Options()
-        options.retryBaseDelay = .milliseconds(20)
-        options.retryMaxDelay = .milliseconds(200)
-        options.qps = 5000
-        options.burst = 5000
-        let client = KubeClient(config: ClusterConfig(server: server.baseURL, namespace: "default"), options: options)
-        try await installCRDs(client)
+        let (server, client) = try await startServer()
         var managerOptions = ManagerOptions()
         managerOptions.leaderElect = false
         managerOptions.metricsBindAddress = "0"
@@ -128,12 +129,7 @@ struct TrainingEnvironment {
 
     /// Waits until `condition` holds (polling), failing the test with `what` if it does not.
     func eventually(_ what: String, timeout: Duration = .seconds(15), _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if (try? await condition()) == true { return }
-            try await Task.sleep(for: .milliseconds(25))
-        }
-        if try await condition() { return }
+        if try await poll(timeout: timeout, every: .milliseconds(25), condition) { return }
         Issue.record("timed out waiting for: \(what)")
         throw CancellationError()
     }
