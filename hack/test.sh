@@ -9,4 +9,11 @@ swift build --build-tests
 hack/validate-manifests.sh
 # Serially: many tests start servers and measure timeouts, which a 2-core machine running
 # every suite at once cannot keep.
-swift test --skip-build --no-parallel 2>&1 | tee .build/test-output.txt
+status=0
+swift test --skip-build --no-parallel 2>&1 | tee .build/test-output.txt || status=$?
+if [ "$status" -ne 0 ]; then
+  # The log is long and CI may show only its tail: repeat what failed at the end.
+  echo "=== failures (whole log: .build/test-output.txt) ==="
+  grep -E '✘|error:|Fatal error|Crash' .build/test-output.txt | grep -v 'HummingbirdCore' | tail -40 || true
+fi
+exit "$status"

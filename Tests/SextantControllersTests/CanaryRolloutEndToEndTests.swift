@@ -119,8 +119,11 @@ import Testing
             let v3 = try await env.modelVersion("fraud-v3").status
             return v3?.phase == .rolledBack && v3?.rolledBack?.canaryRollout == "fraud"
         }
-        let events = try await env.client.list(Event.self, namespace: CanaryEnvironment.namespace).items
-        #expect(events.contains { $0.type == "Warning" && $0.reason == "RolledBack" })
+        // Events are written after the status that caused them.
+        try await env.waitFor("the RolledBack Warning event") {
+            try await env.client.list(Event.self, namespace: CanaryEnvironment.namespace).items
+                .contains { $0.type == "Warning" && $0.reason == "RolledBack" }
+        }
 
         // The candidate is scaled down after abortScaleDownDelaySeconds (1 s here).
         try await env.waitFor("fraud-v3 scaled to 0") {

@@ -61,7 +61,12 @@ final class EventLedger: Sendable {
             // Changes while the watch is open...
             for i in 0..<20 {
                 // A plain dropped watch mid-stream: resumed from the last version, no relist.
-                if i == 10 { _ = await store.dropAllWatches() }
+                if i == 10 {
+                    // Only a drop that meets an open watch tests resuming; on a loaded machine the
+                    // reflector may still be relisting from the previous round.
+                    #expect(await eventually { await store.watcherCount > 0 })
+                    #expect(await store.dropAllWatches() >= 1)
+                }
                 let name = "cm-\((round * 17 + i * 7) % 150)"
                 if var existing = try? await client.get(ConfigMap.self, name: name, namespace: "default") {
                     if i % 5 == 0 {
@@ -78,8 +83,9 @@ final class EventLedger: Sendable {
             // compaction: the reflector resumes from a version the server forgot (410 Gone) and
             // must relist and report the vanished object as deleted.
             let faults = FaultConfiguration(failRate: 1, failCode: 500, pathPrefix: "/api/v1/namespaces/default/configmaps")
+            #expect(await eventually { await store.watcherCount > 0 })
             cluster.server.handler.setFaults(faults)
-            _ = await store.dropAllWatches()
+            #expect(await store.dropAllWatches() >= 1)
             var deleteOptions = SextantDevServer.DeleteOptions()
             deleteOptions.propagation = .background
             _ = try? await store.delete(type, namespace: "default", name: "cm-\((round * 11) % 120)", options: deleteOptions)
@@ -96,10 +102,12 @@ final class EventLedger: Sendable {
         }
         #expect(converged, "cache and handler view must equal the server's state")
         #expect(ledger.duplicates.get() == 0, "a handler saw the same state twice")
+        // The cache can converge from the last relist before the watch after it is open.
+        #expect(await eventually { informer.reflector.statistics.watches >= 13 })
         let stats = informer.reflector.statistics
         #expect(stats.expired >= 1, "the test must actually force 410 Gone: \(stats)")
         #expect(stats.lists >= 2)
-        #expect(stats.watches >= 7)
+        #expect(stats.watches >= 13, "one initial watch and one after each of 12 drops: \(stats)")
         // Indexes follow the content.
         let odd = informer.cache.list(labels: ["app": "odd"]).count
         #expect(odd == expectedCount(expected, client: client, label: "odd", cache: informer.cache))
