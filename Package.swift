@@ -12,6 +12,11 @@
 import PackageDescription
 
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+// Long-running programs that allocate many small objects on several threads (decoded watch events,
+// HTTP requests) use mimalloc instead of glibc's malloc: glibc's arena locks made frees of objects
+// allocated on another thread wait, and the watch decode rate swing by 2x (docs/benchmarks.md).
+// The trainer allocates a few large arrays and keeps glibc.
+let fastAllocator: [LinkerSetting] = [.linkedLibrary("mimalloc", .when(platforms: [.linux]))]
 
 let log = Target.Dependency.product(name: "Logging", package: "swift-log")
 let metrics = Target.Dependency.product(name: "Metrics", package: "swift-metrics")
@@ -89,23 +94,25 @@ let package = Package(
         .target(name: "SextantCLI",
                 dependencies: ["SextantKube", "SextantAPI", "SextantDevServer", "SextantLocalNode", argumentParser, yams, log],
                 swiftSettings: strict),
-        .executableTarget(name: "sextant", dependencies: ["SextantCLI", argumentParser], swiftSettings: strict),
+        .executableTarget(name: "sextant", dependencies: ["SextantCLI", argumentParser], swiftSettings: strict,
+                          linkerSettings: fastAllocator),
         .executableTarget(name: "sextant-controller",
                           dependencies: ["SextantControllers", "SextantOperator", "SextantKube", "SextantAPI",
                                          argumentParser, lifecycle, log],
-                          swiftSettings: strict),
+                          swiftSettings: strict, linkerSettings: fastAllocator),
         .executableTarget(name: "sextant-trainer", dependencies: ["SextantML", argumentParser], swiftSettings: strict),
         .executableTarget(name: "sextant-server",
-                          dependencies: ["SextantServing", argumentParser, lifecycle, log], swiftSettings: strict),
+                          dependencies: ["SextantServing", argumentParser, lifecycle, log], swiftSettings: strict,
+                          linkerSettings: fastAllocator),
 
         // MARK: Benchmarks (run with hack/bench/*.sh)
         .executableTarget(name: "bench-operator",
                           dependencies: ["SextantOperator", "SextantKube", "SextantKubeTypes", "SextantDevServer"],
-                          path: "Benchmarks/Operator", swiftSettings: strict),
+                          path: "Benchmarks/Operator", swiftSettings: strict, linkerSettings: fastAllocator),
         .executableTarget(name: "bench-apiserver", dependencies: ["SextantDevServer", "SextantJSON"],
-                          path: "Benchmarks/ApiServer", swiftSettings: strict),
+                          path: "Benchmarks/ApiServer", swiftSettings: strict, linkerSettings: fastAllocator),
         .executableTarget(name: "bench-watch-decode", dependencies: ["SextantKube", "SextantTransport"],
-                          path: "Benchmarks/WatchDecode", swiftSettings: strict),
+                          path: "Benchmarks/WatchDecode", swiftSettings: strict, linkerSettings: fastAllocator),
 
         // MARK: Tests
         .testTarget(name: "SextantServingTests",

@@ -46,5 +46,9 @@ let count = try outcome.result.get()
 let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
 var usage = rusage()
 getrusage(RUSAGE_SELF.rawValue, &usage)
-print(String(format: "sextant events=%d seconds=%.3f events_per_s=%.0f peak_rss_mb=%.1f", count, seconds,
-             Double(count) / seconds, Double(usage.ru_maxrss) / 1024))
+// Linked like sextant-controller (Package.swift's fastAllocator); printed so a run shows which.
+// (LD_PRELOAD=libc.so.6 switches back to glibc; mimalloc's malloc is an alias of mi_malloc.)
+let mimalloc = dlsym(nil, "mi_malloc")
+let allocator = mimalloc != nil && dlsym(nil, "malloc") == mimalloc ? "mimalloc" : "glibc"
+print(String(format: "sextant events=%d seconds=%.3f events_per_s=%.0f peak_rss_mb=%.1f allocator=%@", count, seconds,
+             Double(count) / seconds, Double(usage.ru_maxrss) / 1024, allocator))
