@@ -28,12 +28,7 @@ enum StatusRequest {
     }
 
     /// RFC 3339 with milliseconds, so two requests in one second are distinct.
-    static func timestamp(_ date: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        f.timeZone = TimeZone(identifier: "UTC")
-        return f.string(from: date)
-    }
+    static func timestamp(_ date: Date) -> String { KubeTime.format(date, fractionDigits: 3) }
 
     static func requester() -> String {
         let env = ProcessInfo.processInfo.environment

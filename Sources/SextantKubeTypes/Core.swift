@@ -132,37 +132,3 @@ public struct Event: KubernetesResource, Hashable {
     public init(metadata: ObjectMeta) { self.metadata = metadata }
 }
 
-/// Timestamps in the formats the API uses.
-public enum KubeTime {
-    /// `metav1.Time`: RFC 3339, seconds.
-    public static func format(_ date: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        return f.string(from: date)
-    }
-
-    /// `metav1.MicroTime`: RFC 3339 with microseconds.
-    public static func formatMicro(_ date: Date) -> String {
-        let seconds = format(date).dropLast()  // drop "Z"
-        let micros = Int((date.timeIntervalSince1970 - date.timeIntervalSince1970.rounded(.down)) * 1_000_000)
-        return "\(seconds).\(String(format: "%06d", micros))Z"
-    }
-
-    public static func parse(_ text: String) -> Date? {
-        let f = ISO8601DateFormatter()
-        if let d = f.date(from: text) { return d }
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let d = f.date(from: text) { return d }
-        // MicroTime has six fractional digits; ISO8601DateFormatter handles three.
-        if let dot = text.firstIndex(of: "."), let z = text.lastIndex(where: { $0 == "Z" || $0 == "+" || $0 == "-" }),
-           z > dot {
-            let trimmed = String(text[..<dot]) + String(text[z...])
-            f.formatOptions = [.withInternetDateTime]
-            if let base = f.date(from: trimmed) {
-                let fraction = Double("0" + text[dot..<z]) ?? 0
-                return base.addingTimeInterval(fraction)
-            }
-        }
-        return nil
-    }
-}

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SextantJSON
+import SextantKubeTypes
 
 /// One JSON object per line on stderr (`ts`, `level`, `logger`, `msg`, then metadata), the
 /// shape log pipelines (Loki, Elasticsearch, Cloud Logging) ingest without parsing rules.
@@ -26,8 +27,7 @@ public struct JSONLogHandler: LogHandler {
         let level = event.level, message = event.message, explicit = event.metadata
         let file = event.file, line = event.line
         var fields: [String: JSONValue] = [
-            "ts": .string(ISO8601DateFormatter.string(from: Date(), timeZone: .gmt,
-                                                      formatOptions: [.withInternetDateTime, .withFractionalSeconds])),
+            "ts": .string(KubeTime.format(Date(), fractionDigits: 3)),
             "level": .string(level.rawValue),
             "logger": .string(label),
             "msg": .string(message.description),
