@@ -13,7 +13,7 @@ import Testing
     static func mallocProviders(_ program: String) throws -> Set<String> {
         let run = try runCommand(binary(program), ["--help"], environment: ["LD_DEBUG": "bindings"])
         var providers = Set<String>()
-        for line in run.output.split(separator: "\n") where line.hasSuffix("normal symbol `malloc' [GLIBC_2.2.5]") {
+        for line in run.output.split(separator: "\n") where line.contains("normal symbol `malloc'") {
             guard let to = line.range(of: " to ") else { continue }
             let target = line[to.upperBound...].prefix { $0 != " " }
             providers.insert(String(target.split(separator: "/").last ?? target))
