@@ -13,7 +13,8 @@ final class RunningProcess: @unchecked Sendable {
     /// Starts the executable with stdout and stderr appended to `logPath`.
     init(_ launch: LaunchSpec, logPath: String, onExit: @escaping @Sendable (Int32) -> Void) throws {
         let fm = FileManager.default
-        if !fm.fileExists(atPath: logPath) { fm.createFile(atPath: logPath, contents: nil) }
+        // A file that cannot be created fails just below, with its path.
+        if !fm.fileExists(atPath: logPath) { _ = fm.createFile(atPath: logPath, contents: nil) }
         guard let log = FileHandle(forWritingAtPath: logPath) else {
             throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: logPath])
         }
@@ -81,7 +82,7 @@ enum LocalFiles {
         guard let handle = FileHandle(forReadingAtPath: path) else { return "" }
         defer { try? handle.close() }
         let data = (try? handle.read(upToCount: limit)) ?? Data()
-        return String(decoding: data ?? Data(), as: UTF8.self)
+        return String(decoding: data, as: UTF8.self)
     }
 
     /// The last `lines` lines / `bytes` bytes of a file after `offset`.
@@ -105,6 +106,6 @@ enum LocalFiles {
         defer { try? handle.close() }
         handle.seek(toFileOffset: offset)
         let data = (try? handle.read(upToCount: limit)) ?? Data()
-        return String(decoding: data ?? Data(), as: UTF8.self)
+        return String(decoding: data, as: UTF8.self)
     }
 }
