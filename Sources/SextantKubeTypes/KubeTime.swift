@@ -3,8 +3,9 @@ import Foundation
 /// Timestamps in the formats the API uses: RFC 3339 in UTC, like Go's `time.RFC3339`.
 ///
 /// Written out instead of using `ISO8601DateFormatter`: that goes through ICU and its time-zone
-/// data, which cost the controller about 9 MB of resident memory for a fixed-format UTC string
-/// (docs/benchmarks.md), and allocated a formatter on every call.
+/// data (9 MB of resident memory in a small program, 3.4 MiB in the controller, where Hummingbird
+/// loads part of ICU anyway; docs/benchmarks.md) for a fixed-format UTC string, and allocated a
+/// formatter on every call.
 public enum KubeTime {
     /// `metav1.Time`: RFC 3339, whole seconds (truncated, as Go does).
     public static func format(_ date: Date) -> String { format(date, fractionDigits: 0) }
@@ -16,8 +17,10 @@ public enum KubeTime {
     /// Date holds reliably), then truncated to that precision.
     public static func format(_ date: Date, fractionDigits: Int) -> String {
         let digits = min(max(fractionDigits, 0), 6)
+        // Years 0001...9999, the range RFC 3339 can write (and no trap on a NaN or infinite Date).
+        let t = date.timeIntervalSince1970.isNaN ? 0 : min(max(date.timeIntervalSince1970, -62_135_596_800), 253_402_300_799)
         // Whole microseconds first: a Date is a Double, and 05.000001 may be stored as 05.00000099.
-        let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+        let micros = Int64((t * 1_000_000).rounded())
         let (seconds, microsOfSecond) = floorDivide(micros, 1_000_000)
         let (days, secondOfDay) = floorDivide(seconds, 86_400)
         let (year, month, day) = civilDate(daysSinceEpoch: days)

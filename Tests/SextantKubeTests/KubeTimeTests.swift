@@ -32,6 +32,11 @@ struct KubeTimeTests {
         #expect(KubeTime.formatMicro(date) == "2023-11-14T22:13:20.987654Z")
         // Before 1970 the fraction still counts forward from the second.
         #expect(KubeTime.formatMicro(Date(timeIntervalSince1970: -0.25)) == "1969-12-31T23:59:59.750000Z")
+        // Dates RFC 3339 cannot write are clamped to its range instead of trapping.
+        #expect(KubeTime.format(.distantFuture) == "4001-01-01T00:00:00Z")
+        #expect(KubeTime.format(Date(timeIntervalSince1970: 1e15)) == "9999-12-31T23:59:59Z")
+        #expect(KubeTime.format(Date(timeIntervalSince1970: -.infinity)) == "0001-01-01T00:00:00Z")
+        #expect(KubeTime.format(Date(timeIntervalSince1970: .nan)) == "1970-01-01T00:00:00Z")
         // One microsecond survives the Double in a Date.
         #expect(KubeTime.formatMicro(Date(timeIntervalSince1970: 1_700_000_000.000001)) == "2023-11-14T22:13:20.000001Z")
     }
