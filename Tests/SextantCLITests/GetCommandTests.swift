@@ -97,15 +97,21 @@ struct GetCommandTests {
     @Test func getWatchPrintsChangesAsTheyHappen() async throws {
         let env = try await start()
         defer { Task { await env.server.stop() } }
+        _ = try await env.client.create(ConfigMap(metadata: ObjectMeta(name: "listed", namespace: "default")))
         let watcher = try TestProcess(Self.binary, ["get", "configmaps", "-w", "-o", "name",
                                                     "--kubeconfig", env.kubeconfig])
         defer { watcher.stop() }
-        try await Task.sleep(for: .milliseconds(800))
-        _ = try await env.client.create(ConfigMap(metadata: ObjectMeta(name: "late-arrival", namespace: "default")))
-        let deadline = ContinuousClock.now + .seconds(15)
-        while !watcher.text.contains("late-arrival"), ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(100))
+        func waitForOutput(_ text: String) async throws {
+            let deadline = ContinuousClock.now + .seconds(15)
+            while !watcher.text.contains(text), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
         }
+        // Once the list is printed, whatever is created next can only arrive through the watch.
+        try await waitForOutput("configmaps/listed")
+        #expect(watcher.text.contains("configmaps/listed"), "\(watcher.text)")
+        _ = try await env.client.create(ConfigMap(metadata: ObjectMeta(name: "late-arrival", namespace: "default")))
+        try await waitForOutput("configmaps/late-arrival")
         #expect(watcher.text.contains("configmaps/late-arrival"), "\(watcher.text)")
     }
 }
