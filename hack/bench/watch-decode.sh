@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 EVENTS="${1:-100000}"
-python3 -c "import kubernetes" 2>/dev/null || pip install -q kubernetes
+python3 -c "import kubernetes" 2>/dev/null \
+  || python3 -m pip install -q "$(grep -E '^kubernetes==' hack/requirements-test.txt)"
 SCRATCH="${SCRATCH_PATH:-.build}"
 RUNS="${RUNS:-1}"
 swift build -c release --scratch-path "$SCRATCH" --product bench-watch-decode >/dev/null
