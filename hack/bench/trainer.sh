@@ -20,7 +20,7 @@ DIR=.tmp/trainer-bench
 mkdir -p "$DIR"
 
 python3 -c "import numpy, sklearn, xgboost, lightgbm, pandas" 2>/dev/null \
-  || pip install --quiet numpy scikit-learn xgboost lightgbm pandas
+  || python3 -m pip install --quiet $(grep -E '^(xgboost|numpy)==' hack/requirements-test.txt) scikit-learn lightgbm pandas
 
 DATA="$DIR/data-$ROWS.csv"
 [ "$ROWS" = 1000000 ] && DATA="$DIR/data-1m.csv"
