@@ -77,6 +77,7 @@ let package = Package(
 
         // MARK: 6 ML
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CMimalloc", providers: [.apt(["libmimalloc-dev"])]),
         .target(name: "SextantML", dependencies: ["CCrypto", "CZlib", "SextantTransport", yams], swiftSettings: strict),
         .target(name: "SextantServing", dependencies: ["SextantML", "SextantJSON", hummingbird, metrics, prometheus, log],
                 swiftSettings: strict),
@@ -98,7 +99,7 @@ let package = Package(
                           linkerSettings: fastAllocator),
         .executableTarget(name: "sextant-controller",
                           dependencies: ["SextantControllers", "SextantOperator", "SextantKube", "SextantAPI",
-                                         argumentParser, lifecycle, log],
+                                         "CMimalloc", argumentParser, lifecycle, log],
                           swiftSettings: strict, linkerSettings: fastAllocator),
         .executableTarget(name: "sextant-trainer", dependencies: ["SextantML", argumentParser], swiftSettings: strict),
         .executableTarget(name: "sextant-server",
@@ -107,7 +108,7 @@ let package = Package(
 
         // MARK: Benchmarks (run with hack/bench/*.sh)
         .executableTarget(name: "bench-operator",
-                          dependencies: ["SextantOperator", "SextantKube", "SextantKubeTypes", "SextantDevServer"],
+                          dependencies: ["SextantOperator", "SextantKube", "SextantKubeTypes", "SextantDevServer", "CMimalloc"],
                           path: "Benchmarks/Operator", swiftSettings: strict, linkerSettings: fastAllocator),
         .executableTarget(name: "bench-apiserver", dependencies: ["SextantDevServer", "SextantJSON"],
                           path: "Benchmarks/ApiServer", swiftSettings: strict, linkerSettings: fastAllocator),

@@ -3,6 +3,7 @@
 //   bench-operator apiserver --objects N        dev API server seeded with N ConfigMaps; prints "URL <url>"
 //   bench-operator controller --server URL --objects N [--workers W] [--rounds R]
 // hack/bench/operator.sh runs both for 1,000 and 10,000 objects.
+import CMimalloc
 import Foundation
 import Logging
 import SextantDevServer
@@ -36,6 +37,31 @@ func peakRSS() -> Double {
     return -1
 }
 
+/// Which malloc the loader bound, and mimalloc's decommit delay when it is that one.
+func allocatorDescription() -> String {
+    guard let mimalloc = dlsym(nil, "mi_malloc"), dlsym(nil, "malloc") == mimalloc else { return "glibc" }
+    return "mimalloc, decommit delay \(mi_option_get(mi_option_decommit_delay)) ms"
+}
+
+/// Resident memory now, by mapping (file name, or [heap]/[anon]), largest first: where the RSS is.
+func printResidentMappings() {
+    guard let data = FileHandle(forReadingAtPath: "/proc/self/smaps")?.readDataToEndOfFile() else { return }
+    let smaps = String(decoding: data, as: UTF8.self)
+    var byName: [String: Double] = [:]
+    var current = "[anon]"
+    for line in smaps.split(separator: "\n") {
+        let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+        if let first = fields.first, first.contains("-"), fields.count >= 5 {
+            current = fields.count >= 6 ? String(fields[5]) : "[anon]"
+        } else if fields.first == "Rss:", fields.count >= 2, let kb = Double(fields[1]) {
+            byName[current, default: 0] += kb / 1024
+        }
+    }
+    for (name, mib) in byName.sorted(by: { $0.value > $1.value }).prefix(12) {
+        print(String(format: "resident %7.1f MiB  %@", mib, name))
+    }
+}
+
 func runAPIServer() async throws {
     let objects = intArgument("--objects", 1000)
     let server = try await DevServer.start(DevServerConfiguration(bookmarkInterval: .seconds(5)))
@@ -67,6 +93,11 @@ final class Counter: Sendable {
 import Synchronization
 
 func runController() async throws {
+    // As sextant-controller does (its main.swift says why); MIMALLOC_DECOMMIT_DELAY=25 measures
+    // mimalloc's default.
+    if ProcessInfo.processInfo.environment["MIMALLOC_DECOMMIT_DELAY"] == nil {
+        mi_option_set(mi_option_decommit_delay, 0)
+    }
     let url = argument("--server", "")
     guard !url.isEmpty else { throw DevServerError("--server URL is required") }
     let objects = intArgument("--objects", 1000)
@@ -149,8 +180,9 @@ func runController() async throws {
                  rate(objects, first)))
     print(String(format: "steady reconciles    %8d in %.3f s  (%@ reconciles/s)", reconciles, steady.seconds,
                  rate(reconciles, steady)))
-    print(String(format: "peak RSS             %8.1f MiB", peakRSS()))
+    print(String(format: "peak RSS             %8.1f MiB  (allocator %@)", peakRSS(), allocatorDescription()))
     print("cache misses         \(counter.missing.load(ordering: .relaxed))")
+    if ProcessInfo.processInfo.environment["BENCH_SMAPS"] != nil { printResidentMappings() }
     for line in kubeLines { print("metrics: \(line)") }
     run.cancel()
     _ = try? await run.value
