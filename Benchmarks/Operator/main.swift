@@ -39,8 +39,8 @@ func peakRSS() -> Double {
 
 /// Which malloc the loader bound, and mimalloc's decommit delay when it is that one.
 func allocatorDescription() -> String {
-    guard let mimalloc = dlsym(nil, "mi_malloc"), dlsym(nil, "malloc") == mimalloc else { return "glibc" }
-    return "mimalloc, decommit delay \(mi_option_get(mi_option_decommit_delay)) ms"
+    let delay = sextant_mimalloc_decommit_delay()
+    return delay < 0 ? "glibc" : "mimalloc, decommit delay \(delay) ms"
 }
 
 /// Resident memory now, by mapping (file name, or [heap]/[anon]), largest first: where the RSS is.
@@ -93,11 +93,8 @@ final class Counter: Sendable {
 import Synchronization
 
 func runController() async throws {
-    // As sextant-controller does (its main.swift says why); MIMALLOC_DECOMMIT_DELAY=25 measures
-    // mimalloc's default.
-    if ProcessInfo.processInfo.environment["MIMALLOC_DECOMMIT_DELAY"] == nil {
-        mi_option_set(mi_option_decommit_delay, 0)
-    }
+    // As sextant-controller does; MIMALLOC_DECOMMIT_DELAY=25 measures mimalloc's default.
+    sextant_mimalloc_return_freed_pages_at_once()
     let url = argument("--server", "")
     guard !url.isEmpty else { throw DevServerError("--server URL is required") }
     let objects = intArgument("--objects", 1000)

@@ -28,6 +28,43 @@ import Testing
         #expect(providers.allSatisfy { $0.hasPrefix("libmimalloc.so") }, "malloc bound to \(providers)")
     }
 
+    #if arch(arm64)
+    static let glibc = "/usr/lib/aarch64-linux-gnu/libc.so.6"
+    #else
+    static let glibc = "/usr/lib/x86_64-linux-gnu/libc.so.6"
+    #endif
+
+    /// The controller hands freed pages back at once (docs/controller.md), unless the environment
+    /// says otherwise; its start-up line says which allocator and delay it runs with.
+    @Test(arguments: [
+        ([String: String](), "allocator=mimalloc, decommit delay 0 ms"),
+        (["MIMALLOC_DECOMMIT_DELAY": "25"], "allocator=mimalloc, decommit delay 25 ms"),
+        (["LD_PRELOAD": glibc], "allocator=glibc"),
+    ])
+    func theControllerReturnsFreedPagesAtOnce(environment: [String: String], expected: String) async throws {
+        let directory = try TemporaryDirectory()
+        let kubeconfig = directory.file("kubeconfig")
+        // Nothing listens on port 9: the controller logs its start and keeps retrying the API server.
+        try """
+            apiVersion: v1
+            kind: Config
+            clusters: [{name: c, cluster: {server: "http://127.0.0.1:9"}}]
+            users: [{name: u, user: {}}]
+            contexts: [{name: x, context: {cluster: c, user: u}}]
+            current-context: x
+            """.write(toFile: kubeconfig, atomically: true, encoding: .utf8)
+        let controller = try TestProcess(Self.binary("sextant-controller"),
+                                         ["--kubeconfig", kubeconfig, "--leader-elect", "false",
+                                          "--metrics-bind-address", "0", "--health-probe-bind-address", "0"],
+                                         environment: environment)
+        defer { controller.stop() }
+        let started = try await poll(timeout: .seconds(20), every: .milliseconds(50)) {
+            controller.text.contains(" starting")
+        }
+        #expect(started, "no start-up line: \(controller.text)")
+        #expect(controller.text.contains(expected), "\(controller.text)")
+    }
+
     @Test func theTrainerKeepsGlibc() throws {
         let providers = try Self.mallocProviders("sextant-trainer")
         #expect(providers.contains { $0.hasPrefix("libc.so") }, "malloc bound to \(providers)")
