@@ -1,9 +1,6 @@
 #ifndef SEXTANT_CMIMALLOC_SHIM_H
 #define SEXTANT_CMIMALLOC_SHIM_H
 // mimalloc's option API, for the programs that link it (Package.swift: fastAllocator).
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <mimalloc.h>
@@ -18,8 +15,10 @@ static inline void sextant_mimalloc_return_freed_pages_at_once(void) {
 // mimalloc's decommit delay in milliseconds, or -1 when the loader bound malloc to another
 // allocator (LD_PRELOAD=libc.so.6 puts glibc's back; mimalloc's malloc is an alias of mi_malloc).
 static inline long sextant_mimalloc_decommit_delay(void) {
-    void *mimalloc = dlsym(RTLD_DEFAULT, "mi_malloc");
-    if (mimalloc == NULL || mimalloc != dlsym(RTLD_DEFAULT, "malloc")) return -1;
+    // NULL is glibc's RTLD_DEFAULT (the global lookup); the name itself needs _GNU_SOURCE, which
+    // would give this module other system-header definitions than its neighbours'.
+    void *mimalloc = dlsym(NULL, "mi_malloc");
+    if (mimalloc == NULL || mimalloc != dlsym(NULL, "malloc")) return -1;
     return mi_option_get(mi_option_decommit_delay);
 }
 #endif
