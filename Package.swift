@@ -77,7 +77,6 @@ let package = Package(
 
         // MARK: 6 ML
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .systemLibrary(name: "CMimalloc", providers: [.apt(["libmimalloc-dev"])]),
         .target(name: "SextantML", dependencies: ["CCrypto", "CZlib", "SextantTransport", yams], swiftSettings: strict),
         .target(name: "SextantServing", dependencies: ["SextantML", "SextantJSON", hummingbird, metrics, prometheus, log],
                 swiftSettings: strict),
@@ -92,6 +91,8 @@ let package = Package(
                 swiftSettings: strict),
 
         // MARK: 7 Executables
+        // mimalloc's options, for the programs that tune it (fastAllocator links it).
+        .systemLibrary(name: "CMimalloc", providers: [.apt(["libmimalloc-dev"])]),
         .target(name: "SextantCLI",
                 dependencies: ["SextantKube", "SextantAPI", "SextantDevServer", "SextantLocalNode", argumentParser, yams, log],
                 swiftSettings: strict),
