@@ -113,7 +113,7 @@ let package = Package(
                           path: "Benchmarks/Operator", swiftSettings: strict, linkerSettings: fastAllocator),
         .executableTarget(name: "bench-apiserver", dependencies: ["SextantDevServer", "SextantJSON"],
                           path: "Benchmarks/ApiServer", swiftSettings: strict, linkerSettings: fastAllocator),
-        .executableTarget(name: "bench-watch-decode", dependencies: ["SextantKube", "SextantTransport"],
+        .executableTarget(name: "bench-watch-decode", dependencies: ["SextantKube", "SextantTransport", "CMimalloc"],
                           path: "Benchmarks/WatchDecode", swiftSettings: strict, linkerSettings: fastAllocator),
 
         // MARK: Tests

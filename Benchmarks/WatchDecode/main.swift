@@ -1,5 +1,6 @@
 // Decodes a watch stream of ConfigMap events through SextantKube (libcurl transport, typed
 // decoding) and prints events/s and peak RSS. Run with hack/bench/watch-decode.sh.
+import CMimalloc
 import Foundation
 import SextantKube
 import SextantKubeTypes
@@ -47,8 +48,7 @@ let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.att
 var usage = rusage()
 getrusage(RUSAGE_SELF.rawValue, &usage)
 // Linked like sextant-controller (Package.swift's fastAllocator); printed so a run shows which.
-// (LD_PRELOAD=libc.so.6 switches back to glibc; mimalloc's malloc is an alias of mi_malloc.)
-let mimalloc = dlsym(nil, "mi_malloc")
-let allocator = mimalloc != nil && dlsym(nil, "malloc") == mimalloc ? "mimalloc" : "glibc"
+// (LD_PRELOAD=libc.so.6 switches back to glibc.)
+let allocator = sextant_mimalloc_decommit_delay() < 0 ? "glibc" : "mimalloc"
 print(String(format: "sextant events=%d seconds=%.3f events_per_s=%.0f peak_rss_mb=%.1f allocator=%@", count, seconds,
              Double(count) / seconds, Double(usage.ru_maxrss) / 1024, allocator))
