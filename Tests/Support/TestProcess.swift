@@ -146,3 +146,43 @@ public final class TemporaryDirectory: @unchecked Sendable {
     public func file(_ name: String) -> String { path + "/" + name }
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }
+
+/// `runCommand` without blocking a thread of the concurrency pool while the program runs: tests
+/// whose program talks to an in-process server (which needs those threads to answer) use this,
+/// or several suites running such programs in parallel starve the server on a 2-core machine.
+@discardableResult
+public func runCommandAsync(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+                            input: Data? = nil) async throws -> (code: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
+    p.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
+    if let environment { p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, n in n } }
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    let inPipe = Pipe()
+    p.standardInput = input == nil ? FileHandle.nullDevice : inPipe
+    let collected = OutputCollector()
+    out.fileHandleForReading.readabilityHandler = { handle in
+        let data = handle.availableData
+        if !data.isEmpty { collected.append(data) }
+    }
+    let (exited, exit) = AsyncStream<Void>.makeStream()
+    p.terminationHandler = { _ in exit.yield(); exit.finish() }
+    try p.run()
+    if let input {
+        inPipe.fileHandleForWriting.write(input)
+        try? inPipe.fileHandleForWriting.close()
+    }
+    for await _ in exited { break }
+    out.fileHandleForReading.readabilityHandler = nil
+    collected.append(out.fileHandleForReading.readDataToEndOfFile())
+    return (p.terminationStatus, String(decoding: collected.data, as: UTF8.self))
+}
+
+final class OutputCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var buffer = Data()
+    func append(_ data: Data) { lock.lock(); buffer.append(data); lock.unlock() }
+    var data: Data { lock.lock(); defer { lock.unlock() }; return buffer }
+}
