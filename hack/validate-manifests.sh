@@ -5,7 +5,10 @@
 # crds/, the kustomize bases render (kubectl kustomize), the Helm chart lints and renders (Helm's
 # own engine through helm-python-sdk), both renderings are well-formed Kubernetes objects that
 # agree with each other and with sextant-controller's flags, and the objects the development API
-# server serves are applied to one with kubectl.
+# server serves are applied to one with kubectl. Then the chart's conventions (hack/check-chart.py:
+# values schema and typos, users' aggregated roles, CRD templates, extras), its alerts and Grafana
+# dashboards against the metrics the code exports (hack/check-monitoring.py, promtool), and the CRD
+# upgrade path with Helm's SDK on a development API server (hack/check-chart-upgrade.py).
 # Needs: yamllint (apt), check-jsonschema, cel-python, kubernetes and helm-python-sdk (pip; the
 # last is installed here when missing), kubectl, and a built `sextant` ($SEXTANT_BIN, default
 # .build/debug/sextant; without it the apply step is skipped, or fails when CI is set).
@@ -437,7 +440,7 @@ python3 hack/check-monitoring.py
 SEXTANT_BIN="${SEXTANT_BIN:-.build/debug/sextant}"
 if [ ! -x "$SEXTANT_BIN" ]; then
   if [ -n "${CI:-}" ]; then echo "error: $SEXTANT_BIN is not built (swift build --product sextant)" >&2; exit 1; fi
-  echo "skipped: applying the install to the development API server ($SEXTANT_BIN is not built; set SEXTANT_BIN)"
+  echo "skipped: applying the install to the development API server and the CRD upgrade path ($SEXTANT_BIN is not built; set SEXTANT_BIN)"
 else
   echo "kubectl apply: kustomize base and chart to the development API server (not served there, so not applied: $(cat "$tmp/render/not-applied.txt"))"
   "$SEXTANT_BIN" dev apiserver --listen 127.0.0.1:0 --kubeconfig-out "$tmp/kubeconfig" > "$tmp/apiserver.log" 2>&1 &
@@ -468,6 +471,9 @@ else
   kubectl get --cache-dir "$tmp/kube-cache" sextant -A >/dev/null 2>"$tmp/get.err" || { cat "$tmp/get.err" >&2; exit 1; }
   kill "$apiserver"
   wait "$apiserver" 2>/dev/null || true
+
+  echo "CRD upgrade path (docs/install.md, Upgrading): helm install/upgrade/uninstall (Helm's SDK) on a fresh development API server"
+  python3 hack/check-chart-upgrade.py "$SEXTANT_BIN"
 fi
 
 echo "ok"
