@@ -12,7 +12,9 @@
    `promtool check rules` (Grafana's $__rate_interval etc. replaced by durations), and their
    structure is checked (unique ids, variables defined, panels inside the 24-column grid).
 4. Every metric name used by an alert or a dashboard is one the code exports (with _bucket/_sum/
-   _count only on histograms), or one of the few external ones listed in EXTERNAL.
+   _count only on histograms), or one of the few external ones listed in EXTERNAL; every label
+   in a matcher, a grouping list, a legend or a label_values variable is one the code gives the
+   metric (read from the registration) or one the scrape adds.
 
 Usage: hack/check-monitoring.py   (from the repository root; hack/validate-manifests.sh runs it)
 """
@@ -51,35 +53,100 @@ TYPE = {"Counter": "counter", "FloatingPointCounter": "counter", "Gauge": "gauge
         "DurationHistogram": "histogram", "ValueHistogram": "histogram", "Timer": "histogram", "Summary": "summary"}
 
 
+def call_span(text, open_paren):
+    """The text of a call from its "(" to the matching ")", skipping string literals."""
+    depth, i, in_str = 0, open_paren, False
+    while i < len(text):
+        ch = text[i]
+        if in_str:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return text[open_paren:i + 1]
+        i += 1
+    return text[open_paren:]
+
+
+LABEL = re.compile(r'(?<![\w)\]?!])\(\s*"([a-zA-Z_][a-zA-Z0-9_]*)"\s*,')  # a tuple, not a call
+
+
+def label_names(span, text, pos):
+    """Label names of one registration: the tuples' first strings in the call, and in the arrays
+    the call refers to by name (`labels: mv + [...]`, `dimensions: dims`), defined before it in
+    the same file. None when a referenced array cannot be found."""
+    names = set(LABEL.findall(span))
+    m = re.search(r"(?:labels|dimensions):\s*([^\n]*)", span)
+    refs = re.findall(r"(?<![\w.\"])([a-z]\w*)\b(?!\s*[(:])", re.sub(r'"[^"]*"|\[.*', "", m.group(1))) if m else []
+    for ref in refs:
+        defs = [d for d in re.finditer(r"\blet %s(?:\s*:[^=]+)?\s*=\s*\[" % re.escape(ref), text) if d.start() < pos]
+        if not defs:
+            return None
+        start = defs[-1].end() - 1
+        depth, i = 0, start
+        while i < len(text):
+            depth += {"[": 1, "]": -1}.get(text[i], 0)
+            if depth == 0:
+                break
+            i += 1
+        names |= set(LABEL.findall(text[start:i + 1]))
+    return names
+
+
 def exported_metrics():
-    """{family: type} of every metric registered in Sources/ (PrometheusMetricsFactory's mapping for
-    swift-metrics: Timer -> histogram, Recorder -> histogram when aggregating, else gauge)."""
+    """{family: (type, labels)} of every metric registered in Sources/ (PrometheusMetricsFactory's
+    mapping for swift-metrics: Timer -> histogram, Recorder -> histogram when aggregating, else
+    gauge). labels is None where the code builds them in a way this reading cannot follow."""
     found = {}
     for path in sorted(glob.glob("Sources/**/*.swift", recursive=True)):
         text = open(path).read()
         for m in SWIFT_PROMETHEUS.finditer(text):
-            found.setdefault(m.group(2), set()).add((TYPE[m.group(1)], path))
+            span = call_span(text, m.start() + len("make" + m.group(1)))
+            found.setdefault(m.group(2), []).append((TYPE[m.group(1)], path, label_names(span, text, m.start())))
         for m in SWIFT_METRICS.finditer(text):
             kind = m.group(1)
             typ = ("gauge" if "aggregate: false" in m.group(3) else "histogram") if kind == "Recorder" else TYPE[kind]
-            found.setdefault(m.group(2), set()).add((typ, path))
+            span = call_span(text, m.start() + len(kind))
+            found.setdefault(m.group(2), []).append((typ, path, label_names(span, text, m.start())))
     families = {}
     for name, defs in found.items():
-        types = {t for t, _ in defs}
+        types = {t for t, _, _ in defs}
         if len(types) > 1:
-            err(f"metric {name} is registered with different types: {sorted(defs)}")
-        families[name] = sorted(types)[0]
+            err(f"metric {name} is registered with different types: {sorted((t, p) for t, p, _ in defs)}")
+        labels = None if any(l is None for _, _, l in defs) else set().union(*(l for _, _, l in defs))
+        families[name] = (sorted(types)[0], labels)
     return families
 
 
-FAMILIES = exported_metrics()
+FAMILIES_WITH_LABELS = exported_metrics()
+FAMILIES = {name: typ for name, (typ, _) in FAMILIES_WITH_LABELS.items()}
+LABELS_OF = {name: labels for name, (_, labels) in FAMILIES_WITH_LABELS.items()}
 if len(FAMILIES) < 20 or "sextant_reconcile_total" not in FAMILIES or "sextant_requests_total" not in FAMILIES:
     sys.exit(f"error: could not read the metric registrations in Sources/ (found {sorted(FAMILIES)})")
-SERIES = {}
+SERIES, SERIES_LABELS = {}, {}
 for name, typ in FAMILIES.items():
     suffixes = {"histogram": ("_bucket", "_sum", "_count"), "summary": ("", "_sum", "_count")}.get(typ, ("",))
-    for s in suffixes:
-        SERIES[name + s] = f"{name} ({typ})"
+    for suffix in suffixes:
+        SERIES[name + suffix] = f"{name} ({typ})"
+        labels = LABELS_OF[name]
+        SERIES_LABELS[name + suffix] = None if labels is None else labels | ({"le"} if suffix == "_bucket" else set())
+# Labels the scrape adds (prometheus-operator's ServiceMonitor/PodMonitor targets).
+TARGET_LABELS = {"job", "instance", "namespace", "pod", "service", "endpoint", "container"}
+unknown = sorted(n for n, l in LABELS_OF.items() if l is None)
+if len(unknown) > len(LABELS_OF) // 4:
+    sys.exit(f"error: could not read the labels of most metric registrations in Sources/ ({unknown})")
+for name, want in (("sextant_requests_total", {"model", "version", "protocol", "code"}),
+                   ("sextant_reconcile_total", {"controller", "result"}),
+                   ("sextant_rollout_rollbacks_total", {"namespace", "rollout", "phase", "reason"})):
+    if LABELS_OF.get(name) != want:
+        sys.exit(f"error: read the labels of {name} as {LABELS_OF.get(name)}, expected {want} (the reader is broken)")
 
 # Metrics of other programs, with the reason each is needed.
 EXTERNAL = {
@@ -88,7 +155,9 @@ EXTERNAL = {
     "kube_job_owner": "kube-state-metrics: the TrainingJob that owns a Job (SextantTrainingRunFailed)",
 }
 print(f"  metrics exported by Sources/: {len(FAMILIES)} families "
-      f"({sum(1 for t in FAMILIES.values() if t == 'histogram')} histograms); external: {', '.join(sorted(EXTERNAL))}")
+      f"({sum(1 for t in FAMILIES.values() if t == 'histogram')} histograms), labels read for "
+      f"{len(FAMILIES) - len(unknown)}{' (not: ' + ', '.join(unknown) + ')' if unknown else ''}; "
+      f"external: {', '.join(sorted(EXTERNAL))}")
 
 # ---------------------------------------------------------------------------------------------
 # Metric names in a PromQL expression (after promtool parsed it).
@@ -115,6 +184,31 @@ for expr, want in (('sum by (le) (rate(a_bucket{x="b{c}"}[5m] offset 1h)) / on (
                    ("histogram_quantile(0.99, sum without (pod) (rate(x:y_sum[1m:10s])))", {"x:y_sum"})):
     if metric_names(expr) != want:
         sys.exit(f"error: metric_names({expr!r}) = {metric_names(expr)}, expected {want} (the checker itself is broken)")
+
+
+def strip_strings(expr):
+    return re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`', '""', expr)
+
+
+def check_labels(expr, where, legend=""):
+    """Label names in matchers, in by/without/on/ignoring/group_x lists and in the legend must be
+    labels the metrics carry (or the scrape adds)."""
+    s = strip_strings(expr)
+    names = metric_names(expr)
+    if any(n in EXTERNAL or n not in SERIES_LABELS or SERIES_LABELS[n] is None for n in names):
+        return  # labels of other programs' metrics, or not read from the code
+    for m in re.finditer(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{([^{}]*)\}", s):
+        for label in re.findall(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)", m.group(2)):
+            if label not in SERIES_LABELS.get(m.group(1), set()) | TARGET_LABELS:
+                err(f"{where}: {m.group(1)} has no label {label} (it has {sorted(SERIES_LABELS.get(m.group(1), []))})")
+    available = set().union(*(SERIES_LABELS[n] for n in names)) | TARGET_LABELS if names else TARGET_LABELS
+    for m in re.finditer(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^()]*)\)", s):
+        for label in re.findall(r"[a-zA-Z_][a-zA-Z0-9_]*", m.group(1)):
+            if label not in available:
+                err(f"{where}: grouping by {label}, which none of {sorted(names)} carries")
+    for label in re.findall(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}", legend):
+        if label not in available:
+            err(f"{where}: the legend names {label}, which none of {sorted(names)} carries")
 
 
 def check_names(expr, where):
@@ -169,6 +263,7 @@ for mode, values in (("default", {}), ("namespaced", {"watchNamespace": "ml-team
     for g in groups:
         for r in g["rules"]:
             check_names(r["expr"], f"alert {r.get('alert')} ({mode})")
+            check_labels(r["expr"], f"alert {r.get('alert')} ({mode})")
     rule_sets[mode] = path
 
 off = [o for o in render({"prometheusRule": {"enabled": True, "disabled": {"SextantTrainingRunFailed": True},
@@ -303,7 +398,7 @@ for path in dashboards:
     variables = {v["name"]: v for v in d.get("templating", {}).get("list", [])}
     if variables.get("datasource", {}).get("type") != "datasource" or variables["datasource"].get("query") != "prometheus":
         err(f"{name}: no Prometheus data source variable named datasource")
-    exprs = []  # (where, expr)
+    exprs = []  # (where, expr, legend)
     for v in variables.values():
         if v["type"] == "query":
             q = v["query"]["query"] if isinstance(v["query"], dict) else v["query"]
@@ -311,10 +406,10 @@ for path in dashboards:
             if not m:
                 err(f"{name}: variable {v['name']}: only label_values(selector, label) queries are checked, got {q!r}")
                 continue
-            exprs.append((f"variable {v['name']}", m.group(1)))
+            exprs.append((f"variable {v['name']}", m.group(1), "{{%s}}" % m.group(2)))
     for a in d.get("annotations", {}).get("list", []):
         if a.get("expr"):
-            exprs.append((f"annotation {a['name']}", a["expr"]))
+            exprs.append((f"annotation {a['name']}", a["expr"], a.get("titleFormat", "") + a.get("textFormat", "")))
     ids, panels = set(), []
     for p in d.get("panels", []):
         panels += [p] + p.get("panels", [])
@@ -331,8 +426,8 @@ for path in dashboards:
             if not p.get("targets"):
                 err(f"{name}: panel {p['title']!r} has no query")
             for t in p.get("targets", []):
-                exprs.append((f"panel {p['title']!r} {t['refId']}", t["expr"]))
-    for where, expr in exprs:
+                exprs.append((f"panel {p['title']!r} {t['refId']}", t["expr"], t.get("legendFormat", "")))
+    for where, expr, legend in exprs:
         for var in re.findall(r"\$\{?(\w+)", expr):
             if not var.startswith("__") and var not in variables:
                 err(f"{name}: {where}: ${var} is not a variable of the dashboard")
@@ -344,6 +439,7 @@ for path in dashboards:
             err(f"{name}: {where}: an unreplaced Grafana variable in {expr!r}")
         recording.append({"record": f"dashboard:{re.sub(r'[^a-zA-Z0-9_]', '_', name[:-5])}:{len(recording)}", "expr": q})
         check_names(q, f"{name}: {where}")
+        check_labels(q, f"{name}: {where}", legend)
         used |= metric_names(q)
 if uids != want_uids:
     err(f"dashboards: uids {sorted(uids)}, expected {sorted(want_uids)}")
