@@ -22,8 +22,10 @@ import glob
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import helm_python as helm
 import jsonschema
@@ -343,8 +345,42 @@ pm = next(o for o in objs if o["kind"] == "PodMonitor")["spec"]["podMetricsEndpo
 if pm.get("relabelings") != extras["modelServerPodMonitor"]["relabelings"] \
         or pm.get("metricRelabelings") != extras["modelServerPodMonitor"]["metricRelabelings"]:
     err(f"PodMonitor endpoint: relabelings or metricRelabelings missing: {pm}")
+
+# The relabelings of every rendered ServiceMonitor/PodMonitor (ci/ value sets and the extras above),
+# as the Prometheus relabel_configs prometheus-operator generates from them, through
+# `promtool check config` (Prometheus' own config loader: actions, regexes, required fields).
+def snake(v):
+    if isinstance(v, dict):
+        return {re.sub(r"(?<!^)(?=[A-Z])", "_", k).lower(): snake(x) for k, x in v.items()}
+    return [snake(x) for x in v] if isinstance(v, list) else v
+
+
+scrape_configs = []
+monitor_sets = [("extras", objs)] + [(os.path.basename(p), render(yaml.safe_load(open(p)) or {}))
+                                     for p in sorted(glob.glob(f"{CHART}/ci/*-values.yaml"))]
+for where, rendered in monitor_sets:
+    for o in rendered:
+        for e in (o.get("spec") or {}).get("endpoints", []) + (o.get("spec") or {}).get("podMetricsEndpoints", []):
+            job = {"job_name": f"{where}-{o['kind']}-{len(scrape_configs)}", "static_configs": [{"targets": ["127.0.0.1:9"]}]}
+            if e.get("relabelings"):
+                job["relabel_configs"] = snake(e["relabelings"])
+            if e.get("metricRelabelings"):
+                job["metric_relabel_configs"] = snake(e["metricRelabelings"])
+            if "relabel_configs" in job or "metric_relabel_configs" in job:
+                scrape_configs.append(job)
+if len(scrape_configs) < 3:
+    err(f"expected relabelings in the extras and ci/monitoring-values.yaml renders, found {len(scrape_configs)} endpoints with any")
+cfg_dir = tempfile.mkdtemp(prefix="sextant-relabel-")
+with open(os.path.join(cfg_dir, "prometheus.yml"), "w") as f:
+    yaml.safe_dump({"scrape_configs": scrape_configs}, f)
+r = subprocess.run(["promtool", "check", "config", "--syntax-only", os.path.join(cfg_dir, "prometheus.yml")],
+                   capture_output=True, text=True)
+if r.returncode != 0:
+    err(f"promtool check config refuses the rendered relabelings:\n{r.stdout}{r.stderr}")
+shutil.rmtree(cfg_dir, ignore_errors=True)
 print("  anti-affinity preset (soft default, hard, none, replaced by affinity), CRD templates (keep policy, "
-      "install=false), extra volumes/mounts/containers, extraObjects, ServiceMonitor/PodMonitor relabelings: as documented")
+      "install=false), extra volumes/mounts/containers, extraObjects, ServiceMonitor/PodMonitor relabelings: as documented; "
+      f"{len(scrape_configs)} endpoints' relabelings pass promtool check config")
 
 if errors:
     print("\n".join("error: " + e for e in errors), file=sys.stderr)
