@@ -110,9 +110,30 @@ def schema_walk(value, node, path):
 schema_walk(defaults, schema, "")
 docs = open("docs/install.md").read()
 values_table = docs.split("## Values", 1)[1].split("\n## ", 1)[0] if "## Values" in docs else ""
-for key in defaults:
-    if f"`{key}" not in values_table:
-        err(f"docs/install.md (Values) does not describe the value {key}")
+documented = set()
+for row in re.findall(r"^\| ([^|]+) \|", values_table, re.M):
+    parent = ""
+    for item in re.findall(r"`([^`]+)`", row):
+        if item.startswith("."):
+            documented.add(parent + item)
+        else:
+            documented.add(item)
+            parent = item.rsplit(".", 1)[0] if "." in item else item
+
+
+def values_paths(value, path=""):
+    for k, v in value.items():
+        p = f"{path}{k}"
+        yield p
+        if isinstance(v, dict) and v:
+            yield from values_paths(v, p + ".")
+
+
+for path in values_paths(defaults):
+    parts = path.split(".")
+    if not any(".".join(parts[:i]) in documented for i in range(1, len(parts) + 1)) \
+            and not any(d.startswith(path + ".") for d in documented):
+        err(f"docs/install.md (Values) does not describe the value {path}")
 
 # The typo test: each file is refused by helm lint and helm template, naming the offending key.
 invalid = sorted(glob.glob("hack/chart-testdata/invalid-values/*.yaml"))
