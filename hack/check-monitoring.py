@@ -9,8 +9,9 @@
    `promtool test rules`: each alert fires on the series the code produces and stays quiet otherwise.
 3. The dashboards (charts/sextant/dashboards/, regenerated with hack/grafana-dashboards.py --check):
    every query, annotation and variable query is loaded as a recording rule into
-   `promtool check rules` (Grafana's $__rate_interval etc. replaced by durations), and their
-   structure is checked (unique ids, variables defined, panels inside the 24-column grid).
+   `promtool check rules` (Grafana's $__rate_interval etc. replaced by durations), each one
+   returns data on series shaped like the code's (`promtool test rules`), and their structure is
+   checked (unique ids, variables defined, panels inside the 24-column grid).
 4. Every metric name used by an alert or a dashboard is one the code exports (with _bucket/_sum/
    _count only on histograms), or one of the few external ones listed in EXTERNAL; every label
    in a matcher, a grouping list, a legend or a label_values variable is one the code gives the
@@ -386,7 +387,7 @@ MACROS = {"$__rate_interval": "1m", "$__interval": "30s", "$__range": "3h", "${_
           "$__interval_ms": "30000", "$__range_s": "10800"}
 dashboards = sorted(glob.glob(f"{CHART}/dashboards/*.json"))
 want_uids = {"sextant-rollouts", "sextant-model-servers", "sextant-controller"}
-uids, recording, used = set(), [], set()
+uids, recording, used, evaluations = set(), [], set(), []
 for path in dashboards:
     name = os.path.basename(path)
     try:
@@ -438,6 +439,10 @@ for path in dashboards:
         if "$" in q:
             err(f"{name}: {where}: an unreplaced Grafana variable in {expr!r}")
         recording.append({"record": f"dashboard:{re.sub(r'[^a-zA-Z0-9_]', '_', name[:-5])}:{len(recording)}", "expr": q})
+        everything = expr  # the query with every variable on "All" (.*), as Grafana sends it
+        for k, v in sorted(MACROS.items(), key=lambda kv: -len(kv[0])):
+            everything = everything.replace(k, v)
+        evaluations.append((f"{name}: {where}", re.sub(r"\$\{?(\w+)\}?", ".*", everything)))
         check_names(q, f"{name}: {where}")
         check_labels(q, f"{name}: {where}", legend)
         used |= metric_names(q)
@@ -448,6 +453,48 @@ with open(rec_path, "w") as f:
     yaml.safe_dump({"groups": [{"name": "dashboards", "rules": recording}]}, f)
 if promtool(["check", "rules", rec_path], "dashboard queries as recording rules").returncode == 0:
     print(f"  dashboards: {len(dashboards)} files, {len(recording)} queries parse (promtool check rules)")
+
+# Every query returns data on series shaped like the code's (the derived names and labels, the
+# scrape's job/namespace/pod), evaluated by Prometheus' engine (promtool test rules): this catches
+# a division or join whose sides never match, a histogram_quantile without le, a matcher on a
+# label value the series never have. Label values: those the code writes (docs/canary.md,
+# docs/operator-runtime.md, docs/model-server.md); any other label gets "x".
+VALUES = {"outcome": ["Pass", "Fail", "NoData", "Error"], "code": ["200", "500"], "class": ["0", "1"],
+          "result": ["success", "error", "matched"], "phase": ["RolledBack", "Failed"], "protocol": ["v1", "v2"],
+          "component": ["sextant-controller"], "namespace": ["ml"], "verb": ["GET", "PATCH"]}
+series = []
+for family, typ in sorted(FAMILIES.items()):
+    labels = sorted(LABELS_OF[family] or set())
+    combos = [{}]
+    for label in labels:
+        combos = [{**c, label: v} for c in combos for v in VALUES.get(label, ["x"])]
+    for c in combos:
+        base = {"job": "sextant", "namespace": "ml", "pod": "p1", **c}
+        sel = lambda extra={}: "{" + ", ".join(f'{k}="{v}"' for k, v in sorted({**base, **extra}.items())) + "}"
+        if typ == "histogram":
+            for i, le in enumerate(["0.01", "0.1", "1", "+Inf"]):
+                series.append({"series": f"{family}_bucket" + sel({"le": le}), "values": f"0+{i + 1}x300"})
+            series.append({"series": f"{family}_sum" + sel(), "values": "0+1x300"})
+            series.append({"series": f"{family}_count" + sel(), "values": "0+4x300"})
+        else:
+            series.append({"series": family + sel(), "values": "0+1x300" if typ == "counter" else "1x300"})
+eval_path = os.path.join(tmp, "dashboards.test.yaml")
+with open(eval_path, "w") as f:
+    yaml.safe_dump({"rule_files": [os.path.basename(rec_path)], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m", "input_series": series,
+        "promql_expr_test": [{"expr": f"count({q}) > bool 0", "eval_time": "4h", "exp_samples": [{"labels": "{}", "value": 1}]}
+                             for _, q in evaluations]}]}, f)
+r = subprocess.run(["promtool", "test", "rules", eval_path], capture_output=True, text=True)
+if r.returncode != 0:
+    # Name the queries that returned nothing.
+    for where, q in evaluations:
+        if json.dumps(f"count({q}) > bool 0") in r.stdout + r.stderr:  # promtool prints the expression quoted
+            err(f"{where}: returns no data on series shaped like the code's: {q}")
+    if not any("returns no data" in e for e in errors):
+        err(f"promtool test rules (dashboard queries on synthetic series):\n{r.stdout}{r.stderr}")
+else:
+    print(f"  dashboards: every one of the {len(evaluations)} queries returns data on {len(series)} series shaped like "
+          "the code's (promtool test rules)")
 
 # The ConfigMaps: off by default; with the sidecar label; one per dashboard; the JSON unchanged.
 if any(o["kind"] == "ConfigMap" for o in render({})):
