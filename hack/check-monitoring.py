@@ -245,8 +245,19 @@ def render(values, namespace="sextant-system"):
 
 if any(o["kind"] == "PrometheusRule" for o in render({})):
     err("the PrometheusRule is rendered with default values (it must be off by default)")
-ALERTS = ["SextantRollbackHappened", "SextantAnalysisErrors", "SextantControllerDown", "SextantControllerNoLeader",
-          "SextantReconcileErrors", "SextantTrainingRunFailed"]
+# The alerts are named once, in the template; the schema (prometheusRule.disabled, where a typo must
+# be refused) and docs/monitoring.md must list the same.
+ALERTS = [r["alert"] for o in render({"prometheusRule": {"enabled": True}}) if o["kind"] == "PrometheusRule"
+          for g in o["spec"]["groups"] for r in g["rules"] if "alert" in r]
+schema_alerts = sorted(json.load(open(f"{CHART}/values.schema.json"))["properties"]["prometheusRule"]["properties"]
+                       ["disabled"]["properties"])
+if schema_alerts != sorted(ALERTS):
+    err(f"values.schema.json prometheusRule.disabled lists {schema_alerts}, the template renders {sorted(ALERTS)}")
+docs_alerts = sorted(re.findall(r"^\| `(Sextant\w+)` \|", open("docs/monitoring.md").read(), re.M))
+if docs_alerts != sorted(ALERTS):
+    err(f"docs/monitoring.md's alert table lists {docs_alerts}, the template renders {sorted(ALERTS)}")
+if len(ALERTS) < 6:
+    err(f"expected the six alerts of docs/monitoring.md, the template renders {ALERTS}")
 rule_sets = {}
 for mode, values in (("default", {}), ("namespaced", {"watchNamespace": "ml-team"})):
     rule = [o for o in render({"prometheusRule": {"enabled": True}, **values}) if o["kind"] == "PrometheusRule"]
@@ -256,7 +267,7 @@ for mode, values in (("default", {}), ("namespaced", {"watchNamespace": "ml-team
     groups = rule[0]["spec"]["groups"]
     names = [r.get("alert") for g in groups for r in g["rules"]]
     if names != ALERTS:
-        err(f"{mode}: the alerts are {names}, expected {ALERTS}")
+        err(f"{mode}: the alerts are {names}, expected {ALERTS} (as in default mode)")
     path = os.path.join(tmp, f"rules-{mode}.yaml")
     with open(path, "w") as f:
         yaml.safe_dump({"groups": groups}, f)
