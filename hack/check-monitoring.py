@@ -47,7 +47,7 @@ if not shutil.which("promtool"):
 
 SWIFT_PROMETHEUS = re.compile(
     r"make(Counter|FloatingPointCounter|Gauge|DurationHistogram|ValueHistogram|Summary)\(\s*"
-    r"(?:descriptor:\s*\w+\(\s*|name:\s*)\"([a-zA-Z_:][a-zA-Z0-9_:]*)\"")
+    r"(?:descriptor:\s*\w+\(\s*(?:metricName:\s*)?|name:\s*)\"([a-zA-Z_:][a-zA-Z0-9_:]*)\"")
 SWIFT_METRICS = re.compile(
     r"\b(Counter|FloatingPointCounter|Gauge|Meter|Recorder|Timer)\(\s*label:\s*\"([a-zA-Z_:][a-zA-Z0-9_:]*)\"([^)]*)\)")
 TYPE = {"Counter": "counter", "FloatingPointCounter": "counter", "Gauge": "gauge", "Meter": "gauge",
