@@ -119,18 +119,27 @@ def dashboard(uid, title, description, variables, panels, annotations=()):
 # ---------------------------------------------------------------------------------------------
 # Rollouts: the controller's sextant_rollout_* metrics, and the traffic the model servers count.
 
+def in_range(metric, sel, by="", window="$__range"):
+    """Increase over a window, counting a series created inside it from zero: Sextant's counters
+    appear on their first increment, which increase() alone cannot see. The new-series term
+    comes first because `or` drops the right side's series that match the left's."""
+    s = f"{metric}{{{sel}}}"
+    agg = f"sum by ({by}) " if by else "sum "
+    return f"{agg}(({s} unless {s} offset {window}) or increase({s}[{window}]))"
+
+
 def rollouts():
     sel = 'namespace=~"$namespace", rollout=~"$rollout"'
     lay = Layout()
     p = [lay.row("Rollouts")]
-    p.append(lay.place(stat("Rollouts started", f"sum(increase(sextant_rollout_started_total{{{sel}}}[$__range]))",
+    p.append(lay.place(stat("Rollouts started", in_range("sextant_rollout_started_total", sel),
                             description="sextant_rollout_started_total over the time range."), 6, 4))
-    p.append(lay.place(stat("Promotions", f"sum(increase(sextant_rollout_promotions_total{{{sel}}}[$__range]))",
+    p.append(lay.place(stat("Promotions", in_range("sextant_rollout_promotions_total", sel),
                             description="sextant_rollout_promotions_total over the time range."), 6, 4))
-    p.append(lay.place(stat("Rollbacks and failures", f"sum(increase(sextant_rollout_rollbacks_total{{{sel}}}[$__range]))",
+    p.append(lay.place(stat("Rollbacks and failures", in_range("sextant_rollout_rollbacks_total", sel),
                             description="sextant_rollout_rollbacks_total (phase RolledBack or Failed) over the time range.",
                             thresholds=[{"color": "green", "value": None}, {"color": "red", "value": 1}]), 6, 4))
-    p.append(lay.place(stat("Cancelled", f"sum(increase(sextant_rollout_cancelled_total{{{sel}}}[$__range]))",
+    p.append(lay.place(stat("Cancelled", in_range("sextant_rollout_cancelled_total", sel),
                             description="Rollouts replaced by a newer candidate or withdrawn."), 6, 4))
     p.append(lay.place(timeseries(
         "Canary weight", [(f"max by (namespace, rollout) (sextant_rollout_canary_weight{{{sel}}})", "{{namespace}}/{{rollout}}")],
@@ -147,33 +156,33 @@ def rollouts():
     p.append(lay.row("Analysis"))
     p.append(lay.place(timeseries(
         "Analysis measurements by outcome",
-        [(f"sum by (rollout, metric, outcome) (increase(sextant_rollout_measurements_total{{{sel}}}[{RATE}]))",
+        [(in_range("sextant_rollout_measurements_total", sel, "rollout, metric, outcome", RATE),
           "{{rollout}} {{metric}} {{outcome}}")], bars=True, stack=True,
         description="Each analysis measurement: Pass, Fail (counts toward failureLimit), NoData, Error (a query "
                     "error; holds the rollout, fails it at consecutiveErrorLimit)."), 12, 9))
     p.append(lay.place(timeseries(
         "Failed and erroring measurements",
-        [(f'sum by (rollout, metric, outcome) (increase(sextant_rollout_measurements_total{{{sel}, outcome=~"Fail|Error"}}[{RATE}]))',
+        [(in_range("sextant_rollout_measurements_total", sel + ', outcome=~"Fail|Error"', "rollout, metric, outcome", RATE),
           "{{rollout}} {{metric}} {{outcome}}")], bars=True,
         description="Only the measurements that move a rollout toward rollback (Fail) or failure (Error)."), 12, 9))
     p.append(lay.row("Rollbacks"))
     p.append(lay.place(timeseries(
         "Rollbacks by reason",
-        [(f"sum by (namespace, rollout, phase, reason) (increase(sextant_rollout_rollbacks_total{{{sel}}}[{RATE}]))",
+        [(in_range("sextant_rollout_rollbacks_total", sel, "namespace, rollout, phase, reason", RATE),
           "{{namespace}}/{{rollout}} {{phase}} {{reason}}")], bars=True,
         description="Rollbacks (phase RolledBack: failureLimit reached, aborted, candidate rejected) and failures "
                     "(phase Failed: consecutiveErrorLimit, progress deadline)."), 12, 8))
     p.append(lay.place(table(
         "Rollbacks in the time range",
-        f"sum by (namespace, rollout, phase, reason) (increase(sextant_rollout_rollbacks_total{{{sel}}}[$__range])) > 0"), 12, 8))
+        in_range("sextant_rollout_rollbacks_total", sel, "namespace, rollout, phase, reason") + " > 0"), 12, 8))
     variables = [query_var("namespace", "Namespace", "label_values(sextant_rollout_canary_weight, namespace)"),
                  query_var("rollout", "Rollout", 'label_values(sextant_rollout_canary_weight{namespace=~"$namespace"}, rollout)')]
     annotations = [{"name": "Rollbacks", "datasource": DS, "enable": True, "hide": False, "iconColor": "red",
-                    "expr": f"sum by (namespace, rollout, phase, reason) (changes(sextant_rollout_rollbacks_total{{{sel}}}[2m])) > 0",
+                    "expr": in_range("sextant_rollout_rollbacks_total", sel, "namespace, rollout, phase, reason", "2m") + " > 0",
                     "step": "1m", "titleFormat": "{{phase}}", "textFormat": "{{namespace}}/{{rollout}}: {{reason}}",
                     "tagKeys": "phase,reason", "useValueForTime": False},
                    {"name": "Promotions", "datasource": DS, "enable": True, "hide": False, "iconColor": "green",
-                    "expr": f"sum by (namespace, rollout) (changes(sextant_rollout_promotions_total{{{sel}}}[2m])) > 0",
+                    "expr": in_range("sextant_rollout_promotions_total", sel, "namespace, rollout", "2m") + " > 0",
                     "step": "1m", "titleFormat": "Promoted", "textFormat": "{{namespace}}/{{rollout}}",
                     "tagKeys": "", "useValueForTime": False}]
     return dashboard("sextant-rollouts", "Sextant / Rollouts",
