@@ -489,19 +489,30 @@ for family, typ in sorted(FAMILIES.items()):
             series.append({"series": f"{family}_count" + sel(), "values": "0+4x300"})
         else:
             series.append({"series": family + sel(), "values": "0+1x300" if typ == "counter" else "1x300"})
+# A rollback counter that appears (at 1) inside the time range counts as one rollback: the
+# "Rollbacks and failures" stat, with a counter born 2 hours before the end of a 3-hour range.
+stat = [q for where, q in evaluations if "'Rollbacks and failures'" in where]
+if len(stat) != 1:
+    err(f"no single 'Rollbacks and failures' panel to test ({len(stat)})")
+born = [{"series": 'sextant_rollout_rollbacks_total{job="sextant", namespace="ml", pod="p1", rollout="fraud", '
+                   'phase="RolledBack", reason="Aborted"}', "values": "_x120 1x200"}]
 eval_path = os.path.join(tmp, "dashboards.test.yaml")
 with open(eval_path, "w") as f:
     yaml.safe_dump({"rule_files": [os.path.basename(rec_path)], "evaluation_interval": "1m", "tests": [{
         "interval": "1m", "input_series": series,
         "promql_expr_test": [{"expr": f"count({q}) > bool 0", "eval_time": "4h", "exp_samples": [{"labels": "{}", "value": 1}]}
-                             for _, q in evaluations]}]}, f)
+                             for _, q in evaluations]}] + [{
+        "interval": "1m", "input_series": born,
+        "promql_expr_test": [{"expr": q, "eval_time": "4h", "exp_samples": [{"labels": "{}", "value": 1}]} for q in stat[:1]]}]}, f)
 r = subprocess.run(["promtool", "test", "rules", eval_path], capture_output=True, text=True)
 if r.returncode != 0:
     # Name the queries that returned nothing.
     for where, q in evaluations:
         if json.dumps(f"count({q}) > bool 0") in r.stdout + r.stderr:  # promtool prints the expression quoted
             err(f"{where}: returns no data on series shaped like the code's: {q}")
-    if not any("returns no data" in e for e in errors):
+    if stat and json.dumps(stat[0]) in r.stdout + r.stderr:
+        err(f"the 'Rollbacks and failures' stat does not count a rollback counter born inside the range:\n{r.stdout}")
+    if not any("returns no data" in e or "born inside" in e for e in errors):
         err(f"promtool test rules (dashboard queries on synthetic series):\n{r.stdout}{r.stderr}")
 else:
     print(f"  dashboards: every one of the {len(evaluations)} queries returns data on {len(series)} series shaped like "
