@@ -10,9 +10,9 @@ struct Get: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List, show or watch resources of any kind (e.g. `sextant get cro -w`, `sextant get sextant -A`).",
         discussion: """
-        TYPE is a plural, singular, kind or short name (tj, mv, cro, pods, ...), optionally with its
-        group (canaryrollouts.mlops.sextant.dev), or a category (sextant: every Sextant kind). Several
-        types are separated by commas (tj,mv). Objects are named after the types (get mv fraud-v1
+        TYPE is a plural, singular, kind or short name (tj, mv, cro, pods, ...), optionally with its \
+        group (canaryrollouts.mlops.sextant.dev), or a category (sextant: every Sextant kind). Several \
+        types are separated by commas (tj,mv). Objects are named after the types (get mv fraud-v1 \
         fraud-v2) or as TYPE/NAME (get tj/fraud mv/fraud-v1).
         """)
 
@@ -117,10 +117,15 @@ struct Get: AsyncParsableCommand {
         let printer = Printer(format: output, descriptor: descriptor, showNamespace: namespace == nil && descriptor.namespaced,
                               qualifiedNames: false)
         var resourceVersion: String
+        // Like kubectl: the header comes with the first row, listed or watched.
+        var needsHeader = output == .table || output == .wide
         if output == .table || output == .wide {
             let table = try await client.table(descriptor, namespace: namespace, options: options)
             resourceVersion = table.resourceVersion
-            if !table.rows.isEmpty { printer.printTable(table) }
+            if !table.rows.isEmpty {
+                printer.printTable(table)
+                needsHeader = false
+            }
         } else {
             let list = try await client.listAll(descriptor, namespace: namespace, options: options, as: DynamicObject.self)
             resourceVersion = list.metadata.resourceVersion ?? ""
@@ -135,10 +140,12 @@ struct Get: AsyncParsableCommand {
                     switch change {
                     case .added(let o), .modified(let o):
                         resourceVersion = o.resourceVersion ?? resourceVersion
-                        try await printer.printChange(o, type: nil, client: client, namespace: namespace)
+                        try await printer.printChange(o, type: nil, client: client, namespace: namespace, header: needsHeader)
+                        needsHeader = false
                     case .deleted(let o):
                         resourceVersion = o.resourceVersion ?? resourceVersion
-                        try await printer.printChange(o, type: "DELETED", client: client, namespace: namespace)
+                        try await printer.printChange(o, type: "DELETED", client: client, namespace: namespace, header: needsHeader)
+                        needsHeader = false
                     case .bookmark(let rv):
                         resourceVersion = rv
                     }
@@ -329,7 +336,8 @@ struct Printer {
         }
     }
 
-    func printChange(_ object: DynamicObject, type: String?, client: KubeClient, namespace: String?) async throws {
+    func printChange(_ object: DynamicObject, type: String?, client: KubeClient, namespace: String?,
+                     header: Bool = false) async throws {
         switch format {
         case .table, .wide:
             // The server renders the row so printer columns match the list above.
@@ -339,7 +347,7 @@ struct Printer {
                 table.rows = [[object.name ?? ""] + Array(repeating: "", count: max(0, table.columns.count - 1))]
                 table.namespaces = [object.namespace ?? ""]
             }
-            printTable(table, header: false, prefix: type.map { "\($0)   " })
+            printTable(table, header: header, prefix: type.map { "\($0)   " })
         default:
             try printObject(object)
         }
