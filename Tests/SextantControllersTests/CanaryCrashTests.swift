@@ -61,6 +61,11 @@ import Testing
         try await env.waitFor("the RolledBack Event written after the restart") { try await !rolledBackEvents().isEmpty }
         try await CanaryRolloutEndToEndTests.waitForStable(env, "fraud-v4")
         #expect(try await rolledBackEvents().count == 1, "exactly one RolledBack Event")
+        // Events are written after the status that caused them.
+        try await env.waitFor("the Promoted event of fraud-v4") {
+            try await env.client.list(Event.self, namespace: CanaryEnvironment.namespace).items
+                .contains { $0.reason == "Promoted" && ($0.note ?? "").contains("promoted fraud-v4") }
+        }
 
         let events = try await env.client.list(Event.self, namespace: CanaryEnvironment.namespace).items
         func count(_ reason: String, _ text: String) -> Int {
