@@ -256,6 +256,46 @@ import Testing
         #expect(try await env.events().filter { $0.reason == "VirtualServiceNotFound" }.count == 1, "one Event per wait")
     }
 
+    /// Item 1 of issue 21 (#16): a transition Event written under its derived name once, by a
+    /// process that then died, is found (409) by the next process, not duplicated; a missing one
+    /// is written.
+    @Test func transitionEventsAreWrittenOnceAcrossRestarts() async throws {
+        let cluster = try await RoutingCluster.start()
+        defer { Task { await cluster.stop() } }
+        var status = CanaryRolloutStatus()
+        var ended = RolloutRecord(version: "fraud-v3", stableVersion: "fraud-v1", startTime: KubeTime.formatMicro(Date()))
+        ended.outcome = .rolledBack
+        ended.endTime = KubeTime.formatMicro(Date())
+        ended.reason = RolloutReason.analysisFailed
+        ended.message = "AnalysisFailed: metric success-rate = 0.6"
+        status.history = [ended, RolloutRecord(version: "fraud-v4", stableVersion: "fraud-v1", startTime: KubeTime.formatMicro(Date()))]
+        let events = RolloutHistory.transitionEvents(status: status, rollout: "fraud", uid: "uid-1")
+        #expect(events.map(\.reason) == ["RolloutStarted", "RolledBack", "RolloutStarted"])
+        let regarding = ObjectReference(apiVersion: CanaryRollout.apiVersion, kind: CanaryRollout.kind, name: "fraud",
+                                        namespace: Self.namespace, uid: "uid-1")
+        func write(_ recorder: EventRecorder, _ subset: [TransitionEvent]) async -> [Bool] {
+            var written: [Bool] = []
+            for e in subset {
+                written.append(await recorder.recordOnce(regarding: regarding, name: e.name, type: e.warning ? .warning : .normal,
+                                                         reason: e.reason, action: "Rollout", note: e.message, eventTime: e.time))
+            }
+            return written
+        }
+        // The first process wrote only the first Event, then died.
+        let first = EventRecorder(client: cluster.client, controllerName: "test", instance: "a")
+        #expect(await write(first, Array(events.prefix(1))) == [true])
+        // The restarted one writes all three: the first is found, the two missing ones are added.
+        let second = EventRecorder(client: cluster.client, controllerName: "test", instance: "b")
+        #expect(await write(second, events) == [true, true, true])
+        #expect(await write(second, events) == [true, true, true], "known names cost no request and add nothing")
+        let stored = try await cluster.client.list(Event.self, namespace: Self.namespace).items
+        #expect(stored.count == 3, "\(stored.map { $0.metadata.name ?? "" })")
+        #expect(Set(stored.compactMap(\.metadata.name)) == Set(events.map(\.name)))
+        #expect(stored.first { $0.reason == "RolloutStarted" && ($0.note ?? "").contains("fraud-v3") }?.reportingInstance == "a",
+                "the Event the dead process wrote was kept, not replaced")
+        #expect(stored.contains { $0.reason == "RolledBack" && $0.type == "Warning" && ($0.note ?? "").contains("fraud-v3: AnalysisFailed") })
+    }
+
     /// Each invalid spec shows phase `Invalid` in the real `kubectl get cro` (server-side printer
     /// columns), and leaves it once fixed.
     @Test func invalidSpecsShowPhaseInvalidInKubectl() async throws {
