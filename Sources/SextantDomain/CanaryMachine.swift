@@ -288,6 +288,11 @@ struct Run {
                 }
                 status.phase = .succeeded
                 status.canaryVersion = nil
+                if case .failed(let reason, let message) = observed.routing {
+                    // The stable version serves, but the routing to it is gone or broken.
+                    status.message = "serving \(stable); waiting for routing: \(reason): \(message)"
+                    hold = Hold(reason: reason, message: status.message ?? "", warning: true)
+                }
             } else {
                 status.phase = nil
                 status.message = "spec.modelVersion is not set; nothing to serve"

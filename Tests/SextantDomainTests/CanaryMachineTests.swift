@@ -605,6 +605,17 @@ private func externalSpec(_ strategy: RolloutStrategy, timeout: Int = 120) -> Ca
         var g = Driver(canarySpec(stepWeight: 20))
         g.tick()
         #expect(g.status.phase == .waiting && g.status.reason == "NoModelVersion")
+
+        // Steady state with the VirtualService gone: not "Succeeded" but a wait naming it.
+        var h = promotedV1(canarySpec(stepWeight: 20))
+        h.candidate = .eligible("v1")
+        h.routing = .failed(reason: "VirtualServiceNotFound", message: "VirtualService ml/fraud not found")
+        h.tick()
+        #expect(h.status.phase == .waiting && h.status.reason == "VirtualServiceNotFound" && h.status.heldPhase == .succeeded)
+        #expect(h.events.contains { $0.warning && $0.message.contains("VirtualService ml/fraud") })
+        h.routing = .verified
+        h.tick()
+        #expect(h.status.phase == .succeeded && h.status.reason == "Serving")
     }
 
     @Test func anInvalidSpecHoldsThePhaseAndResumesIt() {
