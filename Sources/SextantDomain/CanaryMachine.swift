@@ -799,7 +799,8 @@ struct Run {
             status.phase = .waiting
             status.reason = hold.reason
             status.message = hold.message
-            if original.phase != .waiting || original.reason != hold.reason {
+            // (Analysis errors have their own Warning per run.)
+            if original.phase != .waiting || original.reason != hold.reason, hold.reason != RolloutReason.analysisError {
                 outcome.events.append(RolloutEvent(warning: hold.warning, reason: hold.reason, message: hold.message))
             }
             return

@@ -598,6 +598,8 @@ private func externalSpec(_ strategy: RolloutStrategy, timeout: Int = 120) -> Ca
         f.tick(advance: 10)
         #expect(f.status.phase == .waiting && f.status.reason == RolloutReason.analysisError)
         #expect(f.status.consecutiveErrors == 1)
+        #expect(f.events.filter { $0.reason == RolloutReason.analysisError }.count == 1, "one Event for one failed run: \(f.events)")
+        #expect(f.events.first { $0.reason == RolloutReason.analysisError }?.warning == true)
         f.answers["success"] = .value(1)
         f.tick(advance: 10)
         #expect(f.status.phase == .progressing, "a run without errors resumes")
