@@ -17,9 +17,16 @@ for tool in yamllint check-jsonschema python3 kubectl; do
   command -v "$tool" >/dev/null || { echo "error: $tool is not installed (see hack/apt-packages.txt, hack/requirements-test.txt)" >&2; exit 2; }
 done
 
-echo "yamllint crds/ manifests/ charts/sextant/{Chart.yaml,values.yaml,ci,crds}"
-yamllint -c .yamllint --strict crds manifests charts/sextant/Chart.yaml charts/sextant/values.yaml \
+echo "yamllint crds/ manifests/ hack/local-crds/ charts/sextant/{Chart.yaml,values.yaml,ci,crds}"
+yamllint -c .yamllint --strict crds manifests hack/local-crds charts/sextant/Chart.yaml charts/sextant/values.yaml \
     charts/sextant/ci charts/sextant/crds
+
+# hack/local-crds/ (Istio's and the Gateway API's kinds, for the local environment and the tests)
+# never ships: a cluster gets those CRDs from Istio or the Gateway API.
+if grep -rlE '^  name: [a-z]+\.(networking\.istio\.io|gateway\.networking\.k8s\.io)$' charts manifests; then
+  echo "error: the files above define Istio or Gateway API CRDs; those live in hack/local-crds/ only" >&2
+  exit 1
+fi
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
