@@ -152,4 +152,117 @@ import Testing
                                     ["kind": "Deployment", "metadata": ["name": "d"], "spec": ["replicas": 1]])
         #expect(deployment.json?[path: ["metadata", "generation"]] == 1)
     }
+
+    @Test func badInputIsAClear4xxAndChangesNothing() async throws {
+        let h = newHandler()
+        #expect(await call(h, "POST", "\(ns)/configmaps", configMap("keep", data: ["k": "v"])).status == 201)
+        let before = try #require(await call(h, "GET", "/sextant-dev/stats").json?["revision"])
+        let cases: [(String, String, String, String, Int)] = [
+            ("POST", "\(ns)/configmaps", "{\"kind\":", "application/json", 400),
+            ("POST", "\(ns)/configmaps", "k8s\u{0}\u{a}\u{2}v1", "application/vnd.kubernetes.protobuf", 415),
+            ("POST", "\(ns)/configmaps", "[1,2]", "application/json", 400),
+            ("PUT", "\(ns)/configmaps/keep", #"{"kind":"Secret","metadata":{"name":"keep"}}"#, "application/json", 400),
+            ("PUT", "\(ns)/configmaps/keep", #"{"metadata":{"name":"other"}}"#, "application/json", 400),
+            ("PATCH", "\(ns)/configmaps/keep", #"[{"op":"nonsense","path":"/data"}]"#, "application/json-patch+json", 400),
+            ("PATCH", "\(ns)/configmaps/keep", #"{"data":"#, "application/merge-patch+json", 400),
+            ("PATCH", "\(ns)/configmaps/keep", #"{"data":{}}"#, "text/plain", 415),
+            ("PATCH", "\(ns)/configmaps/keep?fieldManager=m", "apiVersion: apps/v1\nkind: ConfigMap\n", "application/apply-patch+yaml", 400),
+            ("PUT", "\(ns)/configmaps", "{}", "application/json", 405),
+            ("GET", "\(ns)/nothings", "", "application/json", 404),
+        ]
+        for (method, path, body, contentType, code) in cases {
+            let response = await call(h, method, path, text: body, contentType: contentType)
+            #expect(response.status == code, "\(method) \(path) \(contentType): \(String(decoding: response.bytes, as: UTF8.self))")
+            #expect(response.json?["kind"] == "Status")
+            #expect(response.json?["status"] == "Failure")
+            #expect(response.json?["code"] == .int(Int64(code)))
+            #expect(response.json?["message"]?.stringValue?.isEmpty == false)
+        }
+        #expect(await call(h, "GET", "/sextant-dev/stats").json?["revision"] == before)
+        #expect(await call(h, "GET", "\(ns)/configmaps/keep").json?["data"] == ["k": "v"])
+    }
+
+    @Test func listsDeletesAndDryRunFollowTheConventions() async throws {
+        let h = newHandler()
+        for name in ["b", "a"] { #expect(await call(h, "POST", "\(ns)/configmaps", configMap(name, labels: ["l": "x"])).status == 201) }
+        let list = try #require(await call(h, "GET", "\(ns)/configmaps").json)
+        #expect(list["kind"] == "ConfigMapList")
+        #expect(list["apiVersion"] == "v1")
+        // resourceVersions are opaque strings, in lists too.
+        #expect(list[path: ["metadata", "resourceVersion"]]?.stringValue != nil)
+        #expect(list["items"]?.arrayValue?.compactMap { $0[path: ["metadata", "name"]]?.stringValue } == ["a", "b"])
+        // dryRun=All answers the object as it would be stored and stores nothing.
+        let dry = await call(h, "POST", "\(ns)/configmaps?dryRun=All", configMap("dry"))
+        #expect(dry.status == 201)
+        #expect(dry.json?[path: ["metadata", "uid"]]?.stringValue?.isEmpty == false)
+        #expect(await call(h, "GET", "\(ns)/configmaps/dry").status == 404)
+        // deletecollection answers the list of what it deleted.
+        let deleted = try #require(await call(h, "DELETE", "\(ns)/configmaps?labelSelector=l%3Dx").json)
+        #expect(deleted["kind"] == "ConfigMapList")
+        #expect(deleted["items"]?.arrayValue?.count == 2)
+        // Deleting a namespace answers it as its finalizer leaves it: Terminating.
+        #expect(await call(h, "POST", "/api/v1/namespaces", ["kind": "Namespace", "metadata": ["name": "gone"]]).status == 201)
+        let namespace = await call(h, "DELETE", "/api/v1/namespaces/gone")
+        #expect(namespace.json?["kind"] == "Namespace")
+        #expect(namespace.json?[path: ["status", "phase"]] == "Terminating")
+        #expect(namespace.json?[path: ["metadata", "deletionTimestamp"]] != nil)
+    }
+
+    @Test func serverSideApplyRecordsTheManagerOfTheAppliedFields() async throws {
+        let h = newHandler()
+        let yaml = """
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: p, labels: {app: a}}
+        spec:
+          containers: [{name: c, image: nginx, ports: [{containerPort: 80, protocol: TCP}]}]
+        """
+        let path = "\(ns)/pods/p?fieldManager=applier"
+        let dry = await call(h, "PATCH", path + "&dryRun=All", text: yaml, contentType: "application/apply-patch+yaml")
+        #expect(dry.status == 201)
+        #expect(dry.json?[path: ["metadata", "managedFields"]]?[0]?["manager"] == "applier")
+        #expect(await call(h, "GET", "\(ns)/pods/p").status == 404)
+        let created = try #require(await call(h, "PATCH", path, text: yaml, contentType: "application/apply-patch+yaml").json)
+        let entry = try #require(created[path: ["metadata", "managedFields"]]?[0])
+        #expect(entry["operation"] == "Apply")
+        #expect(entry["fieldsType"] == "FieldsV1")
+        #expect(entry[path: ["fieldsV1", "f:metadata", "f:labels", "f:app"]] == [:])
+        #expect(entry[path: ["fieldsV1", "f:spec", "f:containers", #"k:{"name":"c"}"#, "f:image"]] == [:])
+        // The same configuration again changes nothing: same resourceVersion.
+        let again = try #require(await call(h, "PATCH", path, text: yaml, contentType: "application/apply-patch+yaml").json)
+        #expect(again[path: ["metadata", "resourceVersion"]] == created[path: ["metadata", "resourceVersion"]])
+        // A patch of another version is refused as kube-apiserver refuses it.
+        let wrong = await call(h, "PATCH", path, text: yaml.replacingOccurrences(of: "apiVersion: v1", with: "apiVersion: apps/v1"),
+                               contentType: "application/apply-patch+yaml")
+        #expect(wrong.status == 400)
+        #expect(wrong.json?["message"]?.stringValue?.hasPrefix("Incorrect version specified in apply patch") == true)
+    }
+
+    @Test func builtInKindsOfTheChartAndCommonToolingAreServed() async throws {
+        let h = newHandler()
+        let kinds: [(String, JSONValue, Bool)] = [
+            ("/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles",
+             ["kind": "Role", "metadata": ["name": "r"], "rules": [["apiGroups": [""], "resources": ["pods"], "verbs": ["get"]]]], false),
+            ("/apis/rbac.authorization.k8s.io/v1/clusterroles", ["kind": "ClusterRole", "metadata": ["name": "cr"], "rules": []], false),
+            ("/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings",
+             ["kind": "RoleBinding", "metadata": ["name": "rb"], "roleRef": ["apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"],
+              "subjects": [["kind": "ServiceAccount", "name": "default", "namespace": "default"]]], false),
+            ("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+             ["kind": "ClusterRoleBinding", "metadata": ["name": "crb"], "roleRef": ["apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cr"]], false),
+            ("/apis/policy/v1/namespaces/default/poddisruptionbudgets",
+             ["kind": "PodDisruptionBudget", "metadata": ["name": "pdb"], "spec": ["minAvailable": 1]], true),
+            ("/apis/apps/v1/namespaces/default/replicasets", ["kind": "ReplicaSet", "metadata": ["name": "rs"], "spec": ["replicas": 2]], true),
+            ("/apis/apps/v1/namespaces/default/daemonsets", ["kind": "DaemonSet", "metadata": ["name": "ds"], "spec": [:]], true),
+        ]
+        for (path, body, generation) in kinds {
+            let created = await call(h, "POST", path, body)
+            #expect(created.status == 201, "\(path): \(String(decoding: created.bytes, as: UTF8.self))")
+            #expect((created.json?[path: ["metadata", "generation"]] != nil) == generation, "\(path)")
+            let name = body[path: ["metadata", "name"]]?.stringValue ?? ""
+            #expect(await call(h, "GET", path + "/" + name).json?["kind"] == body["kind"])
+            #expect(await call(h, "DELETE", path + "/" + name).json?["kind"] == "Status")
+        }
+        let groups = try #require(await call(h, "GET", "/apis").json?["groups"]?.arrayValue?.compactMap { $0["name"]?.stringValue })
+        for group in ["rbac.authorization.k8s.io", "policy", "apps"] { #expect(groups.contains(group)) }
+    }
 }
