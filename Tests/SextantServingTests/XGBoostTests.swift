@@ -55,7 +55,7 @@ print("ok", xgb.__version__)
                                     Tooling.pythonHas(["xgboost", "numpy"])) else { return }
         let dir = try TemporaryDirectory()
         try Data(trainScript.utf8).write(to: URL(fileURLWithPath: dir.file("train.py")))
-        let run = try runCommand("python3", [dir.file("train.py"), dir.path])
+        let run = try await runClient("python3", [dir.file("train.py"), dir.path])
         try #require(run.code == 0, "\(run.output)")
         for name in ["default", "named"] {
             let model = try await ServedModel.load(uri: dir.file("\(name).json"), name: name, version: "1")
