@@ -67,7 +67,7 @@ import Testing
         let client = KubeClient.forTests(server, namespace: namespace)
         try await TrainingEnvironment.installCRDs(client)
         for file in ["virtualservices.networking.istio.io.yaml", "destinationrules.networking.istio.io.yaml"] {
-            let yaml = try Data(contentsOf: URL(fileURLWithPath: Repo.shared + "/fixtures/istio/" + file))
+            let yaml = try Data(contentsOf: URL(fileURLWithPath: Repo.localCRDs + "/" + file))
             _ = try await client.send(method: "POST", path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
                                       body: yaml, contentType: "application/yaml")
         }
