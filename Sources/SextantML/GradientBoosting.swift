@@ -20,6 +20,12 @@ public struct GBDTParameters: Sendable, Codable, Equatable {
     public var regAlpha = 0.0
     public var regLambda = 1.0
     public var maxBin = 255
+    /// Categorical features with fewer levels split one level against the rest (XGBoost's
+    /// `max_cat_to_onehot`, default 4).
+    public var maxCatToOnehot = 4
+    /// At most this many levels from either end of the weight order form a partition split
+    /// (XGBoost's `max_cat_threshold`, default 64).
+    public var maxCatThreshold = 64
     public var earlyStoppingRounds: Int?
     public var seed: UInt64 = 0
     public var threads = 1
@@ -38,6 +44,8 @@ public struct GBDTParameters: Sendable, Codable, Equatable {
             if let v = h.regAlpha { regAlpha = v }
             if let v = h.regLambda { regLambda = v }
             if let v = h.maxBin { maxBin = v }
+            if let v = h.maxCatToOnehot { maxCatToOnehot = v }
+            if let v = h.maxCatThreshold { maxCatThreshold = v }
             earlyStoppingRounds = h.earlyStoppingRounds
             if let v = h.seed { seed = v }
         }
@@ -585,31 +593,8 @@ final class TreeBuilder: @unchecked Sendable {
             let missingG = base[0], missingH = base[1]
             let bins = cuts.binCount[j]
             if cuts.isCategorical[j] {
-                // Partition-based categorical split: order categories by their optimal weight and
-                // scan prefixes (as XGBoost and LightGBM do for many categories).
-                var cats: [(bin: Int, w: Double)] = []
-                for b in 1...max(1, bins) where b < histogramStride && base[2 * b + 1] > 0 {
-                    cats.append((b, base[2 * b] / (base[2 * b + 1] + params.regLambda)))
-                }
-                cats.sort { $0.w != $1.w ? $0.w < $1.w : $0.bin < $1.bin }
-                if cats.count < 2 { continue }
-                var gl = 0.0, hl = 0.0
-                for c in 0..<(cats.count - 1) {
-                    gl += base[2 * cats[c].bin]; hl += base[2 * cats[c].bin + 1]
-                    for missingLeft in [true, false] {
-                        let lg = gl + (missingLeft ? missingG : 0), lh = hl + (missingLeft ? missingH : 0)
-                        let rg = g - lg, rh = h - lh
-                        if lh < mcw || rh < mcw { continue }
-                        let gain = score(lg, lh) + score(rg, rh) - parentScore
-                        if gain > best.gain {
-                            var mask = CategoryMask()
-                            for t in 0...c { mask.insert(UInt8(cats[t].bin)) }
-                            best = SplitCandidate(gain: gain, feature: j, bin: 0, defaultLeft: missingLeft,
-                                                  isCategorical: true, mask: mask, leftG: lg, leftH: lh)
-                            found = true
-                        }
-                    }
-                }
+                categoricalSplit(base: base, feature: j, categories: bins, g: g, h: h, parentScore: parentScore,
+                                 best: &best, found: &found)
                 continue
             }
             if bins < 2 { continue }
@@ -642,8 +627,88 @@ final class TreeBuilder: @unchecked Sendable {
                     }
                 }
             }
+            // Missing against present: missing values left, every present value right (bin 0 is
+            // the missing bin, so "bin <= 0" sends no present value left). XGBoost reaches it as
+            // the backward scan's last split (threshold = the feature's minimum), LightGBM as its
+            // NaN-as-a-bin split. Tried last, so without missing values nothing changes.
+            if missingH > 0, missingH >= mcw, h - missingH >= mcw {
+                let gain = score(missingG, missingH) + score(g - missingG, h - missingH) - parentScore
+                if gain > best.gain {
+                    best = SplitCandidate(gain: gain, feature: j, bin: 0, defaultLeft: true,
+                                          isCategorical: false, leftG: missingG, leftH: missingH)
+                    found = true
+                }
+            }
         }
         return found ? best : nil
+    }
+
+    /// Categorical split of feature `j` with `categories` levels (bins 1...categories) into `best`.
+    ///
+    /// Fewer than `maxCatToOnehot` levels: one level against the rest (XGBoost's one-hot split).
+    /// Otherwise XGBoost's partition rule (src/tree/hist/evaluate_splits.h, v3.2): levels sorted
+    /// (stably) by their optimal weight -soft(G)/(H+lambda), where a level whose hessian is below
+    /// `minChildWeight` gets weight 0 (CalcWeight), so a rare level cannot sit at either end of
+    /// the order on the strength of a few rows; then the first and the last k levels of that order
+    /// go left, k < min(maxCatThreshold, levels). Missing values are tried on both sides, and all
+    /// present levels against missing is tried too.
+    func categoricalSplit(base: UnsafeMutablePointer<Double>, feature j: Int, categories: Int, g: Double, h: Double,
+                          parentScore: Double, best: inout SplitCandidate, found: inout Bool) {
+        let mcw = params.minChildWeight
+        let missingG = base[0], missingH = base[1]
+        let levels = min(categories, histogramStride - 1)
+        @inline(__always) func consider(_ lg: Double, _ lh: Double, defaultLeft: Bool, mask: () -> CategoryMask) {
+            let rh = h - lh
+            guard lh >= mcw, rh >= mcw, lh > 0, rh > 0 else { return }
+            let gain = score(lg, lh) + score(g - lg, rh) - parentScore
+            if gain > best.gain {
+                best = SplitCandidate(gain: gain, feature: j, bin: 0, defaultLeft: defaultLeft, isCategorical: true,
+                                      mask: mask(), leftG: lg, leftH: lh)
+                found = true
+            }
+        }
+        if levels < max(params.maxCatToOnehot, 1) {
+            for b in 1...max(1, levels) where base[2 * b + 1] > 0 {
+                let bg = base[2 * b], bh = base[2 * b + 1]
+                var mask = CategoryMask()
+                mask.insert(UInt8(b))
+                consider(bg, bh, defaultLeft: false) { mask }
+                if missingH > 0 { consider(bg + missingG, bh + missingH, defaultLeft: true) { mask } }
+            }
+        } else {
+            var order: [(bin: Int, w: Double)] = []
+            order.reserveCapacity(levels)
+            for b in 1...levels {
+                let bh = base[2 * b + 1]
+                order.append((b, bh < mcw || bh <= 0 ? 0 : weight(base[2 * b], bh)))
+            }
+            order.sort { $0.w != $1.w ? $0.w < $1.w : $0.bin < $1.bin }  // stable: ties keep level order
+            let limit = min(params.maxCatThreshold, levels)
+            for fromEnd in [false, true] {
+                var gl = 0.0, hl = 0.0
+                for k in 0..<max(0, limit - 1) {
+                    let b = order[fromEnd ? levels - 1 - k : k].bin
+                    let bg = base[2 * b], bh = base[2 * b + 1]
+                    if bh == 0, bg == 0 { continue }  // an empty level changes no sum, hence no gain
+                    gl += bg; hl += bh
+                    let makeMask = { () -> CategoryMask in
+                        var mask = CategoryMask()
+                        for t in 0...k { mask.insert(UInt8(order[fromEnd ? levels - 1 - t : t].bin)) }
+                        return mask
+                    }
+                    consider(gl, hl, defaultLeft: false, mask: makeMask)
+                    if missingH > 0 { consider(gl + missingG, hl + missingH, defaultLeft: true, mask: makeMask) }
+                }
+            }
+        }
+        // Every present level against missing.
+        if missingH > 0 {
+            consider(g - missingG, h - missingH, defaultLeft: false) {
+                var mask = CategoryMask()
+                for b in 1...max(1, levels) { mask.insert(UInt8(b)) }
+                return mask
+            }
+        }
     }
 }
 
