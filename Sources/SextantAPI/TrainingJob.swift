@@ -158,6 +158,9 @@ public struct Hyperparameters: Codable, Sendable, Hashable {
     public var maxBin: Int?
     public var maxCatToOnehot: Int?
     public var maxCatThreshold: Int?
+    public var catSmooth: Double?
+    public var catL2: Double?
+    public var minDataPerGroup: Int?
     public var earlyStoppingRounds: Int?
     public var seed: Int64?
     public var folds: Int?

@@ -53,6 +53,9 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         public var maxBin: Int?
         public var maxCatToOnehot: Int?
         public var maxCatThreshold: Int?
+        public var catSmooth: Double?
+        public var catL2: Double?
+        public var minDataPerGroup: Int?
         public var earlyStoppingRounds: Int?
         public var seed: UInt64?
         public var folds: Int?
@@ -156,6 +159,7 @@ extension TrainingConfig {
         "split": ["train", "validation", "test", "stratify", "seed", "column"],
         "hyperparameters": ["nEstimators", "maxDepth", "learningRate", "subsample", "colsampleBytree",
                             "minChildWeight", "gamma", "regAlpha", "regLambda", "maxBin", "maxCatToOnehot", "maxCatThreshold",
+                            "catSmooth", "catL2", "minDataPerGroup",
                             "earlyStoppingRounds", "seed", "folds", "threads"],
         "gates": ["performance", "fairness", "robustness", "dataQuality"],
         "gates.performance.*": ["metric", "min", "max"],
@@ -257,6 +261,9 @@ extension TrainingConfig {
             if let v = h.maxBin, !(2...255).contains(v) { throw bad("hyperparameters.maxBin", "must be in 2...255 (one more bin is kept for missing values)") }
             if let v = h.maxCatToOnehot, !(1...255).contains(v) { throw bad("hyperparameters.maxCatToOnehot", "must be in 1...255") }
             if let v = h.maxCatThreshold, !(1...255).contains(v) { throw bad("hyperparameters.maxCatThreshold", "must be in 1...255") }
+            if let v = h.catSmooth, !(v >= 0) { throw bad("hyperparameters.catSmooth", "must be >= 0") }
+            if let v = h.catL2, !(v >= 0) { throw bad("hyperparameters.catL2", "must be >= 0") }
+            if let v = h.minDataPerGroup, v < 0 { throw bad("hyperparameters.minDataPerGroup", "must be >= 0") }
             if let v = h.earlyStoppingRounds, v < 1 { throw bad("hyperparameters.earlyStoppingRounds", "must be >= 1") }
             if let v = h.folds, v != 0, v < 2 { throw bad("hyperparameters.folds", "must be 0 (off) or >= 2") }
             if let v = h.threads, v < 0 { throw bad("hyperparameters.threads", "must be >= 0 (0 = all cores)") }

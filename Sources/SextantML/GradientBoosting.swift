@@ -26,6 +26,13 @@ public struct GBDTParameters: Sendable, Codable, Equatable {
     /// At most this many levels from either end of the weight order form a partition split
     /// (XGBoost's `max_cat_threshold`, default 64).
     public var maxCatThreshold = 64
+    /// LightGBM's categorical regularisation (same names, same defaults): levels with fewer rows
+    /// are left out of the partition order and the value is added to the hessian when sorting.
+    public var catSmooth = 10.0
+    /// L2 added to `regLambda` in the gain of categorical splits (LightGBM `cat_l2`).
+    public var catL2 = 10.0
+    /// Rows per group of levels between two tried partitions (LightGBM `min_data_per_group`).
+    public var minDataPerGroup = 100
     public var earlyStoppingRounds: Int?
     public var seed: UInt64 = 0
     public var threads = 1
@@ -46,6 +53,9 @@ public struct GBDTParameters: Sendable, Codable, Equatable {
             if let v = h.maxBin { maxBin = v }
             if let v = h.maxCatToOnehot { maxCatToOnehot = v }
             if let v = h.maxCatThreshold { maxCatThreshold = v }
+            if let v = h.catSmooth { catSmooth = v }
+            if let v = h.catL2 { catL2 = v }
+            if let v = h.minDataPerGroup { minDataPerGroup = v }
             earlyStoppingRounds = h.earlyStoppingRounds
             if let v = h.seed { seed = v }
         }
@@ -384,16 +394,16 @@ final class TreeBuilder: @unchecked Sendable {
             // best split of every node on this level, in one parallel pass over the nodes.
             let slots = ResultSlots<SplitCandidate>(count: level.count)
             let work = level.map { p in
-                (p.g, p.h, p.hist.map { SharedMutablePointer($0) }, p.derivedFrom.map { (SharedMutablePointer($0.parent), SharedMutablePointer($0.sibling)) })
+                (p.g, p.h, p.hist.map { SharedMutablePointer($0) }, p.derivedFrom.map { (SharedMutablePointer($0.parent), SharedMutablePointer($0.sibling)) }, p.end - p.begin)
             }
             let size = histSize
             parallelFor(work.count, threads: threads) { k in
-                let (g, h, hist, derived) = work[k]
+                let (g, h, hist, derived, rows) = work[k]
                 guard let hist else { return }  // nodes at maxDepth: leaves, nothing to search
                 if let (parent, sibling) = derived {
                     for i in 0..<size { hist[i] = parent[i] - sibling[i] }
                 }
-                if let s = self.bestSplit(hist: hist.base, g: g, h: h, features: features) { slots.set(k, s) }
+                if let s = self.bestSplit(hist: hist.base, g: g, h: h, features: features, rows: rows) { slots.set(k, s) }
             }
             splits = slots.all
             pool.append(contentsOf: releaseAfterSearch)
@@ -582,7 +592,7 @@ final class TreeBuilder: @unchecked Sendable {
     }
 
     /// Best split of one node over `features`, or nil when no split gains more than `gamma`.
-    func bestSplit(hist: UnsafeMutablePointer<Double>, g: Double, h: Double, features: [Int]) -> SplitCandidate? {
+    func bestSplit(hist: UnsafeMutablePointer<Double>, g: Double, h: Double, features: [Int], rows: Int = 0) -> SplitCandidate? {
         let parentScore = score(g, h)
         let mcw = params.minChildWeight
         var best = SplitCandidate()
@@ -593,7 +603,7 @@ final class TreeBuilder: @unchecked Sendable {
             let missingG = base[0], missingH = base[1]
             let bins = cuts.binCount[j]
             if cuts.isCategorical[j] {
-                categoricalSplit(base: base, feature: j, categories: bins, g: g, h: h, parentScore: parentScore,
+                categoricalSplit(base: base, feature: j, categories: bins, g: g, h: h, rows: rows, parentScore: parentScore,
                                  best: &best, found: &found)
                 continue
             }
@@ -652,15 +662,24 @@ final class TreeBuilder: @unchecked Sendable {
     /// the order on the strength of a few rows; then the first and the last k levels of that order
     /// go left, k < min(maxCatThreshold, levels). Missing values are tried on both sides, and all
     /// present levels against missing is tried too.
-    func categoricalSplit(base: UnsafeMutablePointer<Double>, feature j: Int, categories: Int, g: Double, h: Double,
+    func categoricalSplit(base: UnsafeMutablePointer<Double>, feature j: Int, categories: Int, g: Double, h: Double, rows: Int,
                           parentScore: Double, best: inout SplitCandidate, found: inout Bool) {
         let mcw = params.minChildWeight
         let missingG = base[0], missingH = base[1]
         let levels = min(categories, histogramStride - 1)
+        // Rows per unit of hessian in this node: level row counts are estimated from hessians (as
+        // LightGBM does with its cnt_factor), the histograms hold no counts.
+        let rowsPerHessian = h > 0 ? Double(rows) / h : 0
+        let extraL2 = params.catL2
+        @inline(__always) func catScore(_ g: Double, _ h: Double) -> Double {
+            let a = params.regAlpha
+            let t = g > a ? g - a : (g < -a ? g + a : 0)
+            return t * t / (h + params.regLambda + extraL2)
+        }
         @inline(__always) func consider(_ lg: Double, _ lh: Double, defaultLeft: Bool, mask: () -> CategoryMask) {
             let rh = h - lh
             guard lh >= mcw, rh >= mcw, lh > 0, rh > 0 else { return }
-            let gain = score(lg, lh) + score(g - lg, rh) - parentScore
+            let gain = catScore(lg, lh) + catScore(g - lg, rh) - parentScore
             if gain > best.gain {
                 best = SplitCandidate(gain: gain, feature: j, bin: 0, defaultLeft: defaultLeft, isCategorical: true,
                                       mask: mask(), leftG: lg, leftH: lh)
@@ -676,24 +695,41 @@ final class TreeBuilder: @unchecked Sendable {
                 if missingH > 0 { consider(bg + missingG, bh + missingH, defaultLeft: true) { mask } }
             }
         } else {
+            let smooth = params.catSmooth
             var order: [(bin: Int, w: Double)] = []
             order.reserveCapacity(levels)
             for b in 1...levels {
                 let bh = base[2 * b + 1]
-                order.append((b, bh < mcw || bh <= 0 ? 0 : weight(base[2 * b], bh)))
+                // LightGBM: a level with fewer than catSmooth rows is left out of the order (it
+                // stays on the right with the other left-out levels).
+                if smooth > 0, (bh * rowsPerHessian).rounded() < smooth { continue }
+                let a = params.regAlpha, bg = base[2 * b]
+                let t = bg > a ? bg - a : (bg < -a ? bg + a : 0)
+                order.append((b, bh < mcw || bh <= 0 ? 0 : -t / (bh + params.regLambda + smooth)))
             }
             order.sort { $0.w != $1.w ? $0.w < $1.w : $0.bin < $1.bin }  // stable: ties keep level order
-            let limit = min(params.maxCatThreshold, levels)
+            let used = order.count
+            var limit = min(params.maxCatThreshold, used)
+            if smooth > 0 { limit = min(limit, (used + 1) / 2 + 1) }  // LightGBM: at most (used + 1) / 2 levels on one side
+            let minGroup = Double(params.minDataPerGroup)
             for fromEnd in [false, true] {
-                var gl = 0.0, hl = 0.0
+                var gl = 0.0, hl = 0.0, group = 0.0
                 for k in 0..<max(0, limit - 1) {
-                    let b = order[fromEnd ? levels - 1 - k : k].bin
+                    let b = order[fromEnd ? used - 1 - k : k].bin
                     let bg = base[2 * b], bh = base[2 * b + 1]
                     if bh == 0, bg == 0 { continue }  // an empty level changes no sum, hence no gain
                     gl += bg; hl += bh
+                    group += bh * rowsPerHessian
+                    // LightGBM's min_data_per_group: the right side keeps that many rows, and a
+                    // new threshold is tried only after that many more rows joined the left side.
+                    if minGroup > 0 {
+                        if (h - hl) * rowsPerHessian < minGroup { break }
+                        if group < minGroup { continue }
+                        group = 0
+                    }
                     let makeMask = { () -> CategoryMask in
                         var mask = CategoryMask()
-                        for t in 0...k { mask.insert(UInt8(order[fromEnd ? levels - 1 - t : t].bin)) }
+                        for t in 0...k { mask.insert(UInt8(order[fromEnd ? used - 1 - t : t].bin)) }
                         return mask
                     }
                     consider(gl, hl, defaultLeft: false, mask: makeMask)

@@ -314,6 +314,7 @@ extension GBDTParameters {
             "subsample": subsample, "colsampleBytree": colsampleBytree, "minChildWeight": minChildWeight,
             "gamma": gamma, "regAlpha": regAlpha, "regLambda": regLambda, "maxBin": Double(maxBin), "seed": Double(seed),
             "maxCatToOnehot": Double(maxCatToOnehot), "maxCatThreshold": Double(maxCatThreshold),
+            "catSmooth": catSmooth, "catL2": catL2, "minDataPerGroup": Double(minDataPerGroup),
         ]
         if let e = earlyStoppingRounds { s["earlyStoppingRounds"] = Double(e) }
         return s
