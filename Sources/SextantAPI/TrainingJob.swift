@@ -102,16 +102,40 @@ public enum DataFormat: String, Codable, Sendable, Hashable, CaseIterable {
     case csv = "CSV", csvGzip = "CSVGzip"
 }
 
+/// Train/validation/test parts: fractions that add up to 1 (``splitFractionTolerance``), or a
+/// column naming each row's part.
 public struct DataSplit: Codable, Sendable, Hashable {
     public var train: Double?
     public var validation: Double?
     public var test: Double?
     public var stratify: Bool?
-    public init(train: Double? = nil, validation: Double? = nil, test: Double? = nil, stratify: Bool? = nil) {
+    /// Seed of the shuffle behind the fractions (the trainer's default is 42).
+    public var seed: Int64?
+    /// A column holding `train`, `validation` or `test` per row; overrides the fractions.
+    public var column: String?
+    public init(train: Double? = nil, validation: Double? = nil, test: Double? = nil, stratify: Bool? = nil,
+                seed: Int64? = nil, column: String? = nil) {
         self.train = train
         self.validation = validation
         self.test = test
         self.stratify = stratify
+        self.seed = seed
+        self.column = column
+    }
+
+    /// How far from 1 the fractions may add up (floating-point slack). The CRD's CEL rule, the
+    /// admission check and `sextant-trainer` all use this value (a test compares them).
+    public static let fractionTolerance = 1e-6
+
+    /// The admission rule, shared with the CRD's CEL expressions and `sextant-trainer`: unless a
+    /// split column is set or no ratio is (the trainer's default 0.8 / 0 / 0.2 applies), the ratios,
+    /// unset ones counting 0, must add up to 1 and the training ratio must be positive.
+    public var fractionProblem: String? {
+        if column != nil || (train == nil && validation == nil && test == nil) { return nil }
+        let sum = (train ?? 0) + (validation ?? 0) + (test ?? 0)
+        if abs(sum - 1) > Self.fractionTolerance { return "split ratios must sum to 1 (or set column), got \(sum)" }
+        if (train ?? 0) <= 0 { return "split train ratio must be greater than 0" }
+        return nil
     }
 }
 
@@ -132,6 +156,11 @@ public struct Hyperparameters: Codable, Sendable, Hashable {
     public var regAlpha: Double?
     public var regLambda: Double?
     public var maxBin: Int?
+    public var maxCatToOnehot: Int?
+    public var maxCatThreshold: Int?
+    public var catSmooth: Double?
+    public var catL2: Double?
+    public var minDataPerGroup: Int?
     public var earlyStoppingRounds: Int?
     public var seed: Int64?
     public var folds: Int?

@@ -5,6 +5,15 @@ import SextantJSON
 extension TrainingJob {
     static let metricNames = GateMetric.allCases.map(\.rawValue)
 
+    /// CEL form of ``DataSplit/fractionProblem`` (same tolerance), in two rules for two messages.
+    static let splitRatiosApply = "!has(self.column) && (has(self.train) || has(self.validation) || has(self.test))"
+    static var splitSumRule: String {
+        let sum = "(has(self.train) ? self.train : 0.0) + (has(self.validation) ? self.validation : 0.0) + (has(self.test) ? self.test : 0.0)"
+        let t = DataSplit.fractionTolerance
+        return "!(\(splitRatiosApply)) || (\(sum) >= \(1 - t) && \(sum) <= \(1 + t))"
+    }
+    static var splitTrainRule: String { "!(\(splitRatiosApply)) || (has(self.train) && self.train > 0.0)" }
+
     public static var specSchema: Schema {
         .object("Desired state: what to train, on which data, how to judge it and when to run.",
                 required: ["modelName", "data", "output"],
@@ -39,13 +48,17 @@ extension TrainingJob {
                 "target": .string("Label column (binary: 0/1, true/false).", minLength: 1),
                 "protectedAttributes": .array("Columns used only to measure fairness, never as features (`age_group`, `gender`).",
                                               of: .string("A column name."), maxItems: 64, listType: "set"),
-                "split": .object("Train/validation/test split ratios. Validation drives early stopping; test feeds the gates. The default applies when `split` is absent; set all three ratios when you set any.",
-                                 rules: [.init("(has(self.train) ? self.train : 0.0) + (has(self.validation) ? self.validation : 0.0) + (has(self.test) ? self.test : 0.0) <= 1.000001",
-                                               message: "split ratios must sum to 1 or less")], [
+                "split": .object("Train/validation/test parts. Validation drives early stopping; test feeds the gates. Either ratios that add up to 1 (unset ratios count as 0) or a `column` naming each row's part. The default applies when `split` is absent.",
+                                 rules: [.init(splitSumRule, message: "split ratios must sum to 1 (or set column)"),
+                                         .init(splitTrainRule, message: "split train ratio must be greater than 0")], [
                     "train": .number("Fraction of rows used for training.", min: 0, max: 1),
                     "validation": .number("Fraction of rows used for early stopping.", min: 0, max: 1),
                     "test": .number("Fraction of rows held out for evaluation and the gates.", min: 0, max: 1),
                     "stratify": .boolean("Keep the class ratio equal across the splits.", default: true),
+                    "seed": .integer("Seed of the shuffle behind the ratios (trainer default 42); equal seeds and data give equal parts.",
+                                     min: 0, format: "int64"),
+                    "column": .string("A column holding `train`, `validation` or `test` for every row; overrides the ratios, so that other tools can score exactly the same rows. Not a feature.",
+                                      minLength: 1),
                 ]).withDefault(["train": 0.7, "validation": 0.15, "test": 0.15, "stratify": true]),
             ]),
             "algorithm": .string("Learning algorithm: histogram gradient-boosted trees, or logistic regression as a baseline.", default: "GradientBoosting",
@@ -64,6 +77,15 @@ extension TrainingJob {
                 "regAlpha": .number("L1 regularization (`reg_alpha`).", default: 0, min: 0),
                 "regLambda": .number("L2 regularization (`reg_lambda`).", default: 1, min: 0),
                 "maxBin": .integer("Histogram bins per feature (`max_bin`); one more bin holds missing values.", default: 255, min: 2, max: 255),
+                "maxCatToOnehot": .integer("Categorical features with fewer levels than this split one level against the rest (`max_cat_to_onehot`); others use partition splits.",
+                                           default: 4, min: 1, max: 255),
+                "maxCatThreshold": .integer("Partition splits put at most this many levels minus one, taken from either end of the levels ordered by their weight, on one side (`max_cat_threshold`).",
+                                            default: 64, min: 1, max: 255),
+                "catSmooth": .number("Categorical levels with fewer (estimated) rows in a node are left out of the partition order, and this is added to the hessian when ordering (LightGBM `cat_smooth`). 0: XGBoost's rule alone.",
+                                     default: 10, min: 0),
+                "catL2": .number("L2 added to `regLambda` in the gain of categorical splits (LightGBM `cat_l2`).", default: 10, min: 0),
+                "minDataPerGroup": .integer("Rows between two tried categorical partitions, and the least on the right side (LightGBM `min_data_per_group`).",
+                                            default: 100, min: 0),
                 "earlyStoppingRounds": .integer("Stop when the validation log loss has not improved for this many rounds. 0: off.",
                                                 default: 0, min: 0),
                 "seed": .integer("Random seed; equal seeds and data give identical models whatever the thread count.",

@@ -107,9 +107,13 @@ extension TrainingJob {
             c.range(split.train, "spec.data.split.train", 0.0, 1.0)
             c.range(split.validation, "spec.data.split.validation", 0.0, 1.0)
             c.range(split.test, "spec.data.split.test", 0.0, 1.0)
-            let sum = (split.train ?? 0) + (split.validation ?? 0) + (split.test ?? 0)
-            c.require(sum <= 1.000001, "spec.data.split", "split ratios must sum to 1 or less, got \(sum)")
-            c.require((split.train ?? 0) > 0, "spec.data.split.train", .required, "must be greater than 0")
+            if let problem = split.fractionProblem { c.require(false, "spec.data.split", problem) }
+            if let column = split.column {
+                c.require(!column.isEmpty, "spec.data.split.column", .required, "must not be empty")
+                c.require(column != s.data.target, "spec.data.split.column", "must not be the target column")
+                c.require(!features.contains(column), "spec.data.split.column", "must not also be a feature")
+            }
+            c.range(split.seed, "spec.data.split.seed", 0, nil)
         }
         if let h = s.hyperparameters {
             c.range(h.nEstimators, "spec.hyperparameters.nEstimators", 1, 100_000)
@@ -124,6 +128,11 @@ extension TrainingJob {
             c.range(h.regAlpha, "spec.hyperparameters.regAlpha", 0.0, nil)
             c.range(h.regLambda, "spec.hyperparameters.regLambda", 0.0, nil)
             c.range(h.maxBin, "spec.hyperparameters.maxBin", 2, 255)
+            c.range(h.maxCatToOnehot, "spec.hyperparameters.maxCatToOnehot", 1, 255)
+            c.range(h.maxCatThreshold, "spec.hyperparameters.maxCatThreshold", 1, 255)
+            c.range(h.catSmooth, "spec.hyperparameters.catSmooth", 0.0, nil)
+            c.range(h.catL2, "spec.hyperparameters.catL2", 0.0, nil)
+            c.range(h.minDataPerGroup, "spec.hyperparameters.minDataPerGroup", 0, nil)
             c.range(h.earlyStoppingRounds, "spec.hyperparameters.earlyStoppingRounds", 0, nil)
             c.range(h.seed, "spec.hyperparameters.seed", 0, nil)
             c.range(h.folds, "spec.hyperparameters.folds", 0, 20)

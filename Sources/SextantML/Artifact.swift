@@ -59,7 +59,10 @@ public struct ModelArtifact: Codable, Sendable {
     public var format: String
     public var modelName: String
     public var trainerVersion: String
-    public var createdAt: String
+    /// Written by trainers before issue 16 only: the artifact holds nothing that changes between
+    /// two runs on the same data and config, so its SHA-256 identifies the model. The training
+    /// time is in `metrics.json` and the result summary (`createdAt`).
+    public var createdAt: String?
     public var algorithm: Algorithm
     /// Always "binary:logistic": probability = sigmoid(margin).
     public var objective: String
@@ -89,7 +92,6 @@ public struct ModelArtifact: Codable, Sendable {
         format = Self.currentFormat
         self.modelName = modelName
         self.trainerVersion = SextantML.trainerVersion
-        createdAt = ISO8601DateFormatter().string(from: Date())
         self.algorithm = algorithm
         objective = "binary:logistic"
         self.features = features
@@ -340,7 +342,8 @@ extension BinnedTree {
             } else if f >= 0 {
                 let c = cuts.cuts[f]
                 let j = Int(node.bin)
-                t.threshold.append(j - 1 < c.count ? c[j - 1] : .infinity)
+                // Bin 0 is the missing-against-present split: no finite value is below -max.
+                t.threshold.append(j == 0 ? -Double.greatestFiniteMagnitude : (j - 1 < c.count ? c[j - 1] : Double.greatestFiniteMagnitude))
                 categories.append([])
             } else {
                 t.threshold.append(0)

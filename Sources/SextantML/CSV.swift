@@ -493,8 +493,14 @@ public enum CSVParser {
                 v = numericValue(s, e)
             }
             guard let v else {
+                let text = fieldText(s, e, quoted, scratch)
+                if let nul = text.utf8.firstIndex(of: 0) {
+                    let offset = text.utf8.distance(from: text.utf8.startIndex, to: nul)
+                    return ChunkError(line: rowLine, column: col,
+                                      message: "NUL byte at offset \(offset) of the value '\(printable(text))' in a numeric column")
+                }
                 return ChunkError(line: rowLine, column: col,
-                                  message: "non-numeric value '\(fieldText(s, e, quoted, scratch))' in a numeric column")
+                                  message: "non-numeric value '\(printable(text))' in a numeric column")
             }
             out[row] = v
         case .label(let out):
@@ -506,7 +512,7 @@ public enum CSVParser {
             case let t where missingTokens.contains(t):
                 return ChunkError(line: rowLine, column: col, message: "target value is missing")
             default:
-                return ChunkError(line: rowLine, column: col, message: "target value '\(text)' is not 0/1 (binary classification)")
+                return ChunkError(line: rowLine, column: col, message: "target value '\(printable(text))' is not 0/1 (binary classification)")
             }
             out[row] = v
         case .category(let slot, let out):
@@ -591,6 +597,11 @@ public enum CSVParser {
         quoted ? String(decoding: scratch, as: UTF8.self) : String(decoding: UnsafeBufferPointer(start: s, count: e - s), as: UTF8.self)
     }
 
+    /// Control characters as `\u{0}` escapes, so an error message never carries raw bytes.
+    static func printable(_ text: String) -> String {
+        String(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined())
+    }
+
     /// A numeric field: a number, NaN for a missing token, nil when it is neither.
     @inline(__always)
     static func numericValue(_ s: UnsafePointer<UInt8>, _ e: UnsafePointer<UInt8>) -> Double? {
@@ -599,6 +610,8 @@ public enum CSVParser {
         while b > a, b[-1] == 0x20 || b[-1] == 0x09 { b -= 1 }
         if a == b { return .nan }
         if let v = FastFloat.parse(a, b) { return v }
+        // `Double(String)` goes through a C string and would stop at a NUL byte ("1\0 2" read as 1).
+        if memchr(a, 0, b - a) != nil { return nil }
         let text = String(decoding: UnsafeBufferPointer(start: a, count: b - a), as: UTF8.self)
         if missingTokens.contains(text) { return .nan }
         // Rare forms (more than 19 digits, large exponents) go through the correctly rounded parser.

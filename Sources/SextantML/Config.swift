@@ -51,6 +51,11 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         public var regAlpha: Double?
         public var regLambda: Double?
         public var maxBin: Int?
+        public var maxCatToOnehot: Int?
+        public var maxCatThreshold: Int?
+        public var catSmooth: Double?
+        public var catL2: Double?
+        public var minDataPerGroup: Int?
         public var earlyStoppingRounds: Int?
         public var seed: UInt64?
         public var folds: Int?
@@ -142,6 +147,10 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
 // MARK: - Loading and validation
 
 extension TrainingConfig {
+    /// Slack allowed when the split fractions add up to 1; the TrainingJob admission (SextantAPI
+    /// `DataSplit.fractionTolerance`, CRD rule) uses the same value (SextantAPITests checks it).
+    public static let splitFractionTolerance = 1e-6
+
     /// Allowed keys per path; `*` marks list elements. Kept next to the types it mirrors.
     static let schema: [String: Set<String>] = [
         "": ["modelName", "data", "features", "categoricalFeatures", "target", "protectedAttributes",
@@ -149,7 +158,8 @@ extension TrainingConfig {
         "data": ["uri", "version", "sha256", "format"],
         "split": ["train", "validation", "test", "stratify", "seed", "column"],
         "hyperparameters": ["nEstimators", "maxDepth", "learningRate", "subsample", "colsampleBytree",
-                            "minChildWeight", "gamma", "regAlpha", "regLambda", "maxBin",
+                            "minChildWeight", "gamma", "regAlpha", "regLambda", "maxBin", "maxCatToOnehot", "maxCatThreshold",
+                            "catSmooth", "catL2", "minDataPerGroup",
                             "earlyStoppingRounds", "seed", "folds", "threads"],
         "gates": ["performance", "fairness", "robustness", "dataQuality"],
         "gates.performance.*": ["metric", "min", "max"],
@@ -231,8 +241,11 @@ extension TrainingConfig {
                 if let v, !(0...1).contains(v) { throw bad("split.\(k)", "must be in [0, 1], got \(v)") }
             }
             let total = (s.train ?? 0) + (s.validation ?? 0) + (s.test ?? 0)
-            if s.column == nil, s.train != nil || s.validation != nil || s.test != nil, abs(total - 1) > 1e-9 {
+            if s.column == nil, s.train != nil || s.validation != nil || s.test != nil, abs(total - 1) > Self.splitFractionTolerance {
                 throw bad("split", "fractions must add up to 1, got \(total)")
+            }
+            if s.column == nil, s.train != nil || s.validation != nil || s.test != nil, (s.train ?? 0) <= 0 {
+                throw bad("split.train", "must be greater than 0")
             }
         }
         if let h = hyperparameters {
@@ -246,6 +259,11 @@ extension TrainingConfig {
             if let v = h.regAlpha, v < 0 { throw bad("hyperparameters.regAlpha", "must be >= 0") }
             if let v = h.regLambda, v < 0 { throw bad("hyperparameters.regLambda", "must be >= 0") }
             if let v = h.maxBin, !(2...255).contains(v) { throw bad("hyperparameters.maxBin", "must be in 2...255 (one more bin is kept for missing values)") }
+            if let v = h.maxCatToOnehot, !(1...255).contains(v) { throw bad("hyperparameters.maxCatToOnehot", "must be in 1...255") }
+            if let v = h.maxCatThreshold, !(1...255).contains(v) { throw bad("hyperparameters.maxCatThreshold", "must be in 1...255") }
+            if let v = h.catSmooth, !(v >= 0) { throw bad("hyperparameters.catSmooth", "must be >= 0") }
+            if let v = h.catL2, !(v >= 0) { throw bad("hyperparameters.catL2", "must be >= 0") }
+            if let v = h.minDataPerGroup, v < 0 { throw bad("hyperparameters.minDataPerGroup", "must be >= 0") }
             if let v = h.earlyStoppingRounds, v < 1 { throw bad("hyperparameters.earlyStoppingRounds", "must be >= 1") }
             if let v = h.folds, v != 0, v < 2 { throw bad("hyperparameters.folds", "must be 0 (off) or >= 2") }
             if let v = h.threads, v < 0 { throw bad("hyperparameters.threads", "must be >= 0 (0 = all cores)") }

@@ -80,13 +80,7 @@ public enum DataSource {
     public static func write(_ data: Data, to uri: String, s3: S3Settings = S3Settings()) async throws {
         switch try DataLocation(uri: uri) {
         case .file(let path):
-            let url = URL(fileURLWithPath: path)
-            do {
-                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try data.write(to: url, options: .atomic)
-            } catch {
-                throw TrainerError.io("write \(path): \(error.localizedDescription)")
-            }
+            try writeFile(data, path: path)
         case .http, .s3:
             try await RemoteStore.put(data, uri: uri, s3: s3)
         }
@@ -95,6 +89,59 @@ public enum DataSource {
     /// Joins a directory-like URI and a file name.
     public static func join(_ base: String, _ name: String) -> String {
         base.hasSuffix("/") ? base + name : base + "/" + name
+    }
+
+    /// Writes a local file atomically (temporary file in the same directory, then rename), creating
+    /// missing directories. Errors carry the path and the system's reason (`strerror`), which
+    /// Foundation's `NSCocoaErrorDomain error 512` did not.
+    static func writeFile(_ data: Data, path: String) throws {
+        func failure(_ what: String, _ code: Int32) -> TrainerError {
+            .io("output: cannot write '\(path)': \(what): \(String(cString: strerror(code))) (errno \(code))")
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        try makeDirectories(directory.isEmpty ? "." : directory, for: path)
+        let temporary = "\(path).tmp-\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw failure("cannot create '\(temporary)'", errno) }
+        var written = 0
+        let writeError: Int32? = data.withUnsafeBytes { buffer in
+            guard let base = buffer.baseAddress else { return nil }
+            while written < buffer.count {
+                let n = Glibc.write(fd, base + written, buffer.count - written)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                written += n
+            }
+            return nil
+        }
+        let closeError: Int32? = close(fd) == 0 ? nil : errno
+        if let code = writeError ?? closeError {
+            unlink(temporary)
+            throw failure("writing \(data.count) bytes", code)
+        }
+        guard rename(temporary, path) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw failure("cannot rename '\(temporary)'", code)
+        }
+    }
+
+    private static func makeDirectories(_ directory: String, for path: String) throws {
+        var st = stat()
+        if stat(directory, &st) == 0 {
+            guard (st.st_mode & S_IFMT) == S_IFDIR else {
+                throw TrainerError.io("output: cannot write '\(path)': '\(directory)' exists and is not a directory")
+            }
+            return
+        }
+        let parent = (directory as NSString).deletingLastPathComponent
+        if !parent.isEmpty, parent != directory { try makeDirectories(parent, for: path) }
+        if mkdir(directory, 0o755) != 0, errno != EEXIST {
+            let code = errno
+            throw TrainerError.io("output: cannot write '\(path)': cannot create directory '\(directory)': \(String(cString: strerror(code))) (errno \(code))")
+        }
     }
 
     static func mapFile(_ path: String) throws -> InputBytes {

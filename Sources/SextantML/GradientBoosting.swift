@@ -20,6 +20,19 @@ public struct GBDTParameters: Sendable, Codable, Equatable {
     public var regAlpha = 0.0
     public var regLambda = 1.0
     public var maxBin = 255
+    /// Categorical features with fewer levels split one level against the rest (XGBoost's
+    /// `max_cat_to_onehot`, default 4).
+    public var maxCatToOnehot = 4
+    /// At most this many levels from either end of the weight order form a partition split
+    /// (XGBoost's `max_cat_threshold`, default 64).
+    public var maxCatThreshold = 64
+    /// LightGBM's categorical regularisation (same names, same defaults): levels with fewer rows
+    /// are left out of the partition order and the value is added to the hessian when sorting.
+    public var catSmooth = 10.0
+    /// L2 added to `regLambda` in the gain of categorical splits (LightGBM `cat_l2`).
+    public var catL2 = 10.0
+    /// Rows per group of levels between two tried partitions (LightGBM `min_data_per_group`).
+    public var minDataPerGroup = 100
     public var earlyStoppingRounds: Int?
     public var seed: UInt64 = 0
     public var threads = 1
@@ -38,6 +51,11 @@ public struct GBDTParameters: Sendable, Codable, Equatable {
             if let v = h.regAlpha { regAlpha = v }
             if let v = h.regLambda { regLambda = v }
             if let v = h.maxBin { maxBin = v }
+            if let v = h.maxCatToOnehot { maxCatToOnehot = v }
+            if let v = h.maxCatThreshold { maxCatThreshold = v }
+            if let v = h.catSmooth { catSmooth = v }
+            if let v = h.catL2 { catL2 = v }
+            if let v = h.minDataPerGroup { minDataPerGroup = v }
             earlyStoppingRounds = h.earlyStoppingRounds
             if let v = h.seed { seed = v }
         }
@@ -376,16 +394,16 @@ final class TreeBuilder: @unchecked Sendable {
             // best split of every node on this level, in one parallel pass over the nodes.
             let slots = ResultSlots<SplitCandidate>(count: level.count)
             let work = level.map { p in
-                (p.g, p.h, p.hist.map { SharedMutablePointer($0) }, p.derivedFrom.map { (SharedMutablePointer($0.parent), SharedMutablePointer($0.sibling)) })
+                (p.g, p.h, p.hist.map { SharedMutablePointer($0) }, p.derivedFrom.map { (SharedMutablePointer($0.parent), SharedMutablePointer($0.sibling)) }, p.end - p.begin)
             }
             let size = histSize
             parallelFor(work.count, threads: threads) { k in
-                let (g, h, hist, derived) = work[k]
+                let (g, h, hist, derived, rows) = work[k]
                 guard let hist else { return }  // nodes at maxDepth: leaves, nothing to search
                 if let (parent, sibling) = derived {
                     for i in 0..<size { hist[i] = parent[i] - sibling[i] }
                 }
-                if let s = self.bestSplit(hist: hist.base, g: g, h: h, features: features) { slots.set(k, s) }
+                if let s = self.bestSplit(hist: hist.base, g: g, h: h, features: features, rows: rows) { slots.set(k, s) }
             }
             splits = slots.all
             pool.append(contentsOf: releaseAfterSearch)
@@ -574,7 +592,7 @@ final class TreeBuilder: @unchecked Sendable {
     }
 
     /// Best split of one node over `features`, or nil when no split gains more than `gamma`.
-    func bestSplit(hist: UnsafeMutablePointer<Double>, g: Double, h: Double, features: [Int]) -> SplitCandidate? {
+    func bestSplit(hist: UnsafeMutablePointer<Double>, g: Double, h: Double, features: [Int], rows: Int = 0) -> SplitCandidate? {
         let parentScore = score(g, h)
         let mcw = params.minChildWeight
         var best = SplitCandidate()
@@ -585,31 +603,8 @@ final class TreeBuilder: @unchecked Sendable {
             let missingG = base[0], missingH = base[1]
             let bins = cuts.binCount[j]
             if cuts.isCategorical[j] {
-                // Partition-based categorical split: order categories by their optimal weight and
-                // scan prefixes (as XGBoost and LightGBM do for many categories).
-                var cats: [(bin: Int, w: Double)] = []
-                for b in 1...max(1, bins) where b < histogramStride && base[2 * b + 1] > 0 {
-                    cats.append((b, base[2 * b] / (base[2 * b + 1] + params.regLambda)))
-                }
-                cats.sort { $0.w != $1.w ? $0.w < $1.w : $0.bin < $1.bin }
-                if cats.count < 2 { continue }
-                var gl = 0.0, hl = 0.0
-                for c in 0..<(cats.count - 1) {
-                    gl += base[2 * cats[c].bin]; hl += base[2 * cats[c].bin + 1]
-                    for missingLeft in [true, false] {
-                        let lg = gl + (missingLeft ? missingG : 0), lh = hl + (missingLeft ? missingH : 0)
-                        let rg = g - lg, rh = h - lh
-                        if lh < mcw || rh < mcw { continue }
-                        let gain = score(lg, lh) + score(rg, rh) - parentScore
-                        if gain > best.gain {
-                            var mask = CategoryMask()
-                            for t in 0...c { mask.insert(UInt8(cats[t].bin)) }
-                            best = SplitCandidate(gain: gain, feature: j, bin: 0, defaultLeft: missingLeft,
-                                                  isCategorical: true, mask: mask, leftG: lg, leftH: lh)
-                            found = true
-                        }
-                    }
-                }
+                categoricalSplit(base: base, feature: j, categories: bins, g: g, h: h, rows: rows, parentScore: parentScore,
+                                 best: &best, found: &found)
                 continue
             }
             if bins < 2 { continue }
@@ -642,8 +637,114 @@ final class TreeBuilder: @unchecked Sendable {
                     }
                 }
             }
+            // Missing against present: missing values left, every present value right (bin 0 is
+            // the missing bin, so "bin <= 0" sends no present value left). XGBoost reaches it as
+            // the backward scan's last split (threshold = the feature's minimum), LightGBM as its
+            // NaN-as-a-bin split. Tried last, so without missing values nothing changes.
+            if missingH > 0, missingH >= mcw, h - missingH >= mcw {
+                let gain = score(missingG, missingH) + score(g - missingG, h - missingH) - parentScore
+                if gain > best.gain {
+                    best = SplitCandidate(gain: gain, feature: j, bin: 0, defaultLeft: true,
+                                          isCategorical: false, leftG: missingG, leftH: missingH)
+                    found = true
+                }
+            }
         }
         return found ? best : nil
+    }
+
+    /// Categorical split of feature `j` with `categories` levels (bins 1...categories) into `best`.
+    ///
+    /// Fewer than `maxCatToOnehot` levels: one level against the rest (XGBoost's one-hot split).
+    /// Otherwise XGBoost's partition rule (src/tree/hist/evaluate_splits.h, v3.2): levels sorted
+    /// (stably) by their optimal weight -soft(G)/(H+lambda), where a level whose hessian is below
+    /// `minChildWeight` gets weight 0 (CalcWeight), so a rare level cannot sit at either end of
+    /// the order on the strength of a few rows; then the first and the last k levels of that order
+    /// go left, k < min(maxCatThreshold, levels). Missing values are tried on both sides, and all
+    /// present levels against missing is tried too.
+    func categoricalSplit(base: UnsafeMutablePointer<Double>, feature j: Int, categories: Int, g: Double, h: Double, rows: Int,
+                          parentScore: Double, best: inout SplitCandidate, found: inout Bool) {
+        let mcw = params.minChildWeight
+        let missingG = base[0], missingH = base[1]
+        let levels = min(categories, histogramStride - 1)
+        // Rows per unit of hessian in this node: level row counts are estimated from hessians (as
+        // LightGBM does with its cnt_factor), the histograms hold no counts.
+        let rowsPerHessian = h > 0 ? Double(rows) / h : 0
+        let extraL2 = params.catL2
+        @inline(__always) func catScore(_ g: Double, _ h: Double) -> Double {
+            let a = params.regAlpha
+            let t = g > a ? g - a : (g < -a ? g + a : 0)
+            return t * t / (h + params.regLambda + extraL2)
+        }
+        @inline(__always) func consider(_ lg: Double, _ lh: Double, defaultLeft: Bool, mask: () -> CategoryMask) {
+            let rh = h - lh
+            guard lh >= mcw, rh >= mcw, lh > 0, rh > 0 else { return }
+            let gain = catScore(lg, lh) + catScore(g - lg, rh) - parentScore
+            if gain > best.gain {
+                best = SplitCandidate(gain: gain, feature: j, bin: 0, defaultLeft: defaultLeft, isCategorical: true,
+                                      mask: mask(), leftG: lg, leftH: lh)
+                found = true
+            }
+        }
+        if levels < max(params.maxCatToOnehot, 1) {
+            for b in 1...max(1, levels) where base[2 * b + 1] > 0 {
+                let bg = base[2 * b], bh = base[2 * b + 1]
+                var mask = CategoryMask()
+                mask.insert(UInt8(b))
+                consider(bg, bh, defaultLeft: false) { mask }
+                if missingH > 0 { consider(bg + missingG, bh + missingH, defaultLeft: true) { mask } }
+            }
+        } else {
+            let smooth = params.catSmooth
+            var order: [(bin: Int, w: Double)] = []
+            order.reserveCapacity(levels)
+            for b in 1...levels {
+                let bh = base[2 * b + 1]
+                // LightGBM: a level with fewer than catSmooth rows is left out of the order (it
+                // stays on the right with the other left-out levels).
+                if smooth > 0, (bh * rowsPerHessian).rounded() < smooth { continue }
+                let a = params.regAlpha, bg = base[2 * b]
+                let t = bg > a ? bg - a : (bg < -a ? bg + a : 0)
+                order.append((b, bh < mcw || bh <= 0 ? 0 : -t / (bh + params.regLambda + smooth)))
+            }
+            order.sort { $0.w != $1.w ? $0.w < $1.w : $0.bin < $1.bin }  // stable: ties keep level order
+            let used = order.count
+            var limit = min(params.maxCatThreshold, used)
+            if smooth > 0 { limit = min(limit, (used + 1) / 2 + 1) }  // LightGBM: at most (used + 1) / 2 levels on one side
+            let minGroup = Double(params.minDataPerGroup)
+            for fromEnd in [false, true] {
+                var gl = 0.0, hl = 0.0, group = 0.0
+                for k in 0..<max(0, limit - 1) {
+                    let b = order[fromEnd ? used - 1 - k : k].bin
+                    let bg = base[2 * b], bh = base[2 * b + 1]
+                    if bh == 0, bg == 0 { continue }  // an empty level changes no sum, hence no gain
+                    gl += bg; hl += bh
+                    group += bh * rowsPerHessian
+                    // LightGBM's min_data_per_group: the right side keeps that many rows, and a
+                    // new threshold is tried only after that many more rows joined the left side.
+                    if minGroup > 0 {
+                        if (h - hl) * rowsPerHessian < minGroup { break }
+                        if group < minGroup { continue }
+                        group = 0
+                    }
+                    let makeMask = { () -> CategoryMask in
+                        var mask = CategoryMask()
+                        for t in 0...k { mask.insert(UInt8(order[fromEnd ? used - 1 - t : t].bin)) }
+                        return mask
+                    }
+                    consider(gl, hl, defaultLeft: false, mask: makeMask)
+                    if missingH > 0 { consider(gl + missingG, hl + missingH, defaultLeft: true, mask: makeMask) }
+                }
+            }
+        }
+        // Every present level against missing.
+        if missingH > 0 {
+            consider(g - missingG, h - missingH, defaultLeft: false) {
+                var mask = CategoryMask()
+                for b in 1...max(1, levels) { mask.insert(UInt8(b)) }
+                return mask
+            }
+        }
     }
 }
 

@@ -19,7 +19,9 @@ public struct DataSplit: Sendable, Equatable {
             }
             return DataSplit(train: parts["train"] ?? [], validation: parts["validation"] ?? [], test: parts["test"] ?? [])
         }
-        let trainFraction = config?.train ?? 0.8
+        // When any fraction is given the others count 0 (as admission checks them); none: 0.8 / 0 / 0.2.
+        let anySet = config?.train != nil || config?.validation != nil || config?.test != nil
+        let trainFraction = config?.train ?? (anySet ? 0 : 0.8)
         let validationFraction = config?.validation ?? 0
         var rng = SplitMix64(seed: config?.seed ?? 42)
         let groups: [[Int]]

@@ -32,6 +32,8 @@ public struct ResultSummary: Codable, Sendable, Equatable {
     public var metrics: [String: Double]?
     public var gates: [GateResult]?
     public var durationSeconds: Double?
+    /// ISO 8601 time the run started (kept out of the artifact so that it is reproducible).
+    public var createdAt: String?
     /// Set when gate messages or entries were dropped to respect the size limit.
     public var truncated: Bool?
 

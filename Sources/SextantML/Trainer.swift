@@ -10,6 +10,8 @@ public struct TrainingOutcome: Sendable {
 /// Everything written besides the artifact: `metrics.json` in the output directory.
 public struct MetricsDocument: Codable, Sendable {
     public var modelName: String
+    /// ISO 8601 time the run started (not in the artifact, which is byte-identical across runs).
+    public var createdAt: String?
     public var test: EvaluationMetrics?
     public var validation: EvaluationMetrics?
     public var crossValidation: CrossValidation?
@@ -33,6 +35,7 @@ public enum Trainer {
                            log: @escaping @Sendable (String) -> Void = { _ in }) async throws -> TrainingOutcome {
         try config.validate()
         let clock = Date()
+        let createdAt = ISO8601DateFormatter().string(from: clock)
         var timings: [String: Double] = [:]
         func lap(_ name: String, _ since: Date) { timings[name] = (Date().timeIntervalSince(since) * 1000).rounded() / 1000 }
         let threads = effectiveThreads(config.hyperparameters?.threads)
@@ -65,6 +68,7 @@ public enum Trainer {
 
         var summary = ResultSummary(status: .succeeded)
         summary.modelName = config.modelName
+        summary.createdAt = createdAt
         summary.algorithm = config.algorithm ?? .gradientBoosting
         summary.data = .init(uri: config.data.uri, version: config.data.version, sha256: sha, rows: dataset.rowCount)
 
@@ -85,11 +89,26 @@ public enum Trainer {
             }
         }
 
+        // A binary classifier needs both classes: with one, AUC, log loss gradients and every gate
+        // metric are undefined (this used to end in an encoding error on a NaN AUC).
+        try Self.requireBothClasses(Array(0..<dataset.rowCount), labels: dataset.labels,
+                                    what: "data: target '\(config.target)' over all \(dataset.rowCount) rows")
+
         // 3. Split.
         let split = try DataSplit.make(dataset, config: config.split)
         guard !split.train.isEmpty else { throw TrainerError.badInput("split: no training rows") }
         let evalRows = split.test.isEmpty ? split.validation : split.test
         guard !evalRows.isEmpty else { throw TrainerError.badInput("split: no test (or validation) rows to evaluate on") }
+        for (part, rows) in [("train", split.train), ("validation", split.validation), ("test", split.test)] where !rows.isEmpty {
+            try Self.requireBothClasses(rows, labels: dataset.labels, what: "split: the \(part) part (\(rows.count) rows)")
+        }
+        if let k = config.hyperparameters?.folds, k >= 2 {
+            let positives = split.train.reduce(0) { $0 + (dataset.labels[$1] > 0.5 ? 1 : 0) }
+            let minority = min(positives, split.train.count - positives)
+            if minority < k {
+                throw TrainerError.badInput("config: hyperparameters.folds is \(k) but the training rows hold only \(minority) of their rarer class; every fold needs both classes (use at most \(minority) folds)")
+            }
+        }
         if config.hyperparameters?.earlyStoppingRounds != nil, split.validation.isEmpty {
             throw TrainerError.badInput("config: hyperparameters.earlyStoppingRounds needs validation rows (split.validation > 0 or a 'validation' split value)")
         }
@@ -208,7 +227,7 @@ public enum Trainer {
         try await DataSource.write(artifactData, to: artifactURI, s3: s3)
         lap("writeSeconds", t)
         timings["totalSeconds"] = Date().timeIntervalSince(clock)
-        let doc = MetricsDocument(modelName: config.modelName, test: metrics, validation: validationMetrics,
+        let doc = MetricsDocument(modelName: config.modelName, createdAt: createdAt, test: metrics, validation: validationMetrics,
                                   crossValidation: crossValidation, gates: gateResults, validationLogLoss: validationLosses,
                                   bestIteration: bestIteration, timings: timings)
         let encoder = JSONEncoder()
@@ -231,6 +250,13 @@ public enum Trainer {
         }
         summary.durationSeconds = Date().timeIntervalSince(clock)
         return TrainingOutcome(summary: summary, artifact: artifact)
+    }
+
+    /// Bad input unless `rows` hold both label values.
+    static func requireBothClasses(_ rows: [Int], labels: [Double], what: String) throws {
+        let positives = rows.reduce(0) { $0 + (labels[$1] > 0.5 ? 1 : 0) }
+        guard positives == 0 || positives == rows.count else { return }
+        throw TrainerError.badInput("\(what) holds only class \(positives == 0 ? 0 : 1); a binary classifier needs rows of both classes in the data and in every split part (AUC and the gate metrics are undefined otherwise)")
     }
 
     static func crossValidate(_ x: BinnedMatrix, labels: [Double], cuts: BinCuts, params: GBDTParameters, folds k: Int,
@@ -287,6 +313,8 @@ extension GBDTParameters {
             "nEstimators": Double(nEstimators), "maxDepth": Double(maxDepth), "learningRate": learningRate,
             "subsample": subsample, "colsampleBytree": colsampleBytree, "minChildWeight": minChildWeight,
             "gamma": gamma, "regAlpha": regAlpha, "regLambda": regLambda, "maxBin": Double(maxBin), "seed": Double(seed),
+            "maxCatToOnehot": Double(maxCatToOnehot), "maxCatThreshold": Double(maxCatThreshold),
+            "catSmooth": catSmooth, "catL2": catL2, "minDataPerGroup": Double(minDataPerGroup),
         ]
         if let e = earlyStoppingRounds { s["earlyStoppingRounds"] = Double(e) }
         return s

@@ -73,7 +73,11 @@ import Testing
 
             """, "min must not exceed max"),
         ("split-over-one", job + "  data: {source: {uri: \"s3://d/x.csv\"}, target: y, split: {train: 0.8, validation: 0.2, test: 0.2}}\n",
-         "split ratios must sum to 1 or less"),
+         "split ratios must sum to 1"),
+        ("split-under-one", job + "  data: {source: {uri: \"s3://d/x.csv\"}, target: y, split: {train: 0.8, test: 0.1}}\n",
+         "split ratios must sum to 1"),
+        ("split-no-train", job + "  data: {source: {uri: \"s3://d/x.csv\"}, target: y, split: {validation: 0.2, test: 0.8}}\n",
+         "split train ratio must be greater than 0"),
         ("one-fold", job + "  data: {source: {uri: \"s3://d/x.csv\"}, target: y}\n  hyperparameters: {folds: 1}\n",
          "folds must be 0"),
         ("retrain-without-bound", job + """

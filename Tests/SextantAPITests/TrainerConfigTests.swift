@@ -61,4 +61,69 @@ import Testing
         #expect(config[path: ["hyperparameters", "maxBin"]] == 255)
         _ = try TrainingConfig.parse(yaml: String(decoding: try config.encoded(), as: UTF8.self))
     }
+
+    /// Issue 16: admission (the Swift mirror and the CRD's CEL rules) and `sextant-trainer` accept
+    /// and reject the same splits. `train: 0.8, test: 0.1` used to be admitted and then fail.
+    static let splitCases: [(String, SextantAPI.DataSplit, Bool)] = [
+        ("default-ratios", SextantAPI.DataSplit(train: 0.7, validation: 0.15, test: 0.15), true),
+        ("two-ratios", SextantAPI.DataSplit(train: 0.8, test: 0.2), true),
+        ("under-one", SextantAPI.DataSplit(train: 0.8, test: 0.1), false),
+        ("over-one", SextantAPI.DataSplit(train: 0.8, validation: 0.2, test: 0.2), false),
+        ("train-only", SextantAPI.DataSplit(train: 1.0), true),
+        ("no-train", SextantAPI.DataSplit(validation: 0.2, test: 0.8), false),
+        ("within-tolerance", SextantAPI.DataSplit(train: 0.8, test: 0.2 + 5e-7), true),
+        ("outside-tolerance", SextantAPI.DataSplit(train: 0.8, test: 0.2 + 5e-6), false),
+        ("no-ratios", SextantAPI.DataSplit(stratify: false), true),
+        ("column", SextantAPI.DataSplit(column: "part"), true),
+        ("column-overrides-ratios", SextantAPI.DataSplit(train: 0.5, column: "part"), true),
+        ("seeded", SextantAPI.DataSplit(train: 0.6, validation: 0.2, test: 0.2, seed: 7), true),
+    ]
+
+    static func job(_ split: SextantAPI.DataSplit) -> TrainingJob {
+        var spec = TrainingJobSpec(modelName: "m", data: DataSpec(source: SextantAPI.DataSource(uri: "file:///d.csv"), target: "y"),
+                                   output: OutputSpec(uri: "file:///o/"))
+        spec.data.split = split
+        return TrainingJob(metadata: .init(name: "j"), spec: spec)
+    }
+
+    @Test func admissionAndTrainerAgreeOnSplits() throws {
+        for (name, split, valid) in Self.splitCases {
+            let job = Self.job(split)
+            let admitted = !job.validate().contains { $0.path.hasPrefix("spec.data.split") }
+            let config = try job.spec.trainerConfig(outputURI: "file:///o/m/v1/")
+            let text = String(decoding: try config.encoded(), as: UTF8.self)
+            var trainerAccepts = true
+            do { _ = try TrainingConfig.parse(yaml: text) } catch { trainerAccepts = false }
+            #expect(admitted == valid, "\(name): admission \(admitted ? "accepts" : "rejects")")
+            #expect(trainerAccepts == valid, "\(name): the trainer \(trainerAccepts ? "accepts" : "rejects") \(text)")
+        }
+        #expect(SextantAPI.DataSplit.fractionTolerance == TrainingConfig.splitFractionTolerance)
+    }
+
+    @Test func splitColumnAndSeedReachTheTrainer() throws {
+        let config = try Self.job(SextantAPI.DataSplit(stratify: false, seed: 9, column: "part")).spec.trainerConfig(outputURI: "file:///o/")
+        let parsed = try TrainingConfig.parse(yaml: String(decoding: try config.encoded(), as: UTF8.self))
+        #expect(parsed.split?.column == "part")
+        #expect(parsed.split?.seed == 9)
+        #expect(parsed.split?.stratify == false)
+    }
+
+    @Test func celRulesAgreeOnSplits() throws {
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("sextant-split-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        var files: [String] = []
+        for (name, split, _) in Self.splitCases {
+            let json = try JSONValue(encoding: Self.job(split))
+            let url = tmp.appendingPathComponent("\(name).json")
+            try json.encoded().write(to: url)
+            files.append(url.path)
+        }
+        guard let results = try CELRulesTests().runCELCheck(files) else { return }
+        #expect(results.count == Self.splitCases.count)
+        for ((name, _, valid), result) in zip(Self.splitCases, results) {
+            let rejected = result.errors.contains { $0.contains("split") }
+            #expect(rejected == !valid, "\(name): CEL errors \(result.errors)")
+        }
+    }
 }

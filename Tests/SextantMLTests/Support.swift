@@ -76,7 +76,6 @@ func artifact(from result: GBDTResult, cuts: BinCuts, x: FeatureMatrix) throws -
     }
     var a = ModelArtifact(modelName: "t", algorithm: .gradientBoosting, features: specs, baseScore: result.baseScore,
                           trees: result.trees.map { $0.arrays(cuts: cuts) }, linear: nil, threshold: 0.5, hyperparameters: [:])
-    a.createdAt = "2026-01-01T00:00:00Z"  // fixed, so encodings can be compared
     try a.compile()
     return a
 }
