@@ -56,14 +56,15 @@ actor MeshProxy {
         guard check.status == 0 else {
             throw Failure(description: "haproxy -c refused the configuration (\(candidate)): \(check.output)")
         }
-        _ = try FileManager.default.replaceItemAt(URL(fileURLWithPath: configPath),
-                                                  withItemAt: URL(fileURLWithPath: candidate))
+        guard rename(candidate, configPath) == 0 else {
+            throw Failure(description: "rename \(candidate) → \(configPath): errno \(errno)")
+        }
         if let process, process.isRunning {
             kill(process.processIdentifier, SIGUSR2)
         } else {
             try start()
         }
-        try await waitForBackends(sorted.flatMap { $0.routes.map(\.backend) })
+        try await waitForServers(sorted)
         applied = sorted
         appliedListen = listen
     }
@@ -108,20 +109,28 @@ actor MeshProxy {
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    /// Waits until the worker answering the runtime API has exactly these backends (the new worker
-    /// after a reload), at most 10 s.
-    private func waitForBackends(_ backends: [String]) async throws {
-        let expected = Set(backends + [HAProxyConfig.noRouteBackend])
+    /// Waits until the worker answering the runtime API has exactly these backends and servers
+    /// (the new worker after a reload: the old one keeps answering until then), at most 10 s.
+    private func waitForServers(_ plans: [MeshPlan]) async throws {
+        let expectedBackends = Set(plans.flatMap { $0.routes.map(\.backend) } + [HAProxyConfig.noRouteBackend])
+        let expectedServers = Set(plans.flatMap { $0.routes.flatMap { r in r.servers.map { "\(r.backend)/\($0.name)" } } })
         let deadline = ContinuousClock.now + .seconds(10)
         var last = ""
         while ContinuousClock.now < deadline {
             if let process, !process.isRunning {
                 throw Failure(description: "haproxy exited (\(process.terminationStatus)); see \(directory)/haproxy.log")
             }
-            if let answer = try? HAProxyRuntimeAPI.send("show backend", socket: socketPath) {
-                last = answer
-                let names = Set(answer.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("#") && !$0.isEmpty })
-                if names == expected { return }
+            if let backends = try? HAProxyRuntimeAPI.send("show backend", socket: socketPath),
+               let servers = try? HAProxyRuntimeAPI.send("show servers state", socket: socketPath) {
+                last = backends
+                let names = Set(backends.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("#") && !$0.isEmpty })
+                // `be_id be_name srv_id srv_name ...` lines.
+                let pairs = Set(servers.split(separator: "\n").compactMap { line -> String? in
+                    let f = line.split(separator: " ")
+                    guard f.count > 4, Int(f[0]) != nil else { return nil }
+                    return "\(f[1])/\(f[3])"
+                })
+                if names == expectedBackends && pairs == expectedServers { return }
             }
             try await Task.sleep(for: .milliseconds(20))
         }

@@ -75,7 +75,7 @@ import Testing
         #expect(abs(share - 0.03) < 0.01)
         // No Pods or weight 0: the server weight is 0 (kept, so a runtime change can raise it).
         #expect(MeshTranslator.serverWeights([(100, 1), (0, 1)]) == [100, 0])
-        #expect(MeshTranslator.serverWeights([(60, 0), (40, 2)]) == [0, 20])
+        #expect(MeshTranslator.serverWeights([(60, 0), (40, 2)]) == [0, 40])
     }
 
     @Test func weightOnlyChangesBecomeRuntimeCommands() throws {
@@ -160,8 +160,9 @@ import Testing
         ]
         let plan = try Self.plan(Self.virtualService(canary: 25, extraRoutes: [ab]))
         let work = try TemporaryDirectory()
-        let text = HAProxyConfig.render(plans: [plan], listen: ["ml/fraud": "127.0.0.1:0"], socket: work.file("s.sock"))
-        #expect(text.contains("use_backend vs:ml:fraud:0 if { req.fhdr(cookie) -m reg"))
+        let text = HAProxyConfig.render(plans: [plan], listen: ["ml/fraud": "127.0.0.1:18080"], socket: work.file("s.sock"))
+        #expect(text.contains("use_backend vs:ml:fraud:0 if { method -m str 'POST' } { req.fhdr(cookie) -m reg"))
+        #expect(text.contains(" || { path -i -m reg '^(?:/v2/.*)$' } { url_param(group) -m beg 'in' }"))
         #expect(text.contains("use_backend vs:ml:fraud:1\n"))
         #expect(text.contains("server d1-canary-a 127.0.0.1:2001 weight 25"))
         try Data(text.utf8).write(to: URL(fileURLWithPath: work.file("h.cfg")))
