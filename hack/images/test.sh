@@ -87,7 +87,7 @@ podman run --rm --network none "${secure[@]}" \
     "$registry/sextant-trainer:$tag" --config /data/train.yaml --threads 1 --quiet --result-file /out/result.json \
     > "$work/trainer.log" 2>&1 || { cat "$work/trainer.log" >&2; fail "sextant-trainer exited non-zero"; }
 [ -s "$work/out/fraud-v1/model.json" ] || fail "sextant-trainer wrote no model.json (files: $(ls -R "$work/out"))"
-auc=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["metrics"]["aucRoc"])' "$work/out/fraud-v1/metrics.json")
+auc=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["test"]["aucRoc"])' "$work/out/fraud-v1/metrics.json")
 python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) > 0.75 else 1)' "$auc" || fail "demo model AUC $auc <= 0.75"
 pass "sextant-trainer trained the demo CSV in the container in $((SECONDS - start)) s: model.json on the volume, AUC $auc"
 
@@ -96,7 +96,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 server=sextant-images-test-server-$$
 containers+=("$server")
 podman run -d --name "$server" "${secure[@]}" -p "127.0.0.1:$port:8080" -v "$work/out:/models:ro" \
-    "$registry/sextant-server:$tag" --model /models/fraud-v1/model.json --model-name fraud --model-version v1 >/dev/null
+    "$registry/sextant-server:$tag" --model-uri /models/fraud-v1/model.json --model-name fraud --model-version v1 >/dev/null
 ready=0
 for _ in $(seq 1 100); do
     if curl -fsS "http://127.0.0.1:$port/v2/health/ready" >/dev/null 2>&1; then ready=1; break; fi
@@ -122,7 +122,9 @@ api_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0))
 pids+=($!)
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$api_port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 KUBECONFIG="$work/host.kubeconfig" kubectl apply -f crds/ >/dev/null
-KUBECONFIG="$work/host.kubeconfig" kubectl create namespace sextant-system >/dev/null
+# (kubectl create namespace sends protobuf, which the development API server does not read.)
+curl -fsS -X POST -H 'content-type: application/json' "http://127.0.0.1:$api_port/api/v1/namespaces" \
+    -d '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"sextant-system"}}' >/dev/null
 mkdir -p "$work/sa"
 printf 'dev-token' > "$work/sa/token"
 printf 'sextant-system' > "$work/sa/namespace"
