@@ -5,7 +5,10 @@
 # crds/, the kustomize bases render (kubectl kustomize), the Helm chart lints and renders (Helm's
 # own engine through helm-python-sdk), both renderings are well-formed Kubernetes objects that
 # agree with each other and with sextant-controller's flags, and the objects the development API
-# server serves are applied to one with kubectl.
+# server serves are applied to one with kubectl. Then the chart's conventions (hack/check-chart.py:
+# values schema and typos, users' aggregated roles, CRD templates, extras), its alerts and Grafana
+# dashboards against the metrics the code exports (hack/check-monitoring.py, promtool), and the CRD
+# upgrade path with Helm's SDK on a development API server (hack/check-chart-upgrade.py).
 # Needs: yamllint (apt), check-jsonschema, cel-python, kubernetes and helm-python-sdk (pip; the
 # last is installed here when missing), kubectl, and a built `sextant` ($SEXTANT_BIN, default
 # .build/debug/sextant; without it the apply step is skipped, or fails when CI is set).
@@ -17,9 +20,9 @@ for tool in yamllint check-jsonschema python3 kubectl; do
   command -v "$tool" >/dev/null || { echo "error: $tool is not installed (see hack/apt-packages.txt, hack/requirements-test.txt)" >&2; exit 2; }
 done
 
-echo "yamllint crds/ manifests/ charts/sextant/{Chart.yaml,values.yaml,ci,crds}"
+echo "yamllint crds/ manifests/ charts/sextant/{Chart.yaml,values.yaml,ci,files/crds} hack/chart-testdata"
 yamllint -c .yamllint --strict crds manifests charts/sextant/Chart.yaml charts/sextant/values.yaml \
-    charts/sextant/ci charts/sextant/crds
+    charts/sextant/ci charts/sextant/files/crds hack/chart-testdata
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
@@ -64,9 +67,9 @@ python3 hack/cel-check.py crds manifests/examples/*.yaml
 # ---------------------------------------------------------------------------------------------
 # The install: charts/sextant, manifests/crds, manifests/base, manifests/overlays (docs/install.md).
 
-echo "CRD copies (charts/sextant/crds/, manifests/crds/) equal crds/"
+echo "CRD copies (charts/sextant/files/crds/, manifests/crds/) equal crds/"
 drift=0
-for dir in charts/sextant/crds manifests/crds; do
+for dir in charts/sextant/files/crds manifests/crds; do
   for f in crds/*.yaml; do
     if ! cmp -s "$f" "$dir/$(basename "$f")"; then
       echo "error: $dir/$(basename "$f") differs from $f (refresh: cp crds/*.yaml $dir/)" >&2
@@ -268,11 +271,15 @@ def references(objs, where, watch_namespace=None):
                    and any("leases" in (rule.get("resources") or []) for rule in r.get("rules", []))]
     if values.get("--leader-elect", "true") == "true" and not lease_roles:
         err(f"{where}: no Role for leases in the controller's namespace {ns}")
-    rules = [r for r in objs if r["kind"] in ("Role", "ClusterRole") and r not in lease_roles]
+    # The ClusterRoles aggregated into view/edit/admin are the users', bound by nobody here
+    # (hack/check-chart.py evaluates them).
+    aggregated = [r for r in objs if r["kind"] == "ClusterRole"
+                  and any(k.startswith("rbac.authorization.k8s.io/aggregate-to-") for k in r["metadata"].get("labels", {}))]
+    rules = [r for r in objs if r["kind"] in ("Role", "ClusterRole") and r not in lease_roles and r not in aggregated]
     if watch_namespace and any(r["kind"] == "ClusterRole" or r["metadata"].get("namespace") != watch_namespace for r in rules):
         err(f"{where}: in namespaced mode the controllers' rules must be a Role in {watch_namespace} only")
-    if any(o["kind"].startswith("Cluster") for o in objs) and watch_namespace:
-        err(f"{where}: cluster-wide RBAC in namespaced mode")
+    if any(o["kind"].startswith("Cluster") and o not in aggregated for o in objs) and watch_namespace:
+        err(f"{where}: cluster-wide RBAC for the controller in namespaced mode")
 
 
 def normalize(o):
@@ -294,7 +301,7 @@ def normalize(o):
 
 
 def compare(chart_objs, kustomize_objs, where):
-    h = {key(o): normalize(o) for o in chart_objs}
+    h = {key(o): normalize(o) for o in chart_objs if o["kind"] != "CustomResourceDefinition"}
     k = {key(o): normalize(o) for o in kustomize_objs if o["kind"] not in ("Namespace", "CustomResourceDefinition")}
     for missing in sorted(set(h) - set(k)):
         err(f"{where}: {missing} is rendered by the chart but not by kustomize")
@@ -319,10 +326,12 @@ def first_difference(a, b, path=""):
     return path or ".", a, b
 
 
-def crds_equal(objs, where):
+def crds_equal(objs, where, keep=False):
     want = {}
     for f in sorted(glob.glob("crds/*.yaml")):
         for d in docs(open(f).read(), f):
+            if keep:  # the chart's templated CRDs carry helm.sh/resource-policy: keep
+                d["metadata"]["annotations"] = {"helm.sh/resource-policy": "keep"}
             want[d["metadata"]["name"]] = d
     got = {o["metadata"]["name"]: o for o in objs if o["kind"] == "CustomResourceDefinition"}
     if got != want:
@@ -366,6 +375,8 @@ for name, values in [("defaults", {})] + list(ci_values.items()):
     for o in objs:
         structure(o, where)
     references(objs, where, values.get("watchNamespace") or None)
+    if (values.get("crds") or {}).get("install", True):
+        crds_equal(objs, where, keep=(values.get("crds") or {}).get("keep", True))
     dep = next((o for o in objs if o["kind"] == "Deployment"), None)
     if dep and any(o["kind"] == "PodDisruptionBudget" for o in objs) != (dep["spec"]["replicas"] > 1):
         err(f"{where}: a PodDisruptionBudget must exist exactly when replicas > 1")
@@ -419,11 +430,17 @@ PYCHECK
 echo "chart and kustomize renderings: structure, references, controller flags, chart == kustomize"
 python3 "$tmp/install_check.py" "$tmp/render"
 
+echo "chart conventions: values schema (typos refused by helm lint), aggregated roles (RBAC evaluated), CRD templates, extras"
+python3 hack/check-chart.py
+
+echo "alerts and Grafana dashboards: metric names derived from Sources/, promtool check rules, promtool test rules"
+python3 hack/check-monitoring.py
+
 # Apply what the development API server serves (docs/dev-apiserver.md) with the real kubectl.
 SEXTANT_BIN="${SEXTANT_BIN:-.build/debug/sextant}"
 if [ ! -x "$SEXTANT_BIN" ]; then
   if [ -n "${CI:-}" ]; then echo "error: $SEXTANT_BIN is not built (swift build --product sextant)" >&2; exit 1; fi
-  echo "skipped: applying the install to the development API server ($SEXTANT_BIN is not built; set SEXTANT_BIN)"
+  echo "skipped: applying the install to the development API server and the CRD upgrade path ($SEXTANT_BIN is not built; set SEXTANT_BIN)"
 else
   echo "kubectl apply: kustomize base and chart to the development API server (not served there, so not applied: $(cat "$tmp/render/not-applied.txt"))"
   "$SEXTANT_BIN" dev apiserver --listen 127.0.0.1:0 --kubeconfig-out "$tmp/kubeconfig" > "$tmp/apiserver.log" 2>&1 &
@@ -454,6 +471,9 @@ else
   kubectl get --cache-dir "$tmp/kube-cache" sextant -A >/dev/null 2>"$tmp/get.err" || { cat "$tmp/get.err" >&2; exit 1; }
   kill "$apiserver"
   wait "$apiserver" 2>/dev/null || true
+
+  echo "CRD upgrade path (docs/install.md, Upgrading): helm install/upgrade/uninstall (Helm's SDK) on a fresh development API server"
+  python3 hack/check-chart-upgrade.py "$SEXTANT_BIN"
 fi
 
 echo "ok"

@@ -89,3 +89,53 @@ hack/validate-manifests.sh fails when they differ.
   resources: ["leases"]
   verbs: ["get", "create", "update"]
 {{- end -}}
+
+{{/*
+The controller Pods' affinity: `affinity` when set, otherwise the podAntiAffinityPreset that keeps
+the replicas on different nodes (soft: preferred; hard: required). manifests/base/deployment.yaml
+carries the soft preset (hack/validate-manifests.sh compares them).
+*/}}
+{{- define "sextant.affinity" -}}
+{{- if .Values.affinity -}}
+{{ toYaml .Values.affinity }}
+{{- else if eq .Values.podAntiAffinityPreset "soft" -}}
+podAntiAffinity:
+  preferredDuringSchedulingIgnoredDuringExecution:
+    - weight: 100
+      podAffinityTerm:
+        topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            {{- include "sextant.selectorLabels" . | nindent 12 }}
+{{- else if eq .Values.podAntiAffinityPreset "hard" -}}
+podAntiAffinity:
+  requiredDuringSchedulingIgnoredDuringExecution:
+    - topologyKey: kubernetes.io/hostname
+      labelSelector:
+        matchLabels:
+          {{- include "sextant.selectorLabels" . | nindent 10 }}
+{{- else if .Values.podAntiAffinityPreset -}}
+{{- fail (printf "podAntiAffinityPreset must be soft, hard or empty, not %q" .Values.podAntiAffinityPreset) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+What the users' roles get, aggregated into the built-in view/edit/admin ClusterRoles. The manual
+requests (`sextant approve|reject|retrain|promote|abort|retry`) get the object and merge-patch its
+status subresource (Sources/SextantCLI/Requests.swift), so edit includes patch on the status subresources.
+manifests/base/aggregate-roles.yaml carries the same rules (hack/validate-manifests.sh compares).
+*/}}
+{{- define "sextant.viewRules" -}}
+- apiGroups: ["mlops.sextant.dev"]
+  resources: ["trainingjobs", "modelversions", "canaryrollouts", "trainingjobs/status", "modelversions/status", "canaryrollouts/status"]
+  verbs: ["get", "list", "watch"]
+{{- end -}}
+
+{{- define "sextant.editRules" -}}
+- apiGroups: ["mlops.sextant.dev"]
+  resources: ["trainingjobs", "modelversions", "canaryrollouts"]
+  verbs: ["create", "update", "patch", "delete", "deletecollection"]
+- apiGroups: ["mlops.sextant.dev"]
+  resources: ["trainingjobs/status", "modelversions/status", "canaryrollouts/status"]
+  verbs: ["update", "patch"]
+{{- end -}}
