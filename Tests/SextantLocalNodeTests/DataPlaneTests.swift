@@ -180,9 +180,29 @@ import FoundationNetworking
             #expect(abs(share - p) <= bound, "step \(canary): canary share \(share), weight \(p), bound ±\(bound)")
             print("data plane step \(canary)%: canary share \(share) of \(Int(n)) requests (bound ±\(bound)), applied in \(applyLatencies.last!)")
         }
+        // Promotion as Sextant does it (subset-level): the stable subset points at fraud-v2 and takes
+        // all traffic (a new server set: HAProxy reloads), then fraud-v1 is deleted; meanwhile the
+        // background traffic goes on.
+        let subsets: JSONValue = [
+            ["name": "stable", "labels": ["app": "fraud", "mlops.sextant.dev/model-version": "fraud-v2"]],
+            ["name": "canary", "labels": ["app": "fraud", "mlops.sextant.dev/model-version": "fraud-v2"]]]
+        _ = try await h.client.patch(Self.destinationRules, name: "fraud", .merge(["spec": ["subsets": subsets]]),
+                                     namespace: "default", as: DynamicObject.self)
+        try await setWeights(h, canary: 0)
+        let v2 = try await Self.podName(h, "fraud-v2")
+        _ = try await h.wait("haproxy serving only fraud-v2", timeout: .seconds(10)) { () -> Bool? in
+            let state = try? HAProxyRuntimeAPI.send("show servers state vs:default:fraud:0",
+                                                    socket: h.options.workDirectory + "/mesh/haproxy.sock")
+            return state?.contains("d0-\(v2) ") == true && state?.contains("fraud-v1") == false ? true : nil
+        }
+        try await h.client.delete(NodeHarness.deployments, name: "fraud-v1", namespace: "default")
+        let promoted = await Self.send(Self.requestsPerStep, to: address, session: session)
+        #expect(promoted.failures.isEmpty && promoted.byVersion == ["fraud-v2": Self.requestsPerStep],
+                "after promotion: \(promoted.byVersion), failures \(promoted.failures.prefix(5))")
+        print("data plane after promotion: \(promoted.byVersion)")
         stop.set()
         let during = await background.value
-        #expect(during.failures.isEmpty, "requests failed during weight changes: \(during.failures.prefix(5))")
+        #expect(during.failures.isEmpty, "requests failed during weight changes and the promotion: \(during.failures.prefix(5))")
         #expect(during.total > 0)
         print("data plane: \(during.total) requests during the weight changes, \(during.failures.count) failed; apply latencies \(applyLatencies)")
     }
