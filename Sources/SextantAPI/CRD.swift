@@ -211,6 +211,7 @@ public enum SextantCRDs {
             spec: CanaryRollout.specSchema, status: CanaryRollout.statusSchema,
             columns: [
                 PrinterColumn("Phase", "string", ".status.phase", "Summary of the state."),
+                PrinterColumn("Reason", "string", ".status.reason", "Why it is in this phase."),
                 PrinterColumn("Stable", "string", ".status.stableVersion", "Stable ModelVersion."),
                 PrinterColumn("Canary", "string", ".status.canaryVersion", "Candidate ModelVersion."),
                 PrinterColumn("Weight", "integer", ".status.canaryWeight", "Percent of traffic on the candidate."),

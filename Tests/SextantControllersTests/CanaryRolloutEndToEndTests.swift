@@ -159,7 +159,8 @@ import Testing
             let s = try await env.rollout().status
             #expect(s?.stableVersion == "fraud-v1", "never promoted")
             #expect((s?.currentStepIndex ?? 0) <= heldAt + 1, "no step advances on errors")
-            if s?.phase == .progressing, (s?.consecutiveErrors ?? 0) >= 1 { sawHold = true }
+            if s?.phase == .waiting, s?.reason == "AnalysisError", s?.heldPhase == .progressing,
+               (s?.consecutiveErrors ?? 0) >= 1 { sawHold = true }
             return s?.phase == .failed
         }
         let status = try #require(try await env.rollout().status)
