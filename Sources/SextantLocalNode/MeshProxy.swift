@@ -20,6 +20,19 @@ actor MeshProxy {
 
     var configPath: String { directory + "/haproxy.cfg" }
     var socketPath: String { directory + "/haproxy.sock" }
+    var pidPath: String { directory + "/haproxy.pid" }
+
+    /// Stops an HAProxy a previous node process started on this directory (its pid file, and its
+    /// command line names our configuration), so that its ports and socket are free.
+    private func stopLeftover() {
+        guard let text = try? String(contentsOfFile: pidPath, encoding: .utf8),
+              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1,
+              let cmdline = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")),
+              String(decoding: cmdline, as: UTF8.self).contains(configPath) else { return }
+        kill(pid, SIGTERM)
+        for _ in 0..<50 where kill(pid, 0) == 0 { usleep(20_000) }
+        logger.info("stopped a leftover haproxy", metadata: ["pid": "\(pid)"])
+    }
 
     init(executable: String, directory: String, logger: Logger) {
         self.executable = executable
@@ -79,10 +92,12 @@ actor MeshProxy {
     }
 
     private func start() throws {
+        stopLeftover()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
-        // -W master-worker (reload with SIGUSR2), -db stay in the foreground.
-        process.arguments = ["-W", "-db", "-f", configPath]
+        // -W master-worker (reload with SIGUSR2), -db stay in the foreground, -p the master's pid
+        // (a node killed with SIGKILL leaves HAProxy running: the next start stops it).
+        process.arguments = ["-W", "-db", "-p", pidPath, "-f", configPath]
         let logPath = directory + "/haproxy.log"
         if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
         let log = FileHandle(forWritingAtPath: logPath)

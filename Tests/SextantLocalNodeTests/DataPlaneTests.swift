@@ -102,10 +102,26 @@ import FoundationNetworking
                                      as: DynamicObject.self)
     }
 
-    @Test func requestsThroughTheHostAddressFollowTheWeights() async throws {
+    /// Runs `body` on a fresh harness and always waits for the node (and its HAProxy and server
+    /// processes) to stop, also when the body throws: a stop left to a detached task may not run
+    /// before the test process exits, leaving processes behind.
+    static func withHarness(_ body: (NodeHarness) async throws -> Void) async throws {
         guard try Tooling.available("haproxy (Debian package haproxy)", LocalNodeOptions.installedHAProxy != nil),
               let h = try await NodeHarness.start() else { return }
-        defer { Task { await h.stop() } }
+        do {
+            try await body(h)
+        } catch {
+            await h.stop()
+            throw error
+        }
+        await h.stop()
+    }
+
+    @Test func requestsThroughTheHostAddressFollowTheWeights() async throws {
+        try await Self.withHarness { h in try await weightsScenario(h) }
+    }
+
+    func weightsScenario(_ h: NodeHarness) async throws {
         try await Self.install(h)
         let model = try trainModel(in: h.work)
         _ = try await h.create(NodeHarness.deployments, Self.deployment("fraud-v1", version: "fraud-v1", model: model))
@@ -223,9 +239,10 @@ import FoundationNetworking
     /// A VirtualService the translator cannot express: an Event on the rollout names the field, and
     /// traffic keeps the configuration it had.
     @Test func untranslatableVirtualServiceKeepsTraffic() async throws {
-        guard try Tooling.available("haproxy (Debian package haproxy)", LocalNodeOptions.installedHAProxy != nil),
-              let h = try await NodeHarness.start() else { return }
-        defer { Task { await h.stop() } }
+        try await Self.withHarness { h in try await untranslatableScenario(h) }
+    }
+
+    func untranslatableScenario(_ h: NodeHarness) async throws {
         try await Self.install(h)
         let model = try trainModel(in: h.work)
         _ = try await h.create(NodeHarness.deployments, Self.deployment("fraud-v1", version: "fraud-v1", model: model))
