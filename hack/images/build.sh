@@ -143,6 +143,9 @@ for n in "${names[@]}"; do
           --build-arg "VERSION=$tag" --build-arg "REVISION=$revision"
           ${source_url:+--build-arg "SOURCE=$source_url"})
     [ "$mode" = source ] && args+=(--build-arg "SWIFT_IMAGE=$build_image")
+    # Also as --label: buildah reuses a cached LABEL step whose build args changed (a stale revision).
+    args+=(--label "org.opencontainers.image.revision=$revision" --label "org.opencontainers.image.version=$tag"
+           ${source_url:+--label "org.opencontainers.image.source=$source_url"})
     podman build -f "$here/Dockerfile.$n" "${args[@]}" -t "$image" .
     echo "== $image built in $((SECONDS - start)) s"
     built+=("$image")

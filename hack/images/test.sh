@@ -62,7 +62,10 @@ for name in controller trainer server; do
     label() { podman image inspect --format "{{index .Labels \"org.opencontainers.image.$1\"}}" "$image"; }
     [ "$(label source)" = "$source_url" ] || fail "$image label source '$(label source)' != $source_url (Chart.yaml sources)"
     [ "$(label version)" = "$tag" ] || fail "$image label version '$(label version)' != $tag"
-    [ -n "$(label revision)" ] && [ "$(label revision)" != unknown ] || fail "$image has no revision label"
+    case "$(label revision)" in
+        "$(git rev-parse HEAD)"*) ;;
+        *) fail "$image label revision '$(label revision)' is not this checkout's commit $(git rev-parse HEAD)" ;;
+    esac
     missing=$(podman run --rm --network none --entrypoint /usr/bin/ldd "$image" "/usr/local/bin/sextant-$name" | grep 'not found' || true)
     [ -z "$missing" ] || fail "$image: libraries not found: $missing"
     size=$(podman image inspect --format '{{.Size}}' "$image")
