@@ -95,7 +95,7 @@ let package = Package(
                 swiftSettings: strict),
 
         .target(name: "SextantLocalNode",
-                dependencies: ["SextantKube", "SextantKubeTypes", "SextantJSON", log],
+                dependencies: ["SextantKube", "SextantKubeTypes", "SextantJSON", "SextantDomain", log],
                 swiftSettings: strict),
 
         // MARK: 7 Executables

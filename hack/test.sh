@@ -16,4 +16,7 @@ if [ "$status" -ne 0 ]; then
   echo "=== failures (whole log: .build/test-output.txt) ==="
   grep -E '✘|error:|Fatal error|Crash' .build/test-output.txt | grep -v 'HummingbirdCore' | tail -40 || true
 fi
+# The images (docs/install.md#images): built with podman from Debian packages, then run and checked;
+# skipped with a message where podman cannot run containers.
+hack/images/test.sh || status=$?
 exit "$status"

@@ -153,16 +153,16 @@ func formatPercent(_ value: Double) -> String {
 
 /// A destination host as Istio resolves it: a short name, `name.namespace`, `name.namespace.svc`
 /// and `name.namespace.svc.<cluster domain>` are the same Kubernetes Service.
-struct ServiceHost: Hashable, Sendable {
-    enum Form: Hashable, Sendable {
+public struct ServiceHost: Hashable, Sendable {
+    public enum Form: Hashable, Sendable {
         /// A Kubernetes Service; a nil namespace (no namespace known) matches any.
         case service(name: String, namespace: String?)
         /// Anything else (external hosts, wildcards): compared as written.
         case other(String)
     }
-    let form: Form
+    public let form: Form
 
-    init(_ host: String, defaultNamespace: String?) {
+    public init(_ host: String, defaultNamespace: String?) {
         let lower = host.lowercased()
         let parts = lower.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         if parts.count == 1, !lower.isEmpty, !lower.contains("*") {
@@ -176,7 +176,7 @@ struct ServiceHost: Hashable, Sendable {
         }
     }
 
-    func matches(_ other: ServiceHost) -> Bool {
+    public func matches(_ other: ServiceHost) -> Bool {
         switch (form, other.form) {
         case (.service(let a, let ans), .service(let b, let bns)):
             return a == b && (ans == nil || bns == nil || ans == bns)

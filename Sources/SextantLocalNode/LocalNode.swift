@@ -38,6 +38,8 @@ public actor LocalNode {
     /// When a failed Job's next Pod is due (a wake-up is scheduled for it), by Job uid.
     var jobRetryAfter: [String: Date] = [:]
     var deploymentProgress: [String: DeploymentProgress] = [:]
+    /// The data plane (HAProxy), when `options.haproxy` is set.
+    let mesh: MeshDataPlane?
     private var wakePending = false
     private var waiter: CheckedContinuation<Void, Never>?
 
@@ -47,6 +49,16 @@ public actor LocalNode {
         self.options = options
         self.resolver = ImageResolver(options: options)
         self.logger = logger
+        mesh = options.haproxy.map {
+            MeshDataPlane(client: client, namespace: options.namespace, haproxy: $0,
+                          directory: options.workDirectory + "/mesh", logger: logger)
+        }
+    }
+
+    /// The local address (`127.0.0.1:PORT`) where the data plane routes a VirtualService's host,
+    /// nil before its frontend exists or without a data plane.
+    public func meshAddress(namespace: String, virtualService: String) async -> String? {
+        await mesh?.address(namespace: namespace, name: virtualService)
     }
 
     /// The executables the node found for Sextant's images (entrypoint → path).
@@ -64,6 +76,7 @@ public actor LocalNode {
                 group.addTask { await self.inform(kind) }
             }
             group.addTask { await self.syncLoop() }
+            if let mesh { group.addTask { await mesh.run() } }
             await group.waitForAll()
         }
         // The run task is cancelled here; the shutdown runs in a task of its own so that its

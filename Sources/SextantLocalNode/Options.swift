@@ -30,13 +30,18 @@ public struct LocalNodeOptions: Sendable {
     /// Variables of the node's environment passed to every process (a container's own `env`
     /// wins). Containers get nothing else from the node's environment.
     public var passEnvironment: [String]
+    /// HAProxy for the data plane (docs/local-node.md, "Data plane"): every VirtualService a
+    /// CanaryRollout names gets a local address that routes by its weights. nil turns it off;
+    /// the default is Debian's `/usr/sbin/haproxy` when it is installed.
+    public var haproxy: String?
 
     public init(nodeName: String = "sextant-local", workDirectory: String? = nil,
                 executables: [String: String] = [:], binDirectory: String? = nil, namespace: String? = nil,
                 probePeriod: Duration? = nil, resyncInterval: Duration = .seconds(1),
                 initialBackoff: Duration = .seconds(1), maximumBackoff: Duration = .seconds(10),
                 maximumGracePeriod: Duration = .seconds(10), shutdownGracePeriod: Duration = .seconds(3),
-                passEnvironment: [String] = ["PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ"]) {
+                passEnvironment: [String] = ["PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ"],
+                haproxy: String? = LocalNodeOptions.installedHAProxy) {
         self.nodeName = nodeName
         // Absolute: processes run in their Pod directory, so a relative path handed to them
         // (`--result-file`, rewritten volume paths) would resolve against the wrong directory.
@@ -52,6 +57,12 @@ public struct LocalNodeOptions: Sendable {
         self.maximumGracePeriod = maximumGracePeriod
         self.shutdownGracePeriod = shutdownGracePeriod
         self.passEnvironment = passEnvironment
+        self.haproxy = haproxy
+    }
+
+    /// Debian's HAProxy when it is installed.
+    public static var installedHAProxy: String? {
+        FileManager.default.isExecutableFile(atPath: "/usr/sbin/haproxy") ? "/usr/sbin/haproxy" : nil
     }
 }
 

@@ -1,0 +1,232 @@
+import Foundation
+import Logging
+import SextantJSON
+import SextantKube
+import SextantKubeTypes
+
+/// The local node's data plane: for every VirtualService a CanaryRollout names, an HAProxy
+/// frontend on 127.0.0.1 (the host's local address) that routes like Istio would
+/// (MeshTranslation.swift) to the ready Pods the node runs. A development stand-in, like the
+/// node itself: docs/local-node.md ("Data plane").
+actor MeshDataPlane {
+    static let canaryRollouts = ResourceDescriptor(group: "mlops.sextant.dev", version: "v1alpha1",
+                                                   plural: "canaryrollouts", kind: "CanaryRollout", namespaced: true)
+    static let virtualServices = ResourceDescriptor(group: "networking.istio.io", version: "v1beta1",
+                                                    plural: "virtualservices", kind: "VirtualService", namespaced: true)
+    static let destinationRules = ResourceDescriptor(group: "networking.istio.io", version: "v1beta1",
+                                                     plural: "destinationrules", kind: "DestinationRule", namespaced: true)
+    static let services = ResourceDescriptor(group: "", version: "v1", plural: "services", kind: "Service", namespaced: true)
+    static let events = ResourceDescriptor(group: "", version: "v1", plural: "events", kind: "Event", namespaced: true)
+
+    enum Kind: CaseIterable, Sendable { case rollout, virtualService, destinationRule, service, pod }
+
+    let client: KubeClient
+    let namespace: String?
+    let logger: Logger
+    let proxy: MeshProxy
+    let directory: String
+    private var caches: [Kind: [String: JSONValue]] = [:]
+    /// The last plan that translated, by `namespace/name` of the VirtualService: kept while a newer
+    /// version cannot be translated (traffic stays where it was).
+    private var plans: [String: MeshPlan] = [:]
+    private var listen: [String: String] = [:]
+    /// Messages already reported as Events, by rollout uid (an Event per distinct message).
+    private var reported: [String: Set<String>] = [:]
+    private var dirty = false
+    private var running = false
+
+    init(client: KubeClient, namespace: String?, haproxy: String, directory: String, logger: Logger) {
+        self.client = client
+        self.namespace = namespace
+        self.directory = directory
+        self.logger = logger
+        proxy = MeshProxy(executable: haproxy, directory: directory, logger: logger)
+    }
+
+    /// The local address of a VirtualService's host, once its frontend exists.
+    func address(namespace: String, name: String) -> String? { listen["\(namespace)/\(name)"] }
+
+    func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            for kind in Kind.allCases { group.addTask { await self.inform(kind) } }
+            await group.waitForAll()
+        }
+        await proxy.stop()
+    }
+
+    static func descriptor(_ kind: Kind) -> ResourceDescriptor {
+        switch kind {
+        case .rollout: return canaryRollouts
+        case .virtualService: return virtualServices
+        case .destinationRule: return destinationRules
+        case .service: return services
+        case .pod: return LocalNode.pods
+        }
+    }
+
+    // MARK: Reconcile
+
+    /// Recomputes every plan and applies them; a change arriving meanwhile runs it once more.
+    private func changed() async {
+        dirty = true
+        guard !running else { return }
+        running = true
+        while dirty, !Task.isCancelled {
+            dirty = false
+            await reconcile()
+        }
+        running = false
+    }
+
+    private func reconcile() async {
+        let rollouts = Array((caches[.rollout] ?? [:]).values)
+        var managed: [String: [JSONValue]] = [:]  // VirtualService key → rollouts naming it
+        for rollout in rollouts {
+            guard let vs = rollout[path: ["spec", "routing", "virtualService", "name"]]?.stringValue else { continue }
+            managed["\(rollout.namespace)/\(vs)", default: []].append(rollout)
+        }
+        let rules = Array((caches[.destinationRule] ?? [:]).values)
+        let services = Array((caches[.service] ?? [:]).values)
+        let pods = Array((caches[.pod] ?? [:]).values)
+        var next: [String: MeshPlan] = [:]
+        for (key, owners) in managed.sorted(by: { $0.key < $1.key }) {
+            guard let vs = caches[.virtualService]?[key] else { continue }
+            do {
+                let plan = try MeshTranslator.plan(virtualService: vs, destinationRules: rules, services: services,
+                                                   pods: pods, endpointAnnotation: LocalNode.endpointAnnotation)
+                next[key] = plan
+                for gap in plan.gaps {
+                    await report(owners, reason: "DataPlaneGap", type: "Normal",
+                                 message: "local data plane: VirtualService \(key) \(gap) is not applied (docs/local-node.md)")
+                }
+            } catch {
+                // Traffic stays on the last configuration that translated.
+                if let previous = plans[key] { next[key] = previous }
+                logger.warning("cannot translate VirtualService", metadata: ["virtualService": "\(key)", "error": "\(error)"])
+                await report(owners, reason: "DataPlaneUnsupported", type: "Warning",
+                             message: "local data plane cannot route VirtualService \(key): \(error.field): \(error.message); traffic stays as it was")
+            }
+        }
+        for key in next.keys where listen[key] == nil {
+            listen[key] = "127.0.0.1:\(MeshDataPlane.freePort())"
+        }
+        do {
+            try await proxy.apply(Array(next.values), listen: listen.filter { next[$0.key] != nil })
+            for (key, plan) in next where plans[key] == nil {
+                let address = listen[key] ?? ""
+                logger.info("mesh ingress", metadata: ["virtualService": "\(key)", "address": "\(address)"])
+                writeAddressFile(key, address)
+                await report(managed[key] ?? [], reason: "DataPlaneReady", type: "Normal",
+                             message: "local data plane: VirtualService \(key) is routed at http://\(address) (HAProxy)")
+                _ = plan
+            }
+            plans = next
+        } catch {
+            logger.warning("haproxy did not take the configuration", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func writeAddressFile(_ key: String, _ address: String) {
+        let path = directory + "/" + key + ".address"
+        try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
+                                                 withIntermediateDirectories: true)
+        try? Data((address + "\n").utf8).write(to: URL(fileURLWithPath: path))
+    }
+
+    /// An Event on each rollout, once per distinct message.
+    private func report(_ rollouts: [JSONValue], reason: String, type: String, message: String) async {
+        for rollout in rollouts {
+            guard reported[rollout.uid, default: []].insert(message).inserted else { continue }
+            let now = KubeTime.format(Date())
+            let event: JSONValue = [
+                "apiVersion": "v1", "kind": "Event",
+                "metadata": ["name": .string("\(rollout.name).\(LocalNode.randomSuffix())\(LocalNode.randomSuffix())"),
+                             "namespace": .string(rollout.namespace)],
+                "involvedObject": ["apiVersion": "mlops.sextant.dev/v1alpha1", "kind": "CanaryRollout",
+                                   "name": .string(rollout.name), "namespace": .string(rollout.namespace),
+                                   "uid": .string(rollout.uid)],
+                "reason": .string(reason), "message": .string(message), "type": .string(type),
+                "source": ["component": "sextant-local-node"], "reportingComponent": "sextant-local-node",
+                "firstTimestamp": .string(now), "lastTimestamp": .string(now), "count": 1,
+            ]
+            do {
+                _ = try await client.create(MeshDataPlane.events, DynamicObject(event), namespace: rollout.namespace)
+            } catch {
+                logger.debug("cannot write Event", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// A port the kernel says is free now (HAProxy binds it right after).
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    // MARK: Caches
+
+    private func replace(_ kind: Kind, _ objects: [JSONValue]) async {
+        caches[kind] = Dictionary(objects.map { ("\($0.namespace)/\($0.name)", $0) }, uniquingKeysWith: { _, b in b })
+        await changed()
+    }
+
+    private func apply(_ kind: Kind, _ change: WatchChange<DynamicObject>) async {
+        switch change {
+        case .added(let o), .modified(let o): caches[kind, default: [:]]["\(o.raw.namespace)/\(o.raw.name)"] = o.raw
+        case .deleted(let o): caches[kind]?["\(o.raw.namespace)/\(o.raw.name)"] = nil
+        case .bookmark: return
+        }
+        await changed()
+    }
+
+    /// List, then watch; a resource the API server does not serve (Istio's CRDs not applied yet) is
+    /// tried again every few seconds.
+    private nonisolated func inform(_ kind: Kind) async {
+        let resource = MeshDataPlane.descriptor(kind)
+        let backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(5))
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                let list = try await client.listAll(resource, namespace: namespace, as: DynamicObject.self)
+                await replace(kind, list.items.map(\.raw))
+                var version = list.metadata.resourceVersion
+                failures = 0
+                while !Task.isCancelled {
+                    let stream = try await client.watch(resource, namespace: namespace,
+                                                        options: WatchOptions(resourceVersion: version),
+                                                        as: DynamicObject.self)
+                    var events = 0
+                    for try await change in stream {
+                        events += 1
+                        switch change {
+                        case .added(let o), .modified(let o), .deleted(let o): version = o.resourceVersion ?? version
+                        case .bookmark(let rv): if !rv.isEmpty { version = rv }
+                        }
+                        await apply(kind, change)
+                    }
+                    if events == 0 { try await Task.sleep(for: .milliseconds(200)) }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                if error.isKube(.expired) { continue }
+                failures += 1
+                if !error.isKube(.notFound) {
+                    logger.warning("data plane list/watch failed", metadata: ["resource": "\(resource)", "error": "\(error)"])
+                }
+                try? await Task.sleep(for: backoff.delay(afterFailures: failures))
+            }
+        }
+    }
+}
