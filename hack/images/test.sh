@@ -121,20 +121,27 @@ pass "sextant-server: V2 ready, V2 infer $answer"
 bin=$(swift build --show-bin-path)
 [ -x "$bin/sextant" ] || fail "$bin/sextant is missing: run swift build first"
 api_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$bin/sextant" dev apiserver --listen "127.0.0.1:$api_port" --kubeconfig-out "$work/host.kubeconfig" > "$work/apiserver.log" 2>&1 &
+# Over TLS (the dev server's default) with a bearer token, as a ServiceAccount mount gives it:
+# token, namespace and the cluster's CA.
+"$bin/sextant" dev apiserver --listen "127.0.0.1:$api_port" --kubeconfig-out "$work/host.kubeconfig" \
+    --tls-dir "$work/tls" --token dev-token > "$work/apiserver.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$api_port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 1 100); do
+    curl -fsS --cacert "$work/tls/ca.crt" "https://127.0.0.1:$api_port/readyz" >/dev/null 2>&1 && break; sleep 0.1
+done
 KUBECONFIG="$work/host.kubeconfig" kubectl apply -f crds/ >/dev/null
 # (kubectl create namespace sends protobuf, which the development API server does not read.)
-curl -fsS -X POST -H 'content-type: application/json' "http://127.0.0.1:$api_port/api/v1/namespaces" \
+curl -fsS --cacert "$work/tls/ca.crt" -H 'Authorization: Bearer dev-token' -X POST \
+    -H 'content-type: application/json' "https://127.0.0.1:$api_port/api/v1/namespaces" \
     -d '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"sextant-system"}}' >/dev/null
 mkdir -p "$work/sa"
 printf 'dev-token' > "$work/sa/token"
 printf 'sextant-system' > "$work/sa/namespace"
+cp "$work/tls/ca.crt" "$work/sa/ca.crt"
 cat > "$work/sa/kubeconfig" <<EOF
 apiVersion: v1
 kind: Config
-clusters: [{name: dev, cluster: {server: "http://127.0.0.1:$api_port"}}]
+clusters: [{name: dev, cluster: {server: "https://127.0.0.1:$api_port", certificate-authority: /var/run/secrets/sextant/ca.crt}}]
 users: [{name: sextant-controller, user: {tokenFile: /var/run/secrets/sextant/token}}]
 contexts: [{name: dev, context: {cluster: dev, user: sextant-controller, namespace: sextant-system}}]
 current-context: dev
@@ -158,5 +165,5 @@ for _ in $(seq 1 200); do
 done
 [ "$ok" = 1 ] || { podman logs "$controller" >&2; fail "sextant-controller not ready or no Lease after 20 s"; }
 holder=$(KUBECONFIG="$work/host.kubeconfig" kubectl get lease -n sextant-system -o jsonpath='{.items[0].spec.holderIdentity}')
-pass "sextant-controller: /readyz 200, leader Lease held by '$holder' on the dev API server"
+pass "sextant-controller: over TLS with a mounted token and CA, /readyz 200, leader Lease held by '$holder' on the dev API server"
 echo "all image tests passed"
