@@ -222,6 +222,13 @@ Try next (in another shell: export KUBECONFIG=$KUBECONFIG):
   $BIN abort fraud -n $NS      during a rollout: all traffic back on the stable version
   Prometheus http://127.0.0.1:$PROM_PORT/graph?g0.expr=sum%20by%20(version)(rate(sextant_requests_total%5B30s%5D))
   fraud-v2   curl -X POST http://$endpoint/v1/models/fraud:predict -d '{"instances": [{"amount": 900, "hour": 23, "merchant_risk": 0.9, "distance_km": 12}]}'
+EOF
+# The local node's HAProxy routes the VirtualService's host by its weights (docs/local-node.md).
+mesh_address=".tmp/apiserver/local-node/mesh/$NS/fraud.address"
+if [ -s "$mesh_address" ]; then
+    echo "  through the mesh  curl -X POST http://$(cat "$mesh_address")/v1/models/fraud:predict -d '{\"instances\": [{\"amount\": 900, \"hour\": 23, \"merchant_risk\": 0.9, \"distance_km\": 12}]}'   (HAProxy, split by the VirtualService's weights)"
+fi
+cat <<EOF
 Logs: .tmp/apiserver.log, .tmp/controller.log, .tmp/prometheus.log, .tmp/traffic.log. Ctrl-C stops everything.
 
 The rollout, as it changes:
