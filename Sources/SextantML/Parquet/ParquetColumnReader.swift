@@ -198,7 +198,7 @@ struct ColumnReader {
     var name: String { plan.element.name }
 
     mutating func read() throws -> CSVColumn {
-        let integral = plan.type == .int32 || plan.type == .int64
+        let integral = plan.type == .int32 || plan.type == .int64 || plan.type == .boolean
         var sink = ColumnSink(kind: plan.kind, name: name, integral: integral, reserve: min(metadata.numRows, Self.maxPageValues))
         for (g, group) in metadata.rowGroups.enumerated() {
             try readChunk(group: g, group.columns[plan.leaf], rows: group.numRows, into: &sink)
