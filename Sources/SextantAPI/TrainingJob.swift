@@ -99,7 +99,7 @@ public struct DataSource: Codable, Sendable, Hashable {
 }
 
 public enum DataFormat: String, Codable, Sendable, Hashable, CaseIterable {
-    case csv = "CSV", csvGzip = "CSVGzip"
+    case csv = "CSV", csvGzip = "CSVGzip", parquet = "Parquet"
 }
 
 public struct DataSplit: Codable, Sendable, Hashable {
