@@ -9,6 +9,7 @@
 //   6 ML          SextantML (trainer), SextantServing (model server)
 //   7 Executables sextant, sextant-controller, sextant-trainer, sextant-server
 //   Test env      SextantDevServer (development API server + local node), never in production
+//   Everywhere    SextantVersion (release number and the git revision stamped by SextantRevisionPlugin)
 import PackageDescription
 
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
@@ -45,6 +46,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
+        // MARK: Version (every binary's --version; the plugin writes the git revision at build time)
+        .plugin(name: "SextantRevisionPlugin", capability: .buildTool(), path: "Sources/SextantRevisionPlugin"),
+        .target(name: "SextantVersion", swiftSettings: strict, plugins: ["SextantRevisionPlugin"]),
+
         // MARK: 1 Transport
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl",
                        providers: [.apt(["libcurl4-openssl-dev"])]),
@@ -81,7 +86,7 @@ let package = Package(
         .systemLibrary(name: "CSnappy", pkgConfig: "snappy", providers: [.apt(["libsnappy-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
-        .target(name: "SextantML", dependencies: ["CCrypto", "CZlib", "CSnappy", "CZstd", "CLZ4", "SextantTransport", yams],
+        .target(name: "SextantML", dependencies: ["CCrypto", "CZlib", "CSnappy", "CZstd", "CLZ4", "SextantTransport", "SextantVersion", yams],
                 swiftSettings: strict),
         .target(name: "SextantServing", dependencies: ["SextantML", "SextantJSON", hummingbird, metrics, prometheus, log],
                 swiftSettings: strict),
@@ -99,17 +104,20 @@ let package = Package(
         // mimalloc's options, for the programs that tune it (fastAllocator links it).
         .systemLibrary(name: "CMimalloc", providers: [.apt(["libmimalloc-dev"])]),
         .target(name: "SextantCLI",
-                dependencies: ["SextantKube", "SextantAPI", "SextantDevServer", "SextantLocalNode", argumentParser, yams, log],
+                dependencies: ["SextantKube", "SextantAPI", "SextantDevServer", "SextantLocalNode", "SextantVersion",
+                               argumentParser, yams, log],
                 swiftSettings: strict),
         .executableTarget(name: "sextant", dependencies: ["SextantCLI", argumentParser], swiftSettings: strict,
                           linkerSettings: fastAllocator),
         .executableTarget(name: "sextant-controller",
                           dependencies: ["SextantControllers", "SextantOperator", "SextantKube", "SextantAPI",
-                                         "CMimalloc", argumentParser, lifecycle, log],
+                                         "CMimalloc", "SextantVersion", argumentParser, lifecycle, log],
                           swiftSettings: strict, linkerSettings: fastAllocator),
-        .executableTarget(name: "sextant-trainer", dependencies: ["SextantML", argumentParser], swiftSettings: strict),
+        .executableTarget(name: "sextant-trainer", dependencies: ["SextantML", "SextantVersion", argumentParser],
+                          swiftSettings: strict),
         .executableTarget(name: "sextant-server",
-                          dependencies: ["SextantServing", argumentParser, lifecycle, log], swiftSettings: strict,
+                          dependencies: ["SextantServing", "SextantVersion", argumentParser, lifecycle, log],
+                          swiftSettings: strict,
                           linkerSettings: fastAllocator),
 
         // MARK: Benchmarks (run with hack/bench/*.sh)
@@ -132,7 +140,7 @@ let package = Package(
         .target(name: "SextantTestSupport", path: "Tests/Support", swiftSettings: strict),
         .testTarget(name: "SextantCLITests",
                     dependencies: ["SextantCLI", "SextantDevServer", "SextantKube", "SextantKubeTypes",
-                                   "SextantTestSupport"],
+                                   "SextantTestSupport", "SextantJSON", yams],
                     swiftSettings: strict),
         .testTarget(name: "SextantJSONTests", dependencies: ["SextantJSON"], swiftSettings: strict),
         .testTarget(name: "SextantTransportTests", dependencies: ["SextantTransport", "SextantTestSupport"], swiftSettings: strict),

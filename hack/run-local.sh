@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
-# The local environment: the development API server on 127.0.0.1:6443 with Sextant's and Istio's
-# CRDs, a local node in the same process that runs sextant-trainer/sextant-server Pods as local
-# processes (docs/local-node.md), and sextant-controller (TrainingJob, ModelVersion, CanaryRollout)
-# against it. Then the demo in manifests/examples/local/: a TrainingJob over a synthetic fraud CSV
-# (hack/demo-data.py) trains a real model, registers a ModelVersion with its metrics and hashes,
-# and hands it to a CanaryRollout whose sextant-server Pod the local node runs.
+# The local environment and its demo, from the repository alone (nothing beside it is read):
+# the development API server with Sextant's CRDs (crds/) and the project's own Istio and Gateway
+# API CRDs (hack/local-crds/), a local node in the same process that runs sextant-trainer and
+# sextant-server Pods as local processes (docs/local-node.md), a Prometheus, sextant-controller,
+# and hack/demo-traffic.py standing in for the mesh (steady traffic split as the VirtualService
+# says, and Prometheus' discovery of the server Pods).
+#
+# The demo (manifests/examples/local/): a TrainingJob over a synthetic fraud CSV trains fraud-v1,
+# which the CanaryRollout `fraud` serves at once (nothing to compare it with). Then it retrains:
+# fraud-v2 goes 20 % → 50 % → promoted, each step held until an analysis of its own success rate and
+# p99 latency in Prometheus passes (SEXTANT_DEMO_STEP_SECONDS, default 25 s). Every change is printed.
 #
 # Usage: hack/run-local.sh [--exit] [--examples]
-#   --exit      wait (at most 120 s) for the demo's ModelVersion and rollout, list, and stop
+#   --exit      stop everything once fraud-v2 is promoted (exit 1 if it is not, or if the model
+#               does not answer); for CI and scripts
 #   --examples  also apply manifests/examples/*.yaml (they point at S3 and images in a registry:
 #               with the controller running, their trainers fail and their servers crash-loop)
-# Environment: SEXTANT_PORT (6443), SEXTANT_SHARED (../shared), PROMETHEUS_URL (passed to the
-# controller as --prometheus-url when set), SEXTANT_BUILD_PATH (swift build --scratch-path).
+# Environment: SEXTANT_DEMO_STEP_SECONDS (25), SEXTANT_PORT (API server, 6443; 0 picks one),
+#   SEXTANT_CONTROLLER_PORT (controller metrics 8080, health the next port; 0 turns both off),
+#   SEXTANT_PROMETHEUS_PORT (9090), SEXTANT_DEMO_RATE (requests per second, 20),
+#   SEXTANT_BUILD_PATH (swift build --scratch-path), SEXTANT_BIN_DIR (use the sextant,
+#   sextant-controller, sextant-trainer and sextant-server already built there; no build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXIT=0
@@ -23,50 +32,96 @@ for arg in "$@"; do
         *) echo "usage: hack/run-local.sh [--exit] [--examples]" >&2; exit 64 ;;
     esac
 done
+STEP="${SEXTANT_DEMO_STEP_SECONDS:-25}"
+API_PORT="${SEXTANT_PORT:-6443}"
+CONTROLLER_PORT="${SEXTANT_CONTROLLER_PORT:-8080}"
+PROM_PORT="${SEXTANT_PROMETHEUS_PORT:-9090}"
+RATE="${SEXTANT_DEMO_RATE:-20}"
+for value in "$STEP" "$API_PORT" "$CONTROLLER_PORT" "$PROM_PORT"; do
+    [[ "$value" =~ ^[0-9]+$ ]] || { echo "error: expected a number, got \"$value\" (see the Environment in hack/run-local.sh)" >&2; exit 64; }
+done
+die() { echo "error: $*" >&2; exit 1; }
 
 hack/install-deps.sh
-# The local node runs the trainer and server executables found next to `sextant`.
-BUILD=()
-if [ -n "${SEXTANT_BUILD_PATH:-}" ]; then BUILD=(--scratch-path "$SEXTANT_BUILD_PATH"); fi
-for product in sextant sextant-trainer sextant-server sextant-controller; do
-    swift build "${BUILD[@]}" --product "$product"
+# A missing tool is an error naming it, never a part of the demo quietly left out.
+for tool in kubectl python3 prometheus curl; do
+    command -v "$tool" >/dev/null || die "hack/run-local.sh needs $tool (hack/install-deps.sh installs it; see hack/apt-packages.txt)"
 done
-BINDIR="$(swift build "${BUILD[@]}" --show-bin-path)"
+
+# The local node runs the trainer and server executables found next to `sextant`.
+if [ -n "${SEXTANT_BIN_DIR:-}" ]; then
+    BINDIR="$SEXTANT_BIN_DIR"
+    for product in sextant sextant-trainer sextant-server sextant-controller; do
+        [ -x "$BINDIR/$product" ] || die "SEXTANT_BIN_DIR=$BINDIR has no $product (swift build --product $product)"
+    done
+else
+    command -v swift >/dev/null || die "hack/run-local.sh needs swift (the Swift 6 toolchain)"
+    BUILD=()
+    if [ -n "${SEXTANT_BUILD_PATH:-}" ]; then BUILD=(--scratch-path "$SEXTANT_BUILD_PATH"); fi
+    for product in sextant sextant-trainer sextant-server sextant-controller; do
+        swift build "${BUILD[@]}" --product "$product"
+    done
+    BINDIR="$(swift build "${BUILD[@]}" --show-bin-path)"
+fi
 BIN="$BINDIR/sextant"
-mkdir -p .tmp/demo
+NS=sextant-demo
+mkdir -p .tmp/demo .tmp/prometheus
 export KUBECONFIG="$PWD/.tmp/kubeconfig"
+rm -f "$KUBECONFIG"
 pids=()
 cleanup() {
-    # Controller first (it would only log connection errors), then the API server and its node,
-    # which stops every trainer and server process it started.
+    # Traffic and controller first (they would only log connection errors), then Prometheus, then
+    # the API server and its node, which stops every trainer and server process it started.
     for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
         kill "${pids[$i]}" 2>/dev/null || true
         for _ in $(seq 1 50); do kill -0 "${pids[$i]}" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "${pids[$i]}" 2>/dev/null || true
     done
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-"$BIN" dev apiserver --listen 127.0.0.1:${SEXTANT_PORT:-6443} --data-dir "$PWD/.tmp/apiserver" \
+"$BIN" dev apiserver --listen "127.0.0.1:$API_PORT" --data-dir "$PWD/.tmp/apiserver" \
     --kubeconfig-out "$KUBECONFIG" --local-node > .tmp/apiserver.log 2>&1 &
 pids+=($!)
 up=0
 for _ in $(seq 1 100); do
-    if kubectl get --raw /version >/dev/null 2>&1; then up=1; break; fi
+    if [ -f "$KUBECONFIG" ] && kubectl get --raw /version >/dev/null 2>&1; then up=1; break; fi
     sleep 0.1
 done
-if [ "$up" != 1 ]; then echo "the API server did not start; see .tmp/apiserver.log" >&2; exit 1; fi
+[ "$up" = 1 ] || die "the API server did not start; see .tmp/apiserver.log"
 
-SHARED="${SEXTANT_SHARED:-../shared}"
-kubectl apply -f crds/
-ISTIO=0
-if [ -d "$SHARED/fixtures/istio" ]; then kubectl apply -f "$SHARED/fixtures/istio/"; ISTIO=1; fi
-kubectl wait --for condition=established --timeout=30s crd --all >/dev/null 2>&1 || true
+kubectl apply -f crds/ -f hack/local-crds/ >/dev/null
+kubectl wait --for condition=established --timeout=30s crd --all >/dev/null
 
-CONTROLLER=("$BINDIR/sextant-controller" --kubeconfig "$KUBECONFIG" --leader-elect=false
-    --metrics-bind-address 127.0.0.1:8080 --health-probe-bind-address 127.0.0.1:8081)
-if [ -n "${PROMETHEUS_URL:-}" ]; then CONTROLLER+=(--prometheus-url "$PROMETHEUS_URL"); fi
-"${CONTROLLER[@]}" > .tmp/controller.log 2>&1 &
+# Prometheus scrapes the server Pods that hack/demo-traffic.py finds (file-based discovery).
+rm -rf .tmp/prometheus/data
+echo '[]' > .tmp/prometheus/targets.json
+cat > .tmp/prometheus/prometheus.yml <<EOF
+global:
+  scrape_interval: 2s
+  scrape_timeout: 2s
+  evaluation_interval: 2s
+scrape_configs:
+  - job_name: model-servers
+    file_sd_configs:
+      - files: ['$PWD/.tmp/prometheus/targets.json']
+        refresh_interval: 1s
+EOF
+prometheus --config.file=.tmp/prometheus/prometheus.yml --storage.tsdb.path=.tmp/prometheus/data \
+    --web.listen-address="127.0.0.1:$PROM_PORT" --log.level=warn > .tmp/prometheus.log 2>&1 &
+pids+=($!)
+up=0
+for _ in $(seq 1 100); do
+    if curl -fs "http://127.0.0.1:$PROM_PORT/-/ready" >/dev/null 2>&1; then up=1; break; fi
+    sleep 0.1
+done
+[ "$up" = 1 ] || die "Prometheus did not start on 127.0.0.1:$PROM_PORT; see .tmp/prometheus.log"
+
+if [ "$CONTROLLER_PORT" = 0 ]; then METRICS=0; HEALTH=0
+else METRICS="127.0.0.1:$CONTROLLER_PORT"; HEALTH="127.0.0.1:$((CONTROLLER_PORT + 1))"; fi
+"$BINDIR/sextant-controller" --kubeconfig "$KUBECONFIG" --leader-elect=false --prometheus-url "http://127.0.0.1:$PROM_PORT" \
+    --metrics-bind-address "$METRICS" --health-probe-bind-address "$HEALTH" > .tmp/controller.log 2>&1 &
 pids+=($!)
 
 # Namespaces first (apply: the development API server accepts JSON and YAML bodies, not the
@@ -74,48 +129,104 @@ pids+=($!)
 files=(manifests/examples/local/*.yaml)
 if [ "$EXAMPLES" = 1 ]; then files+=(manifests/examples/*.yaml); fi
 for ns in $(grep -h '^  namespace:' "${files[@]}" | awk '{print $2}' | sort -u); do
-    printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n' "$ns" | kubectl apply -f -
+    printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n' "$ns" | kubectl apply -f - >/dev/null
 done
 if [ "$EXAMPLES" = 1 ]; then kubectl apply -f manifests/examples/; fi
 
-# The demo: data first, then the rollout (it needs Istio's CRDs) and the TrainingJob, with
+# The demo, afresh (the API server keeps its objects in .tmp/apiserver between runs), with
 # @DEMO_DIR@ replaced by the absolute local path the trainer and server processes use.
-# The API server keeps its objects in .tmp/apiserver between runs: start the demo afresh.
-kubectl delete trainingjobs,canaryrollouts,modelversions --all -n sextant-demo --ignore-not-found --timeout=30s >/dev/null || true
+kubectl delete trainingjobs,canaryrollouts,modelversions,virtualservices,destinationrules,deployments,jobs,pods \
+    --all -n "$NS" --ignore-not-found --timeout=30s >/dev/null
 python3 hack/demo-data.py .tmp/demo/fraud.csv
 DEMO="$PWD/.tmp/demo"
 rm -rf "$DEMO/models"
-if [ "$ISTIO" = 1 ]; then sed "s|@DEMO_DIR@|$DEMO|g" manifests/examples/local/rollout.yaml | kubectl apply -f -; fi
-sed "s|@DEMO_DIR@|$DEMO|g" manifests/examples/local/trainingjob.yaml | kubectl apply -f -
+for file in rollout trainingjob; do
+    sed -e "s|@DEMO_DIR@|$DEMO|g" -e "s|@STEP_SECONDS@|$STEP|g" "manifests/examples/local/$file.yaml" | kubectl apply -f - >/dev/null
+done
+python3 hack/demo-traffic.py --namespace "$NS" --name fraud --targets "$PWD/.tmp/prometheus/targets.json" \
+    --rate "$RATE" > .tmp/traffic.log 2>&1 &
+pids+=($!)
+
+# Prints the rollout's changes and analysis runs since the last call; sets $phase and $stable.
+shown_state=""
+shown_analysis=""
+phase=""
+stable=""
+show_rollout() {
+    local line state analysis time
+    line="$(kubectl get cro fraud -n "$NS" -o json 2>/dev/null | python3 hack/demo-traffic.py --describe-rollout 2>/dev/null || true)"
+    IFS='|' read -r state analysis time phase stable <<< "$line"
+    if [ -n "$analysis" ] && [ "$time" != "$shown_analysis" ]; then
+        shown_analysis="$time"
+        printf '  %s  %s\n' "$(date +%H:%M:%S)" "$analysis"
+    fi
+    if [ -n "$state" ] && [ "$state" != "$shown_state" ]; then
+        shown_state="$state"
+        printf '  %s  %s\n' "$(date +%H:%M:%S)" "$state"
+    fi
+}
+
+# Follows the rollout until `fraud` serves VERSION as stable (fails on a rollback, a failure, or
+# after LIMIT seconds).
+follow() {
+    local version="$1" limit="$2" deadline=$((SECONDS + $2))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        show_rollout
+        if [ "$phase" = Succeeded ] && [ "$stable" = "$version" ]; then return 0; fi
+        if [ "$phase" = RolledBack ] || [ "$phase" = Failed ]; then
+            echo "the rollout of $version ended $phase; see kubectl describe cro fraud -n $NS and .tmp/controller.log" >&2
+            return 1
+        fi
+        sleep 1
+    done
+    echo "fraud did not serve $version within $limit s; see .tmp/controller.log and .tmp/apiserver.log" >&2
+    return 1
+}
 
 echo
-if [ "$EXIT" = 1 ]; then
-    # Bounded: never hangs (CI, scripts). The demo's first version is usually served in ~10 s.
-    deadline=$((SECONDS + 120))
-    while [ "$SECONDS" -lt "$deadline" ]; do
-        phase="$(kubectl get cro fraud -n sextant-demo -o jsonpath='{.status.phase}' 2>/dev/null || true)"
-        if [ "$ISTIO" = 1 ]; then [ "$phase" = Succeeded ] && break
-        else kubectl get mv fraud-v1 -n sextant-demo >/dev/null 2>&1 && break; fi
-        sleep 0.5
-    done
-else
-    sleep 3
-fi
-"$BIN" get trainingjobs -A
-"$BIN" get modelversions -A
-"$BIN" get canaryrollouts -A
-kubectl get pods -n sextant-demo \
+echo "Training fraud-v1 and serving it (the first version has nothing to compare with: served at once)"
+follow fraud-v1 180
+echo
+echo "Retraining: fraud-v2 rolls out 20 % → 50 % → promoted, each step held ${STEP} s for analysis"
+"$BIN" retrain fraud -n "$NS" >/dev/null
+follow fraud-v2 $((240 + 4 * STEP))
+
+# The promoted model answers.
+endpoint="$(kubectl get pods -n "$NS" -l mlops.sextant.dev/model-version=fraud-v2 \
+    -o jsonpath='{.items[?(@.status.phase=="Running")].metadata.annotations.mlops\.sextant\.dev/local-endpoint}')"
+endpoint="${endpoint%% *}"
+answer="$(curl -fsS -X POST "http://$endpoint/v1/models/fraud:predict" -H 'Content-Type: application/json' \
+    -d '{"instances": [{"amount": 900, "hour": 23, "merchant_risk": 0.9, "distance_km": 12}]}')" \
+    || die "fraud-v2 at $endpoint did not answer a prediction; see .tmp/apiserver.log"
+echo
+echo "fraud-v2 answered: $answer"
+echo
+"$BIN" get trainingjobs -n "$NS"
+"$BIN" get modelversions -n "$NS"
+"$BIN" get canaryrollouts -n "$NS"
+kubectl get pods -n "$NS" \
     -o custom-columns='POD:.metadata.name,PHASE:.status.phase,ENDPOINT:.metadata.annotations.mlops\.sextant\.dev/local-endpoint'
 echo
-echo "API server: KUBECONFIG=$KUBECONFIG kubectl get sextant -A    (logs: .tmp/apiserver.log, .tmp/controller.log)"
-echo "Controller: metrics http://127.0.0.1:8080/metrics, health http://127.0.0.1:8081/readyz"
-echo "Retrain:    $BIN retrain fraud -n sextant-demo    (trains fraud-v2, then a canary rollout)"
 if [ "$EXIT" = 1 ]; then
-    if ! kubectl get mv fraud-v1 -n sextant-demo >/dev/null 2>&1; then
-        echo "the demo registered no ModelVersion in 120 s; see .tmp/controller.log" >&2
-        exit 1
-    fi
+    cleanup
+    trap - EXIT
+    echo "Stopped. Left behind: the logs (.tmp/apiserver.log, .tmp/controller.log, .tmp/prometheus.log,"
+    echo ".tmp/traffic.log), the models in .tmp/demo/models/ and the API server's data in .tmp/apiserver/."
     exit 0
 fi
-echo "Ctrl-C stops everything."
-wait "${pids[0]}"
+cat <<EOF
+Try next (in another shell: export KUBECONFIG=$KUBECONFIG):
+  $BIN retrain fraud -n $NS    trains fraud-v3 and rolls it out the same way
+  kubectl get cro fraud -n $NS -w       the phase and weight as they change (also printed below)
+  $BIN promote fraud -n $NS    during a rollout: skip the remaining steps
+  $BIN abort fraud -n $NS      during a rollout: all traffic back on the stable version
+  Prometheus http://127.0.0.1:$PROM_PORT/graph?g0.expr=sum%20by%20(version)(rate(sextant_requests_total%5B30s%5D))
+  fraud-v2   curl -X POST http://$endpoint/v1/models/fraud:predict -d '{"instances": [{"amount": 900, "hour": 23, "merchant_risk": 0.9, "distance_km": 12}]}'
+Logs: .tmp/apiserver.log, .tmp/controller.log, .tmp/prometheus.log, .tmp/traffic.log. Ctrl-C stops everything.
+
+The rollout, as it changes:
+EOF
+while kill -0 "${pids[0]}" 2>/dev/null; do
+    show_rollout
+    sleep 1
+done

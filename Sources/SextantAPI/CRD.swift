@@ -195,11 +195,11 @@ public enum SextantCRDs {
             columns: [
                 PrinterColumn("Model", "string", ".spec.modelName", "Model name."),
                 PrinterColumn("Version", "integer", ".spec.version", "Version number."),
-                PrinterColumn("Stage", "string", ".spec.stage", "Stage."),
                 PrinterColumn("Approval", "string", ".status.approval.state", "Effective approval."),
                 PrinterColumn("Phase", "string", ".status.phase", "Summary of the state."),
                 PrinterColumn("Gates", "boolean", ".spec.gates.passed", "All gates passed."),
-                PrinterColumn("AUC", "number", ".spec.metrics.aucRoc", "Test AUC-ROC.", priority: 1),
+                PrinterColumn("AUC", "number", ".status.displayMetrics.aucRoc", "Test AUC-ROC, 4 decimal places (full value in spec.metrics).",
+                              priority: 1),
                 PrinterColumn("Age", "date", ".metadata.creationTimestamp", "Age."),
             ])
     }
@@ -211,6 +211,7 @@ public enum SextantCRDs {
             spec: CanaryRollout.specSchema, status: CanaryRollout.statusSchema,
             columns: [
                 PrinterColumn("Phase", "string", ".status.phase", "Summary of the state."),
+                PrinterColumn("Reason", "string", ".status.reason", "Why it is in this phase."),
                 PrinterColumn("Stable", "string", ".status.stableVersion", "Stable ModelVersion."),
                 PrinterColumn("Canary", "string", ".status.canaryVersion", "Candidate ModelVersion."),
                 PrinterColumn("Weight", "integer", ".status.canaryWeight", "Percent of traffic on the candidate."),

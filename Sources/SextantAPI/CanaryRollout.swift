@@ -77,6 +77,13 @@ public struct ExternalServing: Codable, Sendable, Hashable {
     public var canaryDeployment: String
     /// Whether Sextant may scale the canary Deployment to 0 after promotion or rollback.
     public var scaleDown: Bool?
+    /// Pod-template label of `stableDeployment` whose value names the ModelVersion it runs
+    /// (default `mlops.sextant.dev/model-version`). Promotion routes traffic back to the stable
+    /// destination only once it names the candidate and the Deployment is rolled out.
+    public var versionLabel: String?
+    /// How long a promotion waits for the stable Deployment to run the candidate before the
+    /// rollout reports `Waiting`/`PromotionTimeout` (traffic stays on the candidate meanwhile).
+    public var promotionTimeoutSeconds: Int?
     public init(stableDeployment: String, canaryDeployment: String) {
         self.stableDeployment = stableDeployment
         self.canaryDeployment = canaryDeployment
@@ -327,12 +334,52 @@ public struct CanaryRolloutStatus: Codable, Sendable, Hashable {
     public var requests: RolloutRequests?
     /// The `requestedAt` of the last request acted on, so each request is acted on once.
     public var lastHandledRequest: String?
+    /// Why the rollout is in its phase (CamelCase, e.g. `VirtualServiceNotFound`, `AnalysisFailed`).
+    public var reason: String?
+    /// Under phase `Waiting` or `Invalid`: the phase the rollout resumes once the wait is over or
+    /// the spec is valid again. Traffic and serving follow this phase meanwhile.
+    public var heldPhase: RolloutPhase?
+    /// The latest rollouts (newest last, at most `RolloutRecord.limit`): one record per candidate
+    /// started, closed with its outcome. ModelVersion records and the important Events derive
+    /// from it, so a controller killed at any point after a commit catches up.
+    public var history: [RolloutRecord]?
     public init() {}
 }
 
 public enum RolloutPhase: String, Codable, Sendable, Hashable, CaseIterable {
     case initializing = "Initializing", progressing = "Progressing", paused = "Paused", promoting = "Promoting"
     case succeeded = "Succeeded", rolledBack = "RolledBack", failed = "Failed"
+    /// Holding, not progressing: routing object missing, candidate not serving or not eligible,
+    /// analysis errors, GitOps not caught up after `promotionTimeoutSeconds`. `reason` says which.
+    case waiting = "Waiting"
+    /// The spec is invalid (the `Ready` condition names the field); nothing is changed until it is fixed.
+    case invalid = "Invalid"
+}
+
+/// One rollout of a candidate: started, then ended with an outcome.
+public struct RolloutRecord: Codable, Sendable, Hashable {
+    public static let limit = 10
+
+    public var version: String
+    /// The stable version when it started (none for the first version).
+    public var stableVersion: String?
+    public var startTime: String
+    /// `RolloutRetried` for a retry request, else absent.
+    public var trigger: String?
+    /// Absent while the rollout runs.
+    public var outcome: RolloutOutcome?
+    public var endTime: String?
+    public var reason: String?
+    public var message: String?
+    public init(version: String, stableVersion: String?, startTime: String) {
+        self.version = version
+        self.stableVersion = stableVersion
+        self.startTime = startTime
+    }
+}
+
+public enum RolloutOutcome: String, Codable, Sendable, Hashable, CaseIterable {
+    case promoted = "Promoted", rolledBack = "RolledBack", failed = "Failed", cancelled = "Cancelled"
 }
 
 public struct Measurement: Codable, Sendable, Hashable {

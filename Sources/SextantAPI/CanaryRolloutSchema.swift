@@ -34,6 +34,10 @@ extension CanaryRollout {
                     "canaryDeployment": .objectName("Deployment serving the candidate."),
                     "scaleDown": .boolean("Scale the canary Deployment to 0 after promotion or rollback (after the delays).",
                                           default: false),
+                    "versionLabel": .string("Pod-template label of `stableDeployment` whose value is the ModelVersion it runs. Promotion keeps all traffic on the canary destination until `stableDeployment` runs the candidate (this label equals it and the Deployment is rolled out), then routes 100% to stable.",
+                                            default: "mlops.sextant.dev/model-version", minLength: 1, maxLength: 317),
+                    "promotionTimeoutSeconds": .integer("How long a promotion waits for your GitOps to update `stableDeployment` to the candidate. After it the rollout shows phase `Waiting`, reason `PromotionTimeout` and a Warning Event; traffic stays on the candidate and promotion still completes once the Deployment catches up.",
+                                                        default: 600, min: 1),
                 ]),
             ]),
             "routing": .object("Istio routing. Sextant patches only the destination weights (and mirror/match for shadow and A/B) of the named HTTP routes of your VirtualService. Exactly one of `services` (host-level split) and `destinationRule` (subset-level split).",
@@ -168,7 +172,7 @@ extension CanaryRollout {
 
     public static var statusSchema: Schema {
         .object("Observed state, written by the controller. Every timer is a timestamp here, so a restarted controller continues without skipping or repeating a step.", [
-            "phase": .string("`Initializing` (first version, or Deployments not ready yet), `Progressing`, `Paused` (pause step or `spec.paused`), `Promoting` (candidate at 100%, finishing), `Succeeded`, `RolledBack` (analysis failed or aborted; traffic back on stable), `Failed` (deadline or errors; traffic back on stable).",
+            "phase": .string("`Initializing` (first version, or Deployments not ready yet), `Progressing`, `Paused` (pause step or `spec.paused`), `Promoting` (candidate at 100%, finishing), `Succeeded`, `RolledBack` (analysis failed or aborted; traffic back on stable), `Failed` (deadline or errors; traffic back on stable), `Waiting` (holding: routing object missing, candidate not serving or not eligible, analysis errors, GitOps late; `reason` says which), `Invalid` (the spec is invalid; see the `Ready` condition).",
                              enum: RolloutPhase.allCases.map(\.rawValue)),
             "conditions": .conditions("`Ready`, `Progressing`, `Promoted`, `RoutingReady` (VirtualService and routes found and patched) with reason and message."),
             "observedGeneration": .integer("The .metadata.generation last acted on.", min: 0, format: "int64"),
@@ -212,6 +216,20 @@ extension CanaryRollout {
                 "retry": .manualRequest("After `RolledBack` or `Failed`, start again from the first step with the same candidate."),
             ]),
             "lastHandledRequest": .string("`requestedAt` of the last request acted on (requests are idempotent)."),
+            "reason": .string("Why the rollout is in its phase, CamelCase (e.g. `VirtualServiceNotFound`, `NotApproved`, `AnalysisFailed`, `InvalidSpec`)."),
+            "heldPhase": .string("Under `Waiting` or `Invalid`: the phase resumed once the wait is over or the spec is fixed; traffic follows it meanwhile.",
+                                 enum: RolloutPhase.allCases.map(\.rawValue)),
+            "history": .array("The latest rollouts, newest last (at most \(RolloutRecord.limit)). ModelVersion records and the RolloutStarted, Promoted, RolledBack and RolloutFailed Events derive from it.", of: .object(
+                "One rollout of a candidate.", required: ["version", "startTime"], [
+                    "version": .string("The candidate ModelVersion."),
+                    "stableVersion": .string("The stable version when it started."),
+                    "startTime": .time("When it started; with the rollout's uid, the identity of its Events."),
+                    "trigger": .string("`RolloutRetried` when started by a retry request."),
+                    "outcome": .string("How it ended; absent while it runs.", enum: RolloutOutcome.allCases.map(\.rawValue)),
+                    "endTime": .time("When it ended."),
+                    "reason": .string("Reason of the outcome (e.g. `AnalysisFailed`)."),
+                    "message": .string("The status message when it ended."),
+                ]), maxItems: 16),
         ])
     }
 }

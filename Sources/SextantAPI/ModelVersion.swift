@@ -164,9 +164,24 @@ public struct ModelVersionStatus: Codable, Sendable, Hashable {
     public var rolledBack: RollbackRecord?
     /// The CanaryRollout currently serving this version (as stable or canary).
     public var servedBy: String?
+    /// `spec.metrics` rounded for display (printer columns cannot round).
+    public var displayMetrics: [String: Double]?
     public var requests: ModelVersionRequests?
     public var message: String?
     public init() {}
+}
+
+extension ModelVersionStatus {
+    /// Decimal places of `displayMetrics`.
+    public static let displayPlaces = 4
+
+    /// Metrics rounded to `displayPlaces` (0.9824132643281579 → 0.9824); values that are not
+    /// finite are left out; nil when there is nothing to show.
+    public static func displayMetrics(_ metrics: [String: Double]?) -> [String: Double]? {
+        let scale = (0..<displayPlaces).reduce(1.0) { value, _ in value * 10 }
+        let rounded = (metrics ?? [:]).filter { $0.value.isFinite }.mapValues { ($0 * scale).rounded() / scale }
+        return rounded.isEmpty ? nil : rounded
+    }
 }
 
 public enum ModelVersionPhase: String, Codable, Sendable, Hashable, CaseIterable {

@@ -73,7 +73,7 @@ extension ModelVersion {
                 "time": .time("When."),
                 "reason": .string("Why.", maxLength: 4096),
             ]),
-            "stage": .string("MLflow-style stage. `Production` is set by a CanaryRollout on promotion (the previous one becomes `Archived`); one Production version per model.",
+            "stage": .string("MLflow-style stage, declared by you, GitOps or the TrainingJob's `release.stage`; one Production version per model. Controllers never change it: where the version actually serves (`Canary`, `Production`, `Archived`, `RolledBack`) is `status.phase`.",
                              default: "None", enum: ModelStage.allCases.map(\.rawValue)),
             "aliases": .array("Aliases (unique per model), e.g. `champion`, `challenger`.", of: .alias, maxItems: 8,
                               listType: "set"),
@@ -100,6 +100,8 @@ extension ModelVersion {
                 "message": .string("Which metric, value and threshold."),
             ]),
             "servedBy": .string("CanaryRollout currently serving this version."),
+            "displayMetrics": .map("`spec.metrics` rounded to 4 decimal places, for the printer columns (`kubectl get mv -o wide`); the full values stay in `spec.metrics`.",
+                                   of: .number("Rounded metric.")),
             "requests": .object("Manual requests through the status subresource, cleared once acted on.", [
                 "approve": .manualRequest("Approve this version (`sextant approve`)."),
                 "reject": .manualRequest("Reject this version (`sextant reject`); a rejected version is never rolled out."),

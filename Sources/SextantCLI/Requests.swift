@@ -13,7 +13,8 @@ enum StatusRequest {
                      reason: String?, cluster: ClusterOptions) async throws {
         let client = try cluster.client()
         let namespace = cluster.namespace(for: client)
-        var request: [String: JSONValue] = ["requestedAt": .string(timestamp(Date())), "requestedBy": .string(requester())]
+        var request: [String: JSONValue] = ["requestedAt": .string(timestamp(Date())),
+                                            "requestedBy": .string(requester(kubeconfigUser: client.config.userName))]
         request["reason"] = reason.map(JSONValue.string)
         let patch = JSONValue.object(["status": .object(["requests": .object([field: .object(request)])])])
         do {
@@ -22,7 +23,7 @@ enum StatusRequest {
             let _: DynamicObject = try await client.patch(kind.descriptor, name: name, .merge(patch), namespace: namespace,
                                                           subresource: "status")
         } catch where error.isKube(.notFound) {
-            throw ValidationError("\(kind.descriptor.plural).\(kind.descriptor.group) \"\(name)\" not found in namespace \(namespace)")
+            throw CLIFailure("Error from server (NotFound): \(kind.descriptor.plural).\(kind.descriptor.group) \"\(name)\" not found in namespace \(namespace)")
         }
         print("\(kind.singular).\(kind.descriptor.group)/\(name) \(verb) requested")
     }
@@ -30,9 +31,13 @@ enum StatusRequest {
     /// RFC 3339 with milliseconds, so two requests in one second are distinct.
     static func timestamp(_ date: Date) -> String { KubeTime.format(date, fractionDigits: 3) }
 
-    static func requester() -> String {
-        let env = ProcessInfo.processInfo.environment
-        return env["SEXTANT_USER"] ?? env["USER"] ?? env["LOGNAME"] ?? "unknown"
+    /// Who asked: `$SEXTANT_USER` when set (bots, CI), else the kubeconfig user of the context
+    /// (the `users[].name` entry, as `kubectl config view --minify` shows it), else the login name
+    /// (`$USER`, `$LOGNAME`; in-cluster without a kubeconfig), else `unknown`.
+    static func requester(kubeconfigUser: String?,
+                          environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        let candidates = [environment["SEXTANT_USER"], kubeconfigUser, environment["USER"], environment["LOGNAME"]]
+        return candidates.compactMap { $0 }.first { !$0.isEmpty } ?? "unknown"
     }
 
     static let modelVersion = (ResourceDescriptor(ModelVersion.self), "modelversion")

@@ -7,8 +7,10 @@ import SextantOperator
 
 /// Adds the CanaryRollout controller to `manager`.
 ///
-/// Triggered by its CanaryRollouts, by the Deployments it owns (readiness), and by
-/// ModelVersions of a rollout's model (approval, rejection), mapped to the rollouts that name them.
+/// Triggered by its CanaryRollouts, by the Deployments it owns (readiness), by the Deployments
+/// that external serving names (readiness, GitOps updating the stable one; a slim copy of every
+/// Deployment is cached for this), and by ModelVersions of a rollout's model (approval,
+/// rejection), mapped to the rollouts that name them.
 @discardableResult
 public func addCanaryRolloutController(to manager: Manager, settings: ControllerSettings,
                                        analysis: RolloutAnalysis? = nil, concurrency: Int = 2) -> Controller {
@@ -17,9 +19,10 @@ public func addCanaryRolloutController(to manager: Manager, settings: Controller
     let modelVersions = manager.informer(resource: ResourceDescriptor(ModelVersion.self), as: DynamicObject.self)
     let deployments = manager.informer(resource: RolloutServing.deployments, labelSelector: SextantLabel.canaryRollout,
                                        as: DynamicObject.self)
+    let servingDeployments = manager.informer(resource: RolloutServing.deployments, as: ServingDeployment.self)
     let reconciler = CanaryRolloutReconciler(
         client: manager.client, settings: settings, rollouts: rollouts.cache, modelVersions: modelVersions.cache,
-        deployments: deployments.cache, analysis: analysis ?? RolloutAnalysis(settings: settings),
+        deployments: deployments.cache, servingDeployments: servingDeployments.cache, analysis: analysis ?? RolloutAnalysis(settings: settings),
         events: manager.eventRecorder(), logger: logger)
     let controller = Controller(name: "canaryrollout", reconciler: reconciler,
                                 options: ControllerOptions(concurrency: concurrency), metrics: manager.metrics)
@@ -31,6 +34,16 @@ public func addCanaryRolloutController(to manager: Manager, settings: Controller
             let namespace = version.metadata.namespace ?? ""
             return rolloutCache.list(namespace: namespace).compactMap { rollout in
                 guard rollout.raw["spec"]?["modelName"]?.stringValue == model else { return nil }
+                return ObjectKey(namespace: namespace, name: rollout.metadata.name ?? "")
+            }
+        }
+        .watches(servingDeployments) { deployment in
+            guard let name = deployment.metadata.name else { return [] }
+            let namespace = deployment.metadata.namespace ?? ""
+            return rolloutCache.list(namespace: namespace).compactMap { rollout in
+                let external = rollout.raw["spec"]?["serving"]?["external"]
+                guard external?["stableDeployment"]?.stringValue == name || external?["canaryDeployment"]?.stringValue == name
+                else { return nil }
                 return ObjectKey(namespace: namespace, name: rollout.metadata.name ?? "")
             }
         }

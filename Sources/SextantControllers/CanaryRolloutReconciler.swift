@@ -17,6 +17,8 @@ public struct CanaryRolloutReconciler: Reconciler {
     let rollouts: Cache<DynamicObject>
     let modelVersions: Cache<DynamicObject>
     let deployments: Cache<DynamicObject>
+    /// Every Deployment, slim (external serving reads readiness from here, woken by its watch).
+    let servingDeployments: Cache<ServingDeployment>?
     let router: TrafficRouter
     let analysis: RolloutAnalysis
     let webhooks: RolloutWebhooks
@@ -24,7 +26,8 @@ public struct CanaryRolloutReconciler: Reconciler {
     let logger: Logger
 
     public init(client: KubeClient, settings: ControllerSettings, rollouts: Cache<DynamicObject>,
-                modelVersions: Cache<DynamicObject>, deployments: Cache<DynamicObject>, analysis: RolloutAnalysis,
+                modelVersions: Cache<DynamicObject>, deployments: Cache<DynamicObject>,
+                servingDeployments: Cache<ServingDeployment>? = nil, analysis: RolloutAnalysis,
                 webhooks: RolloutWebhooks = RolloutWebhooks(), events: EventRecorder,
                 logger: Logger = Logger(label: "sextant.controllers.canaryrollout")) {
         self.client = client
@@ -32,6 +35,7 @@ public struct CanaryRolloutReconciler: Reconciler {
         self.rollouts = rollouts
         self.modelVersions = modelVersions
         self.deployments = deployments
+        self.servingDeployments = servingDeployments
         self.router = TrafficRouter(client: client)
         self.analysis = analysis
         self.webhooks = webhooks
@@ -59,12 +63,19 @@ public struct CanaryRolloutReconciler: Reconciler {
 
         let serving = try await serve(rollout, status: status, now: now)
         let routing = try await route(rollout, status: &status)
-        let outcome = await decide(rollout, status: status, serving: serving, routing: routing, now: now)
+        let stableUpdate = await stableUpdate(rollout, status: status)
+        let outcome = await decide(rollout, status: status, serving: serving, routing: routing, stableUpdate: stableUpdate,
+                                   now: now)
 
         var next = rollout
         next.status = outcome.status
         setConditions(&next, routing: routing, now: now)
         var stored = try await client.updateStatusIfChanged(original: rollout, modified: next)
+        if Self.failpoint == "kill-after-rollback-commit", stored.status?.phase == .rolledBack,
+           rollout.status?.phase != .rolledBack {
+            // Crash tests: die exactly between the status commit and everything that follows it.
+            kill(getpid(), SIGKILL)
+        }
 
         // Act on the committed status right away.
         let before = CanaryMachine.desiredRouting(spec: rollout.spec, status: status)
@@ -77,15 +88,14 @@ public struct CanaryRolloutReconciler: Reconciler {
             setConditions(&routed, routing: result, now: now)
             stored = try await client.updateStatusIfChanged(original: stored, modified: routed)
         }
-        let servingAfter = try await serve(stored, status: stored.status ?? CanaryRolloutStatus(), now: now)
+        // Serving readiness needs no timer: Deployments (owned, and the external ones) are watched.
+        _ = try await serve(stored, status: stored.status ?? CanaryRolloutStatus(), now: now)
         try await recordVersions(stored, now: now)
         await report(outcome, on: stored, now: now)
+        await writeTransitionEvents(stored, now: now)
 
         var wait = outcome.requeueAfter
-        if case .notReady = servingAfter, CanaryMachine.isActive(stored.status) {
-            // Deployment events wake us for managed serving; external Deployments are polled.
-            wait = min(wait ?? .seconds(5), .seconds(5))
-        }
+        // Istio objects are not watched: a missing or broken one is read again every 10 s.
         if case .failed = routing { wait = min(wait ?? .seconds(10), .seconds(10)) }
         if let wait { return .requeue(after: max(wait, .milliseconds(50))) }
         return .done
@@ -94,8 +104,9 @@ public struct CanaryRolloutReconciler: Reconciler {
     // MARK: Decide
 
     func decide(_ rollout: CanaryRollout, status: CanaryRolloutStatus, serving: ServingState, routing: RoutingState,
-                now: Date) async -> CanaryOutcome {
-        var observation = RolloutObservation(now: now, candidate: candidateState(rollout), serving: serving, routing: routing)
+                stableUpdate: StableUpdateState = .notApplicable, now: Date) async -> CanaryOutcome {
+        var observation = RolloutObservation(now: now, candidate: candidateState(rollout), serving: serving, routing: routing,
+                                             stableUpdate: stableUpdate)
         let stable = status.stableVersion ?? ""
         let canary = status.canaryVersion ?? rollout.spec.modelVersion ?? ""
         for _ in 0..<8 {
@@ -153,7 +164,28 @@ public struct CanaryRolloutReconciler: Reconciler {
             return .rolledBackBefore(name, message: "ModelVersion \(name) was rolled back at \(record.time) (\(record.reason ?? "")); "
                                      + "`sextant retry \(rollout.metadata.name ?? "")` rolls it out again")
         }
+        // The rollout's own history, committed before the ModelVersion record is written.
+        if let record = RolloutHistory.lastOutcome(of: name, in: rollout.status),
+           record.outcome == .rolledBack || record.outcome == .failed {
+            return .rolledBackBefore(name, message: "ModelVersion \(name) was rolled back at \(record.endTime ?? "") (\(record.reason ?? "")); "
+                                     + "`sextant retry \(rollout.metadata.name ?? "")` rolls it out again")
+        }
         return .eligible(name)
+    }
+
+    /// External serving while promoting: whether the user's stable Deployment runs the candidate.
+    func stableUpdate(_ rollout: CanaryRollout, status: CanaryRolloutStatus) async -> StableUpdateState {
+        guard let external = rollout.spec.serving.external,
+              CanaryMachine.resumed(status).phase == .promoting, let candidate = status.canaryVersion else { return .notApplicable }
+        let namespace = rollout.metadata.namespace ?? ""
+        let deployment: ServingDeployment?
+        if let cache = servingDeployments {
+            deployment = cache.get(namespace: namespace, name: external.stableDeployment)
+        } else {
+            deployment = try? await getDeployment(external.stableDeployment, namespace: namespace)
+                .flatMap { try? $0.decode(as: ServingDeployment.self) }
+        }
+        return RolloutServing.stableUpdate(of: deployment, external: external, candidate: candidate)
     }
 
     // MARK: Route
@@ -192,10 +224,10 @@ public struct CanaryRolloutReconciler: Reconciler {
         let scaleDownDue = status.scaleDownTime.flatMap(KubeTime.parse).map { now >= $0 } ?? true
 
         if let external = rollout.spec.serving.external {
-            let canaryObject = try await getDeployment(external.canaryDeployment, namespace: namespace)
+            let canaryObject = try await externalDeployment(external.canaryDeployment, namespace: namespace)
             let replicas = canaryObject?["spec"]?["replicas"]?.intValue
             if CanaryMachine.isActive(status), replicas == 0, external.scaleDown == true {
-                let stable = try await getDeployment(external.stableDeployment, namespace: namespace)
+                let stable = try await externalDeployment(external.stableDeployment, namespace: namespace)
                 let target = max(1, stable?["spec"]?["replicas"]?.intValue ?? 1)
                 try await scale(external.canaryDeployment, namespace: namespace, to: target)
             } else if !CanaryMachine.isActive(status), scaleDownDue, external.scaleDown == true, (replicas ?? 0) > 0 {
@@ -261,6 +293,12 @@ public struct CanaryRolloutReconciler: Reconciler {
                                   body: Data(patch.serialized()), contentType: "application/merge-patch+json")
     }
 
+    /// A user's Deployment from the watch cache (a GET when the reconciler runs without one).
+    func externalDeployment(_ name: String, namespace: String) async throws -> JSONValue? {
+        if let cache = servingDeployments { return cache.get(namespace: namespace, name: name)?.json }
+        return try await getDeployment(name, namespace: namespace)
+    }
+
     func getDeployment(_ name: String, namespace: String) async throws -> JSONValue? {
         do {
             return try JSONValue.decode(try await client.send(method: "GET",
@@ -269,6 +307,10 @@ public struct CanaryRolloutReconciler: Reconciler {
             return nil
         }
     }
+
+    /// `SEXTANT_FAILPOINT` (crash tests only): `kill-after-rollback-commit` SIGKILLs the process
+    /// right after it commits a status that newly reads `RolledBack`.
+    static let failpoint = ProcessInfo.processInfo.environment["SEXTANT_FAILPOINT"]
 
     static let specHashAnnotation = SextantGroup.labelPrefix + "spec-hash"
 
@@ -287,7 +329,7 @@ public struct CanaryRolloutReconciler: Reconciler {
     /// Keeps each ModelVersion's serving phase in line with the rollout's status (level-triggered:
     /// a pass that died before this point is repaired by the next one).
     func recordVersions(_ rollout: CanaryRollout, now: Date) async throws {
-        guard let status = rollout.status else { return }
+        guard let status = rollout.status.map(CanaryMachine.resumed) else { return }
         let namespace = rollout.metadata.namespace ?? ""
         let rolloutName = rollout.metadata.name ?? ""
         for object in modelVersions.list(namespace: namespace) {
@@ -300,7 +342,20 @@ public struct CanaryRolloutReconciler: Reconciler {
             } else if name == status.canaryVersion, CanaryMachine.isActive(status) {
                 s.phase = .canary
                 s.servedBy = rolloutName
+            } else if let ended = RolloutHistory.lastOutcome(of: name, in: status),
+                      ended.outcome == .rolledBack || ended.outcome == .failed {
+                // From the committed history: right whatever happened after the commit (a crash,
+                // a new candidate before the restart).
+                let time = ended.endTime.flatMap(KubeTime.parse).map(KubeTime.format) ?? KubeTime.format(now)
+                if s.phase != .rolledBack || s.rolledBack?.time != time || s.rolledBack?.canaryRollout != rolloutName {
+                    var record = RollbackRecord(time: time, canaryRollout: rolloutName, reason: ended.reason)
+                    record.message = ended.message
+                    s.rolledBack = record
+                }
+                s.phase = .rolledBack
+                s.servedBy = nil
             } else if name == status.canaryVersion, status.phase == .rolledBack || status.phase == .failed {
+                // A status written before `history` existed.
                 if s.phase != .rolledBack || s.rolledBack == nil {
                     var record = RollbackRecord(time: KubeTime.format(now), canaryRollout: rolloutName,
                                                 reason: status.message.flatMap { $0.split(separator: ":").first.map(String.init) })
@@ -348,6 +403,22 @@ public struct CanaryRolloutReconciler: Reconciler {
         }
     }
 
+    /// RolloutStarted, Promoted, RolledBack and RolloutFailed, at least once: derived from the
+    /// committed history under deterministic names, so a pass after a crash writes a missing one
+    /// and finds (409) one already written. Only recent transitions: Events expire after an hour.
+    func writeTransitionEvents(_ rollout: CanaryRollout, now: Date) async {
+        let regarding = ObjectReference(apiVersion: CanaryRollout.apiVersion, kind: CanaryRollout.kind, name: rollout.metadata.name,
+                                        namespace: rollout.metadata.namespace, uid: rollout.metadata.uid)
+        for event in RolloutHistory.transitionEvents(status: rollout.status, rollout: rollout.metadata.name ?? "",
+                                                     uid: rollout.metadata.uid ?? "")
+        where now.timeIntervalSince(event.time) < Self.transitionEventHorizon {
+            await events.recordOnce(regarding: regarding, name: event.name, type: event.warning ? .warning : .normal,
+                                    reason: event.reason, action: "Rollout", note: event.message, eventTime: event.time)
+        }
+    }
+
+    static let transitionEventHorizon: TimeInterval = 3600
+
     // MARK: Conditions
 
     func setConditions(_ rollout: inout CanaryRollout, routing: RoutingState, now: Date) {
@@ -369,11 +440,16 @@ public struct CanaryRolloutReconciler: Reconciler {
         }
         let message = status.message ?? ""
         switch status.phase {
+        case .waiting?:
+            Conditions.set(&conditions, type: ConditionType.progressing, status: .false, reason: status.reason ?? "Waiting",
+                           message: message, observedGeneration: generation, now: now)
+        case .invalid?:
+            break
         case .initializing?, .progressing?, .paused?, .promoting?:
             Conditions.set(&conditions, type: ConditionType.progressing, status: .true, reason: status.phase?.rawValue ?? "",
                            message: message, observedGeneration: generation, now: now)
         case .rolledBack?, .failed?:
-            let reason = message.split(separator: ":").first.map(String.init) ?? (status.phase?.rawValue ?? "")
+            let reason = status.reason ?? message.split(separator: ":").first.map(String.init) ?? (status.phase?.rawValue ?? "")
             Conditions.set(&conditions, type: ConditionType.progressing, status: .false, reason: reason,
                            message: message, observedGeneration: generation, now: now)
             Conditions.set(&conditions, type: ConditionType.promoted, status: .false, reason: reason,
@@ -399,8 +475,14 @@ public struct CanaryRolloutReconciler: Reconciler {
         let generation = object.metadata.generation
         let changed = Conditions.set(&conditions, type: ConditionType.ready, status: .false, reason: ConditionReason.invalidSpec,
                                      message: message, observedGeneration: generation, now: settings.now())
-        guard changed else { return .done }
+        guard changed || status["phase"]?.stringValue != RolloutPhase.invalid.rawValue else { return .done }
         status["conditions"] = try JSONValue(encoding: conditions)
+        // Phase `Invalid`, the phase it was in held: nothing moves until the spec is fixed.
+        let previous = try? JSONValue.object(status).decode(as: CanaryRolloutStatus.self)
+        let invalid = CanaryMachine.invalid(previous, message: message)
+        status["phase"] = .string(RolloutPhase.invalid.rawValue)
+        status["heldPhase"] = invalid.heldPhase.map { .string($0.rawValue) }
+        status["reason"] = .string(RolloutReason.invalidSpec)
         status["message"] = .string("invalid spec: \(message)")
         raw["status"] = .object(status)
         let path = RolloutServing.canaryRollouts.path(namespace: object.metadata.namespace, name: object.metadata.name,

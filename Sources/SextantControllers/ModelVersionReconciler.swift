@@ -69,6 +69,7 @@ struct ModelVersionReconciler: Reconciler {
         status.conditions = conditions
         status.phase = ApprovalRules.phase(current: status.phase, approval: approval.state, invalid: invalid)
         status.observedGeneration = gen
+        status.displayMetrics = ModelVersionStatus.displayMetrics(mv.spec.metrics)
         status.message = invalid ? (problems + conflicts.fatal).map(\.description).joined(separator: "; ")
             : "\(approval.state.rawValue)" + (who.isEmpty ? "" : " " + who)
         var updated = mv

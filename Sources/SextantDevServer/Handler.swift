@@ -306,6 +306,7 @@ public final class DevAPIHandler: Sendable {
     }
 
     func resource(_ request: APIRequest, group: String, version: String, rest: [String]) async throws -> APIResponse {
+        let request = EventConversion.request(request, group: group)
         let target = try await resolveTarget(group: group, version: version, rest: rest)
         let type = target.type
         let dryRun = request.query["dryRun"] == "All"
@@ -319,7 +320,8 @@ public final class DevAPIHandler: Sendable {
             case "POST":
                 let body = try parseBody(request)
                 try checkKind(body, type)
-                let created = try await store.create(type, namespace: target.namespace, body: body, dryRun: dryRun)
+                let created = try await store.create(type, namespace: target.namespace, body: Self.storedForm(body, type),
+                                                     dryRun: dryRun)
                 return .json(served(created, type), status: 201)
             case "DELETE":
                 let options = try listOptions(request)
@@ -353,8 +355,8 @@ public final class DevAPIHandler: Sendable {
         case "PUT":
             let body = try parseBody(request)
             try checkKind(body, type)
-            let updated = try await store.update(type, namespace: target.namespace, name: name, body: body,
-                                                 statusOnly: statusOnly, dryRun: dryRun)
+            let updated = try await store.update(type, namespace: target.namespace, name: name,
+                                                 body: Self.storedForm(body, type), statusOnly: statusOnly, dryRun: dryRun)
             return .json(served(updated, type))
         case "PATCH":
             return try await patch(request, target, name: name, statusOnly: statusOnly, dryRun: dryRun)
@@ -373,12 +375,8 @@ public final class DevAPIHandler: Sendable {
         }
     }
 
-    /// The object as served at the requested version (all versions share storage; no conversion).
-    func served(_ object: JSONValue, _ type: ResourceType) -> JSONValue {
-        var object = object
-        object["apiVersion"] = .string(type.groupVersion)
-        return object
-    }
+    /// The object as served at the requested version (see `servedForm`).
+    func served(_ object: JSONValue, _ type: ResourceType) -> JSONValue { Self.servedForm(object, type) }
 
     func checkKind(_ body: JSONValue, _ type: ResourceType) throws(APIError) {
         guard body.objectValue != nil else { throw APIError.badRequest("the request body must be a JSON object") }
@@ -513,8 +511,9 @@ public final class DevAPIHandler: Sendable {
         let include = TableConverter.IncludeObject(rawValue: request.query["includeObject"] ?? "") ?? .metadata
         let encoder: WatchEncoder = { eventType, object in
             var payload = object
+            if eventType == "BOOKMARK" { payload["apiVersion"] = .string(type.groupVersion) }
             if eventType != "ERROR" && eventType != "BOOKMARK" {
-                payload["apiVersion"] = .string(type.groupVersion)
+                payload = Self.servedForm(payload, type)
                 if table { payload = TableConverter.table(type, [payload], listMeta: [:], include: include) }
             }
             var line = Array(#"{"type":""#.utf8)
@@ -548,10 +547,11 @@ public final class DevAPIHandler: Sendable {
                 if statusOnly { throw APIError.notFound(type, name) }
                 var body = patch
                 body.set(path: ["metadata", "name"], to: .string(name))
-                let created = try await store.create(type, namespace: target.namespace, body: body, dryRun: dryRun)
+                let created = try await store.create(type, namespace: target.namespace, body: Self.storedForm(body, type),
+                                                     dryRun: dryRun)
                 return .json(served(created, type), status: 201)
             }
-            var merged = StrategicMerge.apply(patch, to: current)
+            var merged = Self.storedForm(StrategicMerge.apply(patch, to: Self.patchBase(current, type)), type)
             if patch[path: ["metadata", "resourceVersion"]] == nil {
                 merged.set(path: ["metadata", "resourceVersion"], to: current[path: ["metadata", "resourceVersion"]])
             }
@@ -562,7 +562,8 @@ public final class DevAPIHandler: Sendable {
         // Retried on conflict: a patch without a resourceVersion must not fail because of a
         // concurrent write between our read and our write.
         for _ in 0..<5 {
-            let current = try await store.get(type, namespace: target.namespace, name: name)
+            let stored = try await store.get(type, namespace: target.namespace, name: name)
+            let current = Self.patchBase(stored, type)
             var patched: JSONValue
             switch contentType {
             case "application/merge-patch+json":
@@ -588,6 +589,7 @@ public final class DevAPIHandler: Sendable {
             default:
                 throw APIError.unsupportedMediaType(contentType)
             }
+            patched = Self.storedForm(patched, type)
             let preconditionRV = patched[path: ["metadata", "resourceVersion"]]?.stringValue
             let currentRV = current[path: ["metadata", "resourceVersion"]]?.stringValue
             let explicitRV = preconditionRV != currentRV

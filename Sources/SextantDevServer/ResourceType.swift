@@ -40,11 +40,13 @@ public struct ResourceType: Sendable, Hashable {
     public var isCustom: Bool
     /// The version objects are stored in; all versions of a resource share one storage.
     public var storageVersion: String
+    /// The group whose storage holds the objects: `events.k8s.io` Events live with core Events.
+    public var storageGroup: String
 
     public init(group: String, version: String, kind: String, plural: String, singular: String? = nil,
                 namespaced: Bool, shortNames: [String] = [], categories: [String] = [], hasStatus: Bool = false,
                 printerColumns: [PrinterColumn] = [], schema: JSONValue? = nil, isCustom: Bool = false,
-                storageVersion: String? = nil) {
+                storageVersion: String? = nil, storageGroup: String? = nil) {
         self.group = group
         self.version = version
         self.kind = kind
@@ -58,11 +60,12 @@ public struct ResourceType: Sendable, Hashable {
         self.schema = schema
         self.isCustom = isCustom
         self.storageVersion = storageVersion ?? version
+        self.storageGroup = storageGroup ?? group
     }
 
     public var groupVersion: String { group.isEmpty ? version : "\(group)/\(version)" }
     /// The storage key shared by every version of this resource.
-    public var storageKey: String { "\(group)/\(plural)" }
+    public var storageKey: String { "\(storageGroup)/\(plural)" }
     /// `configmaps` or `virtualservices.networking.istio.io`, as error messages name resources.
     public var qualifiedName: String { group.isEmpty ? plural : "\(plural).\(group)" }
 
@@ -96,12 +99,14 @@ enum BuiltinResources {
                                       PrinterColumn(name: "Reason", type: "string", jsonPath: ".reason"),
                                       PrinterColumn(name: "Object", type: "string", jsonPath: ".involvedObject.name"),
                                       PrinterColumn(name: "Message", type: "string", jsonPath: ".message")]),
+        // One storage with core Events (EventConversion.swift).
         ResourceType(group: "events.k8s.io", version: "v1", kind: "Event", plural: "events", namespaced: true,
                      shortNames: ["ev"],
                      printerColumns: [PrinterColumn(name: "Type", type: "string", jsonPath: ".type"),
                                       PrinterColumn(name: "Reason", type: "string", jsonPath: ".reason"),
                                       PrinterColumn(name: "Object", type: "string", jsonPath: ".regarding.name"),
-                                      PrinterColumn(name: "Note", type: "string", jsonPath: ".note")]),
+                                      PrinterColumn(name: "Note", type: "string", jsonPath: ".note")],
+                     storageGroup: ""),
         ResourceType(group: "apps", version: "v1", kind: "Deployment", plural: "deployments", namespaced: true,
                      shortNames: ["deploy"], categories: ["all"], hasStatus: true,
                      printerColumns: [PrinterColumn(name: "Ready", type: "integer", jsonPath: ".status.readyReplicas"),

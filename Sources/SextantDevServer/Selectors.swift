@@ -136,8 +136,12 @@ public struct FieldSelector: Sendable, Hashable {
 
     static let supported: Set<String> = [
         "metadata.name", "metadata.namespace", "status.phase", "spec.nodeName", "type", "involvedObject.name",
-        "involvedObject.kind", "involvedObject.uid", "involvedObject.namespace", "reason", "regarding.name",
+        "involvedObject.kind", "involvedObject.uid", "involvedObject.namespace", "involvedObject.apiVersion",
+        "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason", "reportingComponent", "source",
+        "regarding.name",
     ]
+    /// Field labels that are not the object's JSON path: an Event's `source` is its component.
+    static let paths: [String: [String]] = ["source": ["source", "component"]]
 
     public init(parsing text: String) throws(APIError) {
         var terms: [Term] = []
@@ -161,7 +165,7 @@ public struct FieldSelector: Sendable, Hashable {
             guard Self.supported.contains(field) else {
                 throw APIError.badRequest("field label not supported: \(field)")
             }
-            terms.append(Term(path: field.split(separator: ".").map(String.init),
+            terms.append(Term(path: Self.paths[field] ?? field.split(separator: ".").map(String.init),
                               value: String(parts[1]).trimmingSpaces, negated: negated))
         }
         self.terms = terms

@@ -21,6 +21,15 @@ public enum ServingState: Sendable, Hashable {
     case notReady(String)
 }
 
+/// External serving: whether the user's stable Deployment runs the candidate yet (GitOps caught
+/// up). Promotion routes traffic back to the stable destination only once it does.
+public enum StableUpdateState: Sendable, Hashable {
+    /// Managed serving: Sextant points the stable subset/Service at the candidate itself.
+    case notApplicable
+    case done
+    case pending(String)
+}
+
 /// Whether the VirtualService routes what `CanaryMachine.desiredRouting` asks, as read back.
 public enum RoutingState: Sendable, Hashable {
     case verified
@@ -34,17 +43,21 @@ public struct RolloutObservation: Sendable {
     public var candidate: CandidateState
     public var serving: ServingState
     public var routing: RoutingState
+    /// External serving during promotion: whether the stable Deployment runs the candidate.
+    public var stableUpdate: StableUpdateState
     /// This pass's analysis, present once the machine asked for it with `.need(.analysis)`.
     public var analysis: [SextantAPI.Measurement]?
     /// Results of the webhooks the machine asked for with `.need(.webhooks(type))`.
     public var webhooks: [WebhookType: [WebhookResult]]
 
     public init(now: Date, candidate: CandidateState, serving: ServingState, routing: RoutingState,
+                stableUpdate: StableUpdateState = .notApplicable,
                 analysis: [SextantAPI.Measurement]? = nil, webhooks: [WebhookType: [WebhookResult]] = [:]) {
         self.now = now
         self.candidate = candidate
         self.serving = serving
         self.routing = routing
+        self.stableUpdate = stableUpdate
         self.analysis = analysis
         self.webhooks = webhooks
     }
@@ -112,6 +125,12 @@ public enum RolloutReason {
     public static let progressDeadlineExceeded = "ProgressDeadlineExceeded"
     public static let preRolloutWebhookFailed = "PreRolloutWebhookFailed"
     public static let candidateWithdrawn = "CandidateWithdrawn"
+    public static let invalidSpec = "InvalidSpec"
+    public static let servingNotReady = "CandidateNotServing"
+    public static let analysisError = "AnalysisError"
+    public static let awaitingStableUpdate = "AwaitingStableUpdate"
+    public static let promotionTimeout = "PromotionTimeout"
+    public static let rolledBackBefore = "RolledBackBefore"
 }
 
 public enum CanaryMachine {
@@ -130,18 +149,48 @@ public enum CanaryMachine {
             // `step` throws only NeedSignal; anything else is a programming error surfaced as a hold.
             run.status.message = "internal error: \(error)"
         }
+        run.present()
         run.outcome.status = run.status
         run.outcome.requeueAfter = run.nextWakeUp()
         return .decided(run.outcome)
     }
 
+    /// The status the machine works on: under `Waiting` or `Invalid`, the held phase. Traffic,
+    /// serving and records follow it, so a wait never moves traffic.
+    public static func resumed(_ status: CanaryRolloutStatus) -> CanaryRolloutStatus {
+        guard status.phase == .waiting || status.phase == .invalid else { return status }
+        var s = status
+        s.phase = status.heldPhase
+        s.heldPhase = nil
+        return s
+    }
+
+    /// The status of a rollout whose spec is invalid: phase `Invalid`, the phase it was in held.
+    public static func invalid(_ status: CanaryRolloutStatus?, message: String) -> CanaryRolloutStatus {
+        var s = resumed(status ?? CanaryRolloutStatus())
+        s.heldPhase = s.phase
+        s.phase = .invalid
+        s.reason = RolloutReason.invalidSpec
+        s.message = "invalid spec: \(message)"
+        return s
+    }
+
     /// The traffic the status calls for; `nil` before any version serves.
+    ///
+    /// External serving: while promoting, all traffic stays on the canary destination (whose
+    /// Deployment runs the candidate); the machine ends the promotion, and 100/0 goes back to
+    /// the stable destination, only once the stable Deployment runs the candidate.
     public static func desiredRouting(spec: CanaryRolloutSpec, status: CanaryRolloutStatus?) -> DesiredRouting? {
-        guard let status else { return nil }
+        guard let raw = status else { return nil }
+        let status = resumed(raw)
         let steps = RolloutSteps.of(spec)
         switch status.phase {
         case .promoting?:
             guard let canary = status.canaryVersion else { return nil }
+            if spec.serving.external != nil {
+                return DesiredRouting(stableVersion: status.stableVersion ?? canary, canaryVersion: canary,
+                                      split: TrafficSplit(canaryWeight: 100))
+            }
             return DesiredRouting(stableVersion: canary, canaryVersion: canary, split: TrafficSplit(canaryWeight: 0))
         case .progressing?, .paused?:
             guard let stable = status.stableVersion, let canary = status.canaryVersion else { break }
@@ -157,7 +206,7 @@ public enum CanaryMachine {
     /// Versions that must keep serving now. Every other served version is scaled down once
     /// `status.scaleDownTime` has passed.
     public static func versionsToServe(status: CanaryRolloutStatus?) -> Set<String> {
-        guard let status else { return [] }
+        guard let status = status.map(resumed) else { return [] }
         var versions = Set<String>()
         if let stable = status.stableVersion { versions.insert(stable) }
         switch status.phase {
@@ -171,7 +220,7 @@ public enum CanaryMachine {
 
     /// Whether a rollout of a candidate is under way (traffic may be on it).
     public static func isActive(_ status: CanaryRolloutStatus?) -> Bool {
-        guard let status, status.canaryVersion != nil else { return false }
+        guard let status = status.map(resumed), status.canaryVersion != nil else { return false }
         switch status.phase {
         case .initializing?, .progressing?, .paused?, .promoting?: return true
         default: return false
@@ -180,6 +229,14 @@ public enum CanaryMachine {
 }
 
 struct NeedSignal: Error { var need: CanaryNeed }
+
+/// Why a rollout holds instead of progressing: shown as phase `Waiting` with this reason.
+struct Hold {
+    var reason: String
+    var message: String
+    /// Whether entering the wait is a Warning Event (else Normal).
+    var warning: Bool
+}
 
 /// One evaluation of the machine. Mutates `status`; throws `NeedSignal` to ask for measurements.
 struct Run {
@@ -190,12 +247,17 @@ struct Run {
     let steps: [RolloutStep]
     let now: Date
     let nowText: String
+    /// The status as committed (phase `Waiting` included), for change detection.
     let original: CanaryRolloutStatus
+    /// Set by a path that holds: the status is presented as `Waiting` with its reason.
+    var hold: Hold?
+    /// The reason of the phase when it is not the default one for the phase.
+    var phaseReason: String?
 
     init(spec: CanaryRolloutSpec, observed: RolloutObservation, status: CanaryRolloutStatus) {
         self.spec = spec
         self.observed = observed
-        self.status = status
+        self.status = CanaryMachine.resumed(status)
         self.outcome = CanaryOutcome(status: status)
         self.original = status
         self.steps = RolloutSteps.of(spec)
@@ -226,9 +288,15 @@ struct Run {
                 }
                 status.phase = .succeeded
                 status.canaryVersion = nil
+                if case .failed(let reason, let message) = observed.routing {
+                    // The stable version serves, but the routing to it is gone or broken.
+                    status.message = "serving \(stable); waiting for routing: \(reason): \(message)"
+                    hold = Hold(reason: reason, message: status.message ?? "", warning: true)
+                }
             } else {
                 status.phase = nil
                 status.message = "spec.modelVersion is not set; nothing to serve"
+                hold = Hold(reason: "NoModelVersion", message: status.message ?? "", warning: false)
             }
             return
         }
@@ -247,7 +315,7 @@ struct Run {
             try initialize(candidate)
         case .progressing?, .paused?:
             try progress(candidate)
-        case .succeeded?, nil:
+        case .succeeded?, nil, .waiting?, .invalid?:  // (resumed: never waiting or invalid here)
             try startOrWait(candidate)
         }
     }
@@ -313,10 +381,16 @@ struct Run {
             cancel(old, because: "a new candidate \(candidate) replaced it; restarting from the stable version")
         }
         switch observed.candidate {
-        case .ineligible(_, _, let message), .rolledBackBefore(_, let message):
+        case .ineligible(_, let reason, let message):
             status.phase = status.stableVersion == nil ? .initializing : .succeeded
             status.canaryVersion = nil
             status.message = "waiting for \(candidate): \(message)"
+            hold = Hold(reason: reason, message: status.message ?? "", warning: false)
+        case .rolledBackBefore(_, let message):
+            status.phase = status.stableVersion == nil ? .initializing : .succeeded
+            status.canaryVersion = nil
+            status.message = "waiting for \(candidate): \(message)"
+            hold = Hold(reason: RolloutReason.rolledBackBefore, message: status.message ?? "", warning: false)
         case .eligible, .unset:
             start(candidate, event: "RolloutStarted",
                   message: status.stableVersion.map { "rolling out \(candidate) (stable: \($0))" }
@@ -339,7 +413,15 @@ struct Run {
         status.lastProgressTime = nowText
         status.webhooks = nil
         status.message = message
-        outcome.events.append(RolloutEvent(reason: event, message: message))
+        var record = RolloutRecord(version: candidate, stableVersion: status.stableVersion, startTime: nowText)
+        if event != "RolloutStarted" {
+            // RolloutStarted itself derives from the history (at least once); a retry also says who asked.
+            record.trigger = event
+            outcome.events.append(RolloutEvent(reason: event, message: message))
+        }
+        var history = status.history ?? []
+        history.append(record)
+        status.history = Array(history.suffix(RolloutRecord.limit))
         outcome.transitions.append(.started(candidate: candidate))
     }
 
@@ -521,6 +603,10 @@ struct Run {
             return
         }
         status.message = "waiting for \(candidate) to serve: \(why)"
+        // Initializing means exactly this wait; later it is a hold (the candidate stopped serving).
+        if status.phase != .initializing {
+            hold = Hold(reason: RolloutReason.servingNotReady, message: status.message ?? "", warning: true)
+        }
     }
 
     mutating func holdForRouting(_ candidate: String, reason: String, message: String) throws {
@@ -530,7 +616,8 @@ struct Run {
             try callInformational(.rollback)
             return
         }
-        status.message = "holding: \(reason): \(message)"
+        status.message = "waiting for routing: \(reason): \(message)"
+        hold = Hold(reason: reason, message: status.message ?? "", warning: true)
     }
 
     var deadlineSeconds: Int { spec.progressDeadlineSeconds ?? 600 }
@@ -558,14 +645,30 @@ struct Run {
         outcome.transitions.append(.failed(version: candidate, reason: reason, message: message))
     }
 
+    /// The RolledBack/RolloutFailed Event derives from the closed history record (at least once).
     private mutating func end(_ candidate: String, phase: RolloutPhase, reason: String, message: String) {
         status.phase = phase
         status.pauseStartTime = nil
         status.message = "\(reason): \(message)"
+        phaseReason = reason
         let delay = Double(spec.abortScaleDownDelaySeconds ?? 30)
         status.scaleDownTime = KubeTime.formatMicro(now.addingTimeInterval(delay))
-        outcome.events.append(RolloutEvent(warning: true, reason: phase == .failed ? "RolloutFailed" : "RolledBack",
-                                           message: "\(candidate): \(status.message ?? "")"))
+        close(candidate, phase == .failed ? .failed : .rolledBack, reason: reason)
+    }
+
+    /// Closes the open history record of `candidate` with its outcome (one is added for a
+    /// status written before the history existed).
+    mutating func close(_ candidate: String, _ result: RolloutOutcome, reason: String?) {
+        var history = status.history ?? []
+        let index = history.lastIndex { $0.version == candidate && $0.outcome == nil }
+        var record = index.map { history[$0] }
+            ?? RolloutRecord(version: candidate, stableVersion: status.stableVersion, startTime: status.rolloutStartTime ?? nowText)
+        record.outcome = result
+        record.endTime = nowText
+        record.reason = reason
+        record.message = status.message
+        if let index { history[index] = record } else { history.append(record) }
+        status.history = Array(history.suffix(RolloutRecord.limit))
     }
 
     mutating func cancel(_ canary: String, because why: String) {
@@ -574,6 +677,8 @@ struct Run {
         status.currentStepIndex = nil
         status.pauseStartTime = nil
         status.message = "rollout of \(canary) cancelled: \(why)"
+        phaseReason = "Cancelled"
+        close(canary, .cancelled, reason: "Cancelled")
         let delay = Double(spec.abortScaleDownDelaySeconds ?? 30)
         status.scaleDownTime = KubeTime.formatMicro(now.addingTimeInterval(delay))
         outcome.events.append(RolloutEvent(reason: "RolloutCancelled", message: status.message ?? ""))
@@ -587,7 +692,26 @@ struct Run {
         }
         guard observed.routing == .verified else {
             if case .failed(let reason, let message) = observed.routing {
-                status.message = "promoting \(candidate): holding: \(reason): \(message)"
+                status.message = "promoting \(candidate): waiting for routing: \(reason): \(message)"
+                hold = Hold(reason: reason, message: status.message ?? "", warning: true)
+            }
+            return
+        }
+        if case .pending(let why) = observed.stableUpdate {
+            // External serving: the stable Deployment is the user's (GitOps). Traffic stays on the
+            // canary destination until it runs the candidate; never back to the old version.
+            let deployment = spec.serving.external?.stableDeployment ?? "the stable Deployment"
+            let timeout = Double(spec.serving.external?.promotionTimeoutSeconds ?? 600)
+            let since = status.lastProgressTime.flatMap(KubeTime.parse) ?? now
+            status.message = "promoting \(candidate): all traffic stays on the canary destination until Deployment "
+                + "\(deployment) runs \(candidate): \(why)"
+            if now >= since.addingTimeInterval(timeout) {
+                hold = Hold(reason: RolloutReason.promotionTimeout,
+                            message: "\(status.message ?? "") (not within promotionTimeoutSeconds \(Int(timeout)); update "
+                                + "\(deployment) to \(candidate) in your GitOps repository)",
+                            warning: true)
+            } else {
+                phaseReason = RolloutReason.awaitingStableUpdate
             }
             return
         }
@@ -602,7 +726,8 @@ struct Run {
         status.lastProgressTime = nowText
         status.scaleDownTime = KubeTime.formatMicro(now.addingTimeInterval(Double(spec.scaleDownDelaySeconds ?? 30)))
         status.message = previous.map { "promoted \(candidate) (previous stable: \($0))" } ?? "promoted the first version \(candidate)"
-        outcome.events.append(RolloutEvent(reason: "Promoted", message: status.message ?? ""))
+        phaseReason = "Promoted"
+        close(candidate, .promoted, reason: "Promoted")
         outcome.transitions.append(.promoted(version: candidate, previous: previous))
     }
 
@@ -660,6 +785,50 @@ struct Run {
             .joined(separator: "; ")
     }
 
+    // MARK: Presentation
+
+    /// Shows a hold as phase `Waiting` (the machine's phase kept in `heldPhase`) and sets the
+    /// reason of every phase. Entering a wait, or a new reason for it, is an Event naming why.
+    mutating func present() {
+        if hold == nil, status.phase == .progressing || status.phase == .paused, (status.consecutiveErrors ?? 0) > 0 {
+            // Analysis errors hold the steps until a run without errors (each run has its own Event).
+            hold = Hold(reason: RolloutReason.analysisError, message: status.message ?? "", warning: false)
+        }
+        if let hold {
+            status.heldPhase = status.phase
+            status.phase = .waiting
+            status.reason = hold.reason
+            status.message = hold.message
+            // (Analysis errors have their own Warning per run.)
+            if original.phase != .waiting || original.reason != hold.reason, hold.reason != RolloutReason.analysisError {
+                outcome.events.append(RolloutEvent(warning: hold.warning, reason: hold.reason, message: hold.message))
+            }
+            return
+        }
+        status.heldPhase = nil
+        status.reason = phaseReason ?? defaultReason()
+    }
+
+    func defaultReason() -> String? {
+        switch status.phase {
+        case .initializing?: return status.stableVersion == nil ? "DeployingFirstVersion" : "DeployingCandidate"
+        case .progressing?: return "StepInProgress"
+        case .promoting?: return "Promoting"
+        case .paused?:
+            if spec.paused == true { return "SpecPaused" }
+            let index = status.currentStepIndex ?? 0
+            guard index < steps.count else { return "AwaitingConfirmPromotion" }
+            if case .pause(nil) = steps[index] { return "AwaitingPromoteRequest" }
+            return "PauseStep"
+        case .succeeded?: return original.phase == .succeeded ? (original.reason ?? "Serving") : "Serving"
+        case .rolledBack?, .failed?:
+            // Kept from the pass that ended it (the machine holds these phases unchanged).
+            return status.history?.last { $0.version == status.canaryVersion && $0.outcome != nil }?.reason
+                ?? status.message.flatMap { $0.split(separator: ":").first.map(String.init) }
+        case .waiting?, .invalid?, nil: return nil
+        }
+    }
+
     // MARK: Timers
 
     /// The earliest time something will be due: next analysis, end of a pause, the progress
@@ -667,7 +836,8 @@ struct Run {
     func nextWakeUp() -> Duration? {
         var times: [Date] = []
         let active = CanaryMachine.isActive(status)
-        if active, status.phase == .progressing || status.phase == .paused {
+        let working = CanaryMachine.resumed(status)
+        if active, working.phase == .progressing || working.phase == .paused {
             let hasAnalysis = !(spec.analysis?.metrics ?? []).isEmpty || !hooks(.rollout).isEmpty
             if hasAnalysis, let base = (status.lastAnalysisTime ?? status.stepStartTime).flatMap(KubeTime.parse) {
                 times.append(base.addingTimeInterval(interval.seconds))
@@ -680,17 +850,34 @@ struct Run {
                 times.append(now.addingTimeInterval(interval.seconds))
             }
         }
-        if active, let last = status.lastProgressTime.flatMap(KubeTime.parse) {
+        // A deadline already past needs no timer (every hold checks it), and would spin;
+        // promotion has none.
+        if active, working.phase != .promoting, let last = status.lastProgressTime.flatMap(KubeTime.parse),
+           last.addingTimeInterval(Double(deadlineSeconds)) > now {
             times.append(last.addingTimeInterval(Double(deadlineSeconds)))
         }
         if let scaleDown = status.scaleDownTime.flatMap(KubeTime.parse), scaleDown > now {
             times.append(scaleDown)
         }
-        if status != original || status.phase == .promoting || status.phase == .initializing && observed.serving == .ready {
+        let awaitingStable: Bool
+        if case .pending = observed.stableUpdate, working.phase == .promoting {
+            // Woken by the Deployment's watch; the timer only marks the promotion timeout.
+            awaitingStable = true
+            if let since = status.lastProgressTime.flatMap(KubeTime.parse) {
+                let timeout = Double(spec.serving.external?.promotionTimeoutSeconds ?? 600)
+                if now < since.addingTimeInterval(timeout) { times.append(since.addingTimeInterval(timeout)) }
+            }
+        } else {
+            awaitingStable = false
+        }
+        let promotingNow = working.phase == .promoting && !awaitingStable && hold == nil
+        if status != original || promotingNow || working.phase == .initializing && observed.serving == .ready {
             // Something changed (or routing must catch up): look again right away.
             return .zero
         }
-        guard let next = times.min() else { return nil }
+        // A time already past is blocked by something else (routing, serving), which has its
+        // own wake-up (the 10 s routing retry, the Deployment watch): no timer, or it would spin.
+        guard let next = times.filter({ $0 > now }).min() else { return nil }
         return .seconds(max(0, next.timeIntervalSince(now)))
     }
 

@@ -200,6 +200,10 @@ public struct ClusterConfig: Sendable {
     public var tls: TLSOptions
     public var proxy: String?
     public var auth: Authentication
+    /// The name of the kubeconfig user entry the context uses (`contexts[].context.user`): who
+    /// the person at the keyboard says they are, for records such as `requestedBy`. Not an
+    /// identity the API server verified; nil in-cluster and without a user entry.
+    public var userName: String?
 
     public enum Authentication: Sendable, Equatable {
         case none
@@ -234,6 +238,7 @@ public struct ClusterConfig: Sendable {
             throw KubeConfigError("cluster \"\(context.cluster)\" has no server")
         }
         let user = context.user.flatMap { name in kubeconfig.users?.first(where: { $0.name == name })?.user }
+        let userName = context.user.flatMap { $0.isEmpty ? nil : $0 }
         if let userName = context.user, !userName.isEmpty, user == nil {
             throw KubeConfigError("user \"\(userName)\" of context \"\(contextName)\" not found")
         }
@@ -264,6 +269,7 @@ public struct ClusterConfig: Sendable {
         }
         self.init(server: server, namespace: context.namespace ?? "default", tls: tls, proxy: cluster.proxyURL,
                   auth: auth)
+        self.userName = userName
     }
 
     /// Configuration from inside a Pod: service-account token, CA and namespace files.

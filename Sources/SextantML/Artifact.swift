@@ -1,8 +1,9 @@
 // The model artifact, format "sextant-model/v1" (documented field by field in docs/trainer.md),
 // and the predictor the model server uses.
 import Foundation
+import SextantVersion
 
-public let trainerVersion = "0.1.0"
+public let trainerVersion = SextantVersion.version
 
 /// One tree as flat arrays indexed by node id (node 0 is the root).
 public struct TreeArrays: Codable, Sendable, Equatable {

@@ -37,6 +37,8 @@ public actor EventRecorder {
     let maxTracked: Int
     let logger: Logger
     private var recorded: [SeriesKey: Recorded] = [:]
+    /// Names of `recordOnce` Events known to exist.
+    private var written: Set<String> = []
 
     /// - Parameters:
     ///   - controllerName: `reportingController`, e.g. `mlops.sextant.dev/sextant-controller`.
@@ -107,6 +109,37 @@ public actor EventRecorder {
         } catch {
             logger.warning("cannot create event", metadata: ["reason": "\(reason)", "error": "\(error)"])
         }
+    }
+
+    /// Records an Event at least once under a name the caller derives from what happened: a
+    /// second call with the same name (this process, or a restarted one after a crash) finds it
+    /// (409 AlreadyExists) and adds nothing. Names known to exist are remembered, so steady
+    /// state costs no request. Returns whether the Event exists now (false: retry later).
+    @discardableResult
+    public func recordOnce(regarding: ObjectReference, name: String, type: EventType, reason: String, action: String,
+                           note: String, eventTime: Date) async -> Bool {
+        if written.contains(name) { return true }
+        let namespace = regarding.namespace.flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+        var event = Event(metadata: ObjectMeta(name: name, namespace: namespace))
+        event.eventTime = KubeTime.formatMicro(eventTime)
+        event.reportingController = controllerName
+        event.reportingInstance = instance
+        event.action = action
+        event.reason = reason
+        event.regarding = regarding
+        event.note = note.count > 1024 ? String(note.prefix(1021)) + "..." : note
+        event.type = type.rawValue
+        do {
+            _ = try await client.create(event)
+        } catch where error.isKube(.alreadyExists) {
+            // Written before (by this process or one that died after writing it).
+        } catch {
+            logger.warning("cannot create event", metadata: ["event": "\(name)", "error": "\(error)"])
+            return false
+        }
+        if written.count >= maxTracked * 4 { written.removeAll() }  // forgetting costs one 409 each
+        written.insert(name)
+        return true
     }
 
     private func evictOldest() {

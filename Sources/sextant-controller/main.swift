@@ -6,6 +6,7 @@ import Logging
 import SextantControllers
 import SextantKube
 import SextantOperator
+import SextantVersion
 import ServiceLifecycle
 
 sextant_mimalloc_return_freed_pages_at_once()
@@ -18,7 +19,8 @@ struct SextantController: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sextant-controller",
         abstract: "Run Sextant's controllers (TrainingJob, ModelVersion, CanaryRollout).",
-        discussion: "Flags follow kubebuilder's names. See docs/controller.md.")
+        discussion: "Flags follow kubebuilder's names. See docs/controller.md.",
+        version: SextantVersion.description)
 
     @Option(help: "Path to a kubeconfig (default: $KUBECONFIG, ~/.kube/config, then in-cluster).")
     var kubeconfig: String?

@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Logging
 import SextantServing
+import SextantVersion
 import ServiceLifecycle
 
 // Call the async entry point explicitly: a top-level `await SextantServer.main()` picks the
@@ -15,7 +16,8 @@ await runAsync(SextantServer.self)
 struct SextantServer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sextant-server",
-        abstract: "Serve one model version (Sextant artifact or XGBoost JSON) with KServe V1 / Open Inference V2.")
+        abstract: "Serve one model version (Sextant artifact or XGBoost JSON) with KServe V1 / Open Inference V2.",
+        version: SextantVersion.description)
 
     @Option(help: "Model location: a path, file://, http(s):// or s3:// URI.")
     var modelUri: String

@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 import SextantML
+import SextantVersion
 
 /// Exit codes (docs/trainer.md): the controller tells input errors from gate failures by these.
 enum TrainerExit {
@@ -17,7 +18,7 @@ struct TrainerCommand: AsyncParsableCommand {
         commandName: "sextant-trainer",
         abstract: "Train, evaluate and gate a binary classifier; write a sextant-model/v1 artifact.",
         discussion: "Exit codes: 0 success, 1 I/O error, 2 bad input (config or data), 3 a gate failed.",
-        version: trainerVersion)
+        version: SextantVersion.description)
 
     @Option(name: .long, help: "Training config (YAML or JSON); '-' reads standard input.")
     var config: String

@@ -95,7 +95,7 @@ import Testing
             #expect(version[path: ["schema", "openAPIV3Schema", "properties", "spec", "type"]] == "object")
         }
         let columns = SextantCRDs.canaryRollout.columns.map(\.name)
-        #expect(Array(columns.prefix(5)) == ["Phase", "Stable", "Canary", "Weight", "Failed"])
+        #expect(Array(columns.prefix(6)) == ["Phase", "Reason", "Stable", "Canary", "Weight", "Failed"])
         #expect(columns.last == "Age")
         // Every printer column points at a field the schema has.
         for crd in SextantCRDs.all {

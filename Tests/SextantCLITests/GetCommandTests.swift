@@ -71,27 +71,27 @@ struct GetCommandTests {
                                                                       labels: ["app": "fraud"])))
         _ = try await env.client.create(ConfigMap(metadata: ObjectMeta(name: "other", namespace: "default")))
 
-        let table = try runCommand(Self.binary, ["get", "configmaps", "--kubeconfig", env.kubeconfig])
+        let table = try await runCommandAsync(Self.binary, ["get", "configmaps", "--kubeconfig", env.kubeconfig])
         #expect(table.code == 0, "\(table.output)")
         #expect(table.output.contains("NAME"))
         #expect(table.output.contains("features"))
 
-        let names = try runCommand(Self.binary, ["get", "cm", "-l", "app=fraud", "-o", "name",
+        let names = try await runCommandAsync(Self.binary, ["get", "cm", "-l", "app=fraud", "-o", "name",
                                                  "--kubeconfig", env.kubeconfig])
-        #expect(names.output.trimmingCharacters(in: .whitespacesAndNewlines) == "configmaps/features")
+        #expect(names.output.trimmingCharacters(in: .whitespacesAndNewlines) == "configmap/features")
 
-        let json = try runCommand(Self.binary, ["get", "configmap", "features", "-o", "json",
+        let json = try await runCommandAsync(Self.binary, ["get", "configmap", "features", "-o", "json",
                                                 "--kubeconfig", env.kubeconfig])
         let object = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
         #expect((object?["metadata"] as? [String: Any])?["name"] as? String == "features")
 
-        let unknown = try runCommand(Self.binary, ["get", "widgets", "--kubeconfig", env.kubeconfig])
+        let unknown = try await runCommandAsync(Self.binary, ["get", "widgets", "--kubeconfig", env.kubeconfig])
         #expect(unknown.code != 0)
         #expect(unknown.output.contains(#"doesn't have a resource type "widgets""#))
 
-        let missing = try runCommand(Self.binary, ["get", "cm", "nope", "--kubeconfig", env.kubeconfig])
-        #expect(missing.code != 0)
-        #expect(missing.output.contains("not found"))
+        let missing = try await runCommandAsync(Self.binary, ["get", "cm", "nope", "--kubeconfig", env.kubeconfig])
+        #expect(missing.code == 1)
+        #expect(missing.output.contains(#"configmaps "nope" not found"#), "\(missing.output)")
     }
 
     @Test func getWatchPrintsChangesAsTheyHappen() async throws {
@@ -108,10 +108,10 @@ struct GetCommandTests {
             }
         }
         // Once the list is printed, whatever is created next can only arrive through the watch.
-        try await waitForOutput("configmaps/listed")
-        #expect(watcher.text.contains("configmaps/listed"), "\(watcher.text)")
+        try await waitForOutput("configmap/listed")
+        #expect(watcher.text.contains("configmap/listed"), "\(watcher.text)")
         _ = try await env.client.create(ConfigMap(metadata: ObjectMeta(name: "late-arrival", namespace: "default")))
-        try await waitForOutput("configmaps/late-arrival")
-        #expect(watcher.text.contains("configmaps/late-arrival"), "\(watcher.text)")
+        try await waitForOutput("configmap/late-arrival")
+        #expect(watcher.text.contains("configmap/late-arrival"), "\(watcher.text)")
     }
 }

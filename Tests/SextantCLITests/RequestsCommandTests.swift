@@ -62,7 +62,7 @@ struct RequestsCommandTests {
         ]
         for c in cases {
             let before: DynamicObject = try await client.get(resource(c.plural, c.kind), name: c.name, namespace: "default")
-            let result = try runCommand(Self.binary, c.args + ["--kubeconfig", kubeconfig], environment: ["USER": "ana", "PATH": "/usr/bin:/bin"])
+            let result = try await runCommandAsync(Self.binary, c.args + ["--kubeconfig", kubeconfig], environment: ["SEXTANT_USER": "ana", "PATH": "/usr/bin:/bin"])
             #expect(result.code == 0, "\(c.args): \(result.output)")
             #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines) == c.printed)
             let after: DynamicObject = try await client.get(resource(c.plural, c.kind), name: c.name, namespace: "default")
@@ -75,7 +75,7 @@ struct RequestsCommandTests {
             #expect(after.metadata.generation == before.metadata.generation)
         }
 
-        let missing = try runCommand(Self.binary, ["approve", "nope", "--kubeconfig", kubeconfig])
+        let missing = try await runCommandAsync(Self.binary, ["approve", "nope", "--kubeconfig", kubeconfig])
         #expect(missing.code != 0)
         #expect(missing.output.contains(#""nope" not found"#), "\(missing.output)")
     }

@@ -199,8 +199,9 @@ private func version(_ name: String) -> ModelVersion {
         }
         let ready = try #require(badStatus?.conditions?.first { $0.type == "Ready" })
         #expect(ready.status == "False" && ready.reason == "InvalidSpec")
+        #expect(badStatus?.phase == .invalid && badStatus?.reason == "InvalidSpec")
         #expect(ready.message.contains("spec.routing"), "names the field: \(ready.message)")
-        #expect(pendingStatus?.phase == .initializing)
+        #expect(pendingStatus?.phase == .waiting && pendingStatus?.reason == "NotApproved", "a hold, not progress")
         #expect(pendingStatus?.message?.contains("fraud-v9 is not approved") == true, "\(pendingStatus?.message ?? "")")
         #expect(pendingStatus?.canaryVersion == nil, "nothing goes out before approval")
     }

@@ -12,7 +12,7 @@ import Synchronization
 import Testing
 
 /// Everything a CanaryRollout end-to-end test needs: the development API server with Sextant's
-/// and Istio's real CRDs, a real Prometheus scraping `sextant-server`-style exporters (labelled
+/// and the Istio CRDs of hack/local-crds, a real Prometheus scraping `sextant-server`-style exporters (labelled
 /// with the namespace, as a cluster's Prometheus would), and the controller — in this process
 /// or as the real `sextant-controller` binary.
 final class CanaryEnvironment: @unchecked Sendable {
@@ -33,7 +33,7 @@ final class CanaryEnvironment: @unchecked Sendable {
         let client = KubeClient.forTests(server, namespace: namespace)
         try await TrainingEnvironment.installCRDs(client)
         for file in ["virtualservices.networking.istio.io.yaml", "destinationrules.networking.istio.io.yaml"] {
-            let yaml = try Data(contentsOf: URL(fileURLWithPath: Repo.shared + "/fixtures/istio/" + file))
+            let yaml = try Data(contentsOf: URL(fileURLWithPath: Repo.localCRDs + "/" + file))
             _ = try await client.send(method: "POST", path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
                                       body: yaml, contentType: "application/yaml")
         }

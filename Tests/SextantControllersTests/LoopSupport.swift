@@ -31,7 +31,7 @@ final class LocalNodeRunner: Sendable {
             ? dir : nil
     }
 
-    /// True when the test may run (skips outside CI, fails in CI when the binaries are missing).
+    /// True when the test may run; throws, naming them, when the binaries are missing.
     static func available() throws -> Bool {
         try Tooling.available("sextant-trainer and sextant-server next to the test bundle (swift build --build-tests)",
                               binDirectory != nil)
@@ -165,8 +165,6 @@ final class LoopEnvironment: Sendable {
     static func available() throws -> Bool {
         try LocalNodeRunner.available()
             && Tooling.available("prometheus", PrometheusServer.isInstalled)
-            && Tooling.available("Istio CRD fixtures in \(Repo.shared)/fixtures/istio",
-                                 FileManager.default.fileExists(atPath: Repo.shared + "/fixtures/istio"))
     }
 
     static func start() async throws -> LoopEnvironment {
@@ -178,7 +176,7 @@ final class LoopEnvironment: Sendable {
         do {
             try await TrainingEnvironment.installCRDs(client)
             for file in ["virtualservices.networking.istio.io.yaml", "destinationrules.networking.istio.io.yaml"] {
-                let yaml = try Data(contentsOf: URL(fileURLWithPath: Repo.shared + "/fixtures/istio/" + file))
+                let yaml = try Data(contentsOf: URL(fileURLWithPath: Repo.localCRDs + "/" + file))
                 _ = try await client.send(method: "POST", path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
                                           body: yaml, contentType: "application/yaml")
             }

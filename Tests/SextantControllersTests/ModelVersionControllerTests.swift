@@ -69,6 +69,52 @@ struct ModelVersionControllerTests {
         #expect(try await env.modelVersion("fraud-v3").status?.phase == .pendingApproval)
     }
 
+    /// AUC shows 4 decimal places where kubectl users look (`kubectl get mv -o wide`, printer
+    /// columns rendered by the API server), while spec.metrics keeps every digit.
+    @Test func printerColumnsShowMetricsRoundedAndNoStageNextToPhase() async throws {
+        let kubectl = try #require(["/usr/bin/kubectl", "/usr/local/bin/kubectl"].first { FileManager.default.isExecutableFile(atPath: $0) },
+                                   "kubectl is required: install it with hack/install-deps.sh")
+        let env = try await TrainingEnvironment.start()
+        defer { Task { await env.stop() } }
+        var mv = version("fraud-v1", version: 1, approval: Approval(state: .approved, by: "jane"), gatesPassed: true)
+        mv.spec.metrics = ["aucRoc": 0.9824132643281579, "logLoss": 0.123456789]
+        _ = try await env.client.create(mv)
+        try await env.eventually("rounded") { try await env.modelVersion("fraud-v1").status?.displayMetrics != nil }
+        let stored = try await env.modelVersion("fraud-v1")
+        #expect(stored.status?.displayMetrics == ["aucRoc": 0.9824, "logLoss": 0.1235])
+        #expect(stored.spec.metrics?["aucRoc"] == 0.9824132643281579)
+        // Served to production by a rollout: PHASE says so, and no STAGE column says None beside it.
+        let _: ModelVersion = try await env.client.patch(ModelVersion.self, name: "fraud-v1", namespace: env.namespace,
+                                                         .merge(["status": ["phase": "Production", "servedBy": "fraud"]]), subresource: "status")
+
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mv-columns-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let kubeconfig = directory.appendingPathComponent("kubeconfig").path
+        try env.server.writeKubeconfig(to: kubeconfig)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: kubectl)
+        process.arguments = ["--kubeconfig", kubeconfig, "--cache-dir", directory.appendingPathComponent("cache").path,
+                             "get", "mv", "fraud-v1", "-o", "wide"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        let (exited, exit) = AsyncStream<Void>.makeStream()
+        process.terminationHandler = { _ in exit.yield(); exit.finish() }
+        try process.run()
+        for await _ in exited { break }
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationStatus == 0, "\(output)")
+        let lines = output.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        let header = try #require(lines.first)
+        let row = try #require(lines.dropFirst().first)
+        #expect(!header.contains("STAGE"), "\(output)")
+        let auc = try #require(header.firstIndex(of: "AUC"), "\(output)")
+        #expect(row.count == header.count && row[auc] == "0.9824", "\(output)")
+        let phase = try #require(header.firstIndex(of: "PHASE"))
+        #expect(row[phase] == "Production", "\(output)")
+    }
+
     @Test func rolloutPhasesAreLeftAlone() async throws {
         let env = try await TrainingEnvironment.start()
         defer { Task { await env.stop() } }

@@ -6,8 +6,8 @@ import SextantJSON
 import SextantKube
 import Testing
 
-/// TrafficRouter against the development API server with Istio's real CRDs: every
-/// VirtualService write below is validated against Istio's openAPIV3Schema.
+/// TrafficRouter against the development API server with the Istio CRDs of hack/local-crds: every
+/// VirtualService write below is validated against their schema (cross-checked with Istio's own).
 @Suite(.serialized) struct RoutingRouterTests {
     private func weights(_ vs: JSONValue, route: Int = 1) -> [JSONValue?] {
         let entries = vs[path: ["spec", "http"]]?[route]?["route"]?.arrayValue ?? []

@@ -9,8 +9,8 @@ import SextantKubeTypes
 import SextantTestSupport
 import Testing
 
-/// A development API server with Istio's real VirtualService and DestinationRule CRDs applied,
-/// so every VirtualService write is validated against Istio's openAPIV3Schema.
+/// A development API server with the project's VirtualService and DestinationRule CRDs applied
+/// (hack/local-crds, cross-checked against Istio's own), so every write is validated against them.
 struct RoutingCluster {
     static let namespace = "ml-production"
 
@@ -21,8 +21,8 @@ struct RoutingCluster {
         let server = try await DevServer.start(DevServerConfiguration(port: 0))
         let client = KubeClient.forTests(server, namespace: namespace)
         for file in ["virtualservices.networking.istio.io.yaml", "destinationrules.networking.istio.io.yaml"] {
-            // The CRD files as Istio ships them, sent as YAML (the server decodes them as kubectl apply would).
-            let yaml = try Data(contentsOf: URL(fileURLWithPath: Repo.shared + "/fixtures/istio/" + file))
+            // The CRD files sent as YAML (the server decodes them as kubectl apply would).
+            let yaml = try Data(contentsOf: URL(fileURLWithPath: Repo.localCRDs + "/" + file))
             _ = try await client.send(method: "POST", path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
                                       body: yaml, contentType: "application/yaml")
         }

@@ -152,7 +152,7 @@ func widget(_ name: String, spec: JSONValue) -> JSONValue {
 
     @Test func istioVirtualServiceSchema() async throws {
         let h = newHandler()
-        let yaml = try String(contentsOf: istioFixtures.appendingPathComponent("virtualservices.networking.istio.io.yaml"), encoding: .utf8)
+        let yaml = try String(contentsOf: localCRDs.appendingPathComponent("virtualservices.networking.istio.io.yaml"), encoding: .utf8)
         let created = await call(h, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", text: yaml, contentType: "application/yaml")
         #expect(created.status == 201)
         let vs: JSONValue = [

@@ -28,22 +28,17 @@ func newHandler(history: Int = 10_000) -> DevAPIHandler {
 let packageRoot: URL = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath().deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
 
-/// Istio's CRDs, shipped beside the repository (`../shared/fixtures/istio`).
-let istioFixtures: URL = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures/istio")
+/// Sextant's own Istio and Gateway API CRDs for local use and tests (`hack/local-crds`).
+let localCRDs: URL = packageRoot.appendingPathComponent("hack/local-crds")
 
-/// Finds an executable on PATH. When it is missing the test fails under CI and is skipped
-/// (with the reason printed) otherwise.
+/// Finds an executable on PATH. When it is missing the test fails, naming the tool.
 func requireTool(_ name: String) -> String? {
     let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
     for directory in path.split(separator: ":") {
         let candidate = "\(directory)/\(name)"
         if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
     }
-    if ProcessInfo.processInfo.environment["CI"] != nil {
-        Issue.record("\(name) is required in CI but was not found on PATH")
-    } else {
-        print("skipping: \(name) not found on PATH")
-    }
+    Issue.record("\(name) is required but was not found on PATH (hack/install-deps.sh installs it)")
     return nil
 }
 

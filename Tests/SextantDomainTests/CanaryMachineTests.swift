@@ -15,6 +15,8 @@ private struct Driver {
     /// The answer of each analysis run: metric name → answer.
     var answers: [String: MetricAnswer] = [:]
     var webhookOK: [WebhookType: Bool] = [:]
+    /// External serving: the stable Deployment does not run the candidate yet (GitOps is late).
+    var stableUpdateLate = false
     var needs: [CanaryNeed] = []
     var events: [RolloutEvent] = []
     var transitions: [RolloutTransition] = []
@@ -26,6 +28,9 @@ private struct Driver {
     mutating func tick(advance seconds: Double = 0) -> CanaryOutcome? {
         now = now.addingTimeInterval(seconds)
         var observation = RolloutObservation(now: now, candidate: candidate, serving: serving, routing: routing)
+        if spec.serving.external != nil, CanaryMachine.resumed(status).phase == .promoting {
+            observation.stableUpdate = stableUpdateLate ? .pending("its pod template has mlops.sextant.dev/model-version=v1") : .done
+        }
         for _ in 0..<8 {
             switch CanaryMachine.decide(spec: spec, status: status, generation: 1, observed: observation) {
             case .need(let need):
@@ -456,5 +461,236 @@ private func promotedV1(_ spec: CanaryRolloutSpec) -> Driver {
         #expect(d.status.canaryVersion == nil)
         #expect(d.routedStable == "v1")
         #expect(d.transitions.last == .cancelled(version: "v2"))
+    }
+}
+
+private func externalSpec(_ strategy: RolloutStrategy, timeout: Int = 120) -> CanaryRolloutSpec {
+    var spec = canarySpec()
+    spec.analysis = nil
+    var external = ExternalServing(stableDeployment: "fraud-stable", canaryDeployment: "fraud-canary")
+    external.promotionTimeoutSeconds = timeout
+    spec.serving = ServingSpec(external: external)
+    spec.strategy = strategy
+    return spec
+}
+
+/// Issue 25 (#20) and item 1 of issue 21 (#16): phases that say what happens, external-serving
+/// promotion, and the history that records and Events derive from.
+@Suite struct CanaryEdgeTests {
+    /// Runs `d` until it promotes or waits in promotion, with GitOps not caught up.
+    private func runToPromotion(_ d: inout Driver) {
+        for _ in 0..<20 where CanaryMachine.resumed(d.status).phase != .promoting {
+            d.tick(advance: 1)
+        }
+    }
+
+    private func externalPromotionWaitsForGitOps(_ strategy: RolloutStrategy, steps: [Int]) {
+        var d = promotedV1(externalSpec(strategy))
+        d.stableUpdateLate = true
+        var weights: [Int] = []
+        for _ in 0..<20 where CanaryMachine.resumed(d.status).phase != .promoting {
+            d.tick(advance: 1)
+            if let w = d.weight, weights.last != w { weights.append(w) }
+        }
+        #expect(weights == steps + [100], "steps, then all traffic on the canary destination: \(weights)")
+        #expect(d.requeue == .zero, "entered Promoting: look again at once")
+        d.tick()  // the next pass sees the stable Deployment
+        #expect(d.status.phase == .promoting)
+        #expect(d.status.reason == RolloutReason.awaitingStableUpdate)
+        #expect(d.routedStable == "v1" && d.weight == 100, "never 100/0 to a stable Deployment still running v1")
+        d.tick()  // nothing changed since the last pass: a timer (the promotion timeout), not a loop
+        #expect(d.status.phase == .promoting && d.weight == 100)
+        #expect(d.requeue.map { $0 > .seconds(100) } == true && d.status.message != nil, "\(d.status.message ?? "") waiting for GitOps is not a busy loop: \(String(describing: d.requeue))")
+        d.tick(advance: 60)
+        #expect(d.status.phase == .promoting && d.weight == 100)
+        #expect(!d.events.contains { $0.reason == RolloutReason.promotionTimeout })
+
+        // GitOps is later than promotionTimeoutSeconds: a Waiting phase and a Warning Event, traffic unchanged.
+        d.tick(advance: 61)
+        #expect(d.status.phase == .waiting)
+        #expect(d.status.reason == RolloutReason.promotionTimeout)
+        #expect(d.status.heldPhase == .promoting)
+        #expect(d.weight == 100 && d.routedStable == "v1")
+        #expect(d.events.filter { $0.reason == RolloutReason.promotionTimeout && $0.warning }.count == 1)
+        #expect(d.status.message?.contains("fraud-stable") == true, "\(d.status.message ?? "")")
+        d.tick(advance: 30)
+        #expect(d.events.filter { $0.reason == RolloutReason.promotionTimeout }.count == 1, "one Event per wait, not per pass")
+
+        // The stable Deployment runs v2 at last: promotion completes, 100/0 back on the stable destination.
+        d.stableUpdateLate = false
+        d.tick(advance: 1)
+        #expect(d.status.phase == .succeeded)
+        #expect(d.status.stableVersion == "v2")
+        #expect(d.weight == 0 && d.routedStable == "v2")
+        #expect(d.status.history?.last?.outcome == .promoted)
+    }
+
+    @Test func externalCanaryStepsPromoteOnlyOnceTheStableDeploymentRunsTheCandidate() {
+        externalPromotionWaitsForGitOps(RolloutStrategy(canary: CanaryStrategy(steps: [CanaryStep(setWeight: 30),
+                                                                                        CanaryStep(setWeight: 60)])),
+                                        steps: [0, 30, 60])
+    }
+
+    @Test func externalBlueGreenKeepsTheCandidateUntilTheStableDeploymentRunsIt() {
+        var blueGreen = BlueGreenStrategy()
+        blueGreen.iterations = 1
+        externalPromotionWaitsForGitOps(RolloutStrategy(blueGreen: blueGreen), steps: [0])
+    }
+
+    @Test func managedPromotionIsUnchanged() {
+        var d = promotedV1(canarySpec(stepWeight: 50, maxWeight: 50))
+        d.stableUpdateLate = true  // ignored: managed serving points the stable subset itself
+        runToPromotion(&d)
+        d.tick()
+        #expect(d.status.phase == .succeeded && d.weight == 0 && d.routedStable == "v2")
+    }
+
+    @Test func missingRoutingObjectIsAWaitWithAWarningNamingIt() {
+        var d = promotedV1(canarySpec(stepWeight: 20))
+        d.tick()
+        d.tick()
+        #expect(d.status.phase == .progressing)
+        let weight = d.weight
+        d.routing = .failed(reason: "VirtualServiceNotFound", message: "VirtualService ml/fraud not found (networking.istio.io/v1beta1)")
+        d.tick(advance: 1)
+        #expect(d.status.phase == .waiting)
+        #expect(d.status.reason == "VirtualServiceNotFound")
+        #expect(d.status.heldPhase == .progressing)
+        #expect(d.weight == weight, "a wait moves no traffic")
+        let warnings = d.events.filter { $0.warning && $0.reason == "VirtualServiceNotFound" }
+        #expect(warnings.count == 1 && warnings.first?.message.contains("VirtualService ml/fraud") == true)
+        d.tick(advance: 1)
+        d.tick(advance: 1)
+        #expect(d.events.filter { $0.reason == "VirtualServiceNotFound" }.count == 1, "not one Event per pass")
+        d.routing = .verified
+        d.tick(advance: 1)
+        #expect(d.status.phase == .progressing && d.status.heldPhase == nil && d.status.reason == "StepInProgress")
+
+        // Promoting with the VirtualService gone: Waiting too, never "Promoting".
+        var e = promotedV1(canarySpec(stepWeight: 50, maxWeight: 50))
+        runToPromotion(&e)
+        #expect(e.status.phase == .promoting)
+        e.routing = .failed(reason: "VirtualServiceNotFound", message: "VirtualService ml/fraud not found")
+        e.tick()
+        #expect(e.status.phase == .waiting && e.status.heldPhase == .promoting)
+        #expect(CanaryMachine.desiredRouting(spec: e.spec, status: e.status)?.stableVersion == "v2", "still promoting underneath")
+    }
+
+    @Test func everyHoldHasAWaitingPhaseAndReason() {
+        var d = promotedV1(canarySpec(stepWeight: 20))
+        d.candidate = .ineligible("v2", reason: "NotApproved", message: "ModelVersion v2 is not approved yet")
+        d.tick()
+        #expect(d.status.phase == .waiting && d.status.reason == "NotApproved")
+        #expect(d.status.heldPhase == .succeeded && d.routedStable == "v1")
+
+        var e = promotedV1(canarySpec(stepWeight: 20))
+        e.tick()
+        e.tick()
+        e.serving = .notReady("Deployment fraud-v2: 0/2 replicas available")
+        e.tick(advance: 1)
+        #expect(e.status.phase == .waiting && e.status.reason == RolloutReason.servingNotReady)
+        #expect(e.events.contains { $0.warning && $0.reason == RolloutReason.servingNotReady })
+
+        var f = promotedV1(canarySpec(stepWeight: 20))
+        f.answers["success"] = .error("connection refused")
+        f.tick()
+        f.tick()
+        f.tick(advance: 10)
+        #expect(f.status.phase == .waiting && f.status.reason == RolloutReason.analysisError)
+        #expect(f.status.consecutiveErrors == 1)
+        #expect(f.events.filter { $0.reason == RolloutReason.analysisError }.count == 1, "one Event for one failed run: \(f.events)")
+        #expect(f.events.first { $0.reason == RolloutReason.analysisError }?.warning == true)
+        f.answers["success"] = .value(1)
+        f.tick(advance: 10)
+        #expect(f.status.phase == .progressing, "a run without errors resumes")
+
+        var g = Driver(canarySpec(stepWeight: 20))
+        g.tick()
+        #expect(g.status.phase == .waiting && g.status.reason == "NoModelVersion")
+
+        // Steady state with the VirtualService gone: not "Succeeded" but a wait naming it.
+        var h = promotedV1(canarySpec(stepWeight: 20))
+        h.candidate = .eligible("v1")
+        h.routing = .failed(reason: "VirtualServiceNotFound", message: "VirtualService ml/fraud not found")
+        h.tick()
+        #expect(h.status.phase == .waiting && h.status.reason == "VirtualServiceNotFound" && h.status.heldPhase == .succeeded)
+        #expect(h.events.contains { $0.warning && $0.message.contains("VirtualService ml/fraud") })
+        h.routing = .verified
+        h.tick()
+        #expect(h.status.phase == .succeeded && h.status.reason == "Serving")
+    }
+
+    @Test func anInvalidSpecHoldsThePhaseAndResumesIt() {
+        var d = promotedV1(canarySpec(stepWeight: 20))
+        d.tick()
+        d.tick()
+        d.tick(advance: 10)
+        #expect(d.status.currentStepIndex == 1)
+        let routing = CanaryMachine.desiredRouting(spec: d.spec, status: d.status)
+        d.status = CanaryMachine.invalid(d.status, message: "spec.strategy: set exactly one strategy")
+        #expect(d.status.phase == .invalid && d.status.heldPhase == .progressing && d.status.reason == "InvalidSpec")
+        #expect(CanaryMachine.desiredRouting(spec: d.spec, status: d.status) == routing, "an invalid spec moves no traffic")
+        #expect(CanaryMachine.isActive(d.status))
+        let again = CanaryMachine.invalid(d.status, message: "still invalid")
+        #expect(again.heldPhase == .progressing, "re-validating keeps the held phase")
+        d.tick(advance: 1)
+        #expect(d.status.phase == .progressing && d.status.currentStepIndex == 1, "fixed: resumes where it was")
+    }
+
+    @Test func historyRecordsEachRolloutAndNamesItsEvents() {
+        var d = promotedV1(canarySpec(stepWeight: 20))
+        d.answers["success"] = .value(0.5)
+        for _ in 0..<6 where d.status.phase != .rolledBack { d.tick(advance: 10) }
+        #expect(d.status.phase == .rolledBack && d.status.reason == RolloutReason.analysisFailed)
+        d.candidate = .eligible("v3")
+        d.answers["success"] = .value(1)
+        d.tick(advance: 1)
+        let history = d.status.history ?? []
+        #expect(history.map(\.version) == ["v2", "v3"])
+        #expect(history[0].outcome == .rolledBack && history[0].reason == RolloutReason.analysisFailed)
+        #expect(history[0].message?.contains("failureLimit") == true)
+        #expect(history[1].outcome == nil && history[1].stableVersion == "v1")
+        #expect(RolloutHistory.lastOutcome(of: "v2", in: d.status)?.outcome == .rolledBack)
+        #expect(!d.events.contains { ["RolloutStarted", "RolledBack", "Promoted", "RolloutFailed"].contains($0.reason) },
+                "these derive from the history, at least once")
+
+        let events = RolloutHistory.transitionEvents(status: d.status, rollout: "fraud", uid: "u-1")
+        #expect(events.map(\.reason) == ["RolloutStarted", "RolledBack", "RolloutStarted"])
+        #expect(events[1].warning && events[1].message.hasPrefix("v2: AnalysisFailed"))
+        #expect(events[0].message == "rolling out v2 (stable: v1)")
+        let again = RolloutHistory.transitionEvents(status: d.status, rollout: "fraud", uid: "u-1")
+        #expect(events.map(\.name) == again.map(\.name), "the same transition always has the same name")
+        #expect(Set(events.map(\.name)).count == 3)
+        #expect(events.allSatisfy { $0.name.hasPrefix("fraud.") && $0.name == $0.name.lowercased() && $0.name.count < 253 })
+        let other = RolloutHistory.transitionEvents(status: d.status, rollout: "fraud", uid: "u-2")
+        #expect(Set(other.map(\.name)).isDisjoint(with: events.map(\.name)), "another rollout object, other names")
+
+        // A retry is a new rollout of the same version: new names.
+        var e = promotedV1(canarySpec(stepWeight: 20))
+        e.tick()
+        var requests = RolloutRequests()
+        requests.abort = ManualRequest(requestedAt: "2027-01-01T00:00:00Z")
+        e.status.requests = requests
+        e.tick(advance: 1)
+        requests = RolloutRequests()
+        requests.retry = ManualRequest(requestedAt: "2027-01-01T00:01:00Z")
+        e.status.requests = requests
+        e.tick(advance: 1)
+        let retried = RolloutHistory.transitionEvents(status: e.status, rollout: "fraud", uid: "u-1")
+        #expect(retried.map(\.reason) == ["RolloutStarted", "RolledBack", "RolloutStarted"])
+        #expect(Set(retried.map(\.name)).count == 3)
+        #expect(e.status.history?.last?.trigger == "RolloutRetried")
+        #expect(e.events.contains { $0.reason == "RolloutRetried" })
+    }
+
+    @Test func historyIsBounded() {
+        var d = promotedV1(canarySpec(stepWeight: 20))
+        for i in 0..<(RolloutRecord.limit + 3) {
+            d.candidate = .eligible("v\(i + 10)")
+            d.tick(advance: 1)
+        }
+        #expect(d.status.history?.count == RolloutRecord.limit)
+        #expect(d.status.history?.last?.version == "v\(RolloutRecord.limit + 12)")
+        #expect(d.status.history?.dropLast().allSatisfy { $0.outcome == .cancelled } == true)
     }
 }

@@ -29,7 +29,7 @@ final class NodeHarness: @unchecked Sendable {
         return ["sextant-trainer", "sextant-server"].allSatisfy { fm.isExecutableFile(atPath: "\(dir)/\($0)") } ? dir : nil
     }
 
-    /// Returns nil (skipping) when the executables are missing outside CI; throws in CI.
+    /// Throws, naming them, when the executables are missing.
     static func start() async throws -> NodeHarness? {
         guard try Tooling.available("sextant-trainer and sextant-server next to the test bundle (swift build --build-tests)",
                                     binDirectory != nil), let bin = binDirectory else { return nil }

@@ -1,5 +1,6 @@
 import Foundation
 import SextantDevServer
+import SextantJSON
 import SextantKube
 import SextantKubeTypes
 import SextantOperator
@@ -94,6 +95,20 @@ import Testing
         #expect(failed.regarding?.name == "noisy" && failed.regarding?.uid == object.metadata.uid)
         #expect(failed.reportingController == "mlops.sextant.dev/test")
         #expect(events.first { $0.reason == "Promoted" }?.series == nil)
+
+        // The same Events through core v1, with the field selector `kubectl describe` sends: one
+        // store, so what the recorder wrote (and its series patches) shows where kubectl users look.
+        let uid = object.metadata.uid ?? ""
+        let selector = "involvedObject.kind=ConfigMap,involvedObject.name=noisy,involvedObject.namespace=default,involvedObject.uid=\(uid)"
+        let core = try await client.send(method: "GET", path: "/api/v1/namespaces/default/events",
+                                         query: [URLQueryItem(name: "fieldSelector", value: selector)])
+        let items = try JSONValue.decode(core)["items"]?.arrayValue ?? []
+        #expect(items.count == 2)
+        let gate = try #require(items.first { $0["reason"]?.stringValue == "GateFailed" })
+        #expect(gate["apiVersion"]?.stringValue == "v1")
+        #expect(gate["message"]?.stringValue == "auc 0.61 < 0.7")
+        #expect(gate["reportingComponent"]?.stringValue == "mlops.sextant.dev/test")
+        #expect(gate[path: ["series", "count"]]?.intValue == 3)
     }
 }
 
