@@ -55,6 +55,8 @@ let package = Package(
                        providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
+        // libssl for the development API server's TLS (instead of swift-nio-ssl's BoringSSL build).
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "SextantTransport", dependencies: ["CCurl", log, metrics], swiftSettings: strict),
         .target(name: "SextantPrometheus", dependencies: ["SextantTransport", "SextantJSON"], swiftSettings: strict),
 
@@ -93,7 +95,7 @@ let package = Package(
 
         // MARK: Test environment (development API server and local node)
         .target(name: "SextantDevServer",
-                dependencies: ["SextantJSON", "SextantKubeTypes", hummingbird, lifecycle, yams, log],
+                dependencies: ["SextantJSON", "SextantKubeTypes", "CCrypto", "COpenSSL", hummingbird, lifecycle, yams, log],
                 swiftSettings: strict),
 
         .target(name: "SextantLocalNode",

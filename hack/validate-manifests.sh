@@ -416,7 +416,8 @@ compare(render({"watchNamespace": "ml-team"}), namespaced, "chart (watchNamespac
 
 # For the development API server: the kinds it serves, of the kustomize base and of the chart
 # with every option on (in namespace sextant-helm).
-served = {"Namespace", "CustomResourceDefinition", "ServiceAccount", "Service", "Deployment", "ConfigMap", "Secret"}
+served = {"Namespace", "CustomResourceDefinition", "ServiceAccount", "Service", "Deployment", "ConfigMap", "Secret",
+          "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding", "PodDisruptionBudget"}
 skipped = set()
 helm_objs = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "sextant-helm"}}] \
     + render(ci_values.get("monitoring-values.yaml", {}), namespace="sextant-helm")

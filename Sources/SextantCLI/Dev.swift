@@ -17,7 +17,9 @@ struct DevAPIServerCommand: AsyncParsableCommand {
         commandName: "apiserver",
         abstract: "Run the development Kubernetes API server (see docs/dev-apiserver.md).",
         discussion: """
-        Serves the Kubernetes API on HTTP for kubectl, the Python client and Sextant's own client.
+        Serves the Kubernetes API over HTTPS (a CA generated with openssl, written into the
+        kubeconfig; --insecure-http for plain HTTP) for kubectl, the Python client and Sextant's
+        own client.
         It is a test tool: no authorization, no admission webhooks, no CEL validation. Fault
         injection is available at /sextant-dev/faults, /sextant-dev/drop-watches and /sextant-dev/compact.
         """
@@ -50,6 +52,12 @@ struct DevAPIServerCommand: AsyncParsableCommand {
     @Option(help: "Delay in milliseconds added to every API response.")
     var delayMs: Int = 0
 
+    @Flag(help: "Serve plain HTTP instead of HTTPS.")
+    var insecureHttp = false
+
+    @Option(help: "Directory of the CA and serving certificate (default: DATA_DIR/tls, else a new temporary directory).")
+    var tlsDir: String?
+
     @Flag(help: "Also run a local node in this process (runs sextant-trainer/sextant-server Pods, Jobs, Deployments; docs/local-node.md).")
     var localNode = false
 
@@ -77,7 +85,9 @@ struct DevAPIServerCommand: AsyncParsableCommand {
             host: host, port: port, dataDirectory: dataDir, token: token,
             store: StoreConfiguration(historyLimit: history),
             faults: FaultConfiguration(failRate: failRate, failCode: failCode, delayMilliseconds: delayMs),
-            bookmarkInterval: .seconds(bookmarkSeconds), handleSignals: true)
+            bookmarkInterval: .seconds(bookmarkSeconds), handleSignals: true,
+            tlsDirectory: insecureHttp ? nil : tlsDir ?? dataDir.map { ($0 as NSString).appendingPathComponent("tls") }
+                ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("sextant-dev-tls-\(UUID().uuidString)"))
         let server = try await DevServer.start(configuration)
         if let kubeconfigOut { try server.writeKubeconfig(to: kubeconfigOut) }
         // Written unbuffered: scripts wait for this line on a pipe.

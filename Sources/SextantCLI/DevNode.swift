@@ -61,7 +61,8 @@ struct DevNodeCommand: AsyncParsableCommand {
     /// Its work directory is `<data-dir>/local-node` when the server persists data, so a restart
     /// finds the pods the previous process ran.
     static func start(alongside server: DevServer, token: String?, dataDir: String?) -> Task<Void, any Error> {
-        let config = ClusterConfig(server: server.baseURL, auth: token.map { .token($0) } ?? .none)
+        var config = ClusterConfig(server: server.baseURL, auth: token.map { .token($0) } ?? .none)
+        config.tls.caFile = server.certificates?.caFile
         let options = LocalNodeOptions(workDirectory: dataDir.map { ($0 as NSString).appendingPathComponent("local-node") })
         let node = LocalNode(client: KubeClient(config: config), options: options)
         printReady(node: node, options: options)

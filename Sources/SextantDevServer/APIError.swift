@@ -21,31 +21,58 @@ public struct APIError: Error, Sendable {
         Status(message: message, reason: reason, code: code, details: details)
     }
 
-    /// The Status body, built by hand so the hot path does not go through `JSONEncoder`.
+    /// The Status body as a value (watch ERROR events embed it).
     public var statusJSON: JSONValue {
-        var object: [String: JSONValue] = [
-            "kind": "Status", "apiVersion": "v1", "metadata": [:], "status": "Failure",
-            "message": .string(message), "reason": .string(reason), "code": .int(Int64(code)),
-        ]
-        if let details {
-            var d: [String: JSONValue] = [:]
-            if let name = details.name { d["name"] = .string(name) }
-            if let group = details.group { d["group"] = .string(group) }
-            if let kind = details.kind { d["kind"] = .string(kind) }
-            if let uid = details.uid { d["uid"] = .string(uid) }
-            if let retry = details.retryAfterSeconds { d["retryAfterSeconds"] = .int(Int64(retry)) }
-            if let causes = details.causes {
-                d["causes"] = .array(causes.map { cause in
-                    var c: [String: JSONValue] = [:]
-                    if let r = cause.reason { c["reason"] = .string(r) }
-                    if let m = cause.message { c["message"] = .string(m) }
-                    if let f = cause.field { c["field"] = .string(f) }
-                    return .object(c)
-                })
-            }
-            object["details"] = .object(d)
+        (try? JSONValue.parse(statusObject.bytes())) ?? .null
+    }
+
+    /// The Status body with kube-apiserver's key order (the Go struct's field order: kind,
+    /// apiVersion, metadata, status, message, reason, details, code), empty fields left out
+    /// (no `"group":""` for the core group).
+    var statusObject: OrderedObject {
+        var object = OrderedObject()
+        object.add("kind", "Status")
+        object.add("apiVersion", "v1")
+        object.add("metadata", .object([:]))
+        object.add("status", "Failure")
+        if !message.isEmpty { object.add("message", .string(message)) }
+        if !reason.isEmpty { object.add("reason", .string(reason)) }
+        if let details { object.add("details", Self.detailsObject(details)) }
+        if code != 0 { object.add("code", .int(Int64(code))) }
+        return object
+    }
+
+    /// `metav1.StatusDetails` in field order: name, group, kind, uid, causes, retryAfterSeconds.
+    static func detailsObject(_ details: StatusDetails) -> OrderedObject {
+        var d = OrderedObject()
+        if let name = details.name, !name.isEmpty { d.add("name", .string(name)) }
+        if let group = details.group, !group.isEmpty { d.add("group", .string(group)) }
+        if let kind = details.kind, !kind.isEmpty { d.add("kind", .string(kind)) }
+        if let uid = details.uid, !uid.isEmpty { d.add("uid", .string(uid)) }
+        if let causes = details.causes, !causes.isEmpty {
+            d.add("causes", causes.map { cause in
+                var c = OrderedObject()
+                if let r = cause.reason, !r.isEmpty { c.add("reason", .string(r)) }
+                if let m = cause.message, !m.isEmpty { c.add("message", .string(m)) }
+                if let f = cause.field, !f.isEmpty { c.add("field", .string(f)) }
+                return c
+            })
         }
-        return .object(object)
+        if let retry = details.retryAfterSeconds, retry != 0 { d.add("retryAfterSeconds", .int(Int64(retry))) }
+        return d
+    }
+
+    /// The `Status` a successful DELETE answers for kinds that do not return the object.
+    static func successStatus(name: String, group: String, kind: String, uid: String) -> OrderedObject {
+        var object = OrderedObject()
+        object.add("kind", "Status")
+        object.add("apiVersion", "v1")
+        object.add("metadata", .object([:]))
+        object.add("status", "Success")
+        var details = StatusDetails(name: name, group: group, kind: kind)
+        details.uid = uid
+        object.add("details", detailsObject(details))
+        return object
     }
 
     static func notFound(_ type: ResourceType, _ name: String) -> APIError {
@@ -95,3 +122,45 @@ public struct APIError: Error, Sendable {
     }
 }
 
+
+/// A JSON object written with its keys in a fixed order (Go encodes structs in field order;
+/// clients and golden files compare bodies byte for byte).
+struct OrderedObject: Sendable {
+    enum Field: Sendable {
+        case value(JSONValue)
+        case object(OrderedObject)
+        case objects([OrderedObject])
+    }
+    var fields: [(String, Field)] = []
+
+    mutating func add(_ key: String, _ value: JSONValue) { fields.append((key, .value(value))) }
+    mutating func add(_ key: String, _ value: OrderedObject) { fields.append((key, .object(value))) }
+    mutating func add(_ key: String, _ values: [OrderedObject]) { fields.append((key, .objects(values))) }
+
+    func bytes() -> [UInt8] {
+        var out: [UInt8] = []
+        write(to: &out)
+        return out
+    }
+
+    func write(to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "{"))
+        for (index, (key, field)) in fields.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out += JSONValue.string(key).serialized()
+            out.append(UInt8(ascii: ":"))
+            switch field {
+            case .value(let value): out += value.serialized(sortedKeys: true)
+            case .object(let object): object.write(to: &out)
+            case .objects(let objects):
+                out.append(UInt8(ascii: "["))
+                for (i, object) in objects.enumerated() {
+                    if i > 0 { out.append(UInt8(ascii: ",")) }
+                    object.write(to: &out)
+                }
+                out.append(UInt8(ascii: "]"))
+            }
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+}

@@ -20,10 +20,14 @@ public struct DevServerConfiguration: Sendable {
     public var bookmarkInterval: Duration
     /// Install SIGINT/SIGTERM handlers for graceful shutdown (the CLI; not in tests).
     public var handleSignals: Bool
+    /// Serve HTTPS with a generated CA (kept in this directory; the kubeconfig carries the CA).
+    /// nil serves plain HTTP.
+    public var tlsDirectory: String?
 
     public init(host: String = "127.0.0.1", port: Int = 0, dataDirectory: String? = nil, token: String? = nil,
                 store: StoreConfiguration = StoreConfiguration(), faults: FaultConfiguration = FaultConfiguration(),
-                bookmarkInterval: Duration = .seconds(5), handleSignals: Bool = false) {
+                bookmarkInterval: Duration = .seconds(5), handleSignals: Bool = false, tlsDirectory: String? = nil) {
+        self.tlsDirectory = tlsDirectory
         self.host = host
         self.port = port
         self.dataDirectory = dataDirectory
@@ -91,17 +95,22 @@ public final class DevServer: Sendable {
     public let handler: DevAPIHandler
     public let configuration: DevServerConfiguration
     public let port: Int
+    /// The certificates when serving HTTPS.
+    public let certificates: DevCertificates?
+    private let terminator: TLSTerminator?
     private let tasks: [Task<Void, Never>]
     private let serverTask: Task<Void, Error>
 
     public var store: ObjectStore { handler.store }
-    public var baseURL: String { "http://\(configuration.host):\(port)" }
+    public var baseURL: String { "\(certificates == nil ? "http" : "https")://\(configuration.host):\(port)" }
 
-    private init(handler: DevAPIHandler, configuration: DevServerConfiguration, port: Int,
-                 serverTask: Task<Void, Error>, tasks: [Task<Void, Never>]) {
+    private init(handler: DevAPIHandler, configuration: DevServerConfiguration, port: Int, certificates: DevCertificates?,
+                 terminator: TLSTerminator?, serverTask: Task<Void, Error>, tasks: [Task<Void, Never>]) {
         self.handler = handler
         self.configuration = configuration
         self.port = port
+        self.certificates = certificates
+        self.terminator = terminator
         self.serverTask = serverTask
         self.tasks = tasks
     }
@@ -126,9 +135,12 @@ public final class DevServer: Sendable {
         var log = logger ?? Logger(label: "sextant.dev.apiserver")
         if logger == nil { log.logLevel = .critical }
         let (ports, portContinuation) = AsyncStream<Result<Int, any Error>>.makeStream()
+        // With TLS the HTTP listener moves to a free loopback port behind the TLS terminator.
+        let tls = configuration.tlsDirectory != nil
         let app = Application(
             responder: DevResponder(handler: handler),
-            configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port),
+            configuration: ApplicationConfiguration(address: tls ? .hostname("127.0.0.1", port: 0)
+                                                        : .hostname(configuration.host, port: configuration.port),
                                                     serverName: "sextant-dev-apiserver"),
             onServerRunning: { channel in
                 portContinuation.yield(.success(channel.localAddress?.port ?? configuration.port))
@@ -153,7 +165,22 @@ public final class DevServer: Sendable {
             port = try result.get()
             break
         }
-        guard let port else { throw DevServerError("the server did not start") }
+        guard var port else { throw DevServerError("the server did not start") }
+        var certificates: DevCertificates?
+        var terminator: TLSTerminator?
+        if let directory = configuration.tlsDirectory {
+            do {
+                let made = try DevCertificates.ensure(in: directory, host: configuration.host)
+                terminator = try TLSTerminator(host: configuration.host, port: configuration.port,
+                                               certificateFile: made.certificateFile, keyFile: made.keyFile, backendPort: port)
+                certificates = made
+            } catch {
+                serverTask.cancel()
+                _ = try? await serverTask.value
+                throw error
+            }
+            port = terminator?.port ?? port
+        }
         var tasks: [Task<Void, Never>] = []
         let interval = configuration.bookmarkInterval
         tasks.append(Task {
@@ -170,7 +197,8 @@ public final class DevServer: Sendable {
                 }
             })
         }
-        return DevServer(handler: handler, configuration: configuration, port: port, serverTask: serverTask, tasks: tasks)
+        return DevServer(handler: handler, configuration: configuration, port: port, certificates: certificates,
+                         terminator: terminator, serverTask: serverTask, tasks: tasks)
     }
 
     static func flush(_ store: ObjectStore, directory: String, logger: Logger) async {
@@ -196,6 +224,7 @@ public final class DevServer: Sendable {
         if let directory = configuration.dataDirectory {
             await Self.flush(store, directory: directory, logger: Logger(label: "sextant.dev.apiserver"))
         }
+        terminator?.stop()
         serverTask.cancel()
         _ = try? await serverTask.value
     }
@@ -203,14 +232,21 @@ public final class DevServer: Sendable {
     /// A kubeconfig that kubectl, the Python client and Sextant's client use unchanged.
     public func kubeconfig(namespace: String = "default") -> String {
         var user = "  user: {}\n"
-        if let token = configuration.token { user = "  user:\n    token: \"\(token)\"\n" }
+        if let token = configuration.token {
+            user = "  user:\n    token: \"\(token)\"\n"
+        } else if let certificates, let cert = try? certificates.clientCertificateData(),
+                  let key = try? certificates.clientKeyData() {
+            user = "  user:\n    client-certificate-data: \(cert)\n    client-key-data: \(key)\n"
+        }
+        var authority = ""
+        if let data = try? certificates?.caData() { authority = "\n    certificate-authority-data: \(data)" }
         return """
         apiVersion: v1
         kind: Config
         clusters:
         - name: sextant-dev
           cluster:
-            server: \(baseURL)
+            server: \(baseURL)\(authority)
         users:
         - name: sextant-dev
         \(user)contexts:

@@ -61,13 +61,21 @@ public struct APIResponse: Sendable {
         self.body = body
     }
 
+    /// A JSON body ending in a newline, as kube-apiserver's encoder writes it.
     static func json(_ value: JSONValue, status: Int = 200) -> APIResponse {
-        APIResponse(status: status, headers: [("Content-Type", "application/json")],
-                    body: .bytes(value.serialized(sortedKeys: false)))
+        var bytes = value.serialized(sortedKeys: false)
+        bytes.append(UInt8(ascii: "\n"))
+        return APIResponse(status: status, headers: [("Content-Type", "application/json")], body: .bytes(bytes))
+    }
+
+    static func json(_ object: OrderedObject, status: Int = 200) -> APIResponse {
+        var bytes = object.bytes()
+        bytes.append(UInt8(ascii: "\n"))
+        return APIResponse(status: status, headers: [("Content-Type", "application/json")], body: .bytes(bytes))
     }
 
     static func error(_ error: APIError) -> APIResponse {
-        var response = json(error.statusJSON, status: error.code)
+        var response = json(error.statusObject, status: error.code)
         response.headers += error.headers
         return response
     }
@@ -138,6 +146,7 @@ public final class DevAPIHandler: Sendable {
                           "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "swift",
                           "compiler": "swift", "platform": "linux/amd64"])
         case "openapi":
+            if segments.count == 2 && segments[1] == "v2" { return Self.openAPIV2(accept: request.headers["accept"]) }
             return try await openAPI(segments)
         case "api":
             if segments.count == 1 {
@@ -215,7 +224,7 @@ public final class DevAPIHandler: Sendable {
             var entry: JSONValue = [
                 "name": .string(type.plural), "singularName": .string(type.singular), "namespaced": .bool(type.namespaced),
                 "kind": .string(type.kind), "verbs": .array(ResourceType.allVerbs),
-                "storageVersionHash": "",
+                "storageVersionHash": .string(type.storageVersionHash),
             ]
             if !type.shortNames.isEmpty { entry["shortNames"] = .array(type.shortNames.map(JSONValue.string)) }
             if !type.categories.isEmpty { entry["categories"] = .array(type.categories.map(JSONValue.string)) }
@@ -232,7 +241,7 @@ public final class DevAPIHandler: Sendable {
     /// OpenAPI v3: an index of group versions, and per group version one PATCH operation per kind
     /// that declares the `fieldValidation` query parameter. That is what kubectl looks for to
     /// leave validation to the server (so the CRD schemas here are the single source of truth)
-    /// instead of downloading schemas for client-side validation. `/openapi/v2` answers 404; kubectl
+    /// instead of downloading schemas for client-side validation. `/openapi/v2` has no definitions; kubectl
     /// then computes apply patches from its built-in types, or as JSON merge patches for custom
     /// resources, exactly as with a real server that has no schema for a type.
     func openAPI(_ segments: [String]) async throws -> APIResponse {
@@ -267,6 +276,20 @@ public final class DevAPIHandler: Sendable {
         }
         return .json(["openapi": "3.0.0", "info": ["title": "Kubernetes (Sextant development API server)", "version": "v1.32.0"],
                       "paths": .object(paths), "components": ["schemas": [:]]])
+    }
+
+    /// `/openapi/v2`: a document without definitions. kubectl validates `kind: List` files on the
+    /// client against it (it cannot ask the server to validate a List) and fails when the
+    /// endpoint is missing; with no definition for a kind it skips that item and the server
+    /// validates it. client-go asks for the protobuf form: an empty `openapi_v2.Document` message
+    /// is zero bytes.
+    static func openAPIV2(accept: String?) -> APIResponse {
+        if let accept, accept.contains("protobuf") {
+            return APIResponse(status: 200, headers: [("Content-Type", "application/com.github.proto-openapi.spec.v2.v1.0+protobuf")],
+                               body: .bytes([]))
+        }
+        return .json(["swagger": "2.0", "info": ["title": "Kubernetes (Sextant development API server)", "version": "v1.32.0"],
+                      "paths": [:], "definitions": [:]])
     }
 
     static func openAPIKey(_ type: ResourceType) -> String {
@@ -318,8 +341,9 @@ public final class DevAPIHandler: Sendable {
                 }
                 return try await list(request, target)
             case "POST":
-                let body = try parseBody(request)
+                var body = try parseBody(request)
                 try checkKind(body, type)
+                if type.storageKey == BuiltinResources.crdStorageKey && type.version == "v1beta1" { body = CRDv1beta1.toV1(body) }
                 let created = try await store.create(type, namespace: target.namespace, body: Self.storedForm(body, type),
                                                      dryRun: dryRun)
                 return .json(served(created, type), status: 201)
@@ -346,15 +370,20 @@ public final class DevAPIHandler: Sendable {
         let statusOnly = target.subresource == "status"
         switch request.method {
         case "GET":
+            let format = try OutputFormat.negotiate(request.headers["accept"], shape: .object)
             let object = try await store.get(type, namespace: target.namespace, name: name)
-            if wantsTable(request) {
-                let include = TableConverter.IncludeObject(rawValue: request.query["includeObject"] ?? "") ?? .metadata
-                return .json(TableConverter.table(type, [served(object, type)], listMeta: ["resourceVersion": object[path: ["metadata", "resourceVersion"]] ?? ""], include: include))
+            switch format {
+            case .json:
+                return .json(served(object, type))
+            case .table:
+                return .json(TableConverter.table(type, [served(object, type)], listMeta: ["resourceVersion": object[path: ["metadata", "resourceVersion"]] ?? ""], include: includeObject(request)))
+            case .partialMetadata(let version):
+                return .json(OutputFormat.partialMetadata(object, version: version))
             }
-            return .json(served(object, type))
         case "PUT":
-            let body = try parseBody(request)
+            var body = try parseBody(request)
             try checkKind(body, type)
+            if type.storageKey == BuiltinResources.crdStorageKey && type.version == "v1beta1" { body = CRDv1beta1.toV1(body) }
             let updated = try await store.update(type, namespace: target.namespace, name: name,
                                                  body: Self.storedForm(body, type), statusOnly: statusOnly, dryRun: dryRun)
             return .json(served(updated, type))
@@ -366,9 +395,17 @@ public final class DevAPIHandler: Sendable {
             case .pending(let object):
                 return .json(served(object, type), status: 200)
             case .deleted(let object):
-                return .json(["kind": "Status", "apiVersion": "v1", "metadata": [:], "status": "Success",
-                              "details": ["name": .string(name), "group": .string(type.group), "kind": .string(type.plural),
-                                          "uid": object[path: ["metadata", "uid"]] ?? ""]])
+                if type.returnsDeletedObject {
+                    var object = object
+                    if type.storageKey == BuiltinResources.namespaceStorageKey {
+                        // kube-apiserver answers the namespace as its finalizer leaves it: Terminating.
+                        object.set(path: ["metadata", "deletionTimestamp"], to: .string(ObjectStore.now()))
+                        object.set(path: ["status", "phase"], to: "Terminating")
+                    }
+                    return .json(served(object, type), status: 200)
+                }
+                return .json(APIError.successStatus(name: name, group: type.group, kind: type.plural,
+                                                    uid: object[path: ["metadata", "uid"]]?.stringValue ?? ""))
             }
         default:
             throw APIError.methodNotAllowed("\(request.method) is not supported on \(type.qualifiedName)")
@@ -475,26 +512,28 @@ public final class DevAPIHandler: Sendable {
         return options
     }
 
-    func wantsTable(_ request: APIRequest) -> Bool {
-        guard let accept = request.headers["accept"] else { return false }
-        // Only when Table is the first choice the client names.
-        let first = accept.split(separator: ",").first.map(String.init) ?? ""
-        return first.contains("as=Table")
+    func includeObject(_ request: APIRequest) -> TableConverter.IncludeObject {
+        TableConverter.IncludeObject(rawValue: request.query["includeObject"] ?? "") ?? .metadata
     }
 
     func list(_ request: APIRequest, _ target: Target) async throws -> APIResponse {
         let type = target.type
+        let format = try OutputFormat.negotiate(request.headers["accept"], shape: .list)
         let options = try listOptions(request)
         let (items, revision, token, remaining) = try await store.list(type, namespace: target.namespace, options: options)
         var listMeta: [String: JSONValue] = ["resourceVersion": .string(String(revision))]
         if let token { listMeta["continue"] = .string(token) }
         if let remaining { listMeta["remainingItemCount"] = .int(Int64(remaining)) }
-        if wantsTable(request) {
-            let include = TableConverter.IncludeObject(rawValue: request.query["includeObject"] ?? "") ?? .metadata
-            return .json(TableConverter.table(type, items.map { served($0, type) }, listMeta: .object(listMeta), include: include))
+        switch format {
+        case .json:
+            return .json(["kind": .string(type.kind + "List"), "apiVersion": .string(type.groupVersion),
+                          "metadata": .object(listMeta), "items": .array(items.map { served($0, type) })])
+        case .table:
+            return .json(TableConverter.table(type, items.map { served($0, type) }, listMeta: .object(listMeta),
+                                              include: includeObject(request)))
+        case .partialMetadata(let version):
+            return .json(OutputFormat.partialMetadataList(items, listMeta: .object(listMeta), version: version))
         }
-        return .json(["kind": .string(type.kind + "List"), "apiVersion": .string(type.groupVersion),
-                      "metadata": .object(listMeta), "items": .array(items.map { served($0, type) })])
     }
 
     func watch(_ request: APIRequest, _ target: Target) async throws -> APIResponse {
@@ -507,14 +546,18 @@ public final class DevAPIHandler: Sendable {
             }
             timeout = .seconds(seconds)
         }
-        let table = wantsTable(request)
-        let include = TableConverter.IncludeObject(rawValue: request.query["includeObject"] ?? "") ?? .metadata
+        let format = try OutputFormat.negotiate(request.headers["accept"], shape: .watch)
+        let include = includeObject(request)
         let encoder: WatchEncoder = { eventType, object in
             var payload = object
             if eventType == "BOOKMARK" { payload["apiVersion"] = .string(type.groupVersion) }
             if eventType != "ERROR" && eventType != "BOOKMARK" {
                 payload = Self.servedForm(payload, type)
-                if table { payload = TableConverter.table(type, [payload], listMeta: [:], include: include) }
+                switch format {
+                case .json: break
+                case .table: payload = TableConverter.table(type, [payload], listMeta: [:], include: include)
+                case .partialMetadata(let version): payload = OutputFormat.partialMetadata(payload, version: version)
+                }
             }
             var line = Array(#"{"type":""#.utf8)
             line += Array(eventType.utf8)
@@ -525,7 +568,7 @@ public final class DevAPIHandler: Sendable {
         }
         let (id, stream) = try await store.watch(
             type, namespace: target.namespace, name: nil, options: options, resourceVersion: request.query["resourceVersion"],
-            bookmarks: request.query["allowWatchBookmarks"] == "true", formatKey: table ? "table-\(include.rawValue)" : "json",
+            bookmarks: request.query["allowWatchBookmarks"] == "true", formatKey: format.cacheKey(include: include),
             encoder: encoder)
         return APIResponse(status: 200, headers: [("Content-Type", "application/json"), ("Transfer-Encoding", "chunked")],
                            body: .stream(stream, watchID: id, timeout: timeout))
@@ -541,12 +584,20 @@ public final class DevAPIHandler: Sendable {
             guard request.query["fieldManager"].map({ !$0.isEmpty }) ?? false else {
                 throw APIError.badRequest("PATCH requests of type application/apply-patch+yaml require a fieldManager")
             }
+            if let apiVersion = patch["apiVersion"]?.stringValue, apiVersion != type.groupVersion {
+                throw APIError.badRequest("Incorrect version specified in apply patch. Specified patch version: "
+                                          + "\(apiVersion), expected: \(type.groupVersion)")
+            }
             try checkKind(patch, type)
+            let manager = request.query["fieldManager"] ?? ""
             let existing = await store.getIfPresent(type, namespace: target.namespace, name: name)
             guard let current = existing else {
                 if statusOnly { throw APIError.notFound(type, name) }
                 var body = patch
                 body.set(path: ["metadata", "name"], to: .string(name))
+                body.set(path: ["metadata", "managedFields"],
+                         to: ManagedFields.recordApply(patch, manager: manager, apiVersion: type.groupVersion, in: [:],
+                                                       time: ObjectStore.now()))
                 let created = try await store.create(type, namespace: target.namespace, body: Self.storedForm(body, type),
                                                      dryRun: dryRun)
                 return .json(served(created, type), status: 201)
@@ -555,8 +606,11 @@ public final class DevAPIHandler: Sendable {
             if patch[path: ["metadata", "resourceVersion"]] == nil {
                 merged.set(path: ["metadata", "resourceVersion"], to: current[path: ["metadata", "resourceVersion"]])
             }
+            let managedFields = ManagedFields.recordApply(patch, manager: manager, apiVersion: type.groupVersion,
+                                                          in: current, time: ObjectStore.now())
             let updated = try await store.update(type, namespace: target.namespace, name: name, body: merged,
-                                                 statusOnly: statusOnly, requireResourceVersion: false, dryRun: dryRun)
+                                                 statusOnly: statusOnly, requireResourceVersion: false, dryRun: dryRun,
+                                                 managedFields: managedFields)
             return .json(served(updated, type))
         }
         // Retried on conflict: a patch without a resourceVersion must not fail because of a

@@ -70,6 +70,27 @@ public struct ResourceType: Sendable, Hashable {
     public var qualifiedName: String { group.isEmpty ? plural : "\(plural).\(group)" }
 
     static let allVerbs: [JSONValue] = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+
+    /// Whether `metadata.generation` is kept: custom resources and the kinds whose registry
+    /// strategy sets it (those with a desired state the controllers observe); ConfigMaps,
+    /// Secrets, Services, RBAC objects... never get one.
+    public var tracksGeneration: Bool {
+        isCustom || BuiltinResources.generationKinds.contains("\(group)/\(kind)")
+    }
+
+    /// Whether DELETE answers the deleted object instead of a `Status`: the kinds whose
+    /// kube-apiserver storage sets `ReturnDeletedObject` (Pod, Service, ServiceAccount), and those
+    /// whose deletion is graceful there because of a finalizer (Namespace, CRD).
+    public var returnsDeletedObject: Bool {
+        BuiltinResources.deletedObjectKinds.contains("\(group)/\(kind)") && !isCustom
+    }
+
+    /// `storageVersionHash` of discovery: base64 of the first 8 bytes of the SHA-256 of
+    /// "group/version/kind" of the storage version, as kube-apiserver computes it.
+    public var storageVersionHash: String {
+        let digest = SHA256Digest.of(Array("\(group)/\(storageVersion)/\(kind)".utf8))
+        return Base64.encode(Array(digest.prefix(8)))
+    }
 }
 
 /// The built-in kinds the development server serves (those Sextant and kubectl use).
@@ -125,8 +146,82 @@ enum BuiltinResources {
                                                    format: "date-time")]),
     ]
 
+    /// Kinds that need no `status` subresource, no generation and no defaulting to be served as
+    /// stored objects (no controller acts on them).
+    static let stored: [ResourceType] = [
+        ResourceType(group: "", version: "v1", kind: "ReplicationController", plural: "replicationcontrollers",
+                     namespaced: true, shortNames: ["rc"], categories: ["all"], hasStatus: true,
+                     printerColumns: [PrinterColumn(name: "Desired", type: "integer", jsonPath: ".spec.replicas"),
+                                      PrinterColumn(name: "Ready", type: "integer", jsonPath: ".status.readyReplicas"), age]),
+        ResourceType(group: "", version: "v1", kind: "Node", plural: "nodes", namespaced: false, shortNames: ["no"],
+                     hasStatus: true, printerColumns: [age]),
+        ResourceType(group: "", version: "v1", kind: "Endpoints", plural: "endpoints", namespaced: true, shortNames: ["ep"],
+                     printerColumns: [age]),
+        ResourceType(group: "", version: "v1", kind: "PersistentVolumeClaim", plural: "persistentvolumeclaims",
+                     namespaced: true, shortNames: ["pvc"], hasStatus: true,
+                     printerColumns: [PrinterColumn(name: "Status", type: "string", jsonPath: ".status.phase"), age]),
+        ResourceType(group: "apps", version: "v1", kind: "ReplicaSet", plural: "replicasets", namespaced: true,
+                     shortNames: ["rs"], categories: ["all"], hasStatus: true,
+                     printerColumns: [PrinterColumn(name: "Desired", type: "integer", jsonPath: ".spec.replicas"),
+                                      PrinterColumn(name: "Current", type: "integer", jsonPath: ".status.replicas"),
+                                      PrinterColumn(name: "Ready", type: "integer", jsonPath: ".status.readyReplicas"), age]),
+        ResourceType(group: "apps", version: "v1", kind: "DaemonSet", plural: "daemonsets", namespaced: true,
+                     shortNames: ["ds"], categories: ["all"], hasStatus: true,
+                     printerColumns: [PrinterColumn(name: "Desired", type: "integer", jsonPath: ".status.desiredNumberScheduled"),
+                                      PrinterColumn(name: "Ready", type: "integer", jsonPath: ".status.numberReady"), age]),
+        ResourceType(group: "apps", version: "v1", kind: "StatefulSet", plural: "statefulsets", namespaced: true,
+                     shortNames: ["sts"], categories: ["all"], hasStatus: true,
+                     printerColumns: [PrinterColumn(name: "Ready", type: "integer", jsonPath: ".status.readyReplicas"), age]),
+        ResourceType(group: "batch", version: "v1", kind: "CronJob", plural: "cronjobs", namespaced: true,
+                     shortNames: ["cj"], categories: ["all"], hasStatus: true,
+                     printerColumns: [PrinterColumn(name: "Schedule", type: "string", jsonPath: ".spec.schedule"), age]),
+        ResourceType(group: "policy", version: "v1", kind: "PodDisruptionBudget", plural: "poddisruptionbudgets",
+                     namespaced: true, shortNames: ["pdb"], hasStatus: true,
+                     printerColumns: [PrinterColumn(name: "Min Available", type: "string", jsonPath: ".spec.minAvailable"),
+                                      PrinterColumn(name: "Max Unavailable", type: "string", jsonPath: ".spec.maxUnavailable"), age]),
+        ResourceType(group: "networking.k8s.io", version: "v1", kind: "Ingress", plural: "ingresses", namespaced: true,
+                     shortNames: ["ing"], hasStatus: true, printerColumns: [age]),
+        ResourceType(group: "networking.k8s.io", version: "v1", kind: "NetworkPolicy", plural: "networkpolicies",
+                     namespaced: true, shortNames: ["netpol"], printerColumns: [age]),
+        // Removed in Kubernetes 1.22; still accepted (converted to v1 on write) because the official
+        // Python client's own dynamic-client tests create their CRDs through it.
+        ResourceType(group: "apiextensions.k8s.io", version: "v1beta1", kind: "CustomResourceDefinition",
+                     plural: "customresourcedefinitions", namespaced: false, shortNames: ["crd", "crds"],
+                     categories: ["api-extensions"], hasStatus: true,
+                     printerColumns: [PrinterColumn(name: "Created At", type: "string", jsonPath: ".metadata.creationTimestamp",
+                                                   format: "date-time")], storageVersion: "v1"),
+        ResourceType(group: "rbac.authorization.k8s.io", version: "v1", kind: "Role", plural: "roles", namespaced: true,
+                     printerColumns: [PrinterColumn(name: "Created At", type: "string", jsonPath: ".metadata.creationTimestamp")]),
+        ResourceType(group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRole", plural: "clusterroles",
+                     namespaced: false,
+                     printerColumns: [PrinterColumn(name: "Created At", type: "string", jsonPath: ".metadata.creationTimestamp")]),
+        ResourceType(group: "rbac.authorization.k8s.io", version: "v1", kind: "RoleBinding", plural: "rolebindings",
+                     namespaced: true,
+                     printerColumns: [PrinterColumn(name: "Role", type: "string", jsonPath: ".roleRef.name"), age]),
+        ResourceType(group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRoleBinding",
+                     plural: "clusterrolebindings", namespaced: false,
+                     printerColumns: [PrinterColumn(name: "Role", type: "string", jsonPath: ".roleRef.name"), age]),
+    ]
+
+    /// Every built-in kind served.
+    static let served: [ResourceType] = all + stored
+
+    /// "group/Kind" of the built-in kinds whose strategy sets `metadata.generation`.
+    static let generationKinds: Set<String> = [
+        "apps/Deployment", "apps/ReplicaSet", "apps/DaemonSet", "apps/StatefulSet", "batch/Job", "batch/CronJob",
+        "/ReplicationController", "policy/PodDisruptionBudget", "networking.k8s.io/Ingress",
+        "networking.k8s.io/NetworkPolicy", "apiextensions.k8s.io/CustomResourceDefinition",
+    ]
+
+    /// "group/Kind" of the built-in kinds whose DELETE answers the object.
+    static let deletedObjectKinds: Set<String> = [
+        "/Pod", "/Service", "/ServiceAccount", "/Namespace", "apiextensions.k8s.io/CustomResourceDefinition",
+    ]
+
     static let crdStorageKey = "apiextensions.k8s.io/customresourcedefinitions"
     static let namespaceStorageKey = "/namespaces"
+    static let serviceAccountStorageKey = "/serviceaccounts"
+    static let serviceStorageKey = "/services"
 }
 
 /// Errors in a CRD that make it unservable.
@@ -180,5 +275,38 @@ extension ResourceType {
                 printerColumns: columns.isEmpty ? [BuiltinResources.age] : columns,
                 schema: version[path: ["schema", "openAPIV3Schema"]], isCustom: true, storageVersion: storageVersion)
         }
+    }
+}
+
+/// `apiextensions.k8s.io/v1beta1` CustomResourceDefinitions in the v1 shape they are stored in:
+/// the single `spec.version`, and the top-level `validation`, `subresources` and
+/// `additionalPrinterColumns` become per-version fields; without a schema unknown fields are kept
+/// (`preserveUnknownFields`, v1beta1's default).
+enum CRDv1beta1 {
+    static func toV1(_ crd: JSONValue) -> JSONValue {
+        var crd = crd
+        guard var spec = crd["spec"]?.objectValue else { return crd }
+        let schema = spec.removeValue(forKey: "validation")?["openAPIV3Schema"]
+        let subresources = spec.removeValue(forKey: "subresources")
+        let columns = spec.removeValue(forKey: "additionalPrinterColumns")?.arrayValue?.map { column -> JSONValue in
+            var column = column
+            if let path = column["JSONPath"] { column["jsonPath"] = path; column["JSONPath"] = nil }
+            return column
+        }
+        var versions = spec["versions"]?.arrayValue ?? []
+        if versions.isEmpty, let name = spec["version"] {
+            versions = [["name": name, "served": true, "storage": true]]
+        }
+        spec.removeValue(forKey: "version")
+        spec["versions"] = .array(versions.map { version in
+            var version = version
+            if version["schema"] == nil, let schema { version["schema"] = ["openAPIV3Schema": schema] }
+            if version["subresources"] == nil, let subresources { version["subresources"] = subresources }
+            if version["additionalPrinterColumns"] == nil, let columns { version["additionalPrinterColumns"] = .array(columns) }
+            return version
+        })
+        if schema == nil, spec["preserveUnknownFields"] == nil { spec["preserveUnknownFields"] = true }
+        crd["spec"] = .object(spec)
+        return crd
     }
 }

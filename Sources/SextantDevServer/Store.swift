@@ -96,7 +96,7 @@ public actor ObjectStore {
 
     public init(configuration: StoreConfiguration = StoreConfiguration()) {
         self.configuration = configuration
-        for type in BuiltinResources.all { types[Self.typeKey(type.group, type.version, type.plural)] = type }
+        for type in BuiltinResources.served { types[Self.typeKey(type.group, type.version, type.plural)] = type }
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let type = BuiltinResources.all[0]
             revision += 1
@@ -108,6 +108,9 @@ public actor ObjectStore {
                 "spec": ["finalizers": ["kubernetes"]], "status": ["phase": "Active"],
             ]
             objects[type.storageKey, default: [:]]["/\(ns)"] = object
+            revision += 1
+            objects[BuiltinResources.serviceAccountStorageKey, default: [:]]["\(ns)/default"] =
+                Self.defaultServiceAccount(in: ns, revision: revision)
         }
         compactedRevision = revision
     }
@@ -239,7 +242,7 @@ public actor ObjectStore {
         if objects[type.storageKey]?[Self.key(ns, name)] != nil { throw APIError.alreadyExists(type, name) }
         metadata["uid"] = .string(Self.newUID())
         metadata["creationTimestamp"] = .string(Self.now())
-        metadata["generation"] = 1
+        if type.tracksGeneration { metadata["generation"] = 1 } else { metadata.removeValue(forKey: "generation") }
         metadata.removeValue(forKey: "deletionTimestamp")
         metadata.removeValue(forKey: "deletionGracePeriodSeconds")
         metadata.removeValue(forKey: "resourceVersion")
@@ -250,6 +253,7 @@ public actor ObjectStore {
             if type.storageKey == BuiltinResources.namespaceStorageKey { object["status"] = ["phase": "Active"] }
             if type.kind == "Pod" && type.group.isEmpty { object["status"] = ["phase": "Pending"] }
         }
+        if type.storageKey == BuiltinResources.serviceStorageKey { object = try allocate(service: object, name: name) }
         object = try admitCustom(type, object, name: name)
         var crdServes: [ResourceType] = []
         if type.storageKey == BuiltinResources.crdStorageKey {
@@ -262,12 +266,70 @@ public actor ObjectStore {
         put(type, object)
         if !crdServes.isEmpty { register(crdName: name, types: crdServes) }
         record(type.storageKey, "ADDED", object)
+        if type.storageKey == BuiltinResources.namespaceStorageKey,
+           objects[BuiltinResources.serviceAccountStorageKey]?["\(name)/default"] == nil {
+            // The service account controller's work: every namespace gets a `default` ServiceAccount.
+            revision += 1
+            dirty = true
+            let account = Self.defaultServiceAccount(in: name, revision: revision)
+            objects[BuiltinResources.serviceAccountStorageKey, default: [:]]["\(name)/default"] = account
+            record(BuiltinResources.serviceAccountStorageKey, "ADDED", account)
+        }
         return object
+    }
+
+    /// The `default` ServiceAccount of a namespace, at a new resourceVersion.
+    static func defaultServiceAccount(in namespace: String, revision: Int64) -> JSONValue {
+        [
+            "apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": ["name": "default", "namespace": .string(namespace), "uid": .string(Self.newUID()),
+                         "resourceVersion": .string(String(revision)), "creationTimestamp": .string(Self.now())],
+        ]
+    }
+
+    /// What the Service registry fills in on create: a cluster IP from 10.96.0.0/12 (unless
+    /// headless or ExternalName), the single-stack IPv4 fields, default type, session affinity,
+    /// traffic policy, port protocol and target port, and an empty load-balancer status.
+    private func allocate(service: JSONValue, name: String) throws(APIError) -> JSONValue {
+        var object = service
+        var spec = object["spec"]?.objectValue ?? [:]
+        let serviceType = spec["type"]?.stringValue ?? "ClusterIP"
+        spec["type"] = .string(serviceType)
+        if spec["sessionAffinity"] == nil { spec["sessionAffinity"] = "None" }
+        if serviceType != "ExternalName" {
+            if spec["clusterIP"]?.stringValue?.isEmpty ?? true {
+                spec["clusterIP"] = .string(nextClusterIP())
+            }
+            spec["clusterIPs"] = [spec["clusterIP"] ?? .null]
+            if spec["ipFamilies"] == nil { spec["ipFamilies"] = ["IPv4"] }
+            if spec["ipFamilyPolicy"] == nil { spec["ipFamilyPolicy"] = "SingleStack" }
+            if spec["internalTrafficPolicy"] == nil { spec["internalTrafficPolicy"] = "Cluster" }
+        }
+        if let ports = spec["ports"]?.arrayValue {
+            spec["ports"] = .array(ports.map { port in
+                var port = port
+                if port["protocol"] == nil { port["protocol"] = "TCP" }
+                if port["targetPort"] == nil, let number = port["port"] { port["targetPort"] = number }
+                return port
+            })
+        }
+        object["spec"] = .object(spec)
+        object["status"] = ["loadBalancer": [:]]
+        return object
+    }
+
+    private var clusterIPCounter = 0
+
+    private func nextClusterIP() -> String {
+        clusterIPCounter += 1
+        let n = clusterIPCounter % (1 << 20 - 2) + 1
+        return "10.\(96 + n >> 16).\((n >> 8) & 0xff).\(n & 0xff)"
     }
 
     /// Replaces an object (`PUT`), or only its status when `statusOnly`.
     public func update(_ type: ResourceType, namespace: String?, name: String, body: JSONValue, statusOnly: Bool,
-                       requireResourceVersion: Bool = true, dryRun: Bool = false) throws(APIError) -> JSONValue
+                       requireResourceVersion: Bool = true, dryRun: Bool = false,
+                       managedFields: JSONValue? = nil) throws(APIError) -> JSONValue
     {
         let old = try get(type, namespace: namespace, name: name)
         if let bodyName = body[path: ["metadata", "name"]]?.stringValue, !bodyName.isEmpty, bodyName != name {
@@ -300,11 +362,12 @@ public actor ObjectStore {
                            "generation", "resourceVersion", "managedFields"] {
                 metadata[system] = oldMetadata[system]
             }
+            if let managedFields { metadata["managedFields"] = managedFields }
             new["metadata"] = .object(metadata)
             if type.hasStatus { new["status"] = old["status"] }
         }
         new = try admitCustom(type, new, name: name)
-        if !statusOnly, Self.specChanged(old, new, hasStatus: type.hasStatus) {
+        if !statusOnly, type.tracksGeneration, Self.specChanged(old, new, hasStatus: type.hasStatus) {
             let generation = old[path: ["metadata", "generation"]]?.intValue ?? 1
             new.set(path: ["metadata", "generation"], to: .int(generation + 1))
         }

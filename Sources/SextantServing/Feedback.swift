@@ -4,6 +4,18 @@ import Foundation
 import SextantJSON
 import Synchronization
 
+/// Labels for one prediction id: every row of the request (`row` nil) or one row.
+public struct FeedbackItem: Sendable, Equatable {
+    public var id: String
+    public var row: Int?
+    public var labels: [Bool]
+    public init(id: String, row: Int? = nil, labels: [Bool]) {
+        self.id = id
+        self.row = row
+        self.labels = labels
+    }
+}
+
 /// Recent predictions by id and a window of labelled outcomes; thread-safe.
 public final class FeedbackStore: Sendable {
     struct State {
@@ -11,6 +23,8 @@ public final class FeedbackStore: Sendable {
         var counter: UInt64 = 0
         /// Scores of recent requests by id, evicted oldest first (FIFO ring of ids).
         var scores: [String: [Double]] = [:]
+        /// Rows of each recent request that already have a label: a repeated label counts once.
+        var labelled: [String: Set<Int>] = [:]
         var order: [String?]
         var orderNext = 0
         /// Labelled outcomes (score, label), a ring of `outcomeCapacity`.
@@ -39,7 +53,7 @@ public final class FeedbackStore: Sendable {
         state.withLock { s in
             s.counter += 1
             let id = "\(s.prefix)-\(s.counter)"
-            if let old = s.order[s.orderNext] { s.scores[old] = nil }
+            if let old = s.order[s.orderNext] { s.scores[old] = nil; s.labelled[old] = nil }
             s.order[s.orderNext] = id
             s.orderNext = (s.orderNext + 1) % predictionCapacity
             s.scores[id] = scores
@@ -48,36 +62,70 @@ public final class FeedbackStore: Sendable {
     }
 
 
+    /// What one feedback post did, counted in rows (labels) throughout.
     public struct Result: Sendable, Equatable {
+        /// Labels joined to a recorded prediction.
         public var matched = 0
+        /// Labels for rows that already had one (not counted again).
+        public var duplicate = 0
+        /// Labels whose id is unknown (expired or never issued).
+        public var unknownLabels = 0
+        /// The ids behind `unknownLabels`, as sent.
         public var unknown: [String] = []
+        /// Labels for a known id that do not fit its request (row out of range, label count
+        /// differs from the request's rows), with the reason.
+        public var rejectedLabels = 0
+        public var rejected: [(id: String, reason: String)] = []
+
+        public static func == (a: Result, b: Result) -> Bool {
+            a.matched == b.matched && a.duplicate == b.duplicate && a.unknownLabels == b.unknownLabels && a.unknown == b.unknown
+                && a.rejectedLabels == b.rejectedLabels && a.rejected.map(\.id) == b.rejected.map(\.id)
+                && a.rejected.map(\.reason) == b.rejected.map(\.reason)
+        }
     }
 
-    /// Adds labels; returns how many rows matched and which ids were unknown (expired or never issued).
-    public func addLabels(_ items: [(id: String, labels: [Bool])]) -> Result {
+    /// Adds labels. An id with `labels` addresses every row of its request in order (the count
+    /// must match); "id:i" or an id with one `label` and `row` addresses row i.
+    public func addLabels(_ items: [FeedbackItem]) -> Result {
         state.withLock { s in
             var result = Result()
             for item in items {
                 var id = item.id
-                var row: Int?
-                if s.scores[id] == nil, let colon = id.lastIndex(of: ":"), let r = Int(id[id.index(after: colon)...]) {
+                var row = item.row
+                if row == nil, s.scores[id] == nil, let colon = id.lastIndex(of: ":"), let r = Int(id[id.index(after: colon)...]) {
                     row = r
                     id = String(id[..<colon])
                 }
-                guard let scores = s.scores[id] else { result.unknown.append(item.id); continue }
-                let pairs: [(Double, Bool)]
-                if let row {
-                    guard row >= 0, row < scores.count, item.labels.count == 1 else { result.unknown.append(item.id); continue }
-                    pairs = [(scores[row], item.labels[0])]
-                } else {
-                    guard item.labels.count == scores.count else { result.unknown.append(item.id); continue }
-                    pairs = Array(zip(scores, item.labels))
+                guard let scores = s.scores[id] else {
+                    result.unknown.append(item.id)
+                    result.unknownLabels += item.labels.count
+                    continue
                 }
-                for p in pairs {
+                func reject(_ reason: String) {
+                    result.rejected.append((item.id, reason))
+                    result.rejectedLabels += item.labels.count
+                }
+                let rows: [Int]
+                if let row {
+                    guard row >= 0, row < scores.count else { reject("row \(row) of a request with \(scores.count) rows"); continue }
+                    guard item.labels.count == 1 else { reject("\(item.labels.count) labels for one row"); continue }
+                    rows = [row]
+                } else {
+                    guard item.labels.count == scores.count else {
+                        reject("\(item.labels.count) labels for a request of \(scores.count) rows (send one per row, in order, or 'id:ROW' with one 'label')")
+                        continue
+                    }
+                    rows = Array(scores.indices)
+                }
+                var done = s.labelled[id] ?? []
+                for (r, label) in zip(rows, item.labels) {
+                    guard done.insert(r).inserted else { result.duplicate += 1; continue }
+                    let p = (scores[r], label)
                     if s.outcomes.count < outcomeCapacity { s.outcomes.append(p) } else { s.outcomes[s.outcomeNext] = p }
                     s.outcomeNext = (s.outcomeNext + 1) % outcomeCapacity
                     result.matched += 1
                 }
+                s.labelled[id] = done
             }
             return result
         }
@@ -116,26 +164,34 @@ public final class FeedbackStore: Sendable {
         return (rankSum - p * (p + 1) / 2) / (p * n)
     }
 
-    /// Parses `{"id": "...", "labels": [..]}`, `{"id": "...", "label": x}`, or
-    /// `{"feedback": [ ...those... ]}`. Labels are 0/1, booleans or "0"/"1".
-    public static func parse(_ body: JSONValue) throws(ServingError) -> [(id: String, labels: [Bool])] {
+    /// Parses `{"id": "...", "labels": [..]}`, `{"id": "...", "label": x}` (optionally with
+    /// `"row": i`), or `{"feedback": [ ...those... ]}`, or a bare array of them. Labels are 0/1,
+    /// booleans or "0"/"1".
+    public static func parse(_ body: JSONValue) throws(ServingError) -> [FeedbackItem] {
         var entries: [JSONValue]
         if case .array(let a)? = body["feedback"] { entries = a } else if case .array(let a) = body { entries = a } else { entries = [body] }
         guard !entries.isEmpty else { throw .bad("feedback is empty") }
-        var out: [(id: String, labels: [Bool])] = []
+        var out: [FeedbackItem] = []
         for (i, e) in entries.enumerated() {
+            guard case .object = e else { throw .bad("feedback[\(i)] must be an object with 'id' and 'label' or 'labels'") }
             guard case .string(let id)? = e["id"], !id.isEmpty else {
                 throw .bad("feedback[\(i)] needs the string 'id' returned with the prediction")
             }
             var labels: [Bool] = []
+            var row: Int?
             if case .array(let a)? = e["labels"] {
+                guard !a.isEmpty else { throw .bad("feedback[\(i)].labels is empty") }
                 for (k, l) in a.enumerated() { labels.append(try label(l, "feedback[\(i)].labels[\(k)]")) }
             } else if let l = e["label"] {
                 labels = [try label(l, "feedback[\(i)].label")]
+                if let r = e["row"] {
+                    guard let n = r.intValue, n >= 0 else { throw .bad("feedback[\(i)].row must be a non-negative integer, got \(r.jsonString())") }
+                    row = Int(n)
+                }
             } else {
                 throw .bad("feedback[\(i)] needs 'label' or 'labels'")
             }
-            out.append((id, labels))
+            out.append(FeedbackItem(id: id, row: row, labels: labels))
         }
         return out
     }

@@ -12,6 +12,14 @@ public struct ServedFeature: Sendable, Equatable {
     public var categoryCodes: [String: Int]
     /// Code -> category name.
     public var categories: [String]
+
+    /// The code of a category not seen in training: one past the known codes. It is scored like a
+    /// missing value (the tree's default branch) but kept apart from missing for drift, which
+    /// gives unknown categories their own bin.
+    public var unknownCode: Double { Double(categories.count) }
+
+    /// Code of a category value (known or unknown).
+    func code(_ value: String) -> Double { categoryCodes[value].map(Double.init) ?? unknownCode }
 }
 
 public struct ServedModel: Sendable {
@@ -96,21 +104,24 @@ public struct ServedModel: Sendable {
     }
 
     /// Probabilities of the positive class for `rows` rows, row-major, NaN = missing; categorical
-    /// features carry category codes (unknown categories are NaN).
+    /// features carry category codes (`unknownCode` for unknown categories).
     public func predict(_ values: [Double], rows: Int) -> [Double] {
         switch scorer {
         case .xgboost(let forest):
             return forest.probabilities(values, rows: rows)
         case .artifact(let predictor):
+            // Column-major for `Predictor`; unknown categories (code past the known ones) are
+            // scored as missing.
             let nf = featureCount
-            // `Predictor` takes optionals per row; NaN is its missing marker inside anyway.
-            return (0..<rows).map { r in
-                let row = (0..<nf).map { j -> Double? in
+            var columns = [[Double]](repeating: [], count: nf)
+            for j in 0..<nf {
+                let categorical = features[j].isCategorical, unknown = features[j].unknownCode
+                columns[j] = (0..<rows).map { r in
                     let v = values[r * nf + j]
-                    return v.isNaN ? nil : v
+                    return categorical && v >= unknown ? .nan : v
                 }
-                return (try? predictor.probability(row)) ?? .nan
             }
+            return predictor.probabilities(columns: columns)
         }
     }
 }

@@ -45,87 +45,63 @@ public final class ServingState: Sendable {
     }
 }
 
+/// The request context: Hummingbird's, plus the channel (a body over the limit that cannot be
+/// read to its end closes the connection).
+public struct ServingRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let channel: any Channel
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+}
+
 public struct InferenceResponder: HTTPResponder {
-    public typealias Context = BasicRequestContext
+    public typealias Context = ServingRequestContext
     let state: ServingState
     static let predictionIDHeader = HTTPField.Name("x-prediction-id")
+    static let inferenceHeaderLength = HTTPField.Name(BinaryTensorData.headerLength)
+    /// Bytes of an over-limit body read and discarded so the client gets to read its 413; a body
+    /// larger still gets its 413 and the connection is closed.
+    static let drainLimit = 64 << 20
 
     public init(state: ServingState) { self.state = state }
 
     public func respond(to request: Request, context: Context) async throws -> Response {
         let path = request.uri.path
-        let segments = path.split(separator: "/", omittingEmptySubsequences: true)
-        switch (request.method, segments.first) {
-        case (.get, "metrics") where segments.count == 1:
+        guard let route = RouteMatch.match(Substring(path)) else {
+            return error(404, "no route for \(request.method) \(path.prefix(200)); see /v2 (Open Inference Protocol), /v1/models/NAME (KServe V1), /metrics")
+        }
+        guard request.method == route.endpoint.method else {
+            let allowed = route.endpoint.method.rawValue
+            var response = error(405, "method \(request.method.rawValue.prefix(20)) is not allowed for \(path.prefix(200)); allowed: \(allowed)")
+            response.headers[.allow] = allowed
+            return response
+        }
+        if let model = route.model, let e = checkModel(model, version: route.version) { return e }
+        switch route.endpoint {
+        case .metrics:
             if let loaded = state.loaded { state.metrics.refresh(drift: loaded.drift, feedback: loaded.feedback) }
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: state.metrics.registry.emitToBuffer())))
-        case (.get, "healthz") where segments.count == 1, (.get, "livez") where segments.count == 1:
+        case .live, .v2Live:
             return json(.ok, #"{"live":true}"#)
-        case (.get, "readyz") where segments.count == 1:
+        case .ready, .v2Ready:
             return readiness()
-        case (_, "v1"):
-            return await v1(request, Array(segments.dropFirst()))
-        case (_, "v2"):
-            return await v2(request, Array(segments.dropFirst()))
-        default:
-            return error(404, "no route for \(request.method) \(path)")
-        }
-    }
-
-    // MARK: KServe V1
-
-    func v1(_ request: Request, _ s: [Substring]) async -> Response {
-        guard s.count >= 2, s[0] == "models" else { return error(404, "no route for \(request.method) \(request.uri.path)") }
-        var name = s[1]
-        var verb: Substring = ""
-        if let colon = name.lastIndex(of: ":") {
-            verb = name[name.index(after: colon)...]
-            name = name[..<colon]
-        }
-        if let e = checkModel(name, version: nil) { return e }
-        switch (request.method, verb, s.count) {
-        case (.get, "", 2):
-            guard state.loaded != nil else { return json(.serviceUnavailable, #"{"name":\#(quoted(state.name)),"ready":false}"#) }
-            return json(.ok, #"{"name":\#(quoted(state.name)),"ready":true}"#)
-        case (.post, "predict", 2):
-            return await infer(request, proto: .v1)
-        case (.post, "", 3) where s[2] == "feedback":
-            return await feedback(request)
-        default:
-            return error(404, "no route for \(request.method) \(request.uri.path) (V1: GET /v1/models/NAME, POST /v1/models/NAME:predict, POST /v1/models/NAME/feedback)")
-        }
-    }
-
-    // MARK: Open Inference Protocol V2
-
-    func v2(_ request: Request, _ s: [Substring]) async -> Response {
-        if s.isEmpty, request.method == .get {
-            return json(.ok, #"{"name":"sextant-server","version":"0.1.0","extensions":[]}"#)
-        }
-        if s.count == 2, s[0] == "health", request.method == .get {
-            if s[1] == "live" { return json(.ok, #"{"live":true}"#) }
-            if s[1] == "ready" { return readiness() }
-        }
-        guard s.count >= 2, s[0] == "models" else { return error(404, "no route for \(request.method) \(request.uri.path)") }
-        var rest = s.dropFirst(2)
-        var version: Substring?
-        if rest.count >= 2, rest.first == "versions" {
-            version = rest.dropFirst().first
-            rest = rest.dropFirst(2)
-        }
-        if let e = checkModel(s[1], version: version) { return e }
-        switch (request.method, rest.first, rest.count) {
-        case (.get, nil, 0):
-            return metadata()
-        case (.get, "ready", 1):
+        case .v1Status, .v2ModelReady:
             let ready = state.loaded != nil
             return json(ready ? .ok : .serviceUnavailable, #"{"name":\#(quoted(state.name)),"ready":\#(ready)}"#)
-        case (.post, "infer", 1):
-            return await infer(request, proto: .v2)
-        default:
-            return error(404, "no route for \(request.method) \(request.uri.path) (V2: GET /v2/models/NAME[/versions/V][/ready], POST .../infer)")
+        case .v1Predict:
+            return await infer(request, context: context, proto: .v1)
+        case .v1Feedback:
+            return await feedback(request, context: context)
+        case .v2Server:
+            return json(.ok, #"{"name":"sextant-server","version":"0.1.0","extensions":[\#(quoted(BinaryTensorData.extensionName))]}"#)
+        case .v2Model:
+            return metadata()
+        case .v2Infer:
+            return await infer(request, context: context, proto: .v2)
         }
     }
 
@@ -139,7 +115,7 @@ public struct InferenceResponder: HTTPResponder {
             "versions": .array([.string(state.version)]),
             "platform": .string(loaded.model.format == .xgboost ? "xgboost_json" : "sextant"),
             "inputs": .array(inputs),
-            "outputs": .array([.object(["name": "probability", "datatype": "FP64", "shape": .array([.int(-1)])])]),
+            "outputs": .array([.object(["name": .string(ServedModel.outputName), "datatype": "FP64", "shape": .array([.int(-1)])])]),
         ])
         return Response(status: .ok, headers: [.contentType: "application/json"],
                         body: ResponseBody(byteBuffer: ByteBuffer(bytes: doc.serialized(sortedKeys: true))))
@@ -147,10 +123,10 @@ public struct InferenceResponder: HTTPResponder {
 
     func checkModel(_ name: Substring, version: Substring?) -> Response? {
         guard name == state.name else {
-            return error(404, "model '\(name)' not found; this server serves '\(state.name)'")
+            return error(404, "model '\(name.prefix(200))' not found; this server serves '\(state.name)'")
         }
         if let version, version != state.version {
-            return error(404, "model '\(name)' has no version '\(version)'; this server serves version '\(state.version)'")
+            return error(404, "model '\(name)' has no version '\(version.prefix(200))'; this server serves version '\(state.version)'")
         }
         return nil
     }
@@ -161,55 +137,95 @@ public struct InferenceResponder: HTTPResponder {
 
     // MARK: Inference
 
-    func infer(_ request: Request, proto: InferenceProtocol) async -> Response {
+    func infer(_ request: Request, context: Context, proto: InferenceProtocol) async -> Response {
         let start = ContinuousClock.now
         state.metrics.inFlight.increment()
-        let response = await score(request, proto: proto)
+        let response = await score(request, context: context, proto: proto)
         state.metrics.inFlight.decrement()
         state.metrics.request(protocol: proto.rawValue, code: Int(response.status.code), duration: ContinuousClock.now - start)
         return response
     }
 
-    func readBody(_ request: Request) async -> Result<JSONValue, ServingError> {
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > state.maxBodyBytes {
-            return .failure(ServingError(413, "request body of \(length) bytes exceeds the limit of \(state.maxBodyBytes) bytes (--max-body-bytes)"))
+    /// Reads the body up to `--max-body-bytes`. A larger body is read to its end and discarded
+    /// (up to `drainLimit`) so that the client, which may be blocked sending it, gets to read the
+    /// 413; past that the connection is closed after the 413.
+    func readBody(_ request: Request, context: Context) async -> Result<ByteBuffer, ServingError> {
+        let limit = state.maxBodyBytes
+        let declared = request.headers[.contentLength].flatMap { Int($0) }
+        var tooLarge = (declared ?? 0) > limit
+        if let declared, declared > limit + Self.drainLimit {
+            closeSoon(context)
+            return .failure(ServingError(413, "request body of \(declared) bytes exceeds the limit of \(limit) bytes (--max-body-bytes)"))
         }
-        var request = request
-        let buffer: ByteBuffer
-        do { buffer = try await request.collectBody(upTo: state.maxBodyBytes) } catch is NIOTooManyBytesError {
-            return .failure(ServingError(413, "request body exceeds the limit of \(state.maxBodyBytes) bytes (--max-body-bytes)"))
+        var buffer = ByteBuffer()
+        var total = 0
+        do {
+            for try await chunk in request.body {
+                total += chunk.readableBytes
+                if total > limit { tooLarge = true }
+                if !tooLarge {
+                    var chunk = chunk
+                    buffer.writeBuffer(&chunk)
+                } else if total > limit + Self.drainLimit {
+                    closeSoon(context)
+                    break
+                }
+            }
         } catch {
             return .failure(ServingError(400, "could not read the request body: \(error)"))
         }
+        if tooLarge {
+            let size = declared.map { "of \($0) bytes " } ?? ""
+            return .failure(ServingError(413, "request body \(size)exceeds the limit of \(limit) bytes (--max-body-bytes)"))
+        }
+        return .success(buffer)
+    }
+
+    /// Closes the connection once the response had time to go out (the rest of the body is not read).
+    func closeSoon(_ context: Context) {
+        let channel = context.channel
+        channel.eventLoop.scheduleTask(in: .milliseconds(200)) { channel.close(promise: nil) }
+    }
+
+    func parseJSON(_ buffer: ByteBuffer) -> Result<JSONValue, ServingError> {
         do { return .success(try JSONValue.parse(buffer.readableBytesView)) } catch {
             return .failure(.bad("request body is not valid JSON: \(error.description)"))
         }
     }
 
-    func score(_ request: Request, proto: InferenceProtocol) async -> Response {
+    func score(_ request: Request, context: Context, proto: InferenceProtocol) async -> Response {
         guard let loaded = state.loaded else { return error(503, "model '\(state.name)' is not loaded yet") }
-        let body: JSONValue
-        switch await readBody(request) {
+        let body: ByteBuffer
+        switch await readBody(request, context: context) {
         case .success(let b): body = b
         case .failure(let e): return error(e.status, e.message)
         }
-        let matrix: FeatureMatrix
-        var requestID: String?
+        let decoded: V2Request
         do throws(ServingError) {
             switch proto {
-            case .v1: matrix = try loaded.model.decodeV1(body)
-            case .v2: (matrix, requestID) = try loaded.model.decodeV2(body)
+            case .v1:
+                if let matrix = loaded.model.fastV1(body) {
+                    decoded = V2Request(matrix: matrix, id: nil, binaryOutput: false)
+                } else {
+                    decoded = V2Request(matrix: try loaded.model.decodeV1(try parseJSON(body).get()), id: nil, binaryOutput: false)
+                }
+            case .v2:
+                let headerLength = Self.inferenceHeaderLength.flatMap { request.headers[$0] }
+                let (json, binary) = try BinaryTensorData.split(body, headerLength: headerLength)
+                decoded = try loaded.model.decodeV2(try parseJSON(json).get(), binary: binary)
             }
         } catch {
             return self.error(error.status, error.message)
         }
+        let matrix = decoded.matrix
         let probabilities = loaded.model.predict(matrix.values, rows: matrix.rows)
         state.metrics.predictions(probabilities, threshold: loaded.model.threshold)
         loaded.drift?.observe(matrix.values, rows: matrix.rows)
         let id = loaded.feedback.record(probabilities)
 
         var out: [UInt8] = []
-        out.reserveCapacity(64 + probabilities.count * 22)
+        out.reserveCapacity(160 + probabilities.count * 22)
+        var headers: HTTPFields = [.contentType: "application/json"]
         switch proto {
         case .v1:
             out.append(contentsOf: #"{"predictions":["#.utf8)
@@ -218,13 +234,21 @@ public struct InferenceResponder: HTTPResponder {
             out.append(contentsOf: quoted(id).utf8)
             out.append(UInt8(ascii: "}"))
         case .v2:
-            out.append(contentsOf: #"{"model_name":\#(quoted(state.name)),"model_version":\#(quoted(state.version)),"id":\#(quoted(requestID ?? id)),"#.utf8)
+            out.append(contentsOf: #"{"model_name":\#(quoted(state.name)),"model_version":\#(quoted(state.version)),"id":\#(quoted(decoded.id ?? id)),"#.utf8)
             out.append(contentsOf: #""parameters":{"prediction_id":\#(quoted(id))},"#.utf8)
-            out.append(contentsOf: #""outputs":[{"name":"probability","datatype":"FP64","shape":[\#(probabilities.count)],"data":["#.utf8)
-            appendNumbers(probabilities, to: &out)
-            out.append(contentsOf: "]}]}".utf8)
+            out.append(contentsOf: #""outputs":[{"name":"probability","datatype":"FP64","shape":[\#(probabilities.count)],"#.utf8)
+            if decoded.binaryOutput {
+                out.append(contentsOf: #""parameters":{"binary_data_size":\#(probabilities.count * 8)}}]}"#.utf8)
+                if let name = Self.inferenceHeaderLength { headers[name] = String(out.count) }
+                headers[.contentType] = "application/octet-stream"
+                out.reserveCapacity(out.count + probabilities.count * 8)
+                for p in probabilities { withUnsafeBytes(of: p.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+            } else {
+                out.append(contentsOf: #""data":["#.utf8)
+                appendNumbers(probabilities, to: &out)
+                out.append(contentsOf: "]}]}".utf8)
+            }
         }
-        var headers: HTTPFields = [.contentType: "application/json"]
         if let name = Self.predictionIDHeader { headers[name] = id }
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: out)))
     }
@@ -238,20 +262,22 @@ public struct InferenceResponder: HTTPResponder {
 
     // MARK: Feedback
 
-    func feedback(_ request: Request) async -> Response {
+    func feedback(_ request: Request, context: Context) async -> Response {
         guard let loaded = state.loaded else { return error(503, "model '\(state.name)' is not loaded yet") }
         let body: JSONValue
-        switch await readBody(request) {
+        switch await readBody(request, context: context).flatMap(parseJSON) {
         case .success(let b): body = b
         case .failure(let e): return error(e.status, e.message)
         }
-        let items: [(id: String, labels: [Bool])]
+        let items: [FeedbackItem]
         do throws(ServingError) { items = try FeedbackStore.parse(body) } catch { return self.error(error.status, error.message) }
         let result = loaded.feedback.addLabels(items)
-        if result.matched > 0 { state.metrics.feedbackMatched.increment(by: Int64(result.matched)) }
-        if !result.unknown.isEmpty { state.metrics.feedbackUnknown.increment(by: Int64(result.unknown.count)) }
-        let doc: JSONValue = .object(["matched": .int(Int64(result.matched)),
-                                      "unknown": .array(result.unknown.prefix(100).map { .string($0) })])
+        state.metrics.feedback(result)
+        let doc: JSONValue = .object(["matched": .int(Int64(result.matched)), "duplicate": .int(Int64(result.duplicate)),
+                                      "unknown_labels": .int(Int64(result.unknownLabels)),
+                                      "unknown": .array(result.unknown.prefix(100).map { .string($0) }),
+                                      "rejected_labels": .int(Int64(result.rejectedLabels)),
+                                      "rejected": .array(result.rejected.prefix(100).map { .object(["id": .string($0.id), "reason": .string($0.reason)]) })])
         // Unknown ids are not an error of the request as a whole: they may simply have expired.
         return Response(status: .ok, headers: [.contentType: "application/json"],
                         body: ResponseBody(byteBuffer: ByteBuffer(bytes: doc.serialized(sortedKeys: true))))

@@ -17,12 +17,15 @@ public final class ServingMetrics: Sendable {
     let loaded: Gauge
     let classes: [Counter]
     let scores: ValueHistogram
-    let accuracy: Gauge
-    let auc: Gauge
+    /// Created on the first scrape that has labels to compute them from: until then the series is
+    /// absent (no sample), so a canary analysis or retrain query sees "no data", not a real 0.
+    private let quality = Mutex<(accuracy: Gauge?, auc: Gauge?)>((nil, nil))
     let labelled: Gauge
     let driftRows: Gauge
     let feedbackMatched: Counter
     let feedbackUnknown: Counter
+    let feedbackDuplicate: Counter
+    let feedbackRejected: Counter
     /// Per (protocol, code) counters and per-protocol histograms, created on first use: the registry
     /// lookup takes its lock and hashes the labels, too slow for every request.
     private let requests = Mutex<[String: Counter]>([:])
@@ -49,18 +52,15 @@ public final class ServingMetrics: Sendable {
         scores = registry.makeValueHistogram(
             descriptor: descriptor("sextant_prediction_score", "Distribution of predicted probabilities."),
             labels: mv, buckets: stride(from: 0.1, through: 1.0, by: 0.1).map { ($0 * 10).rounded() / 10 })
-        accuracy = registry.makeGauge(descriptor: descriptor("sextant_model_accuracy",
-                                                             "Accuracy over the most recent rows with feedback labels."), labels: mv)
-        auc = registry.makeGauge(descriptor: descriptor("sextant_model_auc",
-                                                        "ROC AUC over the most recent rows with feedback labels."), labels: mv)
         labelled = registry.makeGauge(descriptor: descriptor("sextant_feedback_window_rows",
                                                              "Labelled rows behind sextant_model_accuracy and sextant_model_auc."), labels: mv)
         driftRows = registry.makeGauge(descriptor: descriptor("sextant_drift_window_rows",
                                                               "Live rows behind sextant_feature_psi and sextant_feature_ks."), labels: mv)
-        feedbackMatched = registry.makeCounter(descriptor: descriptor("sextant_feedback_total", "Feedback labels received, by result."),
-                                               labels: mv + [("result", "matched")])
-        feedbackUnknown = registry.makeCounter(descriptor: descriptor("sextant_feedback_total", "Feedback labels received, by result."),
-                                               labels: mv + [("result", "unknown_id")])
+        let feedbackHelp = descriptor("sextant_feedback_total", "Feedback labels (one per row) received, by result.")
+        feedbackMatched = registry.makeCounter(descriptor: feedbackHelp, labels: mv + [("result", "matched")])
+        feedbackUnknown = registry.makeCounter(descriptor: feedbackHelp, labels: mv + [("result", "unknown_id")])
+        feedbackDuplicate = registry.makeCounter(descriptor: feedbackHelp, labels: mv + [("result", "duplicate")])
+        feedbackRejected = registry.makeCounter(descriptor: feedbackHelp, labels: mv + [("result", "rejected")])
     }
 
     func request(protocol proto: String, code: Int, duration: Duration) {
@@ -95,6 +95,14 @@ public final class ServingMetrics: Sendable {
         if positives < probabilities.count { classes[0].increment(by: Int64(probabilities.count - positives)) }
     }
 
+    /// Counts one feedback post, in labels (rows) for every result.
+    func feedback(_ result: FeedbackStore.Result) {
+        if result.matched > 0 { feedbackMatched.increment(by: Int64(result.matched)) }
+        if result.unknownLabels > 0 { feedbackUnknown.increment(by: Int64(result.unknownLabels)) }
+        if result.duplicate > 0 { feedbackDuplicate.increment(by: Int64(result.duplicate)) }
+        if result.rejectedLabels > 0 { feedbackRejected.increment(by: Int64(result.rejectedLabels)) }
+    }
+
     /// Drift gauges by feature (created on the first scrape that has data).
     private let drift = Mutex<[String: (Gauge, Gauge?)]>([:])
 
@@ -117,10 +125,22 @@ public final class ServingMetrics: Sendable {
                 if let v = d.ks { ks?.set(to: v) }
             }
         }
-        if let q = feedback.quality() {
-            labelled.set(to: Double(q.rows))
-            accuracy.set(to: q.accuracy)
-            if let a = q.auc { auc.set(to: a) }
+        guard let q = feedback.quality() else { labelled.set(to: 0); return }
+        labelled.set(to: Double(q.rows))
+        let mv = [("model", model), ("version", version)]
+        let (accuracy, auc) = quality.withLock { g in
+            if g.accuracy == nil {
+                g.accuracy = registry.makeGauge(descriptor: descriptor("sextant_model_accuracy",
+                    "Accuracy over the most recent rows with feedback labels (absent until a label arrives)."), labels: mv)
+            }
+            // AUC needs both classes among the labels.
+            if g.auc == nil, q.auc != nil {
+                g.auc = registry.makeGauge(descriptor: descriptor("sextant_model_auc",
+                    "ROC AUC over the most recent rows with feedback labels (absent until both classes were seen)."), labels: mv)
+            }
+            return (g.accuracy, g.auc)
         }
+        accuracy?.set(to: q.accuracy)
+        if let a = q.auc { auc?.set(to: a) }
     }
 }

@@ -1,14 +1,17 @@
 // XGBoost JSON models (`Booster.save_model("model.json")`) scored with XGBoost's own arithmetic:
 // features and thresholds in 32-bit floats, "go left when value < split_condition", NaN follows
 // `default_left`, leaf values summed onto the margin of `base_score`.
+import Dispatch
 import Foundation
 import SextantJSON
 
 /// A gradient-boosted forest read from XGBoost's JSON model format (XGBoost 1.x to 3.x).
 public struct XGBoostForest: Sendable {
-    /// One node; children are absolute indices into `nodes`, -1 marks a leaf.
+    /// One node; children are absolute indices into `nodes`. A leaf points at itself with both
+    /// children (and feature 0), so a walk can take a fixed number of steps, the tree's depth,
+    /// without testing for leaves; its value is in `leafValues`.
     struct Node: Sendable {
-        var condition: Float  // split condition, or the leaf value for leaves
+        var condition: Float
         var feature: Int32
         var left: Int32
         var right: Int32
@@ -20,7 +23,11 @@ public struct XGBoostForest: Sendable {
     /// Margin every prediction starts from (logit of `base_score` for logistic objectives).
     public let baseMargin: Float
     let roots: [Int32]
+    /// Levels below each root (0 for a single leaf).
+    let depths: [Int32]
     let nodes: [Node]
+    /// Leaf value by node index (0 for inner nodes).
+    let leafValues: [Float]
 
     public var featureCount: Int { featureNames.count }
     public var treeCount: Int { roots.count }
@@ -38,7 +45,8 @@ public struct XGBoostForest: Sendable {
             throw ModelLoadError("XGBoost model: missing learner.objective.name")
         }
         guard Self.logisticObjectives.contains(objective) else {
-            throw ModelLoadError("XGBoost model: objective '\(objective)' is not supported (expected binary:logistic)")
+            let accepted = Self.logisticObjectives.sorted().joined(separator: " or ")
+            throw ModelLoadError("XGBoost model: objective '\(objective)' is not supported (expected \(accepted))")
         }
         self.objective = objective
         let params = learner["learner_model_param"]
@@ -46,6 +54,10 @@ public struct XGBoostForest: Sendable {
         guard numFeature > 0 else { throw ModelLoadError("XGBoost model: learner_model_param.num_feature is missing or not positive") }
         if let numClass = params?["num_class"]?.stringValue, let k = Int(numClass), k > 1 {
             throw ModelLoadError("XGBoost model: num_class=\(k); only binary models are supported")
+        }
+        // A multi-target model also writes one base_score per target: name the real reason first.
+        if let targets = Int(params?["num_target"]?.stringValue ?? "") ?? params?["num_target"]?.intValue.map(Int.init), targets > 1 {
+            throw ModelLoadError("XGBoost model: num_target=\(targets); only single-target binary models are supported")
         }
         let base = try Self.baseScore(params?["base_score"])
         guard base > 0, base < 1 else {
@@ -71,13 +83,15 @@ public struct XGBoostForest: Sendable {
         guard let trees = booster[path: ["model", "trees"]]?.arrayValue else {
             throw ModelLoadError("XGBoost model: missing gradient_booster.model.trees")
         }
-        var roots: [Int32] = [], nodes: [Node] = []
+        var roots: [Int32] = [], depths: [Int32] = [], nodes: [Node] = [], leaves: [Float] = []
         for (t, tree) in trees.enumerated() {
             roots.append(Int32(nodes.count))
-            try Self.appendTree(tree, index: t, featureCount: numFeature, to: &nodes)
+            depths.append(try Self.appendTree(tree, index: t, featureCount: numFeature, to: &nodes, leaves: &leaves))
         }
         self.roots = roots
+        self.depths = depths
         self.nodes = nodes
+        leafValues = leaves
     }
 
     /// `base_score` is a string in every version: "5E-1" (1.x/2.x) or "[5E-1]" (3.x, one per target).
@@ -88,7 +102,9 @@ public struct XGBoostForest: Sendable {
         if text.hasPrefix("["), text.hasSuffix("]") { text = String(text.dropFirst().dropLast()) }
         let parts = text.split(separator: ",")
         guard parts.count == 1, let d = Double(parts[0].trimmingCharacters(in: .whitespaces)) else {
-            throw ModelLoadError("XGBoost model: base_score '\(text)' is not a single number")
+            throw ModelLoadError(parts.count > 1
+                ? "XGBoost model: base_score '\(text)' has \(parts.count) values, one per target; only single-target binary models are supported"
+                : "XGBoost model: base_score '\(text)' is not a number")
         }
         return d
     }
@@ -105,7 +121,9 @@ public struct XGBoostForest: Sendable {
         return out
     }
 
-    static func appendTree(_ tree: JSONValue, index t: Int, featureCount: Int, to nodes: inout [Node]) throws(ModelLoadError) {
+    /// Appends one tree's nodes; returns its depth.
+    static func appendTree(_ tree: JSONValue, index t: Int, featureCount: Int, to nodes: inout [Node],
+                           leaves: inout [Float]) throws(ModelLoadError) -> Int32 {
         let left = try ints(tree, "left_children", t), right = try ints(tree, "right_children", t)
         let feature = try ints(tree, "split_indices", t), defaultLeft = try ints(tree, "default_left", t)
         guard let cond = tree["split_conditions"]?.arrayValue else {
@@ -120,10 +138,12 @@ public struct XGBoostForest: Sendable {
         }
         // Every node reachable exactly once from the root: walks always end at a leaf.
         var seen = [Bool](repeating: false, count: n)
-        var stack = [0]
-        while let i = stack.popLast() {
+        var stack = [(0, 0)]
+        var depth = 0
+        while let (i, level) = stack.popLast() {
             guard !seen[i] else { throw ModelLoadError("XGBoost model: tree \(t): node \(i) is reached twice") }
             seen[i] = true
+            depth = max(depth, level)
             if left[i] == -1 { continue }
             guard (0..<n).contains(left[i]), (0..<n).contains(right[i]) else {
                 throw ModelLoadError("XGBoost model: tree \(t) node \(i): child index out of range")
@@ -131,7 +151,7 @@ public struct XGBoostForest: Sendable {
             guard (0..<featureCount).contains(feature[i]) else {
                 throw ModelLoadError("XGBoost model: tree \(t) node \(i): split feature \(feature[i]) out of range")
             }
-            stack.append(left[i]); stack.append(right[i])
+            stack.append((left[i], level + 1)); stack.append((right[i], level + 1))
         }
         let offset = Int32(nodes.count)
         for i in 0..<n {
@@ -139,60 +159,93 @@ public struct XGBoostForest: Sendable {
                 throw ModelLoadError("XGBoost model: tree \(t) node \(i): split_conditions holds a non-number")
             }
             let leaf = left[i] == -1
-            nodes.append(Node(condition: Float(c), feature: leaf ? -1 : Int32(feature[i]),
-                              left: leaf ? -1 : offset + Int32(left[i]), right: leaf ? -1 : offset + Int32(right[i]),
+            let me = offset + Int32(i)
+            nodes.append(Node(condition: leaf ? 0 : Float(c), feature: leaf ? 0 : Int32(feature[i]),
+                              left: leaf ? me : offset + Int32(left[i]), right: leaf ? me : offset + Int32(right[i]),
                               defaultLeft: defaultLeft[i] != 0))
+            leaves.append(leaf ? Float(c) : 0)
         }
+        return Int32(depth)
     }
 
-    /// Probabilities for `rows` rows stored row-major in `values` (NaN = missing).
-    ///
-    /// Rows go through each tree in blocks of eight, walked in lock-step: the eight walks are
-    /// independent, so the CPU overlaps their loads and branches instead of waiting on one
-    /// unpredictable branch at a time. Each row still sums its trees in tree order, in float32,
-    /// as XGBoost does.
+    /// Rows per block: a tree's nodes stay in cache while a block walks it, and the walks of a
+    /// block are independent, so the CPU overlaps their loads instead of waiting on one
+    /// unpredictable branch at a time.
+    static let block = 32
+    /// From this many rows a request is scored on two threads.
+    public static let parallelRows = 1024
+
+    /// Probabilities for `rows` rows stored row-major in `values` (NaN = missing). Each row sums
+    /// its trees in tree order, in float32, as XGBoost does.
     public func probabilities(_ values: [Double], rows: Int) -> [Double] {
         let nf = featureCount
         guard rows > 0, values.count >= rows * nf else { return [] }
         // XGBoost reads features as float32: convert once, not at every node.
         let features = values.map { Float($0) }
-        var margins = [Float](repeating: baseMargin, count: rows)
-        let block = 8
-        var current = [Int32](repeating: 0, count: block)
+        var out = [Double](repeating: 0, count: rows)
         features.withUnsafeBufferPointer { fb in
-            nodes.withUnsafeBufferPointer { nb in
-                margins.withUnsafeMutableBufferPointer { mb in
-                    current.withUnsafeMutableBufferPointer { cur in
-                        guard let x = fb.baseAddress, let nodes = nb.baseAddress, let m = mb.baseAddress,
-                              let c = cur.baseAddress else { return }
-                        var start = 0
-                        while start < rows {
-                            let count = min(block, rows - start)
+            out.withUnsafeMutableBufferPointer { ob in
+                guard let x = fb.baseAddress, let o = ob.baseAddress else { return }
+                let input = UnsafeSendable(x), output = UnsafeSendable(o)
+                let blocks = (rows + Self.block - 1) / Self.block
+                if rows >= Self.parallelRows {
+                    // Two halves of whole blocks, one per core; each row is written by one thread.
+                    let half = (blocks + 1) / 2
+                    DispatchQueue.concurrentPerform(iterations: 2) { part in
+                        let first = part * half * Self.block
+                        let last = min(rows, (part + 1) * half * Self.block)
+                        if first < last { self.score(input.pointer, from: first, to: last, into: output.pointer) }
+                    }
+                } else {
+                    score(x, from: 0, to: rows, into: o)
+                }
+            }
+        }
+        return out
+    }
+
+    /// Scores rows `from..<to` into `out[from..<to]`.
+    func score(_ x: UnsafePointer<Float>, from: Int, to: Int, into out: UnsafeMutablePointer<Double>) {
+        let nf = featureCount
+        let block = Self.block
+        nodes.withUnsafeBufferPointer { nb in
+            leafValues.withUnsafeBufferPointer { lb in
+                guard let nodes = nb.baseAddress, let leaves = lb.baseAddress else { return }
+                withUnsafeTemporaryAllocation(of: Int32.self, capacity: block) { cur in
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: block) { margin in
+                        guard let c = cur.baseAddress, let m = margin.baseAddress else { return }
+                        var start = from
+                        while start < to {
+                            let count = min(block, to - start)
                             let base = x + start * nf
-                            for root in roots {
+                            for k in 0..<count { m[k] = baseMargin }
+                            for (t, root) in roots.enumerated() {
                                 for k in 0..<count { c[k] = root }
-                                var active = true
-                                while active {
-                                    active = false
+                                // Leaves point at themselves: `depth` steps end every walk on its leaf.
+                                for _ in 0..<depths[t] {
                                     for k in 0..<count {
                                         let node = nodes[Int(c[k])]
-                                        guard node.feature >= 0 else { continue }
                                         let v = base[k * nf + Int(node.feature)]
                                         let goLeft = v.isNaN ? node.defaultLeft : v < node.condition
                                         c[k] = goLeft ? node.left : node.right
-                                        active = true
                                     }
                                 }
-                                for k in 0..<count { m[start + k] += nodes[Int(c[k])].condition }
+                                for k in 0..<count { m[k] += leaves[Int(c[k])] }
                             }
+                            for k in 0..<count { out[start + k] = 1 / (1 + exp(-Double(m[k]))) }
                             start += count
                         }
                     }
                 }
             }
         }
-        return margins.map { 1 / (1 + exp(-Double($0))) }
     }
+}
+
+/// A pointer handed to the two scoring threads, which touch disjoint rows.
+struct UnsafeSendable<P>: @unchecked Sendable {
+    let pointer: P
+    init(_ pointer: P) { self.pointer = pointer }
 }
 
 /// A model could not be loaded; the message names the file part that was wrong.

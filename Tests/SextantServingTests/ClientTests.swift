@@ -42,7 +42,7 @@ print("client ok")
         try Data(pythonClient.utf8).write(to: URL(fileURLWithPath: dir.file("client.py")))
         let state = loadedState(try artifactModel())
         try await withServer(state) { base in
-            let run = try runCommand("python3", [dir.file("client.py"), base], environment: ["no_proxy": "*", "NO_PROXY": "*"])
+            let run = try await runClient("python3", [dir.file("client.py"), base], environment: ["no_proxy": "*", "NO_PROXY": "*"])
             #expect(run.code == 0, "\(run.output)")
             #expect(run.output.contains("client ok"))
             let metrics = try await call("GET", "\(base)/metrics").text

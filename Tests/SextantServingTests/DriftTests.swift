@@ -85,14 +85,14 @@ import Testing
         let store = FeedbackStore(threshold: 0.5, predictions: 2)
         let a = store.record([0.9, 0.2])
         let b = store.record([0.7])
-        var result = store.addLabels([(a, [true, true]), (b + ":0", [false])])
+        var result = store.addLabels([FeedbackItem(id: a, labels: [true, true]), FeedbackItem(id: b + ":0", labels: [false])])
         #expect(result.matched == 3)
         // 0.9->1 right, 0.2->0 wrong (label 1), 0.7->1 wrong (label 0).
         let q = try #require(store.quality())
         #expect(abs(q.accuracy - 1.0 / 3) < 1e-12)
         // Capacity 2: a third prediction evicts the oldest id.
         _ = store.record([0.1])
-        result = store.addLabels([(a, [true, true])])
+        result = store.addLabels([FeedbackItem(id: a, labels: [true, true])])
         #expect(result.unknown == [a])
     }
 

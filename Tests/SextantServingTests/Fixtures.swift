@@ -86,3 +86,15 @@ func sample(_ metrics: String, _ name: String, _ parts: [String] = []) -> Double
     }
     return nil
 }
+
+/// `runCommand` off Swift's cooperative thread pool: a client process that waits on an in-process
+/// server must not hold one of the pool's few threads (two on a 2-core machine), or the server's
+/// handlers, which run on that pool, starve.
+func runClient(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws
+    -> (code: Int32, output: String) {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread {
+            continuation.resume(with: Result { try runCommand(executable, arguments, environment: environment) })
+        }
+    }
+}

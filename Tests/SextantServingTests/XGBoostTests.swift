@@ -55,7 +55,7 @@ print("ok", xgb.__version__)
                                     Tooling.pythonHas(["xgboost", "numpy"])) else { return }
         let dir = try TemporaryDirectory()
         try Data(trainScript.utf8).write(to: URL(fileURLWithPath: dir.file("train.py")))
-        let run = try runCommand("python3", [dir.file("train.py"), dir.path])
+        let run = try await runClient("python3", [dir.file("train.py"), dir.path])
         try #require(run.code == 0, "\(run.output)")
         for name in ["default", "named"] {
             let model = try await ServedModel.load(uri: dir.file("\(name).json"), name: name, version: "1")
@@ -73,6 +73,11 @@ print("ok", xgb.__version__)
             #expect(got.count == want.count)
             #expect(worst <= 1e-6, "model \(name): max |swift - xgboost| = \(worst) over \(got.count) rows")
             if name == "named" { #expect(model.features.map(\.name) == (0..<6).map { "x\($0)" }) }
+            // A request of many rows is scored on two threads: the same answers, row for row.
+            let copies = XGBoostForest.parallelRows / rows.count + 2
+            let large = model.predict(Array([[Double]](repeating: values, count: copies).joined()), rows: rows.count * copies)
+            #expect(large.count == rows.count * copies && rows.count * copies >= XGBoostForest.parallelRows)
+            #expect(large == Array([[Double]](repeating: got, count: copies).joined()), "two-thread scoring differs")
         }
     }
 

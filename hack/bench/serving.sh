@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Model server benchmark: sextant-server (release build) vs KServe's Python XGBoost server on the
-# same XGBoost JSON model, loopback, wrk with single-row and 100-row KServe V1 requests.
+# same XGBoost JSON model, loopback, wrk with single-row and 100-row KServe V1 requests, 100 rows as
+# an Open Inference Protocol request with binary tensor data, single rows paced near 10,000 req/s,
+# and XGBoost's own in-process inplace_predict for the 100-row comparison.
 #   hack/bench/serving.sh            (DURATION=10s CONNECTIONS=16 by default)
 # Needs: swift, wrk (apt), python3 with xgboost+numpy; KServe goes into a venv ($KSERVE_VENV).
 set -euo pipefail
@@ -53,9 +55,9 @@ print(f"predictions agree: max |sextant - kserve| = {d:.2e} over 100 rows")
 assert d <= 1e-6
 PY
 
-run() {  # name url body -> "rps p50 p99 errors"
+run() {  # name url body [connections] -> "rps p50 p99 errors"; CONTENT_TYPE, HEADER_LENGTH, DELAY_MS pass through
   local out
-  out=$(BODY="$3" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s hack/bench/serving_post.lua "$2" 2>&1)
+  out=$(BODY="$3" wrk -t1 -c"${4:-$CONNECTIONS}" -d"$DURATION" --latency -s hack/bench/serving_post.lua "$2" 2>&1)
   echo "$out" >"$WORK/wrk-$1.txt"
   local rps p50 p99 errs
   rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
@@ -65,6 +67,9 @@ run() {  # name url body -> "rps p50 p99 errors"
   echo "$rps $p50 $p99 $errs"
 }
 
+echo "== XGBoost in process (the 100-row peer)"
+python3 hack/bench/serving_xgb_inplace.py "$WORK" | tee "$WORK/inplace.txt"
+
 echo "== load before: $(uptime)"
 declare -A R
 for server in sextant kserve; do
@@ -72,21 +77,36 @@ for server in sextant kserve; do
   for rows in 1 100; do
     R[$server-$rows]=$(run "$server-$rows" "http://127.0.0.1:$port/v1/models/bench:predict" "$WORK/body$rows.json")
   done
+  # The same 100 rows as a V2 request with binary tensor data (tritonclient's default form).
+  R[$server-bin]=$(CONTENT_TYPE=application/octet-stream HEADER_LENGTH=$(cat "$WORK/body100.bin.header") \
+    run "$server-bin" "http://127.0.0.1:$port/v2/models/bench/infer" "$WORK/body100.bin")
 done
+# Single rows paced near 10,000 req/s: PACED_CONNECTIONS connections, each waiting 1 ms after
+# every response (wrk's delay()), so the rate is set by the pacing, not by the server's limit.
+PACED_CONNECTIONS=${PACED_CONNECTIONS:-11}
+R[sextant-paced]=$(DELAY_MS=1 run sextant-paced "http://127.0.0.1:$SPORT/v1/models/bench:predict" "$WORK/body1.json" "$PACED_CONNECTIONS")
 echo "== load after:  $(uptime)"
 echo
-echo "wrk -t1 -c$CONNECTIONS -d$DURATION, KServe V1 :predict, XGBoost 100 trees depth 6, 20 features"
-printf "%-30s %6s %12s %10s %10s %8s\n" server rows "req/s" p50 p99 non-2xx
-for rows in 1 100; do
-  for server in sextant kserve; do
-    read -r rps p50 p99 errs <<<"${R[$server-$rows]}"
-    label="sextant-server (Swift)"; [ "$server" = kserve ] && label="KServe xgbserver (Python)"
-    printf "%-30s %6s %12s %10s %10s %8s\n" "$label" "$rows" "$rps" "$p50" "$p99" "$errs"
-  done
-done
-python3 - "${R[sextant-1]}" "${R[kserve-1]}" "${R[sextant-100]}" "${R[kserve-100]}" <<'PY'
-import sys
-def rps(s): return float(s.split()[0])
+echo "wrk -t1 -c$CONNECTIONS -d$DURATION, XGBoost 100 trees depth 6, 20 features"
+printf "%-30s %-22s %12s %12s %10s %10s %8s\n" server request "req/s" "rows/s" p50 p99 non-2xx
+row() {  # label request key rows
+  read -r rps p50 p99 errs <<<"${R[$3]}"
+  rowsps=$(python3 -c "print(f'{float(\"${rps:-0}\") * $4:,.0f}')")
+  printf "%-30s %-22s %12s %12s %10s %10s %8s\n" "$1" "$2" "$rps" "$rowsps" "$p50" "$p99" "$errs"
+}
+row "sextant-server (Swift)" "V1 1 row" sextant-1 1
+row "KServe xgbserver (Python)" "V1 1 row" kserve-1 1
+row "sextant-server (Swift)" "V1 100 rows" sextant-100 100
+row "KServe xgbserver (Python)" "V1 100 rows" kserve-100 100
+row "sextant-server (Swift)" "V2 binary 100 rows" sextant-bin 100
+row "KServe xgbserver (Python)" "V2 binary 100 rows" kserve-bin 100
+row "sextant-server (Swift)" "V1 1 row, paced" sextant-paced 1
+python3 - "${R[sextant-1]}" "${R[kserve-1]}" "${R[sextant-100]}" "${R[kserve-100]}" "${R[sextant-bin]}" "$WORK/inplace.txt" <<'PY'
+import re, sys
+def rps(s): return float(s.split()[0] or 0)
+inplace = [float(m.replace(",", "")) for m in re.findall(r": ([\d,]+) rows/s", open(sys.argv[6]).read())]
 print(f"throughput ratio sextant/kserve: single-row {rps(sys.argv[1]) / rps(sys.argv[2]):.1f}x, "
       f"100-row {rps(sys.argv[3]) / rps(sys.argv[4]):.1f}x")
+print(f"100-row rows/s vs XGBoost inplace_predict (all cores / 1 thread): V1 {rps(sys.argv[3]) * 100 / inplace[0]:.2f}x / "
+      f"{rps(sys.argv[3]) * 100 / inplace[1]:.2f}x, V2 binary {rps(sys.argv[5]) * 100 / inplace[0]:.2f}x / {rps(sys.argv[5]) * 100 / inplace[1]:.2f}x")
 PY

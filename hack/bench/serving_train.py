@@ -1,6 +1,7 @@
 """Trains the benchmark's XGBoost model and writes the wrk request bodies.
 
-usage: serving_train.py OUT_DIR   ->  OUT_DIR/model/model.json, OUT_DIR/body1.json, OUT_DIR/body100.json
+usage: serving_train.py OUT_DIR   ->  OUT_DIR/model/model.json, OUT_DIR/body1.json, OUT_DIR/body100.json,
+                                      OUT_DIR/body100.bin (+ .header: the JSON part's length)
 """
 import json
 import os
@@ -22,4 +23,13 @@ booster.save_model(f"{out}/model/model.json")
 T = np.round(rng.normal(size=(100, f)), 6).tolist()
 json.dump({"instances": T[:1]}, open(f"{out}/body1.json", "w"))
 json.dump({"instances": T}, open(f"{out}/body100.json", "w"))
+# The same 100 rows as an Open Inference Protocol request with binary tensor data (Triton's
+# extension, tritonclient's default): the JSON part, then the rows as little-endian float32.
+header = json.dumps({"inputs": [{"name": "input-0", "shape": [100, f], "datatype": "FP32",
+                                 "parameters": {"binary_data_size": 100 * f * 4}}],
+                     "outputs": [{"name": "probability", "parameters": {"binary_data": True}}]}).encode()
+with open(f"{out}/body100.bin", "wb") as fh:
+    fh.write(header + np.asarray(T, dtype="<f4").tobytes())
+with open(f"{out}/body100.bin.header", "w") as fh:
+    fh.write(str(len(header)))
 print(f"model: 100 trees, depth 6, {f} features")
