@@ -84,7 +84,11 @@ let package = Package(
 
         // MARK: 6 ML
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "SextantML", dependencies: ["CCrypto", "CZlib", "SextantTransport", "SextantVersion", yams],
+        // Parquet page codecs (Sources/SextantML/Parquet/ParquetCodecs.swift): Debian's libraries, not our own.
+        .systemLibrary(name: "CSnappy", pkgConfig: "snappy", providers: [.apt(["libsnappy-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .target(name: "SextantML", dependencies: ["CCrypto", "CZlib", "CSnappy", "CZstd", "CLZ4", "SextantTransport", "SextantVersion", yams],
                 swiftSettings: strict),
         .target(name: "SextantServing", dependencies: ["SextantML", "SextantJSON", hummingbird, metrics, prometheus, log],
                 swiftSettings: strict),

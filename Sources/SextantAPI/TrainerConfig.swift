@@ -22,6 +22,7 @@ extension TrainingJobSpec {
         switch source.format {
         case .csvGzip: data["format"] = "csv.gz"
         case .csv: data["format"] = "csv"
+        case .parquet: data["format"] = "parquet"
         case nil: break
         }
         config["data"] = .object(data)

@@ -99,7 +99,7 @@ public struct DataSource: Codable, Sendable, Hashable {
 }
 
 public enum DataFormat: String, Codable, Sendable, Hashable, CaseIterable {
-    case csv = "CSV", csvGzip = "CSVGzip"
+    case csv = "CSV", csvGzip = "CSVGzip", parquet = "Parquet"
 }
 
 /// Train/validation/test parts: fractions that add up to 1 (``splitFractionTolerance``), or a

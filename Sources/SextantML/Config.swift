@@ -17,7 +17,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         public var version: String?
         /// Pinned SHA-256 (hex) of the exact bytes; a mismatch fails the run before training.
         public var sha256: String?
-        /// `csv` or `csv.gz`; inferred from the uri suffix and the gzip magic bytes when absent.
+        /// `csv`, `csv.gz` or `parquet`; inferred from the gzip and Parquet magic bytes when absent.
         public var format: String?
         public init(uri: String, version: String? = nil, sha256: String? = nil, format: String? = nil) {
             self.uri = uri; self.version = version; self.sha256 = sha256; self.format = format
@@ -235,7 +235,7 @@ extension TrainingConfig {
             let hex = sha.lowercased()
             if hex.count != 64 || !hex.allSatisfy({ $0.isHexDigit }) { throw bad("data.sha256", "must be 64 hex digits") }
         }
-        if let f = data.format, !["csv", "csv.gz"].contains(f) { throw bad("data.format", "must be csv or csv.gz, got '\(f)'") }
+        if let f = data.format, !["csv", "csv.gz", "parquet"].contains(f) { throw bad("data.format", "must be csv, csv.gz or parquet, got '\(f)'") }
         if let s = split {
             for (k, v) in [("train", s.train), ("validation", s.validation), ("test", s.test)] {
                 if let v, !(0...1).contains(v) { throw bad("split.\(k)", "must be in [0, 1], got \(v)") }

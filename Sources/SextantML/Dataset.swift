@@ -47,11 +47,18 @@ public struct Dataset: Sendable {
     /// Parses CSV bytes according to `config`: which columns are features, which are categorical,
     /// the target, the protected attributes and the optional split column.
     public static func load(csv bytes: UnsafeRawBufferPointer, config: TrainingConfig, threads: Int) throws -> Dataset {
+        try load(config: config) { kinds in try CSVParser.parse(bytes, threads: threads, kinds: kinds) }
+    }
+
+    /// Builds the data set from a table reader of any format (CSV, Parquet): `read` is given the
+    /// function that maps the file's column names to the kinds wanted.
+    static func load(config: TrainingConfig,
+                     read: (([String]) throws -> [String: CSVColumnKind]) throws -> CSVTable) throws -> Dataset {
         let categorical = Set(config.categoricalFeatures ?? [])
         let protectedNames = config.protectedAttributes ?? config.gates?.fairness?.protectedAttributes ?? []
         let splitName = config.split?.column
         var featureNames: [String] = []
-        let table = try CSVParser.parse(bytes, threads: threads) { header in
+        let table = try read { header in
             guard header.contains(config.target) else {
                 throw TrainerError.badInput("data: target column '\(config.target)' not found in header (columns: \(header.joined(separator: ", ")))")
             }

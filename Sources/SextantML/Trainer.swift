@@ -55,8 +55,11 @@ public enum Trainer {
         }
         t = Date()
         let gzip = config.data.format == "csv.gz" || (config.data.format == nil && raw.isGzip)
+        let parquet = config.data.format == "parquet" || (config.data.format == nil && raw.isParquet)
         let dataset: Dataset
-        if gzip {
+        if parquet {
+            dataset = try raw.withBytes { try Dataset.load(parquet: $0, name: config.data.uri, config: config, threads: threads) }
+        } else if gzip {
             let inflated = try raw.withBytes { try Gzip.decompress($0) }
             dataset = try inflated.withUnsafeBytes { try Dataset.load(csv: $0, config: config, threads: threads) }
         } else {
