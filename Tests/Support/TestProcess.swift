@@ -119,15 +119,7 @@ public enum Tooling {
 @discardableResult
 public func runCommand(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
                        input: Data? = nil) throws -> (code: Int32, output: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
-    p.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
-    if let environment { p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, n in n } }
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = out
-    let inPipe = Pipe()
-    p.standardInput = input == nil ? FileHandle.nullDevice : inPipe
+    let (p, out, inPipe) = commandProcess(executable, arguments, environment: environment, input: input)
     try p.run()
     if let input {
         inPipe.fileHandleForWriting.write(input)
@@ -155,15 +147,7 @@ public final class TemporaryDirectory: @unchecked Sendable {
 @discardableResult
 public func runCommandAsync(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
                             input: Data? = nil) async throws -> (code: Int32, output: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
-    p.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
-    if let environment { p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, n in n } }
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = out
-    let inPipe = Pipe()
-    p.standardInput = input == nil ? FileHandle.nullDevice : inPipe
+    let (p, out, inPipe) = commandProcess(executable, arguments, environment: environment, input: input)
     let collected = OutputCollector()
     out.fileHandleForReading.readabilityHandler = { handle in
         let data = handle.availableData
@@ -180,6 +164,22 @@ public func runCommandAsync(_ executable: String, _ arguments: [String], environ
     out.fileHandleForReading.readabilityHandler = nil
     collected.append(out.fileHandleForReading.readDataToEndOfFile())
     return (p.terminationStatus, String(decoding: collected.data, as: UTF8.self))
+}
+
+/// The process both runners start: a bare name through `env`, stdout and stderr into one pipe,
+/// stdin from `input` or /dev/null.
+private func commandProcess(_ executable: String, _ arguments: [String], environment: [String: String]?,
+                            input: Data?) -> (Process, Pipe, Pipe) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
+    p.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
+    if let environment { p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, n in n } }
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    let inPipe = Pipe()
+    p.standardInput = input == nil ? FileHandle.nullDevice : inPipe
+    return (p, out, inPipe)
 }
 
 final class OutputCollector: @unchecked Sendable {
