@@ -7,16 +7,19 @@ cd "$(dirname "$0")/.."
 hack/install-deps.sh
 swift build --build-tests
 hack/validate-manifests.sh
+status=0
+# The images (docs/install.md#images): built with podman from Debian packages, then run and checked;
+# skipped with a message where podman cannot run containers. Before the Swift tests, so that the
+# test runner's summary is the last thing the log says.
+hack/images/test.sh || status=$?
 # Serially: many tests start servers and measure timeouts, which a 2-core machine running
 # every suite at once cannot keep.
-status=0
-swift test --skip-build --no-parallel 2>&1 | tee .build/test-output.txt || status=$?
-if [ "$status" -ne 0 ]; then
+tests=0
+swift test --skip-build --no-parallel 2>&1 | tee .build/test-output.txt || tests=$?
+if [ "$tests" -ne 0 ]; then
+  status=$tests
   # The log is long and CI may show only its tail: repeat what failed at the end.
   echo "=== failures (whole log: .build/test-output.txt) ==="
   grep -E '✘|error:|Fatal error|Crash' .build/test-output.txt | grep -v 'HummingbirdCore' | tail -40 || true
 fi
-# The images (docs/install.md#images): built with podman from Debian packages, then run and checked;
-# skipped with a message where podman cannot run containers.
-hack/images/test.sh || status=$?
 exit "$status"
