@@ -56,11 +56,17 @@ public final class ServingMetrics: Sendable {
                                                              "Labelled rows behind sextant_model_accuracy and sextant_model_auc."), labels: mv)
         driftRows = registry.makeGauge(descriptor: descriptor("sextant_drift_window_rows",
                                                               "Live rows behind sextant_feature_psi and sextant_feature_ks."), labels: mv)
-        let feedbackHelp = descriptor("sextant_feedback_total", "Feedback labels (one per row) received, by result.")
-        feedbackMatched = registry.makeCounter(descriptor: feedbackHelp, labels: mv + [("result", "matched")])
-        feedbackUnknown = registry.makeCounter(descriptor: feedbackHelp, labels: mv + [("result", "unknown_id")])
-        feedbackDuplicate = registry.makeCounter(descriptor: feedbackHelp, labels: mv + [("result", "duplicate")])
-        feedbackRejected = registry.makeCounter(descriptor: feedbackHelp, labels: mv + [("result", "rejected")])
+        // One registration per result, each naming the metric (hack/check-monitoring.py reads the
+        // exported names and labels from these calls).
+        let feedbackHelp = "Feedback labels (one per row) received, by result."
+        feedbackMatched = registry.makeCounter(descriptor: descriptor("sextant_feedback_total", feedbackHelp),
+                                               labels: mv + [("result", "matched")])
+        feedbackUnknown = registry.makeCounter(descriptor: descriptor("sextant_feedback_total", feedbackHelp),
+                                               labels: mv + [("result", "unknown_id")])
+        feedbackDuplicate = registry.makeCounter(descriptor: descriptor("sextant_feedback_total", feedbackHelp),
+                                                 labels: mv + [("result", "duplicate")])
+        feedbackRejected = registry.makeCounter(descriptor: descriptor("sextant_feedback_total", feedbackHelp),
+                                                labels: mv + [("result", "rejected")])
     }
 
     func request(protocol proto: String, code: Int, duration: Duration) {
