@@ -31,16 +31,7 @@ struct KubectlParityTests {
     /// A development API server with Sextant's CRDs, a TrainingJob and a ModelVersion in
     /// `default` and a CanaryRollout in `team-b`.
     func cluster() async throws -> Cluster {
-        let server = try await DevServer.start(DevServerConfiguration(token: "parity-token"))
-        let directory = try TemporaryDirectory()
-        let kubeconfig = directory.file("kubeconfig")
-        try server.writeKubeconfig(to: kubeconfig)
-        let client = KubeClient(config: try ClusterConfig.load(kubeconfigPath: kubeconfig))
-        for plural in ["trainingjobs", "modelversions", "canaryrollouts"] {
-            let yaml = try Data(contentsOf: Self.root.appendingPathComponent("crds/\(plural).yaml"))
-            _ = try await client.send(method: "POST", path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-                                      body: yaml, contentType: "application/yaml")
-        }
+        let (server, client, kubeconfig, directory) = try await startServerWithSextantCRDs(token: "parity-token")
         _ = try await client.send(method: "POST", path: "/api/v1/namespaces",
                                   body: Data(#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"team-b"}}"#.utf8))
         let tj: JSONValue = ["apiVersion": "mlops.sextant.dev/v1alpha1", "kind": "TrainingJob",

@@ -20,17 +20,9 @@ struct RequestsCommandTests {
     }
 
     @Test func eachVerbWritesItsRequestOnce() async throws {
-        let server = try await DevServer.start(DevServerConfiguration(token: "cli-test-token"))
+        let (server, client, kubeconfig, directory) = try await startServerWithSextantCRDs(token: "cli-test-token")
+        defer { withExtendedLifetime(directory) {} }  // holds the kubeconfig file
         defer { Task { await server.stop() } }
-        let directory = try TemporaryDirectory()
-        let kubeconfig = directory.file("kubeconfig")
-        try server.writeKubeconfig(to: kubeconfig)
-        let client = KubeClient(config: try ClusterConfig.load(kubeconfigPath: kubeconfig))
-        for plural in ["trainingjobs", "modelversions", "canaryrollouts"] {
-            let yaml = try Data(contentsOf: Self.root.appendingPathComponent("crds/\(plural).yaml"))
-            _ = try await client.send(method: "POST", path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-                                      body: yaml, contentType: "application/yaml")
-        }
         let mv: JSONValue = ["apiVersion": "mlops.sextant.dev/v1alpha1", "kind": "ModelVersion",
                              "metadata": ["name": "fraud-v3", "namespace": "default"],
                              "spec": ["modelName": "fraud", "version": 3, "artifact": ["uri": "s3://m/fraud/v3/model.json"]]]

@@ -42,16 +42,8 @@ import Testing
                                                    "--model-version", version, "--listen", "127.0.0.1:0", "--log-level", "warning"])
             servers[version] = (process, try await process.waitForLine(prefix: "listening on "))
         }
-        let targets = servers.values.map { "'\($0.address)'" }.joined(separator: ", ")
-        let prometheus = try await PrometheusServer.start(scrapeTargets: [], scrapeInterval: "1s", extraScrapeConfigs: """
-              - job_name: model-servers
-                static_configs:
-                  - targets: [\(targets)]
-                    labels:
-                      namespace: \(namespace)
-            """)
+        let prometheus = try await PrometheusServer.scrapingModelServers(servers.values.map(\.address), namespace: namespace)
         defer { prometheus.stop() }
-        try await prometheus.waitForTargetsUp(servers.values.map(\.address))
 
         let server = try await DevServer.start(DevServerConfiguration(port: 0))
         let client = KubeClient.forTests(server, namespace: namespace)

@@ -44,15 +44,7 @@ final class CanaryEnvironment: @unchecked Sendable {
             exporters[version] = try await MetricsExporter.start(model: model, version: version, successRate: behaviour.success,
                                                                  latencySeconds: behaviour.latency, rps: 100)
         }
-        let targets = exporters.values.map { "'\($0.target)'" }.joined(separator: ", ")
-        let prometheus = try await PrometheusServer.start(scrapeTargets: [], scrapeInterval: "1s", extraScrapeConfigs: """
-              - job_name: model-servers
-                static_configs:
-                  - targets: [\(targets)]
-                    labels:
-                      namespace: \(namespace)
-            """)
-        try await prometheus.waitForTargetsUp(exporters.values.map(\.target))
+        let prometheus = try await PrometheusServer.scrapingModelServers(exporters.values.map(\.target), namespace: namespace)
         let kubeconfig = try TemporaryDirectory()
         try server.writeKubeconfig(to: kubeconfig.file("config"))
         return CanaryEnvironment(server: server, client: client, prometheus: prometheus, exporters: exporters,

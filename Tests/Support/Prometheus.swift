@@ -17,6 +17,21 @@ public final class PrometheusServer: @unchecked Sendable {
 
     public static var isInstalled: Bool { Tooling.find("prometheus") != nil }
 
+    /// Prometheus scraping model servers (or stand-ins for them) at `targets` every second as job
+    /// `model-servers` with the `namespace` label Kubernetes discovery would add, once all are up.
+    public static func scrapingModelServers(_ targets: [String], namespace: String) async throws -> PrometheusServer {
+        let list = targets.map { "'\($0)'" }.joined(separator: ", ")
+        let prometheus = try await start(scrapeTargets: [], scrapeInterval: "1s", extraScrapeConfigs: """
+              - job_name: model-servers
+                static_configs:
+                  - targets: [\(list)]
+                    labels:
+                      namespace: \(namespace)
+            """)
+        do { try await prometheus.waitForTargetsUp(targets) } catch { prometheus.stop(); throw error }
+        return prometheus
+    }
+
     /// Starts Prometheus scraping `scrapeTargets` (`host:port`, job `sextant`) every
     /// `scrapeInterval` and returns once `/-/ready` answers 200. `extraScrapeConfigs` is YAML
     /// appended under `scrape_configs:` (list items indented by two spaces).
