@@ -3,7 +3,7 @@
 // BYTE_STREAM_SPLIT. Every read is bounds-checked; errors carry the byte offset within the page.
 
 /// A read position over one decoded page.
-struct ByteCursor {
+struct ByteCursor: VarintReading {
     let buffer: UnsafeRawBufferPointer
     var position: Int
     let end: Int
@@ -20,23 +20,6 @@ struct ByteCursor {
         guard position < end else { throw fail("unexpected end of page data") }
         defer { position += 1 }
         return buffer[position]
-    }
-
-    mutating func uleb() throws -> UInt64 {
-        var result: UInt64 = 0, shift: UInt64 = 0
-        while true {
-            let b = try byte()
-            if shift == 63 && b > 1 { throw fail("varint overflows 64 bits") }
-            result |= UInt64(b & 0x7F) << shift
-            if b & 0x80 == 0 { return result }
-            shift += 7
-            if shift > 63 { throw fail("varint longer than 10 bytes") }
-        }
-    }
-
-    mutating func zigzag() throws -> Int64 {
-        let v = try uleb()
-        return Int64(bitPattern: (v >> 1) ^ (0 &- (v & 1)))
     }
 
     mutating func u32() throws -> UInt32 {
@@ -67,7 +50,7 @@ enum LevelDecoder {
         let mask: UInt64 = width == 64 ? ~0 : (1 << UInt64(width)) - 1
         try out.withUnsafeMutableBufferPointer { o in
             while produced < count {
-                let header = try c.uleb()
+                let header = try c.varint()
                 if header & 1 == 1 {
                     // Bit-packed: (header >> 1) groups of 8 values, least significant bit first.
                     let groups = header >> 1
@@ -109,9 +92,9 @@ enum DeltaDecoder {
     /// Decodes all values of one DELTA_BINARY_PACKED stream, leaving `c` after it. At most
     /// `limit` values are accepted (the page's value count), so a corrupt header cannot allocate.
     static func binaryPacked(_ c: inout ByteCursor, limit: Int, int32: Bool) throws -> [Int64] {
-        let blockSize = try c.uleb()
-        let miniblocks = try c.uleb()
-        let total = try c.uleb()
+        let blockSize = try c.varint()
+        let miniblocks = try c.varint()
+        let total = try c.varint()
         var last = try c.zigzag()
         guard blockSize > 0, blockSize % 128 == 0, blockSize <= 1 << 20 else { throw c.fail("delta block size \(blockSize) is not a positive multiple of 128") }
         guard miniblocks > 0, blockSize % miniblocks == 0, (blockSize / miniblocks) % 32 == 0 else {

@@ -4,6 +4,33 @@
 // Every failure names the file offset where it happened.
 
 /// A problem in a Parquet file at a byte offset (of the file, or of a decoded page when stated).
+/// A byte cursor that reads ULEB128 varints and zigzag integers (Thrift's compact protocol and
+/// Parquet's RLE, delta and level headers use the same encodings).
+protocol VarintReading {
+    mutating func byte() throws -> UInt8
+    func fail(_ message: String) -> ParquetError
+}
+
+extension VarintReading {
+    mutating func varint() throws -> UInt64 {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            let b = try byte()
+            if shift == 63 && b > 1 { throw fail("varint overflows 64 bits") }
+            result |= UInt64(b & 0x7F) << shift
+            if b & 0x80 == 0 { return result }
+            shift += 7
+            if shift > 63 { throw fail("varint longer than 10 bytes") }
+        }
+    }
+
+    mutating func zigzag() throws -> Int64 {
+        let v = try varint()
+        return Int64(bitPattern: (v >> 1) ^ (0 &- (v & 1)))
+    }
+}
+
 struct ParquetError: Error, Sendable {
     var offset: Int
     var message: String
@@ -16,7 +43,7 @@ enum ThriftType: UInt8 {
     case binary = 8, list = 9, set = 10, map = 11, structure = 12
 }
 
-struct ThriftReader {
+struct ThriftReader: VarintReading {
     let buffer: UnsafeRawBufferPointer
     /// File offset of `buffer[0]`, for error messages.
     let base: Int
@@ -34,24 +61,6 @@ struct ThriftReader {
         guard position < buffer.count else { throw fail("unexpected end of the Thrift data") }
         defer { position += 1 }
         return buffer[position]
-    }
-
-    mutating func varint() throws -> UInt64 {
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        while true {
-            let b = try byte()
-            if shift == 63 && b > 1 { throw fail("varint overflows 64 bits") }
-            result |= UInt64(b & 0x7F) << shift
-            if b & 0x80 == 0 { return result }
-            shift += 7
-            if shift > 63 { throw fail("varint longer than 10 bytes") }
-        }
-    }
-
-    mutating func zigzag() throws -> Int64 {
-        let v = try varint()
-        return Int64(bitPattern: (v >> 1) ^ (0 &- (v & 1)))
     }
 
     mutating func i64() throws -> Int64 { try zigzag() }
