@@ -209,46 +209,11 @@ public actor LocalNode {
         }
     }
 
-    /// List, then watch from the list's resourceVersion; on 410 list again; back off on errors.
+    /// The kind's cache, fed by an `Informer`.
     private nonisolated func inform(_ kind: Kind) async {
-        let resource = LocalNode.descriptor(kind)
-        let backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(10))
-        var failures = 0
-        while !Task.isCancelled {
-            do {
-                let list = try await client.listAll(resource, namespace: options.namespace, as: DynamicObject.self)
-                await replace(kind, list.items.map(\.raw))
-                var version = list.metadata.resourceVersion
-                failures = 0
-                while !Task.isCancelled {
-                    let stream = try await client.watch(resource, namespace: options.namespace,
-                                                        options: WatchOptions(resourceVersion: version),
-                                                        as: DynamicObject.self)
-                    var events = 0
-                    for try await change in stream {
-                        events += 1
-                        switch change {
-                        case .added(let o), .modified(let o), .deleted(let o):
-                            version = o.resourceVersion ?? version
-                        case .bookmark(let rv):
-                            if !rv.isEmpty { version = rv }
-                        }
-                        await apply(kind, change)
-                    }
-                    // A watch that ends at once and empty should not spin.
-                    if events == 0 { try await Task.sleep(for: .milliseconds(200)) }
-                }
-            } catch {
-                if Task.isCancelled { return }
-                if error.isKube(.expired) {
-                    logger.debug("watch expired; listing again", metadata: ["resource": "\(resource)"])
-                    continue
-                }
-                failures += 1
-                logger.warning("list/watch failed", metadata: ["resource": "\(resource)", "error": "\(error)"])
-                try? await Task.sleep(for: backoff.delay(afterFailures: failures))
-            }
-        }
+        let informer = Informer(client: client, resource: LocalNode.descriptor(kind), namespace: options.namespace,
+                                logger: logger)
+        await informer.run(replace: { await self.replace(kind, $0) }, apply: { await self.apply(kind, $0) })
     }
 
     // MARK: Writes (each answer goes into the cache at once, so the next pass sees it)
