@@ -90,13 +90,57 @@ public struct ExternalServing: Codable, Sendable, Hashable {
     }
 }
 
+/// Exactly one of `virtualService` (Istio), `httpRoute` and `grpcRoute` (Gateway API).
 public struct RoutingSpec: Codable, Sendable, Hashable {
-    public var virtualService: VirtualServiceRef
+    public var virtualService: VirtualServiceRef?
+    /// Gateway API: the HTTPRoute whose rules' backendRefs weights Sextant sets (needs `services`).
+    public var httpRoute: GatewayRouteRef?
+    /// Gateway API: the GRPCRoute whose rules' backendRefs weights Sextant sets (needs `services`).
+    public var grpcRoute: GatewayRouteRef?
     /// Host-level split: destinations are these Services. Exclusive with `destinationRule`.
     public var services: ServicePair?
-    /// Subset-level split: destinations are subsets of one host. Exclusive with `services`.
+    /// Subset-level split: destinations are subsets of one host. Exclusive with `services`; Istio only.
     public var destinationRule: DestinationRuleRef?
     public init(virtualService: VirtualServiceRef) { self.virtualService = virtualService }
+    public init(httpRoute: GatewayRouteRef, services: ServicePair) {
+        self.httpRoute = httpRoute
+        self.services = services
+    }
+    public init(grpcRoute: GatewayRouteRef, services: ServicePair) {
+        self.grpcRoute = grpcRoute
+        self.services = services
+    }
+
+    /// The routing API this spec names (the first set, for a spec that validation refuses).
+    /// `VirtualService fraud`, `HTTPRoute fraud`: the routing object, for messages and Events.
+    public var objectLabel: String {
+        let name = virtualService?.name ?? httpRoute?.name ?? grpcRoute?.name ?? ""
+        return "\(api.rawValue) \(name)"
+    }
+
+    public var api: RoutingAPI {
+        if virtualService != nil { return .istio }
+        if grpcRoute != nil { return .grpcRoute }
+        return .httpRoute
+    }
+}
+
+public enum RoutingAPI: String, Sendable, Hashable, CaseIterable {
+    case istio = "VirtualService"
+    case httpRoute = "HTTPRoute"
+    case grpcRoute = "GRPCRoute"
+}
+
+/// A Gateway API route the user owns, and the rules of it whose split Sextant owns.
+public struct GatewayRouteRef: Codable, Sendable, Hashable {
+    public var name: String
+    /// Names of the rules whose backendRefs weights Sextant owns; empty means every rule (an
+    /// unnamed rule can only be owned this way).
+    public var rules: [String]?
+    public init(name: String, rules: [String]? = nil) {
+        self.name = name
+        self.rules = rules
+    }
 }
 
 public struct VirtualServiceRef: Codable, Sendable, Hashable {

@@ -40,14 +40,29 @@ extension CanaryRollout {
                                                         default: 600, min: 1),
                 ]),
             ]),
-            "routing": .object("Istio routing. Sextant patches only the destination weights (and mirror/match for shadow and A/B) of the named HTTP routes of your VirtualService. Exactly one of `services` (host-level split) and `destinationRule` (subset-level split).",
-                               required: ["virtualService"],
-                               rules: [.init("[has(self.services), has(self.destinationRule)].exists_one(x, x)",
-                                             message: "set exactly one of services and destinationRule")], [
-                "virtualService": .object("The VirtualService whose routes carry the traffic.", required: ["name"], [
+            "routing": .object("Where traffic is split: exactly one of `virtualService` (Istio), `httpRoute` and `grpcRoute` (Gateway API). Sextant patches only the destination weights (and mirror/match for shadow and A/B) of the owned routes or rules of your object. Exactly one of `services` (host-level split) and `destinationRule` (subset-level split, Istio only).",
+                               rules: [.init("[has(self.virtualService), has(self.httpRoute), has(self.grpcRoute)].exists_one(x, x)",
+                                             message: "set exactly one of virtualService, httpRoute and grpcRoute"),
+                                       .init("[has(self.services), has(self.destinationRule)].exists_one(x, x)",
+                                             message: "set exactly one of services and destinationRule"),
+                                       .init("has(self.virtualService) || has(self.services)",
+                                             message: "httpRoute and grpcRoute need services (the stable and canary Services their backendRefs name)")], [
+                "virtualService": .object("Istio: the VirtualService whose routes carry the traffic.", required: ["name"], [
                     "name": .objectName("VirtualService name, in this namespace."),
                     "routes": .array("Names of the HTTP routes Sextant owns. Empty: every HTTP route.",
                                      of: .string("A route name.", sample: "primary"), maxItems: 16, listType: "set"),
+                ]),
+                "httpRoute": .object("Gateway API: the HTTPRoute (gateway.networking.k8s.io/v1) whose rules carry the traffic. Sextant sets only the `weight` of the two backendRefs naming `services.stable` and `services.canary` in each owned rule (plus its RequestMirror filter for shadow and its `sextant-ab-<name>` rule for A/B).",
+                                     required: ["name"], [
+                    "name": .objectName("HTTPRoute name, in this namespace."),
+                    "rules": .array("Names (`rules[].name`) of the rules Sextant owns. Empty: every rule.",
+                                    of: .string("A rule name.", sample: "primary"), maxItems: 16, listType: "set"),
+                ]),
+                "grpcRoute": .object("Gateway API: the GRPCRoute (gateway.networking.k8s.io/v1) whose rules carry the traffic; owned like `httpRoute`.",
+                                     required: ["name"], [
+                    "name": .objectName("GRPCRoute name, in this namespace."),
+                    "rules": .array("Names (`rules[].name`) of the rules Sextant owns. Empty: every rule.",
+                                    of: .string("A rule name.", sample: "primary"), maxItems: 16, listType: "set"),
                 ]),
                 "services": .object("Host-level split: the route's destinations are these two Services.",
                                     required: ["stable", "canary"],

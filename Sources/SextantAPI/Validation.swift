@@ -270,8 +270,20 @@ extension CanaryRollout {
                       "must differ from stableDeployment")
         }
         let r = s.routing
-        c.name(r.virtualService.name, "spec.routing.virtualService.name", required: true)
-        c.unique(r.virtualService.routes ?? [], "spec.routing.virtualService.routes")
+        let routers = [r.virtualService != nil, r.httpRoute != nil, r.grpcRoute != nil].filter { $0 }.count
+        c.require(routers == 1, "spec.routing", routers == 0 ? .required : .invalid,
+                  "set exactly one of virtualService, httpRoute and grpcRoute (\(routers) set)")
+        if let vs = r.virtualService {
+            c.name(vs.name, "spec.routing.virtualService.name", required: true)
+            c.unique(vs.routes ?? [], "spec.routing.virtualService.routes")
+        }
+        for (ref, field) in [(r.httpRoute, "httpRoute"), (r.grpcRoute, "grpcRoute")] {
+            guard let ref else { continue }
+            c.name(ref.name, "spec.routing.\(field).name", required: true)
+            c.unique(ref.rules ?? [], "spec.routing.\(field).rules")
+            c.require(r.services != nil, "spec.routing.services", .required,
+                      "spec.routing.\(field) needs services (the stable and canary Services its backendRefs name)")
+        }
         c.require((r.services != nil) != (r.destinationRule != nil), "spec.routing",
                   "set exactly one of services and destinationRule")
         if let svc = r.services {

@@ -51,6 +51,27 @@ import Testing
         #expect(two.first?.kind == .invalid)
     }
 
+    @Test func exactlyOneRouterAndGatewayRoutesNeedServices() {
+        var gateway = rollout(RolloutStrategy(blueGreen: BlueGreenStrategy()))
+        gateway.spec.routing = RoutingSpec(httpRoute: GatewayRouteRef(name: "fraud", rules: ["primary"]),
+                                           services: ServicePair(stable: "a", canary: "b"))
+        #expect(gateway.validate().isEmpty)
+        var two = gateway
+        two.spec.routing.grpcRoute = GatewayRouteRef(name: "fraud")
+        #expect(paths(two.validate()) == ["spec.routing"])
+        #expect(two.validate().first?.message.contains("virtualService, httpRoute and grpcRoute") == true)
+        var none = gateway
+        none.spec.routing.httpRoute = nil
+        #expect(none.validate().map(\.kind) == [.required])
+        var subsets = gateway
+        subsets.spec.routing.services = nil
+        subsets.spec.routing.destinationRule = DestinationRuleRef(name: "dr", host: "h")
+        #expect(paths(subsets.validate()) == ["spec.routing.services"])
+        var duplicate = gateway
+        duplicate.spec.routing.httpRoute?.rules = ["primary", "primary"]
+        #expect(paths(duplicate.validate()) == ["spec.routing.httpRoute.rules[1]"])
+    }
+
     @Test func routingAndServingNeedExactlyOneMode() {
         var r = rollout(RolloutStrategy(blueGreen: BlueGreenStrategy()))
         r.spec.routing.destinationRule = DestinationRuleRef(name: "dr", host: "model")
@@ -232,9 +253,9 @@ import Testing
         let wrongType = try #require(error(base))
         #expect(wrongType.path == "spec.strategy.canary.steps[1].setWeight")
         var missing = base
-        missing["spec"]?["routing"] = ["services": ["stable": "a", "canary": "b"]]
+        missing["spec"]?["routing"] = ["virtualService": [:], "services": ["stable": "a", "canary": "b"]]
         let required = try #require(error(missing))
-        #expect(required.path == "spec.routing.virtualService")
+        #expect(required.path == "spec.routing.virtualService.name")
         #expect(required.kind == .required)
         var badEnum = base
         badEnum.set(path: ["spec", "strategy"], to: ["abTest": ["match": [["header": ["name": "x", "exact": "y"]]]]])
