@@ -275,7 +275,45 @@ public struct AnalysisSpec: Codable, Sendable, Hashable {
     public var consecutiveErrorLimit: Int?
     public var prometheus: PrometheusEndpoint?
     public var metrics: [AnalysisMetric]?
+    /// Canary versus stable on the same traffic, with a statistical test (docs/canary.md#comparison).
+    public var comparisons: [ComparisonMetric]?
     public init() {}
+
+    /// True when an analysis run has something to measure (webhooks aside).
+    public var hasChecks: Bool { !(metrics ?? []).isEmpty || !(comparisons ?? []).isEmpty }
+}
+
+/// A success proportion measured for the stable version and the candidate on the same traffic and
+/// compared with a one-sided non-inferiority two-proportion test: the candidate fails when it is
+/// worse than stable by more than `maxDegradation` at `confidence`. Exactly one of `template` and
+/// the pair `successQuery` + `totalQuery`.
+public struct ComparisonMetric: Codable, Sendable, Hashable {
+    public var name: String
+    public var template: ComparisonTemplate?
+    /// PromQL counting the good events of `{{ version }}` over `{{ interval }}`.
+    public var successQuery: String?
+    /// PromQL counting all events of `{{ version }}` over `{{ interval }}`.
+    public var totalQuery: String?
+    /// Largest tolerated drop of the candidate's proportion below stable's (0.01 = one point).
+    public var maxDegradation: Double?
+    /// 1 − α of the test: the candidate fails only when degradation is established at this confidence.
+    public var confidence: Double?
+    /// Fewest events on each side before a decision; fewer is no data, never a failure.
+    public var minSamples: Int?
+    /// Window used for `{{ interval }}`; default: the analysis interval.
+    public var interval: String?
+    public init(name: String, template: ComparisonTemplate? = nil) {
+        self.name = name
+        self.template = template
+    }
+}
+
+/// Built-in success/total pairs over the metrics `sextant-server` exports.
+public enum ComparisonTemplate: String, Codable, Sendable, Hashable, CaseIterable {
+    /// Non-5xx inference requests of all requests.
+    case successRate = "SuccessRate"
+    /// Correct predictions of the labelled rows (feedback labels).
+    case modelAccuracy = "ModelAccuracy"
 }
 
 /// Exactly one of `template` and `query`.

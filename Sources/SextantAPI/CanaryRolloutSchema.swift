@@ -163,6 +163,28 @@ extension CanaryRollout {
                         "noDataPolicy": .string("What an empty result or NaN counts as: `Fail` (a failed check), `Pass`, `Error` (a query error) or `Ignore` (skipped).",
                                                 default: "Fail", enum: NoDataPolicy.allCases.map(\.rawValue)),
                     ]), maxItems: 20, listType: "map", mapKeys: ["name"]),
+                "comparisons": .array("Canary versus stable on the same traffic: a success proportion of each version, compared by a one-sided non-inferiority two-proportion z-test at every interval. A candidate worse than stable by more than `maxDegradation` at `confidence` fails the check; too few events is no data, never a failure (docs/canary.md#comparison).", of: .object(
+                    "A success proportion per version. Exactly one of `template` and the pair `successQuery` + `totalQuery`.",
+                    required: ["name"],
+                    rules: [.init("has(self.template) != (has(self.successQuery) && has(self.totalQuery))",
+                                  message: "set either template or both successQuery and totalQuery"),
+                            .init("has(self.successQuery) == has(self.totalQuery)", message: "successQuery and totalQuery go together")], [
+                        "name": .string("Comparison name, used in status and Events.", pattern: "^[a-zA-Z][-_a-zA-Z0-9]*$",
+                                        maxLength: 63, sample: "accuracy-vs-stable"),
+                        "template": .string("Built-in pair over `sextant-server` metrics: `SuccessRate` (non-5xx requests of all requests, `sextant_requests_total`), `ModelAccuracy` (correct predictions of the labelled rows: `sextant_model_accuracy` × `sextant_feedback_window_rows`).",
+                                            enum: ComparisonTemplate.allCases.map(\.rawValue)),
+                        "successQuery": .string("PromQL counting one version's good events. Templated like metric queries, plus `{{ version }}` (run once with the stable and once with the candidate).",
+                                                minLength: 1, maxLength: 4096,
+                                                sample: "sum(increase(sextant_requests_total{version=\"{{ version }}\", code!~\"5..\"}[{{ interval }}]))"),
+                        "totalQuery": .string("PromQL counting all of one version's events (same templating).", minLength: 1, maxLength: 4096,
+                                              sample: "sum(increase(sextant_requests_total{version=\"{{ version }}\"}[{{ interval }}]))"),
+                        "maxDegradation": .number("Largest tolerated drop of the candidate's proportion below stable's (0.01 = one percentage point).",
+                                                  default: 0.01, min: 0, max: 0.5),
+                        "confidence": .number("Confidence of the one-sided test (1 − its false-rollback rate per run).",
+                                              default: 0.95, min: 0.5, max: 0.9999),
+                        "minSamples": .integer("Fewest events on each side before a decision.", default: 200, min: 1),
+                        "interval": .duration("Window substituted for `{{ interval }}`. Default: `analysis.interval`."),
+                    ]), maxItems: 10, listType: "map", mapKeys: ["name"]),
             ]),
             "webhooks": .array("HTTP hooks called with a JSON body (rollout, phase, versions, weight, metadata).", of: .object(
                 "A webhook.", required: ["name", "type", "url"], [

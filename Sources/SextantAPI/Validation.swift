@@ -364,6 +364,20 @@ extension CanaryRollout {
                 }
                 c.duration(m.interval, "\(p).interval")
             }
+            let comparisons = a.comparisons ?? []
+            c.unique(comparisons.map(\.name), "spec.analysis.comparisons")
+            c.require(Set(comparisons.map(\.name)).isDisjoint(with: metrics.map(\.name)), "spec.analysis.comparisons",
+                      "a comparison must not have the name of a metric (both report in status.measurements)")
+            for (i, m) in comparisons.enumerated() {
+                let p = "spec.analysis.comparisons[\(i)]"
+                let custom = m.successQuery != nil || m.totalQuery != nil
+                c.require((m.template != nil) != custom, p, "set either template or both successQuery and totalQuery")
+                c.require((m.successQuery != nil) == (m.totalQuery != nil), p, "successQuery and totalQuery go together")
+                if let d = m.maxDegradation { c.require(d >= 0 && d <= 0.5, "\(p).maxDegradation", "must be in 0...0.5") }
+                if let x = m.confidence { c.require(x >= 0.5 && x <= 0.9999, "\(p).confidence", "must be in 0.5...0.9999") }
+                c.range(m.minSamples, "\(p).minSamples", 1, nil)
+                c.duration(m.interval, "\(p).interval")
+            }
         }
         let hooks = s.webhooks ?? []
         c.unique(hooks.map(\.name), "spec.webhooks")

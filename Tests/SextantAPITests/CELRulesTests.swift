@@ -69,6 +69,16 @@ import Testing
         ("same-subsets", base.replacingOccurrences(
             of: "services: {stable: a, canary: b}", with: "destinationRule: {name: dr, host: h, stableSubset: v1, canarySubset: v1}")
             + "  strategy: {blueGreen: {}}\n", "stableSubset and canarySubset must differ"),
+        ("comparison-template-and-queries", base + """
+              strategy: {blueGreen: {}}
+              analysis: {comparisons: [{name: x, template: SuccessRate, successQuery: a, totalQuery: b}]}
+
+            """, "set either template or both successQuery and totalQuery"),
+        ("comparison-half-query", base + """
+              strategy: {blueGreen: {}}
+              analysis: {comparisons: [{name: x, successQuery: a}]}
+
+            """, "successQuery and totalQuery go together"),
         ("threshold-range-inverted", base + """
               strategy: {blueGreen: {}}
               analysis: {metrics: [{name: x, query: up, thresholdRange: {min: 2, max: 1}}]}

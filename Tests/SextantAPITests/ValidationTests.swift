@@ -72,6 +72,26 @@ import Testing
         #expect(paths(duplicate.validate()) == ["spec.routing.httpRoute.rules[1]"])
     }
 
+    @Test func comparisonsNeedOneQuerySourceAndSaneSettings() {
+        var r = rollout(RolloutStrategy(blueGreen: BlueGreenStrategy()))
+        var analysis = AnalysisSpec()
+        var good = ComparisonMetric(name: "sr", template: .successRate)
+        good.maxDegradation = 0.02
+        var both = ComparisonMetric(name: "both", template: .successRate)
+        both.successQuery = "a"
+        both.totalQuery = "b"
+        var half = ComparisonMetric(name: "half")
+        half.successQuery = "a"
+        var wild = ComparisonMetric(name: "wild", template: .modelAccuracy)
+        wild.confidence = 1.5
+        wild.minSamples = 0
+        analysis.comparisons = [good, both, half, wild]
+        analysis.metrics = [AnalysisMetric(name: "sr", template: .successRate, thresholdRange: ThresholdRange(min: 0.9))]
+        r.spec.analysis = analysis
+        #expect(paths(r.validate()) == ["spec.analysis.comparisons", "spec.analysis.comparisons[1]", "spec.analysis.comparisons[2]",
+                                        "spec.analysis.comparisons[3].confidence", "spec.analysis.comparisons[3].minSamples"])
+    }
+
     @Test func routingAndServingNeedExactlyOneMode() {
         var r = rollout(RolloutStrategy(blueGreen: BlueGreenStrategy()))
         r.spec.routing.destinationRule = DestinationRuleRef(name: "dr", host: "model")

@@ -184,7 +184,7 @@ final class CanaryEnvironment: @unchecked Sendable {
     }
 
     func createRollout(_ name: String = "fraud", candidate: String, failureLimit: Int = 2, errorLimit: Int = 3,
-                       routing gatewayRouting: RoutingSpec? = nil) async throws {
+                       routing gatewayRouting: RoutingSpec? = nil, comparisons: [ComparisonMetric]? = nil) async throws {
         var routing = RoutingSpec(virtualService: VirtualServiceRef(name: "fraud", routes: ["primary"]))
         routing.destinationRule = DestinationRuleRef(name: "fraud", host: "fraud")
         if let gatewayRouting { routing = gatewayRouting }
@@ -202,6 +202,7 @@ final class CanaryEnvironment: @unchecked Sendable {
         var latency = AnalysisMetric(name: "latency-p99", template: .latencyP99, thresholdRange: ThresholdRange(max: 0.5))
         latency.interval = "5s"
         analysis.metrics = [success, latency]
+        analysis.comparisons = comparisons
         spec.analysis = analysis
         spec.progressDeadlineSeconds = 60
         spec.scaleDownDelaySeconds = 1

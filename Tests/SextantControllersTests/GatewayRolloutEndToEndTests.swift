@@ -28,7 +28,11 @@ import Testing
         for (index, name) in versions.keys.sorted().enumerated() {
             try await env.createVersion(name, version: Int64(index + 1))
         }
-        try await env.createRollout(candidate: "fraud-v1", routing: CanaryEnvironment.gatewayRouting)
+        // The statistical comparison rides along: real Prometheus series of both versions.
+        var comparison = ComparisonMetric(name: "success-vs-stable", template: .successRate)
+        comparison.interval = "5s"
+        comparison.minSamples = 100
+        try await env.createRollout(candidate: "fraud-v1", routing: CanaryEnvironment.gatewayRouting, comparisons: [comparison])
         env.startController()
         try await CanaryRolloutEndToEndTests.waitForStable(env, "fraud-v1")
         let userSpec = try await env.routeSpecWithoutWeights()
@@ -47,6 +51,9 @@ import Testing
         #expect(weights.filter { $0 != 0 } == [25, 50], "canary weights read from the HTTPRoute: \(weights)")
         t = try await env.gatewayTraffic()
         #expect(t.stable == 100 && t.canary == 0 && t.stableVersion == "fraud-v2", "\(t)")
+        let passed = try await env.rollout().status?.measurements?.first { $0.metric == "success-vs-stable" }
+        #expect(passed?.outcome == .pass, "equal candidate vs stable: \(String(describing: passed))")
+        #expect(passed?.query?.contains(#"version="fraud-v2""#) == true)
         #expect(try await env.routeSpecWithoutWeights() == userSpec, "only the weights changed")
 
         try await env.setCandidate("fraud-v3")
@@ -60,6 +67,8 @@ import Testing
         let status = try #require(try await env.rollout().status)
         #expect(status.stableVersion == "fraud-v2")
         #expect(status.failedChecks == 2)
+        let failed = status.measurements?.first { $0.metric == "success-vs-stable" }
+        #expect(failed?.outcome == .fail && (failed?.value ?? 1) < 0.05, "60% vs 99.9%: \(String(describing: failed))")
         t = try await env.gatewayTraffic()
         #expect(t.stableVersion == "fraud-v2", "\(t)")
         #expect(try await env.routeSpecWithoutWeights() == userSpec)
