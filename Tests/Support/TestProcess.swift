@@ -78,8 +78,9 @@ public enum Repo {
     public static let localCRDs: String = root + "/hack/local-crds"
 
     /// The upstream CRDs beside the repository (`../shared/fixtures`), present in CI only: the one
-    /// thing a test may read from outside the repository, and only the cross-check of
-    /// `hack/local-crds/` against them does (it is skipped, saying why, when they are absent).
+    /// thing a test may read from outside the repository: the cross-check of `hack/local-crds/`
+    /// against them, and the Gateway API rollout run once more on the Gateway API's own CRDs
+    /// (both skipped, saying why, when they are absent).
     public static let upstreamFixtures: String = (root as NSString).deletingLastPathComponent + "/shared/fixtures"
 }
 
