@@ -111,13 +111,61 @@ public final class DevAPIHandler: Sendable {
     public func setFaults(_ configuration: FaultConfiguration) { faults.set(configuration) }
 
     public func handle(_ request: APIRequest) async -> APIResponse {
+        let accept = KubeProtobuf.choose(request.headers["accept"])
+        var response: APIResponse
         do {
-            return try await route(request)
+            response = try await route(try protobufAsJSON(request, accept: accept))
         } catch let error as APIError {
-            return .error(error)
+            response = .error(error)
         } catch {
-            return .error(APIError(code: 500, reason: "InternalError", message: "internal error: \(error)"))
+            response = .error(APIError(code: 500, reason: "InternalError", message: "internal error: \(error)"))
         }
+        return accept.protobuf ? protobufResponse(response, jsonAcceptable: accept.fallback != nil) : response
+    }
+
+    /// The request with a protobuf body transcoded to JSON and protobuf left out of `Accept`
+    /// (the handler answers JSON; `protobufResponse` transcodes the answer).
+    func protobufAsJSON(_ request: APIRequest, accept: KubeProtobuf.AcceptChoice) throws(APIError) -> APIRequest {
+        var request = request
+        if accept.protobuf {
+            let watching = request.query["watch"] == "true" || request.query["watch"] == "1"
+            if watching && accept.fallback == nil {
+                throw APIError(code: 406, reason: "NotAcceptable",
+                               message: "watch streams are served as application/json only by the development API server")
+            }
+            request.headers["accept"] = accept.fallback ?? "application/json"
+        }
+        if KubeProtobuf.isProtobuf(request.headers["content-type"]) && request.method != "PATCH" && !request.body.isEmpty {
+            guard request.body.count <= Self.maxBodyBytes else {
+                throw APIError(code: 413, reason: "RequestEntityTooLarge", message: "request body larger than \(Self.maxBodyBytes) bytes")
+            }
+            request.body = try KubeProtobuf.decode(request.body).serialized(sortedKeys: false)
+            request.headers["content-type"] = "application/json"
+        }
+        return request
+    }
+
+    /// A JSON answer in the protobuf envelope when its kind has a protobuf message; otherwise
+    /// JSON if the client accepts it, else 406.
+    func protobufResponse(_ response: APIResponse, jsonAcceptable: Bool) -> APIResponse {
+        guard case .bytes(let bytes) = response.body,
+              response.headers.contains(where: { $0.0 == "Content-Type" && $0.1 == "application/json" }),
+              let object = try? JSONValue.parse(bytes) else { return response }
+        do {
+            if let encoded = try KubeProtobuf.encode(object) {
+                var headers = response.headers.filter { $0.0 != "Content-Type" }
+                headers.append(("Content-Type", KubeProtobuf.mediaType))
+                return APIResponse(status: response.status, headers: headers, body: .bytes(encoded))
+            }
+        } catch {
+            if jsonAcceptable { return response }
+            return .error(APIError(code: 500, reason: "InternalError",
+                                   message: "the object cannot be written as protobuf: \(error)"))
+        }
+        if jsonAcceptable { return response }
+        return .error(APIError(code: 406, reason: "NotAcceptable",
+                               message: "\(object["kind"]?.stringValue ?? "this object") has no protobuf form; "
+                                   + "only the following media types are accepted: application/json"))
     }
 
     func route(_ request: APIRequest) async throws -> APIResponse {
@@ -233,6 +281,10 @@ public final class DevAPIHandler: Sendable {
                 resources.append(["name": .string("\(type.plural)/status"), "singularName": "", "namespaced": .bool(type.namespaced),
                                   "kind": .string(type.kind), "verbs": ["get", "patch", "update"]])
             }
+            if Self.servesScale(type) {
+                resources.append(["name": .string("\(type.plural)/scale"), "singularName": "", "namespaced": .bool(type.namespaced),
+                                  "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]])
+            }
         }
         return ["kind": "APIResourceList", "apiVersion": "v1",
                 "groupVersion": .string(group.isEmpty ? version : "\(group)/\(version)"), "resources": .array(resources)]
@@ -321,7 +373,7 @@ public final class DevAPIHandler: Sendable {
         }
         let name = rest.count > 1 ? rest[1] : nil
         let subresource = rest.count > 2 ? rest[2...].joined(separator: "/") : nil
-        if let subresource, !(subresource == "status" && type.hasStatus) {
+        if let subresource, !(subresource == "status" && type.hasStatus), !(subresource == "scale" && Self.servesScale(type)) {
             throw APIError(code: 404, reason: "NotFound",
                            message: "the server could not find the requested resource: subresource \"\(subresource)\" of \(type.qualifiedName) is not served by the development API server")
         }
@@ -367,6 +419,7 @@ public final class DevAPIHandler: Sendable {
                 throw APIError.methodNotAllowed("\(request.method) is not supported on the collection \(type.qualifiedName)")
             }
         }
+        if target.subresource == "scale" { return try await scale(request, target, name: name, dryRun: dryRun) }
         let statusOnly = target.subresource == "status"
         switch request.method {
         case "GET":
@@ -433,9 +486,13 @@ public final class DevAPIHandler: Sendable {
             throw APIError(code: 413, reason: "RequestEntityTooLarge", message: "request body larger than \(Self.maxBodyBytes) bytes")
         }
         let contentType = (request.headers["content-type"] ?? "application/json").split(separator: ";").first.map(String.init) ?? ""
-        if contentType.contains("protobuf") || contentType.contains("cbor") {
+        let media = contentType.trimmingSpaces.lowercased()
+        let known = media.isEmpty || media.hasSuffix("json") || media.hasSuffix("yaml") || media == "*/*"
+        if !known || (request.method != "PATCH" && media.hasSuffix("+json")) {
+            // Protobuf bodies were transcoded before routing; CBOR and other formats are not read.
             throw APIError(code: 415, reason: "UnsupportedMediaType",
-                           message: "the development API server accepts JSON and YAML bodies only, not \(contentType)")
+                           message: "the body of the request was in an unknown format - accepted media types include: "
+                               + "application/json, application/yaml, \(KubeProtobuf.mediaType) (got \(contentType))")
         }
         let firstByte = request.body.first { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }
         let looksLikeJSON = firstByte == UInt8(ascii: "{") || firstByte == UInt8(ascii: "[")
