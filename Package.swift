@@ -26,7 +26,6 @@ let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: 
 let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
 let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let prometheus = Target.Dependency.product(name: "Prometheus", package: "swift-prometheus")
-let swiftProtobuf = Target.Dependency.product(name: "SwiftProtobuf", package: "swift-protobuf")
 
 let package = Package(
     name: "sextant",
@@ -45,9 +44,6 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
-        // The runtime library only (descriptor types for the dev server's protobuf transcoder); no
-        // protoc plugin in the build (a first build with it took 9.5 minutes).
-        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // MARK: Version (every binary's --version; the plugin writes the git revision at build time)
@@ -99,8 +95,7 @@ let package = Package(
 
         // MARK: Test environment (development API server and local node)
         .target(name: "SextantDevServer",
-                dependencies: ["SextantJSON", "SextantKubeTypes", "CCrypto", "COpenSSL", hummingbird, lifecycle, yams, log,
-                               swiftProtobuf],
+                dependencies: ["SextantJSON", "SextantKubeTypes", "CCrypto", "COpenSSL", hummingbird, lifecycle, yams, log],
                 swiftSettings: strict),
 
         .target(name: "SextantLocalNode",

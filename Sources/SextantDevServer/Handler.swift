@@ -95,13 +95,18 @@ public final class DevAPIHandler: Sendable {
     public let store: ObjectStore
     let faults: FaultState
     let token: String?
+    let authorization: AuthorizationMode
+    let tokens: ServiceAccountTokens
     /// Upper bound for request bodies (the real server uses 3 MiB for objects; patches are smaller).
     static let maxBodyBytes = 16 << 20
 
-    public init(store: ObjectStore, faults: FaultConfiguration = FaultConfiguration(), token: String? = nil) {
+    public init(store: ObjectStore, faults: FaultConfiguration = FaultConfiguration(), token: String? = nil,
+                authorization: AuthorizationMode = .alwaysAllow, tokenKeyDirectory: String? = nil) {
         self.store = store
         self.faults = FaultState(faults)
         self.token = token
+        self.authorization = authorization
+        self.tokens = ServiceAccountTokens.load(directory: tokenKeyDirectory)
     }
 
     public var faultConfiguration: FaultConfiguration {
@@ -173,11 +178,8 @@ public final class DevAPIHandler: Sendable {
         if path == "/healthz" || path == "/livez" || path == "/readyz" {
             return APIResponse(status: 200, headers: [("Content-Type", "text/plain")], body: .bytes(Array("ok".utf8)))
         }
-        if let token {
-            guard request.headers["authorization"] == "Bearer \(token)" else {
-                return .error(APIError(code: 401, reason: "Unauthorized", message: "Unauthorized"))
-            }
-        }
+        let user = try await authenticate(request)
+        try await authorize(user, request, path: path)
         if path.hasPrefix("/sextant-dev/") { return try await admin(request, path: path) }
         let faults = self.faults.current
         if faults.applies(to: path) {
@@ -203,6 +205,7 @@ public final class DevAPIHandler: Sendable {
             }
             guard segments[1] == "v1" else { throw notFound(path) }
             if segments.count == 2 { return .json(await resourceList(group: "", version: "v1")) }
+            if let answer = try await authEndpoint(request, group: "", rest: Array(segments[2...]), user: user) { return answer }
             return try await resource(request, group: "", version: "v1", rest: Array(segments[2...]))
         case "apis":
             if segments.count == 1 { return .json(await groupList()) }
@@ -220,6 +223,9 @@ public final class DevAPIHandler: Sendable {
                 let list = await resourceList(group: group, version: version)
                 guard list["resources"]?.arrayValue?.isEmpty == false else { throw notFound(path) }
                 return .json(list)
+            }
+            if version == "v1", let answer = try await authEndpoint(request, group: group, rest: Array(segments[3...]), user: user) {
+                return answer
             }
             return try await resource(request, group: group, version: version, rest: Array(segments[3...]))
         default:
@@ -724,6 +730,8 @@ public final class DevAPIHandler: Sendable {
     // MARK: Admin (fault injection)
 
     func admin(_ request: APIRequest, path: String) async throws -> APIResponse {
+        var request = request
+        request.headers["content-type"] = "application/json"  // curl -d sends a form type; these bodies are JSON
         switch (request.method, path) {
         case ("GET", "/sextant-dev/faults"):
             return .json(faults.current.json)

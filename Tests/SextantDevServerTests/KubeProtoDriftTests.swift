@@ -22,16 +22,18 @@ struct KubeProtoSchemaTests {
 /// Where the upstream .proto files are beside the repository (`../shared/fixtures`, in CI), the
 /// committed set must equal what the script generates from them. Without them (a user's clone)
 /// the suite is skipped and says why, like `LocalCRDCrossCheckTests`.
-@Suite(.enabled(if: FileManager.default.fileExists(atPath: KubeProtoDriftTests.upstream.path),
+enum UpstreamProto {
+    static let directory = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures/kubernetes-proto")
+}
+
+@Suite(.enabled(if: FileManager.default.fileExists(atPath: UpstreamProto.directory.path),
                 "the upstream Kubernetes .proto files are not beside the repository: nothing to check KubeProtoDescriptors.swift against"))
 struct KubeProtoDriftTests {
-    static let upstream = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures/kubernetes-proto")
-
     @Test func committedDescriptorsMatchTheProtoFiles() async throws {
         guard requireTool("protoc") != nil, let bash = requireTool("bash") else { return }
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("kube-proto-\(UUID().uuidString).swift")
         defer { try? FileManager.default.removeItem(at: output) }
-        let result = try await run(bash, [packageRoot.appendingPathComponent("hack/gen-kube-proto.sh").path, Self.upstream.path, output.path])
+        let result = try await run(bash, [packageRoot.appendingPathComponent("hack/gen-kube-proto.sh").path, UpstreamProto.directory.path, output.path])
         #expect(result.status == 0, "\(result.stderr)")
         let generated = try String(contentsOf: output, encoding: .utf8)
         let committed = try String(contentsOf: packageRoot.appendingPathComponent("Sources/SextantDevServer/Protobuf/KubeProtoDescriptors.swift"),

@@ -39,7 +39,7 @@ import Testing
         ]
         for command in commands {
             // -v=8 logs the headers: the create commands must really have sent protobuf.
-            let result = try await kubectl(tool, env, command + ["-v=8"])
+            let result = try await kubectl(tool, env, ["-v=8"] + command)
             #expect(result.status == 0, "kubectl \(command.joined(separator: " ")): \(result.stderr.suffix(3000))")
             if command.contains("create") && command.contains("configmap") {
                 #expect(result.stderr.contains("Content-Type: application/vnd.kubernetes.protobuf"),
@@ -207,10 +207,16 @@ import Testing
         let patched = await handler.handle(APIRequest(method: "PATCH", target: "/api/v1/namespaces/default/configmaps/a",
                                                       headers: ["content-type": KubeProtobuf.mediaType], body: KubeProtobuf.magic))
         #expect(patched.status == 415)
-        // Only protobuf acceptable and a kind without protobuf (a discovery document): 406.
-        #expect(await call(handler, "GET", "/api/v1", accept: KubeProtobuf.mediaType).status == 406)
+        // Only protobuf acceptable and an answer without a protobuf message (/version has no kind): 406.
+        #expect(await call(handler, "GET", "/version", accept: KubeProtobuf.mediaType).status == 406)
         // Protobuf first with a JSON fallback: JSON.
-        let fallback = await call(handler, "GET", "/api/v1", accept: KubeProtobuf.mediaType + ", application/json")
-        #expect(fallback.status == 200 && fallback.json?["kind"] == "APIResourceList")
+        let fallback = await call(handler, "GET", "/version", accept: KubeProtobuf.mediaType + ", application/json")
+        #expect(fallback.status == 200 && fallback.json?["major"] == "1")
+        // Discovery has a message (meta.k8s.io APIResourceList) and is answered as protobuf.
+        let discovery = await call(handler, "GET", "/api/v1", accept: KubeProtobuf.mediaType)
+        #expect(discovery.status == 200 && Array(discovery.bytes.prefix(4)) == KubeProtobuf.magic)
+        let decoded = try KubeProtobuf.decode(discovery.bytes)
+        #expect(decoded["groupVersion"] == "v1")
+        #expect(decoded["resources"]?.arrayValue?.contains { $0["name"] == "configmaps" && $0["verbs"]?.arrayValue?.contains("create") == true } == true)
     }
 }

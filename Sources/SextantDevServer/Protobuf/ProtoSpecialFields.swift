@@ -3,7 +3,8 @@ import SextantJSON
 
 /// The apimachinery types whose JSON form is not their message's fields (each has a custom
 /// MarshalJSON in Go): `Time`, `MicroTime`, `Duration`, `IntOrString`, `Quantity`,
-/// `RawExtension`, `FieldsV1`, `Verbs`.
+/// `RawExtension`, `FieldsV1`, and the `[]string` types wrapped in an `items` message (`Verbs`,
+/// `ExtraValue`, `AttestationValue`).
 enum ProtoSpecialFields {
     static let meta = "k8s.io.apimachinery.pkg.apis.meta.v1."
     static let time = meta + "Time"
@@ -14,6 +15,8 @@ enum ProtoSpecialFields {
     static let intOrString = "k8s.io.apimachinery.pkg.util.intstr.IntOrString"
     static let quantity = "k8s.io.apimachinery.pkg.api.resource.Quantity"
     static let rawExtension = "k8s.io.apimachinery.pkg.runtime.RawExtension"
+    static let stringLists: Set<String> = [verbs, "k8s.io.api.authentication.v1.ExtraValue",
+                                           "k8s.io.api.authentication.v1.AttestationValue", "k8s.io.api.authorization.v1.ExtraValue"]
 
     /// Pointer fields (`*int32`, `*bool`) whose zero is a value, not "unset": kept when decoding.
     /// Non-pointer zero scalars are left out, as Go's JSON encoder leaves out zero `omitempty` fields.
@@ -69,7 +72,7 @@ enum ProtoSpecialFields {
             do { return try JSONValue.parse(Array(raw)) } catch {
                 throw ProtoWireError(description: "\(path): the embedded object is not JSON: \(error)")
             }
-        case verbs:
+        case _ where stringLists.contains(fullName):
             var reader = WireReader(bytes, range: range)
             var items: [JSONValue] = []
             while !reader.atEnd {
@@ -144,7 +147,7 @@ enum ProtoSpecialFields {
             writer.lengthDelimited(1, Array(text.utf8))
         case rawExtension, fieldsV1:
             writer.lengthDelimited(1, value.serialized(sortedKeys: false))
-        case verbs:
+        case _ where stringLists.contains(fullName):
             for item in value.arrayValue ?? [] { writer.lengthDelimited(1, Array((item.stringValue ?? "").utf8)) }
         default:
             return nil
