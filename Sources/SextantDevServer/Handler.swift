@@ -493,7 +493,9 @@ public final class DevAPIHandler: Sendable {
         }
         let contentType = (request.headers["content-type"] ?? "application/json").split(separator: ";").first.map(String.init) ?? ""
         let media = contentType.trimmingSpaces.lowercased()
+        // A missing type and the form type curl, URLSession and libcurl send by default are read as JSON.
         let known = media.isEmpty || media.hasSuffix("json") || media.hasSuffix("yaml") || media == "*/*"
+            || media == "application/x-www-form-urlencoded"
         if !known || (request.method != "PATCH" && media.hasSuffix("+json")) {
             // Protobuf bodies were transcoded before routing; CBOR and other formats are not read.
             throw APIError(code: 415, reason: "UnsupportedMediaType",
@@ -642,8 +644,8 @@ public final class DevAPIHandler: Sendable {
         let contentType = (request.headers["content-type"] ?? "").split(separator: ";").first.map { $0.trimmingSpaces } ?? ""
         let patch = try parseBody(request)
         if contentType == "application/apply-patch+yaml" {
-            // Server-side apply, approximated as a strategic merge of the applied configuration
-            // (fieldManager and force are accepted; managed fields are not tracked).
+            // Server-side apply: a strategic merge of the applied configuration, with conflicts
+            // against the other appliers' fields (ManagedFields).
             guard request.query["fieldManager"].map({ !$0.isEmpty }) ?? false else {
                 throw APIError.badRequest("PATCH requests of type application/apply-patch+yaml require a fieldManager")
             }
@@ -669,8 +671,14 @@ public final class DevAPIHandler: Sendable {
             if patch[path: ["metadata", "resourceVersion"]] == nil {
                 merged.set(path: ["metadata", "resourceVersion"], to: current[path: ["metadata", "resourceVersion"]])
             }
+            let conflicts = ManagedFields.conflicts(applying: ManagedFields.appliedSet(patch), values: merged, manager: manager,
+                                                    in: current)
+            if !conflicts.isEmpty && request.query["force"] != "true" { throw ManagedFields.conflictError(conflicts) }
+            var owner = current
+            owner.set(path: ["metadata", "managedFields"],
+                      to: ManagedFields.takingOver(conflicts, in: current[path: ["metadata", "managedFields"]] ?? []))
             let managedFields = ManagedFields.recordApply(patch, manager: manager, apiVersion: type.groupVersion,
-                                                          in: current, time: ObjectStore.now())
+                                                          in: owner, time: ObjectStore.now())
             let updated = try await store.update(type, namespace: target.namespace, name: name, body: merged,
                                                  statusOnly: statusOnly, requireResourceVersion: false, dryRun: dryRun,
                                                  managedFields: managedFields)
