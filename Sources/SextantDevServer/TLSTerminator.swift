@@ -45,7 +45,10 @@ final class TLSTerminator: Sendable {
             while true {
                 let client = accept(fd, nil, nil)
                 if client < 0 {
-                    if errno == EINTR { continue }
+                    if errno == EINTR || errno == ECONNABORTED { continue }
+                    // The listener is closed here, not in `stop()`: closing it there while this
+                    // thread is still in accept could hand its number to another socket first.
+                    close(fd)
                     return
                 }
                 Thread.detachNewThread { Self.serve(client: client, context: context, backendPort: backendPort) }
@@ -56,7 +59,6 @@ final class TLSTerminator: Sendable {
     /// Stops accepting; open connections end when the HTTP server closes them.
     func stop() {
         shutdown(listener, Int32(SHUT_RDWR))
-        close(listener)
     }
 
     private static func serve(client: Int32, context: TLSContext, backendPort: Int) {
