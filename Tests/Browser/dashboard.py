@@ -120,7 +120,9 @@ try:
     check(rows is not None, "model table")
     if rows is not None:
         check(expected["stable"] in rows and expected["canary"] in rows and "auc" in rows.lower(), f"model rows: {rows}")
-        check("RolledBack" in rows, f"the rolled-back version's phase: {rows}")
+        # The controller records the version as rolled back in the pass after the rollback: wait for it.
+        phase = wait_for(lambda: "RolledBack" in text(f"h2[data-model='{ns}/fraud'] + table"))
+        check(phase is not None, f"the rolled-back version's phase: {rows}")
     driver.save_screenshot(f"{shots}/dashboard-models.png")
     click(By.LINK_TEXT, expected["stable"])
     check(wait_for(lambda: "Production" in text("#phase")) is not None, "stable version is Production")
