@@ -105,9 +105,14 @@ let package = Package(
         // MARK: 7 Executables
         // mimalloc's options, for the programs that tune it (fastAllocator links it).
         .systemLibrary(name: "CMimalloc", providers: [.apt(["libmimalloc-dev"])]),
+        // The views of `sextant get cro --tree` and `sextant dashboard` (a local web UI on Hummingbird).
+        .target(name: "SextantDashboard",
+                dependencies: ["SextantKube", "SextantAPI", "SextantDomain", "SextantJSON", "SextantKubeTypes",
+                               "SextantPrometheus", hummingbird, log],
+                swiftSettings: strict),
         .target(name: "SextantCLI",
                 dependencies: ["SextantKube", "SextantAPI", "SextantDevServer", "SextantLocalNode", "SextantVersion",
-                               argumentParser, yams, log],
+                               "SextantDashboard", "SextantPrometheus", argumentParser, yams, log],
                 swiftSettings: strict),
         .executableTarget(name: "sextant", dependencies: ["SextantCLI", argumentParser], swiftSettings: strict,
                           linkerSettings: fastAllocator),
@@ -141,8 +146,8 @@ let package = Package(
                     swiftSettings: strict),
         .target(name: "SextantTestSupport", path: "Tests/Support", swiftSettings: strict),
         .testTarget(name: "SextantCLITests",
-                    dependencies: ["SextantCLI", "SextantDevServer", "SextantKube", "SextantKubeTypes",
-                                   "SextantTestSupport", "SextantJSON", yams],
+                    dependencies: ["SextantCLI", "SextantDashboard", "SextantAPI", "SextantDevServer", "SextantKube",
+                                   "SextantKubeTypes", "SextantTestSupport", "SextantJSON", yams],
                     swiftSettings: strict),
         .testTarget(name: "SextantJSONTests", dependencies: ["SextantJSON"], swiftSettings: strict),
         .testTarget(name: "SextantTransportTests", dependencies: ["SextantTransport", "SextantTestSupport"], swiftSettings: strict),

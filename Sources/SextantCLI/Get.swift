@@ -33,6 +33,9 @@ struct Get: AsyncParsableCommand {
     @Flag(name: [.short, .long], help: "After listing, watch for changes.")
     var watch = false
 
+    @Flag(name: .long, help: "CanaryRollout only: a tree of its steps, Deployments, analysis and Events (with -w: redrawn on every change).")
+    var tree = false
+
     @Option(name: [.short, .long], help: "Output format: table (default), wide, json, yaml or name.")
     var output: OutputFormat = .table
 
@@ -54,6 +57,17 @@ struct Get: AsyncParsableCommand {
         }
         let namespace = allNamespaces ? nil : cluster.namespace(for: client)
         let scope = namespace.map { "in \($0) namespace" }
+        if tree {
+            guard targets.count == 1, let only = targets.first, only.descriptor.group == RolloutTreePrinter.canaryRollouts.group,
+                  only.descriptor.plural == RolloutTreePrinter.canaryRollouts.plural,
+                  only.names.count == 1, let name = only.names.first else {
+                throw CLIFailure("--tree shows one CanaryRollout: sextant get cro NAME --tree")
+            }
+            let printer = RolloutTreePrinter(client: client, name: name, namespace: cluster.namespace(for: client),
+                                             terminal: isatty(STDOUT_FILENO) == 1)
+            if watch { try await printer.watch() } else { try await printer.printOnce() }
+            return
+        }
         if watch {
             guard targets.count == 1, let only = targets.first, only.names.count <= 1 else {
                 throw CLIFailure("you may only specify a single resource type and at most one name with --watch")

@@ -126,6 +126,12 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             return self.wfile.write(data)
 
+        if "/namespaces/forbidden/" in p:  # RBAC refusing the user, as a real API server words it
+            resource = p.split("/namespaces/forbidden/")[1].split("/")[0]
+            return self.send_json(403, status(403, "Forbidden",
+                                              f'{resource}.mlops.sextant.dev is forbidden: User "ana" cannot {method.lower()} '
+                                              f'resource "{resource}" in API group "mlops.sextant.dev" in the namespace "forbidden"'))
+
         parts = p.strip("/").split("/")
         # /api/v1/namespaces/{ns}/configmaps[/{name}]
         if len(parts) >= 5 and parts[:3] == ["api", "v1", "namespaces"] and parts[4] == "configmaps":

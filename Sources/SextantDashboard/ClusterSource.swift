@@ -1,0 +1,128 @@
+import Foundation
+import SextantAPI
+import SextantJSON
+import SextantKube
+import SextantKubeTypes
+import SextantPrometheus
+
+/// What the dashboard reads from the cluster, with the user's kubeconfig: the API server
+/// authorizes every read and write as that user, so a page the user may not read shows the
+/// API's 403.
+public struct ClusterSource: Sendable {
+    public let client: KubeClient
+    /// Items per list page (the API's `limit`; the next page through its `continue` token).
+    public var pageSize = 500
+
+    public init(client: KubeClient) { self.client = client }
+
+    public static let canaryRollouts = ResourceDescriptor(CanaryRollout.self)
+    public static let modelVersions = ResourceDescriptor(ModelVersion.self)
+    public static let trainingJobs = ResourceDescriptor(TrainingJob.self)
+    public static let deployments = ResourceDescriptor(group: "apps", version: "v1", plural: "deployments", kind: "Deployment", namespaced: true)
+    public static let events = ResourceDescriptor(Event.self)
+
+    /// One page of typed objects; an object that does not decode is named in `problems`, not fatal.
+    public func page<T: KubernetesResource>(_ type: T.Type, namespace: String?, selector: String?, continue token: String?)
+        async throws -> (items: [T], next: String?, problems: [String]) {
+        let list = try await client.list(ResourceDescriptor(T.self), namespace: namespace,
+                                         options: ListOptions(labelSelector: selector, limit: pageSize, continue: token),
+                                         as: DynamicObject.self)
+        var items: [T] = []
+        var problems: [String] = []
+        for item in list.items {
+            do {
+                items.append(try JSONValueDecoder().decode(T.self, from: item.raw))
+            } catch {
+                problems.append("\(T.kind) \(item.namespace ?? "")/\(item.name ?? ""): \(FieldError.decoding(error))")
+            }
+        }
+        return (items, list.metadata.continue, problems)
+    }
+
+    public func get<T: KubernetesResource>(_ type: T.Type, namespace: String, name: String) async throws -> T {
+        try await client.get(T.self, name: name, namespace: namespace)
+    }
+
+    /// The Deployments serving the rollout (managed: those labelled with it; external: the two it
+    /// names) and its latest Events.
+    public func surroundings(of rollout: CanaryRollout) async throws -> (deployments: [ServingDeployment], events: [RolloutEvent]) {
+        let namespace = rollout.metadata.namespace ?? ""
+        let name = rollout.metadata.name ?? ""
+        var deployments: [ServingDeployment] = []
+        if let external = rollout.spec.serving.external {
+            for deployment in [external.stableDeployment, external.canaryDeployment] {
+                if let object: DynamicObject = try? await client.get(Self.deployments, name: deployment, namespace: namespace) {
+                    deployments.append(ServingDeployment(object.raw))
+                }
+            }
+        } else {
+            let list = try await client.listAll(Self.deployments, namespace: namespace,
+                                                options: ListOptions(labelSelector: "\(SextantLabel.canaryRollout)=\(name)"),
+                                                as: DynamicObject.self)
+            deployments = list.items.map { ServingDeployment($0.raw) }.sorted { $0.name < $1.name }
+        }
+        let events = try await client.listAll(Self.events, namespace: namespace, options: ListOptions(), as: Event.self)
+        return (deployments, RolloutEvent.about(rollout: name, in: events.items))
+    }
+
+    /// Each metric's resolved query (from the last measurement) over the rollout so far, as a
+    /// Prometheus subquery evaluated now: about 120 points from the rollout's start (at most 6 h).
+    public static func series(for rollout: CanaryRollout, prometheus: PrometheusClient, now: Date) async -> RolloutPages.Series {
+        let status = rollout.status
+        let start = (status?.rolloutStartTime ?? status?.history?.last?.startTime).flatMap(KubeTime.parse) ?? now.addingTimeInterval(-600)
+        let range = Int(min(6 * 3600, max(60, now.timeIntervalSince(start) + 10)))
+        let step = max(1, range / 120)
+        var series = RolloutPages.Series()
+        for m in status?.measurements ?? [] {
+            guard let query = m.query, !query.isEmpty else { continue }
+            do {
+                if case .matrix(let result) = try await prometheus.query("(\(query))[\(range)s:\(step)s]", at: now), let first = result.first {
+                    series.points[m.metric] = first.points.map { MetricChart.Point(time: $0.timestamp, value: $0.value) }
+                }
+            } catch {
+                series.errors[m.metric] = "\(error)"
+            }
+        }
+        return series
+    }
+}
+
+/// Calls `signal` on every change of the objects a watch selects; lists again after 410 Gone and
+/// starts a new watch when one ends (API servers close watches after a timeout).
+public enum ChangeSignals {
+    public static func watch(_ client: KubeClient, _ descriptor: ResourceDescriptor, namespace: String?, options: ListOptions,
+                             signal: @escaping @Sendable () -> Void) -> Task<Void, Never> {
+        Task {
+            var resourceVersion: String?
+            while !Task.isCancelled {
+                do {
+                    if resourceVersion == nil {
+                        let list = try await client.list(descriptor, namespace: namespace,
+                                                         options: ListOptions(labelSelector: options.labelSelector,
+                                                                              fieldSelector: options.fieldSelector, limit: 1),
+                                                         as: DynamicObject.self)
+                        resourceVersion = list.metadata.resourceVersion
+                    }
+                    let stream = try await client.watch(descriptor, namespace: namespace, options: WatchOptions(
+                        resourceVersion: resourceVersion, labelSelector: options.labelSelector,
+                        fieldSelector: options.fieldSelector), as: DynamicObject.self)
+                    for try await change in stream {
+                        switch change {
+                        case .added(let o), .modified(let o), .deleted(let o):
+                            resourceVersion = o.resourceVersion ?? resourceVersion
+                            signal()
+                        case .bookmark(let rv):
+                            resourceVersion = rv
+                        }
+                    }
+                } catch let error as KubeError where error.reason == .expired {
+                    resourceVersion = nil
+                    signal()
+                } catch {
+                    if Task.isCancelled { return }
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import SextantAPI
+import SextantJSON
+import SextantKubeTypes
+
+/// The registry and training pages' bodies: pure, objects in, HTML out.
+public enum ModelPages {
+    /// Every model's versions, newest first, with their metrics side by side.
+    public static func list(_ versions: [ModelVersion], namespace: String?, selector: String?, next: String?) -> String {
+        var out = "<h1>Models</h1>" + Layout.filter(path: "/models", namespace: namespace, selector: selector)
+        if versions.isEmpty { return out + "<p class=\"empty\">No ModelVersions found.</p>" }
+        let byModel = Dictionary(grouping: versions) { "\($0.metadata.namespace ?? "")/\($0.spec.modelName)" }
+        for key in byModel.keys.sorted() {
+            let group = (byModel[key] ?? []).sorted { $0.spec.version > $1.spec.version }
+            let metricNames = Array(Set(group.flatMap { metrics(of: $0).keys })).sorted()
+            out += "<h2 class=\"model\" data-model=\"\(Html.escape(key))\">\(Html.escape(key))</h2>"
+            out += Layout.table(["Version", "Name", "Phase", "Approval", "Served by", "Data"] + metricNames, group.map { mv in
+                let ns = mv.metadata.namespace ?? "", name = mv.metadata.name ?? ""
+                let values = metrics(of: mv)
+                return ["v\(mv.spec.version)", Layout.link("/models/\(Html.component(ns))/\(Html.component(name))", name),
+                        Layout.badge(mv.status?.phase?.rawValue ?? "Pending"), Layout.badge(approval(mv)?.state.rawValue ?? "Pending"),
+                        Html.escape(mv.status?.servedBy ?? "-"), Html.escape(mv.spec.data?.version ?? mv.spec.data?.sha256.map { String($0.prefix(12)) } ?? "-")]
+                    + metricNames.map { n in values[n].map(RolloutView.number) ?? "-" }
+            }, id: "model-\(Html.component(key))")
+        }
+        return out + RolloutPages.more(path: "/models", namespace: namespace, selector: selector, next: next)
+    }
+
+    static func metrics(of mv: ModelVersion) -> [String: Double] {
+        (mv.spec.metrics ?? [:]).merging(mv.status?.displayMetrics ?? [:]) { spec, _ in spec }
+    }
+
+    static func approval(_ mv: ModelVersion) -> Approval? { mv.status?.approval ?? mv.spec.approval }
+
+    public static func version(_ mv: ModelVersion, csrf: String) -> String {
+        let ns = mv.metadata.namespace ?? "", name = mv.metadata.name ?? ""
+        var out = "<h1>ModelVersion <span id=\"version-name\">\(Html.escape(ns))/\(Html.escape(name))</span></h1><dl class=\"facts\">"
+        func fact(_ label: String, _ value: String, id: String? = nil) {
+            out += "<dt>\(label)</dt><dd\(id.map { " id=\"\($0)\"" } ?? "")>\(value)</dd>"
+        }
+        fact("Model", Html.escape(mv.spec.modelName) + " v\(mv.spec.version)")
+        fact("Phase", Layout.badge(mv.status?.phase?.rawValue ?? "Pending"), id: "phase")
+        if let message = mv.status?.message { fact("Message", Html.escape(message)) }
+        let approval = approval(mv)
+        fact("Approval", Layout.badge(approval?.state.rawValue ?? "Pending")
+             + (approval?.by.map { " by " + Html.escape($0) } ?? "") + (approval?.reason.map { ": " + Html.escape($0) } ?? ""), id: "approval")
+        fact("Served by", mv.status?.servedBy.map { Layout.link("/rollouts/\(Html.component(ns))/\(Html.component($0))", $0) } ?? "-")
+        fact("Artifact", "<code>\(Html.escape(mv.spec.artifact.uri))</code> \(Html.escape(mv.spec.artifact.format?.rawValue ?? ""))")
+        if let data = mv.spec.data {
+            fact("Data", "<code>\(Html.escape(data.uri ?? "-"))</code> version \(Html.escape(data.version ?? "-")) · "
+                 + "\(data.rows.map(String.init) ?? "-") rows · target \(Html.escape(data.target ?? "-"))")
+        }
+        if let lineage = mv.spec.lineage {
+            fact("Lineage", "TrainingJob " + (lineage.trainingJob.map { Layout.link("/training/\(Html.component(ns))/\(Html.component($0))", $0) } ?? "-")
+                 + " run \(Html.escape(lineage.run ?? "-")) · parent \(Html.escape(lineage.parentVersion ?? "-"))")
+        }
+        if let rolledBack = mv.status?.rolledBack {
+            fact("Rolled back", "\(Html.escape(rolledBack.time)) by \(Html.escape(rolledBack.canaryRollout ?? "-")): "
+                 + Html.escape(rolledBack.reason ?? "") + " " + Html.escape(rolledBack.message ?? ""))
+        }
+        out += "</dl><div class=\"actions\">" + [StatusRequestVerb.approve, .reject]
+            .map { Layout.action($0, namespace: ns, name: name, csrf: csrf) }.joined() + "</div>"
+        out += "<h2>Metrics</h2>" + Layout.table(["Metric", "Value"], metrics(of: mv).sorted { $0.key < $1.key }.map {
+            [Html.escape($0.key), RolloutView.number($0.value)]
+        }, id: "metrics", empty: "No metrics recorded.")
+        let gates = mv.spec.gates?.results ?? []
+        out += "<h2>Gates</h2>" + Layout.table(["Gate", "Check", "Value", "Threshold", "Result"], gates.flatMap { gate in
+            (gate.checks ?? []).map { check in
+                [Html.escape(gate.gate.rawValue), Html.escape(check.name), check.value.map(RolloutView.number) ?? "-",
+                 Html.escape((check.comparison ?? "") + " " + (check.threshold.map(RolloutView.number) ?? "-")),
+                 Layout.badge(check.passed ? "Pass" : "Fail")]
+            }
+        }, id: "gates", empty: "No gate results.")
+        return out
+    }
+}
+
+/// The TrainingJob pages' bodies.
+public enum TrainingPages {
+    public static func list(_ jobs: [TrainingJob], namespace: String?, selector: String?, next: String?) -> String {
+        "<h1>Training</h1>" + Layout.filter(path: "/training", namespace: namespace, selector: selector)
+            + Layout.table(["Namespace", "Name", "Model", "Phase", "Active run", "Last result", "Schedule", "Next run", "Latest version"], jobs.map { job in
+                let ns = job.metadata.namespace ?? "", name = job.metadata.name ?? ""
+                let last = job.status?.runs?.first
+                return [Html.escape(ns), Layout.link("/training/\(Html.component(ns))/\(Html.component(name))", name),
+                        Html.escape(job.spec.modelName), Layout.badge(job.status?.phase?.rawValue ?? "Pending"),
+                        Html.escape(job.status?.activeRun ?? "-"), last.map { Layout.badge($0.result.rawValue) } ?? "-",
+                        Html.escape(job.spec.schedule?.cron ?? "-"), Html.escape(job.status?.nextScheduleTime ?? "-"),
+                        Html.escape(job.status?.latestModelVersion ?? "-")]
+            }, id: "trainingjobs", empty: "No TrainingJobs found.")
+            + RolloutPages.more(path: "/training", namespace: namespace, selector: selector, next: next)
+    }
+
+    public static func job(_ job: TrainingJob, csrf: String) -> String {
+        let ns = job.metadata.namespace ?? "", name = job.metadata.name ?? ""
+        var out = "<h1>TrainingJob <span id=\"job-name\">\(Html.escape(ns))/\(Html.escape(name))</span></h1><dl class=\"facts\">"
+        out += "<dt>Model</dt><dd>\(Html.escape(job.spec.modelName))</dd>"
+        out += "<dt>Phase</dt><dd id=\"phase\">\(Layout.badge(job.status?.phase?.rawValue ?? "Pending"))</dd>"
+        if let message = job.status?.message { out += "<dt>Message</dt><dd>\(Html.escape(message))</dd>" }
+        out += "<dt>Schedule</dt><dd>\(Html.escape(job.spec.schedule?.cron ?? "-")) · next \(Html.escape(job.status?.nextScheduleTime ?? "-"))</dd></dl>"
+        out += "<div class=\"actions\">" + Layout.action(.retrain, namespace: ns, name: name, csrf: csrf) + "</div>"
+        out += "<h2>Runs</h2>" + Layout.table(["Run", "Trigger", "Started", "Completed", "Result", "Model version", "Message"], (job.status?.runs ?? []).map { run in
+            [Html.escape(run.name), Html.escape(run.trigger.type.rawValue + (run.trigger.requestedBy.map { " by \($0)" } ?? "")),
+             Html.escape(run.startTime ?? "-"), Html.escape(run.completionTime ?? "-"), Layout.badge(run.result.rawValue),
+             run.modelVersion.map { Layout.link("/models/\(Html.component(ns))/\(Html.component($0))", $0) } ?? "-",
+             Html.escape(run.message ?? "")]
+        }, id: "runs", empty: "No runs yet.")
+        return out
+    }
+}

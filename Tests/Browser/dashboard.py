@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Drives `sextant dashboard` in real headless Chromium (Debian's chromium + chromium-driver,
+through Selenium) against a development API server with a real rollout, for
+Tests/SextantControllersTests/DashboardEndToEndTests.swift.
+
+Usage: dashboard.py BASE_URL EXPECTED_JSON SCREENSHOT_DIR
+EXPECTED_JSON: {"namespace", "rollout", "stable", "canary", "trainingJob"}.
+Prints one JSON line {"checks": N, "failures": [...], "rollbackSeconds": S}; exit 1 on a failure.
+"""
+import json
+import shutil
+import sys
+import time
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.common.by import By
+
+base, expected, shots = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+ns, name = expected["namespace"], expected["rollout"]
+failures = []
+checks = 0
+
+
+def check(ok, what):
+    global checks
+    checks += 1
+    if not ok:
+        failures.append(what)
+
+
+def wait_for(condition, timeout=30.0):
+    """Polls `condition` (a function) until it returns something truthy; returns it or None."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+            if value:
+                return value
+        except Exception:  # the element may be replaced by a live update between find and read
+            pass
+        time.sleep(0.05)
+    return None
+
+
+def stable(action, timeout=10.0):
+    """Runs `action` again when a live update replaced the element between finding and using it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return action()
+        except (StaleElementReferenceException, NoSuchElementException):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def text(css):
+    return stable(lambda: driver.find_element(By.CSS_SELECTOR, css).text)
+
+
+def click(by, value):
+    stable(lambda: driver.find_element(by, value).click())
+
+
+def states():
+    return stable(lambda: [li.get_attribute("data-state") for li in driver.find_elements(By.CSS_SELECTOR, "#steps li")])
+
+
+options = Options()
+options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1700"]:
+    options.add_argument(argument)
+driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
+rollback_seconds = None
+try:
+    # Rollouts: the list shows the rollout with its phase, step and versions.
+    driver.get(f"{base}/rollouts?namespace={ns}")
+    row = wait_for(lambda: next((r for r in driver.find_elements(By.CSS_SELECTOR, "#rollouts tbody tr") if name in r.text), None))
+    check(row is not None, "rollout row in /rollouts")
+    row_text = text("#rollouts tbody")
+    check("Paused" in row_text and expected["stable"] in row_text and expected["canary"] in row_text, f"rows: {row_text}")
+    driver.save_screenshot(f"{shots}/dashboard-rollouts.png")
+
+    # One rollout: steps, weights, Deployments, analysis with a chart per metric.
+    click(By.LINK_TEXT, name)
+    check(wait_for(lambda: "Paused" in text("#phase")) is not None, f"rollout page phase: {driver.page_source[:400]}")
+    check(states() == ["done", "current"], f"step states {states()}")
+    check(expected["canary"] in text("#canary") and expected["stable"] in text("#stable"), "stable and canary versions")
+    check(text("#weight") == "25%", f"weight {text('#weight')}")
+    analysis = text("#analysis")
+    check("success-rate" in analysis and "≥ 0.95" in analysis and "Pass" in analysis, f"analysis table: {analysis}")
+    deployments = text("#deployments")
+    check(f"{name}-{expected['canary']}" in deployments and "canary" in deployments, f"deployments: {deployments}")
+    points = stable(lambda: [int(c.get_attribute("data-points")) for c in driver.find_elements(By.CSS_SELECTOR, "svg.metric-chart")])
+    check(len(points) == 2, f"{len(points)} charts")
+    check(all(p >= 2 for p in points), f"chart points from Prometheus: {points}")
+    check(stable(lambda: len(driver.find_elements(By.CSS_SELECTOR, "svg.metric-chart line.threshold"))) == 2, "one threshold line per metric")
+    check("RolloutStarted" in text("#events"), "RolloutStarted Event")
+    driver.save_screenshot(f"{shots}/dashboard-rollout.png")
+
+    # Abort with the button: the request goes out with the CSRF token, the controller rolls back,
+    # and the page shows it through its event stream, without a reload.
+    driver.execute_script("window.__sameDocument = 'yes'")
+    clicked = time.monotonic()
+    click(By.ID, "action-abort")
+    shown = wait_for(lambda: "RolledBack" in text("#phase"), timeout=30)
+    rollback_seconds = round(time.monotonic() - clicked, 3)
+    check(shown is not None, f"RolledBack shown: {text('#phase')}")
+    check(driver.execute_script("return window.__sameDocument") == "yes", "no page reload")
+    check(wait_for(lambda: "abort requested" in text("#flash")) is not None, "action answer shown")
+    check(wait_for(lambda: states() == ["done", "failed"]) is not None, "failed step after the abort")
+    driver.save_screenshot(f"{shots}/dashboard-rollout-rolledback.png")
+
+    # Models: the versions side by side, then one version.
+    click(By.LINK_TEXT, "Models")
+    rows = wait_for(lambda: text(f"h2[data-model='{ns}/fraud'] + table"))
+    check(rows is not None, "model table")
+    if rows is not None:
+        check(expected["stable"] in rows and expected["canary"] in rows and "auc" in rows.lower(), f"model rows: {rows}")
+        # The controller records the version as rolled back in the pass after the rollback: wait for it.
+        phase = wait_for(lambda: "RolledBack" in text(f"h2[data-model='{ns}/fraud'] + table"))
+        check(phase is not None, f"the rolled-back version's phase: {rows}")
+    driver.save_screenshot(f"{shots}/dashboard-models.png")
+    click(By.LINK_TEXT, expected["stable"])
+    check(wait_for(lambda: "Production" in text("#phase")) is not None, "stable version is Production")
+    check("Approved" in text("#approval"), "approval")
+    check("0.91" in text("#metrics"), f"metrics: {text('#metrics')}")
+    driver.save_screenshot(f"{shots}/dashboard-modelversion.png")
+
+    # Training: the job and its page.
+    click(By.LINK_TEXT, "Training")
+    check(wait_for(lambda: expected["trainingJob"] in text("#trainingjobs")) is not None, "training job listed")
+    click(By.LINK_TEXT, expected["trainingJob"])
+    check(wait_for(lambda: "Runs" in driver.page_source and text("#job-name").endswith(expected["trainingJob"])) is not None, "training page")
+    driver.save_screenshot(f"{shots}/dashboard-training.png")
+
+    # An object that does not exist: the API's message, not a crash.
+    driver.get(f"{base}/rollouts/{ns}/does-not-exist")
+    check("Error from server (NotFound)" in text("#api-error"), f"error page: {driver.page_source[:300]}")
+finally:
+    driver.quit()
+
+print(json.dumps({"checks": checks, "failures": failures, "rollbackSeconds": rollback_seconds}))
+sys.exit(1 if failures else 0)
