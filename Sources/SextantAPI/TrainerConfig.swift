@@ -19,10 +19,13 @@ extension TrainingJobSpec {
         var data: [String: JSONValue] = ["uri": .string(source.uri)]
         data["version"] = source.version.map(JSONValue.string)
         data["sha256"] = source.sha256.map(JSONValue.string)
+        data["timestamp"] = source.timestamp.map(JSONValue.string)
+        if let dvc = source.dvc { data["dvc"] = try JSONValue(encoding: dvc) }
         switch source.format {
         case .csvGzip: data["format"] = "csv.gz"
         case .csv: data["format"] = "csv"
         case .parquet: data["format"] = "parquet"
+        case .delta: data["format"] = "delta"
         case nil: break
         }
         config["data"] = .object(data)

@@ -86,6 +86,11 @@ public struct DataSource: Codable, Sendable, Hashable {
     /// When set, the run fails unless the bytes read hash to this value.
     public var sha256: String?
     public var format: DataFormat?
+    /// Delta time travel (timestampAsOf): the last table version committed at or before this
+    /// RFC 3339 time. With `format: Delta`, `version` is the table version (versionAsOf).
+    public var timestamp: String?
+    /// Set when `uri` is a DVC pointer (a `.dvc` file or `dvc.lock`) naming the data by its MD5.
+    public var dvc: DVCReference?
     /// Credentials for `s3://` (keys `AWS_ACCESS_KEY_ID`, ...) or `http(s)://` (`token`).
     public var secretRef: SecretReference?
     /// S3-compatible endpoint override (MinIO, ...).
@@ -98,8 +103,20 @@ public struct DataSource: Codable, Sendable, Hashable {
     }
 }
 
+/// Where the object a DVC pointer names is kept.
+public struct DVCReference: Codable, Sendable, Hashable {
+    /// The DVC remote's URL (`s3://bucket/prefix`, `http(s)://`, `file://`); default: the
+    /// repository's default remote from `.dvc/config` above a local pointer.
+    public var remote: String?
+    /// Which output of the pointer (a dvc.lock usually has several).
+    public var path: String?
+    public init(remote: String? = nil, path: String? = nil) { self.remote = remote; self.path = path }
+}
+
 public enum DataFormat: String, Codable, Sendable, Hashable, CaseIterable {
     case csv = "CSV", csvGzip = "CSVGzip", parquet = "Parquet"
+    /// A Delta Lake table: `uri` is the table root (the directory holding `_delta_log`).
+    case delta = "Delta"
 }
 
 /// Train/validation/test parts: fractions that add up to 1 (``splitFractionTolerance``), or a

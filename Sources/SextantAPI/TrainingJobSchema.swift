@@ -30,15 +30,23 @@ extension TrainingJob {
             ]),
             "data": .object("The training data and the role of its columns.", required: ["source", "target"], [
                 "source": .object("Where the data is and which version of it.", required: ["uri"], [
-                    "uri": .string("Location of the data: `file://`, `http://`, `https://` or `s3://bucket/key`.",
-                                   pattern: "^(file|https?|s3)://.+$", sample: "s3://ml-data/fraud/v2.1/train.csv"),
-                    "version": .string("Data version label recorded in the ModelVersion's lineage (a DVC or LakeFS commit, a date, `v2.1`).",
+                    "uri": .string("Location of the data: `file://`, `http://`, `https://`, `s3://bucket/key`, or `lakefs://repository/ref/path` (the ref is resolved to its commit through lakeFS's API at `endpoint`, the object read through its S3 gateway). With `format: Delta` the table's root; with `dvc` the pointer file.",
+                                   pattern: "^(file|https?|s3|lakefs)://.+$", sample: "s3://ml-data/fraud/v2.1/train.csv"),
+                    "version": .string("Data version label recorded in the ModelVersion's lineage (a DVC or LakeFS commit, a date, `v2.1`). With `format: Delta`: the table version to read (versionAsOf, an integer); absent: the latest, whose number the lineage records.",
                                        maxLength: 128),
+                    "timestamp": .string("Delta time travel (timestampAsOf, `format: Delta` only): the last table version committed at or before this RFC 3339 time.",
+                                         maxLength: 64, sample: "2026-01-31T12:00:00Z"),
+                    "dvc": .object("Set when `uri` is a DVC pointer (a `.dvc` file or `dvc.lock`): the data is the object it names by MD5, fetched from the DVC remote and checked against that MD5.", [
+                        "remote": .string("The DVC remote's URL (`s3://bucket/prefix`, `http(s)://`, `file://`). Default: the default remote in `.dvc/config` above a local pointer.",
+                                          maxLength: 2048, sample: "s3://ml-data/dvcstore"),
+                        "path": .string("Which output of the pointer, as written in it (needed when it has several, as a dvc.lock usually does).",
+                                        maxLength: 1024, sample: "data/train.csv"),
+                    ]),
                     "sha256": .sha256("Pinned SHA-256 of the data bytes. When set, the run fails with `InvalidInput` if the data read hashes differently."),
-                    "format": .string("Data format.", default: "CSV", enum: DataFormat.allCases.map(\.rawValue)),
+                    "format": .string("Data format. `Delta`: `uri` is a Delta Lake table root (the directory holding `_delta_log`).", default: "CSV", enum: DataFormat.allCases.map(\.rawValue)),
                     "secretRef": .secretReference.withDescription(
                         "Secret with credentials: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, optional `AWS_SESSION_TOKEN` and `AWS_REGION` for `s3://`; `token` (bearer) for `http(s)://`."),
-                    "endpoint": .string("S3-compatible endpoint URL (MinIO, ...). Default: AWS for the bucket's region.",
+                    "endpoint": .string("S3-compatible endpoint URL (MinIO, ...; for `lakefs://`, lakeFS's address). Default: AWS for the bucket's region.",
                                         pattern: "^https?://.+$", sample: "http://minio.storage:9000"),
                 ]),
                 "features": .array("Feature columns. Empty: every column except the target and the protected attributes.",

@@ -91,8 +91,30 @@ extension TrainingJob {
         let s = spec
         c.require(!s.modelName.isEmpty, "spec.modelName", .required, "must be set")
         c.name(s.modelName, "spec.modelName")
-        c.uri(s.data.source.uri, "spec.data.source.uri", schemes: ["file", "http", "https", "s3"])
+        c.uri(s.data.source.uri, "spec.data.source.uri", schemes: ["file", "http", "https", "s3", "lakefs"])
         c.sha256(s.data.source.sha256, "spec.data.source.sha256")
+        // The trainer's own rules for Delta time travel and DVC (TrainingConfig.validate), so that
+        // an admitted spec is not refused as bad input later (TrainerConfigTests compares them).
+        if s.data.source.format == .delta {
+            if let v = s.data.source.version {
+                c.require(Int(v).map { $0 >= 0 } ?? false, "spec.data.source.version", "must be a Delta table version (an integer >= 0) when format is Delta")
+                c.require(s.data.source.timestamp == nil, "spec.data.source.timestamp", "and spec.data.source.version are exclusive")
+            }
+            if let t = s.data.source.timestamp {
+                let f = ISO8601DateFormatter()
+                f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+                let fractional = f.date(from: t) != nil
+                f.formatOptions = [.withInternetDateTime]
+                c.require(fractional || f.date(from: t) != nil, "spec.data.source.timestamp", "must be an RFC 3339 time (e.g. 2026-01-31T12:00:00Z)")
+            }
+            c.require(s.data.source.dvc == nil, "spec.data.source.dvc", "names one file; a Delta table is a directory")
+        } else {
+            c.require(s.data.source.timestamp == nil, "spec.data.source.timestamp", "is only for Delta tables (format: Delta)")
+        }
+        if s.data.source.uri.hasPrefix("lakefs://") {
+            c.require(s.data.source.format != .delta && s.data.source.dvc == nil, "spec.data.source.uri",
+                      "lakefs:// names one object; it does not combine with format Delta or dvc")
+        }
         c.require(!s.data.target.isEmpty, "spec.data.target", .required, "must be set")
         let features = s.data.features ?? []
         c.unique(features, "spec.data.features")

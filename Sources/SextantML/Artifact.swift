@@ -51,6 +51,15 @@ public struct DataLineage: Codable, Sendable, Equatable {
     public var sha256: String
     public var rows: Int
     public var bytes: Int
+    /// `delta` for a Delta table (then `version` is the resolved table version and `sha256` the
+    /// digest over `files`); `dvc` for a DVC pointer (`uri` is the pointer, `version` the MD5
+    /// unless labelled, `sha256` of the object); absent for a single file, whose bytes `sha256` hashes.
+    public var format: String?
+    /// The table's data files in read order, each with its size and SHA-256; for `dvc`, the
+    /// object read from the remote.
+    public var files: [DataFileRecord]?
+    /// `dvc`: the MD5 the pointer records (and the object was checked against).
+    public var md5: String?
 }
 
 public struct ModelArtifact: Codable, Sendable {

@@ -17,11 +17,27 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         public var version: String?
         /// Pinned SHA-256 (hex) of the exact bytes; a mismatch fails the run before training.
         public var sha256: String?
-        /// `csv`, `csv.gz` or `parquet`; inferred from the gzip and Parquet magic bytes when absent.
+        /// `csv`, `csv.gz`, `parquet` or `delta` (a Delta Lake table at `uri`, read at `version`, at
+        /// `timestamp` or latest); the first three are inferred from the magic bytes when absent.
         public var format: String?
-        public init(uri: String, version: String? = nil, sha256: String? = nil, format: String? = nil) {
-            self.uri = uri; self.version = version; self.sha256 = sha256; self.format = format
+        /// Delta time travel (timestampAsOf): the last table version committed at or before this
+        /// RFC 3339 time. With `format: delta`, `version` is the table version (versionAsOf).
+        public var timestamp: String?
+        /// Set when `uri` is a DVC pointer (`.dvc` file or `dvc.lock`) rather than the data.
+        public var dvc: DVCSpec?
+        public init(uri: String, version: String? = nil, sha256: String? = nil, format: String? = nil, timestamp: String? = nil) {
+            self.uri = uri; self.version = version; self.sha256 = sha256; self.format = format; self.timestamp = timestamp
         }
+    }
+
+    /// The DVC remote holding the object a pointer names.
+    public struct DVCSpec: Codable, Sendable, Equatable {
+        /// The remote's URL (a directory path, `file://`, `s3://bucket/prefix`, `http(s)://`);
+        /// default: the repository's default remote from `.dvc/config` above a local pointer.
+        public var remote: String?
+        /// Which output of the pointer (needed when it has several, as a dvc.lock usually does).
+        public var path: String?
+        public init(remote: String? = nil, path: String? = nil) { self.remote = remote; self.path = path }
     }
 
     public struct Split: Codable, Sendable, Equatable {
@@ -151,11 +167,15 @@ extension TrainingConfig {
     /// `DataSplit.fractionTolerance`, CRD rule) uses the same value (SextantAPITests checks it).
     public static let splitFractionTolerance = 1e-6
 
+    /// Values of `data.format`.
+    public static let dataFormats = ["csv", "csv.gz", "parquet", "delta"]
+
     /// Allowed keys per path; `*` marks list elements. Kept next to the types it mirrors.
     static let schema: [String: Set<String>] = [
         "": ["modelName", "data", "features", "categoricalFeatures", "target", "protectedAttributes",
              "split", "algorithm", "hyperparameters", "gates", "output", "threshold"],
-        "data": ["uri", "version", "sha256", "format"],
+        "data": ["uri", "version", "sha256", "format", "timestamp", "dvc"],
+        "data.dvc": ["remote", "path"],
         "split": ["train", "validation", "test", "stratify", "seed", "column"],
         "hyperparameters": ["nEstimators", "maxDepth", "learningRate", "subsample", "colsampleBytree",
                             "minChildWeight", "gamma", "regAlpha", "regLambda", "maxBin", "maxCatToOnehot", "maxCatThreshold",
@@ -235,7 +255,16 @@ extension TrainingConfig {
             let hex = sha.lowercased()
             if hex.count != 64 || !hex.allSatisfy({ $0.isHexDigit }) { throw bad("data.sha256", "must be 64 hex digits") }
         }
-        if let f = data.format, !["csv", "csv.gz", "parquet"].contains(f) { throw bad("data.format", "must be csv, csv.gz or parquet, got '\(f)'") }
+        if let f = data.format, !Self.dataFormats.contains(f) { throw bad("data.format", "must be csv, csv.gz, parquet or delta, got '\(f)'") }
+        if data.format == "delta" {
+            _ = try DeltaTable.selector(version: data.version, timestamp: data.timestamp)
+        } else if data.timestamp != nil {
+            throw bad("data.timestamp", "is only for Delta tables (data.format: delta)")
+        }
+        if data.uri.hasPrefix("lakefs://"), data.format == "delta" || data.dvc != nil {
+            throw bad("data.uri", "lakefs:// names one object; it does not combine with format delta or dvc")
+        }
+        if data.dvc != nil, data.format == "delta" { throw bad("data.dvc", "names one file; a Delta table (data.format: delta) is a directory") }
         if let s = split {
             for (k, v) in [("train", s.train), ("validation", s.validation), ("test", s.test)] {
                 if let v, !(0...1).contains(v) { throw bad("split.\(k)", "must be in [0, 1], got \(v)") }

@@ -44,39 +44,19 @@ public enum Trainer {
         }
 
         // 1. Bytes, fingerprint, parse.
-        var t = Date()
-        let raw = try await DataSource.read(uri: config.data.uri, s3: s3)
-        lap("readSeconds", t)
-        t = Date()
-        let sha = try raw.withBytes { try SHA256.hex($0) }
-        lap("hashSeconds", t)
-        if let pinned = config.data.sha256?.lowercased(), pinned != sha {
-            throw TrainerError.badInput("data: sha256 mismatch for \(config.data.uri): pinned \(pinned), read \(sha)")
-        }
-        t = Date()
-        let gzip = config.data.format == "csv.gz" || (config.data.format == nil && raw.isGzip)
-        let parquet = config.data.format == "parquet" || (config.data.format == nil && raw.isParquet)
-        let dataset: Dataset
-        if parquet {
-            dataset = try raw.withBytes { try Dataset.load(parquet: $0, name: config.data.uri, config: config, threads: threads) }
-        } else if gzip {
-            let inflated = try raw.withBytes { try Gzip.decompress($0) }
-            dataset = try inflated.withUnsafeBytes { try Dataset.load(csv: $0, config: config, threads: threads) }
-        } else {
-            dataset = try raw.withBytes { try Dataset.load(csv: $0, config: config, threads: threads) }
-        }
-        lap("parseSeconds", t)
-        log("loaded \(dataset.rowCount) rows x \(dataset.features.featureCount) features from \(config.data.uri) (sha256 \(sha.prefix(12)), \(raw.count) bytes) in \(String(format: "%.2f", timings["parseSeconds"] ?? 0))s")
+        let input = try await TrainingInput.load(config, s3: s3, threads: threads, lap: lap, log: log)
+        let dataset = input.dataset, sha = input.sha256
+        log("loaded \(dataset.rowCount) rows x \(dataset.features.featureCount) features from \(config.data.uri) (sha256 \(sha.prefix(12)), \(input.bytes) bytes) in \(String(format: "%.2f", timings["parseSeconds"] ?? 0))s")
         guard dataset.rowCount > 0 else { throw TrainerError.badInput("data: no rows after the header") }
 
         var summary = ResultSummary(status: .succeeded)
         summary.modelName = config.modelName
         summary.createdAt = createdAt
         summary.algorithm = config.algorithm ?? .gradientBoosting
-        summary.data = .init(uri: config.data.uri, version: config.data.version, sha256: sha, rows: dataset.rowCount)
+        summary.data = .init(uri: config.data.uri, version: input.version, sha256: sha, rows: dataset.rowCount)
 
         // 2. Profile and data quality (fail fast, before spending time on training).
-        t = Date()
+        var t = Date()
         let profile = ReferenceProfile.build(dataset.features, labels: dataset.labels, threads: threads)
         lap("profileSeconds", t)
         var gateResults: [GateResult] = []
@@ -220,7 +200,7 @@ public enum Trainer {
 
         // 7. Artifact and metrics out.
         artifact.bestIteration = bestIteration
-        artifact.data = DataLineage(uri: config.data.uri, version: config.data.version, sha256: sha, rows: dataset.rowCount, bytes: raw.count)
+        artifact.data = input.lineage
         artifact.referenceProfile = profile
         artifact.metrics = metrics
         t = Date()
