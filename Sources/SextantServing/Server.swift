@@ -81,7 +81,7 @@ public struct InferenceResponder: HTTPResponder {
         if let model = route.model, let e = checkModel(model, version: route.version) { return e }
         switch route.endpoint {
         case .metrics:
-            if let loaded = state.loaded { state.metrics.refresh(drift: loaded.drift, feedback: loaded.feedback) }
+            if let loaded = state.loaded { state.metrics.refresh(drift: loaded.drift, feedback: loaded.model.isBinaryClassifier ? loaded.feedback : nil) }
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: state.metrics.registry.emitToBuffer())))

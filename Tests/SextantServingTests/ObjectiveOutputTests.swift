@@ -79,6 +79,15 @@ import Testing
             let meta = try await call("GET", "\(base)/v2/models/m")
             let metaOut = try #require((meta.json["outputs"] as? [[String: Any]])?.first)
             #expect(metaOut["name"] as? String == "prediction" && metaOut["shape"] as? [Int] == [-1])
+            // Feedback labels (0/1, the feedback API's form) are matched, but no online accuracy is
+            // published for a regression model.
+            let id = try #require(v1.json["id"] as? String)
+            let labels = "[" + expected.map { _ in "1" }.joined(separator: ",") + "]"
+            let fb = try await call("POST", "\(base)/v1/models/m/feedback", #"{"feedback":[{"id":"\#(id)","labels":\#(labels)}]}"#)
+            #expect(fb.status == 200 && fb.json["matched"] as? Int == rows.count, "\(fb.text)")
+            let metrics = try await call("GET", "\(base)/metrics").text
+            #expect(metrics.contains("sextant_"), "\(metrics.prefix(300))")
+            #expect(!metrics.contains("sextant_model_accuracy{"), "\(metrics)")
         }
     }
 
