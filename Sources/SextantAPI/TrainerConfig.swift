@@ -38,6 +38,8 @@ extension TrainingJobSpec {
         case .logisticRegression?: config["algorithm"] = "logisticRegression"
         case nil: break
         }
+        config["objective"] = defaulted.objective.map { .string($0.rawValue) }
+        config["weightColumn"] = defaulted.data.weightColumn.map(JSONValue.string)
         if var h = defaulted.hyperparameters {
             config["threshold"] = h.decisionThreshold.map(JSONValue.double)
             h.decisionThreshold = nil

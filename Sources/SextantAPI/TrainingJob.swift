@@ -32,6 +32,7 @@ public struct TrainingJobSpec: Codable, Sendable, Hashable {
     public var trainer: TrainerSpec?
     public var data: DataSpec
     public var algorithm: Algorithm?
+    public var objective: TrainingObjective?
     public var hyperparameters: Hyperparameters?
     public var gates: EvaluationGates?
     public var output: OutputSpec
@@ -70,6 +71,8 @@ public struct DataSpec: Codable, Sendable, Hashable {
     public var target: String
     /// Columns used only by the fairness gate (never as features).
     public var protectedAttributes: [String]?
+    /// Column of non-negative sample weights (never a feature).
+    public var weightColumn: String?
     public var split: DataSplit?
 
     public init(source: DataSource, target: String) {
@@ -178,6 +181,9 @@ public struct Hyperparameters: Codable, Sendable, Hashable {
     public var catSmooth: Double?
     public var catL2: Double?
     public var minDataPerGroup: Int?
+    public var numClass: Int?
+    /// Feature name -> +1, -1 or 0 (XGBoost's `monotone_constraints`).
+    public var monotoneConstraints: [String: Int]?
     public var earlyStoppingRounds: Int?
     public var seed: Int64?
     public var folds: Int?
@@ -185,9 +191,29 @@ public struct Hyperparameters: Codable, Sendable, Hashable {
     public init() {}
 }
 
+/// The loss the trainer fits (XGBoost's objective names).
+public enum TrainingObjective: String, Codable, Sendable, Hashable, CaseIterable {
+    case binaryLogistic = "binary:logistic"
+    case squaredError = "reg:squarederror"
+    case poisson = "count:poisson"
+    case multiSoftprob = "multi:softprob"
+
+    /// The metrics `sextant-trainer` reports for the objective (HyperparameterDriftTests compares
+    /// them with the trainer's `Objective.metricNames`).
+    public var metrics: [GateMetric] {
+        switch self {
+        case .binaryLogistic: [.aucRoc, .aucPr, .precision, .recall, .f1, .accuracy, .logLoss, .expectedCalibrationError]
+        case .squaredError: [.rmse, .mae, .r2]
+        case .poisson: [.rmse, .mae, .r2, .poissonDeviance]
+        case .multiSoftprob: [.accuracy, .logLoss, .macroF1]
+        }
+    }
+}
+
 /// Metric names as `sextant-trainer` reports them (`metrics.json`, ModelVersion `spec.metrics`).
 public enum GateMetric: String, Codable, Sendable, Hashable, CaseIterable {
     case aucRoc, aucPr, precision, recall, f1, accuracy, logLoss, expectedCalibrationError
+    case rmse, mae, r2, poissonDeviance, macroF1
 }
 
 public struct EvaluationGates: Codable, Sendable, Hashable {

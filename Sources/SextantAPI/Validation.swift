@@ -155,6 +155,13 @@ extension TrainingJob {
             c.range(h.catSmooth, "spec.hyperparameters.catSmooth", 0.0, nil)
             c.range(h.catL2, "spec.hyperparameters.catL2", 0.0, nil)
             c.range(h.minDataPerGroup, "spec.hyperparameters.minDataPerGroup", 0, nil)
+            c.range(h.numClass, "spec.hyperparameters.numClass", 2, 1000)
+            for (name, value) in (h.monotoneConstraints ?? [:]).sorted(by: { $0.key < $1.key }) {
+                c.range(value, "spec.hyperparameters.monotoneConstraints.\(name)", -1, 1)
+                c.require(!(s.data.categoricalFeatures ?? []).contains(name), "spec.hyperparameters.monotoneConstraints.\(name)",
+                          "\"\(name)\" is categorical; monotone constraints apply to numeric features")
+            }
+            if h.numClass != nil { c.require(s.objective == .multiSoftprob, "spec.hyperparameters.numClass", "applies to objective multi:softprob only") }
             c.range(h.earlyStoppingRounds, "spec.hyperparameters.earlyStoppingRounds", 0, nil)
             c.range(h.seed, "spec.hyperparameters.seed", 0, nil)
             c.range(h.folds, "spec.hyperparameters.folds", 0, 20)
@@ -165,8 +172,11 @@ extension TrainingJob {
             if let perf = g.performance {
                 c.require(!perf.thresholds.isEmpty, "spec.gates.performance.thresholds", .required, "needs at least one metric")
                 c.unique(perf.thresholds.map(\.metric.rawValue), "spec.gates.performance.thresholds")
+                let objective = s.objective ?? .binaryLogistic
                 for (i, t) in perf.thresholds.enumerated() {
                     let p = "spec.gates.performance.thresholds[\(i)]"
+                    c.require(objective.metrics.contains(t.metric), "\(p).metric",
+                              "\(t.metric.rawValue) is not reported for objective \(objective.rawValue) (reported: \(objective.metrics.map(\.rawValue).joined(separator: ", ")))")
                     c.require(t.min != nil || t.max != nil, p, .required, "set min, max or both")
                     if let lo = t.min, let hi = t.max { c.require(lo <= hi, "\(p).min", "min \(lo) exceeds max \(hi)") }
                 }
@@ -193,6 +203,19 @@ extension TrainingJob {
                     c.require(b.min <= b.max, "spec.gates.dataQuality.classBalance", "min \(b.min) exceeds max \(b.max)")
                 }
             }
+        }
+        // The trainer's rules for objectives other than binary:logistic (SextantML Config.validate).
+        if let objective = s.objective, objective != .binaryLogistic {
+            c.require(s.algorithm != .logisticRegression, "spec.objective", "\(objective.rawValue) needs algorithm GradientBoosting")
+            c.require((s.hyperparameters?.folds ?? 0) == 0, "spec.hyperparameters.folds", "cross-validation (AUC per fold) is binary:logistic only")
+            c.require(s.gates?.fairness == nil, "spec.gates.fairness", "compares AUC across groups: binary:logistic only")
+            c.require(s.gates?.robustness == nil, "spec.gates.robustness", "measures AUC degradation: binary:logistic only")
+            c.require(s.gates?.dataQuality?.classBalance == nil, "spec.gates.dataQuality.classBalance", "is the positive-class share: binary:logistic only")
+        }
+        if let w = s.data.weightColumn {
+            c.require(!w.isEmpty, "spec.data.weightColumn", .required, "must not be empty")
+            c.require(w != s.data.target, "spec.data.weightColumn", "must not be the target column")
+            c.require(!features.contains(w), "spec.data.weightColumn", "must not also be a feature")
         }
         c.uri(s.output.uri, "spec.output.uri", schemes: ["file", "s3"])
         if let r = s.runPolicy {

@@ -73,10 +73,16 @@ public struct ModelArtifact: Codable, Sendable {
     /// time is in `metrics.json` and the result summary (`createdAt`).
     public var createdAt: String?
     public var algorithm: Algorithm
-    /// Always "binary:logistic": probability = sigmoid(margin).
+    /// An `Objective` raw value: `binary:logistic` (probability = sigmoid(margin)),
+    /// `reg:squarederror` (value = margin), `count:poisson` (value = exp(margin)), `multi:softprob`
+    /// (class probabilities = softmax of the K margins).
     public var objective: String
+    /// Classes of a `multi:softprob` model (K); tree t adds to the margin of class t mod K.
+    public var numClass: Int?
+    /// Start margin of each class (`multi:softprob` only; `baseScore` is then 0).
+    public var baseScores: [Double]?
     public var features: [FeatureSpec]
-    /// Margin (log-odds) every prediction starts from.
+    /// Margin every prediction starts from (log-odds for binary:logistic).
     public var baseScore: Double
     public var trees: [TreeArrays]?
     public var linear: LinearModel?
@@ -86,10 +92,10 @@ public struct ModelArtifact: Codable, Sendable {
     public var hyperparameters: [String: Double]
     public var data: DataLineage?
     public var referenceProfile: ReferenceProfile?
-    public var metrics: EvaluationMetrics?
+    public var metrics: ObjectiveMetrics?
 
     enum CodingKeys: String, CodingKey {
-        case format, modelName, trainerVersion, createdAt, algorithm, objective, features, baseScore, trees, linear
+        case format, modelName, trainerVersion, createdAt, algorithm, objective, numClass, baseScores, features, baseScore, trees, linear
         case threshold, bestIteration, hyperparameters, data, referenceProfile, metrics
     }
 
@@ -97,12 +103,17 @@ public struct ModelArtifact: Codable, Sendable {
     public private(set) var predictor: Predictor?
 
     public init(modelName: String, algorithm: Algorithm, features: [FeatureSpec], baseScore: Double,
-                trees: [TreeArrays]?, linear: LinearModel?, threshold: Double, hyperparameters: [String: Double]) {
+                trees: [TreeArrays]?, linear: LinearModel?, threshold: Double, hyperparameters: [String: Double],
+                objective: Objective = .binaryLogistic, baseScores: [Double]? = nil) {
         format = Self.currentFormat
         self.modelName = modelName
         self.trainerVersion = SextantML.trainerVersion
         self.algorithm = algorithm
-        objective = "binary:logistic"
+        self.objective = objective.rawValue
+        if objective == .multiSoftprob {
+            numClass = baseScores?.count
+            self.baseScores = baseScores
+        }
         self.features = features
         self.baseScore = baseScore
         self.trees = trees
@@ -141,10 +152,17 @@ public struct ModelArtifact: Codable, Sendable {
         return try predictor.probability(row)
     }
 
-    /// Probabilities for many rows.
+    /// Probabilities for many rows (binary:logistic).
     public func predict(rows: [[Double?]]) throws -> [Double] {
         guard let predictor else { throw TrainerError.badInput("model artifact: not compiled; use ModelArtifact.load(data:)") }
         return try rows.map { try predictor.probability($0) }
+    }
+
+    /// The prediction of one row: one value (probability, regression value, expected count) or
+    /// the K class probabilities of a multiclass model.
+    public func predictOutputs(_ row: [Double?]) throws -> [Double] {
+        guard let predictor else { throw TrainerError.badInput("model artifact: not compiled; use ModelArtifact.load(data:)") }
+        return try predictor.outputs(row)
     }
 }
 
@@ -171,10 +189,18 @@ public struct Predictor: Sendable {
     let isCategorical: [Bool]
     let categoryIndex: [[String: Int]]
     let baseScore: Double
+    public let objective: Objective
+    /// Values per prediction: K class probabilities for multi:softprob, else 1.
+    public let outputs: Int
+    /// Start margin per output.
+    let baseMargins: [Double]
     let roots: [Int32]
     let nodes: [Node]
     let categoryMasks: [[Bool]]
     let linear: LinearModel?
+    /// Training hessian sum per node (`cover`), parallel to `nodes`; nil when a tree has none
+    /// (then no contributions can be computed). Kept apart so scoring walks compact nodes.
+    let covers: [Double]?
 
     init(_ a: ModelArtifact) throws {
         let nf = a.features.count
@@ -184,8 +210,27 @@ public struct Predictor: Sendable {
             Dictionary((f.categories ?? []).enumerated().map { ($1, $0) }, uniquingKeysWith: { x, _ in x })
         }
         baseScore = a.baseScore
+        guard let objective = Objective(rawValue: a.objective) else {
+            throw TrainerError.badInput("model artifact: unknown objective '\(a.objective)' (known: \(Objective.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        self.objective = objective
+        if objective == .multiSoftprob {
+            guard let k = a.numClass, k >= 2, let scores = a.baseScores, scores.count == k else {
+                throw TrainerError.badInput("model artifact: multi:softprob needs numClass >= 2 and one baseScores entry per class")
+            }
+            guard (a.trees?.count ?? 0) % k == 0 else {
+                throw TrainerError.badInput("model artifact: multi:softprob with \(k) classes needs a multiple of \(k) trees, got \(a.trees?.count ?? 0)")
+            }
+            guard a.linear == nil else { throw TrainerError.badInput("model artifact: a linear model is binary:logistic only") }
+            outputs = k
+            baseMargins = scores
+        } else {
+            outputs = 1
+            baseMargins = [a.baseScore]
+        }
         linear = a.linear
         var roots: [Int32] = [], nodes: [Node] = [], masks: [[Bool]] = []
+        var covers: [Double]? = []
         for (t, tree) in (a.trees ?? []).enumerated() {
             let n = tree.splitFeature.count
             let lengths = [tree.threshold.count, tree.left.count, tree.right.count, tree.defaultLeft.count, tree.value.count]
@@ -194,6 +239,7 @@ public struct Predictor: Sendable {
             }
             let offset = Int32(nodes.count)
             roots.append(offset)
+            if let c = tree.cover, c.count == n, c.allSatisfy({ $0.isFinite && $0 >= 0 }) { covers?.append(contentsOf: c) } else { covers = nil }
             for i in 0..<n {
                 let f = tree.splitFeature[i]
                 guard f < 0 else {
@@ -228,6 +274,7 @@ public struct Predictor: Sendable {
             }
         }
         self.roots = roots; self.nodes = nodes; self.categoryMasks = masks
+        self.covers = a.linear == nil ? covers : nil
     }
 
     /// Encodes named request values into the feature vector (unknown categories become missing).
@@ -258,10 +305,25 @@ public struct Predictor: Sendable {
         return values.withUnsafeBufferPointer { b in sigmoid(margin(b.baseAddress)) }
     }
 
-    /// Probabilities for column-major data (NaN = missing), in parallel over fixed row blocks.
+    /// The `outputs` predictions of one row (nil = missing).
+    public func outputs(_ row: [Double?]) throws -> [Double] {
+        guard row.count == featureNames.count else {
+            throw TrainerError.badInput("expected \(featureNames.count) features, got \(row.count)")
+        }
+        return predictions(columns: row.map { [$0 ?? .nan] })
+    }
+
+    /// Probabilities of a binary classifier for column-major data; the same as `predictions`.
     public func probabilities(columns: [[Double]], threads: Int = 1) -> [Double] {
+        predictions(columns: columns, threads: threads)
+    }
+
+    /// Predictions for column-major data (NaN = missing), row-major with `outputs` values per row,
+    /// in parallel over fixed row blocks.
+    public func predictions(columns: [[Double]], threads: Int = 1) -> [Double] {
         let n = columns.first?.count ?? 0, nf = featureNames.count
         guard columns.count == nf else { return [] }
+        if outputs > 1 { return multiOutputPredictions(columns: columns, threads: threads) }
         var out = [Double](repeating: 0, count: n)
         out.withUnsafeMutableBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
@@ -278,11 +340,66 @@ public struct Predictor: Sendable {
                 }
                 rows.withUnsafeBufferPointer { r in
                     guard let rb = r.baseAddress else { return }
-                    for (k, i) in block.enumerated() { o[i] = sigmoid(self.margin(rb + k * nf)) }
+                    switch self.objective {
+                    case .binaryLogistic: for (k, i) in block.enumerated() { o[i] = sigmoid(self.margin(rb + k * nf)) }
+                    case .poisson: for (k, i) in block.enumerated() { o[i] = exp(self.margin(rb + k * nf)) }
+                    case .squaredError, .multiSoftprob: for (k, i) in block.enumerated() { o[i] = self.margin(rb + k * nf) }
+                    }
                 }
             }
         }
         return out
+    }
+
+    /// Softmax over the K margins of each row (tree t adds to class t mod K).
+    func multiOutputPredictions(columns: [[Double]], threads: Int) -> [Double] {
+        let n = columns.first?.count ?? 0, nf = featureNames.count, k = outputs
+        var out = [Double](repeating: 0, count: n * k)
+        out.withUnsafeMutableBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            let o = SharedMutablePointer(base)
+            let blocks = evenRanges(n, parts: max(1, n / 256))
+            parallelFor(blocks.count, threads: threads) { b in
+                let block = blocks[b]
+                var row = [Double](repeating: 0, count: max(nf, 1))
+                for i in block {
+                    for j in 0..<nf { row[j] = columns[j][i] }
+                    let m = o.base + i &* k
+                    for c in 0..<k { m[c] = self.baseMargins[c] }
+                    row.withUnsafeBufferPointer { r in
+                        guard let rb = r.baseAddress else { return }
+                        for (t, root) in self.roots.enumerated() { m[t % k] += self.treeValue(root, rb) }
+                    }
+                    softmax(m, k)
+                }
+            }
+        }
+        return out
+    }
+
+    /// Leaf value of the tree at `root` for one row.
+    @inline(__always)
+    func treeValue(_ root: Int32, _ x: UnsafePointer<Double>) -> Double {
+        nodes.withUnsafeBufferPointer { np in
+            guard let nodes = np.baseAddress else { return 0 }
+            var n = Int(root)
+            while true {
+                let node = nodes[n]
+                if node.feature < 0 { return node.threshold }
+                let v = x[Int(node.feature)]
+                let goLeft: Bool
+                if v.isNaN {
+                    goLeft = node.defaultLeft
+                } else if node.categorySet >= 0 {
+                    let mask = categoryMasks[Int(node.categorySet)]
+                    let c = Int(v)
+                    goLeft = (c >= 0 && c < mask.count) ? mask[c] : node.defaultLeft
+                } else {
+                    goLeft = v < node.threshold
+                }
+                n = Int(goLeft ? node.left : node.right)
+            }
+        }
     }
 
     /// Margin of one row of `featureNames.count` values (NaN = missing).

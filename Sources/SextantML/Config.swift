@@ -72,6 +72,11 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         public var catSmooth: Double?
         public var catL2: Double?
         public var minDataPerGroup: Int?
+        /// Classes of a multi:softprob model; labels must be 0..<numClass. Unset: max label + 1.
+        public var numClass: Int?
+        /// Feature name -> +1 (prediction may only rise with it), -1 (only fall), 0 (free); XGBoost's
+        /// `monotone_constraints` by name. Numeric features only.
+        public var monotoneConstraints: [String: Int]?
         public var earlyStoppingRounds: Int?
         public var seed: UInt64?
         public var folds: Int?
@@ -149,6 +154,11 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var protectedAttributes: [String]?
     public var split: Split?
     public var algorithm: Algorithm?
+    /// The loss to fit (default `binary:logistic`).
+    public var objective: Objective?
+    /// A numeric column of non-negative sample weights (XGBoost's `sample_weight`): they scale each
+    /// row's gradient and hessian and weight every test metric. Not a feature.
+    public var weightColumn: String?
     public var hyperparameters: Hyperparameters?
     public var gates: Gates?
     public var output: Output?
@@ -173,13 +183,13 @@ extension TrainingConfig {
     /// Allowed keys per path; `*` marks list elements. Kept next to the types it mirrors.
     static let schema: [String: Set<String>] = [
         "": ["modelName", "data", "features", "categoricalFeatures", "target", "protectedAttributes",
-             "split", "algorithm", "hyperparameters", "gates", "output", "threshold"],
+             "split", "algorithm", "objective", "weightColumn", "hyperparameters", "gates", "output", "threshold"],
         "data": ["uri", "version", "sha256", "format", "timestamp", "dvc"],
         "data.dvc": ["remote", "path"],
         "split": ["train", "validation", "test", "stratify", "seed", "column"],
         "hyperparameters": ["nEstimators", "maxDepth", "learningRate", "subsample", "colsampleBytree",
                             "minChildWeight", "gamma", "regAlpha", "regLambda", "maxBin", "maxCatToOnehot", "maxCatThreshold",
-                            "catSmooth", "catL2", "minDataPerGroup",
+                            "catSmooth", "catL2", "minDataPerGroup", "numClass", "monotoneConstraints",
                             "earlyStoppingRounds", "seed", "folds", "threads"],
         "gates": ["performance", "fairness", "robustness", "dataQuality"],
         "gates.performance.*": ["metric", "min", "max"],
@@ -293,15 +303,40 @@ extension TrainingConfig {
             if let v = h.catSmooth, !(v >= 0) { throw bad("hyperparameters.catSmooth", "must be >= 0") }
             if let v = h.catL2, !(v >= 0) { throw bad("hyperparameters.catL2", "must be >= 0") }
             if let v = h.minDataPerGroup, v < 0 { throw bad("hyperparameters.minDataPerGroup", "must be >= 0") }
+            if let v = h.numClass, !(2...1000).contains(v) { throw bad("hyperparameters.numClass", "must be in 2...1000") }
+            if h.numClass != nil, objective != .multiSoftprob { throw bad("hyperparameters.numClass", "applies to objective multi:softprob only") }
+            for (name, c) in (h.monotoneConstraints ?? [:]).sorted(by: { $0.key < $1.key }) {
+                if ![-1, 0, 1].contains(c) { throw bad("hyperparameters.monotoneConstraints.\(name)", "must be -1, 0 or 1, got \(c)") }
+                if categoricalFeatures?.contains(name) == true {
+                    throw bad("hyperparameters.monotoneConstraints.\(name)", "'\(name)' is categorical; monotone constraints apply to numeric features")
+                }
+            }
+            if h.monotoneConstraints?.isEmpty == false, algorithm == .logisticRegression {
+                throw bad("hyperparameters.monotoneConstraints", "applies to gradientBoosting only")
+            }
             if let v = h.earlyStoppingRounds, v < 1 { throw bad("hyperparameters.earlyStoppingRounds", "must be >= 1") }
             if let v = h.folds, v != 0, v < 2 { throw bad("hyperparameters.folds", "must be 0 (off) or >= 2") }
             if let v = h.threads, v < 0 { throw bad("hyperparameters.threads", "must be >= 0 (0 = all cores)") }
         }
         if let t = threshold, !(0...1).contains(t) { throw bad("threshold", "must be in [0, 1]") }
+        let objective = self.objective ?? .binaryLogistic
+        if objective != .binaryLogistic {
+            if algorithm == .logisticRegression { throw bad("objective", "\(objective.rawValue) needs algorithm gradientBoosting (logisticRegression is binary:logistic only)") }
+            if let k = hyperparameters?.folds, k != 0 { throw bad("hyperparameters.folds", "cross-validation (AUC per fold) is binary:logistic only") }
+            if gates?.fairness != nil { throw bad("gates.fairness", "compares AUC across groups: binary:logistic only") }
+            if gates?.robustness != nil { throw bad("gates.robustness", "measures AUC degradation: binary:logistic only") }
+            if gates?.dataQuality?.classBalance != nil { throw bad("gates.dataQuality.classBalance", "is the positive-class share: binary:logistic only") }
+        }
+        if let w = weightColumn {
+            if w.isEmpty { throw bad("weightColumn", "must not be empty") }
+            if w == target { throw bad("weightColumn", "must not be the target '\(target)'") }
+            if features?.contains(w) == true { throw bad("weightColumn", "'\(w)' must not be a feature") }
+        }
         if let g = gates {
             for (i, p) in (g.performance ?? []).enumerated() {
-                if !EvaluationMetrics.gateMetricNames.contains(p.metric) {
-                    throw bad("gates.performance[\(i)].metric", "unknown metric '\(p.metric)' (known: \(EvaluationMetrics.gateMetricNames.sorted().joined(separator: ", ")))")
+                if !objective.metricNames.contains(p.metric) {
+                    let other = EvaluationMetrics.gateMetricNames.contains(p.metric) ? "metric '\(p.metric)' is not reported for objective \(objective.rawValue)" : "unknown metric '\(p.metric)'"
+                    throw bad("gates.performance[\(i)].metric", "\(other) (known: \(objective.metricNames.sorted().joined(separator: ", ")))")
                 }
                 if p.min == nil && p.max == nil { throw bad("gates.performance[\(i)]", "needs min or max") }
             }

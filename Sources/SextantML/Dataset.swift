@@ -37,11 +37,14 @@ public struct Dataset: Sendable {
     public var labels: [Double]
     public var protected: [String: CategoricalColumn]
     public var splitColumn: CategoricalColumn?
+    /// Sample weights (`weightColumn`), finite and >= 0.
+    public var weights: [Double]?
     public var rowCount: Int { labels.count }
 
     public init(features: FeatureMatrix, labels: [Double], protected: [String: CategoricalColumn] = [:],
-                splitColumn: CategoricalColumn? = nil) {
+                splitColumn: CategoricalColumn? = nil, weights: [Double]? = nil) {
         self.features = features; self.labels = labels; self.protected = protected; self.splitColumn = splitColumn
+        self.weights = weights
     }
 
     /// Parses CSV bytes according to `config`: which columns are features, which are categorical,
@@ -57,6 +60,8 @@ public struct Dataset: Sendable {
         let categorical = Set(config.categoricalFeatures ?? [])
         let protectedNames = config.protectedAttributes ?? config.gates?.fairness?.protectedAttributes ?? []
         let splitName = config.split?.column
+        let weightName = config.weightColumn
+        let objective = config.objective ?? .binaryLogistic
         var featureNames: [String] = []
         let table = try read { header in
             guard header.contains(config.target) else {
@@ -65,7 +70,7 @@ public struct Dataset: Sendable {
             if let features = config.features {
                 featureNames = features
             } else {
-                let excluded = Set([config.target] + protectedNames + (splitName.map { [$0] } ?? []))
+                let excluded = Set([config.target] + protectedNames + (splitName.map { [$0] } ?? []) + (weightName.map { [$0] } ?? []))
                 featureNames = header.filter { !excluded.contains($0) }
             }
             if featureNames.isEmpty { throw TrainerError.badInput("config: no feature columns") }
@@ -75,7 +80,12 @@ public struct Dataset: Sendable {
             for name in categorical where !featureNames.contains(name) {
                 throw TrainerError.badInput("config: categoricalFeatures entry '\(name)' is not a feature")
             }
-            var kinds: [String: CSVColumnKind] = [config.target: .label]
+            if let weightName, !header.contains(weightName) {
+                throw TrainerError.badInput("data: weight column '\(weightName)' not found in header")
+            }
+            // Binary labels are read as 0/1 by the parsers; other targets as numbers, checked below.
+            var kinds: [String: CSVColumnKind] = [config.target: objective == .binaryLogistic ? .label : .numeric]
+            if let weightName { kinds[weightName] = .numeric }
             for name in featureNames { kinds[name] = categorical.contains(name) ? .categorical : .numeric }
             for name in protectedNames where kinds[name] == nil || categorical.contains(name) { kinds[name] = .categorical }
             if let splitName { kinds[splitName] = .categorical }
@@ -97,6 +107,18 @@ public struct Dataset: Sendable {
         }
         guard case .numeric(let labels)? = table.columns[config.target] else {
             throw TrainerError.badInput("data: target column '\(config.target)' not found")
+        }
+        try Self.checkLabels(labels, objective: objective, numClass: config.hyperparameters?.numClass, target: config.target)
+        var weights: [Double]?
+        if let weightName {
+            guard case .numeric(let w)? = table.columns[weightName] else {
+                throw TrainerError.badInput("data: weight column '\(weightName)' not found")
+            }
+            for (i, v) in w.enumerated() where !(v.isFinite && v >= 0) {
+                throw TrainerError.badInput("data: weight column '\(weightName)' row \(i + 1): \(v.isNaN ? "missing" : String(v)); weights must be finite numbers >= 0")
+            }
+            guard w.contains(where: { $0 > 0 }) else { throw TrainerError.badInput("data: weight column '\(weightName)' is 0 on every row") }
+            weights = w
         }
         var protected: [String: CategoricalColumn] = [:]
         for name in protectedNames {
@@ -122,6 +144,25 @@ public struct Dataset: Sendable {
             splitColumn = CategoricalColumn(codes: codes, levels: lv)
         }
         let features = FeatureMatrix(names: featureNames, columns: columns, isCategorical: isCat, levels: levels)
-        return Dataset(features: features, labels: labels, protected: protected, splitColumn: splitColumn)
+        return Dataset(features: features, labels: labels, protected: protected, splitColumn: splitColumn, weights: weights)
+    }
+
+    /// Targets of the non-binary objectives: present and finite; counts >= 0; classes whole
+    /// numbers in 0..<numClass. Rows are numbered from 1 after the header.
+    static func checkLabels(_ labels: [Double], objective: Objective, numClass: Int?, target: String) throws {
+        guard objective != .binaryLogistic else { return }
+        for (i, y) in labels.enumerated() {
+            let row = "data: target '\(target)' row \(i + 1)"
+            guard y.isFinite else { throw TrainerError.badInput("\(row): \(y.isNaN ? "missing" : String(y)); every row needs a finite target") }
+            switch objective {
+            case .poisson where y < 0:
+                throw TrainerError.badInput("\(row): \(y) is negative; count:poisson needs counts >= 0")
+            case .multiSoftprob:
+                guard y >= 0, y == y.rounded(), y < Double(numClass ?? 1000) else {
+                    throw TrainerError.badInput("\(row): \(y) is not a class number in 0..<\(numClass ?? 1000) (multi:softprob labels are 0, 1, ..., K-1)")
+                }
+            default: break
+            }
+        }
     }
 }

@@ -22,12 +22,12 @@ public enum Gates {
     static func fmt(_ v: Double) -> String { String(format: "%.4f", v) }
 
     /// Performance thresholds on the test metrics.
-    public static func performance(_ gates: [TrainingConfig.PerformanceGate], metrics: EvaluationMetrics) -> [GateResult] {
+    public static func performance(_ gates: [TrainingConfig.PerformanceGate], metrics: ObjectiveMetrics) -> [GateResult] {
         gates.map { g in
             let name = "performance.\(g.metric)"
             guard let v = metrics.value(named: g.metric), v.isFinite else {
                 return GateResult(name: name, passed: false, value: nil, threshold: g.min ?? g.max,
-                                  message: "\(g.metric) is undefined on the test set (a class is missing)")
+                                  message: "\(g.metric) is undefined on the test set (a class is missing, or the objective does not report it)")
             }
             if let lo = g.min, v < lo {
                 return GateResult(name: name, passed: false, value: v, threshold: lo, message: "\(g.metric)=\(fmt(v)) < min \(lo)")

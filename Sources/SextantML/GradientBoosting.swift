@@ -1,5 +1,5 @@
-// Histogram-based gradient-boosted decision trees for binary classification (logistic loss),
-// grown depthwise like XGBoost's `tree_method="hist"`.
+// Histogram-based gradient-boosted decision trees for every `Objective` (one tree per output and
+// round), grown depthwise like XGBoost's `tree_method="hist"`.
 //
 // Per tree: gradients/hessians (Float) for every training row; the row indices of each node are a
 // contiguous range of one index array, partitioned in place (stable) at every split; the node
@@ -36,6 +36,9 @@ public struct GBDTParameters: Sendable, Codable, Equatable {
     public var earlyStoppingRounds: Int?
     public var seed: UInt64 = 0
     public var threads = 1
+    /// Monotone constraint per feature index (XGBoost's `monotone_constraints`): +1 the prediction
+    /// may only rise with the feature, -1 only fall, 0 free. Empty: no constraints.
+    public var monotone: [Int] = []
 
     public init() {}
 
@@ -147,29 +150,38 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 }
 
 struct GBDTResult: Sendable {
+    /// Round-major: the tree of round r for output k is `trees[r * outputs + k]`.
     var trees: [BinnedTree]
-    var baseScore: Double
+    /// Start margin of each output.
+    var baseMargins: [Double]
     var bestIteration: Int
-    var validationLogLoss: [Double]
+    /// The objective's early-stopping loss on the validation rows per round (`evaluationLoss`).
+    var validationLoss: [Double]
+    var baseScore: Double { baseMargins.first ?? 0 }
 }
 
 /// Bins per feature reserved in a histogram (bin 0 = missing, up to 255 real bins).
 let histogramStride = 256
 
 enum GradientBoosting {
-    static func train(_ x: BinnedMatrix, labels: [Double], cuts: BinCuts, params: GBDTParameters,
-                      validation: (x: BinnedMatrix, labels: [Double])? = nil,
+    /// Trains `params.nEstimators` rounds of one tree per output (`classes` outputs for softmax,
+    /// one otherwise). `weights` scale each row's gradient and hessian (XGBoost's sample weights).
+    static func train(_ x: BinnedMatrix, labels: [Double], weights: [Double]? = nil, cuts: BinCuts, params: GBDTParameters,
+                      objective: Objective = .binaryLogistic, classes: Int = 2,
+                      validation: (x: BinnedMatrix, labels: [Double], weights: [Double]?)? = nil,
                       progress: ((RoundProgress) -> Void)? = nil) -> GBDTResult
     {
         let n = x.rows, f = x.features, threads = max(1, params.threads)
+        let outputs = objective == .multiSoftprob ? max(classes, 2) : 1
         let started = Date()
-        // Base score: the log-odds of the training positive rate (an intercept fit).
-        let positives = labels.reduce(0, +)
-        let rate = min(max(positives / Double(max(n, 1)), 1e-6), 1 - 1e-6)
-        let baseScore = log(rate / (1 - rate))
-
-        var margin = [Double](repeating: baseScore, count: n)
-        var validMargin = [Double](repeating: baseScore, count: validation?.x.rows ?? 0)
+        let baseMargins = objective.baseMargins(labels: labels, weights: weights, classes: outputs)
+        let nv = validation?.x.rows ?? 0
+        var margin = [Double](repeating: 0, count: n * outputs)
+        var validMargin = [Double](repeating: 0, count: nv * outputs)
+        for k in 0..<outputs {
+            for r in 0..<n { margin[r * outputs + k] = baseMargins[k] }
+            for r in 0..<nv { validMargin[r * outputs + k] = baseMargins[k] }
+        }
         var trees: [BinnedTree] = []
         var history: [Double] = []
         var best = (iteration: -1, loss: Double.infinity)
@@ -179,67 +191,44 @@ enum GradientBoosting {
         let rowBlocks = evenRanges(n, parts: 64)  // fixed blocks: elementwise work, any thread count
 
         for round in 0..<params.nEstimators {
-            // Gradients and hessians of the logistic loss at the current margins.
-            margin.withUnsafeBufferPointer { mp in
-                labels.withUnsafeBufferPointer { lp in
-                    guard let mBase = mp.baseAddress, let lBase = lp.baseAddress else { return }
-                    let m = SharedPointer(mBase), l = SharedPointer(lBase), gh = SharedMutablePointer(store.gh)
-                    parallelFor(rowBlocks.count, threads: threads) { b in
-                        for r in rowBlocks[b] {
-                            let p = 1 / (1 + exp(-m[r]))
-                            gh[2 &* r] = Float(p - l[r])
-                            gh[2 &* r &+ 1] = Float(max(p * (1 - p), 1e-16))
+            for k in 0..<outputs {
+                // Gradients and hessians of the loss at the current margins (output k).
+                margin.withUnsafeBufferPointer { mp in
+                    labels.withUnsafeBufferPointer { lp in
+                        guard let mBase = mp.baseAddress, let lBase = lp.baseAddress else { return }
+                        let m = SharedPointer(mBase), l = SharedPointer(lBase), gh = SharedMutablePointer(store.gh)
+                        let w = weights
+                        parallelFor(rowBlocks.count, threads: threads) { b in
+                            for r in rowBlocks[b] {
+                                var (g, h) = objective.gradient(margins: m.base + r &* outputs, label: l[r], output: k, outputs: outputs)
+                                if let w { g *= w[r]; h *= w[r] }
+                                gh[2 &* r] = Float(g)
+                                gh[2 &* r &+ 1] = Float(h)
+                            }
                         }
                     }
                 }
-            }
-            // Row sampling (Bernoulli per row) and feature sampling for this tree.
-            var sampledCount = n
-            if params.subsample < 1 {
-                sampledCount = 0
-                for r in 0..<n where rng.nextUnit() < params.subsample { store.rowIndex[sampledCount] = Int32(r); sampledCount += 1 }
-                if sampledCount == 0, n > 0 { store.rowIndex[0] = Int32(Int(rng.next() % UInt64(n))); sampledCount = 1 }
-            } else {
-                for r in 0..<n { store.rowIndex[r] = Int32(r) }
-            }
-            var featureList = Array(0..<f)
-            if params.colsampleBytree < 1 {
-                let k = max(1, Int((params.colsampleBytree * Double(f)).rounded()))
-                for i in 0..<k { featureList.swapAt(i, i + Int(rng.next() % UInt64(f - i))) }
-                featureList = Array(featureList[0..<k]).sorted()
-            }
-            let (tree, leafRanges) = builder.build(count: sampledCount, features: featureList)
-            trees.append(tree)
-
-            // Margins: sampled rows get their leaf from the partition; the others walk the tree.
-            margin.withUnsafeMutableBufferPointer { mp in
-                guard let mBase = mp.baseAddress else { return }
-                let m = SharedMutablePointer(mBase), rowIndex = SharedPointer(UnsafePointer(store.rowIndex))
-                parallelFor(leafRanges.count, threads: threads) { k in
-                    let (range, value) = leafRanges[k]
-                    for i in range { m[Int(rowIndex[i])] += value }
-                }
-                if sampledCount < n {
-                    var inSample = [Bool](repeating: false, count: n)
-                    for i in 0..<sampledCount { inSample[Int(store.rowIndex[i])] = true }
-                    for r in 0..<n where !inSample[r] {
-                        m[r] += tree.leafValue(rowBins: store.rowBins + r * store.stride)
+                let tree = boost(store: store, builder: builder, rng: &rng, params: params, n: n, f: f, threads: threads,
+                                 margin: &margin, outputs: outputs, output: k)
+                trees.append(tree)
+                if let validation {
+                    let vf = validation.x.features, vBlocks = evenRanges(nv, parts: 16)
+                    validMargin.withUnsafeMutableBufferPointer { mp in
+                        validation.x.bins.withUnsafeBufferPointer { bp in
+                            guard let mBase = mp.baseAddress, let bBase = bp.baseAddress else { return }
+                            let m = SharedMutablePointer(mBase), bins = SharedPointer(bBase)
+                            parallelFor(vBlocks.count, threads: threads) { b in
+                                for i in vBlocks[b] { m[i &* outputs &+ k] += tree.leafValue(rowBins: bins.base + i * vf) }
+                            }
+                        }
                     }
                 }
             }
             var validLoss: Double?
             if let validation {
-                let vf = validation.x.features, vBlocks = evenRanges(validation.x.rows, parts: 16)
-                validMargin.withUnsafeMutableBufferPointer { mp in
-                    validation.x.bins.withUnsafeBufferPointer { bp in
-                        guard let mBase = mp.baseAddress, let bBase = bp.baseAddress else { return }
-                        let m = SharedMutablePointer(mBase), bins = SharedPointer(bBase)
-                        parallelFor(vBlocks.count, threads: threads) { b in
-                            for i in vBlocks[b] { m[i] += tree.leafValue(rowBins: bins.base + i * vf) }
-                        }
-                    }
-                }
-                let loss = Metrics.logLoss(labels: validation.labels, probabilities: validMargin.map(sigmoid))
+                var p = validMargin
+                objective.transform(&p, outputs: outputs)
+                let loss = objective.evaluationLoss(labels: validation.labels, predictions: p, weights: validation.weights, outputs: outputs)
                 validLoss = loss
                 history.append(loss)
                 if loss < best.loss - 1e-12 { best = (round, loss) }
@@ -248,74 +237,56 @@ enum GradientBoosting {
                                     elapsedSeconds: Date().timeIntervalSince(started)))
             if let esr = params.earlyStoppingRounds, validation != nil, round - best.iteration >= esr { break }
         }
-        var bestIteration = trees.count - 1
+        var bestIteration = trees.count / outputs - 1
         if validation != nil, params.earlyStoppingRounds != nil, best.iteration >= 0 {
             bestIteration = best.iteration
-            trees = Array(trees.prefix(best.iteration + 1))
+            trees = Array(trees.prefix((best.iteration + 1) * outputs))
         }
-        return GBDTResult(trees: trees, baseScore: baseScore, bestIteration: bestIteration, validationLogLoss: history)
+        return GBDTResult(trees: trees, baseMargins: baseMargins, bestIteration: bestIteration, validationLoss: history)
+    }
+
+    /// Samples rows and features, grows one tree on the gradients in `store` and adds it to
+    /// output `output` of every training row's margins.
+    static func boost(store: RowStore, builder: TreeBuilder, rng: inout SplitMix64, params: GBDTParameters, n: Int, f: Int,
+                      threads: Int, margin: inout [Double], outputs: Int, output k: Int) -> BinnedTree {
+        // Row sampling (Bernoulli per row) and feature sampling for this tree.
+        var sampledCount = n
+        if params.subsample < 1 {
+            sampledCount = 0
+            for r in 0..<n where rng.nextUnit() < params.subsample { store.rowIndex[sampledCount] = Int32(r); sampledCount += 1 }
+            if sampledCount == 0, n > 0 { store.rowIndex[0] = Int32(Int(rng.next() % UInt64(n))); sampledCount = 1 }
+        } else {
+            for r in 0..<n { store.rowIndex[r] = Int32(r) }
+        }
+        var featureList = Array(0..<f)
+        if params.colsampleBytree < 1 {
+            let count = max(1, Int((params.colsampleBytree * Double(f)).rounded()))
+            for i in 0..<count { featureList.swapAt(i, i + Int(rng.next() % UInt64(f - i))) }
+            featureList = Array(featureList[0..<count]).sorted()
+        }
+        let (tree, leafRanges) = builder.build(count: sampledCount, features: featureList)
+
+        // Margins: sampled rows get their leaf from the partition; the others walk the tree.
+        margin.withUnsafeMutableBufferPointer { mp in
+            guard let mBase = mp.baseAddress else { return }
+            let m = SharedMutablePointer(mBase), rowIndex = SharedPointer(UnsafePointer(store.rowIndex))
+            parallelFor(leafRanges.count, threads: threads) { leaf in
+                let (range, value) = leafRanges[leaf]
+                for i in range { m[Int(rowIndex[i]) &* outputs &+ k] += value }
+            }
+            if sampledCount < n {
+                var inSample = [Bool](repeating: false, count: n)
+                for i in 0..<sampledCount { inSample[Int(store.rowIndex[i])] = true }
+                for r in 0..<n where !inSample[r] {
+                    m[r * outputs + k] += tree.leafValue(rowBins: store.rowBins + r * store.stride)
+                }
+            }
+        }
+        return tree
     }
 }
 
 @inline(__always) func sigmoid(_ m: Double) -> Double { 1 / (1 + exp(-m)) }
-
-/// The training bins in two layouts plus per-row gradients and the node-partitioned row index.
-/// Row-major bins (rows padded to 8 bytes) feed the histograms; column-major bins make the
-/// partition read one byte column in increasing row order. Before a child's histogram is built its
-/// rows are gathered into contiguous scratch, so the histogram kernel streams memory.
-final class RowStore: @unchecked Sendable {
-    // @unchecked: raw buffers; every parallel phase writes disjoint ranges (see TreeBuilder).
-    let rows: Int
-    let features: Int
-    let stride: Int
-    let rowBins: UnsafeMutablePointer<UInt8>
-    let colBins: UnsafeMutablePointer<UInt8>
-    let gh: UnsafeMutablePointer<Float>
-    /// Swapped after each partition (ping-pong), never while workers run.
-    var rowIndex: UnsafeMutablePointer<Int32>
-    var rowIndexTmp: UnsafeMutablePointer<Int32>
-    let goLeft: UnsafeMutablePointer<Bool>
-    let gatherBins: UnsafeMutablePointer<UInt8>
-    let gatherGH: UnsafeMutablePointer<Float>
-
-    init(_ x: BinnedMatrix) {
-        rows = x.rows; features = x.features
-        stride = (x.features + 7) & ~7
-        let n = max(rows, 1)
-        rowBins = .allocate(capacity: n * stride); rowBins.initialize(repeating: 0, count: n * stride)
-        colBins = .allocate(capacity: n * max(features, 1)); colBins.initialize(repeating: 0, count: n * max(features, 1))
-        gh = .allocate(capacity: 2 * n); gh.initialize(repeating: 0, count: 2 * n)
-        rowIndex = .allocate(capacity: n); rowIndex.initialize(repeating: 0, count: n)
-        rowIndexTmp = .allocate(capacity: n); rowIndexTmp.initialize(repeating: 0, count: n)
-        goLeft = .allocate(capacity: n); goLeft.initialize(repeating: false, count: n)
-        gatherBins = .allocate(capacity: n * stride); gatherBins.initialize(repeating: 0, count: n * stride)
-        gatherGH = .allocate(capacity: 2 * n); gatherGH.initialize(repeating: 0, count: 2 * n)
-        x.bins.withUnsafeBufferPointer { src in
-            guard let s = src.baseAddress else { return }
-            for r in 0..<rows {
-                (rowBins + r * stride).update(from: s + r * features, count: features)
-                for j in 0..<features { colBins[j * rows + r] = s[r * features + j] }
-            }
-        }
-    }
-
-    deinit {
-        rowBins.deallocate(); colBins.deallocate(); gh.deallocate(); rowIndex.deallocate()
-        rowIndexTmp.deallocate(); goLeft.deallocate(); gatherBins.deallocate(); gatherGH.deallocate()
-    }
-
-    /// Copies the bins and gradient pair of row `row` to scratch slot `to`.
-    @inline(__always)
-    func gather(_ row: Int, _ to: Int) {
-        let src = UnsafeRawPointer(rowBins + row &* stride), dst = UnsafeMutableRawPointer(gatherBins + to &* stride)
-        var o = 0
-        while o < stride {
-            dst.storeBytes(of: src.load(fromByteOffset: o, as: UInt64.self), toByteOffset: o, as: UInt64.self)
-            o &+= 8
-        }
-        UnsafeMutableRawPointer(gatherGH + 2 &* to).storeBytes(of: UnsafeRawPointer(gh + 2 &* row).load(as: UInt64.self), as: UInt64.self)
-    }
-}
 
 /// Grows one tree depthwise over a `RowStore`.
 final class TreeBuilder: @unchecked Sendable {
@@ -343,6 +314,10 @@ final class TreeBuilder: @unchecked Sendable {
         var h: Double
         /// Nil for nodes at `maxDepth`: they are never searched, so no histogram is built or derived.
         var hist: UnsafeMutablePointer<Double>?
+        /// Bounds of the node's leaf weights from monotone splits above it (XGBoost's
+        /// TreeEvaluator); infinite without constraints, so clamping changes nothing.
+        var lower = -Double.infinity
+        var upper = Double.infinity
         /// When set, `hist` is still to be computed as parent - sibling (done with the split search).
         var derivedFrom: (parent: UnsafeMutablePointer<Double>, sibling: UnsafeMutablePointer<Double>)?
     }
@@ -366,6 +341,21 @@ final class TreeBuilder: @unchecked Sendable {
         let a = params.regAlpha
         let t = g > a ? g - a : (g < -a ? g + a : 0)
         return -t / (h + params.regLambda)
+    }
+
+    /// `weight` limited to a node's bounds.
+    @inline(__always)
+    func weight(_ g: Double, _ h: Double, lower: Double, upper: Double) -> Double {
+        min(max(weight(g, h), lower), upper)
+    }
+
+    /// XGBoost's CalcGainGivenWeight: the loss reduction of weight `w` for sums (g, h); equal to
+    /// `score` at the unconstrained optimum, used when monotone bounds may move the weight.
+    @inline(__always)
+    func gain(_ g: Double, _ h: Double, weight w: Double, extraL2: Double = 0) -> Double {
+        let a = params.regAlpha
+        let t = g > a ? g - a : (g < -a ? g + a : 0)
+        return -(2 * t * w + (h + params.regLambda + extraL2) * w * w)
     }
 
     /// Builds a tree on positions 0..<count; returns it and its leaves' position ranges and values.
@@ -394,16 +384,19 @@ final class TreeBuilder: @unchecked Sendable {
             // best split of every node on this level, in one parallel pass over the nodes.
             let slots = ResultSlots<SplitCandidate>(count: level.count)
             let work = level.map { p in
-                (p.g, p.h, p.hist.map { SharedMutablePointer($0) }, p.derivedFrom.map { (SharedMutablePointer($0.parent), SharedMutablePointer($0.sibling)) }, p.end - p.begin)
+                (p.g, p.h, p.hist.map { SharedMutablePointer($0) }, p.derivedFrom.map { (SharedMutablePointer($0.parent), SharedMutablePointer($0.sibling)) }, p.end - p.begin,
+                 p.lower, p.upper)
             }
             let size = histSize
             parallelFor(work.count, threads: threads) { k in
-                let (g, h, hist, derived, rows) = work[k]
+                let (g, h, hist, derived, rows, lower, upper) = work[k]
                 guard let hist else { return }  // nodes at maxDepth: leaves, nothing to search
                 if let (parent, sibling) = derived {
                     for i in 0..<size { hist[i] = parent[i] - sibling[i] }
                 }
-                if let s = self.bestSplit(hist: hist.base, g: g, h: h, features: features, rows: rows) { slots.set(k, s) }
+                if let s = self.bestSplit(hist: hist.base, g: g, h: h, features: features, rows: rows, lower: lower, upper: upper) {
+                    slots.set(k, s)
+                }
             }
             splits = slots.all
             pool.append(contentsOf: releaseAfterSearch)
@@ -411,7 +404,7 @@ final class TreeBuilder: @unchecked Sendable {
             var toSplit: [(Pending, SplitCandidate, Int)] = []
             for (k, p) in level.enumerated() {
                 guard let s = splits[k] else {
-                    tree.nodes[p.node].value = weight(p.g, p.h) * params.learningRate
+                    tree.nodes[p.node].value = weight(p.g, p.h, lower: p.lower, upper: p.upper) * params.learningRate
                     leafRanges.append((p.begin..<p.end, tree.nodes[p.node].value))
                     if let hist = p.hist { pool.append(hist) }
                     continue
@@ -441,8 +434,18 @@ final class TreeBuilder: @unchecked Sendable {
             var next: [Pending] = []
             for (k, (p, s, left)) in toSplit.enumerated() {
                 let mid = mids[k]
-                var leftChild = Pending(node: left, begin: p.begin, end: mid, g: s.leftG, h: s.leftH, hist: nil)
-                var rightChild = Pending(node: left + 1, begin: mid, end: p.end, g: p.g - s.leftG, h: p.h - s.leftH, hist: nil)
+                var leftChild = Pending(node: left, begin: p.begin, end: mid, g: s.leftG, h: s.leftH, hist: nil, lower: p.lower, upper: p.upper)
+                var rightChild = Pending(node: left + 1, begin: mid, end: p.end, g: p.g - s.leftG, h: p.h - s.leftH, hist: nil,
+                                         lower: p.lower, upper: p.upper)
+                // XGBoost's TreeEvaluator::AddSplit: a monotone split caps the lower side's
+                // weights and floors the upper side's at the mean of the two child weights.
+                let c = params.monotone.isEmpty || s.isCategorical ? 0 : params.monotone[s.feature]
+                if c != 0 {
+                    let wl = weight(s.leftG, s.leftH, lower: p.lower, upper: p.upper)
+                    let wr = weight(p.g - s.leftG, p.h - s.leftH, lower: p.lower, upper: p.upper)
+                    let middle = (wl + wr) / 2
+                    if c > 0 { leftChild.upper = middle; rightChild.lower = middle } else { leftChild.lower = middle; rightChild.upper = middle }
+                }
                 if childrenSearched, let parentHist = p.hist {
                     let lh = takeHist(), rh = takeHist()
                     leftChild.hist = lh; rightChild.hist = rh
@@ -592,8 +595,12 @@ final class TreeBuilder: @unchecked Sendable {
     }
 
     /// Best split of one node over `features`, or nil when no split gains more than `gamma`.
-    func bestSplit(hist: UnsafeMutablePointer<Double>, g: Double, h: Double, features: [Int], rows: Int = 0) -> SplitCandidate? {
-        let parentScore = score(g, h)
+    func bestSplit(hist: UnsafeMutablePointer<Double>, g: Double, h: Double, features: [Int], rows: Int = 0,
+                   lower: Double = -.infinity, upper: Double = .infinity) -> SplitCandidate? {
+        let constrained = !params.monotone.isEmpty
+        // With monotone constraints, gains are taken at the bounded weights (XGBoost's
+        // CalcSplitGain); without, the closed form, bit for bit as before.
+        let parentScore = constrained ? gain(g, h, weight: weight(g, h, lower: lower, upper: upper)) : score(g, h)
         let mcw = params.minChildWeight
         var best = SplitCandidate()
         best.gain = max(params.gamma, 1e-6)  // XGBoost's kRtEps: ignore numerically empty gains
@@ -604,8 +611,16 @@ final class TreeBuilder: @unchecked Sendable {
             let bins = cuts.binCount[j]
             if cuts.isCategorical[j] {
                 categoricalSplit(base: base, feature: j, categories: bins, g: g, h: h, rows: rows, parentScore: parentScore,
-                                 best: &best, found: &found)
+                                 bounds: constrained ? (lower, upper) : nil, best: &best, found: &found)
                 continue
+            }
+            let c = constrained ? params.monotone[j] : 0
+            // Gain of sending (lg, lh) left; -infinity when the child weights break the constraint.
+            @inline(__always) func splitGain(_ lg: Double, _ lh: Double) -> Double {
+                guard constrained else { return score(lg, lh) + score(g - lg, h - lh) - parentScore }
+                let wl = weight(lg, lh, lower: lower, upper: upper), wr = weight(g - lg, h - lh, lower: lower, upper: upper)
+                if c > 0 ? wl > wr : (c < 0 && wl < wr) { return -.infinity }
+                return gain(lg, lh, weight: wl) + gain(g - lg, h - lh, weight: wr) - parentScore
             }
             if bins < 2 { continue }
             var gl = 0.0, hl = 0.0
@@ -618,7 +633,7 @@ final class TreeBuilder: @unchecked Sendable {
                 // Missing values left first, so ties (and no missing values) default left.
                 var lg = gl + missingG, lh = hl + missingH
                 if lh >= mcw, h - lh >= mcw {
-                    let gain = score(lg, lh) + score(g - lg, h - lh) - parentScore
+                    let gain = splitGain(lg, lh)
                     if gain > best.gain {
                         best = SplitCandidate(gain: gain, feature: j, bin: UInt8(b), defaultLeft: true,
                                               isCategorical: false, leftG: lg, leftH: lh)
@@ -628,7 +643,7 @@ final class TreeBuilder: @unchecked Sendable {
                 if missingH > 0 {
                     lg = gl; lh = hl
                     if lh >= mcw, h - lh >= mcw {
-                        let gain = score(lg, lh) + score(g - lg, h - lh) - parentScore
+                        let gain = splitGain(lg, lh)
                         if gain > best.gain {
                             best = SplitCandidate(gain: gain, feature: j, bin: UInt8(b), defaultLeft: false,
                                                   isCategorical: false, leftG: lg, leftH: lh)
@@ -642,7 +657,7 @@ final class TreeBuilder: @unchecked Sendable {
             // the backward scan's last split (threshold = the feature's minimum), LightGBM as its
             // NaN-as-a-bin split. Tried last, so without missing values nothing changes.
             if missingH > 0, missingH >= mcw, h - missingH >= mcw {
-                let gain = score(missingG, missingH) + score(g - missingG, h - missingH) - parentScore
+                let gain = splitGain(missingG, missingH)
                 if gain > best.gain {
                     best = SplitCandidate(gain: gain, feature: j, bin: 0, defaultLeft: true,
                                           isCategorical: false, leftG: missingG, leftH: missingH)
@@ -652,99 +667,4 @@ final class TreeBuilder: @unchecked Sendable {
         }
         return found ? best : nil
     }
-
-    /// Categorical split of feature `j` with `categories` levels (bins 1...categories) into `best`.
-    ///
-    /// Fewer than `maxCatToOnehot` levels: one level against the rest (XGBoost's one-hot split).
-    /// Otherwise XGBoost's partition rule (src/tree/hist/evaluate_splits.h, v3.2): levels sorted
-    /// (stably) by their optimal weight -soft(G)/(H+lambda), where a level whose hessian is below
-    /// `minChildWeight` gets weight 0 (CalcWeight), so a rare level cannot sit at either end of
-    /// the order on the strength of a few rows; then the first and the last k levels of that order
-    /// go left, k < min(maxCatThreshold, levels). Missing values are tried on both sides, and all
-    /// present levels against missing is tried too.
-    func categoricalSplit(base: UnsafeMutablePointer<Double>, feature j: Int, categories: Int, g: Double, h: Double, rows: Int,
-                          parentScore: Double, best: inout SplitCandidate, found: inout Bool) {
-        let mcw = params.minChildWeight
-        let missingG = base[0], missingH = base[1]
-        let levels = min(categories, histogramStride - 1)
-        // Rows per unit of hessian in this node: level row counts are estimated from hessians (as
-        // LightGBM does with its cnt_factor), the histograms hold no counts.
-        let rowsPerHessian = h > 0 ? Double(rows) / h : 0
-        let extraL2 = params.catL2
-        @inline(__always) func catScore(_ g: Double, _ h: Double) -> Double {
-            let a = params.regAlpha
-            let t = g > a ? g - a : (g < -a ? g + a : 0)
-            return t * t / (h + params.regLambda + extraL2)
-        }
-        @inline(__always) func consider(_ lg: Double, _ lh: Double, defaultLeft: Bool, mask: () -> CategoryMask) {
-            let rh = h - lh
-            guard lh >= mcw, rh >= mcw, lh > 0, rh > 0 else { return }
-            let gain = catScore(lg, lh) + catScore(g - lg, rh) - parentScore
-            if gain > best.gain {
-                best = SplitCandidate(gain: gain, feature: j, bin: 0, defaultLeft: defaultLeft, isCategorical: true,
-                                      mask: mask(), leftG: lg, leftH: lh)
-                found = true
-            }
-        }
-        if levels < max(params.maxCatToOnehot, 1) {
-            for b in 1...max(1, levels) where base[2 * b + 1] > 0 {
-                let bg = base[2 * b], bh = base[2 * b + 1]
-                var mask = CategoryMask()
-                mask.insert(UInt8(b))
-                consider(bg, bh, defaultLeft: false) { mask }
-                if missingH > 0 { consider(bg + missingG, bh + missingH, defaultLeft: true) { mask } }
-            }
-        } else {
-            let smooth = params.catSmooth
-            var order: [(bin: Int, w: Double)] = []
-            order.reserveCapacity(levels)
-            for b in 1...levels {
-                let bh = base[2 * b + 1]
-                // LightGBM: a level with fewer than catSmooth rows is left out of the order (it
-                // stays on the right with the other left-out levels).
-                if smooth > 0, (bh * rowsPerHessian).rounded() < smooth { continue }
-                let a = params.regAlpha, bg = base[2 * b]
-                let t = bg > a ? bg - a : (bg < -a ? bg + a : 0)
-                order.append((b, bh < mcw || bh <= 0 ? 0 : -t / (bh + params.regLambda + smooth)))
-            }
-            order.sort { $0.w != $1.w ? $0.w < $1.w : $0.bin < $1.bin }  // stable: ties keep level order
-            let used = order.count
-            var limit = min(params.maxCatThreshold, used)
-            if smooth > 0 { limit = min(limit, (used + 1) / 2 + 1) }  // LightGBM: at most (used + 1) / 2 levels on one side
-            let minGroup = Double(params.minDataPerGroup)
-            for fromEnd in [false, true] {
-                var gl = 0.0, hl = 0.0, group = 0.0
-                for k in 0..<max(0, limit - 1) {
-                    let b = order[fromEnd ? used - 1 - k : k].bin
-                    let bg = base[2 * b], bh = base[2 * b + 1]
-                    if bh == 0, bg == 0 { continue }  // an empty level changes no sum, hence no gain
-                    gl += bg; hl += bh
-                    group += bh * rowsPerHessian
-                    // LightGBM's min_data_per_group: the right side keeps that many rows, and a
-                    // new threshold is tried only after that many more rows joined the left side.
-                    if minGroup > 0 {
-                        if (h - hl) * rowsPerHessian < minGroup { break }
-                        if group < minGroup { continue }
-                        group = 0
-                    }
-                    let makeMask = { () -> CategoryMask in
-                        var mask = CategoryMask()
-                        for t in 0...k { mask.insert(UInt8(order[fromEnd ? used - 1 - t : t].bin)) }
-                        return mask
-                    }
-                    consider(gl, hl, defaultLeft: false, mask: makeMask)
-                    if missingH > 0 { consider(gl + missingG, hl + missingH, defaultLeft: true, mask: makeMask) }
-                }
-            }
-        }
-        // Every present level against missing.
-        if missingH > 0 {
-            consider(g - missingG, h - missingH, defaultLeft: false) {
-                var mask = CategoryMask()
-                for b in 1...max(1, levels) { mask.insert(UInt8(b)) }
-                return mask
-            }
-        }
-    }
 }
-

@@ -30,9 +30,11 @@ public struct EvaluationMetrics: Codable, Sendable, Equatable {
     public var positives: Int
     public var confusionMatrix: ConfusionMatrix
 
-    /// Metric names usable in performance gates.
-    public static let gateMetricNames: Set<String> = ["aucRoc", "aucPr", "precision", "recall", "f1", "accuracy",
-                                                       "logLoss", "expectedCalibrationError"]
+    /// Metric names of a binary classifier (reported and usable in performance gates).
+    public static let binaryMetricNames = ["aucRoc", "aucPr", "precision", "recall", "f1", "accuracy",
+                                           "logLoss", "expectedCalibrationError"]
+    /// Metric names of every objective.
+    public static var gateMetricNames: Set<String> { Objective.allMetricNames }
 
     public func value(named name: String) -> Double? {
         switch name {

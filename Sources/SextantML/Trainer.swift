@@ -12,11 +12,20 @@ public struct MetricsDocument: Codable, Sendable {
     public var modelName: String
     /// ISO 8601 time the run started (not in the artifact, which is byte-identical across runs).
     public var createdAt: String?
-    public var test: EvaluationMetrics?
-    public var validation: EvaluationMetrics?
+    /// The objective the model was trained for (`binary:logistic`, `reg:squarederror`, ...).
+    public var objective: String?
+    /// Binary: EvaluationMetrics keys; regression: rmse, mae, r2 (poissonDeviance); multiclass:
+    /// accuracy, logLoss, macroF1, classes, confusionMatrix.
+    public var test: ObjectiveMetrics?
+    public var validation: ObjectiveMetrics?
     public var crossValidation: CrossValidation?
     public var gates: [GateResult]
+    /// Binary models: the validation log loss per round (also in `validationLoss`).
     public var validationLogLoss: [Double]?
+    /// The objective's early-stopping loss per round on the validation rows (`validationLossName`).
+    public var validationLoss: [Double]?
+    /// logloss, rmse, poisson-nloglik or mlogloss.
+    public var validationLossName: String?
     public var bestIteration: Int?
     public var timings: [String: Double]
 }
@@ -74,15 +83,33 @@ public enum Trainer {
 
         // A binary classifier needs both classes: with one, AUC, log loss gradients and every gate
         // metric are undefined (this used to end in an encoding error on a NaN AUC).
-        try Self.requireBothClasses(Array(0..<dataset.rowCount), labels: dataset.labels,
-                                    what: "data: target '\(config.target)' over all \(dataset.rowCount) rows")
+        let objective = config.objective ?? .binaryLogistic
+        if objective == .binaryLogistic {
+            try Self.requireBothClasses(Array(0..<dataset.rowCount), labels: dataset.labels,
+                                        what: "data: target '\(config.target)' over all \(dataset.rowCount) rows")
+        }
+        var classes = 1
+        if objective == .multiSoftprob {
+            classes = config.hyperparameters?.numClass ?? (Int(dataset.labels.max() ?? 0) + 1)
+            guard classes >= 2 else {
+                throw TrainerError.badInput("data: target '\(config.target)' holds only class 0; multi:softprob needs at least two classes (labels 0, 1, ...)")
+            }
+        }
+
+        var monotone: [Int] = []
+        if let constraints = config.hyperparameters?.monotoneConstraints, constraints.values.contains(where: { $0 != 0 }) {
+            for name in constraints.keys.sorted() where !dataset.features.names.contains(name) {
+                throw TrainerError.badInput("config: hyperparameters.monotoneConstraints.\(name): '\(name)' is not a feature (features: \(dataset.features.names.prefix(20).joined(separator: ", ")))")
+            }
+            monotone = dataset.features.names.map { constraints[$0] ?? 0 }
+        }
 
         // 3. Split.
         let split = try DataSplit.make(dataset, config: config.split)
         guard !split.train.isEmpty else { throw TrainerError.badInput("split: no training rows") }
         let evalRows = split.test.isEmpty ? split.validation : split.test
         guard !evalRows.isEmpty else { throw TrainerError.badInput("split: no test (or validation) rows to evaluate on") }
-        for (part, rows) in [("train", split.train), ("validation", split.validation), ("test", split.test)] where !rows.isEmpty {
+        for (part, rows) in [("train", split.train), ("validation", split.validation), ("test", split.test)] where !rows.isEmpty && objective == .binaryLogistic {
             try Self.requireBothClasses(rows, labels: dataset.labels, what: "split: the \(part) part (\(rows.count) rows)")
         }
         if let k = config.hyperparameters?.folds, k >= 2 {
@@ -99,8 +126,10 @@ public enum Trainer {
 
         // 4. Train.
         let algorithm = config.algorithm ?? .gradientBoosting
-        let params = GBDTParameters(config.hyperparameters, threads: threads)
+        var params = GBDTParameters(config.hyperparameters, threads: threads)
+        params.monotone = monotone
         let labelsOf = { (rows: [Int]) in rows.map { dataset.labels[$0] } }
+        let weightsOf = { (rows: [Int]) in dataset.weights.map { w in rows.map { w[$0] } } }
         var artifact: ModelArtifact
         var crossValidation: CrossValidation?
         var validationLosses: [Double]?
@@ -115,9 +144,10 @@ public enum Trainer {
             let cuts = BinCuts.fit(dataset.features, rows: split.train, maxBin: params.maxBin, threads: threads)
             let trainBins = BinnedMatrix(dataset.features, rows: split.train, cuts: cuts, threads: threads)
             let trainLabels = labelsOf(split.train)
-            var validation: (x: BinnedMatrix, labels: [Double])?
+            var validation: (x: BinnedMatrix, labels: [Double], weights: [Double]?)?
             if !split.validation.isEmpty {
-                validation = (BinnedMatrix(dataset.features, rows: split.validation, cuts: cuts, threads: threads), labelsOf(split.validation))
+                validation = (BinnedMatrix(dataset.features, rows: split.validation, cuts: cuts, threads: threads), labelsOf(split.validation),
+                              weightsOf(split.validation))
             }
             lap("binSeconds", t)
             if let k = config.hyperparameters?.folds, k >= 2 {
@@ -127,18 +157,21 @@ public enum Trainer {
             }
             let trainStart = Date()
             let total = params.nEstimators
-            let result = GradientBoosting.train(trainBins, labels: trainLabels, cuts: cuts, params: params, validation: validation) { p in
+            let result = GradientBoosting.train(trainBins, labels: trainLabels, weights: weightsOf(split.train), cuts: cuts, params: params,
+                                                objective: objective, classes: classes, validation: validation) { p in
                 if p.round % 10 == 0 || p.round == total || p.round == 1 {
-                    let v = p.validationLogLoss.map { " valid-logloss=\(String(format: "%.5f", $0))" } ?? ""
+                    let v = p.validationLogLoss.map { " valid-\(objective.evaluationLossName)=\(String(format: "%.5f", $0))" } ?? ""
                     log("round \(p.round)/\(total)\(v) elapsed=\(String(format: "%.2f", p.elapsedSeconds))s")
                 }
             }
             lap("trainSeconds", trainStart)
-            validationLosses = result.validationLogLoss.isEmpty ? nil : result.validationLogLoss
+            validationLosses = result.validationLoss.isEmpty ? nil : result.validationLoss
             bestIteration = result.bestIteration
+            let multi = objective == .multiSoftprob
             artifact = ModelArtifact(modelName: config.modelName, algorithm: algorithm, features: featureSpecs,
-                                     baseScore: result.baseScore, trees: result.trees.map { $0.arrays(cuts: cuts) },
-                                     linear: nil, threshold: config.threshold ?? 0.5, hyperparameters: params.summary)
+                                     baseScore: multi ? 0 : result.baseScore, trees: result.trees.map { $0.arrays(cuts: cuts) },
+                                     linear: nil, threshold: config.threshold ?? 0.5, hyperparameters: params.summary,
+                                     objective: objective, baseScores: multi ? result.baseMargins : nil)
             artifact.bestIteration = result.bestIteration
         case .logisticRegression:
             let lambda = config.hyperparameters?.regLambda ?? 1
@@ -171,16 +204,22 @@ public enum Trainer {
         t = Date()
         let test = dataset.features.subset(evalRows)
         let testLabels = labelsOf(evalRows)
-        let testP = predictor.probabilities(columns: test.columns, threads: threads)
-        let metrics = EvaluationMetrics(labels: testLabels, probabilities: testP, threshold: config.threshold ?? 0.5)
-        var validationMetrics: EvaluationMetrics?
+        let testP = predictor.predictions(columns: test.columns, threads: threads)
+        func evaluate(_ rows: [Int], _ p: [Double]) -> ObjectiveMetrics {
+            switch objective {
+            case .binaryLogistic: .binary(EvaluationMetrics(labels: labelsOf(rows), probabilities: p, threshold: config.threshold ?? 0.5))
+            case .squaredError, .poisson:
+                .regression(RegressionMetrics(labels: labelsOf(rows), predictions: p, weights: weightsOf(rows), poisson: objective == .poisson))
+            case .multiSoftprob: .multiclass(MulticlassMetrics(labels: labelsOf(rows), probabilities: p, classes: classes, weights: weightsOf(rows)))
+            }
+        }
+        let metrics = evaluate(evalRows, testP)
+        var validationMetrics: ObjectiveMetrics?
         if !split.validation.isEmpty, !split.test.isEmpty {
             let v = dataset.features.subset(split.validation)
-            validationMetrics = EvaluationMetrics(labels: labelsOf(split.validation),
-                                                  probabilities: predictor.probabilities(columns: v.columns, threads: threads),
-                                                  threshold: config.threshold ?? 0.5)
+            validationMetrics = evaluate(split.validation, predictor.predictions(columns: v.columns, threads: threads))
         }
-        log("test: auc=\(String(format: "%.5f", metrics.aucRoc)) aucPr=\(String(format: "%.5f", metrics.aucPr)) logloss=\(String(format: "%.5f", metrics.logLoss)) f1=\(String(format: "%.4f", metrics.f1))")
+        log("test: " + objective.metricNames.map { "\($0)=\(String(format: "%.5f", metrics.value(named: $0) ?? .nan))" }.joined(separator: " "))
 
         // 6. Gates.
         if let g = config.gates?.performance { gateResults += Gates.performance(g, metrics: metrics) }
@@ -194,7 +233,7 @@ public enum Trainer {
         if let g = config.gates?.robustness {
             let stddev = profile.columns.map { ($0.variance ?? 0).squareRoot() }
             gateResults += Gates.robustness(g, predictor: predictor, columns: test.columns, isCategorical: dataset.features.isCategorical,
-                                            stddev: stddev, labels: testLabels, baselineAUC: metrics.aucRoc, seed: params.seed, threads: threads)
+                                            stddev: stddev, labels: testLabels, baselineAUC: metrics.binary?.aucRoc ?? .nan, seed: params.seed, threads: threads)
         }
         lap("evaluateSeconds", t)
 
@@ -210,8 +249,10 @@ public enum Trainer {
         try await DataSource.write(artifactData, to: artifactURI, s3: s3)
         lap("writeSeconds", t)
         timings["totalSeconds"] = Date().timeIntervalSince(clock)
-        let doc = MetricsDocument(modelName: config.modelName, createdAt: createdAt, test: metrics, validation: validationMetrics,
-                                  crossValidation: crossValidation, gates: gateResults, validationLogLoss: validationLosses,
+        let doc = MetricsDocument(modelName: config.modelName, createdAt: createdAt, objective: objective.rawValue, test: metrics,
+                                  validation: validationMetrics, crossValidation: crossValidation, gates: gateResults,
+                                  validationLogLoss: objective == .binaryLogistic ? validationLosses : nil,
+                                  validationLoss: validationLosses, validationLossName: validationLosses == nil ? nil : objective.evaluationLossName,
                                   bestIteration: bestIteration, timings: timings)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
@@ -220,8 +261,7 @@ public enum Trainer {
         summary.artifact = .init(uri: artifactURI, sha256: try SHA256.hex(artifactData), size: artifactData.count)
         summary.metricsUri = metricsURI
         summary.hyperparameters = artifact.hyperparameters
-        var m: [String: Double] = [:]
-        for name in EvaluationMetrics.gateMetricNames { if let v = metrics.value(named: name), v.isFinite { m[name] = v } }
+        var m = metrics.values(names: objective.metricNames)
         if let cv = crossValidation { m["cvAucMean"] = cv.aucMean; m["cvAucStd"] = cv.aucStd }
         summary.metrics = m
         summary.gates = gateResults

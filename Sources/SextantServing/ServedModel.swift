@@ -37,6 +37,10 @@ public struct ServedModel: Sendable {
     public let referenceProfile: ReferenceProfile?
     /// Score at or above which a prediction counts as class 1 (accuracy, `class` label).
     public let threshold: Double
+    /// What the model predicts: a Sextant artifact's objective; XGBoost JSON models are binary.
+    public let objective: Objective
+    /// Values per row: K class probabilities for multi:softprob, else 1.
+    public let outputWidth: Int
     let scorer: Scorer
 
     public var featureCount: Int { features.count }
@@ -54,6 +58,8 @@ public struct ServedModel: Sendable {
         }
         referenceProfile = artifact.referenceProfile
         threshold = artifact.threshold
+        objective = predictor.objective
+        outputWidth = predictor.outputs
         scorer = .artifact(predictor)
     }
 
@@ -64,6 +70,8 @@ public struct ServedModel: Sendable {
         features = forest.featureNames.map { ServedFeature(name: $0, isCategorical: false, categoryCodes: [:], categories: []) }
         referenceProfile = nil
         threshold = 0.5
+        objective = .binaryLogistic
+        outputWidth = 1
         scorer = .xgboost(forest)
     }
 
@@ -103,8 +111,59 @@ public struct ServedModel: Sendable {
         }
     }
 
-    /// Probabilities of the positive class for `rows` rows, row-major, NaN = missing; categorical
-    /// features carry category codes (`unknownCode` for unknown categories).
+    public var isBinaryClassifier: Bool { objective == .binaryLogistic }
+
+    /// Whether `contributions` can be computed (Sextant tree artifacts with covers).
+    public var canExplain: Bool {
+        if case .artifact(let p) = scorer { return p.canExplain }
+        return false
+    }
+
+    /// Shape of the contributions of `rows` rows: [rows, features + 1] or [rows, K, features + 1].
+    public func contributionShape(rows: Int) -> [Int] {
+        outputWidth > 1 ? [rows, outputWidth, featureCount + 1] : [rows, featureCount + 1]
+    }
+
+    /// TreeSHAP contributions (margin space, last value of each block the bias), row-major as
+    /// `contributionShape`; nil when the model cannot explain. Unknown categories count as missing.
+    public func contributions(_ values: [Double], rows: Int) -> [Double]? {
+        guard case .artifact(let predictor) = scorer, predictor.canExplain else { return nil }
+        let nf = featureCount
+        var out: [Double] = []
+        out.reserveCapacity(rows * outputWidth * (nf + 1))
+        for r in 0..<rows {
+            let row = (0..<nf).map { j in
+                let v = values[r * nf + j]
+                return features[j].isCategorical && v >= features[j].unknownCode ? .nan : v
+            }
+            guard let phi = predictor.contributions(row) else { return nil }
+            out.append(contentsOf: phi)
+        }
+        return out
+    }
+
+    /// The V2 output tensor's name: `probability` for classifiers (binary: P(class 1); multiclass:
+    /// the K class probabilities), `prediction` for regression (the value, or the expected count).
+    public var outputName: String { objective.isClassification ? "probability" : "prediction" }
+
+    /// The output shape of `rows` predictions: [rows] or, for K classes, [rows, K].
+    public func outputShape(rows: Int) -> [Int] { outputWidth > 1 ? [rows, outputWidth] : [rows] }
+
+    /// One number per row for the drift/feedback bookkeeping: the probability of class 1, the
+    /// regression value, or a multiclass model's most probable class.
+    public func rowScores(_ predictions: [Double], rows: Int) -> [Double] {
+        guard outputWidth > 1 else { return predictions }
+        let k = outputWidth
+        return (0..<rows).map { r in
+            var best = 0
+            for c in 1..<k where predictions[r * k + c] > predictions[r * k + best] { best = c }
+            return Double(best)
+        }
+    }
+
+    /// Predictions for `rows` rows, row-major, NaN = missing; categorical features carry category
+    /// codes (`unknownCode` for unknown categories). `outputWidth` values per row: the probability
+    /// of class 1, the regression value, or the K class probabilities.
     public func predict(_ values: [Double], rows: Int) -> [Double] {
         switch scorer {
         case .xgboost(let forest):
@@ -121,7 +180,7 @@ public struct ServedModel: Sendable {
                     return categorical && v >= unknown ? .nan : v
                 }
             }
-            return predictor.probabilities(columns: columns)
+            return predictor.predictions(columns: columns)
         }
     }
 }

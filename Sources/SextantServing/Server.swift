@@ -81,7 +81,7 @@ public struct InferenceResponder: HTTPResponder {
         if let model = route.model, let e = checkModel(model, version: route.version) { return e }
         switch route.endpoint {
         case .metrics:
-            if let loaded = state.loaded { state.metrics.refresh(drift: loaded.drift, feedback: loaded.feedback) }
+            if let loaded = state.loaded { state.metrics.refresh(drift: loaded.drift, feedback: loaded.model.isBinaryClassifier ? loaded.feedback : nil) }
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: state.metrics.registry.emitToBuffer())))
@@ -115,7 +115,8 @@ public struct InferenceResponder: HTTPResponder {
             "versions": .array([.string(state.version)]),
             "platform": .string(loaded.model.format == .xgboost ? "xgboost_json" : "sextant"),
             "inputs": .array(inputs),
-            "outputs": .array([.object(["name": .string(ServedModel.outputName), "datatype": "FP64", "shape": .array([.int(-1)])])]),
+            "outputs": .array([.object(["name": .string(loaded.model.outputName), "datatype": "FP64",
+                                        "shape": .array(loaded.model.outputShape(rows: -1).map { .int(Int64($0)) })])]),
         ])
         return Response(status: .ok, headers: [.contentType: "application/json"],
                         body: ResponseBody(byteBuffer: ByteBuffer(bytes: doc.serialized(sortedKeys: true))))
@@ -219,9 +220,11 @@ public struct InferenceResponder: HTTPResponder {
         }
         let matrix = decoded.matrix
         let probabilities = loaded.model.predict(matrix.values, rows: matrix.rows)
-        state.metrics.predictions(probabilities, threshold: loaded.model.threshold)
+        let scores = loaded.model.rowScores(probabilities, rows: matrix.rows)
+        // Class counts at the threshold exist for binary classifiers only.
+        if loaded.model.isBinaryClassifier { state.metrics.predictions(scores, threshold: loaded.model.threshold) }
         loaded.drift?.observe(matrix.values, rows: matrix.rows)
-        let id = loaded.feedback.record(probabilities)
+        let id = loaded.feedback.record(scores)
 
         var out: [UInt8] = []
         out.reserveCapacity(160 + probabilities.count * 22)
@@ -229,14 +232,15 @@ public struct InferenceResponder: HTTPResponder {
         switch proto {
         case .v1:
             out.append(contentsOf: #"{"predictions":["#.utf8)
-            appendNumbers(probabilities, to: &out)
+            appendNumbers(probabilities, rowWidth: loaded.model.outputWidth, to: &out)
             out.append(contentsOf: #"],"id":"#.utf8)
             out.append(contentsOf: quoted(id).utf8)
             out.append(UInt8(ascii: "}"))
         case .v2:
             out.append(contentsOf: #"{"model_name":\#(quoted(state.name)),"model_version":\#(quoted(state.version)),"id":\#(quoted(decoded.id ?? id)),"#.utf8)
             out.append(contentsOf: #""parameters":{"prediction_id":\#(quoted(id))},"#.utf8)
-            out.append(contentsOf: #""outputs":[{"name":"probability","datatype":"FP64","shape":[\#(probabilities.count)],"#.utf8)
+            let shape = loaded.model.outputShape(rows: matrix.rows).map(String.init).joined(separator: ",")
+            out.append(contentsOf: #""outputs":[{"name":\#(quoted(loaded.model.outputName)),"datatype":"FP64","shape":[\#(shape)],"#.utf8)
             if decoded.binaryOutput {
                 out.append(contentsOf: #""parameters":{"binary_data_size":\#(probabilities.count * 8)}}]}"#.utf8)
                 if let name = Self.inferenceHeaderLength { headers[name] = String(out.count) }
@@ -246,17 +250,27 @@ public struct InferenceResponder: HTTPResponder {
             } else {
                 out.append(contentsOf: #""data":["#.utf8)
                 appendNumbers(probabilities, to: &out)
-                out.append(contentsOf: "]}]}".utf8)
+                out.append(contentsOf: "]}".utf8)
+                if decoded.explain, let phi = loaded.model.contributions(matrix.values, rows: matrix.rows) {
+                    let shape = loaded.model.contributionShape(rows: matrix.rows).map(String.init).joined(separator: ",")
+                    out.append(contentsOf: #",{"name":"contributions","datatype":"FP64","shape":[\#(shape)],"data":["#.utf8)
+                    appendNumbers(phi, to: &out)
+                    out.append(contentsOf: "]}".utf8)
+                }
+                out.append(contentsOf: "]}".utf8)
             }
         }
         if let name = Self.predictionIDHeader { headers[name] = id }
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: out)))
     }
 
-    func appendNumbers(_ values: [Double], to out: inout [UInt8]) {
+    /// Numbers, comma-separated; with `rowWidth` > 1, one JSON array per row (V1 multiclass).
+    func appendNumbers(_ values: [Double], rowWidth: Int = 1, to out: inout [UInt8]) {
         for (i, v) in values.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
+            if rowWidth > 1, i % rowWidth == 0 { out.append(UInt8(ascii: "[")) }
             if v.isFinite { out.append(contentsOf: v.description.utf8) } else { out.append(contentsOf: "null".utf8) }
+            if rowWidth > 1, i % rowWidth == rowWidth - 1 { out.append(UInt8(ascii: "]")) }
         }
     }
 

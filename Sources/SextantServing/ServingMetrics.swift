@@ -112,8 +112,9 @@ public final class ServingMetrics: Sendable {
     /// Drift gauges by feature (created on the first scrape that has data).
     private let drift = Mutex<[String: (Gauge, Gauge?)]>([:])
 
-    /// Recomputes the gauges that are derived from windows; called on every scrape.
-    func refresh(drift monitor: DriftMonitor?, feedback: FeedbackStore) {
+    /// Recomputes the gauges that are derived from windows; called on every scrape. `feedback` is
+    /// nil for models whose online accuracy/AUC is not defined (not binary classifiers).
+    func refresh(drift monitor: DriftMonitor?, feedback: FeedbackStore?) {
         if let monitor {
             driftRows.set(to: Double(monitor.rowCount))
             for d in monitor.snapshot() {
@@ -131,7 +132,7 @@ public final class ServingMetrics: Sendable {
                 if let v = d.ks { ks?.set(to: v) }
             }
         }
-        guard let q = feedback.quality() else { labelled.set(to: 0); return }
+        guard let q = feedback?.quality() else { labelled.set(to: 0); return }
         labelled.set(to: Double(q.rows))
         let mv = [("model", model), ("version", version)]
         let (accuracy, auc) = quality.withLock { g in

@@ -11,6 +11,8 @@ public struct V2Request: Sendable {
     public var id: String?
     /// Send `probability` as binary tensor data (`binary_data_output`, or the output's `binary_data`).
     public var binaryOutput: Bool
+    /// `parameters.explain: true`: add the output `contributions` (TreeSHAP, margin space).
+    public var explain = false
 }
 
 /// Triton's binary tensor data extension: the JSON part is the first `Inference-Header-Content-Length`
@@ -45,7 +47,8 @@ extension ServedModel {
             guard case .string(let s) = id else { throw .bad("'id' must be a string, got \(id.typeName)") }
             requestID = s
         }
-        let binaryOutput = try Self.outputs(o, model: name)
+        let binaryOutput = try Self.outputs(o, model: name, outputName: outputName)
+        let explain = try self.explain(o, binaryOutput: binaryOutput)
         guard case .array(let inputs)? = o["inputs"], !inputs.isEmpty else {
             throw .bad("request body needs a non-empty 'inputs' array of tensors")
         }
@@ -65,7 +68,7 @@ extension ServedModel {
             guard rows > 0, rows <= maxBatchRows else { throw .bad("input '\(t.name)': \(rows) rows; allowed 1...\(maxBatchRows)") }
             var values = [Double](repeating: .nan, count: rows * nf)
             try t.write(into: &values, start: 0, step: 1, model: self) { $0 % nf }
-            return V2Request(matrix: FeatureMatrix(rows: rows, values: values), id: requestID, binaryOutput: binaryOutput)
+            return V2Request(matrix: FeatureMatrix(rows: rows, values: values), id: requestID, binaryOutput: binaryOutput, explain: explain)
         }
         // One tensor per feature.
         var byName: [String: V2Tensor] = [:]
@@ -92,14 +95,24 @@ extension ServedModel {
             guard let t = byName[features[j].name] else { continue }
             try t.write(into: &values, start: j, step: nf, model: self) { _ in j }
         }
-        return V2Request(matrix: FeatureMatrix(rows: rows, values: values), id: requestID, binaryOutput: binaryOutput)
+        return V2Request(matrix: FeatureMatrix(rows: rows, values: values), id: requestID, binaryOutput: binaryOutput, explain: explain)
     }
 
-    /// The one output this server computes.
-    public static let outputName = "probability"
+    /// `parameters.explain`: true asks for the `contributions` output (JSON only).
+    func explain(_ o: [String: JSONValue], binaryOutput: Bool) throws(ServingError) -> Bool {
+        guard case .object(let params)? = o["parameters"], let e = params["explain"] else { return false }
+        guard case .bool(let flag) = e else { throw .bad("parameters.explain must be true or false, got \(e.jsonString())") }
+        guard flag else { return false }
+        guard canExplain else {
+            throw .bad("model '\(name)' cannot explain predictions: contributions need a Sextant tree artifact with node covers")
+        }
+        guard !binaryOutput else { throw .bad("parameters.explain answers in JSON only; drop binary_data_output / binary_data") }
+        return true
+    }
 
-    /// Checks `outputs` and the binary flags; returns whether `probability` goes out as binary.
-    static func outputs(_ o: [String: JSONValue], model: String) throws(ServingError) -> Bool {
+    /// Checks `outputs` and the binary flags; returns whether the one output (`outputName`) goes
+    /// out as binary.
+    static func outputs(_ o: [String: JSONValue], model: String, outputName: String) throws(ServingError) -> Bool {
         var binary = false
         if let p = o["parameters"] {
             guard case .object(let params) = p else { throw .bad("'parameters' must be an object, got \(p.typeName)") }

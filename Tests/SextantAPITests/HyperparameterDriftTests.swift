@@ -58,4 +58,33 @@ import Testing
         }
         #expect(compared >= 12, "compared \(compared) defaults")
     }
+
+    @Test func objectivesAndTheirMetricsAreTheTrainers() throws {
+        #expect(TrainingObjective.allCases.map(\.rawValue) == SextantML.Objective.allCases.map(\.rawValue))
+        for objective in TrainingObjective.allCases {
+            let found = SextantML.Objective(rawValue: objective.rawValue)
+            let trainer = try #require(found)
+            #expect(objective.metrics.map(\.rawValue) == trainer.metricNames, "\(objective.rawValue)")
+        }
+        #expect(Set(GateMetric.allCases.map(\.rawValue)) == SextantML.Objective.allMetricNames)
+    }
+
+    /// Every (objective, metric) pair admission accepts in a performance gate, the trainer accepts,
+    /// and the other way round.
+    @Test func gateMetricsPerObjectiveAgree() throws {
+        for objective in TrainingObjective.allCases {
+            for metric in GateMetric.allCases {
+                var spec = TrainingJobSpec(modelName: "m", data: DataSpec(source: SextantAPI.DataSource(uri: "file:///d.csv"), target: "y"),
+                                           output: OutputSpec(uri: "file:///o/"))
+                spec.objective = objective
+                var gates = EvaluationGates()
+                gates.performance = PerformanceGate(thresholds: [MetricThreshold(metric: metric, min: 0)])
+                spec.gates = gates
+                let admitted = TrainingJob(metadata: .init(name: "j"), spec: spec).validate().isEmpty
+                let text = String(decoding: try spec.trainerConfig(outputURI: "file:///o/m/v1/").encoded(), as: UTF8.self)
+                let trainerAccepts = (try? TrainingConfig.parse(yaml: text)) != nil
+                #expect(admitted == trainerAccepts, "\(objective.rawValue) \(metric.rawValue): admitted \(admitted), trainer \(trainerAccepts)")
+            }
+        }
+    }
 }

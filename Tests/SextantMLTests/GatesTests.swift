@@ -7,7 +7,7 @@ import Testing
 
     @Test func performanceMinAndMax() {
         let r = Gates.performance([.init(metric: "aucRoc", min: 0.7), .init(metric: "aucRoc", min: 0.8),
-                                   .init(metric: "logLoss", max: 0.1)], metrics: Self.metrics)
+                                   .init(metric: "logLoss", max: 0.1)], metrics: .binary(Self.metrics))
         #expect(r.map(\.passed) == [true, false, false])
         #expect(r[1].value == 0.75 && r[1].threshold == 0.8)
         #expect(r[1].message.contains("< min 0.8"))

@@ -85,7 +85,7 @@ import Testing
         let (result, _) = trainGBDT(data.matrix, labels: data.labels, params: p, validation: Array(2_000..<3_000))
         #expect(result.trees.count < 400)
         #expect(result.trees.count == result.bestIteration + 1)
-        let best = result.validationLogLoss.enumerated().min { $0.1 < $1.1 }?.offset
+        let best = result.validationLoss.enumerated().min { $0.1 < $1.1 }?.offset
         #expect(best == result.bestIteration)
     }
 

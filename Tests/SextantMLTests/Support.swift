@@ -63,9 +63,9 @@ func trainGBDT(_ x: FeatureMatrix, labels: [Double], params: GBDTParameters,
     let rows = Array(0..<x.rowCount).filter { !(validation ?? []).contains($0) }
     let cuts = BinCuts.fit(x, rows: rows, maxBin: params.maxBin, threads: params.threads)
     let bins = BinnedMatrix(x, rows: rows, cuts: cuts, threads: params.threads)
-    var valid: (x: BinnedMatrix, labels: [Double])?
+    var valid: (x: BinnedMatrix, labels: [Double], weights: [Double]?)?
     if let validation {
-        valid = (BinnedMatrix(x, rows: validation, cuts: cuts, threads: 1), validation.map { labels[$0] })
+        valid = (BinnedMatrix(x, rows: validation, cuts: cuts, threads: 1), validation.map { labels[$0] }, nil)
     }
     return (GradientBoosting.train(bins, labels: rows.map { labels[$0] }, cuts: cuts, params: params, validation: valid), cuts)
 }

@@ -14,8 +14,19 @@ rate 0.1, min_child_weight 1, lambda 1, 255 value bins (+ missing), 2 threads. L
 num_leaves 63 (= 2^6 - 1, depth-limited), min_child_samples 1 (XGBoost has no row-count limit)
 and its own categorical defaults; XGBoost gets enable_categorical with its defaults.
 
-  python3 hack/bench/trainer_quality.py BIN [ROWS]
-Prints one row per (data set, library) and the AUC gap of sextant to the better baseline.
+Then the other objectives, on the same kind of shared split (75/25, 10 % missing in one feature):
+
+  regression  Friedman #1 (10 sin(pi x0 x1) + 20 (x2 - 0.5)^2 + 10 x3 + 5 x4 + N(0, 1)) plus 3 noise
+              features: reg:squarederror, RMSE / MAE / R2
+  weighted    the same with a weight column (4 where x0 > 0.5, whose target is shifted by 3, else
+              0.5): weighted RMSE, sample_weight for every library
+  poisson     counts with mean exp(f / 10 - 1): count:poisson, mean Poisson deviance
+  multiclass  5 classes from a softmax over 8 features: multi:softprob, accuracy / log loss /
+              macro-F1
+
+  python3 hack/bench/trainer_quality.py BIN [ROWS]        # both tables
+  ONLY=objectives python3 hack/bench/trainer_quality.py BIN [ROWS]
+Prints one row per (data set, library) and the gap of sextant to the better baseline.
 """
 import json
 import os
@@ -134,10 +145,119 @@ def run_sextant(binary, path, cats, name):
     return t.get("binSeconds", 0) + t.get("trainSeconds", 0), m["test"]["aucRoc"]
 
 
+def friedman(n, rng):
+    X = rng.random((n, 8))
+    f = 10 * np.sin(np.pi * X[:, 0] * X[:, 1]) + 20 * (X[:, 2] - 0.5) ** 2 + 10 * X[:, 3] + 5 * X[:, 4]
+    return X, f
+
+
+def objective_set(name, n):
+    path = f"{DIR}/{name}-{n}.csv"
+    if os.path.exists(path):
+        return path
+    rng = np.random.default_rng(20261207 + ["regression", "weighted", "poisson", "multiclass"].index(name))
+    if name == "multiclass":
+        X = rng.normal(size=(n, 8))
+        logits = np.stack([1.2 * X[:, 0], -X[:, 0] + X[:, 1], X[:, 1] * X[:, 2], 0.8 * X[:, 3] - 0.5,
+                           0.6 * X[:, 4] + 0.4 * X[:, 5] * X[:, 0]], axis=1)
+        p = np.exp(logits - logits.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        y = (rng.random(n)[:, None] > p.cumsum(1)).sum(1)
+    else:
+        X, f = friedman(n, rng)
+        y = rng.poisson(np.exp(f / 10 - 1)).astype(float) if name == "poisson" else f + rng.normal(size=n)
+    df = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+    df.loc[rng.random(n) < 0.1, "x3"] = np.nan
+    if name == "weighted":
+        heavy = X[:, 0] > 0.5
+        y = np.where(heavy, y + 3, y)
+        df["w"] = np.where(heavy, 4.0, 0.5)
+    df["label"] = y
+    df["split"] = np.where(rng.random(n) < 0.25, "test", "train")
+    df.to_csv(path + ".partial", index=False, float_format="%.9g")
+    os.replace(path + ".partial", path)
+    return path
+
+
+OBJECTIVES = {"regression": "reg:squarederror", "weighted": "reg:squarederror", "poisson": "count:poisson",
+              "multiclass": "multi:softprob"}
+
+
+def objective_scores(objective, y, p, w):
+    from sklearn import metrics as M
+    if objective == "multi:softprob":
+        return {"accuracy": M.accuracy_score(y, p.argmax(1), sample_weight=w), "logLoss": M.log_loss(y, p, sample_weight=w),
+                "macroF1": M.f1_score(y, p.argmax(1), average="macro")}
+    out = {"rmse": M.root_mean_squared_error(y, p, sample_weight=w), "mae": M.mean_absolute_error(y, p, sample_weight=w),
+           "r2": M.r2_score(y, p, sample_weight=w)}
+    if objective == "count:poisson":
+        out["poissonDeviance"] = M.mean_poisson_deviance(y, p, sample_weight=w)
+    return out
+
+
+def objectives_table(binary, n):
+    import lightgbm as lgb
+    import xgboost as xgb
+    print()
+    print(f"{n} rows per set, 75/25 split, {ROUNDS} rounds, depth {DEPTH}, eta {ETA}, {THREADS} threads")
+    print(f"{'set':<11} {'trainer':<9} {'train s':>8} {'ratio':>6}  metrics (test)")
+    for name, objective in OBJECTIVES.items():
+        path = objective_set(name, n)
+        df = pd.read_csv(path)
+        train = (df["split"] == "train").to_numpy()
+        X = df.drop(columns=[c for c in ("label", "split", "w") if c in df.columns])
+        y = df["label"].to_numpy()
+        w = df["w"].to_numpy() if "w" in df.columns else None
+        wtr, wte = (None, None) if w is None else (w[train], w[~train])
+        multi = objective == "multi:softprob"
+        rows = {}
+        common = dict(n_estimators=ROUNDS, max_depth=DEPTH, learning_rate=ETA, n_jobs=THREADS, random_state=0)
+        xm = (xgb.XGBClassifier if multi else xgb.XGBRegressor)(objective=objective, min_child_weight=1, reg_lambda=1,
+                                                                 max_bin=256, tree_method="hist", **common)
+        lobj = {"reg:squarederror": "regression", "count:poisson": "poisson", "multi:softprob": "multiclass"}[objective]
+        lm = (lgb.LGBMClassifier if multi else lgb.LGBMRegressor)(objective=lobj, num_leaves=2 ** DEPTH - 1, min_child_weight=1,
+                                                                  min_child_samples=1, reg_lambda=1, max_bin=255, verbose=-1, **common)
+        for lib, m in (("xgboost", xm), ("lightgbm", lm)):
+            t = time.perf_counter()
+            m.fit(X[train], y[train], sample_weight=wtr)
+            secs = time.perf_counter() - t
+            p = m.predict_proba(X[~train]) if multi else m.predict(X[~train])
+            rows[lib] = (secs, objective_scores(objective, y[~train], np.asarray(p, dtype=float), wte))
+        out = f"{DIR}/out-{name}"
+        config = {"modelName": f"quality-{name}", "data": {"uri": os.path.abspath(path)}, "target": "label",
+                  "objective": objective, "split": {"column": "split"},
+                  "hyperparameters": {"nEstimators": ROUNDS, "maxDepth": DEPTH, "learningRate": ETA, "minChildWeight": 1,
+                                      "regLambda": 1, "maxBin": 255, "threads": THREADS},
+                  "output": {"uri": os.path.abspath(out)}}
+        if w is not None:
+            config["weightColumn"] = "w"
+        cfg = f"{DIR}/config-{name}.json"
+        with open(cfg, "w") as f:
+            json.dump(config, f)
+        subprocess.run([binary, "--config", cfg, "--quiet", "--result-file", f"{DIR}/result-{name}.json"], check=True)
+        mj = json.load(open(f"{out}/metrics.json"))
+        names = list(rows["xgboost"][1])
+        rows["sextant"] = (mj["timings"].get("binSeconds", 0) + mj["timings"].get("trainSeconds", 0),
+                           {k: mj["test"][k] for k in names})
+        for lib in ("sextant", "xgboost", "lightgbm"):
+            secs, scores = rows[lib]
+            text = "  ".join(f"{k} {v:.5f}" for k, v in scores.items())
+            print(f"{name:<11} {lib:<9} {secs:>8.2f} {secs / rows['xgboost'][0]:>6.2f}  {text}")
+        key = {"reg:squarederror": "rmse", "count:poisson": "poissonDeviance", "multi:softprob": "logLoss"}[objective]
+        ours, theirs = rows["sextant"][1][key], rows["xgboost"][1][key]
+        line = f"{name:<11} {key} sextant / xgboost = {ours / theirs:.4f}"
+        if multi:
+            line += f"; accuracy gap {rows['sextant'][1]['accuracy'] - rows['xgboost'][1]['accuracy']:+.4f}"
+        print(line + " (target: within 1 % of XGBoost)")
+
+
 def main():
     binary = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 200_000
     os.makedirs(DIR, exist_ok=True)
+    if os.environ.get("ONLY") == "objectives":
+        objectives_table(binary, n)
+        return
     print(f"{n} rows per set, 80/20 split, {ROUNDS} rounds, depth {DEPTH}, eta {ETA}, {THREADS} threads")
     print(f"{'set':<9} {'trainer':<9} {'train s':>8} {'ratio':>6} {'train AUC':>10} {'test AUC':>9} {'gap to best':>12}")
     worst = None
@@ -160,6 +280,7 @@ def main():
     print(f"worst sextant gap to the better of XGBoost/LightGBM: {worst:+.5f} (target >= -0.002)")
     print("train s: fit time (sextant: binning + boosting from metrics.json); ratio: to XGBoost; "
           "train AUC not reported for sextant (not in metrics.json)")
+    objectives_table(binary, n)
 
 
 if __name__ == "__main__":

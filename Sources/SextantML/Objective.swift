@@ -1,0 +1,139 @@
+// Learning objectives: the loss whose gradients the trees fit, the start margin, the link from
+// margin to prediction and the metric watched for early stopping. Names, gradients and hessians
+// are XGBoost's (src/objective/regression_loss.h, regression_obj.cu, multiclass_obj.cu, v3.2), so
+// a model trained with the same hyperparameters answers like XGBoost's.
+import Foundation
+
+public enum Objective: String, Codable, Sendable, CaseIterable {
+    /// Binary classification: probability = sigmoid(margin); labels 0/1.
+    case binaryLogistic = "binary:logistic"
+    /// Regression with squared error: prediction = margin.
+    case squaredError = "reg:squarederror"
+    /// Counts with Poisson loss: prediction = exp(margin); labels >= 0.
+    case poisson = "count:poisson"
+    /// K classes with softmax: K trees per round (tree t belongs to class t mod K), prediction = the
+    /// K class probabilities; labels 0..<K.
+    case multiSoftprob = "multi:softprob"
+
+    public var isClassification: Bool { self == .binaryLogistic || self == .multiSoftprob }
+    public var isRegression: Bool { self == .squaredError || self == .poisson }
+
+    /// Metric names reported for the objective (in `metrics.json`, the result summary and the
+    /// ModelVersion) and usable in performance gates.
+    public var metricNames: [String] {
+        switch self {
+        case .binaryLogistic: EvaluationMetrics.binaryMetricNames
+        case .squaredError: RegressionMetrics.metricNames
+        case .poisson: RegressionMetrics.metricNames + ["poissonDeviance"]
+        case .multiSoftprob: MulticlassMetrics.metricNames
+        }
+    }
+
+    /// Every metric name any objective reports.
+    public static var allMetricNames: Set<String> { Set(allCases.flatMap(\.metricNames)) }
+
+    /// XGBoost's `max_delta_step` of the Poisson objective (default 0.7): the hessian is
+    /// exp(margin + 0.7), which keeps the first Newton steps small.
+    static let poissonMaxDeltaStep = 0.7
+
+    /// Start margins (one per output): the loss-minimising constant, as XGBoost 3 estimates its
+    /// intercept: log-odds of the (weighted) positive rate, the mean label, log of the mean count;
+    /// for softmax, the log of each class's share.
+    func baseMargins(labels: [Double], weights: [Double]?, classes: Int) -> [Double] {
+        let n = labels.count
+        var total = 0.0, sum = 0.0
+        var perClass = [Double](repeating: 0, count: max(classes, 1))
+        for i in 0..<n {
+            let w = weights?[i] ?? 1
+            total += w
+            sum += w * labels[i]
+            if self == .multiSoftprob, Int(labels[i]) < perClass.count { perClass[Int(labels[i])] += w }
+        }
+        let mean = total > 0 ? sum / total : 0
+        switch self {
+        case .binaryLogistic:
+            let rate = min(max(mean, 1e-6), 1 - 1e-6)
+            return [log(rate / (1 - rate))]
+        case .squaredError: return [mean]
+        case .poisson: return [log(max(mean, 1e-6))]
+        case .multiSoftprob:
+            let shares = perClass.map { log(max($0 / max(total, 1e-300), 1e-6)) }
+            let centre = shares.reduce(0, +) / Double(shares.count)
+            return shares.map { $0 - centre }
+        }
+    }
+
+    /// Gradient and hessian of row `r` for output `k` (K outputs per row, margins row-major).
+    @inline(__always)
+    func gradient(margins m: UnsafePointer<Double>, label y: Double, output k: Int, outputs: Int) -> (Double, Double) {
+        switch self {
+        case .binaryLogistic:
+            let p = 1 / (1 + exp(-m[0]))
+            return (p - y, max(p * (1 - p), 1e-16))
+        case .squaredError:
+            return (m[0] - y, 1)
+        case .poisson:
+            return (exp(m[0]) - y, exp(m[0] + Self.poissonMaxDeltaStep))
+        case .multiSoftprob:
+            var top = m[0]
+            for c in 1..<outputs where m[c] > top { top = m[c] }
+            var z = 0.0
+            for c in 0..<outputs { z += exp(m[c] - top) }
+            let p = exp(m[k] - top) / z
+            return (p - (Int(y) == k ? 1 : 0), max(2 * p * (1 - p), 1e-16))
+        }
+    }
+
+    /// Predictions from margins (in place, row-major, `outputs` per row).
+    func transform(_ m: inout [Double], outputs: Int) {
+        switch self {
+        case .binaryLogistic: for i in m.indices { m[i] = 1 / (1 + exp(-m[i])) }
+        case .squaredError: break
+        case .poisson: for i in m.indices { m[i] = exp(m[i]) }
+        case .multiSoftprob:
+            m.withUnsafeMutableBufferPointer { b in
+                guard let base = b.baseAddress, outputs > 0 else { return }
+                for r in 0..<(b.count / outputs) { softmax(base + r * outputs, outputs) }
+            }
+        }
+    }
+
+    /// The early-stopping loss of predictions `p` (after `transform`): log loss, RMSE, Poisson
+    /// negative log-likelihood (without the constant log(y!)), multiclass log loss. Lower is better.
+    func evaluationLoss(labels: [Double], predictions p: [Double], weights: [Double]?, outputs: Int) -> Double {
+        var sum = 0.0, total = 0.0
+        for i in labels.indices {
+            let w = weights?[i] ?? 1, y = labels[i]
+            total += w
+            switch self {
+            case .binaryLogistic:
+                let q = min(max(p[i], 1e-15), 1 - 1e-15)
+                sum -= w * (y > 0.5 ? log(q) : log(1 - q))
+            case .squaredError: sum += w * (p[i] - y) * (p[i] - y)
+            case .poisson: sum += w * (p[i] - y * log(max(p[i], 1e-300)))
+            case .multiSoftprob: sum -= w * log(min(max(p[i * outputs + Int(y)], 1e-15), 1))
+            }
+        }
+        let mean = total > 0 ? sum / total : .nan
+        return self == .squaredError ? mean.squareRoot() : mean
+    }
+
+    /// Short name of `evaluationLoss` for logs (XGBoost's eval_metric names).
+    var evaluationLossName: String {
+        switch self {
+        case .binaryLogistic: "logloss"
+        case .squaredError: "rmse"
+        case .poisson: "poisson-nloglik"
+        case .multiSoftprob: "mlogloss"
+        }
+    }
+}
+
+/// In-place softmax of `n` values, shifted by their maximum so exp never overflows.
+@inline(__always) func softmax(_ v: UnsafeMutablePointer<Double>, _ n: Int) {
+    var top = v[0]
+    for c in 1..<n where v[c] > top { top = v[c] }
+    var z = 0.0
+    for c in 0..<n { v[c] = exp(v[c] - top); z += v[c] }
+    for c in 0..<n { v[c] /= z }
+}

@@ -1,0 +1,60 @@
+// Training rows as the tree builder reads them.
+import Foundation
+
+/// The training bins in two layouts plus per-row gradients and the node-partitioned row index.
+/// Row-major bins (rows padded to 8 bytes) feed the histograms; column-major bins make the
+/// partition read one byte column in increasing row order. Before a child's histogram is built its
+/// rows are gathered into contiguous scratch, so the histogram kernel streams memory.
+final class RowStore: @unchecked Sendable {
+    // @unchecked: raw buffers; every parallel phase writes disjoint ranges (see TreeBuilder).
+    let rows: Int
+    let features: Int
+    let stride: Int
+    let rowBins: UnsafeMutablePointer<UInt8>
+    let colBins: UnsafeMutablePointer<UInt8>
+    let gh: UnsafeMutablePointer<Float>
+    /// Swapped after each partition (ping-pong), never while workers run.
+    var rowIndex: UnsafeMutablePointer<Int32>
+    var rowIndexTmp: UnsafeMutablePointer<Int32>
+    let goLeft: UnsafeMutablePointer<Bool>
+    let gatherBins: UnsafeMutablePointer<UInt8>
+    let gatherGH: UnsafeMutablePointer<Float>
+
+    init(_ x: BinnedMatrix) {
+        rows = x.rows; features = x.features
+        stride = (x.features + 7) & ~7
+        let n = max(rows, 1)
+        rowBins = .allocate(capacity: n * stride); rowBins.initialize(repeating: 0, count: n * stride)
+        colBins = .allocate(capacity: n * max(features, 1)); colBins.initialize(repeating: 0, count: n * max(features, 1))
+        gh = .allocate(capacity: 2 * n); gh.initialize(repeating: 0, count: 2 * n)
+        rowIndex = .allocate(capacity: n); rowIndex.initialize(repeating: 0, count: n)
+        rowIndexTmp = .allocate(capacity: n); rowIndexTmp.initialize(repeating: 0, count: n)
+        goLeft = .allocate(capacity: n); goLeft.initialize(repeating: false, count: n)
+        gatherBins = .allocate(capacity: n * stride); gatherBins.initialize(repeating: 0, count: n * stride)
+        gatherGH = .allocate(capacity: 2 * n); gatherGH.initialize(repeating: 0, count: 2 * n)
+        x.bins.withUnsafeBufferPointer { src in
+            guard let s = src.baseAddress else { return }
+            for r in 0..<rows {
+                (rowBins + r * stride).update(from: s + r * features, count: features)
+                for j in 0..<features { colBins[j * rows + r] = s[r * features + j] }
+            }
+        }
+    }
+
+    deinit {
+        rowBins.deallocate(); colBins.deallocate(); gh.deallocate(); rowIndex.deallocate()
+        rowIndexTmp.deallocate(); goLeft.deallocate(); gatherBins.deallocate(); gatherGH.deallocate()
+    }
+
+    /// Copies the bins and gradient pair of row `row` to scratch slot `to`.
+    @inline(__always)
+    func gather(_ row: Int, _ to: Int) {
+        let src = UnsafeRawPointer(rowBins + row &* stride), dst = UnsafeMutableRawPointer(gatherBins + to &* stride)
+        var o = 0
+        while o < stride {
+            dst.storeBytes(of: src.load(fromByteOffset: o, as: UInt64.self), toByteOffset: o, as: UInt64.self)
+            o &+= 8
+        }
+        UnsafeMutableRawPointer(gatherGH + 2 &* to).storeBytes(of: UnsafeRawPointer(gh + 2 &* row).load(as: UInt64.self), as: UInt64.self)
+    }
+}
