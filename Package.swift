@@ -172,7 +172,7 @@ let package = Package(
         .testTarget(name: "SextantMLTests", dependencies: ["SextantML"], swiftSettings: strict),
         .testTarget(name: "SextantPrometheusTests",
                     dependencies: ["SextantPrometheus", "SextantTransport", "SextantTestSupport"], swiftSettings: strict),
-        .testTarget(name: "SextantDomainTests", dependencies: ["SextantDomain", "SextantAPI", "SextantJSON"],
+        .testTarget(name: "SextantDomainTests", dependencies: ["SextantDomain", "SextantAPI", "SextantJSON", "SextantTestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "SextantLocalNodeTests",
                     dependencies: ["SextantLocalNode", "SextantDevServer", "SextantKube", "SextantKubeTypes",

@@ -90,13 +90,57 @@ public struct ExternalServing: Codable, Sendable, Hashable {
     }
 }
 
+/// Exactly one of `virtualService` (Istio), `httpRoute` and `grpcRoute` (Gateway API).
 public struct RoutingSpec: Codable, Sendable, Hashable {
-    public var virtualService: VirtualServiceRef
+    public var virtualService: VirtualServiceRef?
+    /// Gateway API: the HTTPRoute whose rules' backendRefs weights Sextant sets (needs `services`).
+    public var httpRoute: GatewayRouteRef?
+    /// Gateway API: the GRPCRoute whose rules' backendRefs weights Sextant sets (needs `services`).
+    public var grpcRoute: GatewayRouteRef?
     /// Host-level split: destinations are these Services. Exclusive with `destinationRule`.
     public var services: ServicePair?
-    /// Subset-level split: destinations are subsets of one host. Exclusive with `services`.
+    /// Subset-level split: destinations are subsets of one host. Exclusive with `services`; Istio only.
     public var destinationRule: DestinationRuleRef?
     public init(virtualService: VirtualServiceRef) { self.virtualService = virtualService }
+    public init(httpRoute: GatewayRouteRef, services: ServicePair) {
+        self.httpRoute = httpRoute
+        self.services = services
+    }
+    public init(grpcRoute: GatewayRouteRef, services: ServicePair) {
+        self.grpcRoute = grpcRoute
+        self.services = services
+    }
+
+    /// The routing API this spec names (the first set, for a spec that validation refuses).
+    /// `VirtualService fraud`, `HTTPRoute fraud`: the routing object, for messages and Events.
+    public var objectLabel: String {
+        let name = virtualService?.name ?? httpRoute?.name ?? grpcRoute?.name ?? ""
+        return "\(api.rawValue) \(name)"
+    }
+
+    public var api: RoutingAPI {
+        if virtualService != nil { return .istio }
+        if grpcRoute != nil { return .grpcRoute }
+        return .httpRoute
+    }
+}
+
+public enum RoutingAPI: String, Sendable, Hashable, CaseIterable {
+    case istio = "VirtualService"
+    case httpRoute = "HTTPRoute"
+    case grpcRoute = "GRPCRoute"
+}
+
+/// A Gateway API route the user owns, and the rules of it whose split Sextant owns.
+public struct GatewayRouteRef: Codable, Sendable, Hashable {
+    public var name: String
+    /// Names of the rules whose backendRefs weights Sextant owns; empty means every rule (an
+    /// unnamed rule can only be owned this way).
+    public var rules: [String]?
+    public init(name: String, rules: [String]? = nil) {
+        self.name = name
+        self.rules = rules
+    }
 }
 
 public struct VirtualServiceRef: Codable, Sendable, Hashable {
@@ -231,7 +275,45 @@ public struct AnalysisSpec: Codable, Sendable, Hashable {
     public var consecutiveErrorLimit: Int?
     public var prometheus: PrometheusEndpoint?
     public var metrics: [AnalysisMetric]?
+    /// Canary versus stable on the same traffic, with a statistical test (docs/canary.md#comparison).
+    public var comparisons: [ComparisonMetric]?
     public init() {}
+
+    /// True when an analysis run has something to measure (webhooks aside).
+    public var hasChecks: Bool { !(metrics ?? []).isEmpty || !(comparisons ?? []).isEmpty }
+}
+
+/// A success proportion measured for the stable version and the candidate on the same traffic and
+/// compared with a one-sided non-inferiority two-proportion test: the candidate fails when it is
+/// worse than stable by more than `maxDegradation` at `confidence`. Exactly one of `template` and
+/// the pair `successQuery` + `totalQuery`.
+public struct ComparisonMetric: Codable, Sendable, Hashable {
+    public var name: String
+    public var template: ComparisonTemplate?
+    /// PromQL counting the good events of `{{ version }}` over `{{ interval }}`.
+    public var successQuery: String?
+    /// PromQL counting all events of `{{ version }}` over `{{ interval }}`.
+    public var totalQuery: String?
+    /// Largest tolerated drop of the candidate's proportion below stable's (0.01 = one point).
+    public var maxDegradation: Double?
+    /// 1 − α of the test: the candidate fails only when degradation is established at this confidence.
+    public var confidence: Double?
+    /// Fewest events on each side before a decision; fewer is no data, never a failure.
+    public var minSamples: Int?
+    /// Window used for `{{ interval }}`; default: the analysis interval.
+    public var interval: String?
+    public init(name: String, template: ComparisonTemplate? = nil) {
+        self.name = name
+        self.template = template
+    }
+}
+
+/// Built-in success/total pairs over the metrics `sextant-server` exports.
+public enum ComparisonTemplate: String, Codable, Sendable, Hashable, CaseIterable {
+    /// Non-5xx inference requests of all requests.
+    case successRate = "SuccessRate"
+    /// Correct predictions of the labelled rows (feedback labels).
+    case modelAccuracy = "ModelAccuracy"
 }
 
 /// Exactly one of `template` and `query`.

@@ -40,14 +40,29 @@ extension CanaryRollout {
                                                         default: 600, min: 1),
                 ]),
             ]),
-            "routing": .object("Istio routing. Sextant patches only the destination weights (and mirror/match for shadow and A/B) of the named HTTP routes of your VirtualService. Exactly one of `services` (host-level split) and `destinationRule` (subset-level split).",
-                               required: ["virtualService"],
-                               rules: [.init("[has(self.services), has(self.destinationRule)].exists_one(x, x)",
-                                             message: "set exactly one of services and destinationRule")], [
-                "virtualService": .object("The VirtualService whose routes carry the traffic.", required: ["name"], [
+            "routing": .object("Where traffic is split: exactly one of `virtualService` (Istio), `httpRoute` and `grpcRoute` (Gateway API). Sextant patches only the destination weights (and mirror/match for shadow and A/B) of the owned routes or rules of your object. Exactly one of `services` (host-level split) and `destinationRule` (subset-level split, Istio only).",
+                               rules: [.init("[has(self.virtualService), has(self.httpRoute), has(self.grpcRoute)].exists_one(x, x)",
+                                             message: "set exactly one of virtualService, httpRoute and grpcRoute"),
+                                       .init("[has(self.services), has(self.destinationRule)].exists_one(x, x)",
+                                             message: "set exactly one of services and destinationRule"),
+                                       .init("has(self.virtualService) || has(self.services)",
+                                             message: "httpRoute and grpcRoute need services (the stable and canary Services their backendRefs name)")], [
+                "virtualService": .object("Istio: the VirtualService whose routes carry the traffic.", required: ["name"], [
                     "name": .objectName("VirtualService name, in this namespace."),
                     "routes": .array("Names of the HTTP routes Sextant owns. Empty: every HTTP route.",
                                      of: .string("A route name.", sample: "primary"), maxItems: 16, listType: "set"),
+                ]),
+                "httpRoute": .object("Gateway API: the HTTPRoute (gateway.networking.k8s.io/v1) whose rules carry the traffic. Sextant sets only the `weight` of the two backendRefs naming `services.stable` and `services.canary` in each owned rule (plus its RequestMirror filter for shadow and its `sextant-ab-<name>` rule for A/B).",
+                                     required: ["name"], [
+                    "name": .objectName("HTTPRoute name, in this namespace."),
+                    "rules": .array("Names (`rules[].name`) of the rules Sextant owns. Empty: every rule.",
+                                    of: .string("A rule name.", sample: "primary"), maxItems: 16, listType: "set"),
+                ]),
+                "grpcRoute": .object("Gateway API: the GRPCRoute (gateway.networking.k8s.io/v1) whose rules carry the traffic; owned like `httpRoute`.",
+                                     required: ["name"], [
+                    "name": .objectName("GRPCRoute name, in this namespace."),
+                    "rules": .array("Names (`rules[].name`) of the rules Sextant owns. Empty: every rule.",
+                                    of: .string("A rule name.", sample: "primary"), maxItems: 16, listType: "set"),
                 ]),
                 "services": .object("Host-level split: the route's destinations are these two Services.",
                                     required: ["stable", "canary"],
@@ -148,6 +163,28 @@ extension CanaryRollout {
                         "noDataPolicy": .string("What an empty result or NaN counts as: `Fail` (a failed check), `Pass`, `Error` (a query error) or `Ignore` (skipped).",
                                                 default: "Fail", enum: NoDataPolicy.allCases.map(\.rawValue)),
                     ]), maxItems: 20, listType: "map", mapKeys: ["name"]),
+                "comparisons": .array("Canary versus stable on the same traffic: a success proportion of each version, compared by a one-sided non-inferiority two-proportion z-test at every interval. A candidate worse than stable by more than `maxDegradation` at `confidence` fails the check; too few events is no data, never a failure (docs/canary.md#comparison).", of: .object(
+                    "A success proportion per version. Exactly one of `template` and the pair `successQuery` + `totalQuery`.",
+                    required: ["name"],
+                    rules: [.init("has(self.template) != (has(self.successQuery) && has(self.totalQuery))",
+                                  message: "set either template or both successQuery and totalQuery"),
+                            .init("has(self.successQuery) == has(self.totalQuery)", message: "successQuery and totalQuery go together")], [
+                        "name": .string("Comparison name, used in status and Events.", pattern: "^[a-zA-Z][-_a-zA-Z0-9]*$",
+                                        maxLength: 63, sample: "accuracy-vs-stable"),
+                        "template": .string("Built-in pair over `sextant-server` metrics: `SuccessRate` (non-5xx requests of all requests, `sextant_requests_total`), `ModelAccuracy` (correct predictions of the labelled rows: `sextant_model_accuracy` × `sextant_feedback_window_rows`).",
+                                            enum: ComparisonTemplate.allCases.map(\.rawValue)),
+                        "successQuery": .string("PromQL counting one version's good events. Templated like metric queries, plus `{{ version }}` (run once with the stable and once with the candidate).",
+                                                minLength: 1, maxLength: 4096,
+                                                sample: "sum(increase(sextant_requests_total{version=\"{{ version }}\", code!~\"5..\"}[{{ interval }}]))"),
+                        "totalQuery": .string("PromQL counting all of one version's events (same templating).", minLength: 1, maxLength: 4096,
+                                              sample: "sum(increase(sextant_requests_total{version=\"{{ version }}\"}[{{ interval }}]))"),
+                        "maxDegradation": .number("Largest tolerated drop of the candidate's proportion below stable's (0.01 = one percentage point).",
+                                                  default: 0.01, min: 0, max: 0.5),
+                        "confidence": .number("Confidence of the one-sided test (1 − its false-rollback rate per run).",
+                                              default: 0.95, min: 0.5, max: 0.9999),
+                        "minSamples": .integer("Fewest events on each side before a decision.", default: 200, min: 1),
+                        "interval": .duration("Window substituted for `{{ interval }}`. Default: `analysis.interval`."),
+                    ]), maxItems: 10, listType: "map", mapKeys: ["name"]),
             ]),
             "webhooks": .array("HTTP hooks called with a JSON body (rollout, phase, versions, weight, metadata).", of: .object(
                 "A webhook.", required: ["name", "type", "url"], [

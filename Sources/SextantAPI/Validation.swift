@@ -270,8 +270,20 @@ extension CanaryRollout {
                       "must differ from stableDeployment")
         }
         let r = s.routing
-        c.name(r.virtualService.name, "spec.routing.virtualService.name", required: true)
-        c.unique(r.virtualService.routes ?? [], "spec.routing.virtualService.routes")
+        let routers = [r.virtualService != nil, r.httpRoute != nil, r.grpcRoute != nil].filter { $0 }.count
+        c.require(routers == 1, "spec.routing", routers == 0 ? .required : .invalid,
+                  "set exactly one of virtualService, httpRoute and grpcRoute (\(routers) set)")
+        if let vs = r.virtualService {
+            c.name(vs.name, "spec.routing.virtualService.name", required: true)
+            c.unique(vs.routes ?? [], "spec.routing.virtualService.routes")
+        }
+        for (ref, field) in [(r.httpRoute, "httpRoute"), (r.grpcRoute, "grpcRoute")] {
+            guard let ref else { continue }
+            c.name(ref.name, "spec.routing.\(field).name", required: true)
+            c.unique(ref.rules ?? [], "spec.routing.\(field).rules")
+            c.require(r.services != nil, "spec.routing.services", .required,
+                      "spec.routing.\(field) needs services (the stable and canary Services its backendRefs name)")
+        }
         c.require((r.services != nil) != (r.destinationRule != nil), "spec.routing",
                   "set exactly one of services and destinationRule")
         if let svc = r.services {
@@ -350,6 +362,20 @@ extension CanaryRollout {
                 if let lo = m.thresholdRange.min, let hi = m.thresholdRange.max {
                     c.require(lo <= hi, "\(p).thresholdRange.min", "min \(lo) exceeds max \(hi)")
                 }
+                c.duration(m.interval, "\(p).interval")
+            }
+            let comparisons = a.comparisons ?? []
+            c.unique(comparisons.map(\.name), "spec.analysis.comparisons")
+            c.require(Set(comparisons.map(\.name)).isDisjoint(with: metrics.map(\.name)), "spec.analysis.comparisons",
+                      "a comparison must not have the name of a metric (both report in status.measurements)")
+            for (i, m) in comparisons.enumerated() {
+                let p = "spec.analysis.comparisons[\(i)]"
+                let custom = m.successQuery != nil || m.totalQuery != nil
+                c.require((m.template != nil) != custom, p, "set either template or both successQuery and totalQuery")
+                c.require((m.successQuery != nil) == (m.totalQuery != nil), p, "successQuery and totalQuery go together")
+                if let d = m.maxDegradation { c.require(d >= 0 && d <= 0.5, "\(p).maxDegradation", "must be in 0...0.5") }
+                if let x = m.confidence { c.require(x >= 0.5 && x <= 0.9999, "\(p).confidence", "must be in 0.5...0.9999") }
+                c.range(m.minSamples, "\(p).minSamples", 1, nil)
                 c.duration(m.interval, "\(p).interval")
             }
         }

@@ -20,7 +20,7 @@ struct DevAPIServerCommand: AsyncParsableCommand {
         Serves the Kubernetes API over HTTPS (a CA generated with openssl, written into the
         kubeconfig; --insecure-http for plain HTTP) for kubectl, the Python client and Sextant's
         own client.
-        It is a test tool: no authorization, no admission webhooks, no CEL validation. Fault
+        It is a test tool: RBAC only with --authorization-mode RBAC, no admission webhooks, no CEL validation. Fault
         injection is available at /sextant-dev/faults, /sextant-dev/drop-watches and /sextant-dev/compact.
         """
     )
@@ -52,6 +52,9 @@ struct DevAPIServerCommand: AsyncParsableCommand {
     @Option(help: "Delay in milliseconds added to every API response.")
     var delayMs: Int = 0
 
+    @Option(help: "AlwaysAllow (default: every authenticated request is allowed) or RBAC (the stored Roles, ClusterRoles and bindings decide; the kubeconfig's admin gets a token in system:masters).")
+    var authorizationMode: String = AuthorizationMode.alwaysAllow.rawValue
+
     @Flag(help: "Serve plain HTTP instead of HTTPS.")
     var insecureHttp = false
 
@@ -60,6 +63,9 @@ struct DevAPIServerCommand: AsyncParsableCommand {
 
     @Flag(help: "Also run a local node in this process (runs sextant-trainer/sextant-server Pods, Jobs, Deployments; docs/local-node.md).")
     var localNode = false
+
+    @Option(help: "With --local-node: process (default) or podman; see sextant dev node --help.")
+    var runtime: String = "process"
 
     func validate() throws {
         guard parseListen() != nil else {
@@ -70,6 +76,12 @@ struct DevAPIServerCommand: AsyncParsableCommand {
         guard history > 0 else { throw ValidationError("--history must be positive") }
         guard bookmarkSeconds > 0 else { throw ValidationError("--bookmark-seconds must be positive") }
         guard delayMs >= 0 else { throw ValidationError("--delay-ms must not be negative") }
+        guard AuthorizationMode(rawValue: authorizationMode) != nil else {
+            throw ValidationError("--authorization-mode must be one of \(AuthorizationMode.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(authorizationMode)\"")
+        }
+        guard DevNodeCommand.runtimeChoice(runtime) != nil else {
+            throw ValidationError("--runtime must be process or podman, got \"\(runtime)\"")
+        }
     }
 
     func parseListen() -> (String, Int)? {
@@ -87,14 +99,16 @@ struct DevAPIServerCommand: AsyncParsableCommand {
             faults: FaultConfiguration(failRate: failRate, failCode: failCode, delayMilliseconds: delayMs),
             bookmarkInterval: .seconds(bookmarkSeconds), handleSignals: true,
             tlsDirectory: insecureHttp ? nil : tlsDir ?? dataDir.map { ($0 as NSString).appendingPathComponent("tls") }
-                ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("sextant-dev-tls-\(UUID().uuidString)"))
+                ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("sextant-dev-tls-\(UUID().uuidString)"),
+            authorization: AuthorizationMode(rawValue: authorizationMode) ?? .alwaysAllow)
         let server = try await DevServer.start(configuration)
         if let kubeconfigOut { try server.writeKubeconfig(to: kubeconfigOut) }
         // Written unbuffered: scripts wait for this line on a pipe.
         let ready = "sextant dev apiserver listening on \(server.baseURL)"
             + (kubeconfigOut.map { " (kubeconfig: \($0))" } ?? "") + "\n"
         FileHandle.standardOutput.write(Data(ready.utf8))
-        let node = localNode ? DevNodeCommand.start(alongside: server, token: token, dataDir: dataDir) : nil
+        let node = localNode ? DevNodeCommand.start(alongside: server, token: server.configuration.token, dataDir: dataDir,
+                                                           runtime: DevNodeCommand.runtimeChoice(runtime) ?? .process) : nil
         var failure: (any Error)?
         do { try await server.wait() } catch { failure = error }
         // The server stopped (signal): stop the node's processes before exiting.

@@ -201,7 +201,7 @@ public struct CanaryRolloutReconciler: Reconciler {
             if result.changed, recorded == desired.split.canaryWeight, status.mirrorPercent == desired.split.mirrorPercent {
                 // Status says this split was already applied, yet the VirtualService differed: edited out of band.
                 await events.record(rollout, type: .warning, reason: "RoutingRestored", action: "Route",
-                                    note: "VirtualService \(rollout.spec.routing.virtualService.name) read \(result.previous); restored \(desired.split)")
+                                    note: "\(rollout.spec.routing.objectLabel) read \(result.previous); restored \(desired.split)")
             }
             status.canaryWeight = verified
             status.mirrorPercent = desired.split.mirrorPercent
@@ -430,7 +430,7 @@ public struct CanaryRolloutReconciler: Reconciler {
         switch routing {
         case .verified:
             Conditions.set(&conditions, type: ConditionType.routingReady, status: .true, reason: "WeightsVerified",
-                           message: "canary weight \(status.canaryWeight ?? 0)%, verified on VirtualService \(rollout.spec.routing.virtualService.name)",
+                           message: "canary weight \(status.canaryWeight ?? 0)%, verified on \(rollout.spec.routing.objectLabel)",
                            observedGeneration: generation, now: now)
         case .failed(let reason, let message):
             Conditions.set(&conditions, type: ConditionType.routingReady, status: .false, reason: reason,

@@ -65,6 +65,9 @@ public struct RolloutAnalysis: Sendable {
             for await item in group { out.append(item) }
             return out.sorted { $0.0 < $1.0 }.map(\.1)
         }
+        for comparison in spec.analysis?.comparisons ?? [] {
+            results.append(await compare(comparison, variables: variables, address: address, timeout: timeout, time: time))
+        }
         let checks = (spec.webhooks ?? []).filter { $0.type == .rollout }
         if !checks.isEmpty {
             for result in await webhooks.call(checks, rollout: rollout, stable: stable, canary: canary, now: now) {
@@ -74,6 +77,40 @@ public struct RolloutAnalysis: Sendable {
             }
         }
         return results
+    }
+}
+
+extension RolloutAnalysis {
+    /// One comparison: its success and total queries for the stable version and the candidate
+    /// (four instant queries, concurrently), judged by `CanaryComparison`.
+    func compare(_ metric: ComparisonMetric, variables: AnalysisVariables, address: String?, timeout: Duration,
+                 time: String) async -> SextantAPI.Measurement {
+        let stableQueries: (successes: String, total: String)
+        let canaryQueries: (successes: String, total: String)
+        do {
+            stableQueries = try AnalysisQueries.resolve(metric, version: variables.stable, variables)
+            canaryQueries = try AnalysisQueries.resolve(metric, version: variables.canary, variables)
+        } catch {
+            let failed = MetricAnswer.error("bad query template: \(error)")
+            return AnalysisEvaluation.measure(metric, query: metric.successQuery ?? "", stable: (failed, failed),
+                                              canary: (failed, failed), time: time)
+        }
+        let shown = "\(canaryQueries.successes) / \(canaryQueries.total) vs stable"
+        guard let address else {
+            let missing = MetricAnswer.error("no Prometheus address: set spec.analysis.prometheus.address or the controller's --prometheus-url")
+            return AnalysisEvaluation.measure(metric, query: shown, stable: (missing, missing), canary: (missing, missing), time: time)
+        }
+        let queries = [stableQueries.successes, stableQueries.total, canaryQueries.successes, canaryQueries.total]
+        let answers = await withTaskGroup(of: (Int, MetricAnswer).self) { group in
+            for (index, promql) in queries.enumerated() {
+                group.addTask { (index, await query(address, timeout, promql)) }
+            }
+            var out = [MetricAnswer](repeating: .noData, count: queries.count)
+            for await (index, answer) in group { out[index] = answer }
+            return out
+        }
+        return AnalysisEvaluation.measure(metric, query: shown, stable: (answers[0], answers[1]),
+                                          canary: (answers[2], answers[3]), time: time)
     }
 }
 

@@ -23,11 +23,16 @@ public struct DevServerConfiguration: Sendable {
     /// Serve HTTPS with a generated CA (kept in this directory; the kubeconfig carries the CA).
     /// nil serves plain HTTP.
     public var tlsDirectory: String?
+    /// `.rbac` evaluates the stored RBAC objects for every request; the kubeconfig's admin then
+    /// authenticates with a token (generated when `token` is nil), which is in `system:masters`.
+    public var authorization: AuthorizationMode
 
     public init(host: String = "127.0.0.1", port: Int = 0, dataDirectory: String? = nil, token: String? = nil,
                 store: StoreConfiguration = StoreConfiguration(), faults: FaultConfiguration = FaultConfiguration(),
-                bookmarkInterval: Duration = .seconds(5), handleSignals: Bool = false, tlsDirectory: String? = nil) {
+                bookmarkInterval: Duration = .seconds(5), handleSignals: Bool = false, tlsDirectory: String? = nil,
+                authorization: AuthorizationMode = .alwaysAllow) {
         self.tlsDirectory = tlsDirectory
+        self.authorization = authorization
         self.host = host
         self.port = port
         self.dataDirectory = dataDirectory
@@ -131,7 +136,14 @@ public final class DevServer: Sendable {
                 }
             }
         }
-        let handler = DevAPIHandler(store: store, faults: configuration.faults, token: configuration.token)
+        var adjusted = configuration
+        if adjusted.authorization == .rbac && adjusted.token == nil {
+            // The admin needs a credential the server checks (client certificates are not verified).
+            adjusted.token = UUID().uuidString.lowercased()
+        }
+        let configuration = adjusted
+        let handler = DevAPIHandler(store: store, faults: configuration.faults, token: configuration.token,
+                                    authorization: configuration.authorization, tokenKeyDirectory: configuration.dataDirectory)
         var log = logger ?? Logger(label: "sextant.dev.apiserver")
         if logger == nil { log.logLevel = .critical }
         let (ports, portContinuation) = AsyncStream<Result<Int, any Error>>.makeStream()

@@ -95,13 +95,19 @@ public final class DevAPIHandler: Sendable {
     public let store: ObjectStore
     let faults: FaultState
     let token: String?
+    let authorization: AuthorizationMode
+    let tokens: ServiceAccountTokens
+    let podLogs = PodLogSourceBox()
     /// Upper bound for request bodies (the real server uses 3 MiB for objects; patches are smaller).
     static let maxBodyBytes = 16 << 20
 
-    public init(store: ObjectStore, faults: FaultConfiguration = FaultConfiguration(), token: String? = nil) {
+    public init(store: ObjectStore, faults: FaultConfiguration = FaultConfiguration(), token: String? = nil,
+                authorization: AuthorizationMode = .alwaysAllow, tokenKeyDirectory: String? = nil) {
         self.store = store
         self.faults = FaultState(faults)
         self.token = token
+        self.authorization = authorization
+        self.tokens = ServiceAccountTokens.load(directory: tokenKeyDirectory)
     }
 
     public var faultConfiguration: FaultConfiguration {
@@ -111,13 +117,61 @@ public final class DevAPIHandler: Sendable {
     public func setFaults(_ configuration: FaultConfiguration) { faults.set(configuration) }
 
     public func handle(_ request: APIRequest) async -> APIResponse {
+        let accept = KubeProtobuf.choose(request.headers["accept"])
+        var response: APIResponse
         do {
-            return try await route(request)
+            response = try await route(try protobufAsJSON(request, accept: accept))
         } catch let error as APIError {
-            return .error(error)
+            response = .error(error)
         } catch {
-            return .error(APIError(code: 500, reason: "InternalError", message: "internal error: \(error)"))
+            response = .error(APIError(code: 500, reason: "InternalError", message: "internal error: \(error)"))
         }
+        return accept.protobuf ? protobufResponse(response, jsonAcceptable: accept.fallback != nil) : response
+    }
+
+    /// The request with a protobuf body transcoded to JSON and protobuf left out of `Accept`
+    /// (the handler answers JSON; `protobufResponse` transcodes the answer).
+    func protobufAsJSON(_ request: APIRequest, accept: KubeProtobuf.AcceptChoice) throws(APIError) -> APIRequest {
+        var request = request
+        if accept.protobuf {
+            let watching = request.query["watch"] == "true" || request.query["watch"] == "1"
+            if watching && accept.fallback == nil {
+                throw APIError(code: 406, reason: "NotAcceptable",
+                               message: "watch streams are served as application/json only by the development API server")
+            }
+            request.headers["accept"] = accept.fallback ?? "application/json"
+        }
+        if KubeProtobuf.isProtobuf(request.headers["content-type"]) && request.method != "PATCH" && !request.body.isEmpty {
+            guard request.body.count <= Self.maxBodyBytes else {
+                throw APIError(code: 413, reason: "RequestEntityTooLarge", message: "request body larger than \(Self.maxBodyBytes) bytes")
+            }
+            request.body = try KubeProtobuf.decode(request.body).serialized(sortedKeys: false)
+            request.headers["content-type"] = "application/json"
+        }
+        return request
+    }
+
+    /// A JSON answer in the protobuf envelope when its kind has a protobuf message; otherwise
+    /// JSON if the client accepts it, else 406.
+    func protobufResponse(_ response: APIResponse, jsonAcceptable: Bool) -> APIResponse {
+        guard case .bytes(let bytes) = response.body,
+              response.headers.contains(where: { $0.0 == "Content-Type" && $0.1 == "application/json" }),
+              let object = try? JSONValue.parse(bytes) else { return response }
+        do {
+            if let encoded = try KubeProtobuf.encode(object) {
+                var headers = response.headers.filter { $0.0 != "Content-Type" }
+                headers.append(("Content-Type", KubeProtobuf.mediaType))
+                return APIResponse(status: response.status, headers: headers, body: .bytes(encoded))
+            }
+        } catch {
+            if jsonAcceptable { return response }
+            return .error(APIError(code: 500, reason: "InternalError",
+                                   message: "the object cannot be written as protobuf: \(error)"))
+        }
+        if jsonAcceptable { return response }
+        return .error(APIError(code: 406, reason: "NotAcceptable",
+                               message: "\(object["kind"]?.stringValue ?? "this object") has no protobuf form; "
+                                   + "only the following media types are accepted: application/json"))
     }
 
     func route(_ request: APIRequest) async throws -> APIResponse {
@@ -125,11 +179,8 @@ public final class DevAPIHandler: Sendable {
         if path == "/healthz" || path == "/livez" || path == "/readyz" {
             return APIResponse(status: 200, headers: [("Content-Type", "text/plain")], body: .bytes(Array("ok".utf8)))
         }
-        if let token {
-            guard request.headers["authorization"] == "Bearer \(token)" else {
-                return .error(APIError(code: 401, reason: "Unauthorized", message: "Unauthorized"))
-            }
-        }
+        let user = try await authenticate(request)
+        try await authorize(user, request, path: path)
         if path.hasPrefix("/sextant-dev/") { return try await admin(request, path: path) }
         let faults = self.faults.current
         if faults.applies(to: path) {
@@ -155,6 +206,10 @@ public final class DevAPIHandler: Sendable {
             }
             guard segments[1] == "v1" else { throw notFound(path) }
             if segments.count == 2 { return .json(await resourceList(group: "", version: "v1")) }
+            if let answer = try await authEndpoint(request, group: "", rest: Array(segments[2...]), user: user) { return answer }
+            if segments.count == 7, segments[2] == "namespaces", segments[4] == "pods", segments[6] == "log" {
+                return try await podLog(request, namespace: segments[3], name: segments[5])
+            }
             return try await resource(request, group: "", version: "v1", rest: Array(segments[2...]))
         case "apis":
             if segments.count == 1 { return .json(await groupList()) }
@@ -172,6 +227,9 @@ public final class DevAPIHandler: Sendable {
                 let list = await resourceList(group: group, version: version)
                 guard list["resources"]?.arrayValue?.isEmpty == false else { throw notFound(path) }
                 return .json(list)
+            }
+            if version == "v1", let answer = try await authEndpoint(request, group: group, rest: Array(segments[3...]), user: user) {
+                return answer
             }
             return try await resource(request, group: group, version: version, rest: Array(segments[3...]))
         default:
@@ -232,6 +290,10 @@ public final class DevAPIHandler: Sendable {
             if type.hasStatus {
                 resources.append(["name": .string("\(type.plural)/status"), "singularName": "", "namespaced": .bool(type.namespaced),
                                   "kind": .string(type.kind), "verbs": ["get", "patch", "update"]])
+            }
+            if Self.servesScale(type) {
+                resources.append(["name": .string("\(type.plural)/scale"), "singularName": "", "namespaced": .bool(type.namespaced),
+                                  "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]])
             }
         }
         return ["kind": "APIResourceList", "apiVersion": "v1",
@@ -321,7 +383,7 @@ public final class DevAPIHandler: Sendable {
         }
         let name = rest.count > 1 ? rest[1] : nil
         let subresource = rest.count > 2 ? rest[2...].joined(separator: "/") : nil
-        if let subresource, !(subresource == "status" && type.hasStatus) {
+        if let subresource, !(subresource == "status" && type.hasStatus), !(subresource == "scale" && Self.servesScale(type)) {
             throw APIError(code: 404, reason: "NotFound",
                            message: "the server could not find the requested resource: subresource \"\(subresource)\" of \(type.qualifiedName) is not served by the development API server")
         }
@@ -367,6 +429,7 @@ public final class DevAPIHandler: Sendable {
                 throw APIError.methodNotAllowed("\(request.method) is not supported on the collection \(type.qualifiedName)")
             }
         }
+        if target.subresource == "scale" { return try await scale(request, target, name: name, dryRun: dryRun) }
         let statusOnly = target.subresource == "status"
         switch request.method {
         case "GET":
@@ -433,9 +496,15 @@ public final class DevAPIHandler: Sendable {
             throw APIError(code: 413, reason: "RequestEntityTooLarge", message: "request body larger than \(Self.maxBodyBytes) bytes")
         }
         let contentType = (request.headers["content-type"] ?? "application/json").split(separator: ";").first.map(String.init) ?? ""
-        if contentType.contains("protobuf") || contentType.contains("cbor") {
+        let media = contentType.trimmingSpaces.lowercased()
+        // A missing type and the form type curl, URLSession and libcurl send by default are read as JSON.
+        let known = media.isEmpty || media.hasSuffix("json") || media.hasSuffix("yaml") || media == "*/*"
+            || media == "application/x-www-form-urlencoded"
+        if !known || (request.method != "PATCH" && media.hasSuffix("+json")) {
+            // Protobuf bodies were transcoded before routing; CBOR and other formats are not read.
             throw APIError(code: 415, reason: "UnsupportedMediaType",
-                           message: "the development API server accepts JSON and YAML bodies only, not \(contentType)")
+                           message: "the body of the request was in an unknown format - accepted media types include: "
+                               + "application/json, application/yaml, \(KubeProtobuf.mediaType) (got \(contentType))")
         }
         let firstByte = request.body.first { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }
         let looksLikeJSON = firstByte == UInt8(ascii: "{") || firstByte == UInt8(ascii: "[")
@@ -579,8 +648,8 @@ public final class DevAPIHandler: Sendable {
         let contentType = (request.headers["content-type"] ?? "").split(separator: ";").first.map { $0.trimmingSpaces } ?? ""
         let patch = try parseBody(request)
         if contentType == "application/apply-patch+yaml" {
-            // Server-side apply, approximated as a strategic merge of the applied configuration
-            // (fieldManager and force are accepted; managed fields are not tracked).
+            // Server-side apply: a strategic merge of the applied configuration, with conflicts
+            // against the other appliers' fields (ManagedFields).
             guard request.query["fieldManager"].map({ !$0.isEmpty }) ?? false else {
                 throw APIError.badRequest("PATCH requests of type application/apply-patch+yaml require a fieldManager")
             }
@@ -606,8 +675,14 @@ public final class DevAPIHandler: Sendable {
             if patch[path: ["metadata", "resourceVersion"]] == nil {
                 merged.set(path: ["metadata", "resourceVersion"], to: current[path: ["metadata", "resourceVersion"]])
             }
+            let conflicts = ManagedFields.conflicts(applying: ManagedFields.appliedSet(patch), values: merged, manager: manager,
+                                                    in: current)
+            if !conflicts.isEmpty && request.query["force"] != "true" { throw ManagedFields.conflictError(conflicts) }
+            var owner = current
+            owner.set(path: ["metadata", "managedFields"],
+                      to: ManagedFields.takingOver(conflicts, in: current[path: ["metadata", "managedFields"]] ?? []))
             let managedFields = ManagedFields.recordApply(patch, manager: manager, apiVersion: type.groupVersion,
-                                                          in: current, time: ObjectStore.now())
+                                                          in: owner, time: ObjectStore.now())
             let updated = try await store.update(type, namespace: target.namespace, name: name, body: merged,
                                                  statusOnly: statusOnly, requireResourceVersion: false, dryRun: dryRun,
                                                  managedFields: managedFields)
@@ -667,6 +742,8 @@ public final class DevAPIHandler: Sendable {
     // MARK: Admin (fault injection)
 
     func admin(_ request: APIRequest, path: String) async throws -> APIResponse {
+        var request = request
+        request.headers["content-type"] = "application/json"  // curl -d sends a form type; these bodies are JSON
         switch (request.method, path) {
         case ("GET", "/sextant-dev/faults"):
             return .json(faults.current.json)

@@ -254,6 +254,9 @@ public actor ObjectStore {
             if type.kind == "Pod" && type.group.isEmpty { object["status"] = ["phase": "Pending"] }
         }
         if type.storageKey == BuiltinResources.serviceStorageKey { object = try allocate(service: object, name: name) }
+        if type.group.isEmpty && type.kind == "Secret" && (object["type"]?.stringValue ?? "").isEmpty {
+            object["type"] = "Opaque"  // the core/v1 Secret defaulting
+        }
         object = try admitCustom(type, object, name: name)
         var crdServes: [ResourceType] = []
         if type.storageKey == BuiltinResources.crdStorageKey {

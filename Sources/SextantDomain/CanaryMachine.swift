@@ -528,7 +528,7 @@ struct Run {
     }
 
     var analysisDue: Bool {
-        let hasAnalysis = !(spec.analysis?.metrics ?? []).isEmpty || (spec.webhooks ?? []).contains { $0.type == .rollout }
+        let hasAnalysis = (spec.analysis?.hasChecks ?? false) || (spec.webhooks ?? []).contains { $0.type == .rollout }
         guard hasAnalysis, observed.routing == .verified else { return false }
         guard let base = (status.lastAnalysisTime ?? status.stepStartTime).flatMap(KubeTime.parse) else { return true }
         return now >= base.addingTimeInterval(interval.seconds)
@@ -538,7 +538,11 @@ struct Run {
     mutating func record(_ measurements: [SextantAPI.Measurement], candidate: String) throws -> Bool {
         status.lastAnalysisTime = nowText
         status.measurements = measurements
-        let policies = Dictionary((spec.analysis?.metrics ?? []).map { ($0.name, $0.noDataPolicy) }, uniquingKeysWith: { a, _ in a })
+        var policies = Dictionary((spec.analysis?.metrics ?? []).map { ($0.name, $0.noDataPolicy) }, uniquingKeysWith: { a, _ in a })
+        // A comparison without enough events on both sides has not decided: never a failure.
+        for comparison in spec.analysis?.comparisons ?? [] where policies[comparison.name] == nil {
+            policies[comparison.name] = .ignore
+        }
         var failures: [SextantAPI.Measurement] = []
         var errors: [SextantAPI.Measurement] = []
         for m in measurements {
@@ -838,7 +842,7 @@ struct Run {
         let active = CanaryMachine.isActive(status)
         let working = CanaryMachine.resumed(status)
         if active, working.phase == .progressing || working.phase == .paused {
-            let hasAnalysis = !(spec.analysis?.metrics ?? []).isEmpty || !hooks(.rollout).isEmpty
+            let hasAnalysis = (spec.analysis?.hasChecks ?? false) || !hooks(.rollout).isEmpty
             if hasAnalysis, let base = (status.lastAnalysisTime ?? status.stepStartTime).flatMap(KubeTime.parse) {
                 times.append(base.addingTimeInterval(interval.seconds))
             }

@@ -21,7 +21,7 @@ public enum RolloutSteps {
     /// - shadow: mirroring for `iterations` runs; A/B: the match route for `iterations` runs.
     /// - `autoPromote: false` ends with an indefinite pause (waits for `promote`).
     public static func of(_ spec: CanaryRolloutSpec) -> [RolloutStep] {
-        let analysed = !(spec.analysis?.metrics ?? []).isEmpty
+        let analysed = (spec.analysis?.hasChecks ?? false)
             || (spec.webhooks ?? []).contains { $0.type == .rollout }
         let perStep = analysed ? 1 : 0
         let strategy = spec.strategy

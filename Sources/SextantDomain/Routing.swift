@@ -1,7 +1,8 @@
 import SextantAPI
 import SextantJSON
 
-// Traffic routing through a user-owned Istio VirtualService: see docs/routing.md.
+// Traffic routing through objects the user owns (Istio VirtualService, Gateway API HTTPRoute and
+// GRPCRoute): see docs/routing.md.
 
 /// Where traffic should go: the split the canary state machine asks for.
 public struct TrafficSplit: Sendable, Hashable, Codable, CustomStringConvertible {
@@ -62,6 +63,10 @@ public struct RoutingError: Error, Sendable, Hashable, CustomStringConvertible {
         case invalidSpec = "InvalidRoutingSpec"
         /// Weights or mirror share outside 0...100.
         case invalidSplit = "InvalidSplit"
+        /// The HTTPRoute or GRPCRoute does not exist (the message names the kind).
+        case gatewayRouteNotFound = "GatewayRouteNotFound"
+        /// A field of the HTTPRoute/GRPCRoute Sextant reads has the wrong type, or the server refused the write.
+        case invalidGatewayRoute = "InvalidGatewayRoute"
         /// The object read back after the write does not route as asked.
         case verificationFailed = "RoutingNotVerified"
     }
@@ -184,69 +189,6 @@ public struct ServiceHost: Hashable, Sendable {
             return a == b
         default:
             return false
-        }
-    }
-}
-
-/// The stable and canary destinations of a RoutingSpec, and how to recognise them.
-struct RoutingTargets: Sendable {
-    struct Target: Sendable {
-        let host: String
-        let subset: String?
-        let serviceHost: ServiceHost
-
-        func matches(_ destination: JSONValue?, namespace: String?) -> Bool {
-            guard let host = destination?["host"]?.stringValue else { return false }
-            guard ServiceHost(host, defaultNamespace: namespace).matches(serviceHost) else { return false }
-            return destination?["subset"]?.stringValue == subset
-        }
-
-        var text: String { subset.map { "host \(host) subset \($0)" } ?? "host \(host)" }
-    }
-
-    let stable: Target
-    let canary: Target
-
-    init(_ routing: RoutingSpec, namespace: String?) throws(RoutingError) {
-        switch (routing.services, routing.destinationRule) {
-        case (let services?, nil):
-            guard !services.stable.isEmpty, !services.canary.isEmpty else {
-                throw RoutingError(.invalidSpec, "spec.routing.services: stable and canary must name Services")
-            }
-            let stableHost = ServiceHost(services.stable, defaultNamespace: namespace)
-            let canaryHost = ServiceHost(services.canary, defaultNamespace: namespace)
-            guard !stableHost.matches(canaryHost) else {
-                throw RoutingError(.invalidSpec, "spec.routing.services: stable and canary are the same Service \(services.stable)")
-            }
-            stable = Target(host: services.stable, subset: nil, serviceHost: stableHost)
-            canary = Target(host: services.canary, subset: nil, serviceHost: canaryHost)
-        case (nil, let rule?):
-            let names = try SubsetNames(rule)
-            let host = ServiceHost(rule.host, defaultNamespace: namespace)
-            stable = Target(host: rule.host, subset: names.stable, serviceHost: host)
-            canary = Target(host: rule.host, subset: names.canary, serviceHost: host)
-        case (nil, nil):
-            throw RoutingError(.invalidSpec, "spec.routing: set either services (host-level split) or destinationRule (subset-level split)")
-        case (.some, .some):
-            throw RoutingError(.invalidSpec, "spec.routing: services and destinationRule are exclusive; set only one")
-        }
-    }
-}
-
-/// The DestinationRule subset names with their defaults.
-struct SubsetNames: Sendable {
-    let stable: String
-    let canary: String
-
-    init(_ ref: DestinationRuleRef) throws(RoutingError) {
-        stable = ref.stableSubset ?? "stable"
-        canary = ref.canarySubset ?? "canary"
-        guard !ref.host.isEmpty else {
-            throw RoutingError(.invalidSpec, "spec.routing.destinationRule.host must not be empty")
-        }
-        guard !stable.isEmpty, !canary.isEmpty, stable != canary else {
-            throw RoutingError(.invalidSpec,
-                               "spec.routing.destinationRule: stableSubset and canarySubset must be two different non-empty names (got \"\(stable)\" and \"\(canary)\")")
         }
     }
 }

@@ -272,7 +272,10 @@ public enum VirtualServiceRouting {
         let abIndex: Int?
 
         init(_ vs: JSONValue, routing: RoutingSpec, rollout: String) throws(RoutingError) {
-            let fallback = routing.virtualService.name
+            guard let ref = routing.virtualService else {
+                throw RoutingError(.invalidSpec, "spec.routing.virtualService is not set")
+            }
+            let fallback = ref.name
             label = objectLabel("VirtualService", vs, fallbackName: fallback)
             guard vs.objectValue != nil else {
                 throw RoutingError(.invalidVirtualService, "VirtualService \(fallback) is \(vs.typeName), expected object")
@@ -297,7 +300,7 @@ public enum VirtualServiceRouting {
             let label = self.label, targets = self.targets, namespace = self.namespace
 
             var indices: [Int] = []
-            let wanted = (routing.virtualService.routes ?? []).filter { !$0.isEmpty }
+            let wanted = (ref.routes ?? []).filter { !$0.isEmpty }
             if wanted.isEmpty {
                 indices = http.indices.filter {
                     !($0 == abIndex || (http[$0]["name"]?.stringValue ?? "").hasPrefix(VirtualServiceRouting.abTestRoutePrefix))
@@ -403,6 +406,135 @@ public enum VirtualServiceRouting {
                               stableEntry: stableEntry, canaryEntry: canaryEntry,
                               stableWeight: try weight(stableEntry), canaryWeight: try weight(canaryEntry),
                               mirror: mirror)
+        }
+    }
+}
+
+// MARK: Istio destinations
+
+/// The stable and canary destinations of a RoutingSpec, and how to recognise them.
+struct RoutingTargets: Sendable {
+    struct Target: Sendable {
+        let host: String
+        let subset: String?
+        let serviceHost: ServiceHost
+
+        func matches(_ destination: JSONValue?, namespace: String?) -> Bool {
+            guard let host = destination?["host"]?.stringValue else { return false }
+            guard ServiceHost(host, defaultNamespace: namespace).matches(serviceHost) else { return false }
+            return destination?["subset"]?.stringValue == subset
+        }
+
+        var text: String { subset.map { "host \(host) subset \($0)" } ?? "host \(host)" }
+    }
+
+    let stable: Target
+    let canary: Target
+
+    init(_ routing: RoutingSpec, namespace: String?) throws(RoutingError) {
+        switch (routing.services, routing.destinationRule) {
+        case (let services?, nil):
+            guard !services.stable.isEmpty, !services.canary.isEmpty else {
+                throw RoutingError(.invalidSpec, "spec.routing.services: stable and canary must name Services")
+            }
+            let stableHost = ServiceHost(services.stable, defaultNamespace: namespace)
+            let canaryHost = ServiceHost(services.canary, defaultNamespace: namespace)
+            guard !stableHost.matches(canaryHost) else {
+                throw RoutingError(.invalidSpec, "spec.routing.services: stable and canary are the same Service \(services.stable)")
+            }
+            stable = Target(host: services.stable, subset: nil, serviceHost: stableHost)
+            canary = Target(host: services.canary, subset: nil, serviceHost: canaryHost)
+        case (nil, let rule?):
+            let names = try SubsetNames(rule)
+            let host = ServiceHost(rule.host, defaultNamespace: namespace)
+            stable = Target(host: rule.host, subset: names.stable, serviceHost: host)
+            canary = Target(host: rule.host, subset: names.canary, serviceHost: host)
+        case (nil, nil):
+            throw RoutingError(.invalidSpec, "spec.routing: set either services (host-level split) or destinationRule (subset-level split)")
+        case (.some, .some):
+            throw RoutingError(.invalidSpec, "spec.routing: services and destinationRule are exclusive; set only one")
+        }
+    }
+}
+
+/// The DestinationRule subset names with their defaults.
+struct SubsetNames: Sendable {
+    let stable: String
+    let canary: String
+
+    init(_ ref: DestinationRuleRef) throws(RoutingError) {
+        stable = ref.stableSubset ?? "stable"
+        canary = ref.canarySubset ?? "canary"
+        guard !ref.host.isEmpty else {
+            throw RoutingError(.invalidSpec, "spec.routing.destinationRule.host must not be empty")
+        }
+        guard !stable.isEmpty, !canary.isEmpty, stable != canary else {
+            throw RoutingError(.invalidSpec,
+                               "spec.routing.destinationRule: stableSubset and canarySubset must be two different non-empty names (got \"\(stable)\" and \"\(canary)\")")
+        }
+    }
+}
+
+// MARK: DestinationRule subsets
+
+extension VersionSelectors {
+    /// Ops that point the stable subset at `stableVersion` and the canary subset at
+    /// `canaryVersion` (or at `stableVersion` when nil); empty when they already do. Guarded by a
+    /// `test` of the resourceVersion and of each changed subset's name. Subsets must exist:
+    /// Sextant does not create them.
+    public static func destinationRulePatch(_ destinationRule: JSONValue, ref: DestinationRuleRef, stableVersion: String,
+                                            canaryVersion: String?) throws(RoutingError) -> [JSONValue] {
+        let names = try SubsetNames(ref)
+        let label = objectLabel("DestinationRule", destinationRule, fallbackName: ref.name)
+        let subsets = try subsetList(destinationRule, label: label)
+        let namespace = destinationRule[path: ["metadata", "namespace"]]?.stringValue
+        if let host = destinationRule[path: ["spec", "host"]]?.stringValue,
+           !ServiceHost(host, defaultNamespace: namespace).matches(ServiceHost(ref.host, defaultNamespace: namespace)) {
+            throw RoutingError(.invalidDestinationRule,
+                               "\(label) is for host \(host), but spec.routing.destinationRule.host is \(ref.host)")
+        }
+        let key = SextantLabel.modelVersion
+        var ops: [JSONValue] = []
+        for (subset, version) in [(names.stable, stableVersion),
+                                  (names.canary, canaryTarget(stableVersion: stableVersion, canaryVersion: canaryVersion))] {
+            guard !version.isEmpty else { throw RoutingError(.invalidSpec, "the version for subset \(subset) is empty") }
+            let found = subsets.indices.filter { subsets[$0]["name"]?.stringValue == subset }
+            guard let index = found.first else {
+                let existing = subsets.compactMap { $0["name"]?.stringValue }
+                throw RoutingError(.subsetNotFound,
+                                   "\(label) has no subset \"\(subset)\" (its subsets: \(existing.isEmpty ? "none" : existing.joined(separator: ", "))); add subsets \"\(names.stable)\" and \"\(names.canary)\" to it")
+            }
+            guard found.count == 1 else {
+                throw RoutingError(.invalidDestinationRule, "\(label) has \(found.count) subsets named \"\(subset)\"")
+            }
+            let base = ["spec", "subsets", String(index)]
+            let change: JSONValue
+            switch subsets[index]["labels"] {
+            case nil, .null?:
+                change = PatchOp.add(base + ["labels"], [key: .string(version)])
+            case .object(let labels)?:
+                switch labels[key] {
+                case .string(version)?: continue
+                case nil: change = PatchOp.add(base + ["labels", key], .string(version))
+                case _?: change = PatchOp.replace(base + ["labels", key], .string(version))
+                }
+            case let other?:
+                throw RoutingError(.invalidDestinationRule,
+                                   "\(label): subset \"\(subset)\" labels is \(other.typeName), expected object")
+            }
+            ops += [PatchOp.test(base + ["name"], .string(subset)), change]
+        }
+        return guarded(ops, destinationRule)
+    }
+
+    private static func subsetList(_ rule: JSONValue, label: String) throws(RoutingError) -> [JSONValue] {
+        guard rule.objectValue != nil, let spec = rule["spec"], spec.objectValue != nil else {
+            throw RoutingError(.invalidDestinationRule, "\(label) has no spec")
+        }
+        switch spec["subsets"] {
+        case nil, .null?: return []
+        case .array(let array)?: return array
+        case let other?: throw RoutingError(.invalidDestinationRule, "\(label): spec.subsets is \(other.typeName), expected array")
         }
     }
 }

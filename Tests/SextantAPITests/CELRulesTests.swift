@@ -57,11 +57,28 @@ import Testing
             + "  strategy: {blueGreen: {}}\n", "set exactly one of managed and external"),
         ("routing-neither", base.replacingOccurrences(of: ", services: {stable: a, canary: b}", with: "")
             + "  strategy: {blueGreen: {}}\n", "set exactly one of services and destinationRule"),
+        ("routing-no-router", base.replacingOccurrences(of: "virtualService: {name: vs}, ", with: "")
+            + "  strategy: {blueGreen: {}}\n", "set exactly one of virtualService, httpRoute and grpcRoute"),
+        ("routing-two-routers", base.replacingOccurrences(of: "virtualService: {name: vs}, ", with: "virtualService: {name: vs}, httpRoute: {name: r}, ")
+            + "  strategy: {blueGreen: {}}\n", "set exactly one of virtualService, httpRoute and grpcRoute"),
+        ("httproute-without-services", base.replacingOccurrences(
+            of: "virtualService: {name: vs}, services: {stable: a, canary: b}", with: "httpRoute: {name: r}, destinationRule: {name: dr, host: h}")
+            + "  strategy: {blueGreen: {}}\n", "httpRoute and grpcRoute need services"),
         ("same-services", base.replacingOccurrences(of: "canary: b", with: "canary: a")
             + "  strategy: {blueGreen: {}}\n", "stable and canary must differ"),
         ("same-subsets", base.replacingOccurrences(
             of: "services: {stable: a, canary: b}", with: "destinationRule: {name: dr, host: h, stableSubset: v1, canarySubset: v1}")
             + "  strategy: {blueGreen: {}}\n", "stableSubset and canarySubset must differ"),
+        ("comparison-template-and-queries", base + """
+              strategy: {blueGreen: {}}
+              analysis: {comparisons: [{name: x, template: SuccessRate, successQuery: a, totalQuery: b}]}
+
+            """, "set either template or both successQuery and totalQuery"),
+        ("comparison-half-query", base + """
+              strategy: {blueGreen: {}}
+              analysis: {comparisons: [{name: x, successQuery: a}]}
+
+            """, "successQuery and totalQuery go together"),
         ("threshold-range-inverted", base + """
               strategy: {blueGreen: {}}
               analysis: {metrics: [{name: x, query: up, thresholdRange: {min: 2, max: 1}}]}

@@ -51,6 +51,47 @@ import Testing
         #expect(two.first?.kind == .invalid)
     }
 
+    @Test func exactlyOneRouterAndGatewayRoutesNeedServices() {
+        var gateway = rollout(RolloutStrategy(blueGreen: BlueGreenStrategy()))
+        gateway.spec.routing = RoutingSpec(httpRoute: GatewayRouteRef(name: "fraud", rules: ["primary"]),
+                                           services: ServicePair(stable: "a", canary: "b"))
+        #expect(gateway.validate().isEmpty)
+        var two = gateway
+        two.spec.routing.grpcRoute = GatewayRouteRef(name: "fraud")
+        #expect(paths(two.validate()) == ["spec.routing"])
+        #expect(two.validate().first?.message.contains("virtualService, httpRoute and grpcRoute") == true)
+        var none = gateway
+        none.spec.routing.httpRoute = nil
+        #expect(none.validate().map(\.kind) == [.required])
+        var subsets = gateway
+        subsets.spec.routing.services = nil
+        subsets.spec.routing.destinationRule = DestinationRuleRef(name: "dr", host: "h")
+        #expect(paths(subsets.validate()) == ["spec.routing.services"])
+        var duplicate = gateway
+        duplicate.spec.routing.httpRoute?.rules = ["primary", "primary"]
+        #expect(paths(duplicate.validate()) == ["spec.routing.httpRoute.rules[1]"])
+    }
+
+    @Test func comparisonsNeedOneQuerySourceAndSaneSettings() {
+        var r = rollout(RolloutStrategy(blueGreen: BlueGreenStrategy()))
+        var analysis = AnalysisSpec()
+        var good = ComparisonMetric(name: "sr", template: .successRate)
+        good.maxDegradation = 0.02
+        var both = ComparisonMetric(name: "both", template: .successRate)
+        both.successQuery = "a"
+        both.totalQuery = "b"
+        var half = ComparisonMetric(name: "half")
+        half.successQuery = "a"
+        var wild = ComparisonMetric(name: "wild", template: .modelAccuracy)
+        wild.confidence = 1.5
+        wild.minSamples = 0
+        analysis.comparisons = [good, both, half, wild]
+        analysis.metrics = [AnalysisMetric(name: "sr", template: .successRate, thresholdRange: ThresholdRange(min: 0.9))]
+        r.spec.analysis = analysis
+        #expect(paths(r.validate()) == ["spec.analysis.comparisons", "spec.analysis.comparisons[1]", "spec.analysis.comparisons[2]",
+                                        "spec.analysis.comparisons[3].confidence", "spec.analysis.comparisons[3].minSamples"])
+    }
+
     @Test func routingAndServingNeedExactlyOneMode() {
         var r = rollout(RolloutStrategy(blueGreen: BlueGreenStrategy()))
         r.spec.routing.destinationRule = DestinationRuleRef(name: "dr", host: "model")
@@ -232,9 +273,9 @@ import Testing
         let wrongType = try #require(error(base))
         #expect(wrongType.path == "spec.strategy.canary.steps[1].setWeight")
         var missing = base
-        missing["spec"]?["routing"] = ["services": ["stable": "a", "canary": "b"]]
+        missing["spec"]?["routing"] = ["virtualService": [:], "services": ["stable": "a", "canary": "b"]]
         let required = try #require(error(missing))
-        #expect(required.path == "spec.routing.virtualService")
+        #expect(required.path == "spec.routing.virtualService.name")
         #expect(required.kind == .required)
         var badEnum = base
         badEnum.set(path: ["spec", "strategy"], to: ["abTest": ["match": [["header": ["name": "x", "exact": "y"]]]]])

@@ -28,12 +28,18 @@ final class CanaryEnvironment: @unchecked Sendable {
     private let controllerTask = Mutex<Task<Void, any Error>?>(nil)
 
     /// `versions`: ModelVersion name → (success rate, latency in seconds) of its exporter.
-    static func start(versions: [String: (success: Double, latency: Double)]) async throws -> CanaryEnvironment {
+    /// `gatewayCRDs`: a directory whose HTTPRoute and GRPCRoute CRDs are applied too
+    /// (hack/local-crds, or the Gateway API's own in ../shared/fixtures/gateway-api).
+    static func start(versions: [String: (success: Double, latency: Double)], gatewayCRDs: String? = nil) async throws -> CanaryEnvironment {
         let server = try await DevServer.start(DevServerConfiguration(port: 0))
         let client = KubeClient.forTests(server, namespace: namespace)
         try await TrainingEnvironment.installCRDs(client)
-        for file in ["virtualservices.networking.istio.io.yaml", "destinationrules.networking.istio.io.yaml"] {
-            let yaml = try Data(contentsOf: URL(fileURLWithPath: Repo.localCRDs + "/" + file))
+        var files = ["virtualservices.networking.istio.io.yaml", "destinationrules.networking.istio.io.yaml"].map { Repo.localCRDs + "/" + $0 }
+        if let gatewayCRDs {
+            files += ["httproutes.gateway.networking.k8s.io.yaml", "grpcroutes.gateway.networking.k8s.io.yaml"].map { gatewayCRDs + "/" + $0 }
+        }
+        for file in files {
+            let yaml = try Data(contentsOf: URL(fileURLWithPath: file))
             _ = try await client.send(method: "POST", path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
                                       body: yaml, contentType: "application/yaml")
         }
@@ -177,9 +183,11 @@ final class CanaryEnvironment: @unchecked Sendable {
         _ = try await client.create(ModelVersion(metadata: ObjectMeta(name: name, namespace: Self.namespace), spec: spec))
     }
 
-    func createRollout(_ name: String = "fraud", candidate: String, failureLimit: Int = 2, errorLimit: Int = 3) async throws {
+    func createRollout(_ name: String = "fraud", candidate: String, failureLimit: Int = 2, errorLimit: Int = 3,
+                       routing gatewayRouting: RoutingSpec? = nil, comparisons: [ComparisonMetric]? = nil) async throws {
         var routing = RoutingSpec(virtualService: VirtualServiceRef(name: "fraud", routes: ["primary"]))
         routing.destinationRule = DestinationRuleRef(name: "fraud", host: "fraud")
+        if let gatewayRouting { routing = gatewayRouting }
         var managed = ManagedServing()
         managed.replicas = 1
         var spec = CanaryRolloutSpec(modelName: Self.model, serving: ServingSpec(managed: managed), routing: routing,
@@ -194,6 +202,7 @@ final class CanaryEnvironment: @unchecked Sendable {
         var latency = AnalysisMetric(name: "latency-p99", template: .latencyP99, thresholdRange: ThresholdRange(max: 0.5))
         latency.interval = "5s"
         analysis.metrics = [success, latency]
+        analysis.comparisons = comparisons
         spec.analysis = analysis
         spec.progressDeadlineSeconds = 60
         spec.scaleDownDelaySeconds = 1

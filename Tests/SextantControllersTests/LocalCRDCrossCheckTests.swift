@@ -62,7 +62,7 @@ struct LocalCRDCrossCheckTests {
         }
         var fraud = RoutingFixtures.subsetRollout()
         fraud.metadata.name = "fraud"
-        fraud.spec.routing.virtualService.name = "fraud"
+        fraud.spec.routing.virtualService?.name = "fraud"
         fraud.spec.routing.destinationRule = DestinationRuleRef(name: "fraud", host: "fraud")
         for weight in [25, 50, 100, 0] {
             try await pair.route(fraud, stable: "fraud-v1", canary: "fraud-v2", split: TrafficSplit(canaryWeight: weight))

@@ -214,7 +214,7 @@ import Testing
         #expect(error?.message.contains("has no subset \"canary\"") == true)
 
         var hostRollout = RoutingFixtures.hostRollout()
-        hostRollout.spec.routing.virtualService.name = "fraud-detector"
+        hostRollout.spec.routing.virtualService?.name = "fraud-detector"
         error = await route(hostRollout)
         #expect(error?.reason == .serviceNotFound)
         #expect(error?.message == "Service ml-production/churn-stable not found (v1)")

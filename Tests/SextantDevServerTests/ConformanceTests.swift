@@ -93,10 +93,10 @@ import Testing
         #expect(one.json?["kind"] == "PartialObjectMetadata")
         #expect(one.json?[path: ["metadata", "name"]] == "a")
         #expect(one.json?["data"] == nil)
-        // A list asked for as a single object, an unknown conversion, or protobuf only: 406.
+        // A list asked for as a single object, an unknown conversion, protobuf as a Table: 406.
         for accept in ["application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io",
                        "application/json;as=Nonsense;v=v1;g=meta.k8s.io",
-                       "application/vnd.kubernetes.protobuf", "text/html"] {
+                       "application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io", "text/html"] {
             let refused = await call(h, "GET", "\(ns)/configmaps", accept: accept)
             #expect(refused.status == 406, "\(accept)")
             #expect(refused.json?["reason"] == "NotAcceptable")
@@ -105,8 +105,12 @@ import Testing
         let fallback = await call(h, "GET", "\(ns)/configmaps", accept:
             "application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json")
         #expect(fallback.json?["kind"] == "PartialObjectMetadataList")
+        // Plain protobuf first (client-go's typed clients): the list in the protobuf envelope.
         let plain = await call(h, "GET", "\(ns)/configmaps", accept: "application/vnd.kubernetes.protobuf, application/json")
-        #expect(plain.json?["kind"] == "ConfigMapList")
+        #expect(plain.headers.contains { $0.0 == "Content-Type" && $0.1 == "application/vnd.kubernetes.protobuf" })
+        #expect(Array(plain.bytes.prefix(4)) == Array("k8s\u{0}".utf8))
+        let json = await call(h, "GET", "\(ns)/configmaps", accept: "application/json, application/vnd.kubernetes.protobuf")
+        #expect(json.json?["kind"] == "ConfigMapList")
     }
 
     @Test func everyNamespaceHasADefaultServiceAccount() async throws {
@@ -159,7 +163,8 @@ import Testing
         let before = try #require(await call(h, "GET", "/sextant-dev/stats").json?["revision"])
         let cases: [(String, String, String, String, Int)] = [
             ("POST", "\(ns)/configmaps", "{\"kind\":", "application/json", 400),
-            ("POST", "\(ns)/configmaps", "k8s\u{0}\u{a}\u{2}v1", "application/vnd.kubernetes.protobuf", 415),
+            ("POST", "\(ns)/configmaps", "k8s\u{0}\u{a}\u{2}v1", "application/vnd.kubernetes.protobuf", 400),
+            ("POST", "\(ns)/configmaps", "\u{a1}", "application/cbor", 415),
             ("POST", "\(ns)/configmaps", "[1,2]", "application/json", 400),
             ("PUT", "\(ns)/configmaps/keep", #"{"kind":"Secret","metadata":{"name":"keep"}}"#, "application/json", 400),
             ("PUT", "\(ns)/configmaps/keep", #"{"metadata":{"name":"other"}}"#, "application/json", 400),

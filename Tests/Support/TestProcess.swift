@@ -36,13 +36,17 @@ public final class TestProcess: @unchecked Sendable {
     }
 
     /// Waits until the output contains a line starting with `prefix` and returns the rest of it.
-    public func waitForLine(prefix: String, timeout: Duration = .seconds(20)) async throws -> String {
+    /// The timeout is generous: on a loaded CI machine a Python server can take well over 20 s to start.
+    public func waitForLine(prefix: String, timeout: Duration = .seconds(90)) async throws -> String {
         let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            for line in text.split(separator: "\n") where line.hasPrefix(prefix) {
+        while true {
+            // Read the output once per pass, so the line that arrives at the deadline is still seen.
+            let snapshot = text
+            for line in snapshot.split(separator: "\n") where line.hasPrefix(prefix) {
                 return String(line.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)
             }
             if !process.isRunning { throw TestSetupError("\(process.arguments ?? []) exited: \(text)") }
+            guard ContinuousClock.now < deadline else { break }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw TestSetupError("timed out waiting for \(prefix) from \(process.arguments ?? []): \(text)")
@@ -78,8 +82,9 @@ public enum Repo {
     public static let localCRDs: String = root + "/hack/local-crds"
 
     /// The upstream CRDs beside the repository (`../shared/fixtures`), present in CI only: the one
-    /// thing a test may read from outside the repository, and only the cross-check of
-    /// `hack/local-crds/` against them does (it is skipped, saying why, when they are absent).
+    /// thing a test may read from outside the repository: the cross-check of `hack/local-crds/`
+    /// against them, and the Gateway API rollout run once more on the Gateway API's own CRDs
+    /// (both skipped, saying why, when they are absent).
     public static let upstreamFixtures: String = (root as NSString).deletingLastPathComponent + "/shared/fixtures"
 }
 

@@ -1,0 +1,158 @@
+import Foundation
+import SextantAPI
+import SextantControllers
+import SextantJSON
+import SextantKube
+import SextantKubeTypes
+import SextantTestSupport
+import Testing
+
+/// Issue 18's Gateway API router end to end: the development API server with the HTTPRoute and
+/// GRPCRoute CRDs applied (the Gateway API's own v1.6.1 standard channel where `../shared/fixtures`
+/// is present, else hack/local-crds), a real Prometheus scraping `sextant-server`-style exporters,
+/// and the controller. The rollout names an existing HTTPRoute; the test reads the weights back
+/// from it and the versions from the two Services' selectors.
+@Suite(.serialized) struct GatewayRolloutEndToEndTests {
+    static func toolsPresent() throws -> Bool {
+        try Tooling.available("prometheus", PrometheusServer.isInstalled)
+            && Tooling.available("python3", MetricsExporter.isAvailable)
+    }
+
+    /// One environment, two candidates: a healthy one promoted, then a failing one rolled back.
+    static func promoteThenRollBack(crdDirectory: String) async throws {
+        let versions = ["fraud-v1": CanaryRolloutEndToEndTests.healthy, "fraud-v2": CanaryRolloutEndToEndTests.healthy,
+                        "fraud-v3": CanaryRolloutEndToEndTests.failing]
+        let env = try await CanaryEnvironment.start(versions: versions, gatewayCRDs: crdDirectory)
+        defer { env.stopProcesses(); Task { await env.stop() } }
+        try await env.createGatewayRouting()
+        for (index, name) in versions.keys.sorted().enumerated() {
+            try await env.createVersion(name, version: Int64(index + 1))
+        }
+        // The statistical comparison rides along: real Prometheus series of both versions.
+        var comparison = ComparisonMetric(name: "success-vs-stable", template: .successRate)
+        comparison.interval = "5s"
+        comparison.minSamples = 100
+        try await env.createRollout(candidate: "fraud-v1", routing: CanaryEnvironment.gatewayRouting, comparisons: [comparison])
+        env.startController()
+        try await CanaryRolloutEndToEndTests.waitForStable(env, "fraud-v1")
+        let userSpec = try await env.routeSpecWithoutWeights()
+        var t = try await env.gatewayTraffic()
+        #expect(t.stable == 100 && t.canary == 0 && t.stableVersion == "fraud-v1", "\(t)")
+
+        // Healthy: through 25 and 50 on the HTTPRoute, then promoted.
+        try await env.setCandidate("fraud-v2")
+        var weights: [Int64] = []
+        try await env.waitFor("fraud-v2 promoted", timeout: .seconds(60)) {
+            let t = try await env.gatewayTraffic()
+            if weights.last != t.canary { weights.append(t.canary) }
+            let s = try await env.rollout().status
+            return s?.phase == .succeeded && s?.stableVersion == "fraud-v2"
+        }
+        #expect(weights.filter { $0 != 0 } == [25, 50], "canary weights read from the HTTPRoute: \(weights)")
+        t = try await env.gatewayTraffic()
+        #expect(t.stable == 100 && t.canary == 0 && t.stableVersion == "fraud-v2", "\(t)")
+        let passed = try await env.rollout().status?.measurements?.first { $0.metric == "success-vs-stable" }
+        #expect(passed?.outcome == .pass, "equal candidate vs stable: \(String(describing: passed))")
+        #expect(passed?.query?.contains(#"version="fraud-v2""#) == true)
+        #expect(try await env.routeSpecWithoutWeights() == userSpec, "only the weights changed")
+
+        try await env.setCandidate("fraud-v3")
+        var sawCanaryTraffic = false
+        try await env.waitFor("fraud-v3 rolled back with traffic back on stable", timeout: .seconds(60)) {
+            let t = try await env.gatewayTraffic()
+            if t.canary > 0 { sawCanaryTraffic = true }
+            let s = try await env.rollout().status
+            return sawCanaryTraffic && s?.phase == .rolledBack && t.canary == 0 && t.stable == 100
+        }
+        let status = try #require(try await env.rollout().status)
+        #expect(status.stableVersion == "fraud-v2")
+        #expect(status.failedChecks == 2)
+        let failed = status.measurements?.first { $0.metric == "success-vs-stable" }
+        #expect(failed?.outcome == .fail && (failed?.value ?? 1) < 0.05, "60% vs 99.9%: \(String(describing: failed))")
+        t = try await env.gatewayTraffic()
+        #expect(t.stableVersion == "fraud-v2", "\(t)")
+        #expect(try await env.routeSpecWithoutWeights() == userSpec)
+    }
+
+    /// The Gateway API's own CRDs where they are beside the repository (CI), else hack/local-crds
+    /// (GatewayRouterTests checks every router write against hack/local-crds, and
+    /// LocalCRDCrossCheckTests keeps those equal to upstream): one run, to keep CI time down.
+    static var crdDirectory: String {
+        let upstream = Repo.upstreamFixtures + "/gateway-api"
+        let present = ["httproutes", "grpcroutes"].allSatisfy {
+            FileManager.default.fileExists(atPath: "\(upstream)/\($0).gateway.networking.k8s.io.yaml")
+        }
+        return present ? upstream : Repo.localCRDs
+    }
+
+    @Test func httpRouteRolloutPromotesHealthyAndRollsBackFailing() async throws {
+        guard try Self.toolsPresent() else { return }
+        print("Gateway API CRDs from \(Self.crdDirectory)")
+        try await Self.promoteThenRollBack(crdDirectory: Self.crdDirectory)
+    }
+}
+
+extension CanaryEnvironment {
+    static let gatewayRouting = RoutingSpec(httpRoute: GatewayRouteRef(name: "fraud", rules: ["primary"]),
+                                            services: ServicePair(stable: "fraud-stable", canary: "fraud-canary"))
+
+    /// The user's Gateway API objects: two Services and an HTTPRoute with an unowned `health`
+    /// rule and the owned `primary` rule naming both Services.
+    func createGatewayRouting() async throws {
+        for name in ["fraud-stable", "fraud-canary"] {
+            try await Self.post(client, TrafficRouter.services.path(namespace: Self.namespace), [
+                "apiVersion": "v1", "kind": "Service", "metadata": ["name": .string(name), "namespace": .string(Self.namespace)],
+                "spec": ["selector": ["app": "fraud"], "ports": [["name": "http", "port": 8080, "targetPort": 8080]]],
+            ])
+        }
+        try await Self.post(client, GatewayAPIRouter.httpRoutes.path(namespace: Self.namespace), [
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": ["name": "fraud", "namespace": .string(Self.namespace)],
+            "spec": ["parentRefs": [["name": "edge"]], "rules": [
+                ["name": "health", "matches": [["path": ["type": "PathPrefix", "value": "/healthz"]]],
+                 "backendRefs": [["name": "fraud-health", "port": 8080]]],
+                ["name": "primary", "timeouts": ["request": "5s"], "backendRefs": [
+                    ["name": "fraud-stable", "port": 8080, "weight": 100],
+                    ["name": "fraud-canary", "port": 8080, "weight": 0],
+                ]],
+            ]],
+        ])
+    }
+
+    func httpRoute() async throws -> JSONValue {
+        try JSONValue.decode(try await client.send(method: "GET",
+                                                   path: GatewayAPIRouter.httpRoutes.path(namespace: Self.namespace, name: "fraud")))
+    }
+
+    /// The HTTPRoute's spec without the backendRefs weights: what the user wrote (after the
+    /// server's defaulting), which Sextant must leave as it is.
+    func routeSpecWithoutWeights() async throws -> JSONValue {
+        var ops: [JSONValue] = []
+        let route = try await httpRoute()
+        let rules = route[path: ["spec", "rules"]]?.arrayValue ?? []
+        for (i, rule) in rules.enumerated() {
+            for (j, backend) in (rule["backendRefs"]?.arrayValue ?? []).enumerated() where backend["weight"] != nil {
+                ops.append(["op": "remove", "path": .string("/spec/rules/\(i)/backendRefs/\(j)/weight")])
+            }
+        }
+        return try route.applyingJSONPatch(.array(ops))["spec"] ?? .null
+    }
+
+    /// Weights of the `primary` rule's backendRefs and the version each Service selects.
+    func gatewayTraffic() async throws -> IstioTraffic {
+        let route = try await httpRoute()
+        let rule = route[path: ["spec", "rules"]]?.arrayValue?.first { $0["name"]?.stringValue == "primary" }
+        var stable: Int64 = -1, canary: Int64 = -1
+        for backend in rule?["backendRefs"]?.arrayValue ?? [] {
+            let weight = backend["weight"]?.intValue ?? 1
+            if backend["name"]?.stringValue == "fraud-stable" { stable = weight } else { canary = weight }
+        }
+        func selected(_ service: String) async throws -> String? {
+            let object = try JSONValue.decode(try await client.send(
+                method: "GET", path: TrafficRouter.services.path(namespace: Self.namespace, name: service)))
+            return object[path: ["spec", "selector", SextantLabel.modelVersion]]?.stringValue
+        }
+        return IstioTraffic(stable: stable, canary: canary, stableVersion: try await selected("fraud-stable"),
+                            canaryVersion: try await selected("fraud-canary"))
+    }
+}
