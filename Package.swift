@@ -26,6 +26,13 @@ let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: 
 let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
 let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let prometheus = Target.Dependency.product(name: "Prometheus", package: "swift-prometheus")
+// gRPC for the model server's Open Inference Protocol service (Sources/SextantServingGRPC). Its
+// Swift code is generated once by hack/generate-grpc.sh and committed: the protoc build plugin
+// would add ~10 minutes to every clean build.
+let grpcCore = Target.Dependency.product(name: "GRPCCore", package: "grpc-swift-2")
+let grpcTransport = Target.Dependency.product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport")
+let grpcProtobuf = Target.Dependency.product(name: "GRPCProtobuf", package: "grpc-swift-protobuf")
+let swiftProtobuf = Target.Dependency.product(name: "SwiftProtobuf", package: "swift-protobuf")
 
 let package = Package(
     name: "sextant",
@@ -44,6 +51,10 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // MARK: Version (every binary's --version; the plugin writes the git revision at build time)
@@ -92,6 +103,10 @@ let package = Package(
                 swiftSettings: strict),
         .target(name: "SextantServing", dependencies: ["SextantML", "SextantJSON", hummingbird, metrics, prometheus, log],
                 swiftSettings: strict),
+        // The Open Inference Protocol over gRPC, in front of SextantServing's one predict path.
+        .target(name: "SextantServingGRPC",
+                dependencies: ["SextantServing", grpcCore, grpcTransport, grpcProtobuf, swiftProtobuf, lifecycle, log],
+                exclude: ["grpc_predict_v2.proto"], swiftSettings: strict),
 
         // MARK: Test environment (development API server and local node)
         .target(name: "SextantDevServer",
@@ -123,7 +138,7 @@ let package = Package(
         .executableTarget(name: "sextant-trainer", dependencies: ["SextantML", "SextantVersion", argumentParser],
                           swiftSettings: strict),
         .executableTarget(name: "sextant-server",
-                          dependencies: ["SextantServing", "SextantVersion", argumentParser, lifecycle, log],
+                          dependencies: ["SextantServing", "SextantServingGRPC", "SextantVersion", argumentParser, lifecycle, log],
                           swiftSettings: strict,
                           linkerSettings: fastAllocator),
 
@@ -138,7 +153,7 @@ let package = Package(
 
         // MARK: Tests
         .testTarget(name: "SextantServingTests",
-                    dependencies: ["SextantServing", "SextantML", "SextantJSON", "SextantTestSupport", "SextantTransport", log],
+                    dependencies: ["SextantServing", "SextantServingGRPC", "SextantML", "SextantJSON", "SextantTestSupport", "SextantTransport", log],
                     swiftSettings: strict),
         .testTarget(name: "SextantOperatorTests",
                     dependencies: ["SextantOperator", "SextantKube", "SextantKubeTypes", "SextantDevServer",

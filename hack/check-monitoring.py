@@ -471,7 +471,7 @@ if promtool(["check", "rules", rec_path], "dashboard queries as recording rules"
 # label value the series never have. Label values: those the code writes (docs/canary.md,
 # docs/operator-runtime.md, docs/model-server.md); any other label gets "x".
 VALUES = {"outcome": ["Pass", "Fail", "NoData", "Error"], "code": ["200", "500"], "class": ["0", "1"],
-          "result": ["success", "error", "matched"], "phase": ["RolledBack", "Failed"], "protocol": ["v1", "v2"],
+          "result": ["success", "error", "matched"], "phase": ["RolledBack", "Failed"], "protocol": ["v1", "v2", "grpc"],
           "component": ["sextant-controller"], "namespace": ["ml"], "verb": ["GET", "PATCH"]}
 series = []
 for family, typ in sorted(FAMILIES.items()):

@@ -20,7 +20,7 @@ fi
 
 if ! python3 - <<'PY' 2>/dev/null
 import importlib.util, sys
-mods = {"kubernetes": "kubernetes", "check-jsonschema": "check_jsonschema", "cel-python": "celpy", "moto": "moto", "xgboost": "xgboost", "numpy": "numpy", "helm-python-sdk": "helm_python", "mlflow": "mlflow", "tritonclient": "tritonclient.http", "schemathesis": "schemathesis", "protobuf": "google.protobuf"}
+mods = {"kubernetes": "kubernetes", "check-jsonschema": "check_jsonschema", "cel-python": "celpy", "moto": "moto", "xgboost": "xgboost", "numpy": "numpy", "helm-python-sdk": "helm_python", "mlflow": "mlflow", "tritonclient": "tritonclient.http", "tritonclient[grpc]": "tritonclient.grpc", "grpcio": "grpc", "schemathesis": "schemathesis", "protobuf": "google.protobuf"}
 sys.exit(0 if all(importlib.util.find_spec(m) for m in mods.values()) else 1)
 PY
 then

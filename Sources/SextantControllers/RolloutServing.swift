@@ -33,12 +33,16 @@ public enum RolloutServing {
         var args = ["--model-uri", version.spec.artifact.uri, "--model-name", rollout.spec.modelName,
                     "--model-version", versionName, "--listen", "0.0.0.0:\(port)"]
         if let sha = version.spec.artifact.sha256 { args += ["--model-sha256", sha] }
+        // The server's gRPC service listens on 8081 by default (KServe's); an HTTP port of 8081 moves it.
+        let grpcPort = grpcPort(httpPort: port)
+        if grpcPort != defaultGRPCPort { args += ["--grpc-port", String(grpcPort)] }
 
         var container: [String: JSONValue] = [
             "name": "sextant-server",
             "image": .string(managed.image ?? image),
             "args": .array(args.map(JSONValue.string)),
-            "ports": [["name": "http", "containerPort": .int(Int64(port)), "protocol": "TCP"]],
+            "ports": [["name": "http", "containerPort": .int(Int64(port)), "protocol": "TCP"],
+                      ["name": "grpc", "containerPort": .int(Int64(grpcPort)), "protocol": "TCP"]],
             "readinessProbe": ["httpGet": ["path": "/v2/health/ready", "port": .int(Int64(port))],
                                "periodSeconds": 5, "failureThreshold": 3],
             "livenessProbe": ["httpGet": ["path": "/v2/health/live", "port": .int(Int64(port))],
@@ -83,6 +87,12 @@ public enum RolloutServing {
             ],
         ]
     }
+
+    /// `sextant-server`'s default `--grpc-port`.
+    public static let defaultGRPCPort = 8081
+
+    /// The gRPC port of a server whose HTTP port is `httpPort`: 8081, or 8082 when HTTP takes 8081.
+    public static func grpcPort(httpPort: Int) -> Int { httpPort == defaultGRPCPort ? defaultGRPCPort + 1 : defaultGRPCPort }
 
     /// Whether a Deployment serves with all its replicas (what `kubectl rollout status` checks).
     public static func readiness(of deployment: JSONValue?, name: String) -> ServingState {

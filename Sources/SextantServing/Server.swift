@@ -97,7 +97,10 @@ public struct InferenceResponder: HTTPResponder {
         case .v1Feedback:
             return await feedback(request, context: context)
         case .v2Server:
-            return json(.ok, #"{"name":"sextant-server","version":"0.1.0","extensions":[\#(quoted(BinaryTensorData.extensionName))]}"#)
+            let server: JSONValue = .object(["name": .string(ServerDescription.name), "version": .string(ServerDescription.version),
+                                             "extensions": .array(ServerDescription.extensions.map { .string($0) })])
+            return Response(status: .ok, headers: [.contentType: "application/json"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: server.serialized(sortedKeys: true))))
         case .v2Model:
             return metadata()
         case .v2Infer:
@@ -107,28 +110,12 @@ public struct InferenceResponder: HTTPResponder {
 
     func metadata() -> Response {
         guard let loaded = state.loaded else { return error(503, "model '\(state.name)' is not loaded yet") }
-        let inputs: [JSONValue] = loaded.model.features.map { f in
-            .object(["name": .string(f.name), "datatype": .string(f.isCategorical ? "BYTES" : "FP64"), "shape": .array([.int(-1)])])
-        }
-        let doc: JSONValue = .object([
-            "name": .string(state.name),
-            "versions": .array([.string(state.version)]),
-            "platform": .string(loaded.model.format == .xgboost ? "xgboost_json" : "sextant"),
-            "inputs": .array(inputs),
-            "outputs": .array([.object(["name": .string(loaded.model.outputName), "datatype": "FP64",
-                                        "shape": .array(loaded.model.outputShape(rows: -1).map { .int(Int64($0)) })])]),
-        ])
         return Response(status: .ok, headers: [.contentType: "application/json"],
-                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: doc.serialized(sortedKeys: true))))
+                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: ModelDescription(state: state, model: loaded.model).json.serialized(sortedKeys: true))))
     }
 
     func checkModel(_ name: Substring, version: Substring?) -> Response? {
-        guard name == state.name else {
-            return error(404, "model '\(name.prefix(200))' not found; this server serves '\(state.name)'")
-        }
-        if let version, version != state.version {
-            return error(404, "model '\(name)' has no version '\(version.prefix(200))'; this server serves version '\(state.version)'")
-        }
+        do throws(ServingError) { try state.checkModel(name, version: version) } catch { return self.error(error.status, error.message) }
         return nil
     }
 
@@ -139,12 +126,10 @@ public struct InferenceResponder: HTTPResponder {
     // MARK: Inference
 
     func infer(_ request: Request, context: Context, proto: InferenceProtocol) async -> Response {
-        let start = ContinuousClock.now
-        state.metrics.inFlight.increment()
-        let response = await score(request, context: context, proto: proto)
-        state.metrics.inFlight.decrement()
-        state.metrics.request(protocol: proto.rawValue, code: Int(response.status.code), duration: ContinuousClock.now - start)
-        return response
+        await state.account(protocol: proto.rawValue) {
+            let response = await score(request, context: context, proto: proto)
+            return (response, Int(response.status.code))
+        }
     }
 
     /// Reads the body up to `--max-body-bytes`. A larger body is read to its end and discarded
@@ -219,12 +204,8 @@ public struct InferenceResponder: HTTPResponder {
             return self.error(error.status, error.message)
         }
         let matrix = decoded.matrix
-        let probabilities = loaded.model.predict(matrix.values, rows: matrix.rows)
-        let scores = loaded.model.rowScores(probabilities, rows: matrix.rows)
-        // Class counts at the threshold exist for binary classifiers only.
-        if loaded.model.isBinaryClassifier { state.metrics.predictions(scores, threshold: loaded.model.threshold) }
-        loaded.drift?.observe(matrix.values, rows: matrix.rows)
-        let id = loaded.feedback.record(scores)
+        let prediction = state.predict(matrix, with: loaded)
+        let probabilities = prediction.probabilities, id = prediction.predictionID
 
         var out: [UInt8] = []
         out.reserveCapacity(160 + probabilities.count * 22)

@@ -58,6 +58,12 @@ extension ServedModel {
         if let rest, rest.readableBytes > 0 {
             throw .bad("\(rest.readableBytes) bytes of binary data after the last input's binary_data_size")
         }
+        return V2Request(matrix: try matrix(from: tensors), id: requestID, binaryOutput: binaryOutput, explain: explain)
+    }
+
+    /// Decoded tensors into the feature matrix: either one tensor of shape [rows, features] (any
+    /// name), or one tensor per feature named after it with shape [rows] or [rows, 1].
+    func matrix(from tensors: [V2Tensor]) throws(ServingError) -> FeatureMatrix {
         let nf = featureCount
         if tensors.count == 1, !features.contains(where: { $0.name == tensors[0].name }) || nf == 1 && tensors[0].shape.count == 2 {
             let t = tensors[0]
@@ -68,7 +74,7 @@ extension ServedModel {
             guard rows > 0, rows <= maxBatchRows else { throw .bad("input '\(t.name)': \(rows) rows; allowed 1...\(maxBatchRows)") }
             var values = [Double](repeating: .nan, count: rows * nf)
             try t.write(into: &values, start: 0, step: 1, model: self) { $0 % nf }
-            return V2Request(matrix: FeatureMatrix(rows: rows, values: values), id: requestID, binaryOutput: binaryOutput, explain: explain)
+            return FeatureMatrix(rows: rows, values: values)
         }
         // One tensor per feature.
         var byName: [String: V2Tensor] = [:]
@@ -95,7 +101,7 @@ extension ServedModel {
             guard let t = byName[features[j].name] else { continue }
             try t.write(into: &values, start: j, step: nf, model: self) { _ in j }
         }
-        return V2Request(matrix: FeatureMatrix(rows: rows, values: values), id: requestID, binaryOutput: binaryOutput, explain: explain)
+        return FeatureMatrix(rows: rows, values: values)
     }
 
     /// `parameters.explain`: true asks for the `contributions` output (JSON only).
@@ -183,6 +189,13 @@ struct V2Tensor {
     let datatype: DataType
     let storage: Storage
     var count: Int { shape.reduce(1, *) }
+
+    init(name: String, shape: [Int], datatype: DataType, storage: Storage) {
+        self.name = name
+        self.shape = shape
+        self.datatype = datatype
+        self.storage = storage
+    }
 
     init(_ value: JSONValue, index i: Int, binary: inout ByteBuffer?) throws(ServingError) {
         guard case .object(let o) = value else { throw .bad("inputs[\(i)] must be an object") }

@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Logging
 import SextantServing
+import SextantServingGRPC
 import SextantVersion
 import ServiceLifecycle
 
@@ -29,7 +30,9 @@ struct SextantServer: AsyncParsableCommand {
     var modelSha256: String?
     @Option(help: "Address to listen on, HOST:PORT (port 0 picks a free port).")
     var listen: String = "0.0.0.0:8080"
-    @Option(help: "Largest accepted request body in bytes; larger requests get 413.")
+    @Option(help: "Port of the Open Inference Protocol gRPC service on the --listen host: default 8081 (KServe's), or a free port when --listen has port 0; 0 picks a free port, -1 turns gRPC off.")
+    var grpcPort: Int?
+    @Option(help: "Largest accepted request body in bytes; larger requests get 413 (gRPC: RESOURCE_EXHAUSTED).")
     var maxBodyBytes: Int = 8 << 20
     @Option(help: "Rows in the sliding window for feature drift (PSI, KS).")
     var driftWindow: Int = 1000
@@ -42,6 +45,7 @@ struct SextantServer: AsyncParsableCommand {
         }
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
         guard driftWindow > 0 else { throw ValidationError("--drift-window must be positive") }
+        guard grpcPort.map({ (-1...65535).contains($0) }) ?? true else { throw ValidationError("--grpc-port must be a port from 0 to 65535, or -1 to turn gRPC off") }
         _ = try parseListen()
     }
 
@@ -64,12 +68,19 @@ struct SextantServer: AsyncParsableCommand {
             // A machine-readable line for scripts and tests that start the server on port 0.
             FileHandle.standardOutput.write(Data("listening on \(host):\(port)\n".utf8))
         }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: app)]
+        let grpcPort = self.grpcPort ?? (port == 0 ? 0 : 8081)
+        if grpcPort >= 0 {
+            let grpc = InferenceGRPCServer(state: state, host: host, port: grpcPort, logger: logger) { host, port in
+                FileHandle.standardOutput.write(Data("grpc listening on \(host):\(port)\n".utf8))
+            }
+            services.append(.init(service: grpc))
+        }
         let loader = ModelLoader(state: state, uri: modelUri, sha256: modelSha256, driftWindow: driftWindow, logger: logger)
         // The server starts first so liveness answers while a large model downloads; readiness
         // turns true once the loader installs the model. A load failure stops the process.
         let group = ServiceGroup(configuration: .init(
-            services: [
-                .init(service: app),
+            services: services + [
                 .init(service: loader, successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],

@@ -55,9 +55,23 @@ private func version(_ name: String) -> ModelVersion {
         let args = server["args"]?.arrayValue?.compactMap(\.stringValue) ?? []
         #expect(args == ["--model-uri", "s3://m/fraud/v2/model.json", "--model-name", "fraud", "--model-version", "fraud-v2",
                          "--listen", "0.0.0.0:9000", "--model-sha256", "ab12"])
+        // The server's gRPC service on its default port, named for Services and meshes.
+        let ports = server["ports"]?.arrayValue ?? []
+        #expect(ports.map { $0["name"]?.stringValue } == ["http", "grpc"])
+        #expect(ports.map { $0["containerPort"]?.intValue } == [9000, 8081])
         #expect(containers.contains { $0["name"]?.stringValue == "log-shipper" })
         let selector = d["spec"]?["selector"]?["matchLabels"]
         #expect(selector?[SextantLabel.modelVersion]?.stringValue == "fraud-v2")
+    }
+
+    @Test func anHTTPPortOf8081MovesGRPCTo8082() throws {
+        var r = rollout()
+        r.spec.serving.managed?.port = 8081
+        let d = try RolloutServing.deployment(for: r, version: version("fraud-v2"), image: "sextant-server:1")
+        let server = try #require(d["spec"]?["template"]?["spec"]?["containers"]?[0])
+        let args = server["args"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        #expect(args.suffix(2) == ["--grpc-port", "8082"])
+        #expect(server["ports"]?.arrayValue?.map { $0["containerPort"]?.intValue } == [8081, 8082])
     }
 
     @Test func readinessFollowsTheDeploymentStatus() {

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Model server benchmark: sextant-server (release build) vs KServe's Python XGBoost server on the
 # same XGBoost JSON model, loopback, wrk with single-row and 100-row KServe V1 requests, 100 rows as
-# an Open Inference Protocol request with binary tensor data, single rows paced near 10,000 req/s,
-# and XGBoost's own in-process inplace_predict for the 100-row comparison.
+# an Open Inference Protocol request with binary tensor data and as a gRPC ModelInfer with raw
+# contents (h2load), single rows paced near 10,000 req/s, and XGBoost's own in-process
+# inplace_predict for the 100-row comparison.
 #   hack/bench/serving.sh            (DURATION=10s CONNECTIONS=16 by default)
-# Needs: swift, wrk (apt), python3 with xgboost+numpy; KServe goes into a venv ($KSERVE_VENV).
+# Needs: swift, wrk and h2load (apt: wrk, nghttp2-client), python3 with xgboost, numpy and
+# tritonclient[grpc]; KServe goes into a venv ($KSERVE_VENV).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-10s}
@@ -17,6 +19,7 @@ trap cleanup EXIT
 export no_proxy='*' NO_PROXY='*'
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+command -v h2load >/dev/null || { echo "h2load is missing: apt-get install -y nghttp2-client" >&2; exit 1; }
 echo "== building sextant-server (release)"
 swift build -c release --product sextant-server >/dev/null
 BIN=$(swift build -c release --show-bin-path)/sextant-server
@@ -28,16 +31,17 @@ if [ ! -x "$KSERVE_VENV/bin/python" ]; then
 fi
 PY="$KSERVE_VENV/bin/python"
 "$PY" hack/bench/serving_train.py "$WORK"
+python3 hack/bench/serving_grpc.py body "$WORK"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_ready() { for _ in $(seq 1 150); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "not ready: $1" >&2; return 1; }
 
-SPORT=$(free_port)
-"$BIN" --model-uri "$WORK/model/model.json" --model-name bench --listen "127.0.0.1:$SPORT" --log-level warning \
+SPORT=$(free_port); SGPORT=$(free_port)
+"$BIN" --model-uri "$WORK/model/model.json" --model-name bench --listen "127.0.0.1:$SPORT" --grpc-port "$SGPORT" --log-level warning \
   >"$WORK/sextant.log" 2>&1 &
 PIDS+=($!)
-KPORT=$(free_port)
-"$PY" hack/bench/serving_kserve_xgb.py --model_dir "$WORK/model" --model_name bench --http_port "$KPORT" \
+KPORT=$(free_port); KGPORT=$(free_port)
+"$PY" hack/bench/serving_kserve_xgb.py --model_dir "$WORK/model" --model_name bench --http_port "$KPORT" --grpc_port "$KGPORT" \
   --nthread 1 >"$WORK/kserve.log" 2>&1 &
 PIDS+=($!)
 wait_ready "http://127.0.0.1:$SPORT/v2/health/ready"
@@ -54,6 +58,8 @@ d = max(abs(a - b) for a, b in zip(s, k))
 print(f"predictions agree: max |sextant - kserve| = {d:.2e} over 100 rows")
 assert d <= 1e-6
 PY
+python3 hack/bench/serving_grpc.py check "127.0.0.1:$SGPORT" "$WORK"
+python3 hack/bench/serving_grpc.py check "127.0.0.1:$KGPORT" "$WORK"
 
 run() {  # name url body [connections] -> "rps p50 p99 errors"; CONTENT_TYPE, HEADER_LENGTH, DELAY_MS pass through
   local out
@@ -65,6 +71,18 @@ run() {  # name url body [connections] -> "rps p50 p99 errors"; CONTENT_TYPE, HE
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
   errs=$(awk '/Non-2xx/ {print $NF}' <<<"$out"); errs=${errs:-0}
   echo "$rps $p50 $p99 $errs"
+}
+
+grpc_run() {  # name port [connections] -> "rps mean - errors" (h2load prints no percentiles; errors: non-2xx or failed)
+  local out
+  out=$(h2load -D "${DURATION%s}" -c"${3:-$CONNECTIONS}" -m1 -t1 -d "$WORK/body100.grpc" \
+    -H 'content-type: application/grpc' -H 'te: trailers' "http://127.0.0.1:$2/inference.GRPCInferenceService/ModelInfer" 2>&1)
+  echo "$out" >"$WORK/h2load-$1.txt"
+  local rps mean errs
+  rps=$(awk '/^finished in/ {print $4}' <<<"$out")
+  mean=$(awk '/^time for request:/ {print $6}' <<<"$out")
+  errs=$(awk '/^requests:/ {print $10 + $12}' <<<"$out")
+  echo "$rps $mean - ${errs:-0}"
 }
 
 echo "== XGBoost in process (the 100-row peer)"
@@ -80,6 +98,9 @@ for server in sextant kserve; do
   # The same 100 rows as a V2 request with binary tensor data (tritonclient's default form).
   R[$server-bin]=$(CONTENT_TYPE=application/octet-stream HEADER_LENGTH=$(cat "$WORK/body100.bin.header") \
     run "$server-bin" "http://127.0.0.1:$port/v2/models/bench/infer" "$WORK/body100.bin")
+  # The same 100 rows as a gRPC ModelInfer with raw_input_contents (tritonclient[grpc]'s form).
+  gport=$SGPORT; [ "$server" = kserve ] && gport=$KGPORT
+  R[$server-grpc]=$(grpc_run "$server-grpc" "$gport")
 done
 # Single rows paced near 10,000 req/s: PACED_CONNECTIONS connections, each waiting 1 ms after
 # every response (wrk's delay()), so the rate is set by the pacing, not by the server's limit.
@@ -100,13 +121,16 @@ row "sextant-server (Swift)" "V1 100 rows" sextant-100 100
 row "KServe xgbserver (Python)" "V1 100 rows" kserve-100 100
 row "sextant-server (Swift)" "V2 binary 100 rows" sextant-bin 100
 row "KServe xgbserver (Python)" "V2 binary 100 rows" kserve-bin 100
+row "sextant-server (Swift)" "gRPC raw 100 rows" sextant-grpc 100
+row "KServe xgbserver (Python)" "gRPC raw 100 rows" kserve-grpc 100
 row "sextant-server (Swift)" "V1 1 row, paced" sextant-paced 1
-python3 - "${R[sextant-1]}" "${R[kserve-1]}" "${R[sextant-100]}" "${R[kserve-100]}" "${R[sextant-bin]}" "$WORK/inplace.txt" <<'PY'
+echo "(gRPC rows: h2load -m1, p50 column = mean latency, no p99; non-2xx = failed or errored requests)"
+python3 - "${R[sextant-1]}" "${R[kserve-1]}" "${R[sextant-100]}" "${R[kserve-100]}" "${R[sextant-bin]}" "$WORK/inplace.txt" "${R[sextant-grpc]}" "${R[kserve-grpc]}" <<'PY'
 import re, sys
 def rps(s): return float(s.split()[0] or 0)
 inplace = [float(m.replace(",", "")) for m in re.findall(r": ([\d,]+) rows/s", open(sys.argv[6]).read())]
 print(f"throughput ratio sextant/kserve: single-row {rps(sys.argv[1]) / rps(sys.argv[2]):.1f}x, "
-      f"100-row {rps(sys.argv[3]) / rps(sys.argv[4]):.1f}x")
+      f"100-row {rps(sys.argv[3]) / rps(sys.argv[4]):.1f}x, gRPC 100-row {rps(sys.argv[7]) / max(rps(sys.argv[8]), 1e-9):.1f}x")
 print(f"100-row rows/s vs XGBoost inplace_predict (all cores / 1 thread): V1 {rps(sys.argv[3]) * 100 / inplace[0]:.2f}x / "
       f"{rps(sys.argv[3]) * 100 / inplace[1]:.2f}x, V2 binary {rps(sys.argv[5]) * 100 / inplace[0]:.2f}x / {rps(sys.argv[5]) * 100 / inplace[1]:.2f}x")
 PY

@@ -6,10 +6,12 @@ published `kserve` SDK: a `kserve.Model` whose load() opens the booster with
 `xgb.DMatrix(instances, nthread=n)` from the V1/V2 payload and returns `booster.predict`, served by
 `kserve.ModelServer` (FastAPI/uvicorn) exactly as xgbserver's __main__ does.
 
-usage: serving_kserve_xgb.py --model_dir DIR --model_name NAME --http_port PORT [--nthread N]
+usage: serving_kserve_xgb.py --model_dir DIR --model_name NAME --http_port PORT [--grpc_port PORT] [--nthread N]
+(gRPC, KServe's Open Inference Protocol service, only with --grpc_port)
 """
 import argparse
 import os
+import sys
 
 import kserve
 import xgboost as xgb
@@ -46,4 +48,6 @@ class XGBoostModel(kserve.Model):
 if __name__ == "__main__":
     model = XGBoostModel(args.model_name, args.model_dir, args.nthread)
     model.load()
-    kserve.ModelServer(http_port=args.http_port, workers=1, enable_grpc=False).start([model])
+    grpc_on = any(a.startswith("--grpc_port") for a in sys.argv)
+    kserve.ModelServer(http_port=args.http_port, grpc_port=args.grpc_port, workers=1,
+                       enable_grpc=grpc_on).start([model])
