@@ -43,7 +43,7 @@ import Testing
         print(run.summary)
         for violation in violations { Issue.record("seed \(parameters.seed): \(violation)") }
         #expect(run.counters["rollouts.completed"] == parameters.rollouts, "every rollout ended (seed \(parameters.seed))")
-        #expect(run.counters["controller.kills"] >= min(2, parameters.rollouts / 4), "the controller was killed")
+        #expect(run.counters["controller.kills"] >= 2, "the controller was killed")
         #expect(run.counters["prometheus.restarts"] == 1, "Prometheus was restarted once")
         if parameters.shards > 1 {
             for shard in 0..<parameters.shards {
@@ -178,6 +178,11 @@ final class ChaosRun: @unchecked Sendable {
             for await found in group { all += found }
             return all
         }
+        // On a fast machine the lanes may end before the scheduled chaos (first kill after 1-2 s,
+        // Prometheus restart after 2-4 s): let it reach its minimum instead of asserting on luck.
+        _ = try? await poll(timeout: .seconds(30), every: .milliseconds(100)) {
+            self.counters["prometheus.restarts"] >= 1 && self.counters["controller.kills"] >= max(2, self.parameters.shards)
+        }
         chaos.cancel()
         _ = await chaos.value
         server.handler.setFaults(FaultConfiguration())
@@ -205,16 +210,16 @@ final class ChaosRun: @unchecked Sendable {
         server.handler.setFaults(FaultConfiguration(failRate: parameters.apiFailRate, failCode: 500, delayMilliseconds: 2,
                                                     failCodes: [500, 503, 429], delayJitterMilliseconds: 40,
                                                     userAgentPrefix: "sextant/"))
-        let prometheusRestartAt = ContinuousClock.now + .milliseconds(Int.random(in: 4000...10_000, using: &random))
+        let prometheusRestartAt = ContinuousClock.now + .milliseconds(Int.random(in: 2000...4000, using: &random))
         var prometheusRestarted = false
-        var nextKill = ContinuousClock.now + .milliseconds(Int(Double.random(in: parameters.killEvery, using: &random) * 1000))
+        var nextKill = ContinuousClock.now + .milliseconds(Int.random(in: 1000...2000, using: &random))
         var nextWatchFault = ContinuousClock.now + .milliseconds(Int.random(in: 1500...4000, using: &random))
         while !Task.isCancelled {
             let now = ContinuousClock.now
             if !prometheusRestarted, now >= prometheusRestartAt {
                 prometheusRestarted = true
                 prometheus.stop()
-                try? await Task.sleep(for: .milliseconds(Int.random(in: 1000...3000, using: &random)))
+                try? await Task.sleep(for: .milliseconds(Int.random(in: 1000...2500, using: &random)))
                 do {
                     try await prometheus.start()
                     counters.bump("prometheus.restarts")
