@@ -52,6 +52,10 @@ struct SextantController: AsyncParsableCommand {
     var shardIndex: Int = 0
     @Option(help: "Number of shards splitting the objects (1: no sharding). Each shard elects its leader on its own Lease.")
     var shardCount: Int = 1
+    @Option(help: "Client-side limit of API requests per second (client-go's --kube-api-qps).")
+    var kubeApiQps: Double = 50
+    @Option(help: "Burst of API requests above --kube-api-qps.")
+    var kubeApiBurst: Int = 100
     @Option(help: "Parallel reconciles per controller.")
     var concurrency: Int = 2
     @Flag(help: "Log one JSON object per line.")
@@ -61,6 +65,9 @@ struct SextantController: AsyncParsableCommand {
 
     func validate() throws {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        guard kubeApiQps > 0, kubeApiBurst >= 1 else {
+            throw ValidationError("--kube-api-qps must be positive and --kube-api-burst at least 1")
+        }
         guard shardCount >= 1 else { throw ValidationError("--shard-count must be at least 1") }
         guard Shard(index: shardIndex, count: shardCount) != nil else {
             throw ValidationError("--shard-index \(shardIndex) must be between 0 and --shard-count - 1 (\(shardCount - 1))")
@@ -81,7 +88,10 @@ struct SextantController: AsyncParsableCommand {
         metrics.bootstrapSwiftMetrics()
 
         let config = try ClusterConfig.load(kubeconfigPath: kubeconfig, context: context)
-        let client = KubeClient(config: config)
+        var clientOptions = KubeClient.Options()
+        clientOptions.qps = kubeApiQps
+        clientOptions.burst = kubeApiBurst
+        let client = KubeClient(config: config, options: clientOptions)
         var options = ManagerOptions()
         options.leaderElect = leaderElect
         options.leaderElectionID = leaderElectionId
