@@ -8,7 +8,12 @@ the sidecars and Prometheus' Kubernetes discovery would do for the demo's namesp
 - Discovery: writes TARGETS, a Prometheus file_sd list of every running server Pod with the
   `namespace` and `pod` labels that Kubernetes discovery adds (the analysis templates need them).
 
+With --mesh-address FILE, once FILE names an address (the local node's HAProxy data plane writes
+`<work-dir>/mesh/NS/NAME.address`), every request goes there instead and HAProxy splits them by the
+VirtualService's weights, as the mesh's ingress would; the split above is the fallback until then.
+
 Usage: demo-traffic.py --namespace NS --name NAME --targets FILE [--route primary] [--rate 20]
+                       [--mesh-address FILE]
 Needs kubectl and KUBECONFIG (set by hack/run-local.sh). Standard library only. Prints one line per
 10 s to stdout: requests sent per version (answered / failed).
 
@@ -43,9 +48,11 @@ def discover(namespace, name, route_name):
         endpoint = meta.get("annotations", {}).get("mlops.sextant.dev/local-endpoint")
         if not endpoint or meta.get("deletionTimestamp") or pod.get("status", {}).get("phase") != "Running":
             continue
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in pod.get("status", {}).get("conditions") or [])
         if "mlops.sextant.dev/model-version" not in meta.get("labels", {}):
             continue
-        servers.append((meta["name"], endpoint, meta.get("labels", {})))
+        servers.append((meta["name"], endpoint, meta.get("labels", {}), ready))
     vs = kubectl_json("get", "virtualservice", name, "-n", namespace)
     dr = kubectl_json("get", "destinationrule", name, "-n", namespace)
     subsets = {s.get("name"): s.get("labels", {}) for s in ((dr or {}).get("spec", {}).get("subsets") or [])}
@@ -55,9 +62,10 @@ def discover(namespace, name, route_name):
             continue
         for destination in route.get("route") or []:
             labels = subsets.get(destination.get("destination", {}).get("subset"), {})
-            endpoints = [e for (_, e, l) in servers if all(l.get(k) == v for k, v in labels.items())]
+            # Like Envoy's endpoints: ready Pods only.
+            endpoints = [e for (_, e, l, r) in servers if r and all(l.get(k) == v for k, v in labels.items())]
             split.append((int(destination.get("weight") or 0), endpoints))
-    targets = [(p, e, l.get("mlops.sextant.dev/model-version", "")) for (p, e, l) in servers]
+    targets = [(p, e, l.get("mlops.sextant.dev/model-version", "")) for (p, e, l, _) in servers]
     return split, targets
 
 
@@ -74,6 +82,32 @@ def write_targets(path, namespace, targets, previous):
 def transaction(rng):
     return {"amount": rng.randrange(1000), "hour": rng.randrange(24), "merchant_risk": round(rng.random(), 2),
             "distance_km": rng.randrange(500)}
+
+
+def post(connections, endpoint, path, body):
+    """POST on the endpoint's kept-alive connection. A reused connection the server closed while it
+    was idle (HAProxy closes them when it reloads) fails before the request was sent: that request
+    is sent again once on a new connection, as HTTP clients such as Go's and urllib3 do."""
+    for attempt in (0, 1):
+        conn = connections.get(endpoint)
+        reused = conn is not None
+        if conn is None:
+            host, port = endpoint.rsplit(":", 1)
+            conn = connections[endpoint] = http.client.HTTPConnection(host, int(port), timeout=2)
+        try:
+            conn.request("POST", path, body, {"Content-Type": "application/json"})
+            answer = conn.getresponse()
+            answer.read()
+            return answer
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            connections.pop(endpoint, None)
+            conn.close()
+            if not reused or attempt == 1:
+                raise
+        except (OSError, http.client.HTTPException):
+            connections.pop(endpoint, None)
+            conn.close()
+            raise
 
 
 def describe_rollout(rollout):
@@ -104,6 +138,7 @@ def main():
     parser.add_argument("--route", default="primary")
     parser.add_argument("--targets")
     parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--mesh-address")
     args = parser.parse_args()
     if args.describe_rollout:
         print(describe_rollout(json.load(sys.stdin)))
@@ -112,7 +147,7 @@ def main():
         parser.error("--namespace, --name and --targets are required")
 
     # Discovery runs on its own thread (kubectl takes a few hundred ms), so the rate stays steady.
-    state = {"split": []}
+    state = {"split": [], "mesh": None}
     versions = {}
 
     def discovery():
@@ -123,6 +158,13 @@ def main():
                 written = write_targets(args.targets, args.namespace, targets, written)
                 versions.update({e: v for (_, e, v) in targets})
                 state["split"] = split
+                if args.mesh_address and os.path.exists(args.mesh_address):
+                    with open(args.mesh_address, encoding="utf-8") as f:
+                        address = f.read().strip()
+                    if address and address != state["mesh"]:
+                        print(f"traffic: through the mesh at http://{address}", flush=True)
+                        versions[address] = "through the mesh"
+                    state["mesh"] = address or None
             except (subprocess.SubprocessError, OSError, ValueError) as error:
                 print(f"discovery failed: {error}", file=sys.stderr, flush=True)
             time.sleep(1.0)
@@ -131,11 +173,15 @@ def main():
     rng = random.Random(11)
     connections = {}
     counts = {}  # endpoint -> [answered, failed]
+    failures = []  # what went wrong, printed with the next summary (at most 5 each time)
     reported = time.monotonic()
     period = 1.0 / args.rate
     while True:
         now = time.monotonic()
         live = [(w, e) for (w, e) in state["split"] if w > 0 and e]
+        if state["mesh"] and live:
+            # Once the route has ready Pods (before that HAProxy would answer 503 as Envoy would).
+            live = [(1, [state["mesh"]])]
         if live:
             pick = rng.uniform(0, sum(w for w, _ in live))
             for weight, endpoints in live:
@@ -144,19 +190,15 @@ def main():
                     break
             endpoint = rng.choice(endpoints)
             count = counts.setdefault(endpoint, [0, 0])
+            body = json.dumps({"instances": [transaction(rng)]})
             try:
-                conn = connections.get(endpoint)
-                if conn is None:
-                    host, port = endpoint.rsplit(":", 1)
-                    conn = connections[endpoint] = http.client.HTTPConnection(host, int(port), timeout=2)
-                body = json.dumps({"instances": [transaction(rng)]})
-                conn.request("POST", f"/v1/models/{args.name}:predict", body, {"Content-Type": "application/json"})
-                answer = conn.getresponse()
-                answer.read()
+                answer = post(connections, endpoint, f"/v1/models/{args.name}:predict", body)
                 count[0 if answer.status == 200 else 1] += 1
-            except (OSError, http.client.HTTPException):
-                connections.pop(endpoint, None)
+                if answer.status != 200:
+                    failures.append(f"{endpoint} answered {answer.status}")
+            except (OSError, http.client.HTTPException) as error:
                 count[1] += 1
+                failures.append(f"{endpoint}: {type(error).__name__} {error}")
         if now - reported >= 10:
             per_version = {}
             for endpoint, (ok, failed) in counts.items():
@@ -165,6 +207,9 @@ def main():
                 total[1] += failed
             summary = ", ".join(f"{v} {ok} answered / {failed} failed" for v, (ok, failed) in sorted(per_version.items()))
             print(f"traffic: {summary or 'no server yet'}", flush=True)
+            for failure in failures[:5]:
+                print(f"traffic: failed: {failure}", flush=True)
+            failures.clear()
             reported = now
         time.sleep(max(0.0, period - (time.monotonic() - now)))
 

@@ -81,6 +81,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# A previous run's data-plane address is stale (the node picks a new port when it starts).
+rm -rf .tmp/apiserver/local-node/mesh
 "$BIN" dev apiserver --listen "127.0.0.1:$API_PORT" --data-dir "$PWD/.tmp/apiserver" \
     --kubeconfig-out "$KUBECONFIG" --local-node > .tmp/apiserver.log 2>&1 &
 pids+=($!)
@@ -143,8 +145,9 @@ rm -rf "$DEMO/models"
 for file in rollout trainingjob; do
     sed -e "s|@DEMO_DIR@|$DEMO|g" -e "s|@STEP_SECONDS@|$STEP|g" "manifests/examples/local/$file.yaml" | kubectl apply -f - >/dev/null
 done
+# Through the local node's HAProxy data plane once it routes the VirtualService (when haproxy is installed).
 python3 hack/demo-traffic.py --namespace "$NS" --name fraud --targets "$PWD/.tmp/prometheus/targets.json" \
-    --rate "$RATE" > .tmp/traffic.log 2>&1 &
+    --rate "$RATE" --mesh-address "$PWD/.tmp/apiserver/local-node/mesh/$NS/fraud.address" > .tmp/traffic.log 2>&1 &
 pids+=($!)
 
 # Prints the rollout's changes and analysis runs since the last call; sets $phase and $stable.

@@ -61,6 +61,9 @@ struct DevAPIServerCommand: AsyncParsableCommand {
     @Flag(help: "Also run a local node in this process (runs sextant-trainer/sextant-server Pods, Jobs, Deployments; docs/local-node.md).")
     var localNode = false
 
+    @Option(help: "With --local-node: process (default) or podman; see sextant dev node --help.")
+    var runtime: String = "process"
+
     func validate() throws {
         guard parseListen() != nil else {
             throw ValidationError("--listen must be HOST:PORT with a port between 0 and 65535, got \"\(listen)\"")
@@ -70,6 +73,9 @@ struct DevAPIServerCommand: AsyncParsableCommand {
         guard history > 0 else { throw ValidationError("--history must be positive") }
         guard bookmarkSeconds > 0 else { throw ValidationError("--bookmark-seconds must be positive") }
         guard delayMs >= 0 else { throw ValidationError("--delay-ms must not be negative") }
+        guard DevNodeCommand.runtimeChoice(runtime) != nil else {
+            throw ValidationError("--runtime must be process or podman, got \"\(runtime)\"")
+        }
     }
 
     func parseListen() -> (String, Int)? {
@@ -94,7 +100,8 @@ struct DevAPIServerCommand: AsyncParsableCommand {
         let ready = "sextant dev apiserver listening on \(server.baseURL)"
             + (kubeconfigOut.map { " (kubeconfig: \($0))" } ?? "") + "\n"
         FileHandle.standardOutput.write(Data(ready.utf8))
-        let node = localNode ? DevNodeCommand.start(alongside: server, token: token, dataDir: dataDir) : nil
+        let node = localNode ? DevNodeCommand.start(alongside: server, token: token, dataDir: dataDir,
+                                                           runtime: DevNodeCommand.runtimeChoice(runtime) ?? .process) : nil
         var failure: (any Error)?
         do { try await server.wait() } catch { failure = error }
         // The server stopped (signal): stop the node's processes before exiting.

@@ -34,9 +34,15 @@ struct DevNodeCommand: AsyncParsableCommand {
     @Option(help: "Run readiness probes at least this often, in seconds (pods usually say 10).")
     var probePeriodSeconds: Double?
 
+    @Option(help: "How containers run: process (Sextant's binaries as local processes) or podman (the Pod's image in a podman container, host networking; falls back to process when podman cannot run here).")
+    var runtime: String = "process"
+
     func validate() throws {
         if let p = probePeriodSeconds, !(p > 0) { throw ValidationError("--probe-period-seconds must be positive") }
         guard !nodeName.isEmpty else { throw ValidationError("--node-name must not be empty") }
+        guard DevNodeCommand.runtimeChoice(runtime) != nil else {
+            throw ValidationError("--runtime must be process or podman, got \"\(runtime)\"")
+        }
     }
 
     func run() async throws {
@@ -44,6 +50,7 @@ struct DevNodeCommand: AsyncParsableCommand {
         var options = LocalNodeOptions(nodeName: nodeName, workDirectory: workDir, binDirectory: binDir,
                                        namespace: cluster.namespace)
         options.probePeriod = probePeriodSeconds.map { .milliseconds(Int($0 * 1000)) }
+        options.runtime = DevNodeCommand.runtimeChoice(runtime) ?? .process
         try await DevNodeCommand.runUntilSignal(client: client, options: options)
     }
 
@@ -60,13 +67,29 @@ struct DevNodeCommand: AsyncParsableCommand {
     /// For `sextant dev apiserver --local-node`: a node in the same process against `server`.
     /// Its work directory is `<data-dir>/local-node` when the server persists data, so a restart
     /// finds the pods the previous process ran.
-    static func start(alongside server: DevServer, token: String?, dataDir: String?) -> Task<Void, any Error> {
+    static func start(alongside server: DevServer, token: String?, dataDir: String?,
+                      runtime: RuntimeChoice = .process) -> Task<Void, any Error> {
         var config = ClusterConfig(server: server.baseURL, auth: token.map { .token($0) } ?? .none)
         config.tls.caFile = server.certificates?.caFile
-        let options = LocalNodeOptions(workDirectory: dataDir.map { ($0 as NSString).appendingPathComponent("local-node") })
+        var options = LocalNodeOptions(workDirectory: dataDir.map { ($0 as NSString).appendingPathComponent("local-node") })
+        options.runtime = runtime
         let node = LocalNode(client: KubeClient(config: config), options: options)
+        // `kubectl logs`: the server's pods/log reads the node's log files.
+        server.handler.setPodLogSource(NodeLogSource(node: node))
         printReady(node: node, options: options)
         return Task { try await node.run() }
+    }
+
+    /// `--runtime` → the node's runtime; nil for an unknown name.
+    static func runtimeChoice(_ name: String) -> RuntimeChoice? {
+        switch name {
+        case "process": return .process
+        case "podman":
+            let found = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":")
+                .map { "\($0)/podman" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+            return .podman(executable: found ?? "/usr/bin/podman")
+        default: return nil
+        }
     }
 
     private static func printReady(node: LocalNode, options: LocalNodeOptions) {
@@ -76,6 +99,14 @@ struct DevNodeCommand: AsyncParsableCommand {
         let line = "sextant dev node \(options.nodeName) running (work dir \(options.workDirectory); "
             + found.joined(separator: ", ") + ")\n"
         FileHandle.standardOutput.write(Data(line.utf8))
+    }
+}
+
+/// The local node's log files as the dev server's pods/log.
+struct NodeLogSource: PodLogSource {
+    let node: LocalNode
+    func logs(namespace: String, pod: String, uid: String, container: String, previous: Bool) async -> [UInt8]? {
+        await node.logs(namespace: namespace, pod: pod, uid: uid, container: container, previous: previous)
     }
 }
 

@@ -95,6 +95,7 @@ public final class DevAPIHandler: Sendable {
     public let store: ObjectStore
     let faults: FaultState
     let token: String?
+    let podLogs = PodLogSourceBox()
     /// Upper bound for request bodies (the real server uses 3 MiB for objects; patches are smaller).
     static let maxBodyBytes = 16 << 20
 
@@ -156,6 +157,9 @@ public final class DevAPIHandler: Sendable {
             }
             guard segments[1] == "v1" else { throw notFound(path) }
             if segments.count == 2 { return .json(await resourceList(group: "", version: "v1")) }
+            if segments.count == 7, segments[2] == "namespaces", segments[4] == "pods", segments[6] == "log" {
+                return try await podLog(request, namespace: segments[3], name: segments[5])
+            }
             return try await resource(request, group: "", version: "v1", rest: Array(segments[2...]))
         case "apis":
             if segments.count == 1 { return .json(await groupList()) }

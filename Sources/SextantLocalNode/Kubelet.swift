@@ -20,7 +20,7 @@ enum ContainerState: Sendable {
 }
 
 /// The node's view of one container of a Pod it runs. Lives inside the `LocalNode` actor.
-final class ContainerRuntime {
+final class RunningContainer {
     let plan: ContainerPlan
     var launch: LaunchSpec?
     var state: ContainerState = .waiting(reason: "ContainerCreating", message: nil)
@@ -34,6 +34,8 @@ final class ContainerRuntime {
     var ready = false
     var port: Int?
     var monitor: Task<Void, Never>?
+    /// Where each run's output starts in the log file (`kubectl logs` and `--previous`).
+    var runOffsets: [UInt64] = []
 
     init(plan: ContainerPlan) { self.plan = plan }
 
@@ -44,10 +46,10 @@ final class ContainerRuntime {
 }
 
 /// A Pod this node process started.
-final class PodRuntime {
+final class RunningPod {
     let uid: String
     let plan: PodPlan
-    let containers: [ContainerRuntime]
+    let containers: [RunningContainer]
     let startTime = Date()
     var prepared = false
     var configError: String?
@@ -56,11 +58,13 @@ final class PodRuntime {
     /// `status.reason` / `status.message` of a pod the node failed itself.
     var failure: (reason: String, message: String)?
     var lastPrepareAttempt: Date?
+    /// Failed image checks in a row (ErrImagePull, then ImagePullBackOff).
+    var pullFailures = 0
 
     init(plan: PodPlan) {
         uid = plan.uid
         self.plan = plan
-        containers = plan.containers.map(ContainerRuntime.init)
+        containers = plan.containers.map(RunningContainer.init)
     }
 
     var hasProcesses: Bool { containers.contains { $0.process?.isRunning == true } }
@@ -97,7 +101,7 @@ extension LocalNode {
         }
         let plan: PodPlan
         do {
-            plan = try PodPlan.make(pod: pod, resolver: resolver, workDirectory: options.workDirectory)
+            plan = try PodPlan.make(pod: pod, runtime: podRuntime, workDirectory: options.workDirectory)
         } catch {
             await writeUnschedulable(pod, message: error.message)
             return
@@ -108,7 +112,7 @@ extension LocalNode {
             guard let answer = await mergePatch(.pod, pod, ["spec": ["nodeName": .string(options.nodeName)]]) else { return }
             bound = answer
         }
-        let runtime = PodRuntime(plan: plan)
+        let runtime = RunningPod(plan: plan)
         runtimes[uid] = runtime
         // A pod recreated under the same name gets a clean directory.
         try? FileManager.default.removeItem(atPath: plan.directory)
@@ -130,12 +134,28 @@ extension LocalNode {
     }
 
     /// Reads ConfigMaps and Secrets and writes volumes; on missing inputs the containers wait.
-    private func prepare(_ runtime: PodRuntime, pod: JSONValue) async {
+    private func prepare(_ runtime: RunningPod, pod: JSONValue) async {
         runtime.lastPrepareAttempt = Date()
-        var preparer = PodPreparer(client: client, options: options, pod: pod, plan: runtime.plan)
+        var preparer = PodPreparer(client: client, options: options, pod: pod, plan: runtime.plan, runtime: podRuntime)
         do {
             let launches = try await preparer.prepare()
             for c in runtime.containers { c.launch = launches[c.plan.name] }
+            var problems: [(RunningContainer, String)] = []
+            for c in runtime.containers where !c.started {
+                if let problem = await podRuntime.imageProblem(c.plan) { problems.append((c, problem)) }
+            }
+            if !problems.isEmpty {
+                // As the kubelet: ErrImagePull after a failed pull, ImagePullBackOff while waiting to retry.
+                runtime.pullFailures += 1
+                runtime.configError = nil
+                for (c, problem) in problems {
+                    c.state = runtime.pullFailures == 1
+                        ? .waiting(reason: "ErrImagePull", message: problem)
+                        : .waiting(reason: "ImagePullBackOff", message: "Back-off pulling image \"\(c.plan.image)\": \(problem)")
+                }
+                return
+            }
+            runtime.pullFailures = 0
             runtime.prepared = true
             runtime.configError = nil
         } catch let error as ContainerConfigError {
@@ -152,10 +172,11 @@ extension LocalNode {
     }
 
     /// Starts containers that are due, enforces the pod's activeDeadlineSeconds.
-    private func advance(_ runtime: PodRuntime, pod: JSONValue) {
+    private func advance(_ runtime: RunningPod, pod: JSONValue) {
         guard !runtime.terminating, runtime.failure == nil else { return }
         if !runtime.prepared {
-            let due = runtime.lastPrepareAttempt.map { Date().timeIntervalSince($0) >= 1 } ?? true
+            let wait = runtime.pullFailures > 0 ? backoff(failures: runtime.pullFailures).seconds : 1
+            let due = runtime.lastPrepareAttempt.map { Date().timeIntervalSince($0) >= wait } ?? true
             if due {
                 // Retried from the sync loop: the missing ConfigMap or Secret may exist now.
                 Task { await self.retryPrepare(runtime.uid) }
@@ -180,12 +201,13 @@ extension LocalNode {
     private func retryPrepare(_ uid: String) async {
         guard let runtime = runtimes[uid], !runtime.prepared, !runtime.terminating,
               let pod = objects(.pod).first(where: { $0.uid == uid }) else { return }
-        if let last = runtime.lastPrepareAttempt, Date().timeIntervalSince(last) < 1 { return }
+        let wait = runtime.pullFailures > 0 ? backoff(failures: runtime.pullFailures).seconds : 1
+        if let last = runtime.lastPrepareAttempt, Date().timeIntervalSince(last) < wait { return }
         await prepare(runtime, pod: pod)
         poke()
     }
 
-    private func start(_ c: ContainerRuntime, runtime: PodRuntime, launch: LaunchSpec) {
+    private func start(_ c: RunningContainer, runtime: RunningPod, launch: LaunchSpec) {
         c.run += 1
         let run = c.run
         let uid = runtime.uid
@@ -193,14 +215,22 @@ extension LocalNode {
         c.restartAt = nil
         c.ready = false
         c.port = nil
-        // A fresh termination message per run.
-        _ = FileManager.default.createFile(atPath: c.plan.terminationMessageFile, contents: nil)
+        // A fresh termination message per run, writable by a container's non-root user.
+        _ = FileManager.default.createFile(atPath: c.plan.terminationMessageFile, contents: nil,
+                                           attributes: [.posixPermissions: 0o666])
+        try? FileManager.default.removeItem(atPath: PodmanRuntime.cidFile(podDirectory: runtime.plan.directory, container: name))
+        let podRuntime = self.podRuntime
+        let plan = c.plan
         do {
             let process = try RunningProcess(launch, logPath: c.plan.logPath) { [weak self] code in
                 guard let self else { return }
-                Task { await self.containerExited(uid: uid, container: name, run: run, exitCode: code) }
+                Task {
+                    let exit = await podRuntime.exited(plan, launch: launch, processExitCode: code)
+                    await self.containerExited(uid: uid, container: name, run: run, exit: exit)
+                }
             }
             c.process = process
+            c.runOffsets.append(process.logOffset)
             c.started = true
             c.state = .running(startedAt: process.startedAt)
             try? Data("\(process.pid)\n".utf8).write(to: URL(fileURLWithPath: "\(runtime.plan.directory)/\(name).pid"))
@@ -218,7 +248,8 @@ extension LocalNode {
     }
 
     /// Called from a process's termination handler.
-    func containerExited(uid: String, container name: String, run: Int, exitCode: Int32) {
+    func containerExited(uid: String, container name: String, run: Int, exit: ContainerExit) {
+        let exitCode = exit.exitCode
         guard let runtime = runtimes[uid], let c = runtime.containers.first(where: { $0.plan.name == name }),
               c.run == run, let process = c.process else { return }
         var message = LocalFiles.head(c.plan.terminationMessageFile, limit: 4096)
@@ -226,16 +257,18 @@ extension LocalNode {
             message = LocalFiles.tail(c.plan.logPath, from: process.logOffset, lines: 80, bytes: 2048)
         }
         let termination = Termination(
-            exitCode: exitCode, reason: exitCode == 0 ? "Completed" : "Error", message: message.isEmpty ? nil : message,
-            startedAt: process.startedAt, finishedAt: Date(), containerID: "sextant-local://\(process.pid)")
+            exitCode: exitCode, reason: exit.reason ?? (exitCode == 0 ? "Completed" : "Error"),
+            message: message.isEmpty ? nil : message, startedAt: process.startedAt, finishedAt: Date(),
+            containerID: exit.containerID ?? "sextant-local://\(process.pid)")
         logger.info("container exited", metadata: [
-            "pod": "\(runtime.plan.namespace)/\(runtime.plan.name)", "container": "\(name)", "exitCode": "\(exitCode)"])
+            "pod": "\(runtime.plan.namespace)/\(runtime.plan.name)", "container": "\(name)", "exitCode": "\(exitCode)",
+            "reason": "\(termination.reason)"])
         finish(c, runtime: runtime, termination: termination)
         poke()
     }
 
     /// Records a termination and decides on a restart by the pod's restartPolicy.
-    private func finish(_ c: ContainerRuntime, runtime: PodRuntime, termination: Termination) {
+    private func finish(_ c: RunningContainer, runtime: RunningPod, termination: Termination) {
         c.process = nil
         c.ready = false
         c.port = nil
@@ -257,15 +290,16 @@ extension LocalNode {
     }
 
     /// Stops every process of the pod (SIGTERM, grace, SIGKILL) without blocking the sync loop.
-    func stop(_ runtime: PodRuntime) {
+    func stop(_ runtime: RunningPod) {
         guard !runtime.terminating else { return }
         runtime.terminating = true
         runtime.cancelMonitors()
         let requested = runtime.plan.spec.terminationGracePeriodSeconds ?? 30
         let grace = min(Duration.seconds(max(requested, 0)), options.maximumGracePeriod)
+        let podRuntime = self.podRuntime
         for c in runtime.containers {
-            if let process = c.process {
-                Task { await process.terminate(grace: grace) }
+            if let process = c.process, let launch = c.launch {
+                Task { await podRuntime.terminate(process, launch: launch, grace: grace) }
             } else if c.started, case .waiting = c.state, let last = c.lastTermination {
                 // Waiting for a restart: the last run is the final state.
                 c.state = .terminated(last)
@@ -289,53 +323,100 @@ extension LocalNode {
 
     // MARK: sextant-server endpoint and readiness
 
-    private func startMonitor(_ c: ContainerRuntime, runtime: PodRuntime, process: RunningProcess, run: Int) {
+    private func startMonitor(_ c: RunningContainer, runtime: RunningPod, process: RunningProcess, run: Int) {
         let probe = c.plan.spec.readinessProbe
-        guard c.plan.isServer || probe != nil else {
+        let liveness = c.plan.spec.livenessProbe
+        guard c.plan.isServer || probe != nil || liveness != nil else {
             c.ready = true
             return
         }
+        if probe == nil && !c.plan.isServer { c.ready = true }
         let uid = runtime.uid
         let name = c.plan.name
         let logPath = c.plan.logPath
         let isServer = c.plan.isServer
-        let fixedPort = probePort(probe, container: c.plan)
+        let readinessPort = probePort(probe, container: c.plan)
+        let livenessPort = probePort(liveness, container: c.plan)
         let periodOverride = options.probePeriod
         c.monitor = Task { [weak self] in
-            var port = fixedPort
+            let node = self
+            var serverPort: Int?
             if isServer {
                 // sextant-server prints "listening on HOST:PORT" once bound.
                 while !Task.isCancelled && process.isRunning {
                     let text = LocalFiles.read(logPath, from: process.logOffset)
                     if let found = LocalNode.listeningPort(in: text) {
-                        port = found
+                        serverPort = found
                         break
                     }
                     try? await Task.sleep(for: .milliseconds(50))
                 }
-                guard !Task.isCancelled, let port else { return }
-                await self?.setPort(uid: uid, container: name, run: run, port: port, readyWithoutProbe: probe == nil)
+                guard !Task.isCancelled, let serverPort else { return }
+                await node?.setPort(uid: uid, container: name, run: run, port: serverPort, readyWithoutProbe: probe == nil)
             }
-            guard let probe, let httpGet = probe.httpGet else { return }
-            var period = Duration.seconds(max(probe.periodSeconds ?? 10, 1))
-            if let periodOverride, periodOverride < period { period = periodOverride }
-            let timeout = Double(max(probe.timeoutSeconds ?? 1, 1))
-            let successNeeded = max(probe.successThreshold ?? 1, 1)
-            let failuresAllowed = max(probe.failureThreshold ?? 3, 1)
-            let initialDelay = Duration.seconds(max(probe.initialDelaySeconds ?? 0, 0))
-            if initialDelay > .zero { try? await Task.sleep(for: min(initialDelay, period)) }
-            var successes = 0
-            var failures = 0
-            var ready = false
-            while !Task.isCancelled {
-                let ok = await HTTPProbe.check(port: port ?? 80, path: httpGet.path ?? "/", timeout: timeout)
-                if ok { successes += 1; failures = 0 } else { failures += 1; successes = 0 }
-                if !ready && successes >= successNeeded { ready = true }
-                if ready && failures >= failuresAllowed { ready = false }
-                await self?.setReady(uid: uid, container: name, run: run, ready: ready)
-                try? await Task.sleep(for: period)
+            let found = serverPort
+            await withTaskGroup(of: Void.self) { group in
+                if let probe {
+                    group.addTask {
+                        await LocalNode.probeLoop(probe, port: found ?? readinessPort, periodOverride: periodOverride,
+                                                  delayCappedAtPeriod: true) { ready in
+                            await node?.setReady(uid: uid, container: name, run: run, ready: ready)
+                        }
+                    }
+                }
+                if let liveness {
+                    group.addTask {
+                        // Alive until failureThreshold failures in a row; then the container is killed
+                        // and restarted by the Pod's restartPolicy, as the kubelet does.
+                        await LocalNode.probeLoop(liveness, port: found ?? livenessPort, periodOverride: periodOverride,
+                                                  delayCappedAtPeriod: false, initiallyPassing: true) { alive in
+                            if !alive { await node?.livenessFailed(uid: uid, container: name, run: run) }
+                        }
+                    }
+                }
             }
         }
+    }
+
+    /// Runs an httpGet probe until cancelled, reporting its verdict after each try: passing after
+    /// successThreshold successes, failing after failureThreshold failures.
+    static func probeLoop(_ probe: ProbeModel, port: Int?, periodOverride: Duration?, delayCappedAtPeriod: Bool,
+                          initiallyPassing: Bool = false, report: @Sendable (Bool) async -> Void) async {
+        guard let httpGet = probe.httpGet else { return }
+        var period = Duration.seconds(max(probe.periodSeconds ?? 10, 1))
+        if let periodOverride, periodOverride < period { period = periodOverride }
+        let timeout = Double(max(probe.timeoutSeconds ?? 1, 1))
+        let successNeeded = max(probe.successThreshold ?? 1, 1)
+        let failuresAllowed = max(probe.failureThreshold ?? 3, 1)
+        let initialDelay = Duration.seconds(max(probe.initialDelaySeconds ?? 0, 0))
+        if initialDelay > .zero { try? await Task.sleep(for: delayCappedAtPeriod ? min(initialDelay, period) : initialDelay) }
+        var successes = 0
+        var failures = 0
+        var passing = initiallyPassing
+        while !Task.isCancelled {
+            let ok = await HTTPProbe.check(port: port ?? 80, path: httpGet.path ?? "/", timeout: timeout)
+            if ok { successes += 1; failures = 0 } else { failures += 1; successes = 0 }
+            if !passing && successes >= successNeeded { passing = true }
+            if passing && failures >= failuresAllowed { passing = false }
+            if Task.isCancelled { return }
+            await report(passing)
+            try? await Task.sleep(for: period)
+        }
+    }
+
+    private func livenessFailed(uid: String, container name: String, run: Int) {
+        guard let runtime = runtimes[uid], !runtime.terminating,
+              let c = container(uid: uid, name: name, run: run), let process = c.process, let launch = c.launch else { return }
+        logger.info("liveness probe failed; killing the container", metadata: [
+            "pod": "\(runtime.plan.namespace)/\(runtime.plan.name)", "container": "\(name)"])
+        c.monitor?.cancel()
+        c.monitor = nil
+        c.ready = false
+        let requested = runtime.plan.spec.terminationGracePeriodSeconds ?? 30
+        let grace = min(Duration.seconds(max(requested, 0)), options.maximumGracePeriod)
+        let podRuntime = self.podRuntime
+        Task { await podRuntime.terminate(process, launch: launch, grace: grace) }
+        poke()
     }
 
     private func probePort(_ probe: ProbeModel?, container: ContainerPlan) -> Int? {
@@ -354,7 +435,7 @@ extension LocalNode {
         return nil
     }
 
-    private func container(uid: String, name: String, run: Int) -> ContainerRuntime? {
+    private func container(uid: String, name: String, run: Int) -> RunningContainer? {
         guard let c = runtimes[uid]?.containers.first(where: { $0.plan.name == name }), c.run == run,
               c.process != nil else { return nil }
         return c
@@ -373,123 +454,6 @@ extension LocalNode {
         poke()
     }
 
-    // MARK: Status
-
-    /// Writes the pod's status (and endpoint annotation) when they differ from the API's copy.
-    private func publish(_ runtime: PodRuntime, pod: JSONValue) async {
-        var pod = pod
-        if let failure = runtime.failure, failure.reason == "Unschedulable" {
-            // Found only while reading the pod's inputs: it cannot run here.
-            await writeUnschedulable(pod, message: failure.message)
-            return
-        }
-        if let port = runtime.containers.first(where: { $0.plan.isServer && $0.port != nil })?.port {
-            let endpoint = "127.0.0.1:\(port)"
-            if pod.annotations[LocalNode.endpointAnnotation] != endpoint {
-                guard let answer = await mergePatch(.pod, pod, ["metadata": ["annotations": [LocalNode.endpointAnnotation: .string(endpoint)]]]) else { return }
-                pod = answer
-            }
-        }
-        let status = podStatus(runtime, old: pod["status"])
-        if status != pod["status"] { await writeStatus(.pod, pod, status) }
-    }
-
-    func phase(of runtime: PodRuntime) -> String {
-        if runtime.failure != nil && !runtime.hasProcesses && runtime.failure?.reason != "Unschedulable" { return "Failed" }
-        if runtime.containers.contains(where: { !$0.started }) {
-            return runtime.terminating && !runtime.hasProcesses ? "Failed" : "Pending"
-        }
-        if runtime.containers.allSatisfy(\.isTerminated) {
-            let allZero = runtime.containers.allSatisfy {
-                if case .terminated(let t) = $0.state { return t.exitCode == 0 }
-                return false
-            }
-            return allZero ? "Succeeded" : "Failed"
-        }
-        return "Running"
-    }
-
-    private func podStatus(_ runtime: PodRuntime, old: JSONValue?) -> JSONValue {
-        let phase = phase(of: runtime)
-        let now = LocalNode.now()
-        let ready = phase == "Running" && runtime.containers.allSatisfy(\.ready)
-        let unready = runtime.containers.filter { !$0.ready }.map(\.plan.name)
-        let unreadyMessage = "containers with unready status: [\(unready.joined(separator: " "))]"
-        let finished = phase == "Succeeded" || phase == "Failed"
-        var conditions: [JSONValue] = [
-            condition("PodScheduled", true, now: now, extra: ["lastProbeTime": .null]),
-            condition("Initialized", true, now: now, extra: ["lastProbeTime": .null]),
-        ]
-        if ready {
-            conditions += [condition("ContainersReady", true, now: now, extra: ["lastProbeTime": .null]),
-                           condition("Ready", true, now: now, extra: ["lastProbeTime": .null])]
-        } else {
-            let reason = finished ? "PodCompleted" : "ContainersNotReady"
-            let message: String? = finished ? nil : unreadyMessage
-            conditions += [condition("ContainersReady", false, reason: reason, message: message, now: now,
-                                     extra: ["lastProbeTime": .null]),
-                           condition("Ready", false, reason: reason, message: message, now: now,
-                                     extra: ["lastProbeTime": .null])]
-        }
-        var status: [String: JSONValue] = [
-            "phase": .string(phase),
-            "conditions": mergeConditions(old: old?["conditions"], new: conditions),
-            "hostIP": "127.0.0.1", "hostIPs": [["ip": "127.0.0.1"]],
-            "podIP": "127.0.0.1", "podIPs": [["ip": "127.0.0.1"]],
-            "startTime": .string(KubeTime.format(runtime.startTime)),
-            "qosClass": "BestEffort",
-            "containerStatuses": .array(runtime.containers.map(containerStatus)),
-        ]
-        if let failure = runtime.failure, failure.reason != "Unschedulable" {
-            status["reason"] = .string(failure.reason)
-            status["message"] = .string(failure.message)
-        }
-        return .object(status)
-    }
-
-    private func containerStatus(_ c: ContainerRuntime) -> JSONValue {
-        var status: [String: JSONValue] = [
-            "name": .string(c.plan.name), "image": .string(c.plan.image), "imageID": .string("sextant-local://\(c.plan.executable)"),
-            "ready": .bool(c.ready), "restartCount": .int(Int64(c.restartCount)),
-            "started": .bool({ if case .running = c.state { return true } else { return false } }()),
-            "state": LocalNode.stateJSON(c.state), "lastState": .object([:]),
-        ]
-        if let process = c.process { status["containerID"] = .string("sextant-local://\(process.pid)") }
-        if case .terminated(let t) = c.state, !t.containerID.isEmpty { status["containerID"] = .string(t.containerID) }
-        if let last = c.lastTermination { status["lastState"] = LocalNode.stateJSON(.terminated(last)) }
-        return .object(status)
-    }
-
-    static func stateJSON(_ state: ContainerState) -> JSONValue {
-        switch state {
-        case .waiting(let reason, let message):
-            var w: [String: JSONValue] = ["reason": .string(reason)]
-            if let message { w["message"] = .string(message) }
-            return ["waiting": .object(w)]
-        case .running(let startedAt):
-            return ["running": ["startedAt": .string(KubeTime.format(startedAt))]]
-        case .terminated(let t):
-            var s: [String: JSONValue] = [
-                "exitCode": .int(Int64(t.exitCode)), "reason": .string(t.reason),
-                "startedAt": .string(KubeTime.format(t.startedAt)), "finishedAt": .string(KubeTime.format(t.finishedAt)),
-            ]
-            if let message = t.message { s["message"] = .string(message) }
-            if !t.containerID.isEmpty { s["containerID"] = .string(t.containerID) }
-            return ["terminated": .object(s)]
-        }
-    }
-
-    /// Leaves the pod Pending with `PodScheduled=False/Unschedulable` and the reason.
-    private func writeUnschedulable(_ pod: JSONValue, message: String) async {
-        let old = pod["status"]
-        let conditions = mergeConditions(old: old?["conditions"], new: [
-            condition("PodScheduled", false, reason: "Unschedulable", message: message,
-                      extra: ["lastProbeTime": .null]),
-        ])
-        let status: JSONValue = ["phase": "Pending", "conditions": conditions]
-        if status != old { await writeStatus(.pod, pod, status) }
-    }
-
     /// A pod a previous node process ran: its processes are gone, so it failed (exit code 137
     /// like a container whose state the kubelet lost); leftover processes are killed.
     private func markNodeRestarted(_ pod: JSONValue) async {
@@ -497,7 +461,10 @@ extension LocalNode {
         if LocalFiles.head(directory + "/uid", limit: 64) == pod.uid {
             for status in pod[path: ["status", "containerStatuses"]]?.arrayValue ?? [] {
                 guard let name = status["name"]?.stringValue else { continue }
-                killLeftover(pidFile: "\(directory)/\(name).pid")
+                // Whichever runtime the previous node process used.
+                for leftover in [podRuntime, ProcessRuntime(resolver: resolver) as any PodRuntime] {
+                    leftover.removeLeftover(podDirectory: directory, container: name, executables: resolver.executables)
+                }
             }
         }
         let now = LocalNode.now()
@@ -525,17 +492,5 @@ extension LocalNode {
         ])
         logger.info("pod lost in a node restart", metadata: ["pod": "\(LocalNode.key(pod))"])
         await writeStatus(.pod, pod, status)
-    }
-
-    /// Kills a process a previous node started, if it is still running one of our executables.
-    private func killLeftover(pidFile: String) {
-        guard let pid = Int32(LocalFiles.head(pidFile, limit: 32).trimmingCharacters(in: .whitespacesAndNewlines)),
-              pid > 1,
-              let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe") else { return }
-        let ours = Set(resolver.executables.values.map { URL(fileURLWithPath: $0).resolvingSymlinksInPath().path })
-        if ours.contains(exe) {
-            kill(pid, SIGKILL)
-            logger.info("killed a leftover process", metadata: ["pid": "\(pid)", "exe": "\(exe)"])
-        }
     }
 }

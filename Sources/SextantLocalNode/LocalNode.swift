@@ -29,12 +29,14 @@ public actor LocalNode {
     let options: LocalNodeOptions
     let resolver: ImageResolver
     let logger: Logger
+    /// Processes, or podman containers when asked for and podman answers (chosen in `run()`).
+    var podRuntime: any PodRuntime
 
     /// Caches by `namespace/name`, fed by list+watch and by the answers to our own writes.
     var caches: [Kind: [String: JSONValue]] = [.pod: [:], .job: [:], .deployment: [:]]
     var synced: Set<Kind> = []
     /// Pods this node process started, by uid.
-    var runtimes: [String: PodRuntime] = [:]
+    var runtimes: [String: RunningPod] = [:]
     /// When a failed Job's next Pod is due (a wake-up is scheduled for it), by Job uid.
     var jobRetryAfter: [String: Date] = [:]
     var deploymentProgress: [String: DeploymentProgress] = [:]
@@ -49,6 +51,7 @@ public actor LocalNode {
         self.options = options
         self.resolver = ImageResolver(options: options)
         self.logger = logger
+        podRuntime = ProcessRuntime(resolver: resolver)
         mesh = options.haproxy.map {
             MeshDataPlane(client: client, namespace: options.namespace, haproxy: $0,
                           directory: options.workDirectory + "/mesh", logger: logger)
@@ -61,6 +64,10 @@ public actor LocalNode {
         await mesh?.address(namespace: namespace, name: virtualService)
     }
 
+    /// `process` or `podman`: the runtime the node runs Pods with (podman only after `run()` found
+    /// that it answers).
+    public var runtimeName: String { podRuntime.name }
+
     /// The executables the node found for Sextant's images (entrypoint → path).
     public nonisolated var executables: [String: String] { resolver.executables }
 
@@ -68,8 +75,16 @@ public actor LocalNode {
     /// SIGKILL after `shutdownGracePeriod`).
     public func run() async throws {
         try FileManager.default.createDirectory(atPath: options.workDirectory, withIntermediateDirectories: true)
+        if case .podman(let executable, let environment) = options.runtime {
+            if let problem = await PodmanRuntime.unavailable(executable: executable, environment: environment) {
+                logger.error("--runtime podman: podman cannot run here; running Pods as processes instead",
+                             metadata: ["reason": "\(problem)"])
+            } else {
+                podRuntime = PodmanRuntime(executable: executable, environment: environment, nodeName: options.nodeName)
+            }
+        }
         logger.info("local node started", metadata: [
-            "node": "\(options.nodeName)", "workDirectory": "\(options.workDirectory)",
+            "node": "\(options.nodeName)", "workDirectory": "\(options.workDirectory)", "runtime": "\(podRuntime.name)",
             "executables": "\(resolver.executables.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })"])
         await withTaskGroup(of: Void.self) { group in
             for kind in Kind.allCases {
@@ -81,11 +96,16 @@ public actor LocalNode {
         }
         // The run task is cancelled here; the shutdown runs in a task of its own so that its
         // sleeps between SIGTERM and SIGKILL are not cut short.
-        let all = runtimes.values.flatMap { $0.containers.compactMap(\.process) }
+        let all = runtimes.values.flatMap { pod in
+            pod.containers.compactMap { c in c.process.flatMap { p in c.launch.map { (p, $0) } } }
+        }
         let grace = options.shutdownGracePeriod
+        let podRuntime = self.podRuntime
         await Task {
             await withTaskGroup(of: Void.self) { group in
-                for process in all { group.addTask { await process.terminate(grace: grace) } }
+                for (process, launch) in all {
+                    group.addTask { await podRuntime.terminate(process, launch: launch, grace: grace) }
+                }
             }
         }.value
         for runtime in runtimes.values { runtime.cancelMonitors() }
@@ -209,46 +229,11 @@ public actor LocalNode {
         }
     }
 
-    /// List, then watch from the list's resourceVersion; on 410 list again; back off on errors.
+    /// The kind's cache, fed by an `Informer`.
     private nonisolated func inform(_ kind: Kind) async {
-        let resource = LocalNode.descriptor(kind)
-        let backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(10))
-        var failures = 0
-        while !Task.isCancelled {
-            do {
-                let list = try await client.listAll(resource, namespace: options.namespace, as: DynamicObject.self)
-                await replace(kind, list.items.map(\.raw))
-                var version = list.metadata.resourceVersion
-                failures = 0
-                while !Task.isCancelled {
-                    let stream = try await client.watch(resource, namespace: options.namespace,
-                                                        options: WatchOptions(resourceVersion: version),
-                                                        as: DynamicObject.self)
-                    var events = 0
-                    for try await change in stream {
-                        events += 1
-                        switch change {
-                        case .added(let o), .modified(let o), .deleted(let o):
-                            version = o.resourceVersion ?? version
-                        case .bookmark(let rv):
-                            if !rv.isEmpty { version = rv }
-                        }
-                        await apply(kind, change)
-                    }
-                    // A watch that ends at once and empty should not spin.
-                    if events == 0 { try await Task.sleep(for: .milliseconds(200)) }
-                }
-            } catch {
-                if Task.isCancelled { return }
-                if error.isKube(.expired) {
-                    logger.debug("watch expired; listing again", metadata: ["resource": "\(resource)"])
-                    continue
-                }
-                failures += 1
-                logger.warning("list/watch failed", metadata: ["resource": "\(resource)", "error": "\(error)"])
-                try? await Task.sleep(for: backoff.delay(afterFailures: failures))
-            }
-        }
+        let informer = Informer(client: client, resource: LocalNode.descriptor(kind), namespace: options.namespace,
+                                logger: logger)
+        await informer.run(replace: { await self.replace(kind, $0) }, apply: { await self.apply(kind, $0) })
     }
 
     // MARK: Writes (each answer goes into the cache at once, so the next pass sees it)
@@ -363,4 +348,18 @@ func condition(_ type: String, _ status: Bool, reason: String? = nil, message: S
     if let message { c["message"] = .string(message) }
     for (k, v) in extra { c[k] = v }
     return .object(c)
+}
+
+extension LocalNode {
+    /// A container's output for the API server's `pods/log`: the current (or last) run, or with
+    /// `previous` the run before it; nil when the node never started the container.
+    public func logs(namespace: String, pod: String, uid: String, container: String, previous: Bool) -> [UInt8]? {
+        guard let runtime = runtimes[uid] ?? runtimes.values.first(where: { $0.plan.namespace == namespace && $0.plan.name == pod }),
+              let c = runtime.containers.first(where: { $0.plan.name == container }) else { return nil }
+        let offsets = c.runOffsets
+        let index = offsets.count - (previous ? 2 : 1)
+        guard index >= 0 else { return nil }
+        let end: UInt64? = index + 1 < offsets.count ? offsets[index + 1] : nil
+        return LocalFiles.bytes(c.plan.logPath, from: offsets[index], to: end)
+    }
 }

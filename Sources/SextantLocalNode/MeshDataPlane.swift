@@ -191,42 +191,11 @@ actor MeshDataPlane {
         await changed()
     }
 
-    /// List, then watch; a resource the API server does not serve (Istio's CRDs not applied yet) is
-    /// tried again every few seconds.
+    /// The kind's cache, fed by an `Informer`; Istio's CRDs may be applied after the node started,
+    /// so an unserved resource is tried again every few seconds.
     private nonisolated func inform(_ kind: Kind) async {
-        let resource = MeshDataPlane.descriptor(kind)
-        let backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(5))
-        var failures = 0
-        while !Task.isCancelled {
-            do {
-                let list = try await client.listAll(resource, namespace: namespace, as: DynamicObject.self)
-                await replace(kind, list.items.map(\.raw))
-                var version = list.metadata.resourceVersion
-                failures = 0
-                while !Task.isCancelled {
-                    let stream = try await client.watch(resource, namespace: namespace,
-                                                        options: WatchOptions(resourceVersion: version),
-                                                        as: DynamicObject.self)
-                    var events = 0
-                    for try await change in stream {
-                        events += 1
-                        switch change {
-                        case .added(let o), .modified(let o), .deleted(let o): version = o.resourceVersion ?? version
-                        case .bookmark(let rv): if !rv.isEmpty { version = rv }
-                        }
-                        await apply(kind, change)
-                    }
-                    if events == 0 { try await Task.sleep(for: .milliseconds(200)) }
-                }
-            } catch {
-                if Task.isCancelled { return }
-                if error.isKube(.expired) { continue }
-                failures += 1
-                if !error.isKube(.notFound) {
-                    logger.warning("data plane list/watch failed", metadata: ["resource": "\(resource)", "error": "\(error)"])
-                }
-                try? await Task.sleep(for: backoff.delay(afterFailures: failures))
-            }
-        }
+        let informer = Informer(client: client, resource: MeshDataPlane.descriptor(kind), namespace: namespace,
+                                logger: logger, maximumBackoff: .seconds(5))
+        await informer.run(replace: { await self.replace(kind, $0) }, apply: { await self.apply(kind, $0) })
     }
 }

@@ -34,6 +34,9 @@ public struct LocalNodeOptions: Sendable {
     /// CanaryRollout names gets a local address that routes by its weights. nil turns it off;
     /// the default is Debian's `/usr/sbin/haproxy` when it is installed.
     public var haproxy: String?
+    /// How containers run: local processes (default) or podman containers (docs/local-node.md,
+    /// "Runtimes"); podman falls back to processes when it cannot run here.
+    public var runtime: RuntimeChoice = .process
 
     public init(nodeName: String = "sextant-local", workDirectory: String? = nil,
                 executables: [String: String] = [:], binDirectory: String? = nil, namespace: String? = nil,

@@ -16,8 +16,9 @@ struct ContainerConfigError: Error, Sendable {
 struct ContainerPlan: Sendable {
     var name: String
     var image: String
-    /// `sextant-trainer` or `sextant-server`.
-    var entrypoint: String
+    /// `sextant-trainer` or `sextant-server` when the container runs that program, else nil.
+    var entrypoint: String?
+    /// The local executable (process runtime) or the image (podman).
     var executable: String
     var spec: ContainerModel
     /// Index in `spec.containers`, for messages.
@@ -40,9 +41,14 @@ struct PodPlan: Sendable {
     var containers: [ContainerPlan]
     var restartPolicy: String
 
-    /// Checks that every container is one of Sextant's images with a local executable and that
-    /// the Pod uses only features the node emulates.
+    /// The process runtime's plan (unit tests).
     static func make(pod: JSONValue, resolver: ImageResolver, workDirectory: String) throws(Unschedulable) -> PodPlan {
+        try make(pod: pod, runtime: ProcessRuntime(resolver: resolver), workDirectory: workDirectory)
+    }
+
+    /// Checks that the runtime can run every container's image and that the Pod uses only
+    /// features the node emulates.
+    static func make(pod: JSONValue, runtime: any PodRuntime, workDirectory: String) throws(Unschedulable) -> PodPlan {
         let spec: PodSpecModel
         do {
             spec = try JSONValueDecoder().decode(PodSpecModel.self, from: pod["spec"] ?? .object([:]))
@@ -74,27 +80,18 @@ struct PodPlan: Sendable {
             guard let image = container.image, !image.isEmpty else {
                 throw Unschedulable(message: "\(field).image is missing")
             }
-            guard let entrypoint = resolver.entrypoint(forImage: image) else {
-                throw Unschedulable(message: "\(field).image: the local node cannot run image \"\(image)\"; it runs only "
-                    + ImageResolver.supportedImages.joined(separator: " and ") + " images")
-            }
-            guard let executable = resolver.executable(for: entrypoint) else {
-                throw Unschedulable(message: "\(field).image \"\(image)\": no local executable \(entrypoint) "
-                    + "(looked for \(resolver.executables[entrypoint] ?? entrypoint); build it or pass --bin-dir)")
-            }
-            if let command = container.command, let first = command.first,
-               (first as NSString).lastPathComponent != entrypoint {
-                throw Unschedulable(message: "\(field).command[0] \"\(first)\": the local node runs only the image's "
-                    + "entrypoint \(entrypoint)")
-            }
-            if let probe = container.readinessProbe, probe.httpGet == nil {
-                throw Unschedulable(message: "\(field).readinessProbe: only httpGet probes are emulated")
+            let resolved = try runtime.resolve(container, image: image, field: field)
+            for (kind, probe) in [("readinessProbe", container.readinessProbe), ("livenessProbe", container.livenessProbe)] {
+                if let probe, probe.httpGet == nil {
+                    throw Unschedulable(message: "\(field).\(kind): only httpGet probes are emulated")
+                }
             }
             for (m, mount) in (container.volumeMounts ?? []).enumerated() where !volumeNames.contains(mount.name) {
                 throw Unschedulable(message: "\(field).volumeMounts[\(m)].name: no volume named \"\(mount.name)\"")
             }
             plans.append(ContainerPlan(
-                name: container.name, image: image, entrypoint: entrypoint, executable: executable, spec: container,
+                name: container.name, image: image, entrypoint: resolved.entrypoint, executable: resolved.executable,
+                spec: container,
                 index: i, logPath: "\(directory)/\(container.name).log",
                 terminationMessageFile: "\(directory)/\(container.name).termination-log",
                 fallbackToLogsOnError: container.terminationMessagePolicy == "FallbackToLogsOnError"))
@@ -118,6 +115,8 @@ struct LaunchSpec: Sendable {
     var arguments: [String]
     var environment: [String: String]
     var directory: String
+    /// The runtime's name of the container this command runs (podman), nil for a process.
+    var container: String? = nil
 }
 
 /// Path rewriting: containers cannot mount at their mount paths, so values that name a mount
@@ -193,33 +192,39 @@ func expandVariables(_ text: String, _ environment: [String: String]) -> String 
 }
 
 extension ContainerPlan {
+    /// `--listen X` / `--listen=X` replaced by (or, without one, appended as) `--listen
+    /// 127.0.0.1:0`: the server binds a free loopback port and prints it (Pods cannot share ports).
+    static func listenOnFreeLoopbackPort(_ words: [String]) -> [String] {
+        var out: [String] = []
+        var sawListen = false
+        var skipNext = false
+        for word in words {
+            if skipNext {
+                skipNext = false
+                continue
+            }
+            if word == "--listen" {
+                out += ["--listen", "127.0.0.1:0"]
+                skipNext = true
+                sawListen = true
+            } else if word.hasPrefix("--listen=") {
+                out.append("--listen=127.0.0.1:0")
+                sawListen = true
+            } else {
+                out.append(word)
+            }
+        }
+        if !sawListen { out += ["--listen", "127.0.0.1:0"] }
+        return out
+    }
+
     /// The argument list with `--listen` forced to a free loopback port (sextant-server) and the
     /// result file pointed at the termination message (sextant-trainer's default in a real pod).
     func arguments(expanded environment: [String: String], rewriter: PathRewriter) -> [String] {
         var words = Array((spec.command ?? []).dropFirst()) + (spec.args ?? [])
         words = words.map { rewriter.rewrite(expandVariables($0, environment)) }
         if isServer {
-            var out: [String] = []
-            var sawListen = false
-            var skipNext = false
-            for word in words {
-                if skipNext {
-                    skipNext = false
-                    continue
-                }
-                if word == "--listen" {
-                    out += ["--listen", "127.0.0.1:0"]
-                    skipNext = true
-                    sawListen = true
-                } else if word.hasPrefix("--listen=") {
-                    out.append("--listen=127.0.0.1:0")
-                    sawListen = true
-                } else {
-                    out.append(word)
-                }
-            }
-            if !sawListen { out += ["--listen", "127.0.0.1:0"] }
-            words = out
+            words = ContainerPlan.listenOnFreeLoopbackPort(words)
         } else if entrypoint == "sextant-trainer",
                   (spec.terminationMessagePath ?? "/dev/termination-log") == "/dev/termination-log",
                   !words.contains(where: { $0 == "--result-file" || $0.hasPrefix("--result-file=") }) {

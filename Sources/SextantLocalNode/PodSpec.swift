@@ -25,9 +25,17 @@ struct ContainerModel: Decodable, Sendable {
     var workingDir: String?
     var volumeMounts: [VolumeMountModel]?
     var readinessProbe: ProbeModel?
+    var livenessProbe: ProbeModel?
+    var resources: ResourcesModel?
     var ports: [PortModel]?
     var terminationMessagePath: String?
     var terminationMessagePolicy: String?
+}
+
+struct ResourcesModel: Decodable, Sendable {
+    /// Quantities are strings (`512Mi`) or numbers.
+    var limits: [String: JSONValue]?
+    var requests: [String: JSONValue]?
 }
 
 struct EnvVarModel: Decodable, Sendable {

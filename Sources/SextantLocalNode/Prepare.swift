@@ -10,11 +10,13 @@ struct PodPreparer {
     let options: LocalNodeOptions
     let pod: JSONValue
     let plan: PodPlan
+    let runtime: any PodRuntime
     private var configMaps: [String: ConfigMap?] = [:]
     private var secrets: [String: Secret?] = [:]
 
-    init(client: KubeClient, options: LocalNodeOptions, pod: JSONValue, plan: PodPlan) {
+    init(client: KubeClient, options: LocalNodeOptions, pod: JSONValue, plan: PodPlan, runtime: any PodRuntime) {
         self.client = client
+        self.runtime = runtime
         self.options = options
         self.pod = pod
         self.plan = plan
@@ -30,27 +32,9 @@ struct PodPreparer {
         }
         var launches: [String: LaunchSpec] = [:]
         for container in plan.containers {
-            var mounts: [(String, String)] = []
-            for mount in container.spec.volumeMounts ?? [] {
-                guard let dir = volumeDirs[mount.name] else { continue }
-                let local = (mount.subPath ?? "").isEmpty ? dir : dir + "/" + (mount.subPath ?? "")
-                mounts.append((mount.mountPath, local))
-            }
-            let rewriter = PathRewriter(
-                mounts: mounts,
-                exact: [container.spec.terminationMessagePath ?? "/dev/termination-log": container.terminationMessageFile])
-            var environment = try await environment(for: container)
-            environment = environment.mapValues { rewriter.rewrite($0) }
-            var directory = plan.directory
-            if let workingDir = container.spec.workingDir, !workingDir.isEmpty {
-                let local = rewriter.rewrite(workingDir)
-                var isDirectory: ObjCBool = false
-                if fm.fileExists(atPath: local, isDirectory: &isDirectory), isDirectory.boolValue { directory = local }
-            }
-            launches[container.name] = LaunchSpec(
-                executable: container.executable,
-                arguments: container.arguments(expanded: environment, rewriter: rewriter),
-                environment: environment, directory: directory)
+            let environment = try await environment(for: container)
+            launches[container.name] = try runtime.launch(container, pod: plan, volumes: volumeDirs,
+                                                          environment: environment, options: options)
         }
         return launches
     }
@@ -84,7 +68,12 @@ struct PodPreparer {
                       mode: source.defaultMode, into: try fresh(dir), field: "\(field).secret")
             return dir
         }
-        if volume.emptyDir != nil { return try fresh(dir) }
+        if volume.emptyDir != nil {
+            // Writable by the image's user too (Sextant's images run as 65532).
+            let made = try fresh(dir)
+            try? fm.setAttributes([.posixPermissions: 0o1777], ofItemAtPath: made)
+            return made
+        }
         if let source = volume.hostPath {
             try fm.createDirectory(atPath: source.path, withIntermediateDirectories: true)
             return source.path
@@ -92,6 +81,7 @@ struct PodPreparer {
         if let claim = volume.persistentVolumeClaim {
             let path = "\(options.workDirectory)/pvc/\(plan.namespace)/\(claim.claimName)"
             try fm.createDirectory(atPath: path, withIntermediateDirectories: true)
+            try? fm.setAttributes([.posixPermissions: 0o1777], ofItemAtPath: path)
             return path
         }
         throw Unschedulable(message: "\(field): unsupported volume type")
@@ -143,8 +133,6 @@ struct PodPreparer {
 
     private mutating func environment(for container: ContainerPlan) async throws -> [String: String] {
         var env: [String: String] = [:]
-        let host = ProcessInfo.processInfo.environment
-        for name in options.passEnvironment { if let v = host[name] { env[name] = v } }
         env["HOSTNAME"] = plan.name
         let field = "spec.containers[\(container.index)] (\(container.name))"
         for (i, source) in (container.spec.envFrom ?? []).enumerated() {

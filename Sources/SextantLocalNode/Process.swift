@@ -100,6 +100,18 @@ enum LocalFiles {
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// The bytes of a file from `offset` to `end` (or its end); empty when missing.
+    static func bytes(_ path: String, from offset: UInt64, to end: UInt64?) -> [UInt8] {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return [] }
+        defer { try? handle.close() }
+        handle.seek(toFileOffset: offset)
+        let data: Data
+        if let end { data = (try? handle.read(upToCount: Int(end > offset ? end - offset : 0))) ?? Data() } else {
+            data = handle.readDataToEndOfFile()
+        }
+        return [UInt8](data)
+    }
+
     /// Output of a run from `offset` on (at most 64 KiB), to look for a line.
     static func read(_ path: String, from offset: UInt64, limit: Int = 65_536) -> String {
         guard let handle = FileHandle(forReadingAtPath: path) else { return "" }

@@ -30,7 +30,7 @@ final class NodeHarness: @unchecked Sendable {
     }
 
     /// Throws, naming them, when the executables are missing.
-    static func start() async throws -> NodeHarness? {
+    static func start(configure: (inout LocalNodeOptions) -> Void = { _ in }) async throws -> NodeHarness? {
         guard try Tooling.available("sextant-trainer and sextant-server next to the test bundle (swift build --build-tests)",
                                     binDirectory != nil), let bin = binDirectory else { return nil }
         let server = try await DevServer.start(DevServerConfiguration(port: 0, bookmarkInterval: .seconds(1)))
@@ -41,10 +41,11 @@ final class NodeHarness: @unchecked Sendable {
         clientOptions.burst = 5000
         let client = KubeClient(config: ClusterConfig(server: server.baseURL, namespace: "default"), options: clientOptions)
         let work = try TemporaryDirectory()
-        let options = LocalNodeOptions(workDirectory: work.file("node"), binDirectory: bin,
+        var options = LocalNodeOptions(workDirectory: work.file("node"), binDirectory: bin,
                                        probePeriod: .milliseconds(200), resyncInterval: .milliseconds(250),
                                        initialBackoff: .milliseconds(200), maximumBackoff: .seconds(1),
                                        shutdownGracePeriod: .seconds(2))
+        configure(&options)
         return NodeHarness(server: server, client: client, work: work, options: options)
     }
 

@@ -5,6 +5,33 @@ import Testing
 
 /// The pure parts: image names, path rewriting, `$(VAR)` expansion, argument rewriting.
 @Suite struct UnitTests {
+    @Test func quantitiesBecomePodmanLimitsAndABadOneIsRefusedNamingTheField() throws {
+        #expect(ResourceQuantity.bytes("32Mi") == "33554432")
+        #expect(ResourceQuantity.bytes("1G") == "1000000000")
+        #expect(ResourceQuantity.bytes(.int(4096)) == "4096")
+        #expect(ResourceQuantity.bytes("lots") == nil)
+        #expect(ResourceQuantity.bytes("-1Mi") == nil)
+        #expect(ResourceQuantity.cores("500m") == "0.500")
+        #expect(ResourceQuantity.cores("2") == "2.000")
+        let pod: JSONValue = [
+            "metadata": ["name": "p", "namespace": "ns", "uid": "u"],
+            "spec": ["containers": [["name": "c", "image": "busybox", "resources": ["limits": ["memory": "lots"]]]]],
+        ]
+        let runtime = PodmanRuntime(executable: "/usr/bin/podman", environment: [:], nodeName: "n")
+        let plan = try PodPlan.make(pod: pod, runtime: runtime, workDirectory: "/w")
+        #expect(plan.containers[0].entrypoint == nil, "any image runs with podman; only Sextant's get --listen")
+        #expect(throws: Unschedulable.self) {
+            _ = try runtime.launch(plan.containers[0], pod: plan, volumes: [:], environment: [:],
+                                   options: LocalNodeOptions(workDirectory: "/w"))
+        }
+        do {
+            _ = try runtime.launch(plan.containers[0], pod: plan, volumes: [:], environment: [:],
+                                   options: LocalNodeOptions(workDirectory: "/w"))
+        } catch {
+            #expect(error.message.contains("spec.containers[0] (c).resources.limits.memory"), "\(error.message)")
+        }
+    }
+
     @Test func imageNamesIgnoreRegistryTagAndDigest() {
         #expect(ImageResolver.imageName("ghcr.io/sextant-dev/sextant-trainer:0.1.0") == "sextant-trainer")
         #expect(ImageResolver.imageName("localhost:5000/sextant-server") == "sextant-server")
