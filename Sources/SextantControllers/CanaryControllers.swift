@@ -25,7 +25,8 @@ public func addCanaryRolloutController(to manager: Manager, settings: Controller
         deployments: deployments.cache, servingDeployments: servingDeployments.cache, analysis: analysis ?? RolloutAnalysis(settings: settings),
         events: manager.eventRecorder(), logger: logger)
     let controller = Controller(name: "canaryrollout", reconciler: reconciler,
-                                options: ControllerOptions(concurrency: concurrency), metrics: manager.metrics)
+                                options: ControllerOptions(concurrency: concurrency, keyFilter: manager.shardKeyFilter),
+                                metrics: manager.metrics)
     let rolloutCache = rollouts.cache
     controller.watchPrimary(rollouts)
         .owns(deployments, ownerKind: CanaryRollout.kind, ownerGroup: CanaryRollout.group)

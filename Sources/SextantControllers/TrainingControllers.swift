@@ -54,7 +54,8 @@ public func addTrainingControllers(to manager: Manager, settings: ControllerSett
                                              jobs: jobs.cache, pods: pods.cache, modelVersions: modelVersions.cache,
                                              rollouts: rollouts.cache, events: events, query: query, logger: logger)
     let tjController = Controller(name: "trainingjob", reconciler: tjReconciler,
-                                  options: ControllerOptions(concurrency: concurrency), metrics: manager.metrics)
+                                  options: ControllerOptions(concurrency: concurrency, keyFilter: manager.shardKeyFilter),
+                                  metrics: manager.metrics)
     let byLabel: @Sendable (DynamicObject) -> [ObjectKey] = { object in
         guard let tj = object.metadata.labels?[SextantLabel.trainingJob] else { return [] }
         return [ObjectKey(namespace: object.namespace ?? "", name: tj)]
@@ -75,9 +76,17 @@ public func addTrainingControllers(to manager: Manager, settings: ControllerSett
 
     let mvReconciler = ModelVersionReconciler(client: manager.client, settings: settings, modelVersions: modelVersions.cache,
                                               events: events, logger: logger)
-    let mvController = Controller(name: "modelversion", reconciler: mvReconciler,
-                                  options: ControllerOptions(concurrency: concurrency), metrics: manager.metrics)
     let mvCache = modelVersions.cache
+    // The registry's invariants span the versions of a model: one shard owns all of them.
+    var mvFilter: (@Sendable (ObjectKey) -> Bool)?
+    if let shard = manager.options.shard, shard.count > 1 {
+        mvFilter = { (key: ObjectKey) -> Bool in
+            let model = mvCache.get(key)?.raw[path: ["spec", "modelName"]]?.stringValue
+            return shard.owns("\(key.namespace)/\(model ?? key.name)")
+        }
+    }
+    let mvController = Controller(name: "modelversion", reconciler: mvReconciler,
+                                  options: ControllerOptions(concurrency: concurrency, keyFilter: mvFilter), metrics: manager.metrics)
     mvController.watchPrimary(modelVersions)
         // Registry invariants span the versions of a model: a change to one re-checks the others.
         .watches(modelVersions) { changed in

@@ -12,17 +12,29 @@ public struct FaultConfiguration: Sendable, Equatable {
     public var delayMilliseconds: Int = 0
     /// Only requests whose path starts with this are affected (nil: every API request).
     public var pathPrefix: String?
+    /// Mixed faults (FaultMix.swift): failures drawn from these codes instead of `failCode`.
+    public var failCodes: [Int] = []
+    /// Mixed faults: a random extra delay of 0...this on top of `delayMilliseconds`.
+    public var delayJitterMilliseconds: Int = 0
+    /// Mixed faults: only requests whose User-Agent starts with this (nil: every client).
+    public var userAgentPrefix: String?
 
-    public init(failRate: Double = 0, failCode: Int = 500, delayMilliseconds: Int = 0, pathPrefix: String? = nil) {
+    public init(failRate: Double = 0, failCode: Int = 500, delayMilliseconds: Int = 0, pathPrefix: String? = nil,
+                failCodes: [Int] = [], delayJitterMilliseconds: Int = 0, userAgentPrefix: String? = nil) {
         self.failRate = failRate
         self.failCode = failCode
         self.delayMilliseconds = delayMilliseconds
         self.pathPrefix = pathPrefix
+        self.failCodes = failCodes
+        self.delayJitterMilliseconds = delayJitterMilliseconds
+        self.userAgentPrefix = userAgentPrefix
     }
 
     var json: JSONValue {
         ["failRate": .double(failRate), "failCode": .int(Int64(failCode)),
-         "delayMilliseconds": .int(Int64(delayMilliseconds)), "pathPrefix": pathPrefix.map(JSONValue.string) ?? .null]
+         "delayMilliseconds": .int(Int64(delayMilliseconds)), "pathPrefix": pathPrefix.map(JSONValue.string) ?? .null,
+         "failCodes": .array(failCodes.map { .int(Int64($0)) }), "delayJitterMilliseconds": .int(Int64(delayJitterMilliseconds)),
+         "userAgentPrefix": userAgentPrefix.map(JSONValue.string) ?? .null]
     }
 
     /// Reads a configuration from the admin endpoint's JSON; the error names the bad field.
@@ -50,6 +62,7 @@ public struct FaultConfiguration: Sendable, Equatable {
             guard let p = prefix.stringValue else { throw APIError.badRequest("pathPrefix: must be a string") }
             pathPrefix = p
         }
+        try readMix(json)
     }
 
     func applies(to path: String) -> Bool { pathPrefix.map { path.hasPrefix($0) } ?? true }
@@ -57,6 +70,7 @@ public struct FaultConfiguration: Sendable, Equatable {
     /// The injected error for a request, if the dice say so.
     func injectedError() -> APIError? {
         guard failRate > 0, Double.random(in: 0..<1) < failRate else { return nil }
+        let failCode = failCodes.randomElement() ?? self.failCode
         if failCode == 429 {
             var error = APIError(code: 429, reason: "TooManyRequests",
                                  message: "injected fault: too many requests, please try again later",

@@ -183,8 +183,9 @@ public final class DevAPIHandler: Sendable {
         try await authorize(user, request, path: path)
         if path.hasPrefix("/sextant-dev/") { return try await admin(request, path: path) }
         let faults = self.faults.current
-        if faults.applies(to: path) {
-            if faults.delayMilliseconds > 0 { try? await Task.sleep(for: .milliseconds(faults.delayMilliseconds)) }
+        if faults.applies(to: path, userAgent: request.headers["user-agent"]) {
+            let delay = faults.delay()
+            if delay > 0 { try? await Task.sleep(for: .milliseconds(delay)) }
             if let injected = faults.injectedError() { return .error(injected) }
         }
         let segments = path.split(separator: "/").map(String.init)

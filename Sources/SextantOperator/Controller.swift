@@ -10,10 +10,14 @@ public struct ControllerOptions: Sendable {
     /// Every primary object is queued again this often, to repair drift nobody announced.
     public var resyncPeriod: Duration? = .seconds(600)
     public var rateLimit = RateLimit()
-    public init(concurrency: Int = 1, resyncPeriod: Duration? = .seconds(600), rateLimit: RateLimit = RateLimit()) {
+    /// Only keys this returns true for are ever queued (sharding: the keys of this replica's shard).
+    public var keyFilter: (@Sendable (ObjectKey) -> Bool)?
+    public init(concurrency: Int = 1, resyncPeriod: Duration? = .seconds(600), rateLimit: RateLimit = RateLimit(),
+                keyFilter: (@Sendable (ObjectKey) -> Bool)? = nil) {
         self.concurrency = max(1, concurrency)
         self.resyncPeriod = resyncPeriod
         self.rateLimit = rateLimit
+        self.keyFilter = keyFilter
     }
 }
 
@@ -57,8 +61,8 @@ public final class Controller: Sendable {
     public func watchPrimary<T: KubernetesObject>(_ informer: Informer<T>) -> Self {
         addSource(informer)
         primaryKeys.withLock { $0 = { informer.cache.keys } }
-        informer.addHandler { [queue] event in
-            if let key = ObjectKey(event.object) { queue.add(key) }
+        informer.addHandler { [queue, options] event in
+            if let key = ObjectKey(event.object), options.keyFilter?(key) ?? true { queue.add(key) }
         }
         return self
     }
@@ -68,14 +72,15 @@ public final class Controller: Sendable {
     @discardableResult
     public func owns<T: KubernetesObject>(_ informer: Informer<T>, ownerKind: String, ownerGroup: String) -> Self {
         addSource(informer)
-        informer.addHandler { [queue] event in
+        informer.addHandler { [queue, options] event in
             var objects = [event.object]
             if case .updated(let old, _) = event { objects.append(old) }  // the owner it had before, too
             for object in objects {
                 let meta = object.metadata
                 for ref in meta.ownerReferences ?? [] where ref.controller == true && ref.kind == ownerKind
                     && Self.group(of: ref.apiVersion) == ownerGroup {
-                    queue.add(ObjectKey(namespace: meta.namespace ?? "", name: ref.name))
+                    let key = ObjectKey(namespace: meta.namespace ?? "", name: ref.name)
+                    if options.keyFilter?(key) ?? true { queue.add(key) }
                 }
             }
         }
@@ -88,10 +93,10 @@ public final class Controller: Sendable {
     public func watches<T: KubernetesObject>(_ informer: Informer<T>,
                                              map: @escaping @Sendable (T) -> [ObjectKey]) -> Self {
         addSource(informer)
-        informer.addHandler { [queue] event in
+        informer.addHandler { [queue, options] event in
             var keys = Set(map(event.object))
             if case .updated(let old, _) = event { keys.formUnion(map(old)) }
-            for key in keys { queue.add(key) }
+            for key in keys where options.keyFilter?(key) ?? true { queue.add(key) }
         }
         return self
     }
@@ -117,10 +122,10 @@ public final class Controller: Sendable {
         logger.info("caches synced, starting workers", metadata: ["workers": "\(options.concurrency)"])
         await withTaskGroup(of: Void.self) { group in
             if let period = options.resyncPeriod, let keys = primaryKeys.withLock({ $0 }) {
-                group.addTask { [queue] in
+                group.addTask { [queue, options] in
                     while !Task.isCancelled {
                         do { try await Task.sleep(for: period) } catch { return }
-                        for key in keys() { queue.add(key) }
+                        for key in keys() where options.keyFilter?(key) ?? true { queue.add(key) }
                     }
                 }
             }

@@ -28,6 +28,9 @@ public struct ManagerOptions: Sendable {
     public var jsonLogs = false
     /// Leader-election identity; nil: host name plus a random suffix.
     public var identity: String?
+    /// `--shard-index`/`--shard-count`: this replica reconciles only its shard's objects and
+    /// elects its leader on the shard's own Lease (`<leaderElectionID>-shard-<index>`).
+    public var shard: Shard?
 
     public init() {}
 }
@@ -87,6 +90,15 @@ public final class Manager: Service, Sendable {
     /// Ready once every informer has its first complete list.
     public var isReady: Bool { informers.withLock { Array($0.values) }.allSatisfy(\.hasSynced) }
 
+    /// The Lease this replica elects its leader on (one per shard).
+    public var leaseName: String { options.shard?.leaseName(base: options.leaderElectionID) ?? options.leaderElectionID }
+
+    /// For `ControllerOptions.keyFilter`: the keys of this replica's shard (nil: all keys).
+    public var shardKeyFilter: (@Sendable (ObjectKey) -> Bool)? {
+        guard let shard = options.shard, shard.count > 1 else { return nil }
+        return { shard.owns($0) }
+    }
+
     public var isLeader: Bool { options.leaderElect ? (leader.withLock { $0 }?.isLeader ?? false) : true }
 
     /// The port an endpoint ("metrics" or "health") bound to, once it listens (port 0 in tests).
@@ -106,7 +118,7 @@ public final class Manager: Service, Sendable {
         let healthAddress = try BindAddress.parse(options.healthProbeBindAddress)
         var elector: LeaderElector?
         if options.leaderElect {
-            var config = LeaderElectionConfig(leaseName: options.leaderElectionID,
+            var config = LeaderElectionConfig(leaseName: leaseName,
                                               namespace: options.leaderElectionNamespace ?? client.defaultNamespace,
                                               identity: identity)
             config.leaseDuration = options.leaseDuration

@@ -48,6 +48,14 @@ struct SextantController: AsyncParsableCommand {
     var serverImage: String = "ghcr.io/sextant-dev/sextant-server:latest"
     @Option(help: "MLflow tracking server to report training runs to (e.g. http://mlflow:5000); credentials from MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD.")
     var mlflowTrackingUri: String?
+    @Option(help: "This replica's shard, 0..<--shard-count: it reconciles only the objects whose namespace/name hash to it.")
+    var shardIndex: Int = 0
+    @Option(help: "Number of shards splitting the objects (1: no sharding). Each shard elects its leader on its own Lease.")
+    var shardCount: Int = 1
+    @Option(help: "Client-side limit of API requests per second (client-go's --kube-api-qps).")
+    var kubeApiQps: Double = 50
+    @Option(help: "Burst of API requests above --kube-api-qps.")
+    var kubeApiBurst: Int = 100
     @Option(help: "Parallel reconciles per controller.")
     var concurrency: Int = 2
     @Flag(help: "Log one JSON object per line.")
@@ -57,6 +65,13 @@ struct SextantController: AsyncParsableCommand {
 
     func validate() throws {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        guard kubeApiQps > 0, kubeApiBurst >= 1 else {
+            throw ValidationError("--kube-api-qps must be positive and --kube-api-burst at least 1")
+        }
+        guard shardCount >= 1 else { throw ValidationError("--shard-count must be at least 1") }
+        guard Shard(index: shardIndex, count: shardCount) != nil else {
+            throw ValidationError("--shard-index \(shardIndex) must be between 0 and --shard-count - 1 (\(shardCount - 1))")
+        }
         guard prometheusTimeoutSeconds > 0 else { throw ValidationError("--prometheus-timeout-seconds must be positive") }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
@@ -73,7 +88,10 @@ struct SextantController: AsyncParsableCommand {
         metrics.bootstrapSwiftMetrics()
 
         let config = try ClusterConfig.load(kubeconfigPath: kubeconfig, context: context)
-        let client = KubeClient(config: config)
+        var clientOptions = KubeClient.Options()
+        clientOptions.qps = kubeApiQps
+        clientOptions.burst = kubeApiBurst
+        let client = KubeClient(config: config, options: clientOptions)
         var options = ManagerOptions()
         options.leaderElect = leaderElect
         options.leaderElectionID = leaderElectionId
@@ -82,6 +100,7 @@ struct SextantController: AsyncParsableCommand {
         options.healthProbeBindAddress = healthProbeBindAddress
         options.namespace = namespace
         options.jsonLogs = jsonLogs
+        options.shard = Shard(index: shardIndex, count: shardCount)
         let manager = Manager(client: client, options: options, metrics: metrics)
 
         let settings = ControllerSettings(prometheusAddress: prometheusUrl, trainerImage: trainerImage, serverImage: serverImage,
@@ -90,7 +109,8 @@ struct SextantController: AsyncParsableCommand {
         addTrainingControllers(to: manager, settings: settings, concurrency: concurrency)
         addCanaryRolloutController(to: manager, settings: settings, concurrency: concurrency)
         logger.info("starting", metadata: ["server": "\(config.server)", "namespace": "\(namespace.isEmpty ? "(all)" : namespace)",
-                                           "leaderElect": "\(leaderElect)", "allocator": "\(allocatorDescription())"])
+                                           "leaderElect": "\(leaderElect)", "lease": "\(manager.leaseName)",
+                                           "shard": "\(shardIndex)/\(shardCount)", "allocator": "\(allocatorDescription())"])
         let group = ServiceGroup(configuration: .init(services: [manager], gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger))
         try await group.run()
