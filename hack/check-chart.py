@@ -10,7 +10,7 @@
   aggregation controller does it (their aggregationRule selectors and labels, from the
   bootstrap policy), and the rules are evaluated the way the RBAC authorizer matches them: a user
   bound to edit (or admin) can send every manual request the CLI sends (derived from
-  Sources/SextantCLI/Requests.swift) and write the three kinds; one bound to view can read them
+  Sources/SextantDashboard/StatusRequests.swift) and write the three kinds; one bound to view can read them
   and nothing else.
 - Anti-affinity preset, CRDs as templates with the keep policy, extra volumes/containers,
   extraObjects, ServiceMonitor/PodMonitor relabelings: rendered as documented.
@@ -220,27 +220,29 @@ def allows(rules, verb, group, resource, name=None):
     return False
 
 
-# What each manual request needs, from the CLI's source: the object is read, then its status
-# subresource merge-patched.
-requests_src = open("Sources/SextantCLI/Requests.swift").read()
-kinds = {m.group(1): m.group(2) for m in re.finditer(r"static let (\w+) = \(ResourceDescriptor\((\w+)\.self\)", requests_src)}
+# What each manual request needs, from its one definition (shared by the CLI and the dashboard's
+# buttons): the object is read, then its status subresource merge-patched.
+REQUESTS = "Sources/SextantDashboard/StatusRequests.swift"
+requests_src = open(REQUESTS).read()
+# `public static let promote = StatusRequestVerb(verb: "promote", descriptor: ResourceDescriptor(CanaryRollout.self), ...)`
+verbs = re.findall(r'static let \w+ = StatusRequestVerb\(verb: "(\w+)", descriptor: ResourceDescriptor\((\w+)\.self\)',
+                   requests_src)
 plural_of = {}
 for f in glob.glob("crds/*.yaml"):
     crd = yaml.load(open(f), Loader=Loader)
     plural_of[crd["spec"]["names"]["kind"]] = crd["spec"]["names"]["plural"]
-send = requests_src.split("static func send", 1)[1].split("\n    }\n", 1)[0] if "static func send" in requests_src else ""
+send = requests_src.split("func send", 1)[1].split("\n    }\n", 1)[0] if "func send" in requests_src else ""
 calls = []
 if re.search(r"client\.get\(", send):
     calls.append(("get", ""))
-if re.search(r"client\.patch\([^)]*subresource: \"status\"", send, re.S):
+if re.search(r"client\.patch\([^)]*subresource: \"status\"", send, re.S) or \
+        re.search(r"client\.patch\(.*?subresource: \"status\"", send, re.S):
     calls.append(("patch", "/status"))
 elif re.search(r"client\.patch\(", send):
     calls.append(("patch", ""))
-commands = re.findall(r"StatusRequest\.send\(kind: StatusRequest\.(\w+), verb: \"(\w+)\"", requests_src)
-if not calls or len(commands) < 6 or any(k not in kinds for k, _ in commands):
-    err("could not read the manual requests' API calls from Sources/SextantCLI/Requests.swift "
-        f"(calls {calls}, commands {commands}, kinds {kinds})")
-needs = {verb: [(v, plural_of[kinds[k]] + sub) for v, sub in calls] for k, verb in commands if kinds.get(k) in plural_of}
+if not calls or len(verbs) < 6 or any(kind not in plural_of for _, kind in verbs):
+    err(f"could not read the manual requests' API calls from {REQUESTS} (calls {calls}, verbs {verbs})")
+needs = {verb: [(v, plural_of[kind] + sub) for v, sub in calls] for verb, kind in verbs if kind in plural_of}
 GROUP = "mlops.sextant.dev"
 three = sorted(plural_of.values())
 
