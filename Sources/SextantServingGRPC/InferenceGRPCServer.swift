@@ -37,6 +37,11 @@ public struct InferenceGRPCServer: Service {
                 let (h, p) = bound.ipv4.map { ($0.host, $0.port) } ?? bound.ipv6.map { ($0.host, $0.port) } ?? (host, port)
                 logger.info("gRPC listening", metadata: ["address": "\(h):\(p)"])
                 await onRunning(h, p)
+                // A shutdown asked for before `serve()` was running (a model that fails to load at
+                // once) is lost on the server, which would then serve forever: wait for it here and
+                // pass it on, whenever it came.
+                try? await gracefulShutdown()
+                server.beginGracefulShutdown()
             }
         } onGracefulShutdown: {
             server.beginGracefulShutdown()

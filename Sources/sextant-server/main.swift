@@ -101,7 +101,10 @@ struct ModelLoader: Service {
             try await state.load(uri: uri, sha256: sha256, driftWindow: driftWindow, logger: logger)
         } catch {
             logger.critical("cannot load model: \(error)")
-            throw error
+            // Exit at once: nothing was served, so there is nothing to drain, and a graceful stop
+            // can race the gRPC server's start and leave the process serving forever (seen as a
+            // Pod that never restarts). The kubelet sees exit code 1 and restarts the container.
+            exit(1)
         }
     }
 }

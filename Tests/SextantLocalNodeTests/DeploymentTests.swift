@@ -114,10 +114,13 @@ import Testing
         #expect(condition(stuck, "Available")?["status"] == "False")
         #expect(stuck[path: ["status", "unavailableReplicas"]] == 1)
         let uid = try #require(stuck[path: ["metadata", "uid"]]?.stringValue)
-        let pod = try #require(try await h.pods(ownedBy: uid).first)
-        let status = try #require(pod[path: ["status", "containerStatuses"]]?[0])
-        // The server exits 1 when it cannot load the model; the kubelet restarts it (Always).
-        #expect((status["restartCount"]?.intValue ?? 0) >= 1)
+        // The server exits 1 when it cannot load the model; the kubelet restarts it (Always). On a
+        // loaded machine the 2 s deadline can pass before the first exit, so wait for the restart.
+        let status = try await h.wait("the crashed server restarted") {
+            let pod = try await h.pods(ownedBy: uid).first
+            let status = pod?[path: ["status", "containerStatuses"]]?[0]
+            return (status?["restartCount"]?.intValue ?? 0) >= 1 ? status : nil
+        }
         #expect(status[path: ["lastState", "terminated", "exitCode"]] == 1)
     }
 }
