@@ -69,7 +69,7 @@ YAML
   wall=$(python3 -c "print(round($end - $start, 2))")
   train=$(python3 -c "import json; print(json.load(open('$out/metrics.json'))['timings'].get('trainSeconds'))")
   # Payload each rank passes to allreduce in the last logged round (0 on one rank).
-  bytes=$(grep -o 'allreduce=[0-9]*' "$DIR/log-$n.txt" | tail -1 | cut -d= -f2); bytes=${bytes:-0}
+  bytes=$(grep -o 'allreduce=[0-9]*' "$DIR/log-$n.txt" | tail -1 | cut -d= -f2 || true); bytes=${bytes:-0}
   rss=$(for f in "$DIR/rss-$n"/rss-*.txt; do echo $(( $(tail -1 "$f") / 1024 )); done | paste -sd/ -)
   sha=$(sha256sum "$out/model.json" | cut -d' ' -f1)
   [ -z "$REFERENCE" ] && REFERENCE="$sha"
