@@ -35,7 +35,7 @@ import Testing
         target: \(regression ? "y" : "label")
         \(regression ? "objective: reg:squarederror\nweightColumn: w" : "")
         split: {train: 0.75, test: 0.25, seed: 5}
-        hyperparameters: {nEstimators: 8, maxDepth: 4, learningRate: 0.3, maxBin: 64, colsampleBytree: 0.75, threads: 1}
+        hyperparameters: {nEstimators: 6, maxDepth: 4, learningRate: 0.3, maxBin: 64, colsampleBytree: 0.75, threads: 1}
         gates:
           performance: [{metric: \(regression ? "rmse, max: 100" : "aucRoc, min: 0.7")}]
           dataQuality: {maxNullRatio: 0.2}
@@ -86,7 +86,7 @@ import Testing
     @Test(arguments: [false, true])
     func ranksTrainTheSingleProcessModel(regression: Bool) throws {
         let dir = try makeTempDir("sextant-mpi")
-        let data = try Self.writeData(dir, rows: 4_000)
+        let data = try Self.writeData(dir, rows: 2_400)
         var hashes: [Int: String] = [:]
         var summaries: [Int: ResultSummary] = [:]
         for ranks in regression ? [1, 3] : [1, 2, 4] {
@@ -113,7 +113,7 @@ import Testing
         // Codes in order of first appearance in the file: violet appears last.
         let colors = artifact.features.first { $0.name == "color" }?.categories
         #expect(colors?.count == 4 && colors?.last == "violet")
-        #expect(artifact.data?.rows == 4_000)
+        #expect(artifact.data?.rows == 2_400)
     }
 
     @Test func aRankThatCannotReadItsShardStopsEveryRank() throws {
