@@ -14,6 +14,32 @@ public struct ExactSum: Sendable, Equatable {
 
     public mutating func add(_ v: Double) {
         guard v != 0, v.isFinite else { return }
+        limbs.withUnsafeMutableBufferPointer { p in if let base = p.baseAddress { Self.accumulate(v, into: base) } }
+        pending += 1
+        if pending >= 1 << 29 { normalize() }
+    }
+
+    /// Adds `f(v)` for every value of `values` that is not NaN: one pass over raw limbs (the
+    /// profile's hot loop; `add` per value pays an array uniqueness check each time).
+    public mutating func addPresent(_ values: [Double], _ f: (Double) -> Double = { $0 }) {
+        var start = 0
+        while start < values.count {
+            let end = min(values.count, start + (1 << 28))
+            limbs.withUnsafeMutableBufferPointer { p in
+                guard let base = p.baseAddress else { return }
+                for i in start..<end where !values[i].isNaN {
+                    let x = f(values[i])
+                    if x != 0, x.isFinite { Self.accumulate(x, into: base) }
+                }
+            }
+            pending += end - start
+            if pending >= 1 << 28 { normalize() }
+            start = end
+        }
+    }
+
+    @inline(__always)
+    static func accumulate(_ v: Double, into limbs: UnsafeMutablePointer<Int64>) {
         let bits = v.bitPattern
         let biased = Int((bits >> 52) & 0x7FF)
         var mantissa = Int64(bits & 0x000F_FFFF_FFFF_FFFF)
@@ -27,12 +53,10 @@ public struct ExactSum: Sendable, Equatable {
         let high = shift == 0 ? 0 : mantissa >> (64 - shift)
         let parts = shift == 0 ? (low, (mantissa >> 32) & 0xFFFF_FFFF, Int64(0)) : (low, mid, high)
         if v < 0 {
-            limbs[word] -= parts.0; limbs[word + 1] -= parts.1; limbs[word + 2] -= parts.2
+            limbs[word] &-= parts.0; limbs[word &+ 1] &-= parts.1; limbs[word &+ 2] &-= parts.2
         } else {
-            limbs[word] += parts.0; limbs[word + 1] += parts.1; limbs[word + 2] += parts.2
+            limbs[word] &+= parts.0; limbs[word &+ 1] &+= parts.1; limbs[word &+ 2] &+= parts.2
         }
-        pending += 1
-        if pending >= 1 << 29 { normalize() }
     }
 
     public mutating func add(_ other: ExactSum) {

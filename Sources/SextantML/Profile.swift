@@ -95,12 +95,9 @@ public struct ReferenceProfile: Codable, Sendable, Equatable {
             let mean = frozen[j].mean
             let edges = frozen[j].edges
             var m2 = ExactSum()
+            m2.addPresent(x.columns[j]) { v in let d = v - mean; return d * d }
             var counts = [Int](repeating: 0, count: edges.count + 1)
-            for v in x.columns[j] where !v.isNaN {
-                let d = v - mean
-                m2.add(d * d)
-                counts[Histogram.bin(v, edges: edges)] += 1
-            }
+            for v in x.columns[j] where !v.isNaN { counts[Histogram.bin(v, edges: edges)] += 1 }
             seconds.set(j, (m2, counts))
         }
         var second = seconds.all.map { $0 ?? (ExactSum(), []) }
@@ -156,10 +153,10 @@ public struct ReferenceProfile: Codable, Sendable, Equatable {
         }
         for v in values where !v.isNaN {
             p.present += 1
-            p.sum.add(v)
             p.lo = Swift.min(p.lo, v)
             p.hi = Swift.max(p.hi, v)
         }
+        p.sum.addPresent(values)
         var i = (stride - rowOffset % stride) % stride
         while i < values.count { if !values[i].isNaN { p.sample.append(values[i]) }; i += stride }
         return p
