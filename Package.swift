@@ -150,7 +150,7 @@ let package = Package(
         .executableTarget(name: "bench-operator",
                           dependencies: ["SextantOperator", "SextantKube", "SextantKubeTypes", "SextantDevServer", "CMimalloc"],
                           path: "Benchmarks/Operator", swiftSettings: strict, linkerSettings: fastAllocator),
-        .executableTarget(name: "bench-apiserver", dependencies: ["SextantDevServer", "SextantJSON"],
+        .executableTarget(name: "bench-apiserver", dependencies: ["SextantDevServer", "SextantJSON", "COpenSSL"],
                           path: "Benchmarks/ApiServer", swiftSettings: strict, linkerSettings: fastAllocator),
         .executableTarget(name: "bench-watch-decode", dependencies: ["SextantKube", "SextantTransport", "CMimalloc"],
                           path: "Benchmarks/WatchDecode", swiftSettings: strict, linkerSettings: fastAllocator),

@@ -36,9 +36,13 @@ public struct SchemaValidator: Sendable {
             let embedded = schema["x-kubernetes-embedded-resource"]?.boolValue == true
             var result: [String: JSONValue] = [:]
             for (key, child) in object {
-                // apiVersion, kind and metadata of the root and of embedded resources are kept.
+                // apiVersion, kind and metadata of the root and of embedded resources are kept. An
+                // embedded resource's metadata is ObjectMeta (kube-apiserver keeps its fields), so
+                // `metadata: {type: object}` without properties prunes nothing from it.
                 if (isRoot || embedded) && (key == "apiVersion" || key == "kind" || key == "metadata") {
-                    result[key] = (isRoot && key == "metadata") ? child : (properties?[key].map { prune(child, schema: $0) } ?? child)
+                    var declared: JSONValue?
+                    if let declaredSchema = properties?[key], declaredSchema["properties"]?.objectValue != nil { declared = declaredSchema }
+                    result[key] = (isRoot && key == "metadata") ? child : (declared.map { prune(child, schema: $0) } ?? child)
                     continue
                 }
                 if let propertySchema = properties?[key] {

@@ -167,10 +167,13 @@ struct LocalNodeEndToEndTests {
     /// THE WHOLE LOOP: train → register → approve → hand off → serve → monitor → drift → retrain →
     /// canary with analysis → promote, with nothing stubbed but the Istio data plane.
     ///
-    /// The development API server has Sextant's and Istio's CRDs; the local node runs every Pod as a
-    /// real process; a real Prometheus scrapes the real `sextant-server` Pods (found through their
-    /// endpoint annotations, labelled with `namespace` like Kubernetes service discovery); both
-    /// controllers run on one Manager. A traffic generator sends real inference requests and
+    /// The development API server has Sextant's and Istio's CRDs and serves HTTPS with
+    /// `--authorization-mode RBAC`; the local node runs every Pod as a real process; a real
+    /// Prometheus scrapes the real `sextant-server` Pods (found through their endpoint annotations,
+    /// labelled with `namespace` like Kubernetes service discovery); the real `sextant-controller`
+    /// runs with the chart's args, a token of the chart's ServiceAccount and exactly the chart's
+    /// RBAC (rendered by Helm's engine): any request the chart does not allow fails the test, named,
+    /// and the rules the loop never used are printed (docs/install.md says why each is kept). A traffic generator sends real inference requests and
     /// feedback labels to each server Pod (every Pod gets the same rate: there is no Istio proxy to
     /// split traffic, and the analysis compares each version's own series, so the weight changes
     /// volume, not the value). The analysis (success rate, p99 latency, online accuracy) reads the
@@ -182,10 +185,14 @@ struct LocalNodeEndToEndTests {
     ///    TrainingJob's retrain condition fires and trains fraud-v2 on the new data → approved →
     ///    handed over → v2's server Pod ready → canary 50 % with analysis → promoted; v1 Archived
     ///    and scaled to 0.
+    /// 3. A bad candidate: a manual retrain on the old world's data gives fraud-v3, which passes its
+    ///    offline gate but fails the online accuracy in the canary → rolled back; v2 stays stable.
     @Test func theWholeLoop() async throws {
         guard try LoopEnvironment.available() else { return }
         let started = ContinuousClock.now
-        let env = try await LoopEnvironment.start()
+        // hack/whole-loop-chart-modes.sh runs the loop again with other chart values (namespaced mode).
+        let values = try ProcessInfo.processInfo.environment["SEXTANT_LOOP_CHART_VALUES"].map { try JSONValue.parse(string: $0) } ?? [:]
+        let env = try await LoopEnvironment.start(chartValues: values)
         do {
             try await wholeLoop(env, started: started)
         } catch {
@@ -311,9 +318,46 @@ struct LocalNodeEndToEndTests {
         let v2Deployment = try await env.deployment("fraud-fraud-v2")
         #expect(v2Deployment["status"]?["availableReplicas"]?.intValue == 1)
 
+        // 3. A bad candidate: trained on the old world's data, it fails the online accuracy → rolled back.
+        let bad = ContinuousClock.now
+        try FraudWorld.writeCSV(to: csv, original: true, seed: 3)
+        let request: JSONValue = .object(["metadata": .object(["annotations": .object([TrainingRuns.retrainAnnotation: "bad-candidate"])])])
+        _ = try await env.client.send(method: "PATCH", path: "/apis/mlops.sextant.dev/v1alpha1/namespaces/\(ns)/trainingjobs/fraud",
+                                      body: Data(request.serialized()), contentType: "application/merge-patch+json")
+        weights = []
+        try await env.waitFor("fraud-v3 rolled back", timeout: .seconds(90)) {
+            let t = try await env.traffic()
+            if weights.last != t.canary { weights.append(t.canary) }
+            let s = try await env.rollout().status
+            return s?.phase == .rolledBack && s?.stableVersion == "fraud-v2"
+        }
+        let rolledBack = ContinuousClock.now - bad
+        #expect(try await env.trainingJob("fraud").status?.runs?.first?.trigger.type == .manual)
+        try await env.waitFor("ModelVersion phases after the rollback") {
+            let p3 = try await env.modelVersion("fraud-v3").status?.phase
+            let p2 = try await env.modelVersion("fraud-v2").status?.phase
+            return p3 == .rolledBack && p2 == .production
+        }
+        let failed = try #require(try await env.rollout().status)
+        #expect(failed.measurements?.first { $0.metric == "online-accuracy" }?.outcome == .fail,
+                "\(String(describing: failed.measurements))")
+        #expect(weights.contains(50), "the bad candidate got canary traffic before the rollback: \(weights)")
+        t = try await env.traffic()
+        #expect(t.stable == 100 && t.canary == 0 && t.stableVersion == "fraud-v2", "\(t)")
+
+        // The controller held exactly the chart's RBAC: nothing it asked for was refused.
+        #expect(env.denials.isEmpty, "requests the chart's RBAC refused sextant-controller: \(env.denials)")
+        let used = ChartController.used(env.server, env.chart)
+        let unused = ChartController.unusedRules(env.server, env.chart)
+        print("whole loop as \(env.chart.user), requests allowed by the chart's RBAC:\n  " + used.joined(separator: "\n  "))
+        print("chart rules the whole loop never used (least privilege; docs/install.md says why each is kept):\n  "
+              + unused.joined(separator: "\n  "))
+        #expect(!used.isEmpty)
+
         print(String(format: "whole loop: fraud-v1 trained and served %.1f s after start; v1 online accuracy %.3f; " +
-                     "drift → retrain started %.1f s; drift → fraud-v2 promoted %.1f s; total %.1f s",
-                     firstServed.inSeconds, healthyAccuracy, retrainStarted.inSeconds, promoted.inSeconds,
+                     "drift → retrain started %.1f s; drift → fraud-v2 promoted %.1f s; bad fraud-v3 → rolled back %.1f s; " +
+                     "total %.1f s",
+                     firstServed.inSeconds, healthyAccuracy, retrainStarted.inSeconds, promoted.inSeconds, rolledBack.inSeconds,
                      (ContinuousClock.now - started).inSeconds))
     }
 }

@@ -144,11 +144,14 @@ struct FraudWorld: Sendable {
 
 // MARK: The whole loop
 
-/// The development API server with Sextant's and Istio's CRDs, the local node, a real Prometheus
-/// and BOTH controllers (training + canary) on one Manager, as `sextant-controller` runs them.
-/// Prometheus finds the real `sextant-server` Pods through a file-based service discovery that
-/// this environment keeps up to date from the Pods' endpoint annotations, labelled with
-/// `namespace` and `pod` as Kubernetes service discovery would.
+/// The development API server over TLS with `--authorization-mode RBAC`, Sextant's and Istio's
+/// CRDs, the local node, a real Prometheus and the real `sextant-controller` binary (training and
+/// canary controllers) run as `charts/sextant` runs it: the chart's args, its ServiceAccount's
+/// token and exactly the chart's RBAC (`ChartController`). The test itself, the local node (the
+/// kubelet) and service discovery use the admin's credentials. Prometheus finds the real
+/// `sextant-server` Pods through a file-based service discovery that this environment keeps up to
+/// date from the Pods' endpoint annotations, labelled with `namespace` and `pod` as Kubernetes
+/// service discovery would.
 final class LoopEnvironment: Sendable {
     static let namespace = "ml-production"
     static let model = "fraud"
@@ -159,21 +162,33 @@ final class LoopEnvironment: Sendable {
     let prometheus: PrometheusServer
     let scratch: TemporaryDirectory
     let traffic: TrafficGenerator
-    private let manager: Task<Void, any Error>
+    let chart: ChartController.Rendered
+    let controller: TestProcess
+    private let tls: TemporaryDirectory
     private let discovery: Task<Void, Never>
 
     static func available() throws -> Bool {
         try LocalNodeRunner.available()
             && Tooling.available("prometheus", PrometheusServer.isInstalled)
+            && ChartController.available()
     }
 
-    static func start() async throws -> LoopEnvironment {
-        let server = try await DevServer.start(DevServerConfiguration(port: 0, bookmarkInterval: .seconds(1)))
-        let client = KubeClient.forTests(server, namespace: namespace)
+    /// `chartValues` are merged into the chart's values (the Prometheus URL is added).
+    static func start(chartValues: JSONValue = [:]) async throws -> LoopEnvironment {
+        let tls = try TemporaryDirectory()
+        let server = try await DevServer.start(DevServerConfiguration(port: 0, bookmarkInterval: .seconds(1),
+                                                                      tlsDirectory: tls.path, authorization: .rbac))
+        let client: KubeClient
         let scratch: TemporaryDirectory
         let prometheus: PrometheusServer
         let node: LocalNodeRunner
+        let chart: ChartController.Rendered
+        let controller: TestProcess
         do {
+            try server.writeKubeconfig(to: tls.file("admin.kubeconfig"))
+            var admin = try ClusterConfig.load(kubeconfigPath: tls.file("admin.kubeconfig"))
+            admin.namespace = namespace
+            client = KubeClient.forTests(admin)
             try await TrainingEnvironment.installCRDs(client)
             for file in ["virtualservices.networking.istio.io.yaml", "destinationrules.networking.istio.io.yaml"] {
                 let yaml = try Data(contentsOf: URL(fileURLWithPath: Repo.localCRDs + "/" + file))
@@ -195,50 +210,61 @@ final class LoopEnvironment: Sendable {
             await server.stop()
             throw error
         }
-
-        var managerOptions = ManagerOptions()
-        managerOptions.leaderElect = false
-        managerOptions.metricsBindAddress = "0"
-        managerOptions.healthProbeBindAddress = "0"
-        let manager = Manager(client: client, options: managerOptions)
-        let settings = ControllerSettings(prometheusAddress: prometheus.address, trainerImage: "sextant-trainer:dev",
-                                          serverImage: "sextant-server:dev", prometheusTimeout: .seconds(2))
-        addTrainingControllers(to: manager, settings: settings)
-        addCanaryRolloutController(to: manager, settings: settings)
-        let managerTask = Task { try await manager.run() }
+        do {
+            var values = chartValues
+            values.set(path: ["prometheus", "url"], to: .string(prometheus.address))
+            values.set(path: ["prometheus", "timeoutSeconds"], to: 2)
+            chart = try await ChartController.render(values: values)
+            try await ChartController.apply(chart, admin: client)
+            let token = try await ChartController.token(chart, admin: client)
+            let kubeconfig = tls.file("controller.kubeconfig")
+            try ChartController.kubeconfig(server: server, token: token, namespace: chart.namespace)
+                .write(toFile: kubeconfig, atomically: true, encoding: .utf8)
+            guard let binary = CanaryEnvironment.controllerBinary else { throw TestSetupError("sextant-controller not built") }
+            controller = try TestProcess(binary, ChartController.processArguments(chart, kubeconfig: kubeconfig))
+        } catch {
+            await node.stop()
+            prometheus.stop()
+            await server.stop()
+            throw error
+        }
 
         let traffic = TrafficGenerator()
         let targetsFile = scratch.file("targets.json")
         let discovery = Task { await Self.discover(client: client, traffic: traffic, targetsFile: targetsFile) }
         return LoopEnvironment(server: server, client: client, node: node, prometheus: prometheus, scratch: scratch,
-                               traffic: traffic, manager: managerTask, discovery: discovery)
+                               traffic: traffic, chart: chart, controller: controller, tls: tls, discovery: discovery)
     }
 
     private init(server: DevServer, client: KubeClient, node: LocalNodeRunner, prometheus: PrometheusServer,
-                 scratch: TemporaryDirectory, traffic: TrafficGenerator, manager: Task<Void, any Error>,
-                 discovery: Task<Void, Never>) {
+                 scratch: TemporaryDirectory, traffic: TrafficGenerator, chart: ChartController.Rendered,
+                 controller: TestProcess, tls: TemporaryDirectory, discovery: Task<Void, Never>) {
         self.server = server
         self.client = client
         self.node = node
         self.prometheus = prometheus
         self.scratch = scratch
         self.traffic = traffic
-        self.manager = manager
+        self.chart = chart
+        self.controller = controller
+        self.tls = tls
         self.discovery = discovery
     }
 
-    /// Stops everything this environment started: traffic, discovery, controllers, the node (and
-    /// with it every sextant-server and sextant-trainer process), Prometheus, the API server.
+    /// Stops everything this environment started: traffic, discovery, the controller, the node
+    /// (and with it every sextant-server and sextant-trainer process), Prometheus, the API server.
     func stop() async {
         traffic.stop()
         discovery.cancel()
         _ = await discovery.value
-        manager.cancel()
-        _ = await manager.result
+        controller.stop()
         await node.stop()
         prometheus.stop()
         await server.stop()
     }
+
+    /// The requests the chart's RBAC refused the controller, as the 403s name them.
+    var denials: [String] { ChartController.denials(server, chart) }
 
     /// Service discovery: every 200 ms, the Pods of Sextant's managed Deployments that have a
     /// local endpoint become Prometheus targets (file_sd, labels namespace/pod) and traffic targets.
@@ -337,7 +363,9 @@ final class LoopEnvironment: Sendable {
         if try await poll(timeout: timeout, every: .milliseconds(50), condition) { return }
         let rollout = (try? await rollout().status).map { "\($0.phase?.rawValue ?? "-"): \($0.message ?? "")" } ?? "unreadable"
         let tj = (try? await trainingJob("fraud").status).map { "\($0.phase?.rawValue ?? "-"): \($0.message ?? "")" } ?? "unreadable"
-        throw TestSetupError("timed out after \(timeout) waiting for \(what); rollout: \(rollout); trainingjob: \(tj)")
+        let running = controller.process.isRunning ? "running" : "EXITED: \(controller.text.suffix(4000))"
+        throw TestSetupError("timed out after \(timeout) waiting for \(what); rollout: \(rollout); trainingjob: \(tj); "
+                             + "requests the chart's RBAC refused the controller: \(denials); controller \(running)")
     }
 }
 
