@@ -16,7 +16,7 @@ from scipy.stats import norm
 
 def log_mixture(s, v, rho):
     a = rho + v
-    return math.log(2) + 0.5 * math.log(rho / a) + s * s / (2 * a) + norm.logcdf(s / math.sqrt(a))
+    return math.log(2) + 0.5 * math.log(rho / a) + s * s / (2 * a) + float(norm.logcdf(s / math.sqrt(a)))
 
 
 def decide(xs, ns, xc, nc, delta, confidence=0.95, min_samples=200):

@@ -2,6 +2,7 @@ import Foundation
 import SextantAPI
 import SextantControllers
 import SextantDevServer
+import SextantDomain
 import SextantJSON
 import SextantKube
 import SextantKubeTypes
@@ -102,6 +103,7 @@ import Testing
         var shadow = ShadowStrategy()
         shadow.mirrorPercent = 100
         shadow.iterations = 2
+        shadow.autoPromote = true
         var spec = CanaryRolloutSpec(modelName: "fraud", serving: ServingSpec(managed: managed), routing: routing,
                                      strategy: RolloutStrategy(shadow: shadow))
         spec.modelVersion = "fraud-v1"

@@ -66,7 +66,7 @@ private struct ScrapedCounters {
             v = 1 / (pc * (1 - pc) / nc + ps * (1 - ps) / ns)
             s = (xc / nc - xs / ns + d) * v
             tau = d if d > 0 else 0.01
-            print(repr(log_mixture(-s, v, 1 / tau ** 2)), repr(log_mixture(s, v, 1 / tau ** 2)))
+            print(repr(float(log_mixture(-s, v, 1 / tau ** 2))), repr(float(log_mixture(s, v, 1 / tau ** 2))))
         """
         let (code, output) = try runCommand("/usr/bin/env", ["python3", "-c", script])
         #expect(code == 0, "\(output)")
