@@ -165,16 +165,16 @@ struct LocalNodeEndToEndTests {
     }
 
     /// THE WHOLE LOOP: train → register → approve → hand off → serve → monitor → drift → retrain →
-    /// canary with analysis → promote, with nothing stubbed but the Istio data plane.
+    /// canary with analysis → promote, with nothing stubbed.
     ///
     /// The development API server has Sextant's and Istio's CRDs; the local node runs every Pod as a
-    /// real process; a real Prometheus scrapes the real `sextant-server` Pods (found through their
-    /// endpoint annotations, labelled with `namespace` like Kubernetes service discovery); both
-    /// controllers run on one Manager. A traffic generator sends real inference requests and
-    /// feedback labels to each server Pod (every Pod gets the same rate: there is no Istio proxy to
-    /// split traffic, and the analysis compares each version's own series, so the weight changes
-    /// volume, not the value). The analysis (success rate, p99 latency, online accuracy) reads the
-    /// real servers' metrics — no MetricsExporter stand-ins.
+    /// real process and routes the VirtualService `fraud` with its data plane (a real HAProxy); a real
+    /// Prometheus scrapes the real `sextant-server` Pods (found through their endpoint annotations,
+    /// labelled with `namespace` like Kubernetes service discovery); both controllers run on one
+    /// Manager. A traffic generator sends real inference requests through the data plane's address,
+    /// so each version gets the share the rollout's weights give it, and sends the feedback labels
+    /// to the version that answered. The analysis (success rate, p99 latency, online accuracy) reads
+    /// the real servers' metrics — no MetricsExporter stand-ins.
     ///
     /// 1. `sextant retrain`'s annotation trains fraud-v1 → approved → handed to CanaryRollout
     ///    `fraud` → its real server Pod becomes ready → first version promoted (Production).
@@ -183,11 +183,12 @@ struct LocalNodeEndToEndTests {
     ///    handed over → v2's server Pod ready → canary 50 % with analysis → promoted; v1 Archived
     ///    and scaled to 0.
     @Test func theWholeLoop() async throws {
-        guard try LoopEnvironment.available() else { return }
+        guard try LoopEnvironment.available(),
+              try Tooling.available("haproxy (Debian package haproxy)", LocalNodeOptions.installedHAProxy != nil) else { return }
         let started = ContinuousClock.now
-        let env = try await LoopEnvironment.start()
+        let env = try await LoopEnvironment.start(throughDataPlane: true)
         do {
-            try await wholeLoop(env, started: started)
+            try await wholeLoop(env, store: LoopStore(scratch: env.scratch, s3: nil), started: started)
         } catch {
             await env.stop()
             throw error
@@ -195,16 +196,50 @@ struct LocalNodeEndToEndTests {
         await env.stop()
     }
 
-    private func wholeLoop(_ env: LoopEnvironment, started: ContinuousClock.Instant) async throws {
-        let ns = LoopEnvironment.namespace
-        let csv = env.scratch.file("fraud.csv")
-        let models = env.scratch.file("models")
-        try FraudWorld.writeCSV(to: csv, original: true, seed: 1)
-        try await env.createRouting()
-        try await env.createRollout()
+    /// The same loop as the chart deploys it: every Pod a podman container of Sextant's images
+    /// (hack/images/build.sh), data and models in an S3 store (moto) that the trainer and server
+    /// containers reach, traffic through the data plane. Skipped with a message only where podman
+    /// cannot run containers; a missing podman, image or moto fails.
+    @Test func theWholeLoopInContainers() async throws {
+        let nodeName = "sextant-podman-loop"
+        guard try LoopEnvironment.available(),
+              try Tooling.available("haproxy (Debian package haproxy)", LocalNodeOptions.installedHAProxy != nil),
+              try Tooling.available("moto_server (pip: moto[server])", MotoS3.executable != nil),
+              let images = try PodmanImages.ready(suite: "theWholeLoopInContainers", nodeName: nodeName) else { return }
+        let started = ContinuousClock.now
+        let s3 = try await MotoS3.start(buckets: [LoopStore.dataBucket, LoopStore.modelBucket])
+        let env: LoopEnvironment
+        do {
+            env = try await LoopEnvironment.start(throughDataPlane: true, trainerImage: images.trainer, serverImage: images.server) {
+                $0.nodeName = nodeName
+                $0.runtime = .podman(executable: PodmanImages.podman ?? "/usr/bin/podman", environment: PodmanImages.environment)
+            }
+        } catch {
+            s3.stop()
+            throw error
+        }
+        do {
+            #expect(await env.node.node.runtimeName == "podman")
+            try await wholeLoop(env, store: LoopStore(scratch: env.scratch, s3: s3), started: started)
+        } catch {
+            await env.stop()
+            s3.stop()
+            throw error
+        }
+        await env.stop()
+        s3.stop()
+    }
 
-        var tj = localTrainingJob("fraud", model: "fraud", csv: csv, models: models, target: FraudWorld.target,
-                                  canaryRollout: "fraud", namespace: ns)
+    private func wholeLoop(_ env: LoopEnvironment, store: LoopStore, started: ContinuousClock.Instant) async throws {
+        let ns = LoopEnvironment.namespace
+        let csv = store.csv
+        try FraudWorld.writeCSV(to: csv, original: true, seed: 1)
+        try store.publishData()
+        try await store.createSecret(env.client)
+        try await env.createRouting()
+        try await env.createRollout(serverEnv: store.serverEnv)
+
+        var tj = store.trainingJob()
         tj.spec.hyperparameters?.nEstimators = 15
         var retrain = RetrainPolicy(conditions: [RetrainCondition(
             name: "online-accuracy", query: #"min(sextant_model_accuracy{namespace="{{ namespace }}", model="{{ model }}"})"#,
@@ -222,7 +257,8 @@ struct LocalNodeEndToEndTests {
         }
         let firstServed = ContinuousClock.now - started
         let v1 = try await env.modelVersion("fraud-v1")
-        #expect(v1.spec.artifact.sha256 == (try sha256Hex(models + "/fraud/v1/model.json")))
+        #expect(v1.spec.artifact.uri == store.modelURI(1))
+        #expect(v1.spec.artifact.sha256 == (try store.modelSHA256(1)))
         #expect(v1.spec.data?.sha256 == (try sha256Hex(csv)))
         #expect(try await env.trainingJob("fraud").status?.runs?.first?.trigger.type == .manual)
         try await env.waitFor("fraud-v1 Production") { try await env.modelVersion("fraud-v1").status?.phase == .production }
@@ -239,6 +275,7 @@ struct LocalNodeEndToEndTests {
         // 2. Concept drift: the labels flip; new data is collected for the next training.
         let drift = ContinuousClock.now
         try FraudWorld.writeCSV(to: csv, original: false, seed: 2)
+        try store.publishData()
         env.traffic.driftTheWorld()
         try await env.waitFor("the accuracy drop starts run 2", timeout: .seconds(30)) {
             try await env.trainingJob("fraud").status?.runs?.count == 2
@@ -259,7 +296,8 @@ struct LocalNodeEndToEndTests {
 
         // Registry: v2 trained on the new data with real hashes; phases Production/Archived.
         let v2 = try await env.modelVersion("fraud-v2")
-        #expect(v2.spec.artifact.sha256 == (try sha256Hex(models + "/fraud/v2/model.json")))
+        #expect(v2.spec.artifact.uri == store.modelURI(2))
+        #expect(v2.spec.artifact.sha256 == (try store.modelSHA256(2)))
         #expect(v2.spec.data?.sha256 == (try sha256Hex(csv)))
         #expect(v2.spec.data?.sha256 != v1.spec.data?.sha256)
         #expect(v2.spec.lineage?.parentVersion == "fraud-v1")
@@ -293,6 +331,12 @@ struct LocalNodeEndToEndTests {
         }
         let served = env.traffic.answers.withLock { $0 }
         #expect(served.values.allSatisfy { $0.failed == 0 }, "every inference request answered 200: \(served)")
+        // Through the data plane: no request failed, and each version answered its share.
+        let routed = env.traffic.routed.withLock { $0 }
+        #expect(routed.allSatisfy { $0.failure == nil }, "failed through the data plane: \(routed.compactMap(\.failure).prefix(5))")
+        for version in ["fraud-v1", "fraud-v2"] {
+            #expect(routed.contains { $0.version == version }, "\(version) never answered through the data plane")
+        }
         for version in ["fraud-v1", "fraud-v2"] {
             let pods = answered.filter { $0.value.version == version }.keys
             #expect(pods.contains { (served[$0]?.ok ?? 0) > 10 }, "\(version) served predictions: \(served)")
@@ -311,7 +355,7 @@ struct LocalNodeEndToEndTests {
         let v2Deployment = try await env.deployment("fraud-fraud-v2")
         #expect(v2Deployment["status"]?["availableReplicas"]?.intValue == 1)
 
-        print(String(format: "whole loop: fraud-v1 trained and served %.1f s after start; v1 online accuracy %.3f; " +
+        print(String(format: "whole loop (\(await env.node.node.runtimeName), \(routed.count) predictions through the data plane): fraud-v1 trained and served %.1f s after start; v1 online accuracy %.3f; " +
                      "drift → retrain started %.1f s; drift → fraud-v2 promoted %.1f s; total %.1f s",
                      firstServed.inSeconds, healthyAccuracy, retrainStarted.inSeconds, promoted.inSeconds,
                      (ContinuousClock.now - started).inSeconds))
