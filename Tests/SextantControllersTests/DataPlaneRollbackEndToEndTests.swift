@@ -60,6 +60,7 @@ struct DataPlaneRollbackEndToEndTests {
         }
 
         // The candidate. Its accuracy query, rendered as the controller renders it.
+        let candidateSet = ContinuousClock.now
         let _: CanaryRollout = try await env.client.patch(CanaryRollout.self, name: "fraud", namespace: ns,
                                                           .merge(["spec": ["modelVersion": "fraud-v2"]]))
         let query = try AnalysisQueries.resolve(metric, AnalysisVariables(
@@ -90,7 +91,7 @@ struct DataPlaneRollbackEndToEndTests {
         let bound = visible + Self.intervalDuration + .seconds(1)
         var weightZero: ContinuousClock.Instant?
         try await env.waitFor("fraud-v2 rolled back", timeout: .seconds(30)) {
-            if weightZero == nil, let t = try? await env.traffic(), t.canary == 0 { weightZero = .now }
+            if weightZero == nil, let t = try? await env.traffic(), t.canary <= 0 { weightZero = .now }
             return try await env.rollout().status?.phase == .rolledBack
         }
         let observeUntil = max(bound, .now) + .seconds(2)
@@ -101,7 +102,8 @@ struct DataPlaneRollbackEndToEndTests {
         let lastCanary = try #require(canary.last?.answered, "fraud-v2 never answered through the data plane")
         let beforeBreach = canary.filter { $0.answered <= visible }.count
         let stableAfterBound = log.filter { $0.version == "fraud-v1" && $0.answered > bound }.count
-        let failures = log.compactMap(\.failure)
+        // From the candidate on (before it, the data plane may answer while fraud-v1 is not yet behind it).
+        let failures = log.filter { $0.answered >= candidateSet }.compactMap(\.failure)
         print(String(format: "data plane rollback: breach visible (accuracy %.3f < %.1f), last fraud-v2 answer %+.3f s after it " +
                      "(bound %.1f s), VirtualService canary weight 0 seen %+.3f s after it; %d fraud-v2 answers before the breach, " +
                      "%d fraud-v1 answers after the bound, %d requests, %d failed",
