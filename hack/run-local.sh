@@ -11,9 +11,12 @@
 # fraud-v2 goes 20 % → 50 % → promoted, each step held until an analysis of its own success rate and
 # p99 latency in Prometheus passes (SEXTANT_DEMO_STEP_SECONDS, default 25 s). Every change is printed.
 #
-# Usage: hack/run-local.sh [--exit] [--examples]
+# Usage: hack/run-local.sh [--exit] [--examples] [--delta]
 #   --exit      stop everything once fraud-v2 is promoted (exit 1 if it is not, or if the model
 #               does not answer); for CI and scripts
+#   --delta     train from a Delta Lake table at a pinned version instead of the CSV
+#               (hack/demo-data.py --delta, manifests/examples/local/trainingjob-delta.yaml;
+#               needs the deltalake package from hack/requirements-test.txt)
 #   --examples  also apply manifests/examples/*.yaml (they point at S3 and images in a registry:
 #               with the controller running, their trainers fail and their servers crash-loop)
 # Environment: SEXTANT_DEMO_STEP_SECONDS (25), SEXTANT_PORT (API server, 6443; 0 picks one),
@@ -25,11 +28,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 EXIT=0
 EXAMPLES=0
+TRAININGJOB=trainingjob
 for arg in "$@"; do
     case "$arg" in
         --exit) EXIT=1 ;;
         --examples) EXAMPLES=1 ;;
-        *) echo "usage: hack/run-local.sh [--exit] [--examples]" >&2; exit 64 ;;
+        --delta) TRAININGJOB=trainingjob-delta ;;
+        *) echo "usage: hack/run-local.sh [--exit] [--examples] [--delta]" >&2; exit 64 ;;
     esac
 done
 STEP="${SEXTANT_DEMO_STEP_SECONDS:-25}"
@@ -140,9 +145,10 @@ if [ "$EXAMPLES" = 1 ]; then kubectl apply -f manifests/examples/; fi
 kubectl delete trainingjobs,canaryrollouts,modelversions,virtualservices,destinationrules,deployments,jobs,pods \
     --all -n "$NS" --ignore-not-found --timeout=30s >/dev/null
 python3 hack/demo-data.py .tmp/demo/fraud.csv
+if [ "$TRAININGJOB" = trainingjob-delta ]; then python3 hack/demo-data.py --delta .tmp/demo/fraud-delta; fi
 DEMO="$PWD/.tmp/demo"
 rm -rf "$DEMO/models"
-for file in rollout trainingjob; do
+for file in rollout "$TRAININGJOB"; do
     sed -e "s|@DEMO_DIR@|$DEMO|g" -e "s|@STEP_SECONDS@|$STEP|g" "manifests/examples/local/$file.yaml" | kubectl apply -f - >/dev/null
 done
 # Through the local node's HAProxy data plane once it routes the VirtualService (when haproxy is installed).

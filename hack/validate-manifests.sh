@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Lints crds/ and manifests/ with yamllint, validates every example in manifests/examples against
-# the openAPIV3Schema of its CRD in crds/ with check-jsonschema, and evaluates the CRDs' CEL rules
+# Lints crds/ and manifests/ with yamllint, validates every example in manifests/examples (and the
+# local demo's in manifests/examples/local, placeholders filled in) against the openAPIV3Schema of
+# its CRD in crds/ with check-jsonschema, and evaluates the CRDs' CEL rules
 # on them with hack/cel-check.py. Then checks the install (docs/install.md): the CRD copies equal
 # crds/, the kustomize bases render (kubectl kustomize), the Helm chart lints and renders (Helm's
 # own engine through helm-python-sdk), both renderings are well-formed Kubernetes objects that
@@ -56,6 +57,18 @@ for path in sorted(glob.glob("manifests/examples/*.yaml")):
             if kind not in kinds:
                 sys.exit(f"{path}: kind {kind!r} has no CRD in crds/")
             kinds[kind].append(path)
+# The local demo's manifests, with the placeholders hack/run-local.sh fills in.
+for path in sorted(glob.glob("manifests/examples/local/*.yaml")):
+    with open(path) as f:
+        text = f.read().replace("@DEMO_DIR@", "/tmp/sextant-demo").replace("@STEP_SECONDS@", "25")
+    for i, doc in enumerate(yaml.safe_load_all(text)):
+        # Sextant's kinds only (rollout.yaml also holds Istio's, from hack/local-crds/).
+        if doc is None or doc.get("kind") not in kinds:
+            continue
+        copy = os.path.join(out, "local-%s-%d.yaml" % (os.path.basename(path)[:-5], i))
+        with open(copy, "w") as f:
+            yaml.safe_dump(doc, f)
+        kinds[doc["kind"]].append(copy)
 with open(os.path.join(out, "examples.txt"), "w") as f:
     for kind, paths in kinds.items():
         f.write(kind + " " + " ".join(paths) + "\n")
@@ -68,8 +81,8 @@ while read -r kind files; do
   check-jsonschema --schemafile "$tmp/$kind.json" $files
 done < "$tmp/examples.txt"
 
-echo "CEL rules (x-kubernetes-validations) on manifests/examples"
-python3 hack/cel-check.py crds manifests/examples/*.yaml
+echo "CEL rules (x-kubernetes-validations) on manifests/examples (and local/)"
+python3 hack/cel-check.py crds manifests/examples/*.yaml "$tmp"/local-*.yaml
 
 # ---------------------------------------------------------------------------------------------
 # The install: charts/sextant, manifests/crds, manifests/base, manifests/overlays (docs/install.md).

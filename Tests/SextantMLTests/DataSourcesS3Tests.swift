@@ -58,6 +58,20 @@ import Testing
             a.data = b.data
             #expect(try a.encoded() == (try b.encoded()))
         }
+        // A table whose commits before the checkpoint were cleaned up: the checkpoint is fetched
+        // by the name _last_checkpoint gives, then the commits after it.
+        let (cpDir, cpInfo) = try DeltaCheckpointFixtures.generate()
+        try await upload(cpDir.appendingPathComponent("multipart"), to: "s3://lake/tables/cleaned")
+        let store = try DeltaStores.open(uri: "s3://lake/tables/cleaned", s3: s3)
+        for v in [3, 4] {
+            let snapshot = try await DeltaTable.snapshot(uri: "s3://lake/tables/cleaned", select: .version(v), store: store)
+            #expect(snapshot.files.map(\.path) == cpInfo.versions[String(v)]?.files, "version \(v) over S3")
+        }
+        let cpLatest = try await DeltaTable.snapshot(uri: "s3://lake/tables/cleaned", select: .latest, store: store)
+        #expect(cpLatest.version == 5 && cpLatest.files.map(\.path) == cpInfo.versions["5"]?.files)
+        let cpOlder = await asyncErrorMessage { _ = try await DeltaTable.snapshot(uri: "s3://lake/tables/cleaned", select: .version(1), store: store) }
+        #expect(cpOlder.contains("commit 0 is not in the log (cleaned up) and the checkpoint (version 3) is newer than version 1"), "\(cpOlder)")
+
         let missing = await asyncErrorMessage {
             _ = try await Trainer.run(try DeltaTests.config("s3://lake/tables/t", format: "delta", version: "7", output: out.appendingPathComponent("x")), s3: s3)
         }

@@ -36,8 +36,8 @@ struct DeltaLogError: Error {
     var message: String
 }
 
-/// Replays commits in version order. Callers feed commit `v` for v = 0...N; the log must be
-/// complete from version 0 (a checkpoint would otherwise be needed; see `DeltaTable`).
+/// Replays commits in version order. Callers feed commit `v` for v = 0...N, or a checkpoint at
+/// version C and then commits C+1...N (see `DeltaTable.snapshot`).
 struct DeltaLogReplay {
     /// Reader features this reader handles. `deletionVectors`: files that carry one are refused
     /// (see `apply`); tables without any read fine. Others (columnMapping, v2Checkpoint, ...)
@@ -82,40 +82,30 @@ struct DeltaLogReplay {
                 guard let p = p as? [String: Any], let reader = p["minReaderVersion"] as? Int else {
                     throw fail("protocol action without minReaderVersion")
                 }
-                guard reader <= 3 else { throw fail("protocol minReaderVersion \(reader) is newer than this reader (1-3)") }
-                let features = (p["readerFeatures"] as? [String]) ?? []
-                for f in features where !Self.supportedReaderFeatures.contains(f) {
-                    throw fail("the table needs reader feature '\(f)', which Sextant's Delta reader does not support (supported: \(Self.supportedReaderFeatures.sorted().joined(separator: ", ")))")
-                }
+                try applyProtocol(minReaderVersion: reader, readerFeatures: (p["readerFeatures"] as? [String]) ?? [], fail: fail)
             } else if let m = object["metaData"] {
                 guard let m = m as? [String: Any], let schemaString = m["schemaString"] as? String else {
                     throw fail("metaData action without schemaString")
                 }
-                if let format = m["format"] as? [String: Any], let provider = format["provider"] as? String, provider != "parquet" {
-                    throw fail("data file format '\(provider)' is not supported (parquet only)")
-                }
-                columns = try Self.parseSchema(schemaString, fail: fail)
-                partitionColumns = (m["partitionColumns"] as? [String]) ?? []
-                configuration = ((m["configuration"] as? [String: Any]) ?? [:]).compactMapValues { $0 as? String }
-                if let mode = configuration["delta.columnMapping.mode"], mode != "none" {
-                    throw fail("column mapping mode '\(mode)' (physical column names differ from the schema's) is not supported")
-                }
-                enablesInCommitTimestamps = configuration["delta.enableInCommitTimestamps"] == "true"
+                let provider = (m["format"] as? [String: Any])?["provider"] as? String
+                try applyMetaData(schemaString: schemaString, provider: provider,
+                                  partitionColumns: (m["partitionColumns"] as? [String]) ?? [],
+                                  configuration: ((m["configuration"] as? [String: Any]) ?? [:]).compactMapValues { $0 as? String },
+                                  fail: fail)
             } else if let a = object["add"] {
                 guard let a = a as? [String: Any], let path = a["path"] as? String, !path.isEmpty else {
                     throw fail("add action without a path")
                 }
                 guard let size = a["size"] as? Int, size >= 0 else { throw fail("add action for '\(path)' without a valid size") }
                 let raw = (a["partitionValues"] as? [String: Any]) ?? [:]
-                let values = raw.mapValues { $0 as? String }
-                live[path] = (commitVersion, position, DeltaFile(path: path, size: size, partitionValues: values))
-                position += 1
-                if let dv = a["deletionVector"] as? [String: Any] {
-                    let cardinality = dv["cardinality"].map { "\($0)" } ?? "?"
-                    deletionVectors[path] = "storageType \(dv["storageType"].map { "\($0)" } ?? "?"), \(cardinality) deleted rows"
-                } else {
-                    deletionVectors[path] = nil
+                var dv: String?
+                if let d = a["deletionVector"] as? [String: Any] {
+                    let cardinality = d["cardinality"].map { "\($0)" } ?? "?"
+                    dv = "storageType \(d["storageType"].map { "\($0)" } ?? "?"), \(cardinality) deleted rows"
                 }
+                add(DeltaAddAction(file: DeltaFile(path: path, size: size, partitionValues: raw.mapValues { $0 as? String }),
+                                   deletionVector: dv), commit: commitVersion, position: position)
+                position += 1
             } else if let r = object["remove"] {
                 guard let r = r as? [String: Any], let path = r["path"] as? String else {
                     throw fail("remove action without a path")
@@ -128,6 +118,48 @@ struct DeltaLogReplay {
             // txn, cdc, domainMetadata, checkpointMetadata, sidecar: nothing to read for a snapshot.
         }
         version = commitVersion
+    }
+
+    /// Starts the replay from a checkpoint at `checkpointVersion` (the table state at that version);
+    /// commits after it are applied with `apply(commit:)`.
+    mutating func apply(checkpoint: DeltaCheckpointActions, version checkpointVersion: Int, name: String) throws {
+        guard version == -1 else { throw DeltaLogError(message: "\(name): a checkpoint must start the replay") }
+        func fail(_ m: String) -> DeltaLogError { DeltaLogError(message: "\(name): \(m)") }
+        guard let reader = checkpoint.minReaderVersion else { throw fail("the checkpoint holds no protocol action") }
+        try applyProtocol(minReaderVersion: reader, readerFeatures: checkpoint.readerFeatures, fail: fail)
+        guard let schemaString = checkpoint.schemaString else { throw fail("the checkpoint holds no metaData action") }
+        try applyMetaData(schemaString: schemaString, provider: checkpoint.provider, partitionColumns: checkpoint.partitionColumns,
+                          configuration: checkpoint.configuration, fail: fail)
+        for (position, a) in checkpoint.adds.enumerated() {
+            add(a, commit: checkpointVersion, position: position)
+        }
+        version = checkpointVersion
+    }
+
+    mutating func applyProtocol(minReaderVersion reader: Int, readerFeatures: [String], fail: (String) -> DeltaLogError) throws {
+        guard reader <= 3 else { throw fail("protocol minReaderVersion \(reader) is newer than this reader (1-3)") }
+        for f in readerFeatures where !Self.supportedReaderFeatures.contains(f) {
+            throw fail("the table needs reader feature '\(f)', which Sextant's Delta reader does not support (supported: \(Self.supportedReaderFeatures.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    mutating func applyMetaData(schemaString: String, provider: String?, partitionColumns: [String],
+                                configuration: [String: String], fail: (String) -> DeltaLogError) throws {
+        if let provider, provider != "parquet" {
+            throw fail("data file format '\(provider)' is not supported (parquet only)")
+        }
+        columns = try Self.parseSchema(schemaString, fail: fail)
+        self.partitionColumns = partitionColumns
+        self.configuration = configuration
+        if let mode = configuration["delta.columnMapping.mode"], mode != "none" {
+            throw fail("column mapping mode '\(mode)' (physical column names differ from the schema's) is not supported")
+        }
+        enablesInCommitTimestamps = configuration["delta.enableInCommitTimestamps"] == "true"
+    }
+
+    mutating func add(_ a: DeltaAddAction, commit: Int, position: Int) {
+        live[a.file.path] = (commit, position, a.file)
+        deletionVectors[a.file.path] = a.deletionVector
     }
 
     /// The snapshot after the last applied commit.

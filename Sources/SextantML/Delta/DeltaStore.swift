@@ -19,12 +19,14 @@ struct DeltaCommitFile: Sendable {
 protocol DeltaStore: Sendable {
     /// The table root as named in messages.
     var root: String { get }
-    /// Commit files 0...through (all of them when `through` is nil), in version order.
-    func commits(through: Int?) async throws -> [DeltaCommitFile]
+    /// Commit files from...through (up to the last one when `through` is nil), in version order.
+    /// A local log is listed; an object store is read by name from `from` until one is missing.
+    func commits(from: Int, through: Int?) async throws -> [DeltaCommitFile]
     /// Bytes of a data file given by its log path.
     func read(path: String) async throws -> InputBytes
-    /// True when the log holds a Parquet checkpoint (`_last_checkpoint` present).
-    func hasCheckpoint() async -> Bool
+    /// A file of `_delta_log` by name (`_last_checkpoint`, a checkpoint part), nil when it does
+    /// not exist.
+    func logFile(_ name: String) async throws -> InputBytes?
 }
 
 extension DeltaStore {
@@ -51,7 +53,7 @@ struct LocalDeltaStore: DeltaStore {
     var root: String { directory }
     var logDirectory: String { DataSource.join(directory, "_delta_log") }
 
-    func commits(through: Int?) async throws -> [DeltaCommitFile] {
+    func commits(from: Int, through: Int?) async throws -> [DeltaCommitFile] {
         var st = stat()
         guard stat(directory, &st) == 0 else {
             throw TrainerError.badInput("data: Delta table '\(directory)': cannot open: \(String(cString: strerror(errno)))")
@@ -64,7 +66,7 @@ struct LocalDeltaStore: DeltaStore {
         }
         let versions = names.compactMap(DeltaLogNames.commitVersion).sorted()
         var out: [DeltaCommitFile] = []
-        for v in versions {
+        for v in versions where v >= from {
             if let through, v > through { break }
             let path = DataSource.join(logDirectory, DeltaLogNames.commit(v))
             guard stat(path, &st) == 0 else {
@@ -83,8 +85,10 @@ struct LocalDeltaStore: DeltaStore {
         return try DataSource.mapFile(location)
     }
 
-    func hasCheckpoint() async -> Bool {
-        FileManager.default.fileExists(atPath: DataSource.join(logDirectory, "_last_checkpoint"))
+    func logFile(_ name: String) async throws -> InputBytes? {
+        let path = DataSource.join(logDirectory, name)
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        return try DataSource.mapFile(path)
     }
 }
 
@@ -92,9 +96,9 @@ struct ObjectDeltaStore: DeltaStore {
     let root: String
     let s3: S3Settings
 
-    func commits(through: Int?) async throws -> [DeltaCommitFile] {
+    func commits(from: Int, through: Int?) async throws -> [DeltaCommitFile] {
         var out: [DeltaCommitFile] = []
-        var v = 0
+        var v = from
         while through.map({ v <= $0 }) ?? true {
             let uri = DataSource.join(root, "_delta_log/" + DeltaLogNames.commit(v))
             guard let response = try await get(uri) else { break }
@@ -109,8 +113,8 @@ struct ObjectDeltaStore: DeltaStore {
         try await DataSource.read(uri: location(of: path), s3: s3)
     }
 
-    func hasCheckpoint() async -> Bool {
-        (try? await get(DataSource.join(root, "_delta_log/_last_checkpoint"))).flatMap { $0 } != nil
+    func logFile(_ name: String) async throws -> InputBytes? {
+        try await get(DataSource.join(root, "_delta_log/" + name)).map { InputBytes(data: $0.body) }
     }
 
     /// The object, or nil when it does not exist (404, or 403 from S3 without list permission).

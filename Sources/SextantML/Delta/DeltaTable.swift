@@ -60,49 +60,115 @@ public enum DeltaTable {
         return nil
     }
 
-    /// Replays the log of the table at `uri` up to the selected version.
+    /// Resolves the selected version and replays the log up to it: from the checkpoint named in
+    /// `_last_checkpoint` when it is at or before that version (then the commits after it), else
+    /// from commit 0.
     static func snapshot(uri: String, select: DeltaVersionSelector, store: DeltaStore) async throws -> DeltaSnapshot {
-        let through: Int? = if case .version(let v) = select { v } else { nil }
-        let commits = try await store.commits(through: through)
-        guard let first = commits.first else {
-            throw TrainerError.badInput("data: Delta table '\(uri)': no commit files in _delta_log (not a Delta table, or an empty one)")
-        }
-        guard first.version == 0 else {
-            let checkpoint = await store.hasCheckpoint()
-            throw TrainerError.badInput("data: Delta table '\(uri)': the log starts at version \(first.version); commits 0...\(first.version - 1) were cleaned up\(checkpoint ? " and only a Parquet checkpoint holds them" : ""); reading Parquet checkpoints is not supported yet")
-        }
-        var replay = DeltaLogReplay()
-        var times: [Int64] = []
-        var target = commits.count - 1
-        if case .version(let v) = select {
-            guard let last = commits.last, last.version >= v else {
-                throw TrainerError.badInput("data: Delta table '\(uri)': version \(v) does not exist (latest is \(commits.last?.version ?? -1))")
-            }
-            target = v
-        }
         do {
-            for c in commits where c.version <= target {
-                try replay.apply(commit: c.text, version: c.version, name: "\(uri)/_delta_log/\(DeltaLogNames.commit(c.version))")
-                times.append(c.modifiedMillis)
-            }
-            if case .timestamp(let t, let text) = select {
-                // In-commit timestamps, when the table enables them, replace file times (protocol).
-                let stamps = times.indices.map { v in replay.enablesInCommitTimestamps ? (replay.inCommitTimestamps[v] ?? times[v]) : times[v] }
-                guard let v = stamps.indices.last(where: { stamps[$0] <= t }) else {
-                    let firstTime = Date(timeIntervalSince1970: Double(stamps[0]) / 1000)
-                    throw TrainerError.badInput("data: Delta table '\(uri)': timestamp \(text) is before the first commit (version 0 at \(ISO8601DateFormatter().string(from: firstTime)))")
-                }
-                if v < target {
-                    replay = DeltaLogReplay()
-                    for c in commits where c.version <= v {
-                        try replay.apply(commit: c.text, version: c.version, name: "\(uri)/_delta_log/\(DeltaLogNames.commit(c.version))")
-                    }
-                }
-            }
-            return try replay.snapshot(table: uri)
+            return try await resolve(uri: uri, select: select, store: store)
         } catch let e as DeltaLogError {
             throw TrainerError.badInput("data: Delta table \(e.message)")
         }
+    }
+
+    static func resolve(uri: String, select: DeltaVersionSelector, store: DeltaStore) async throws -> DeltaSnapshot {
+        let log = "\(uri)/_delta_log"
+        var checkpoint: LastCheckpoint?
+        if let last = try await store.logFile(LastCheckpoint.fileName) {
+            checkpoint = try LastCheckpoint.parse(last.withBytes { Data($0) }, name: "\(log)/\(LastCheckpoint.fileName)")
+        }
+        // Where to start listing/fetching commits: after the checkpoint when it will be used.
+        var from = 0
+        if let cp = checkpoint {
+            switch select {
+            case .latest: from = cp.version + 1
+            case .version(let v): if v >= cp.version { from = cp.version + 1 }
+            case .timestamp: break
+            }
+        }
+        let through: Int? = if case .version(let v) = select { v } else { nil }
+        var commits = try await store.commits(from: from, through: through)
+        if from == 0, commits.first.map({ $0.version != 0 }) ?? true, let cp = checkpoint {
+            // Object stores are read by name: commit 0 is gone, try from the checkpoint on.
+            if commits.isEmpty { commits = try await store.commits(from: cp.version, through: through) }
+        }
+        let byVersion = Dictionary(commits.map { ($0.version, $0) }, uniquingKeysWith: { a, _ in a })
+        let latest = max(commits.last?.version ?? -1, checkpoint?.version ?? -1)
+        guard latest >= 0 else {
+            throw TrainerError.badInput("data: Delta table '\(uri)': no commit files in _delta_log (not a Delta table, or an empty one)")
+        }
+        var actions: DeltaCheckpointActions?
+        func replay(to target: Int) async throws -> DeltaLogReplay {
+            var replay = DeltaLogReplay()
+            var next = 0
+            if let cp = checkpoint, cp.version <= target {
+                if actions == nil { actions = try await read(checkpoint: cp, store: store, log: log) }
+                if let actions {
+                    try replay.apply(checkpoint: actions, version: cp.version, name: "\(log)/\(cp.fileNames[0])")
+                }
+                next = cp.version + 1
+            }
+            guard next <= target else { return replay }
+            for v in next...target {
+                guard let c = byVersion[v] else {
+                    if v == 0 {
+                        let gone = commits.first.map { "the log starts at version \($0.version); commits 0...\($0.version - 1) were cleaned up" }
+                            ?? "commit 0 is not in the log (cleaned up)"
+                        let why = checkpoint.map { " and the checkpoint (version \($0.version)) is newer than version \(target)" } ?? " and there is no checkpoint (_last_checkpoint)"
+                        throw DeltaLogError(message: "'\(uri)': \(gone)\(why)")
+                    }
+                    throw DeltaLogError(message: "'\(uri)': commit \(v) (\(log)/\(DeltaLogNames.commit(v))) is missing; the replay to version \(target) needs it")
+                }
+                try replay.apply(commit: c.text, version: v, name: "\(log)/\(DeltaLogNames.commit(v))")
+            }
+            return replay
+        }
+        switch select {
+        case .latest:
+            return try await replay(to: latest).snapshot(table: uri)
+        case .version(let v):
+            guard v <= latest else {
+                throw TrainerError.badInput("data: Delta table '\(uri)': version \(v) does not exist (latest is \(latest))")
+            }
+            return try await replay(to: v).snapshot(table: uri)
+        case .timestamp(let t, let text):
+            // In-commit timestamps, when the table enables them, replace file times (protocol).
+            let head = try await replay(to: latest)
+            let stamps = commits.map { c in (c.version, head.enablesInCommitTimestamps ? (head.inCommitTimestamps[c.version] ?? c.modifiedMillis) : c.modifiedMillis) }
+            guard let first = stamps.first else {
+                throw TrainerError.badInput("data: Delta table '\(uri)': no commit files left to resolve timestamp \(text) (only the checkpoint at version \(latest))")
+            }
+            guard let match = stamps.last(where: { $0.1 <= t }) else {
+                let firstTime = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(first.1) / 1000))
+                if first.0 == 0 {
+                    throw TrainerError.badInput("data: Delta table '\(uri)': timestamp \(text) is before the first commit (version 0 at \(firstTime))")
+                }
+                throw TrainerError.badInput("data: Delta table '\(uri)': timestamp \(text) is before the oldest commit left in the log (version \(first.0) at \(firstTime)); older commits were cleaned up")
+            }
+            if match.0 == latest { return try head.snapshot(table: uri) }
+            return try await replay(to: match.0).snapshot(table: uri)
+        }
+    }
+
+    /// Reads and decodes every part of a checkpoint, checking the row count `_last_checkpoint`
+    /// records.
+    static func read(checkpoint cp: LastCheckpoint, store: DeltaStore, log: String) async throws -> DeltaCheckpointActions {
+        var actions = DeltaCheckpointActions()
+        for name in cp.fileNames {
+            let path = "\(log)/\(name)"
+            guard let bytes = try await store.logFile(name) else {
+                throw DeltaLogError(message: "\(path): the checkpoint named in _last_checkpoint (version \(cp.version)\(cp.parts.map { ", \($0) parts" } ?? "")) does not exist")
+            }
+            do {
+                try bytes.withBytes { try DeltaCheckpoint.decode($0, name: path, into: &actions) }
+            } catch let e as TrainerError {
+                throw DeltaLogError(message: "checkpoint \(e.message)")
+            }
+        }
+        if let size = cp.size, size != actions.rows {
+            throw DeltaLogError(message: "\(log)/\(cp.fileNames[0]): the checkpoint holds \(actions.rows) actions, _last_checkpoint says \(size)")
+        }
+        return actions
     }
 
     /// Resolves the snapshot and reads (maps or fetches) every data file, checking each size
