@@ -28,6 +28,8 @@ public struct XGBoostForest: Sendable {
     let nodes: [Node]
     /// Leaf value by node index (0 for inner nodes).
     let leafValues: [Float]
+    /// The same trees in complete-tree layout (XGBoostScoring.swift), unless they are too deep.
+    let complete: CompleteTrees?
 
     public var featureCount: Int { featureNames.count }
     public var treeCount: Int { roots.count }
@@ -92,6 +94,7 @@ public struct XGBoostForest: Sendable {
         self.depths = depths
         self.nodes = nodes
         leafValues = leaves
+        complete = CompleteTrees(roots: roots, depths: depths, nodes: nodes, leafValues: leaves)
     }
 
     /// `base_score` is a string in every version: "5E-1" (1.x/2.x) or "[5E-1]" (3.x, one per target).
@@ -175,13 +178,23 @@ public struct XGBoostForest: Sendable {
     /// From this many rows a request is scored on two threads.
     public static let parallelRows = 1024
 
+    /// How rows walk the trees: the complete-tree layout when the model has one, or the node walk.
+    enum Walk: Sendable { case best, nodes }
+
     /// Probabilities for `rows` rows stored row-major in `values` (NaN = missing). Each row sums
     /// its trees in tree order, in float32, as XGBoost does.
-    public func probabilities(_ values: [Double], rows: Int) -> [Double] {
+    public func probabilities(_ values: [Double], rows: Int) -> [Double] { probabilities(values, rows: rows, walk: .best) }
+
+    func probabilities(_ values: [Double], rows: Int, walk: Walk) -> [Double] {
         let nf = featureCount
         guard rows > 0, values.count >= rows * nf else { return [] }
         // XGBoost reads features as float32: convert once, not at every node.
-        let features = values.map { Float($0) }
+        let features = [Float](unsafeUninitializedCapacity: rows * nf) { buffer, initialized in
+            for i in 0..<rows * nf { buffer[i] = Float(values[i]) }
+            initialized = rows * nf
+        }
+        let missing = features.contains { $0.isNaN }
+        let complete = walk == .best ? self.complete : nil
         var out = [Double](repeating: 0, count: rows)
         features.withUnsafeBufferPointer { fb in
             out.withUnsafeMutableBufferPointer { ob in
@@ -194,19 +207,24 @@ public struct XGBoostForest: Sendable {
                     DispatchQueue.concurrentPerform(iterations: 2) { part in
                         let first = part * half * Self.block
                         let last = min(rows, (part + 1) * half * Self.block)
-                        if first < last { self.score(input.pointer, from: first, to: last, into: output.pointer) }
+                        if first < last { self.score(input.pointer, from: first, to: last, into: output.pointer, complete: complete, missing: missing) }
                     }
                 } else {
-                    score(x, from: 0, to: rows, into: o)
+                    score(x, from: 0, to: rows, into: o, complete: complete, missing: missing)
                 }
             }
         }
         return out
     }
 
-    /// Scores rows `from..<to` into `out[from..<to]`.
-    func score(_ x: UnsafePointer<Float>, from: Int, to: Int, into out: UnsafeMutablePointer<Double>) {
+    /// Scores rows `from..<to` into `out[from..<to]`, in the complete-tree layout when given.
+    func score(_ x: UnsafePointer<Float>, from: Int, to: Int, into out: UnsafeMutablePointer<Double>,
+               complete: CompleteTrees?, missing: Bool) {
         let nf = featureCount
+        if let complete {
+            complete.score(x, features: nf, from: from, to: to, baseMargin: baseMargin, missing: missing, into: out)
+            return
+        }
         let block = Self.block
         nodes.withUnsafeBufferPointer { nb in
             leafValues.withUnsafeBufferPointer { lb in

@@ -73,12 +73,48 @@ print("ok", xgb.__version__)
             #expect(got.count == want.count)
             #expect(worst <= 1e-6, "model \(name): max |swift - xgboost| = \(worst) over \(got.count) rows")
             if name == "named" { #expect(model.features.map(\.name) == (0..<6).map { "x\($0)" }) }
+            // The complete-tree walk (used here: depth 4 and 6) and the node walk give the same bits,
+            // with missing values (these models send some left) and without.
+            guard case .xgboost(let forest) = model.scorer else { Issue.record("not an XGBoost scorer"); continue }
+            let complete = try #require(forest.complete, "model \(name) has no complete-tree layout")
+            #expect(complete.hasDefaultLeft, "model \(name): trained with missing values, some split should send them left")
+            #expect(forest.probabilities(values, rows: rows.count, walk: .nodes) == got, "node walk differs from the complete-tree walk")
+            let filled = values.map { $0.isNaN ? 0.25 : $0 }
+            #expect(forest.probabilities(filled, rows: rows.count, walk: .nodes) == forest.probabilities(filled, rows: rows.count),
+                    "node walk differs from the complete-tree walk without missing values")
             // A request of many rows is scored on two threads: the same answers, row for row.
             let copies = XGBoostForest.parallelRows / rows.count + 2
             let large = model.predict(Array([[Double]](repeating: values, count: copies).joined()), rows: rows.count * copies)
             #expect(large.count == rows.count * copies && rows.count * copies >= XGBoostForest.parallelRows)
             #expect(large == Array([[Double]](repeating: got, count: copies).joined()), "two-thread scoring differs")
         }
+    }
+
+    /// A chain of `depth` splits on f0 (split k: "f0 < k + 0.5" goes to a leaf worth (k+1)/100,
+    /// missing values left at the first split): up to `CompleteTrees.maxDepth` it is scored in the
+    /// complete-tree layout, deeper by the node walk, and both give the chain's own answer.
+    @Test(arguments: [CompleteTrees.maxDepth, CompleteTrees.maxDepth + 1])
+    func deepTreesKeepTheNodeWalk(depth: Int) throws {
+        var left: [Int] = [], right: [Int] = [], cond: [Double] = [], feature: [Int] = [], defaultLeft: [Int] = []
+        for k in 0..<depth {
+            left += [2 * k + 1, -1]; right += [2 * k + 2, -1]; feature += [0, 0]
+            cond += [Double(k) + 0.5, Double(k + 1) / 100]; defaultLeft += [k == 0 ? 1 : 0, 0]
+        }
+        left.append(-1); right.append(-1); feature.append(0); cond.append(-0.05); defaultLeft.append(0)
+        func list(_ a: [some CustomStringConvertible]) -> String { "[" + a.map(\.description).joined(separator: ",") + "]" }
+        let n = left.count
+        let tree = #"{"default_left":\#(list(defaultLeft)),"id":0,"left_children":\#(list(left)),"right_children":\#(list(right)),"#
+            + #""split_conditions":\#(list(cond)),"split_indices":\#(list(feature)),"split_type":\#(list([Int](repeating: 0, count: n)))}"#
+        let json = tinyXGBoostJSON.replacing(#/"trees":\[\{.*?\}\}\]/#.dotMatchesNewlines(), with: #""trees":[\#(tree)]"#)
+        #expect(json != tinyXGBoostJSON)
+        let forest = try XGBoostForest(json: Data(json.utf8))
+        #expect((forest.complete != nil) == (depth <= CompleteTrees.maxDepth), "depth \(depth)")
+        let x: [Double] = [0, 3.7, 100, .nan]
+        let leaf = [1, 5, -5, 1].map { Float(Double($0) / 100) }
+        let values: [Double] = x.flatMap { v -> [Double] in [v, 0] }
+        let want = leaf.map { 1 / (1 + exp(-Double(Float(0) + $0))) }
+        #expect(forest.probabilities(values, rows: x.count) == want)
+        #expect(forest.probabilities(values, rows: x.count, walk: .nodes) == want)
     }
 
     @Test(arguments: ["5E-1", "[5E-1]", "[2.5E-1]"])
