@@ -130,8 +130,8 @@ struct RBACPolicyTests {
             ["create", "jobs.batch", "-n", "ml"], ["delete", "jobs.batch", "-n", "ml"], ["patch", "deployments.apps", "-n", "ml"],
             ["create", "events.events.k8s.io", "-n", "ml"], ["get", "virtualservices.networking.istio.io", "-n", "ml"],
             ["update", "leases.coordination.k8s.io", "-n", "sextant-system"],
-            // Secure metrics serving: reviews of the scrapers' tokens and access.
-            ["create", "tokenreviews.authentication.k8s.io"], ["create", "subjectaccessreviews.authorization.k8s.io"],
+            // (create tokenreviews/subjectaccessreviews for secure metrics: kubectl auth can-i cannot ask, the
+            // development server lists no review kinds in discovery; SecureMetricsTests makes the real calls.)
         ]
         let refused: [[String]] = [
             ["delete", "trainingjobs.mlops.sextant.dev", "-n", "ml"], ["get", "secrets", "-n", "ml"],
