@@ -107,7 +107,9 @@ public struct SchemaValidator: Sendable {
         switch (type, value) {
         case ("string", .string), ("boolean", .bool), ("integer", .int), ("object", .object), ("array", .array):
             return true
-        case ("integer", .double(let d)): return d.rounded() == d
+        // kube-openapi's rule (swag.IsFloat64AJSONInteger): a whole number within ±(2^53 − 1), so
+        // 1e308 is not an integer though it has no fraction.
+        case ("integer", .double(let d)): return d.rounded() == d && abs(d) <= 9_007_199_254_740_991
         case ("number", .int), ("number", .double): return true
         default: return false
         }
