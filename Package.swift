@@ -26,6 +26,14 @@ let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: 
 let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
 let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let prometheus = Target.Dependency.product(name: "Prometheus", package: "swift-prometheus")
+// HTTPS for the controller's /metrics (controller-runtime's secure serving): swift-nio-ssl, and
+// swift-certificates/swift-crypto for the self-signed certificate. The gRPC transport already
+// builds all three, so they add no build time.
+let hummingbirdTLS = Target.Dependency.product(name: "HummingbirdTLS", package: "hummingbird")
+let hummingbirdCore = Target.Dependency.product(name: "HummingbirdCore", package: "hummingbird")
+let nioSSL = Target.Dependency.product(name: "NIOSSL", package: "swift-nio-ssl")
+let x509 = Target.Dependency.product(name: "X509", package: "swift-certificates")
+let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
 // gRPC for the model server's Open Inference Protocol service (Sources/SextantServingGRPC). Its
 // Swift code is generated once by hack/generate-grpc.sh and committed: the protoc build plugin
 // would add ~10 minutes to every clean build.
@@ -55,6 +63,9 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
     ],
     targets: [
         // MARK: Version (every binary's --version; the plugin writes the git revision at build time)
@@ -80,7 +91,7 @@ let package = Package(
 
         // MARK: 3 Operator runtime
         .target(name: "SextantOperator",
-                dependencies: ["SextantKube", log, metrics, prometheus, lifecycle, hummingbird],
+                dependencies: ["SextantKube", log, metrics, prometheus, lifecycle, hummingbird, hummingbirdCore, hummingbirdTLS, nioSSL, x509, crypto],
                 swiftSettings: strict),
 
         // MARK: 4 Domain

@@ -20,7 +20,7 @@
 #   --examples  also apply manifests/examples/*.yaml (they point at S3 and images in a registry:
 #               with the controller running, their trainers fail and their servers crash-loop)
 # Environment: SEXTANT_DEMO_STEP_SECONDS (25), SEXTANT_PORT (API server, 6443; 0 picks one),
-#   SEXTANT_CONTROLLER_PORT (controller metrics 8080, health the next port; 0 turns both off),
+#   SEXTANT_CONTROLLER_PORT (controller metrics 8080 as plain HTTP, health the next port; 0 turns both off),
 #   SEXTANT_PROMETHEUS_PORT (9090), SEXTANT_DEMO_RATE (requests per second, 20),
 #   SEXTANT_BUILD_PATH (swift build --scratch-path), SEXTANT_BIN_DIR (use the sextant,
 #   sextant-controller, sextant-trainer and sextant-server already built there; no build).
@@ -128,7 +128,7 @@ done
 if [ "$CONTROLLER_PORT" = 0 ]; then METRICS=0; HEALTH=0
 else METRICS="127.0.0.1:$CONTROLLER_PORT"; HEALTH="127.0.0.1:$((CONTROLLER_PORT + 1))"; fi
 "$BINDIR/sextant-controller" --kubeconfig "$KUBECONFIG" --leader-elect=false --prometheus-url "http://127.0.0.1:$PROM_PORT" \
-    --metrics-bind-address "$METRICS" --health-probe-bind-address "$HEALTH" > .tmp/controller.log 2>&1 &
+    --metrics-bind-address "$METRICS" --metrics-secure=false --health-probe-bind-address "$HEALTH" > .tmp/controller.log 2>&1 &
 pids+=($!)
 
 # Namespaces first (apply: the development API server accepts JSON and YAML bodies, not the

@@ -218,6 +218,17 @@ def key(o):
 # References between the objects, and what sextant-controller needs.
 def references(objs, where, watch_namespace=None):
     by = {key(o): o for o in objs}
+    # Secure metrics serving (docs/monitoring.md): the controller creates TokenReviews and
+    # SubjectAccessReviews (cluster-scoped, so a ClusterRole in namespaced mode too); scrapers
+    # are bound to a ClusterRole allowing GET /metrics and nothing else.
+    review_rules = [{"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
+                    {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]}]
+    metrics_auth = [r for r in objs if r["kind"] == "ClusterRole" and r.get("rules") == review_rules]
+    metrics_readers = [r for r in objs if r["kind"] == "ClusterRole"
+                       and r.get("rules") == [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]]
+    metrics_objs = metrics_auth + metrics_readers + [
+        b for b in objs if b["kind"] == "ClusterRoleBinding"
+        and by.get(("ClusterRole", "", b["roleRef"]["name"])) in metrics_auth + metrics_readers]
     deployments = [o for o in objs if o["kind"] == "Deployment"]
     if len(deployments) != 1:
         return err(f"{where}: expected one Deployment, found {len(deployments)}")
@@ -238,7 +249,7 @@ def references(objs, where, watch_namespace=None):
         if a.startswith("--") and a.split("=")[0] not in flags:
             err(f"{where}: argument {a} is not a flag of sextant-controller (Sources/sextant-controller/main.swift)")
     values = dict(a.split("=", 1) for a in args if a.startswith("--") and "=" in a)
-    metrics_port = int(values.get("--metrics-bind-address", ":8080").rsplit(":", 1)[1])
+    metrics_port = int(values.get("--metrics-bind-address", ":8443").rsplit(":", 1)[1])
     probe_port = int(values.get("--health-probe-bind-address", ":8081").rsplit(":", 1)[1])
     replicas = d["spec"].get("replicas", 1)
     if replicas > 1 and values.get("--leader-elect", "true") != "true":
@@ -284,6 +295,8 @@ def references(objs, where, watch_namespace=None):
             rns = "" if ref["kind"] == "ClusterRole" else o["metadata"].get("namespace", "")
             if (ref["kind"], rns, ref["name"]) not in by:
                 err(f"{where}: {name} refers to a missing {ref['kind']} {ref['name']}")
+            if by.get((ref["kind"], rns, ref["name"])) in metrics_readers:
+                continue  # binds the scrapers (metrics.readerSubjects), not the controller
             for s in o.get("subjects", []):
                 if s["kind"] != "ServiceAccount" or (s["name"], s.get("namespace")) != (sa, ns):
                     err(f"{where}: {name} binds {s.get('namespace')}/{s['name']}, not the controller's ServiceAccount")
@@ -295,11 +308,22 @@ def references(objs, where, watch_namespace=None):
     # (hack/check-chart.py evaluates them).
     aggregated = [r for r in objs if r["kind"] == "ClusterRole"
                   and any(k.startswith("rbac.authorization.k8s.io/aggregate-to-") for k in r["metadata"].get("labels", {}))]
-    rules = [r for r in objs if r["kind"] in ("Role", "ClusterRole") and r not in lease_roles and r not in aggregated]
+    rules = [r for r in objs if r["kind"] in ("Role", "ClusterRole") and r not in lease_roles and r not in aggregated
+             and r not in metrics_objs]
     if watch_namespace and any(r["kind"] == "ClusterRole" or r["metadata"].get("namespace") != watch_namespace for r in rules):
         err(f"{where}: in namespaced mode the controllers' rules must be a Role in {watch_namespace} only")
-    if any(o["kind"].startswith("Cluster") and o not in aggregated for o in objs) and watch_namespace:
+    if any(o["kind"].startswith("Cluster") and o not in aggregated and o not in metrics_objs for o in objs) and watch_namespace:
         err(f"{where}: cluster-wide RBAC for the controller in namespaced mode")
+    secure = values.get("--metrics-secure", "true") == "true" and metrics_port != 0
+    bound = any(b["kind"] == "ClusterRoleBinding" and by.get(("ClusterRole", "", b["roleRef"]["name"])) in metrics_auth
+                and any(s["kind"] == "ServiceAccount" and (s["name"], s.get("namespace")) == (sa, ns) for s in b.get("subjects", []))
+                for b in objs)
+    if secure and not bound and any(o["kind"].endswith("Role") for o in objs):
+        err(f"{where}: --metrics-secure needs a ClusterRole creating tokenreviews and subjectaccessreviews bound to {ns}/{sa}")
+    if secure and not metrics_readers and any(o["kind"].endswith("Role") for o in objs):
+        err(f"{where}: --metrics-secure without a metrics-reader ClusterRole (nonResourceURLs /metrics, get)")
+    if not secure and (metrics_auth or metrics_readers):
+        err(f"{where}: metrics ClusterRoles rendered although /metrics is plain HTTP")
 
 
 def normalize(o):

@@ -1,5 +1,7 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import SextantKube
@@ -20,6 +22,9 @@ public struct ManagerOptions: Sendable {
     public var retryPeriod: Duration = .seconds(2)
     /// `--metrics-bind-address`, `0` disables.
     public var metricsBindAddress = ":8080"
+    /// `--metrics-secure`: HTTPS with TokenReview/SubjectAccessReview ([SecureMetricsOptions]);
+    /// nil serves plain HTTP to anyone.
+    public var secureMetrics: SecureMetricsOptions?
     /// `--health-probe-bind-address`, `0` disables.
     public var healthProbeBindAddress = ":8081"
     /// `--namespace`: watch only this namespace (empty = all).
@@ -134,6 +139,8 @@ public final class Manager: Service, Sendable {
             let pending = informers.withLock { Array($0.values) }.filter { !$0.hasSynced }.map(\.name)
             return pending.isEmpty ? (true, "ok") : (false, "caches not synced: " + pending.sorted().joined(separator: ", "))
         }
+        // Made before anything runs, so a missing certificate file ends the start with its name.
+        let secure = try metricsAddress == nil ? nil : options.secureMetrics.map { try secureServing($0) }
         // Graceful shutdown becomes cancellation: controllers stop, then the lease is released.
         try await cancelWhenGracefulShutdown {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -147,7 +154,13 @@ public final class Manager: Service, Sendable {
                     }
                 }
                 for (name, address) in endpoints {
-                    group.addTask { try await self.serve(name, at: address, responder: responder) }
+                    if name == "metrics", let secure {
+                        let gated = GatedResponder(inner: responder, gate: secure.gate)
+                        let tls = secure.certificate.tlsConfiguration(logger: self.logger)
+                        group.addTask { try await self.serve(name, at: address, responder: gated, server: try HTTPServerBuilder.tls(.http1(), tlsConfiguration: tls)) }
+                    } else {
+                        group.addTask { try await self.serve(name, at: address, responder: responder) }
+                    }
                 }
                 for informer in self.informers.withLock({ Array($0.values) }) {
                     group.addTask { await informer.run() }
@@ -174,12 +187,43 @@ public final class Manager: Service, Sendable {
         }
     }
 
-    private func serve(_ name: String, at address: BindAddress, responder: ProbeResponder) async throws {
+    /// The certificate and the access gate of secure metrics serving.
+    private func secureServing(_ secure: SecureMetricsOptions) throws -> (certificate: ServingCertificate, gate: MetricsAccessGate) {
+        let certificate: ServingCertificate
+        if let directory = secure.certDirectory {
+            certificate = try ServingCertificate(certificateFile: directory + "/" + secure.certName,
+                                                 keyFile: directory + "/" + secure.keyName)
+        } else {
+            certificate = try ServingCertificate(selfSignedFor: ProcessInfo.processInfo.hostName)
+        }
+        let reviewer: any AccessReviewer
+        if let given = secure.reviewer {
+            reviewer = given
+        } else {
+            // Reviews have their own rate limit, so scrapes (or a flood of made-up tokens) never
+            // take the reconcilers' share of the API budget.
+            var reviewOptions = client.options
+            reviewOptions.qps = 10
+            reviewOptions.burst = 20
+            reviewOptions.maxAttempts = 3
+            reviewer = CachingAccessReviewer(KubeAccessReviewer(client: KubeClient(config: client.config, options: reviewOptions,
+                                                                                    logger: logger),
+                                                                 metrics: metrics))
+        }
+        logger.info("metrics served over HTTPS with TokenReview and SubjectAccessReview",
+                    metadata: ["certificate": "\(certificate.description)"])
+        return (certificate, MetricsAccessGate(reviewer: reviewer, logger: logger))
+    }
+
+    private func serve<Responder: HTTPResponder>(_ name: String, at address: BindAddress, responder: Responder,
+                                                 server: HTTPServerBuilder = .http1()) async throws
+    where Responder.Context == BasicRequestContext {
         var log = logger
         // Hummingbird reports the cancellation that ends it as an error; that is our shutdown.
         log.logLevel = .critical
         let app = Application(
             responder: responder,
+            server: server,
             configuration: ApplicationConfiguration(address: .hostname(address.host, port: address.port),
                                                     serverName: "sextant-\(name)"),
             onServerRunning: { [boundPorts, logger] channel in

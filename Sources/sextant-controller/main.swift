@@ -35,7 +35,15 @@ struct SextantController: AsyncParsableCommand {
     @Option(help: "Namespace of the leader election Lease (default: the client's namespace).")
     var leaderElectionNamespace: String?
     @Option(help: "Address of /metrics, HOST:PORT or :PORT; 0 turns it off.")
-    var metricsBindAddress: String = ":8080"
+    var metricsBindAddress: String = ":8443"
+    @Option(help: "Serve /metrics over HTTPS to authenticated, authorized clients only (TokenReview and SubjectAccessReview, nonResourceURL /metrics, verb get); false serves plain HTTP to anyone.")
+    var metricsSecure: Bool = true
+    @Option(help: "Directory with the metrics serving certificate and key (default: a self-signed certificate made at start).")
+    var metricsCertDir: String?
+    @Option(help: "File name of the metrics certificate in --metrics-cert-dir.")
+    var metricsCertName: String = "tls.crt"
+    @Option(help: "File name of the metrics key in --metrics-cert-dir.")
+    var metricsCertKey: String = "tls.key"
     @Option(help: "Address of /healthz and /readyz; 0 turns it off.")
     var healthProbeBindAddress: String = ":8081"
     @Option(help: "Prometheus base URL for analysis and retrain conditions that name none.")
@@ -76,6 +84,9 @@ struct SextantController: AsyncParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
         }
+        if !metricsSecure, metricsCertDir != nil {
+            throw ValidationError("--metrics-cert-dir needs --metrics-secure=true (plain HTTP uses no certificate)")
+        }
         if let prometheusUrl, !(prometheusUrl.hasPrefix("http://") || prometheusUrl.hasPrefix("https://")) {
             throw ValidationError("--prometheus-url '\(prometheusUrl)' must start with http:// or https://")
         }
@@ -97,6 +108,12 @@ struct SextantController: AsyncParsableCommand {
         options.leaderElectionID = leaderElectionId
         options.leaderElectionNamespace = leaderElectionNamespace
         options.metricsBindAddress = metricsBindAddress
+        if metricsSecure {
+            var secure = SecureMetricsOptions(certDirectory: metricsCertDir)
+            secure.certName = metricsCertName
+            secure.keyName = metricsCertKey
+            options.secureMetrics = secure
+        }
         options.healthProbeBindAddress = healthProbeBindAddress
         options.namespace = namespace
         options.jsonLogs = jsonLogs

@@ -67,7 +67,7 @@ for _ in $(seq 1 300); do curl -sf "127.0.0.1:$pport/-/ready" >/dev/null && brea
 
 mport="$(free_port)"
 "$bin/sextant-controller" --kubeconfig "$tmp/kubeconfig" --leader-elect=false \
-  --metrics-bind-address "127.0.0.1:$mport" --health-probe-bind-address 0 \
+  --metrics-bind-address "127.0.0.1:$mport" --metrics-secure=false --health-probe-bind-address 0 \
   --prometheus-url "http://127.0.0.1:$pport" --concurrency "${CONCURRENCY:-4}" --log-level warning ${QPS:+--kube-api-qps "$QPS" --kube-api-burst "$((QPS * 2))"} \
   >"$tmp/controller.log" 2>&1 &
 controller_pid=$!

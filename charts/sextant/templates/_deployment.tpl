@@ -61,6 +61,10 @@ spec:
             - --leader-elect={{ $root.Values.leaderElection.enabled }}
             - --leader-election-id={{ $root.Values.leaderElection.leaseName }}
             - --metrics-bind-address=:{{ $root.Values.metrics.port }}
+            - --metrics-secure={{ $root.Values.metrics.secure }}
+            {{- if and $root.Values.metrics.secure $root.Values.metrics.certSecret }}
+            - --metrics-cert-dir=/tmp/k8s-metrics-server/metrics-certs
+            {{- end }}
             - --health-probe-bind-address=:{{ $root.Values.healthProbe.port }}
             {{- with $root.Values.watchNamespace }}
             - --namespace={{ . }}
@@ -131,6 +135,11 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
+            {{- if and $root.Values.metrics.secure $root.Values.metrics.certSecret }}
+            - name: metrics-certs
+              mountPath: /tmp/k8s-metrics-server/metrics-certs
+              readOnly: true
+            {{- end }}
             {{- with $root.Values.extraVolumeMounts }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
@@ -141,6 +150,11 @@ spec:
         # The root file system is read-only; /tmp is the only writable place.
         - name: tmp
           emptyDir: {}
+        {{- if and $root.Values.metrics.secure $root.Values.metrics.certSecret }}
+        - name: metrics-certs
+          secret:
+            secretName: {{ $root.Values.metrics.certSecret }}
+        {{- end }}
         {{- with $root.Values.extraVolumes }}
         {{- toYaml . | nindent 8 }}
         {{- end }}

@@ -84,6 +84,19 @@ hack/validate-manifests.sh fails when they differ.
   verbs: ["create", "patch"]
 {{- end -}}
 
+{{/*
+Secure metrics serving (Sources/SextantOperator/AccessReview.swift): a TokenReview and a
+SubjectAccessReview per scrape (cached).
+*/}}
+{{- define "sextant.metricsAuthRules" -}}
+- apiGroups: ["authentication.k8s.io"]
+  resources: ["tokenreviews"]
+  verbs: ["create"]
+- apiGroups: ["authorization.k8s.io"]
+  resources: ["subjectaccessreviews"]
+  verbs: ["create"]
+{{- end -}}
+
 {{- define "sextant.leaderElectionRules" -}}
 - apiGroups: ["coordination.k8s.io"]
   resources: ["leases"]
