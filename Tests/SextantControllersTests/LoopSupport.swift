@@ -20,6 +20,7 @@ import Testing
 /// real `sextant-trainer` and `sextant-server` built next to the test bundle.
 final class LocalNodeRunner: Sendable {
     let work: TemporaryDirectory
+    let node: LocalNode
     private let task: Task<Void, any Error>
 
     /// The directory with `sextant-trainer` and `sextant-server` (next to the test bundle after
@@ -45,6 +46,7 @@ final class LocalNodeRunner: Sendable {
                                        initialBackoff: .milliseconds(200), maximumBackoff: .seconds(1),
                                        shutdownGracePeriod: .seconds(2))
         let node = LocalNode(client: client, options: options)
+        self.node = node
         task = Task { try await node.run() }
     }
 
@@ -67,6 +69,8 @@ func withTrainingOnLocalNode(clock: TrainingClock = TrainingClock(), prometheus:
         await env.stop()
         throw error
     }
+    // pods/log from the node's files, as `sextant dev apiserver --local-node` serves it.
+    env.server.handler.setPodLogSource(LocalNodeLogs(node: node.node))
     let scratch = try TemporaryDirectory()
     do {
         try await body(env, scratch)
@@ -77,6 +81,13 @@ func withTrainingOnLocalNode(clock: TrainingClock = TrainingClock(), prometheus:
     }
     await node.stop()
     await env.stop()
+}
+
+struct LocalNodeLogs: PodLogSource {
+    let node: LocalNode
+    func logs(namespace: String, pod: String, uid: String, container: String, previous: Bool) async -> [UInt8]? {
+        await node.logs(namespace: namespace, pod: pod, uid: uid, container: container, previous: previous)
+    }
 }
 
 /// A TrainingJob over local files for the local node: data and output are absolute `file://`
