@@ -338,6 +338,8 @@ public struct AnalysisMetric: Codable, Sendable, Hashable {
 /// Built-in queries over the metrics `sextant-server` exports.
 public enum MetricTemplate: String, Codable, Sendable, Hashable, CaseIterable {
     case successRate = "SuccessRate", latencyP99 = "LatencyP99", modelAccuracy = "ModelAccuracy"
+    /// A regression model's root mean squared error on feedback labels.
+    case modelRMSE = "ModelRMSE"
 }
 
 public struct ThresholdRange: Codable, Sendable, Hashable {

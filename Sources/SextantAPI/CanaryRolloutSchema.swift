@@ -147,7 +147,7 @@ extension CanaryRollout {
                     rules: [.init("has(self.template) != has(self.query)", message: "set exactly one of template and query")], [
                         "name": .string("Metric name, used in status and Events.", pattern: "^[a-zA-Z][-_a-zA-Z0-9]*$",
                                         maxLength: 63, sample: "error-rate"),
-                        "template": .string("Built-in query over `sextant-server` metrics: `SuccessRate` (ratio of non-5xx predictions, 0-1), `LatencyP99` (seconds), `ModelAccuracy` (from prediction feedback, 0-1).",
+                        "template": .string("Built-in query over `sextant-server` metrics: `SuccessRate` (ratio of non-5xx predictions, 0-1), `LatencyP99` (seconds), `ModelAccuracy` (classifiers, from prediction feedback, 0-1), `ModelRMSE` (regression, root mean squared error on feedback labels, in the label's unit; set `thresholdRange.max`).",
                                             enum: MetricTemplate.allCases.map(\.rawValue)),
                         "query": .string("PromQL returning one sample. Templated: `{{ namespace }}`, `{{ name }}` (rollout), `{{ model }}`, `{{ stable }}` and `{{ canary }}` (versions), `{{ interval }}`.",
                                          minLength: 1, maxLength: 4096,

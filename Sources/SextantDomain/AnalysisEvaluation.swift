@@ -44,6 +44,8 @@ public enum AnalysisQueries {
             return "histogram_quantile(0.99, sum by (le) (rate(sextant_request_duration_seconds_bucket{\(selector)}[{{ interval }}])))"
         case .modelAccuracy:
             return "avg(avg_over_time(sextant_model_accuracy{\(selector)}[{{ interval }}]))"
+        case .modelRMSE:
+            return "avg(avg_over_time(sextant_model_rmse{\(selector)}[{{ interval }}]))"
         }
     }
 

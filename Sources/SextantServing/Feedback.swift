@@ -1,18 +1,34 @@
 // Prediction feedback: responses carry a prediction id; clients later post the true labels for
-// those ids and the server keeps online accuracy and ROC AUC over the most recent labelled rows.
+// those ids and the server keeps the model's online quality over the most recent labelled rows:
+// accuracy and ROC AUC for a binary classifier, accuracy for K classes, RMSE and MAE for
+// regression.
 import Foundation
 import SextantJSON
 import Synchronization
 
-/// Labels for one prediction id: every row of the request (`row` nil) or one row.
+/// What a model's labels are, which decides how a label is read and which quality is kept.
+public enum FeedbackTarget: Sendable, Equatable {
+    /// 0/1 labels; a score at or above `threshold` predicts 1.
+    case binary(threshold: Double)
+    /// Class indices 0..<classes; the score is the predicted class.
+    case multiclass(classes: Int)
+    /// Any finite number; the score is the predicted value.
+    case regression
+}
+
+/// Labels for one prediction id: every row of the request (`row` nil) or one row. A label is a
+/// number: 0/1 for a binary classifier, the class index, or the true value.
 public struct FeedbackItem: Sendable, Equatable {
     public var id: String
     public var row: Int?
-    public var labels: [Bool]
-    public init(id: String, row: Int? = nil, labels: [Bool]) {
+    public var labels: [Double]
+    public init(id: String, row: Int? = nil, labels: [Double]) {
         self.id = id
         self.row = row
         self.labels = labels
+    }
+    public init(id: String, row: Int? = nil, labels: [Bool]) {
+        self.init(id: id, row: row, labels: labels.map { $0 ? 1 : 0 })
     }
 }
 
@@ -28,18 +44,18 @@ public final class FeedbackStore: Sendable {
         var order: [String?]
         var orderNext = 0
         /// Labelled outcomes (score, label), a ring of `outcomeCapacity`.
-        var outcomes: [(Double, Bool)] = []
+        var outcomes: [(Double, Double)] = []
         var outcomeNext = 0
     }
 
-    public let threshold: Double
+    public let target: FeedbackTarget
     let predictionCapacity: Int
     let outcomeCapacity: Int
     private let state: Mutex<State>
 
     /// Keeps the scores of the last `predictions` requests and the last `outcomes` labelled rows.
-    public init(threshold: Double, predictions: Int = 100_000, outcomes: Int = 10_000) {
-        self.threshold = threshold
+    public init(target: FeedbackTarget, predictions: Int = 100_000, outcomes: Int = 10_000) {
+        self.target = target
         predictionCapacity = max(1, predictions)
         outcomeCapacity = max(1, outcomes)
         // A per-process random prefix keeps ids unique across replicas and restarts.
@@ -131,18 +147,38 @@ public final class FeedbackStore: Sendable {
         }
     }
 
+    /// The online quality over the labelled window; each figure is nil where the target has none.
     public struct Quality: Sendable, Equatable {
         public var rows: Int
-        public var accuracy: Double
-        /// nil while only one class has been seen.
+        /// Classifiers: the share of rows whose predicted class is the label.
+        public var accuracy: Double?
+        /// Binary classifiers, once both classes have been seen.
         public var auc: Double?
+        /// Regression: root mean squared and mean absolute error.
+        public var rmse: Double?
+        public var mae: Double?
     }
 
     public func quality() -> Quality? {
         let outcomes = state.withLock { $0.outcomes }
         guard !outcomes.isEmpty else { return nil }
-        let correct = outcomes.reduce(0) { $0 + (($1.0 >= threshold) == $1.1 ? 1 : 0) }
-        return Quality(rows: outcomes.count, accuracy: Double(correct) / Double(outcomes.count), auc: Self.auc(outcomes))
+        let n = Double(outcomes.count)
+        switch target {
+        case .binary(let threshold):
+            let correct = outcomes.reduce(0) { $0 + (($1.0 >= threshold) == ($1.1 == 1) ? 1 : 0) }
+            return Quality(rows: outcomes.count, accuracy: Double(correct) / n, auc: Self.auc(outcomes.map { ($0.0, $0.1 == 1) }))
+        case .multiclass:
+            let correct = outcomes.reduce(0) { $0 + ($1.0 == $1.1 ? 1 : 0) }
+            return Quality(rows: outcomes.count, accuracy: Double(correct) / n)
+        case .regression:
+            var squared = 0.0, absolute = 0.0
+            for (prediction, label) in outcomes {
+                let e = prediction - label
+                squared += e * e
+                absolute += abs(e)
+            }
+            return Quality(rows: outcomes.count, rmse: (squared / n).squareRoot(), mae: absolute / n)
+        }
     }
 
     /// ROC AUC by the rank-sum (Mann-Whitney) formula with average ranks for ties.
@@ -165,9 +201,10 @@ public final class FeedbackStore: Sendable {
     }
 
     /// Parses `{"id": "...", "labels": [..]}`, `{"id": "...", "label": x}` (optionally with
-    /// `"row": i`), or `{"feedback": [ ...those... ]}`, or a bare array of them. Labels are 0/1,
-    /// booleans or "0"/"1".
-    public static func parse(_ body: JSONValue) throws(ServingError) -> [FeedbackItem] {
+    /// `"row": i`), or `{"feedback": [ ...those... ]}`, or a bare array of them. Labels as
+    /// `target` reads them: 0/1, booleans or "0"/"1" (binary); a class index (multiclass); a
+    /// finite number (regression).
+    public static func parse(_ body: JSONValue, target: FeedbackTarget) throws(ServingError) -> [FeedbackItem] {
         var entries: [JSONValue]
         if case .array(let a)? = body["feedback"] { entries = a } else if case .array(let a) = body { entries = a } else { entries = [body] }
         guard !entries.isEmpty else { throw .bad("feedback is empty") }
@@ -177,13 +214,13 @@ public final class FeedbackStore: Sendable {
             guard case .string(let id)? = e["id"], !id.isEmpty else {
                 throw .bad("feedback[\(i)] needs the string 'id' returned with the prediction")
             }
-            var labels: [Bool] = []
+            var labels: [Double] = []
             var row: Int?
             if case .array(let a)? = e["labels"] {
                 guard !a.isEmpty else { throw .bad("feedback[\(i)].labels is empty") }
-                for (k, l) in a.enumerated() { labels.append(try label(l, "feedback[\(i)].labels[\(k)]")) }
+                for (k, l) in a.enumerated() { labels.append(try label(l, "feedback[\(i)].labels[\(k)]", target)) }
             } else if let l = e["label"] {
-                labels = [try label(l, "feedback[\(i)].label")]
+                labels = [try label(l, "feedback[\(i)].label", target)]
                 if let r = e["row"] {
                     guard let n = r.intValue, n >= 0 else { throw .bad("feedback[\(i)].row must be a non-negative integer, got \(r.jsonString())") }
                     row = Int(n)
@@ -196,13 +233,36 @@ public final class FeedbackStore: Sendable {
         return out
     }
 
-    static func label(_ v: JSONValue, _ place: String) throws(ServingError) -> Bool {
-        switch v {
-        case .bool(let b): return b
-        case .int(0), .string("0"): return false
-        case .int(1), .string("1"): return true
-        case .double(let d) where d == 0 || d == 1: return d == 1
-        default: throw .bad("\(place) must be 0 or 1, got \(v.jsonString())")
+    static func label(_ v: JSONValue, _ place: String, _ target: FeedbackTarget) throws(ServingError) -> Double {
+        switch target {
+        case .binary:
+            switch v {
+            case .bool(let b): return b ? 1 : 0
+            case .int(0), .string("0"): return 0
+            case .int(1), .string("1"): return 1
+            case .double(let d) where d == 0 || d == 1: return d
+            default: throw .bad("\(place) must be 0 or 1, got \(v.jsonString())")
+            }
+        case .multiclass(let classes):
+            let index: Int64? = switch v {
+            case .int(let n): n
+            case .double(let d) where d.rounded() == d && abs(d) < 1e15: Int64(d)
+            case .string(let s): Int64(s)
+            default: nil
+            }
+            guard let index, index >= 0, index < classes else {
+                throw .bad("\(place) must be a class index from 0 to \(classes - 1), got \(v.jsonString())")
+            }
+            return Double(index)
+        case .regression:
+            // Strings and booleans are refused as the prediction endpoints refuse them.
+            let value: Double? = switch v {
+            case .int(let n): Double(n)
+            case .double(let d): d
+            default: nil
+            }
+            guard let value, value.isFinite else { throw .bad("\(place) must be a finite number, got \(v.jsonString())") }
+            return value
         }
     }
 }

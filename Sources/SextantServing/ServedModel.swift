@@ -113,6 +113,15 @@ public struct ServedModel: Sendable {
 
     public var isBinaryClassifier: Bool { objective == .binaryLogistic }
 
+    /// How feedback labels are read and judged, from the objective.
+    public var feedbackTarget: FeedbackTarget {
+        switch objective {
+        case .binaryLogistic: .binary(threshold: threshold)
+        case .multiSoftprob: .multiclass(classes: outputWidth)
+        case .squaredError, .poisson: .regression
+        }
+    }
+
     /// Whether `contributions` can be computed (Sextant tree artifacts with covers).
     public var canExplain: Bool {
         if case .artifact(let p) = scorer { return p.canExplain }

@@ -18,7 +18,7 @@ public struct LoadedModel: Sendable {
     public init(model: ServedModel, driftWindow: Int = 1000, feedbackWindow: Int = 10_000) {
         self.model = model
         drift = DriftMonitor(model: model, capacity: driftWindow)
-        feedback = FeedbackStore(threshold: model.threshold, outcomes: feedbackWindow)
+        feedback = FeedbackStore(target: model.feedbackTarget, outcomes: feedbackWindow)
     }
 }
 
@@ -81,7 +81,7 @@ public struct InferenceResponder: HTTPResponder {
         if let model = route.model, let e = checkModel(model, version: route.version) { return e }
         switch route.endpoint {
         case .metrics:
-            if let loaded = state.loaded { state.metrics.refresh(drift: loaded.drift, feedback: loaded.model.isBinaryClassifier ? loaded.feedback : nil) }
+            if let loaded = state.loaded { state.metrics.refresh(drift: loaded.drift, feedback: loaded.feedback) }
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: state.metrics.registry.emitToBuffer())))
@@ -265,7 +265,7 @@ public struct InferenceResponder: HTTPResponder {
         case .failure(let e): return error(e.status, e.message)
         }
         let items: [FeedbackItem]
-        do throws(ServingError) { items = try FeedbackStore.parse(body) } catch { return self.error(error.status, error.message) }
+        do throws(ServingError) { items = try FeedbackStore.parse(body, target: loaded.feedback.target) } catch { return self.error(error.status, error.message) }
         let result = loaded.feedback.addLabels(items)
         state.metrics.feedback(result)
         let doc: JSONValue = .object(["matched": .int(Int64(result.matched)), "duplicate": .int(Int64(result.duplicate)),

@@ -1,6 +1,6 @@
 // The server's Prometheus metrics (prefix `sextant_`). Names are used by the CanaryRollout and
 // TrainingJob examples: sextant_requests_total, sextant_predictions_total{class},
-// sextant_feature_psi, sextant_model_accuracy.
+// sextant_feature_psi, sextant_model_accuracy, sextant_model_rmse.
 import Foundation
 import Prometheus
 import Synchronization
@@ -19,7 +19,8 @@ public final class ServingMetrics: Sendable {
     let scores: ValueHistogram
     /// Created on the first scrape that has labels to compute them from: until then the series is
     /// absent (no sample), so a canary analysis or retrain query sees "no data", not a real 0.
-    private let quality = Mutex<(accuracy: Gauge?, auc: Gauge?)>((nil, nil))
+    private let quality = Mutex<QualityGauges>(QualityGauges())
+    struct QualityGauges { var accuracy, auc, rmse, mae: Gauge? }
     let labelled: Gauge
     let driftRows: Gauge
     let feedbackMatched: Counter
@@ -53,7 +54,7 @@ public final class ServingMetrics: Sendable {
             descriptor: descriptor("sextant_prediction_score", "Distribution of predicted probabilities."),
             labels: mv, buckets: stride(from: 0.1, through: 1.0, by: 0.1).map { ($0 * 10).rounded() / 10 })
         labelled = registry.makeGauge(descriptor: descriptor("sextant_feedback_window_rows",
-                                                             "Labelled rows behind sextant_model_accuracy and sextant_model_auc."), labels: mv)
+                                                             "Labelled rows behind sextant_model_accuracy, sextant_model_auc, sextant_model_rmse and sextant_model_mae."), labels: mv)
         driftRows = registry.makeGauge(descriptor: descriptor("sextant_drift_window_rows",
                                                               "Live rows behind sextant_feature_psi and sextant_feature_ks."), labels: mv)
         // One registration per result, each naming the metric (hack/check-monitoring.py reads the
@@ -112,8 +113,7 @@ public final class ServingMetrics: Sendable {
     /// Drift gauges by feature (created on the first scrape that has data).
     private let drift = Mutex<[String: (Gauge, Gauge?)]>([:])
 
-    /// Recomputes the gauges that are derived from windows; called on every scrape. `feedback` is
-    /// nil for models whose online accuracy/AUC is not defined (not binary classifiers).
+    /// Recomputes the gauges that are derived from windows; called on every scrape.
     func refresh(drift monitor: DriftMonitor?, feedback: FeedbackStore?) {
         if let monitor {
             driftRows.set(to: Double(monitor.rowCount))
@@ -135,19 +135,22 @@ public final class ServingMetrics: Sendable {
         guard let q = feedback?.quality() else { labelled.set(to: 0); return }
         labelled.set(to: Double(q.rows))
         let mv = [("model", model), ("version", version)]
-        let (accuracy, auc) = quality.withLock { g in
-            if g.accuracy == nil {
-                g.accuracy = registry.makeGauge(descriptor: descriptor("sextant_model_accuracy",
-                    "Accuracy over the most recent rows with feedback labels (absent until a label arrives)."), labels: mv)
+        // Each gauge is made when its figure first exists (AUC needs both classes among the labels).
+        func gauge(_ slot: WritableKeyPath<QualityGauges, Gauge?>, _ value: Double?, _ make: () -> Gauge) {
+            guard let value else { return }
+            let g = quality.withLock { g in
+                if g[keyPath: slot] == nil { g[keyPath: slot] = make() }
+                return g[keyPath: slot]
             }
-            // AUC needs both classes among the labels.
-            if g.auc == nil, q.auc != nil {
-                g.auc = registry.makeGauge(descriptor: descriptor("sextant_model_auc",
-                    "ROC AUC over the most recent rows with feedback labels (absent until both classes were seen)."), labels: mv)
-            }
-            return (g.accuracy, g.auc)
+            g?.set(to: value)
         }
-        accuracy?.set(to: q.accuracy)
-        if let a = q.auc { auc?.set(to: a) }
+        gauge(\.accuracy, q.accuracy) { registry.makeGauge(descriptor: descriptor("sextant_model_accuracy",
+            "Accuracy over the most recent rows with feedback labels (classifiers; absent until a label arrives)."), labels: mv) }
+        gauge(\.auc, q.auc) { registry.makeGauge(descriptor: descriptor("sextant_model_auc",
+            "ROC AUC over the most recent rows with feedback labels (binary classifiers; absent until both classes were seen)."), labels: mv) }
+        gauge(\.rmse, q.rmse) { registry.makeGauge(descriptor: descriptor("sextant_model_rmse",
+            "Root mean squared error over the most recent rows with feedback labels (regression; absent until a label arrives)."), labels: mv) }
+        gauge(\.mae, q.mae) { registry.makeGauge(descriptor: descriptor("sextant_model_mae",
+            "Mean absolute error over the most recent rows with feedback labels (regression; absent until a label arrives)."), labels: mv) }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SextantJSON
 import SextantML
 import Testing
 @testable import SextantServing
@@ -82,14 +83,15 @@ import Testing
     }
 
     @Test func labelsJoinPredictionsById() throws {
-        let store = FeedbackStore(threshold: 0.5, predictions: 2)
+        let store = FeedbackStore(target: .binary(threshold: 0.5), predictions: 2)
         let a = store.record([0.9, 0.2])
         let b = store.record([0.7])
         var result = store.addLabels([FeedbackItem(id: a, labels: [true, true]), FeedbackItem(id: b + ":0", labels: [false])])
         #expect(result.matched == 3)
         // 0.9->1 right, 0.2->0 wrong (label 1), 0.7->1 wrong (label 0).
         let q = try #require(store.quality())
-        #expect(abs(q.accuracy - 1.0 / 3) < 1e-12)
+        #expect(abs(try #require(q.accuracy) - 1.0 / 3) < 1e-12)
+        #expect(q.rmse == nil)
         // Capacity 2: a third prediction evicts the oldest id.
         _ = store.record([0.1])
         result = store.addLabels([FeedbackItem(id: a, labels: [true, true])])
@@ -97,12 +99,53 @@ import Testing
     }
 
     @Test func feedbackParsingNamesTheBadField() {
-        #expect(throws: ServingError.self) { try FeedbackStore.parse(.object(["label": .int(1)])) }
+        #expect(throws: ServingError.self) { try FeedbackStore.parse(.object(["label": .int(1)]), target: .binary(threshold: 0.5)) }
         do {
-            _ = try FeedbackStore.parse(.object(["id": .string("x"), "label": .int(7)]))
+            _ = try FeedbackStore.parse(.object(["id": .string("x"), "label": .int(7)]), target: .binary(threshold: 0.5))
             Issue.record("label 7 accepted")
         } catch {
             #expect(error.message.contains("feedback[0].label"))
+        }
+    }
+
+    /// Regression: RMSE and MAE over the labelled rows, no accuracy; labels are any finite number.
+    @Test func regressionLabelsGiveErrors() throws {
+        let store = FeedbackStore(target: .regression)
+        let id = store.record([1.0, 2.5, -4.0])
+        let items = try FeedbackStore.parse(.object(["id": .string(id), "labels": .array([.double(2.0), .int(2), .double(-1.0)])]),
+                                            target: .regression)
+        #expect(store.addLabels(items).matched == 3)
+        let q = try #require(store.quality())
+        // errors -1, 0.5, -3: squared mean (1 + 0.25 + 9) / 3, absolute mean 4.5 / 3.
+        #expect(abs(try #require(q.rmse) - (10.25 / 3).squareRoot()) < 1e-12)
+        #expect(abs(try #require(q.mae) - 1.5) < 1e-12)
+        #expect(q.accuracy == nil && q.auc == nil)
+        for bad: JSONValue in [.string("2.0"), .bool(true), .null] {
+            do {
+                _ = try FeedbackStore.parse(.object(["id": .string(id), "label": bad, "row": .int(0)]), target: .regression)
+                Issue.record("regression label \(bad.jsonString()) accepted")
+            } catch {
+                #expect(error.message.contains("feedback[0].label must be a finite number"), "\(error.message)")
+            }
+        }
+    }
+
+    /// K classes: accuracy of the predicted class; labels are class indices 0..<K.
+    @Test func multiclassLabelsAreClassIndices() throws {
+        let store = FeedbackStore(target: .multiclass(classes: 3))
+        let id = store.record([2, 0, 1, 1])  // predicted classes
+        let items = try FeedbackStore.parse(.object(["id": .string(id), "labels": .array([.int(2), .string("0"), .double(2), .int(1)])]),
+                                            target: .multiclass(classes: 3))
+        #expect(store.addLabels(items).matched == 4)
+        let q = try #require(store.quality())
+        #expect(q.accuracy == 0.75 && q.auc == nil && q.rmse == nil)
+        for bad: JSONValue in [.int(3), .int(-1), .double(1.5), .string("cat")] {
+            do {
+                _ = try FeedbackStore.parse(.object(["id": .string(id), "label": bad, "row": .int(0)]), target: .multiclass(classes: 3))
+                Issue.record("class label \(bad.jsonString()) accepted")
+            } catch {
+                #expect(error.message.contains("class index from 0 to 2"), "\(error.message)")
+            }
         }
     }
 }

@@ -79,15 +79,25 @@ import Testing
             let meta = try await call("GET", "\(base)/v2/models/m")
             let metaOut = try #require((meta.json["outputs"] as? [[String: Any]])?.first)
             #expect(metaOut["name"] as? String == "prediction" && metaOut["shape"] as? [Int] == [-1])
-            // Feedback labels (0/1, the feedback API's form) are matched, but no online accuracy is
-            // published for a regression model.
+            // Feedback labels are the true values: RMSE and MAE over them, no accuracy. Before a
+            // label there is no RMSE sample at all (not a 0 a threshold would read as perfect).
             let id = try #require(v1.json["id"] as? String)
-            let labels = "[" + expected.map { _ in "1" }.joined(separator: ",") + "]"
+            let before = try await call("GET", "\(base)/metrics").text
+            #expect(before.contains("sextant_feedback_window_rows") && !before.contains("sextant_model_rmse{"), "\(before)")
+            // Each label 2 above the prediction for the first half, 1 below for the rest.
+            let offsets = expected.indices.map { $0 < expected.count / 2 ? 2.0 : -1.0 }
+            let labels = "[" + zip(expected, offsets).map { String($0 + $1) }.joined(separator: ",") + "]"
             let fb = try await call("POST", "\(base)/v1/models/m/feedback", #"{"feedback":[{"id":"\#(id)","labels":\#(labels)}]}"#)
             #expect(fb.status == 200 && fb.json["matched"] as? Int == rows.count, "\(fb.text)")
             let metrics = try await call("GET", "\(base)/metrics").text
-            #expect(metrics.contains("sextant_"), "\(metrics.prefix(300))")
+            let rmse = (offsets.map { $0 * $0 }.reduce(0, +) / Double(offsets.count)).squareRoot()
+            let mae = offsets.map(abs).reduce(0, +) / Double(offsets.count)
+            #expect(abs((sample(metrics, "sextant_model_rmse") ?? -1) - rmse) < 1e-9, "\(metrics)")
+            #expect(abs((sample(metrics, "sextant_model_mae") ?? -1) - mae) < 1e-9, "\(metrics)")
             #expect(!metrics.contains("sextant_model_accuracy{"), "\(metrics)")
+            // A string is not a value.
+            let bad = try await call("POST", "\(base)/v1/models/m/feedback", #"{"id":"\#(id):0","label":"high"}"#)
+            #expect(bad.status == 400 && bad.text.contains("must be a finite number"), "\(bad.text)")
         }
     }
 
@@ -112,6 +122,19 @@ import Testing
             let meta = try await call("GET", "\(base)/v2/models/m")
             let metaOut = try #require((meta.json["outputs"] as? [[String: Any]])?.first)
             #expect(metaOut["shape"] as? [Int] == [-1, 3])
+            // Feedback labels are class indices; accuracy is the share of rows whose most probable
+            // class is the label.
+            let id = try #require(v1.json["id"] as? String)
+            let predicted = expected.map { p in p.indices.max { p[$0] < p[$1] } ?? 0 }
+            let truth = predicted.enumerated().map { $0.offset == 0 ? ($0.element + 1) % 3 : $0.element }
+            let fb = try await call("POST", "\(base)/v1/models/m/feedback",
+                                    #"{"id":"\#(id)","labels":[\#(truth.map(String.init).joined(separator: ","))]}"#)
+            #expect(fb.status == 200 && fb.json["matched"] as? Int == rows.count, "\(fb.text)")
+            let metrics = try await call("GET", "\(base)/metrics").text
+            #expect(sample(metrics, "sextant_model_accuracy") == Double(rows.count - 1) / Double(rows.count), "\(metrics)")
+            #expect(!metrics.contains("sextant_model_auc{") && !metrics.contains("sextant_model_rmse{"), "\(metrics)")
+            let bad = try await call("POST", "\(base)/v1/models/m/feedback", #"{"id":"\#(id):0","label":3}"#)
+            #expect(bad.status == 400 && bad.text.contains("class index from 0 to 2"), "\(bad.text)")
             // Asking for the output by another name names the one there is.
             let wrong = try await call("POST", "\(base)/v2/models/m/infer",
                                        #"{"inputs":[{"name":"x","datatype":"FP64","shape":[1,2],"data":[1,2]}],"outputs":[{"name":"prediction"}]}"#)

@@ -19,14 +19,12 @@ Python 3 standard library only.
 import argparse
 import json
 import os
-import signal
 import sys
 import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from metrics_exporter import BUCKETS, check_range, escape, exit_with_parent, fmt, Traffic  # noqa: E402
+from metrics_exporter import check_range, exposition, reply, serve, Traffic  # noqa: E402
 
 DEFAULTS = {"successRate": 0.999, "latencySeconds": 0.05, "accuracy": 0.9, "rps": 20.0}
 
@@ -71,28 +69,11 @@ class Fleet:
     def exposition(self):
         with self.lock:
             self.scrapes += 1
-            families = {"requests": [], "duration": [], "accuracy": []}
+            sets = []
             for namespace, traffic in self.series.values():
                 with traffic.lock:
-                    traffic.advance()
-                    base = 'namespace="%s",model="%s",version="%s"' % (
-                        escape(namespace), escape(traffic.model), escape(traffic.version))
-                    labels = base + ',protocol="v2"'
-                    total = traffic.ok + traffic.failed
-                    families["requests"].append('sextant_requests_total{%s,code="200"} %s' % (labels, fmt(traffic.ok)))
-                    families["requests"].append('sextant_requests_total{%s,code="500"} %s' % (labels, fmt(traffic.failed)))
-                    for le, count in zip(BUCKETS, traffic.bucket_counts):
-                        families["duration"].append(
-                            'sextant_request_duration_seconds_bucket{%s,le="%s"} %s' % (labels, repr(le), fmt(count)))
-                    families["duration"].append(
-                        'sextant_request_duration_seconds_bucket{%s,le="+Inf"} %s' % (labels, fmt(total)))
-                    families["duration"].append("sextant_request_duration_seconds_sum{%s} %s" % (labels, fmt(traffic.duration_sum)))
-                    families["duration"].append("sextant_request_duration_seconds_count{%s} %s" % (labels, fmt(total)))
-                    families["accuracy"].append("sextant_model_accuracy{%s} %s" % (base, fmt(traffic.accuracy)))
-        lines = ["# TYPE sextant_requests_total counter"] + families["requests"]
-        lines += ["# TYPE sextant_request_duration_seconds histogram"] + families["duration"]
-        lines += ["# TYPE sextant_model_accuracy gauge"] + families["accuracy"]
-        return "\n".join(lines) + "\n"
+                    sets.append(traffic.samples(namespace))
+        return exposition(sets)
 
     def listing(self):
         with self.lock:
@@ -111,13 +92,7 @@ def make_handler(fleet):
         def log_message(self, *args):
             pass
 
-        def reply(self, code, body, content_type="application/json"):
-            data = body.encode()
-            self.send_response(code)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+        reply = reply
 
         def do_GET(self):
             path = self.path.split("?", 1)[0]
@@ -149,18 +124,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--port", type=int, default=0, help="0 picks a free port")
     a = p.parse_args()
-    fleet = Fleet()
-    server = ThreadingHTTPServer(("127.0.0.1", a.port), make_handler(fleet))
-    server.daemon_threads = True
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
-    threading.Thread(target=exit_with_parent, daemon=True).start()
-    print("listening on 127.0.0.1:%d" % server.server_address[1], flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-
+    serve(a.port, make_handler(Fleet()))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -82,40 +82,69 @@ class Traffic:
         return {"model": self.model, "version": self.version, "rps": self.rps,
                 "successRate": self.success_rate, "latencySeconds": self.latency, "accuracy": self.accuracy}
 
+    def samples(self, namespace=None):
+        """This series' sample lines per metric family, advanced to now (call with the lock).
+
+        `namespace` adds the label itself, for one target serving many namespaces."""
+        self.advance()
+        mv = 'model="%s",version="%s"' % (escape(self.model), escape(self.version))
+        if namespace is not None:
+            mv = 'namespace="%s",%s' % (escape(namespace), mv)
+        mvp = '%s,protocol="%s"' % (mv, escape(self.protocol))
+        total = self.ok + self.failed
+        duration = ['sextant_request_duration_seconds_bucket{%s,le="%s"} %s' % (mvp, repr(le), fmt(count))
+                    for le, count in zip(BUCKETS, self.bucket_counts)]
+        duration += [
+            'sextant_request_duration_seconds_bucket{%s,le="+Inf"} %s' % (mvp, fmt(total)),
+            "sextant_request_duration_seconds_sum{%s} %s" % (mvp, fmt(self.duration_sum)),
+            "sextant_request_duration_seconds_count{%s} %s" % (mvp, fmt(total)),
+        ]
+        return {
+            "sextant_requests_total": ['sextant_requests_total{%s,code="200"} %s' % (mvp, fmt(self.ok)),
+                                       'sextant_requests_total{%s,code="500"} %s' % (mvp, fmt(self.failed))],
+            "sextant_request_duration_seconds": duration,
+            "sextant_model_accuracy": ["sextant_model_accuracy{%s} %s" % (mv, fmt(self.accuracy))],
+            "sextant_model_loaded": ["sextant_model_loaded{%s} 1.0" % mv],
+        }
+
     def exposition(self):
         with self.lock:
-            self.advance()
-            mv = 'model="%s",version="%s"' % (escape(self.model), escape(self.version))
-            mvp = '%s,protocol="%s"' % (mv, escape(self.protocol))
-            total = self.ok + self.failed
-            lines = [
-                "# HELP sextant_requests_total Inference requests by HTTP status.",
-                "# TYPE sextant_requests_total counter",
-                'sextant_requests_total{%s,code="200"} %s' % (mvp, fmt(self.ok)),
-                'sextant_requests_total{%s,code="500"} %s' % (mvp, fmt(self.failed)),
-                "# HELP sextant_request_duration_seconds Inference request latency.",
-                "# TYPE sextant_request_duration_seconds histogram",
-            ]
-            for le, count in zip(BUCKETS, self.bucket_counts):
-                lines.append('sextant_request_duration_seconds_bucket{%s,le="%s"} %s' % (mvp, repr(le), fmt(count)))
-            lines += [
-                'sextant_request_duration_seconds_bucket{%s,le="+Inf"} %s' % (mvp, fmt(total)),
-                "sextant_request_duration_seconds_sum{%s} %s" % (mvp, fmt(self.duration_sum)),
-                "sextant_request_duration_seconds_count{%s} %s" % (mvp, fmt(total)),
-                "# HELP sextant_model_accuracy Accuracy over labelled rows.",
-                "# TYPE sextant_model_accuracy gauge",
-                "sextant_model_accuracy{%s} %s" % (mv, fmt(self.accuracy)),
-                "# HELP sextant_model_loaded 1 once the model is loaded.",
-                "# TYPE sextant_model_loaded gauge",
-                "sextant_model_loaded{%s} 1.0" % mv,
-            ]
-            return "\n".join(lines) + "\n"
+            return exposition([self.samples()])
+
+
+# Metric families as sextant-server exports them: name -> (type, help).
+FAMILIES = {
+    "sextant_requests_total": ("counter", "Inference requests by HTTP status."),
+    "sextant_request_duration_seconds": ("histogram", "Inference request latency."),
+    "sextant_model_accuracy": ("gauge", "Accuracy over labelled rows."),
+    "sextant_model_loaded": ("gauge", "1 once the model is loaded."),
+}
+
+
+def exposition(sample_sets):
+    """The text format for several series' `samples()`, each family's lines together."""
+    lines = []
+    for name, (kind, help_text) in FAMILIES.items():
+        lines += ["# HELP %s %s" % (name, help_text), "# TYPE %s %s" % (name, kind)]
+        for samples in sample_sets:
+            lines += samples[name]
+    return "\n".join(lines) + "\n"
 
 
 def check_range(name, value, low, high):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (low <= value <= high):
         raise ValueError("%s must be a number in [%s, %s], got %r" % (name, low, high, value))
     return float(value)
+
+
+def reply(handler, code, body, content_type="application/json"):
+    """Writes a whole response with its length (HTTP/1.1 keep-alive needs it)."""
+    data = body.encode()
+    handler.send_response(code)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
 
 
 def make_handler(traffic):
@@ -125,13 +154,7 @@ def make_handler(traffic):
         def log_message(self, *args):
             pass  # keep test output quiet
 
-        def reply(self, code, body, content_type):
-            data = body.encode()
-            self.send_response(code)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+        reply = reply
 
         def do_GET(self):
             path = self.path.split("?", 1)[0]
@@ -194,7 +217,12 @@ def main():
     except ValueError as e:
         p.error(str(e))
     traffic = Traffic(a.model, a.version, a.protocol, a.rps, a.success_rate, a.latency_seconds, a.accuracy)
-    server = ThreadingHTTPServer(("127.0.0.1", a.port), make_handler(traffic))
+    serve(a.port, make_handler(traffic))
+
+
+def serve(port, handler_class):
+    """Serves on 127.0.0.1 until SIGTERM or the parent's exit; prints the line tests wait for."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler_class)
     server.daemon_threads = True
     # A parent may start us with SIGTERM blocked (Foundation's Process does); unblock it so that
     # a test's stop() ends us at once instead of waiting for SIGKILL.
