@@ -15,7 +15,6 @@ public struct TeamsProvider: NotificationProvider {
             "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
             "type": "AdaptiveCard",
             "version": "1.4",
-            "msteams": ["width": "Full"],
             "body": [
                 ["type": "TextBlock", "text": .string(n.title), "weight": "Bolder", "size": "Medium", "wrap": true,
                  "color": n.isWarning ? "Attention" : "Good"],
