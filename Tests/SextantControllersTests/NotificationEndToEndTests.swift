@@ -105,6 +105,7 @@ import Testing
         defer { Task { await server.stop() } }
         let client = KubeClient.forTests(server, namespace: "ml")
         try await TrainingEnvironment.installCRDs(client)
+        try await CanaryEnvironment.post(client, "/api/v1/namespaces", ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "ml"]])
         var spec = CanaryRolloutSpec(modelName: "fraud", serving: ServingSpec(managed: ManagedServing()),
                                      routing: RoutingSpec(virtualService: VirtualServiceRef(name: "fraud")),
                                      strategy: RolloutStrategy(blueGreen: BlueGreenStrategy()))

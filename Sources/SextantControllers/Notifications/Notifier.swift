@@ -42,7 +42,7 @@ public struct NotificationDeliveryPolicy: Sendable {
 /// delivered (or given up) one is recorded in the object's `status.notifications` with a JSON
 /// patch, which a restarted controller reads to post only what is missing. A notification is
 /// posted at least once: a crash between the POST and the patch posts it again (receivers get
-/// `X-Sextant-NotificationMessage-Id` to drop such a repeat).
+/// `X-Sextant-Notification-Id` to drop such a repeat).
 public actor Notifier {
     struct Job: Sendable {
         var notification: NotificationMessage
@@ -141,7 +141,7 @@ public actor Notifier {
                 let response = try await send(HTTPRequest(
                     method: "POST", url: url,
                     headers: [HTTPHeader("Content-Type", "application/json"), HTTPHeader("User-Agent", "sextant-controller"),
-                              HTTPHeader("X-Sextant-NotificationMessage-Id", job.notification.id),
+                              HTTPHeader("X-Sextant-Notification-Id", job.notification.id),
                               HTTPHeader("X-Sextant-Event", job.notification.event.rawValue)],
                     body: body, timeouts: HTTPTimeouts(connect: policy.timeout, idle: nil, total: policy.timeout),
                     maxResponseBytes: 16 << 10))
