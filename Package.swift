@@ -6,7 +6,7 @@
 //   3 Runtime     SextantOperator
 //   4 Domain      SextantAPI (types, CRDs), SextantDomain (pure decisions)
 //   5 Controllers SextantControllers
-//   6 ML          SextantML (trainer), SextantServing (model server)
+//   6 ML          SextantML (trainer), SextantMPI (its Open MPI collective), SextantServing (model server)
 //   7 Executables sextant, sextant-controller, sextant-trainer, sextant-server
 //   Test env      SextantDevServer (development API server + local node), never in production
 //   Everywhere    SextantVersion (release number and the git revision stamped by SextantRevisionPlugin)
@@ -99,8 +99,12 @@ let package = Package(
         .systemLibrary(name: "CSnappy", pkgConfig: "snappy", providers: [.apt(["libsnappy-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        // Data-parallel training (docs/trainer.md "Distributed training"): Debian's Open MPI behind
+        // SextantML's `Collective` protocol; only the trainer executable links it.
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
         .target(name: "SextantML", dependencies: ["CCrypto", "CZlib", "CSnappy", "CZstd", "CLZ4", "SextantTransport", "SextantVersion", yams],
                 swiftSettings: strict),
+        .target(name: "SextantMPI", dependencies: ["CMPI", "SextantML"], swiftSettings: strict),
         .target(name: "SextantServing", dependencies: ["SextantML", "SextantJSON", hummingbird, metrics, prometheus, log],
                 swiftSettings: strict),
         // The Open Inference Protocol over gRPC, in front of SextantServing's one predict path.
@@ -135,7 +139,7 @@ let package = Package(
                           dependencies: ["SextantControllers", "SextantOperator", "SextantKube", "SextantAPI",
                                          "CMimalloc", "SextantVersion", argumentParser, lifecycle, log],
                           swiftSettings: strict, linkerSettings: fastAllocator),
-        .executableTarget(name: "sextant-trainer", dependencies: ["SextantML", "SextantVersion", argumentParser],
+        .executableTarget(name: "sextant-trainer", dependencies: ["SextantML", "SextantMPI", "SextantVersion", argumentParser],
                           swiftSettings: strict),
         .executableTarget(name: "sextant-server",
                           dependencies: ["SextantServing", "SextantServingGRPC", "SextantVersion", argumentParser, lifecycle, log],
@@ -146,7 +150,7 @@ let package = Package(
         .executableTarget(name: "bench-operator",
                           dependencies: ["SextantOperator", "SextantKube", "SextantKubeTypes", "SextantDevServer", "CMimalloc"],
                           path: "Benchmarks/Operator", swiftSettings: strict, linkerSettings: fastAllocator),
-        .executableTarget(name: "bench-apiserver", dependencies: ["SextantDevServer", "SextantJSON"],
+        .executableTarget(name: "bench-apiserver", dependencies: ["SextantDevServer", "SextantJSON", "COpenSSL"],
                           path: "Benchmarks/ApiServer", swiftSettings: strict, linkerSettings: fastAllocator),
         .executableTarget(name: "bench-watch-decode", dependencies: ["SextantKube", "SextantTransport", "CMimalloc"],
                           path: "Benchmarks/WatchDecode", swiftSettings: strict, linkerSettings: fastAllocator),

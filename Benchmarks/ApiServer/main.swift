@@ -6,11 +6,16 @@
 // updates/s and the watch fan-out latency (from just before an update is sent to a watcher having
 // parsed its event) p50/p99/max.
 // Server and client share this process and the machine's cores; the numbers are end to end.
+// `--tls on` (the default, as `sextant dev apiserver` serves) connects with OpenSSL's libssl,
+// verifying the server against its generated CA; `--body protobuf` sends creates as
+// `application/vnd.kubernetes.protobuf` and asks for protobuf answers and lists, as client-go
+// does for built-in kinds (patches and watch streams are JSON either way, as with client-go).
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import COpenSSL
 import Foundation
 import SextantDevServer
 import SextantJSON
@@ -23,21 +28,41 @@ struct Options {
     var connections = 8
     /// Updates per second in the paced phase (latency below saturation); 0 skips it.
     var rate = 200
+    var tls = true
+    var protobuf = false
 
     init(_ arguments: [String]) {
         var i = 1
         while i + 1 < arguments.count {
-            let value = Int(arguments[i + 1]) ?? 0
+            let text = arguments[i + 1]
+            let value = Int(text) ?? 0
             switch arguments[i] {
             case "--objects": objects = value
             case "--watchers": watchers = value
             case "--updates": updates = value
             case "--connections": connections = max(1, value)
             case "--rate": rate = max(0, value)
-            default: break
+            case "--tls": tls = text != "off" && text != "false"
+            case "--body": protobuf = text == "protobuf"
+            default:
+                FileHandle.standardError.write(Data("unknown option \(arguments[i])\n".utf8))
+                exit(2)
             }
             i += 2
         }
+    }
+}
+
+/// The client side of TLS: one context for every connection, verifying the server's certificate
+/// against the development CA.
+final class ClientTLS: @unchecked Sendable {
+    let context: OpaquePointer
+
+    init(caFile: String) throws {
+        guard let context = SSL_CTX_new(TLS_client_method()) else { throw BenchError.connect("SSL_CTX_new") }
+        guard SSL_CTX_load_verify_locations(context, caFile, nil) == 1 else { throw BenchError.connect("cannot load \(caFile)") }
+        SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nil)
+        self.context = context
     }
 }
 
@@ -46,6 +71,8 @@ enum BenchError: Error { case connect(String), io(String), http(String) }
 /// A minimal blocking HTTP/1.1 keep-alive client over a POSIX socket (benchmark only).
 final class Connection {
     let fd: Int32
+    /// The TLS session when the server serves HTTPS.
+    var ssl: OpaquePointer?
     /// Received bytes; `start` is the first unread one (consumed bytes are dropped lazily).
     var buffer: [UInt8] = []
     var start = 0
@@ -63,15 +90,46 @@ final class Connection {
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard result == 0 else { throw BenchError.connect("connect: errno \(errno)") }
+        guard result == 0 else {
+            close(fd)
+            throw BenchError.connect("connect: errno \(errno)")
+        }
+        if let tls = clientTLS {
+            guard let ssl = SSL_new(tls.context) else {
+                close(fd)
+                throw BenchError.connect("SSL_new")
+            }
+            self.ssl = ssl
+            SSL_set_fd(ssl, fd)
+            // SNI and host name verification, as kubectl checks the server's SAN 127.0.0.1.
+            SSL_set1_host(ssl, "127.0.0.1")
+            guard SSL_connect(ssl) == 1 else {
+                let verify = SSL_get_verify_result(ssl)
+                SSL_free(ssl)
+                self.ssl = nil
+                close(fd)
+                throw BenchError.connect("TLS handshake failed (certificate verification result \(verify))")
+            }
+        }
     }
 
-    deinit { close(fd) }
+    deinit {
+        if let ssl {
+            SSL_shutdown(ssl)
+            SSL_free(ssl)
+        }
+        close(fd)
+    }
 
     func send(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            let n: Int
+            if let ssl {
+                n = Int(bytes[offset...].withUnsafeBytes { SSL_write(ssl, $0.baseAddress, Int32($0.count)) })
+            } else {
+                n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            }
             guard n > 0 else { throw BenchError.io("write: errno \(errno)") }
             offset += n
         }
@@ -85,7 +143,12 @@ final class Connection {
             buffer.removeFirst(start)
             start = 0
         }
-        let n = scratch.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        let n: Int
+        if let ssl {
+            n = Int(scratch.withUnsafeMutableBytes { SSL_read(ssl, $0.baseAddress, Int32($0.count)) })
+        } else {
+            n = scratch.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        }
         guard n > 0 else { throw BenchError.io("connection closed") }
         buffer.append(contentsOf: scratch[0..<n])
     }
@@ -124,8 +187,9 @@ final class Connection {
         return (code, headers)
     }
 
-    func request(_ method: String, _ path: String, body: [UInt8] = [], contentType: String = "application/json") throws -> (Int, [UInt8]) {
-        var text = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n"
+    func request(_ method: String, _ path: String, body: [UInt8] = [], contentType: String = "application/json",
+                 accept: String = "application/json") throws -> (Int, [UInt8]) {
+        var text = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: \(accept)\r\n"
         if !body.isEmpty { text += "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n" }
         text += "\r\n"
         try send(Array(text.utf8) + body)
@@ -186,18 +250,28 @@ func parallel(_ count: Int, threads: Int, _ work: @escaping @Sendable (Connectio
 }
 
 let options = Options(CommandLine.arguments)
-let server = try await DevServer.start(DevServerConfiguration(store: StoreConfiguration(historyLimit: 20_000, watchBufferLimit: 100_000)))
+let tlsDirectory = options.tls ? NSTemporaryDirectory() + "bench-apiserver-tls-\(UUID().uuidString)" : nil
+let server = try await DevServer.start(DevServerConfiguration(store: StoreConfiguration(historyLimit: 20_000, watchBufferLimit: 100_000),
+                                                              tlsDirectory: tlsDirectory))
+let clientTLS = try server.certificates.map { try ClientTLS(caFile: $0.caFile) }
 let port = server.port
 let base = "/api/v1/namespaces/default/configmaps"
+/// What client-go sends for built-in kinds with protobuf on: protobuf first, JSON as the fallback.
+let protobufAccept = KubernetesProtobuf.mediaType + ", application/json"
 print("bench-apiserver: \(options.objects) objects, \(options.watchers) watchers, \(options.updates) updates, "
-    + "\(options.connections) client connections, server on 127.0.0.1:\(port), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+    + "\(options.connections) client connections, \(options.tls ? "HTTPS" : "HTTP"), \(options.protobuf ? "protobuf" : "JSON") bodies, "
+    + "server on 127.0.0.1:\(port), \(ProcessInfo.processInfo.activeProcessorCount) cores")
 
 // 1. Creates.
 let createSeconds = try await Task.detached {
     try parallel(options.objects, threads: options.connections, { connection, i in
-        let body: JSONValue = ["metadata": ["name": .string("cm-\(i)"), "labels": ["bench": "yes", "shard": .string("s\(i % 10)")]],
+        let body: JSONValue = ["apiVersion": "v1", "kind": "ConfigMap",
+                               "metadata": ["name": .string("cm-\(i)"), "labels": ["bench": "yes", "shard": .string("s\(i % 10)")]],
                                "data": ["index": .string(String(i)), "payload": .string(String(repeating: "x", count: 200))]]
-        let (code, response) = try connection.request("POST", base, body: body.serialized())
+        let (code, response) = options.protobuf
+            ? try connection.request("POST", base, body: KubernetesProtobuf.encode(body) ?? [], contentType: KubernetesProtobuf.mediaType,
+                                     accept: protobufAccept)
+            : try connection.request("POST", base, body: body.serialized())
         guard code == 201 else { throw BenchError.http("create \(i): \(code) \(String(decoding: response, as: UTF8.self))") }
     }, port: port)
 }.value
@@ -207,9 +281,10 @@ print(String(format: "creates:  %6d in %6.2f s = %8.0f creates/s", options.objec
 let listSeconds = try await Task.detached { () throws -> Double in
     let connection = try Connection(port: port)
     let start = nanos()
-    let (code, body) = try connection.request("GET", base)
+    let (code, body) = try connection.request("GET", base, accept: options.protobuf ? protobufAccept : "application/json")
     guard code == 200 else { throw BenchError.http("list: \(code)") }
-    let count = try JSONValue.parse(body)["items"]?.arrayValue?.count ?? 0
+    let list = options.protobuf ? try KubernetesProtobuf.decode(body) : try JSONValue.parse(body)
+    let count = list["items"]?.arrayValue?.count ?? 0
     guard count == options.objects else { throw BenchError.http("list returned \(count) items") }
     return Double(nanos() - start) / 1e9
 }.value
@@ -228,7 +303,9 @@ func updatePhase(label: String, updates: Int, rate: Int) async throws {
             defer { watchGroup.leave() }
             do {
                 let connection = try Connection(port: port)
-                try connection.send(Array("GET \(base)?watch=true&resourceVersion=\(revision)&timeoutSeconds=600 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8))
+                // client-go asks for protobuf first; the server streams watches as JSON.
+                let accept = options.protobuf ? protobufAccept : "application/json"
+                try connection.send(Array("GET \(base)?watch=true&resourceVersion=\(revision)&timeoutSeconds=600 HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: \(accept)\r\n\r\n".utf8))
                 let (code, _) = try connection.head()
                 guard code == 200 else { throw BenchError.http("watch \(w): \(code)") }
                 var local: [UInt64] = []
@@ -292,3 +369,4 @@ if options.rate > 0 {
     try await updatePhase(label: "updates (\(options.rate)/s paced):", updates: min(options.updates, options.rate * 5), rate: options.rate)
 }
 await server.stop()
+if let tlsDirectory { try? FileManager.default.removeItem(atPath: tlsDirectory) }

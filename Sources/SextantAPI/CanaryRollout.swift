@@ -279,16 +279,34 @@ public struct AnalysisSpec: Codable, Sendable, Hashable {
     public var metrics: [AnalysisMetric]?
     /// Canary versus stable on the same traffic, with a statistical test (docs/canary.md#comparison).
     public var comparisons: [ComparisonMetric]?
+    /// Shadow stage: candidate and stable prediction distributions compared by PSI (docs/canary.md#prediction-shift).
+    public var predictionShift: PredictionShiftCheck?
     public init() {}
 
     /// True when an analysis run has something to measure (webhooks aside).
-    public var hasChecks: Bool { !(metrics ?? []).isEmpty || !(comparisons ?? []).isEmpty }
+    public var hasChecks: Bool { !(metrics ?? []).isEmpty || !(comparisons ?? []).isEmpty || predictionShift != nil }
+}
+
+/// The population stability index between the candidate's and the stable version's predicted
+/// scores (`sextant_prediction_score` histograms of both servers, same window). Above `maxPSI`
+/// the check fails; fewer than `minSamples` predictions on either side holds the step.
+public struct PredictionShiftCheck: Codable, Sendable, Hashable {
+    /// The name of its measurement in `status.measurements`.
+    public static let metricName = "predictionShift"
+    /// Largest tolerated PSI (default 0.1).
+    public var maxPSI: Double?
+    /// Fewest predictions on each side before deciding (default 200).
+    public var minSamples: Int?
+    /// Window of both histograms; default: the analysis interval.
+    public var interval: String?
+    public init(maxPSI: Double? = nil) { self.maxPSI = maxPSI }
 }
 
 /// A success proportion measured for the stable version and the candidate on the same traffic and
-/// compared with a one-sided non-inferiority two-proportion test: the candidate fails when it is
-/// worse than stable by more than `maxDegradation` at `confidence`. Exactly one of `template` and
-/// the pair `successQuery` + `totalQuery`.
+/// compared with a one-sided non-inferiority test: the candidate fails when it is worse than
+/// stable by more than `maxDegradation` at `confidence`. `test` picks a fixed-sample z-test per
+/// interval or a sequential (always-valid) test over the rollout so far (docs/canary.md#comparison).
+/// Exactly one of `template` and the pair `successQuery` + `totalQuery`.
 public struct ComparisonMetric: Codable, Sendable, Hashable {
     public var name: String
     public var template: ComparisonTemplate?
@@ -302,12 +320,25 @@ public struct ComparisonMetric: Codable, Sendable, Hashable {
     public var confidence: Double?
     /// Fewest events on each side before a decision; fewer is no data, never a failure.
     public var minSamples: Int?
-    /// Window used for `{{ interval }}`; default: the analysis interval.
+    /// Window used for `{{ interval }}`; default: the analysis interval. Not with `Sequential`,
+    /// whose window is the rollout so far.
     public var interval: String?
+    /// `Fixed` (default) or `Sequential`.
+    public var test: ComparisonTest?
     public init(name: String, template: ComparisonTemplate? = nil) {
         self.name = name
         self.template = template
     }
+}
+
+/// How a comparison decides (docs/canary.md#comparison).
+public enum ComparisonTest: String, Codable, Sendable, Hashable, CaseIterable {
+    /// A one-sided two-proportion z-test on each interval's counts, repeated every interval.
+    case fixed = "Fixed"
+    /// A one-sided normal-mixture sequential test (mSPRT) on the counts since the rollout
+    /// started, valid under continuous monitoring: fails once degradation beyond the margin is
+    /// established, passes once non-inferiority is, holds the step until then.
+    case sequential = "Sequential"
 }
 
 /// Built-in success/total pairs over the metrics `sextant-server` exports.

@@ -163,12 +163,16 @@ extension CanaryRollout {
                         "noDataPolicy": .string("What an empty result or NaN counts as: `Fail` (a failed check), `Pass`, `Error` (a query error) or `Ignore` (skipped).",
                                                 default: "Fail", enum: NoDataPolicy.allCases.map(\.rawValue)),
                     ]), maxItems: 20, listType: "map", mapKeys: ["name"]),
-                "comparisons": .array("Canary versus stable on the same traffic: a success proportion of each version, compared by a one-sided non-inferiority two-proportion z-test at every interval. A candidate worse than stable by more than `maxDegradation` at `confidence` fails the check; too few events is no data, never a failure (docs/canary.md#comparison).", of: .object(
+                "comparisons": .array("Canary versus stable on the same traffic: a success proportion of each version, compared by a one-sided non-inferiority test (`test`: `Fixed`, a two-proportion z-test on each interval; `Sequential`, an always-valid mSPRT over the rollout so far). A candidate worse than stable by more than `maxDegradation` at `confidence` fails the check; too few events is no data, never a failure (docs/canary.md#comparison).", of: .object(
                     "A success proportion per version. Exactly one of `template` and the pair `successQuery` + `totalQuery`.",
                     required: ["name"],
                     rules: [.init("has(self.template) != (has(self.successQuery) && has(self.totalQuery))",
                                   message: "set either template or both successQuery and totalQuery"),
-                            .init("has(self.successQuery) == has(self.totalQuery)", message: "successQuery and totalQuery go together")], [
+                            .init("has(self.successQuery) == has(self.totalQuery)", message: "successQuery and totalQuery go together"),
+                            .init("!has(self.test) || self.test != 'Sequential' || !has(self.interval)",
+                                  message: "interval is not used with test Sequential (its window is the rollout so far)"),
+                            .init("!has(self.test) || self.test != 'Sequential' || !has(self.template) || self.template != 'ModelAccuracy'",
+                                  message: "ModelAccuracy measures a window of labels, not counts since the rollout started: with test Sequential use successQuery and totalQuery over counters")], [
                         "name": .string("Comparison name, used in status and Events.", pattern: "^[a-zA-Z][-_a-zA-Z0-9]*$",
                                         maxLength: 63, sample: "accuracy-vs-stable"),
                         "template": .string("Built-in pair over `sextant-server` metrics: `SuccessRate` (non-5xx requests of all requests, `sextant_requests_total`), `ModelAccuracy` (correct predictions of the labelled rows: `sextant_model_accuracy` × `sextant_feedback_window_rows`).",
@@ -180,11 +184,19 @@ extension CanaryRollout {
                                               sample: "sum(increase(sextant_requests_total{version=\"{{ version }}\"}[{{ interval }}]))"),
                         "maxDegradation": .number("Largest tolerated drop of the candidate's proportion below stable's (0.01 = one percentage point).",
                                                   default: 0.01, min: 0, max: 0.5),
-                        "confidence": .number("Confidence of the one-sided test (1 − its false-rollback rate per run).",
+                        "confidence": .number("Confidence of the one-sided test: 1 − its false-rollback rate (per interval with `Fixed`, over the whole rollout with `Sequential`).",
                                               default: 0.95, min: 0.5, max: 0.9999),
                         "minSamples": .integer("Fewest events on each side before a decision.", default: 200, min: 1),
-                        "interval": .duration("Window substituted for `{{ interval }}`. Default: `analysis.interval`."),
+                        "interval": .duration("Window substituted for `{{ interval }}`. Default: `analysis.interval`. Not with `test: Sequential`, whose window is the time since the rollout started."),
+                        "test": .string("`Fixed`: a one-sided two-proportion z-test on each interval's counts, repeated every interval (its error rate is per interval). `Sequential`: a one-sided normal-mixture sequential probability ratio test (mSPRT) on the counts since the rollout started, valid under continuous monitoring: fails once degradation beyond `maxDegradation` is established, passes once non-inferiority is, and holds the step (no pass, no failure) until one of them is.",
+                                        default: "Fixed", enum: ComparisonTest.allCases.map(\.rawValue)),
                     ]), maxItems: 10, listType: "map", mapKeys: ["name"]),
+                "predictionShift": .object(
+                    "Shadow stage: the population stability index (PSI) between the candidate's and the stable version's predicted scores over the same window (the `sextant_prediction_score` histograms both servers export). Above `maxPSI` the check fails; fewer than `minSamples` predictions on either side holds the step. Measured as `predictionShift` (docs/canary.md#prediction-shift).", [
+                        "maxPSI": .number("Largest tolerated PSI (0.1: no material shift; 0.25: a large one).", default: 0.1, min: 0.001, max: 10),
+                        "minSamples": .integer("Fewest predictions on each side before deciding.", default: 200, min: 1),
+                        "interval": .duration("Window of both histograms. Default: `analysis.interval`."),
+                    ]),
             ]),
             "webhooks": .array("HTTP hooks called with a JSON body (rollout, phase, versions, weight, metadata).", of: .object(
                 "A webhook.", required: ["name", "type", "url"], [

@@ -414,6 +414,13 @@ extension CanaryRollout {
             c.unique(comparisons.map(\.name), "spec.analysis.comparisons")
             c.require(Set(comparisons.map(\.name)).isDisjoint(with: metrics.map(\.name)), "spec.analysis.comparisons",
                       "a comparison must not have the name of a metric (both report in status.measurements)")
+            if let shift = a.predictionShift {
+                if let x = shift.maxPSI { c.require(x >= 0.001 && x <= 10, "spec.analysis.predictionShift.maxPSI", "must be in 0.001...10") }
+                c.range(shift.minSamples, "spec.analysis.predictionShift.minSamples", 1, nil)
+                c.duration(shift.interval, "spec.analysis.predictionShift.interval")
+                c.require(!(metrics.map(\.name) + comparisons.map(\.name)).contains(PredictionShiftCheck.metricName), "spec.analysis.predictionShift",
+                          "a metric or comparison named \(PredictionShiftCheck.metricName) would share its measurement")
+            }
             for (i, m) in comparisons.enumerated() {
                 let p = "spec.analysis.comparisons[\(i)]"
                 let custom = m.successQuery != nil || m.totalQuery != nil
@@ -423,6 +430,10 @@ extension CanaryRollout {
                 if let x = m.confidence { c.require(x >= 0.5 && x <= 0.9999, "\(p).confidence", "must be in 0.5...0.9999") }
                 c.range(m.minSamples, "\(p).minSamples", 1, nil)
                 c.duration(m.interval, "\(p).interval")
+                c.require(m.test != .sequential || m.interval == nil, "\(p).interval",
+                          "interval is not used with test Sequential (its window is the rollout so far)")
+                c.require(m.test != .sequential || m.template != .modelAccuracy, "\(p).template",
+                          "ModelAccuracy measures a window of labels, not counts since the rollout started: with test Sequential use successQuery and totalQuery over counters")
             }
         }
         let hooks = s.webhooks ?? []

@@ -11,15 +11,42 @@ import SextantTransport
 public struct RolloutAnalysis: Sendable {
     public typealias Query = @Sendable (_ address: String, _ timeout: Duration, _ promql: String) async -> MetricAnswer
 
+    /// A query answering one series per histogram bucket: `le` → value.
+    public typealias BucketQuery = @Sendable (_ address: String, _ timeout: Duration, _ promql: String) async
+        -> Result<[Double: Double], AnalysisQueryError>
+
     let settings: ControllerSettings
     let query: Query
+    let buckets: BucketQuery
     let webhooks: RolloutWebhooks
 
     public init(settings: ControllerSettings, query: @escaping Query = RolloutAnalysis.prometheus,
-                webhooks: RolloutWebhooks = RolloutWebhooks()) {
+                buckets: @escaping BucketQuery = RolloutAnalysis.prometheusBuckets, webhooks: RolloutWebhooks = RolloutWebhooks()) {
         self.settings = settings
         self.query = query
+        self.buckets = buckets
         self.webhooks = webhooks
+    }
+
+    /// An instant query through `SextantPrometheus` whose series are told apart by `le`.
+    public static let prometheusBuckets: BucketQuery = { address, timeout, promql in
+        do {
+            switch try await PrometheusClient(address: address, timeout: timeout).query(promql) {
+            case .vector(let samples):
+                var out: [Double: Double] = [:]
+                for sample in samples {
+                    guard let text = sample.labels["le"], let le = text == "+Inf" ? Double.infinity : Double(text) else {
+                        return .failure(AnalysisQueryError("a series without a numeric le label: \(sample.labels)"))
+                    }
+                    out[le] = sample.value.isNaN ? 0 : sample.value
+                }
+                return .success(out)
+            case let other:
+                return .failure(AnalysisQueryError("expected a vector by le, got a \(other.resultType)"))
+            }
+        } catch {
+            return .failure(AnalysisQueryError("\(error)"))
+        }
     }
 
     /// An instant query through `SextantPrometheus`.
@@ -65,8 +92,19 @@ public struct RolloutAnalysis: Sendable {
             for await item in group { out.append(item) }
             return out.sorted { $0.0 < $1.0 }.map(\.1)
         }
-        for comparison in spec.analysis?.comparisons ?? [] {
-            results.append(await compare(comparison, variables: variables, address: address, timeout: timeout, time: time))
+        for (index, comparison) in (spec.analysis?.comparisons ?? []).enumerated() {
+            var scope = variables
+            if comparison.test == .sequential {
+                // The counts since the rollout started: the sequential test looks at all of them each time.
+                let minimum = (try? GoDuration.parse(variables.interval)).map { Double($0.components.seconds) } ?? 1
+                scope.interval = SequentialComparison.window(since: rollout.status?.rolloutStartTime.flatMap(KubeTime.parse),
+                                                             now: now, minimum: minimum)
+            }
+            results.append(await compare(comparison, field: "spec.analysis.comparisons[\(index)]", variables: scope, address: address,
+                                         timeout: timeout, time: time))
+        }
+        if let shift = spec.analysis?.predictionShift {
+            results.append(await predictionShift(shift, variables: variables, address: address, timeout: timeout, time: time))
         }
         let checks = (spec.webhooks ?? []).filter { $0.type == .rollout }
         if !checks.isEmpty {
@@ -83,7 +121,7 @@ public struct RolloutAnalysis: Sendable {
 extension RolloutAnalysis {
     /// One comparison: its success and total queries for the stable version and the candidate
     /// (four instant queries, concurrently), judged by `CanaryComparison`.
-    func compare(_ metric: ComparisonMetric, variables: AnalysisVariables, address: String?, timeout: Duration,
+    func compare(_ metric: ComparisonMetric, field: String, variables: AnalysisVariables, address: String?, timeout: Duration,
                  time: String) async -> SextantAPI.Measurement {
         let stableQueries: (successes: String, total: String)
         let canaryQueries: (successes: String, total: String)
@@ -110,7 +148,30 @@ extension RolloutAnalysis {
             return out
         }
         return AnalysisEvaluation.measure(metric, query: shown, stable: (answers[0], answers[1]),
-                                          canary: (answers[2], answers[3]), time: time)
+                                          canary: (answers[2], answers[3]), time: time, field: field)
+    }
+}
+
+extension RolloutAnalysis {
+    /// The shadow stage's prediction comparison: both versions' score histograms, judged by PSI.
+    func predictionShift(_ check: PredictionShiftCheck, variables: AnalysisVariables, address: String?, timeout: Duration,
+                         time: String) async -> SextantAPI.Measurement {
+        let stableQuery: String, canaryQuery: String
+        do {
+            stableQuery = try PredictionShift.query(version: variables.stable, interval: check.interval, variables)
+            canaryQuery = try PredictionShift.query(version: variables.canary, interval: check.interval, variables)
+        } catch {
+            let failed = Result<[Double: Double], AnalysisQueryError>.failure(AnalysisQueryError("bad query template: \(error)"))
+            return PredictionShift.measure(check, query: PredictionShift.queryTemplate, stable: failed, canary: failed, time: time)
+        }
+        guard let address else {
+            let missing = Result<[Double: Double], AnalysisQueryError>.failure(AnalysisQueryError(
+                "no Prometheus address: set spec.analysis.prometheus.address or the controller's --prometheus-url"))
+            return PredictionShift.measure(check, query: canaryQuery, stable: missing, canary: missing, time: time)
+        }
+        async let stable = buckets(address, timeout, stableQuery)
+        async let canary = buckets(address, timeout, canaryQuery)
+        return PredictionShift.measure(check, query: canaryQuery, stable: await stable, canary: await canary, time: time)
     }
 }
 

@@ -98,6 +98,7 @@ public final class DevAPIHandler: Sendable {
     let authorization: AuthorizationMode
     let tokens: ServiceAccountTokens
     let podLogs = PodLogSourceBox()
+    let authorizationLog = AuthorizationLog()
     /// Upper bound for request bodies (the real server uses 3 MiB for objects; patches are smaller).
     static let maxBodyBytes = 16 << 20
 
@@ -758,12 +759,15 @@ public final class DevAPIHandler: Sendable {
         case ("POST", "/sextant-dev/compact"):
             await store.compactHistory()
             return .json(["compactedRevision": .int(await store.currentRevision())])
+        case ("GET", "/sextant-dev/authorizations"):
+            return .json(authorizationsJSON())
         case ("GET", "/sextant-dev/stats"):
             return .json(["revision": .int(await store.currentRevision()), "watchers": .int(Int64(await store.watcherCount))])
         default:
             throw APIError(code: 404, reason: "NotFound",
                            message: "unknown admin endpoint \(request.method) \(path); known: GET/PUT /sextant-dev/faults, "
-                                + "POST /sextant-dev/drop-watches, POST /sextant-dev/compact, GET /sextant-dev/stats")
+                                + "POST /sextant-dev/drop-watches, POST /sextant-dev/compact, GET /sextant-dev/stats, "
+                                + "GET /sextant-dev/authorizations")
         }
     }
 }

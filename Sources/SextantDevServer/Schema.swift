@@ -36,9 +36,13 @@ public struct SchemaValidator: Sendable {
             let embedded = schema["x-kubernetes-embedded-resource"]?.boolValue == true
             var result: [String: JSONValue] = [:]
             for (key, child) in object {
-                // apiVersion, kind and metadata of the root and of embedded resources are kept.
+                // apiVersion, kind and metadata of the root and of embedded resources are kept. An
+                // embedded resource's metadata is ObjectMeta (kube-apiserver keeps its fields), so
+                // `metadata: {type: object}` without properties prunes nothing from it.
                 if (isRoot || embedded) && (key == "apiVersion" || key == "kind" || key == "metadata") {
-                    result[key] = (isRoot && key == "metadata") ? child : (properties?[key].map { prune(child, schema: $0) } ?? child)
+                    var declared: JSONValue?
+                    if let declaredSchema = properties?[key], declaredSchema["properties"]?.objectValue != nil { declared = declaredSchema }
+                    result[key] = (isRoot && key == "metadata") ? child : (declared.map { prune(child, schema: $0) } ?? child)
                     continue
                 }
                 if let propertySchema = properties?[key] {
@@ -107,7 +111,9 @@ public struct SchemaValidator: Sendable {
         switch (type, value) {
         case ("string", .string), ("boolean", .bool), ("integer", .int), ("object", .object), ("array", .array):
             return true
-        case ("integer", .double(let d)): return d.rounded() == d
+        // kube-openapi's rule (swag.IsFloat64AJSONInteger): a whole number within ±(2^53 − 1), so
+        // 1e308 is not an integer though it has no fraction.
+        case ("integer", .double(let d)): return d.rounded() == d && abs(d) <= 9_007_199_254_740_991
         case ("number", .int), ("number", .double): return true
         default: return false
         }

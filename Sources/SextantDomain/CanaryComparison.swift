@@ -102,7 +102,7 @@ public enum CanaryComparison {
     /// Φ(z), the standard normal CDF, through erfc (accurate in both tails).
     public static func normalCDF(_ z: Double) -> Double { 0.5 * erfc(-z / 2.0.squareRoot()) }
 
-    static func format(_ value: Double) -> String {
+    public static func format(_ value: Double) -> String {
         if value.rounded() == value, abs(value) < 1e15 { return String(Int64(value)) }
         return String(format: "%.4g", value)
     }
@@ -147,10 +147,20 @@ extension AnalysisEvaluation {
     /// A comparison's four answers (successes and total of stable and of canary) judged by
     /// `CanaryComparison`. An empty answer counts as no events (a version that served nothing has
     /// no evidence either way); a query error is a query error. The value recorded is the p-value.
+    ///
+    /// A stable version without any series for the total while the candidate has one is a query
+    /// error naming `field` (the comparison's path in the spec): the query does not select the
+    /// stable version (wrong labels, a metric only the candidate exports), so it can never decide.
     public static func measure(_ metric: ComparisonMetric, query: String, stable: (successes: MetricAnswer, total: MetricAnswer),
-                               canary: (successes: MetricAnswer, total: MetricAnswer), time: String) -> SextantAPI.Measurement {
+                               canary: (successes: MetricAnswer, total: MetricAnswer), time: String,
+                               field: String? = nil) -> SextantAPI.Measurement {
         var m = SextantAPI.Measurement(metric: metric.name, outcome: .pass, time: time)
         m.query = query
+        if case .noData = stable.total, case .value(let v) = canary.total, v > 0 {
+            m.outcome = .error
+            m.message = "\(field ?? "comparison \(metric.name)"): the stable version has no series for the total query while the candidate has \(format(v)) events: the query does not select the stable version (its labels, or a metric the stable server does not export)"
+            return m
+        }
         var counts: [Double] = []
         for answer in [stable.successes, stable.total, canary.successes, canary.total] {
             switch answer {
@@ -164,8 +174,22 @@ extension AnalysisEvaluation {
         }
         let settings = CanaryComparison.Settings(maxDegradation: metric.maxDegradation ?? 0.01, confidence: metric.confidence ?? 0.95,
                                                  minSamples: Double(metric.minSamples ?? 200))
-        let decision = CanaryComparison.decide(stable: .init(successes: counts[0], total: counts[1]),
-                                               canary: .init(successes: counts[2], total: counts[3]), settings: settings)
+        let stableCounts = CanaryComparison.Counts(successes: counts[0], total: counts[1])
+        let canaryCounts = CanaryComparison.Counts(successes: counts[2], total: counts[3])
+        if metric.test == .sequential {
+            // Inconclusive is no data too: the machine holds the step on a sequential comparison's no data.
+            let decision = SequentialComparison.decide(stable: stableCounts, canary: canaryCounts, settings: settings)
+            m.value = decision.pValue
+            m.message = decision.message
+            switch decision.outcome {
+            case .pass: m.outcome = .pass
+            case .fail: m.outcome = .fail
+            case .inconclusive, .insufficientData: m.outcome = .noData
+            case .invalid: m.outcome = .error
+            }
+            return m
+        }
+        let decision = CanaryComparison.decide(stable: stableCounts, canary: canaryCounts, settings: settings)
         m.value = decision.pValue
         m.message = decision.message
         switch decision.outcome {

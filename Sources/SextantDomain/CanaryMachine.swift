@@ -543,9 +543,18 @@ struct Run {
         for comparison in spec.analysis?.comparisons ?? [] where policies[comparison.name] == nil {
             policies[comparison.name] = .ignore
         }
+        // A sequential comparison that has not decided holds the step: no pass, no failure.
+        // So does the prediction shift without enough predictions on both sides.
+        var sequential = Set((spec.analysis?.comparisons ?? []).filter { $0.test == .sequential }.map(\.name))
+        if spec.analysis?.predictionShift != nil { sequential.insert(PredictionShiftCheck.metricName) }
+        var undecided: [SextantAPI.Measurement] = []
         var failures: [SextantAPI.Measurement] = []
         var errors: [SextantAPI.Measurement] = []
         for m in measurements {
+            if m.outcome == .noData, sequential.contains(m.metric) {
+                undecided.append(m)
+                continue
+            }
             switch AnalysisEvaluation.effect(of: m, policy: policies[m.metric] ?? nil) {
             case .fail: failures.append(m)
             case .error: errors.append(m)
@@ -582,8 +591,12 @@ struct Run {
             status.consecutiveErrors = 0
         }
         if failures.isEmpty && errors.isEmpty {
-            status.iterations = (status.iterations ?? 0) + 1
-            status.lastProgressTime = nowText
+            if let first = undecided.first {
+                status.message = "holding: \(describe(first))"
+            } else {
+                status.iterations = (status.iterations ?? 0) + 1
+                status.lastProgressTime = nowText
+            }
         }
         return false
     }

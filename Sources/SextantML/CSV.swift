@@ -47,12 +47,26 @@ public enum CSVParser {
 
     /// Parses `bytes` (a whole CSV file with a header line). `kinds` is called with the header and
     /// returns the parse kind of each wanted column by name; header problems are reported there.
+    ///
+    /// With `shard` (index, count), only that part of the rows is parsed: the body is cut into
+    /// `count` byte ranges of equal size, each moved to the start of the next line (the rule of
+    /// the parallel chunks), so the shards of all ranks hold every row exactly once, in order.
     public static func parse(
         _ bytes: UnsafeRawBufferPointer,
         threads: Int = 1,
+        shard: (index: Int, count: Int)? = nil,
         kinds: ([String]) throws -> [String: CSVColumnKind]
     ) throws -> CSVTable {
-        try parse(bytes, threads: threads, chunkBytes: defaultChunkBytes, kinds: kinds)
+        try parse(bytes, threads: threads, chunkBytes: defaultChunkBytes, shard: shard, kinds: kinds)
+    }
+
+    /// Start of line-aligned part `k` of `parts` of the body (the byte after a newline).
+    static func lineBoundary(_ k: Int, of parts: Int, _ start: UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>) -> UnsafePointer<UInt8> {
+        if k <= 0 { return start }
+        if k >= parts { return end }
+        let p = start + (end - start) * k / parts
+        guard let nl = memchr(p, 0x0A, end - p) else { return end }
+        return UnsafePointer(nl.assumingMemoryBound(to: UInt8.self)) + 1
     }
 
     /// `parse` with the chunk size as a parameter (tests use small chunks to get many of them).
@@ -60,15 +74,16 @@ public enum CSVParser {
         _ bytes: UnsafeRawBufferPointer,
         threads: Int,
         chunkBytes: Int,
+        shard: (index: Int, count: Int)? = nil,
         kinds: ([String]) throws -> [String: CSVColumnKind]
     ) throws -> CSVTable {
         guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count > 0 else {
             throw TrainerError.badInput("data: the file is empty (no header line)")
         }
         var start = base
-        let end = base + bytes.count
+        var end = base + bytes.count
         if bytes.count >= 3, base[0] == 0xEF, base[1] == 0xBB, base[2] == 0xBF { start += 3 }  // UTF-8 BOM
-        let (header, bodyStart, headerLines) = try parseHeader(start, end)
+        var (header, bodyStart, headerLines) = try parseHeader(start, end)
         if header.isEmpty || (header.count == 1 && header[0].isEmpty) {
             throw TrainerError.badInput("data: line 1: empty header")
         }
@@ -90,6 +105,29 @@ public enum CSVParser {
         }
         for name in wanted.keys where !seen.contains(name) {
             throw TrainerError.badInput("data: column '\(name)' not found in header (columns: \(header.joined(separator: ", ")))")
+        }
+
+        // A shard: only its rows; errors name lines of the file (the newlines before it counted).
+        var linesBefore: () -> Int = { 0 }
+        if let shard, shard.count > 1 {
+            let fileBody = UnsafePointer(bodyStart), fileEnd = UnsafePointer(end)
+            let from = lineBoundary(shard.index, of: shard.count, fileBody, fileEnd)
+            let to = lineBoundary(shard.index + 1, of: shard.count, fileBody, fileEnd)
+            // A quoted field may hold a newline, which would make a shard start inside a row.
+            if to > from, let q = memchr(from, 0x22, to - from) {
+                let offset = UnsafePointer<UInt8>(q.assumingMemoryBound(to: UInt8.self)) - base
+                throw TrainerError.badInput("data: byte \(offset): a quote character; training on several ranks splits CSV files at newlines and needs files without quoted fields (write Parquet, or train on one rank)")
+            }
+            linesBefore = {
+                var count = 0, p = fileBody
+                while p < from, let nl = memchr(p, 0x0A, from - p) {
+                    count += 1
+                    p = UnsafePointer(nl.assumingMemoryBound(to: UInt8.self)) + 1
+                }
+                return count
+            }
+            bodyStart = from
+            end = to
         }
 
         // Chunk boundaries: only at newlines, and only when no quote can hide one.
@@ -161,6 +199,7 @@ public enum CSVParser {
 
                 // The first error in file order wins; line numbers are made global here.
                 var lineOffset = headerLines
+                if chunks.contains(where: { $0.error != nil }) { lineOffset += linesBefore() }
                 for chunk in chunks {
                     if let err = chunk.error {
                         let column = err.column.map { " column '\(header[$0])':" } ?? ""

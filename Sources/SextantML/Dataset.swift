@@ -49,8 +49,10 @@ public struct Dataset: Sendable {
 
     /// Parses CSV bytes according to `config`: which columns are features, which are categorical,
     /// the target, the protected attributes and the optional split column.
-    public static func load(csv bytes: UnsafeRawBufferPointer, config: TrainingConfig, threads: Int) throws -> Dataset {
-        try load(config: config) { kinds in try CSVParser.parse(bytes, threads: threads, kinds: kinds) }
+    /// With `shard`, only that rank's line-aligned part of the rows (`CSVParser.parse`).
+    public static func load(csv bytes: UnsafeRawBufferPointer, config: TrainingConfig, threads: Int,
+                            shard: (index: Int, count: Int)? = nil) throws -> Dataset {
+        try load(config: config) { kinds in try CSVParser.parse(bytes, threads: threads, shard: shard, kinds: kinds) }
     }
 
     /// Builds the data set from a table reader of any format (CSV, Parquet): `read` is given the

@@ -1,12 +1,13 @@
 // Histogram-based gradient-boosted decision trees for every `Objective` (one tree per output and
 // round), grown depthwise like XGBoost's `tree_method="hist"`.
 //
-// Per tree: gradients/hessians (Float) for every training row; the row indices of each node are a
-// contiguous range of one index array, partitioned in place (stable) at every split; the node
-// histograms (Double sums of gradient and hessian per feature and bin) are built for the smaller
-// child only and the sibling is derived as parent - smaller. Threads own whole features while
-// building histograms, so every sum is accumulated in the same order for any thread count and
-// the model is bit-identical with 1 or N threads.
+// Per tree: gradients/hessians (Float) for every training row, then in fixed point (Int32, scaled
+// by a power of two from the largest magnitude over all rows: `GradientQuantiser`); the row indices
+// of each node are a contiguous range of one index array, partitioned in place (stable) at every
+// split; the node histograms (Int64 sums of the fixed-point gradient and hessian per feature and
+// bin) are built for the smaller child only and the sibling is derived as parent - smaller.
+// Integer sums are exact in any order, so the model is bit-identical for any thread count and for
+// any number of ranks (`Collective`: the ranks' histograms are allreduced per node).
 import Foundation
 
 public struct GBDTParameters: Sendable, Codable, Equatable {
@@ -71,6 +72,38 @@ public struct RoundProgress: Sendable {
     public var round: Int
     public var validationLogLoss: Double?
     public var elapsedSeconds: Double
+    /// Bytes this rank passed to allreduce in the round (histograms and node sums; 0 without ranks).
+    public var allreduceBytes = 0
+}
+
+/// Gradient pairs in fixed point (as XGBoost's GPU `GradientQuantiser`): g · 2^k rounded to an
+/// Int32, with k chosen per tree from the largest |g| (and h) over all rows and ranks so that every
+/// value fits in 31 bits and a sum of up to 2^32 rows fits in an Int64. Histogram sums are then
+/// exact integers: the same whatever the order of addition, the thread count or the rank count.
+/// A positive hessian never rounds to 0 (at least one unit), so node hessians stay positive.
+struct GradientQuantiser: Sendable, Equatable {
+    var toFixedG = 1.0, toFixedH = 1.0
+    var toFloatG = 1.0, toFloatH = 1.0
+
+    init(maxAbsG: Double, maxH: Double) {
+        func scale(_ m: Double) -> Double {
+            guard m.isFinite, m > 0 else { return 1 }
+            return Double(sign: .plus, exponent: 30 - (m.exponent + 1), significand: 1)
+        }
+        toFixedG = scale(maxAbsG); toFixedH = scale(maxH)
+        toFloatG = 1 / toFixedG; toFloatH = 1 / toFixedH
+    }
+
+    @inline(__always) func fixed(g: Float) -> Int32 {
+        guard g.isFinite else { return g.isNaN ? 0 : (g > 0 ? 1 << 30 : -(1 << 30)) }
+        return Int32(max(-1_073_741_824, min(1_073_741_824, (Double(g) * toFixedG).rounded())))
+    }
+
+    @inline(__always) func fixed(h: Float) -> Int32 {
+        guard h.isFinite else { return h.isNaN ? 0 : 1 << 30 }
+        guard h > 0 else { return 0 }
+        return Int32(max(1, min(1_073_741_824, (Double(h) * toFixedH).rounded())))
+    }
 }
 
 /// A tree while training: nodes address bins; converted to raw thresholds for the artifact.
@@ -171,10 +204,26 @@ enum GradientBoosting {
                       validation: (x: BinnedMatrix, labels: [Double], weights: [Double]?)? = nil,
                       progress: ((RoundProgress) -> Void)? = nil) -> GBDTResult
     {
+        // One process: the collective is the identity and cannot fail.
+        (try? train(x, labels: labels, weights: weights, cuts: cuts, params: params, objective: objective, classes: classes,
+                    validation: validation, collective: SingleProcess(), progress: progress))
+            ?? GBDTResult(trees: [], baseMargins: [], bestIteration: -1, validationLoss: [])
+    }
+
+    /// `train` over the ranks of `collective`: each holds its shard of the rows (`x`, `labels`,
+    /// `weights`); start margins, gradient scales, node sums and histograms are reduced over all
+    /// ranks, so every rank grows the same trees. Validation rows (early stopping) are local only:
+    /// with more than one rank the caller passes none.
+    static func train(_ x: BinnedMatrix, labels: [Double], weights: [Double]? = nil, cuts: BinCuts, params: GBDTParameters,
+                      objective: Objective = .binaryLogistic, classes: Int = 2,
+                      validation: (x: BinnedMatrix, labels: [Double], weights: [Double]?)? = nil,
+                      collective: any Collective,
+                      progress: ((RoundProgress) -> Void)? = nil) throws -> GBDTResult
+    {
         let n = x.rows, f = x.features, threads = max(1, params.threads)
         let outputs = objective == .multiSoftprob ? max(classes, 2) : 1
         let started = Date()
-        let baseMargins = objective.baseMargins(labels: labels, weights: weights, classes: outputs)
+        let baseMargins = try objective.baseMargins(labels: labels, weights: weights, classes: outputs, collective: collective)
         let nv = validation?.x.rows ?? 0
         var margin = [Double](repeating: 0, count: n * outputs)
         var validMargin = [Double](repeating: 0, count: nv * outputs)
@@ -187,7 +236,7 @@ enum GradientBoosting {
         var best = (iteration: -1, loss: Double.infinity)
         var rng = SplitMix64(seed: params.seed)
         let store = RowStore(x)
-        let builder = TreeBuilder(store: store, cuts: cuts, params: params, threads: threads)
+        let builder = TreeBuilder(store: store, cuts: cuts, params: params, threads: threads, collective: collective)
         let rowBlocks = evenRanges(n, parts: 64)  // fixed blocks: elementwise work, any thread count
 
         for round in 0..<params.nEstimators {
@@ -208,7 +257,8 @@ enum GradientBoosting {
                         }
                     }
                 }
-                let tree = boost(store: store, builder: builder, rng: &rng, params: params, n: n, f: f, threads: threads,
+                try quantise(store: store, blocks: rowBlocks, threads: threads, builder: builder)
+                let tree = try boost(store: store, builder: builder, rng: &rng, params: params, n: n, f: f, threads: threads,
                                  margin: &margin, outputs: outputs, output: k)
                 trees.append(tree)
                 if let validation {
@@ -234,7 +284,8 @@ enum GradientBoosting {
                 if loss < best.loss - 1e-12 { best = (round, loss) }
             }
             progress?(RoundProgress(round: round + 1, validationLogLoss: validLoss,
-                                    elapsedSeconds: Date().timeIntervalSince(started)))
+                                    elapsedSeconds: Date().timeIntervalSince(started), allreduceBytes: builder.allreduceBytes))
+            builder.allreduceBytes = 0
             if let esr = params.earlyStoppingRounds, validation != nil, round - best.iteration >= esr { break }
         }
         var bestIteration = trees.count / outputs - 1
@@ -245,10 +296,37 @@ enum GradientBoosting {
         return GBDTResult(trees: trees, baseMargins: baseMargins, bestIteration: bestIteration, validationLoss: history)
     }
 
+    /// Converts the gradient pairs in `store.gh` to fixed point (`store.ghq`) at the scale of the
+    /// largest magnitudes over every rank's rows.
+    static func quantise(store: RowStore, blocks: [Range<Int>], threads: Int, builder: TreeBuilder) throws {
+        let maxima = ResultSlots<(Double, Double)>(count: blocks.count)
+        let gh = SharedPointer(UnsafePointer(store.gh))
+        parallelFor(blocks.count, threads: threads) { b in
+            var mg = 0.0, mh = 0.0
+            for r in blocks[b] {
+                let g = Double(gh[2 &* r]), h = Double(gh[2 &* r &+ 1])
+                if g.isFinite { mg = max(mg, abs(g)) }
+                if h.isFinite { mh = max(mh, h) }
+            }
+            maxima.set(b, (mg, mh))
+        }
+        var m = maxima.all.reduce([0.0, 0.0]) { [max($0[0], $1?.0 ?? 0), max($0[1], $1?.1 ?? 0)] }
+        m = try builder.collective.allreduceMax(m)
+        let q = GradientQuantiser(maxAbsG: m[0], maxH: m[1])
+        builder.quantiser = q
+        let out = SharedMutablePointer(store.ghq)
+        parallelFor(blocks.count, threads: threads) { b in
+            for r in blocks[b] {
+                out[2 &* r] = q.fixed(g: gh[2 &* r])
+                out[2 &* r &+ 1] = q.fixed(h: gh[2 &* r &+ 1])
+            }
+        }
+    }
+
     /// Samples rows and features, grows one tree on the gradients in `store` and adds it to
     /// output `output` of every training row's margins.
     static func boost(store: RowStore, builder: TreeBuilder, rng: inout SplitMix64, params: GBDTParameters, n: Int, f: Int,
-                      threads: Int, margin: inout [Double], outputs: Int, output k: Int) -> BinnedTree {
+                      threads: Int, margin: inout [Double], outputs: Int, output k: Int) throws -> BinnedTree {
         // Row sampling (Bernoulli per row) and feature sampling for this tree.
         var sampledCount = n
         if params.subsample < 1 {
@@ -264,7 +342,7 @@ enum GradientBoosting {
             for i in 0..<count { featureList.swapAt(i, i + Int(rng.next() % UInt64(f - i))) }
             featureList = Array(featureList[0..<count]).sorted()
         }
-        let (tree, leafRanges) = builder.build(count: sampledCount, features: featureList)
+        let (tree, leafRanges) = try builder.build(count: sampledCount, features: featureList)
 
         // Margins: sampled rows get their leaf from the partition; the others walk the tree.
         margin.withUnsafeMutableBufferPointer { mp in
@@ -297,11 +375,37 @@ final class TreeBuilder: @unchecked Sendable {
     let params: GBDTParameters
     let threads: Int
     let histSize: Int
-    private var pool: [UnsafeMutablePointer<Double>] = []
+    let collective: any Collective
+    /// The fixed-point scale of the current tree's gradient pairs (set by `GradientBoosting.quantise`).
+    var quantiser = GradientQuantiser(maxAbsG: 0, maxH: 0)
+    /// Bytes passed to allreduce since the caller last reset it.
+    var allreduceBytes = 0
+    private var pool: [UnsafeMutablePointer<Int64>] = []
 
-    init(store: RowStore, cuts: BinCuts, params: GBDTParameters, threads: Int) {
-        self.store = store; self.cuts = cuts; self.params = params; self.threads = threads
+    init(store: RowStore, cuts: BinCuts, params: GBDTParameters, threads: Int, collective: any Collective = SingleProcess()) {
+        self.store = store; self.cuts = cuts; self.params = params; self.threads = threads; self.collective = collective
         histSize = store.features * histogramStride * 2
+    }
+
+    /// Sums over every rank, in place (the identity for one process).
+    private func allreduce(_ p: UnsafeMutablePointer<Int64>, count: Int) throws {
+        if collective.size == 1 { return }
+        try collective.allreduceSum(UnsafeMutableBufferPointer(start: p, count: count))
+        allreduceBytes += count * 8
+    }
+
+    /// The histograms of one level in a single allreduce (one round trip per level, not per node).
+    private func allreduce(_ hists: [UnsafeMutablePointer<Int64>]) throws {
+        if collective.size == 1 || hists.isEmpty { return }
+        if hists.count == 1 { return try allreduce(hists[0], count: histSize) }
+        let size = histSize
+        var packed = [Int64](repeating: 0, count: hists.count * size)
+        try packed.withUnsafeMutableBufferPointer { b in
+            guard let base = b.baseAddress else { return }
+            for (k, h) in hists.enumerated() { (base + k * size).update(from: h, count: size) }
+            try allreduce(base, count: b.count)
+            for (k, h) in hists.enumerated() { h.update(from: base + k * size, count: size) }
+        }
     }
 
     deinit { for p in pool { p.deallocate() } }
@@ -312,19 +416,21 @@ final class TreeBuilder: @unchecked Sendable {
         var end: Int
         var g: Double
         var h: Double
+        /// Rows in the node over all ranks.
+        var rows: Int
         /// Nil for nodes at `maxDepth`: they are never searched, so no histogram is built or derived.
-        var hist: UnsafeMutablePointer<Double>?
+        var hist: UnsafeMutablePointer<Int64>?
         /// Bounds of the node's leaf weights from monotone splits above it (XGBoost's
         /// TreeEvaluator); infinite without constraints, so clamping changes nothing.
         var lower = -Double.infinity
         var upper = Double.infinity
         /// When set, `hist` is still to be computed as parent - sibling (done with the split search).
-        var derivedFrom: (parent: UnsafeMutablePointer<Double>, sibling: UnsafeMutablePointer<Double>)?
+        var derivedFrom: (parent: UnsafeMutablePointer<Int64>, sibling: UnsafeMutablePointer<Int64>)?
     }
 
-    private func takeHist() -> UnsafeMutablePointer<Double> {
+    private func takeHist() -> UnsafeMutablePointer<Int64> {
         if let p = pool.popLast() { return p }
-        let p = UnsafeMutablePointer<Double>.allocate(capacity: histSize)
+        let p = UnsafeMutablePointer<Int64>.allocate(capacity: histSize)
         p.initialize(repeating: 0, count: histSize)
         return p
     }
@@ -359,24 +465,28 @@ final class TreeBuilder: @unchecked Sendable {
     }
 
     /// Builds a tree on positions 0..<count; returns it and its leaves' position ranges and values.
-    func build(count: Int, features: [Int]) -> (BinnedTree, [(Range<Int>, Double)]) {
+    func build(count: Int, features: [Int]) throws -> (BinnedTree, [(Range<Int>, Double)]) {
         var tree = BinnedTree()
         var leafRanges: [(Range<Int>, Double)] = []
-        var g = 0.0, h = 0.0
+        var sums: [Int64] = [0, 0, Int64(count)]
         for i in 0..<count {
             let r = Int(store.rowIndex[i])
-            g += Double(store.gh[2 * r]); h += Double(store.gh[2 * r + 1])
+            sums[0] &+= Int64(store.ghq[2 * r]); sums[1] &+= Int64(store.ghq[2 * r + 1])
         }
+        try sums.withUnsafeMutableBufferPointer { b in if let p = b.baseAddress { try allreduce(p, count: 3) } }
+        let q = quantiser
+        let g = Double(sums[0]) * q.toFloatG, h = Double(sums[1]) * q.toFloatH
         tree.nodes.append(BinnedTree.Node(hessian: h))
-        var rootHist: UnsafeMutablePointer<Double>?
+        var rootHist: UnsafeMutablePointer<Int64>?
         if params.maxDepth > 0 {
             let hist = takeHist()
             zero(hist)
             buildHistograms([(0, count, hist)], features: features)
+            try allreduce(hist, count: histSize)
             rootHist = hist
         }
-        var level = [Pending(node: 0, begin: 0, end: count, g: g, h: h, hist: rootHist)]
-        var releaseAfterSearch: [UnsafeMutablePointer<Double>] = []
+        var level = [Pending(node: 0, begin: 0, end: count, g: g, h: h, rows: Int(sums[2]), hist: rootHist)]
+        var releaseAfterSearch: [UnsafeMutablePointer<Int64>] = []
 
         for depth in 0...params.maxDepth {
             var splits = [SplitCandidate?](repeating: nil, count: level.count)
@@ -384,7 +494,7 @@ final class TreeBuilder: @unchecked Sendable {
             // best split of every node on this level, in one parallel pass over the nodes.
             let slots = ResultSlots<SplitCandidate>(count: level.count)
             let work = level.map { p in
-                (p.g, p.h, p.hist.map { SharedMutablePointer($0) }, p.derivedFrom.map { (SharedMutablePointer($0.parent), SharedMutablePointer($0.sibling)) }, p.end - p.begin,
+                (p.g, p.h, p.hist.map { SharedMutablePointer($0) }, p.derivedFrom.map { (SharedMutablePointer($0.parent), SharedMutablePointer($0.sibling)) }, p.rows,
                  p.lower, p.upper)
             }
             let size = histSize
@@ -392,9 +502,13 @@ final class TreeBuilder: @unchecked Sendable {
                 let (g, h, hist, derived, rows, lower, upper) = work[k]
                 guard let hist else { return }  // nodes at maxDepth: leaves, nothing to search
                 if let (parent, sibling) = derived {
-                    for i in 0..<size { hist[i] = parent[i] - sibling[i] }
+                    for i in 0..<size { hist[i] = parent[i] &- sibling[i] }
                 }
-                if let s = self.bestSplit(hist: hist.base, g: g, h: h, features: features, rows: rows, lower: lower, upper: upper) {
+                // The split search reads sums in floating point: exact multiples of the scale.
+                let sums = UnsafeMutablePointer<Double>.allocate(capacity: size)
+                defer { sums.deallocate() }
+                self.toFloat(hist.base, sums, features: features)
+                if let s = self.bestSplit(hist: sums, g: g, h: h, features: features, rows: rows, lower: lower, upper: upper) {
                     slots.set(k, s)
                 }
             }
@@ -425,18 +539,23 @@ final class TreeBuilder: @unchecked Sendable {
             if toSplit.isEmpty { break }
 
             let mids = partition(toSplit.map { ($0.0.begin, $0.0.end, $0.1) }, count: count)
+            // Rows sent left over all ranks: which child is smaller, and row counts for the search.
+            var leftRows = toSplit.enumerated().map { Int64(mids[$0.offset] - $0.element.0.begin) }
+            try leftRows.withUnsafeMutableBufferPointer { b in if let p = b.baseAddress { try allreduce(p, count: b.count) } }
 
             // Histograms: build the smaller child now; the larger one is parent - smaller, derived
             // at the start of the next level's split search. Children at maxDepth are leaves and
             // need no histogram at all.
             let childrenSearched = depth + 1 < params.maxDepth
-            var builds: [(Int, Int, UnsafeMutablePointer<Double>)] = []
+            var builds: [(Int, Int, UnsafeMutablePointer<Int64>)] = []
             var next: [Pending] = []
             for (k, (p, s, left)) in toSplit.enumerated() {
                 let mid = mids[k]
-                var leftChild = Pending(node: left, begin: p.begin, end: mid, g: s.leftG, h: s.leftH, hist: nil, lower: p.lower, upper: p.upper)
-                var rightChild = Pending(node: left + 1, begin: mid, end: p.end, g: p.g - s.leftG, h: p.h - s.leftH, hist: nil,
-                                         lower: p.lower, upper: p.upper)
+                let nl = Int(leftRows[k])
+                var leftChild = Pending(node: left, begin: p.begin, end: mid, g: s.leftG, h: s.leftH, rows: nl, hist: nil,
+                                        lower: p.lower, upper: p.upper)
+                var rightChild = Pending(node: left + 1, begin: mid, end: p.end, g: p.g - s.leftG, h: p.h - s.leftH, rows: p.rows - nl,
+                                         hist: nil, lower: p.lower, upper: p.upper)
                 // XGBoost's TreeEvaluator::AddSplit: a monotone split caps the lower side's
                 // weights and floors the upper side's at the mean of the two child weights.
                 let c = params.monotone.isEmpty || s.isCategorical ? 0 : params.monotone[s.feature]
@@ -449,7 +568,7 @@ final class TreeBuilder: @unchecked Sendable {
                 if childrenSearched, let parentHist = p.hist {
                     let lh = takeHist(), rh = takeHist()
                     leftChild.hist = lh; rightChild.hist = rh
-                    if (mid - p.begin) <= (p.end - mid) {
+                    if nl <= p.rows - nl {
                         zero(lh); builds.append((p.begin, mid, lh)); rightChild.derivedFrom = (parentHist, lh)
                     } else {
                         zero(rh); builds.append((mid, p.end, rh)); leftChild.derivedFrom = (parentHist, rh)
@@ -460,13 +579,26 @@ final class TreeBuilder: @unchecked Sendable {
                 if let hist = p.hist { releaseAfterSearch.append(hist) }
             }
             buildHistograms(builds, features: features)
+            try allreduce(builds.map(\.2))
             level = next
         }
         pool.append(contentsOf: releaseAfterSearch)
         return (tree, leafRanges)
     }
 
-    private func zero(_ p: UnsafeMutablePointer<Double>) { p.update(repeating: 0, count: histSize) }
+    private func zero(_ p: UnsafeMutablePointer<Int64>) { p.update(repeating: 0, count: histSize) }
+
+    /// The fixed-point sums of `features` as doubles (other features are left unset).
+    func toFloat(_ hist: UnsafePointer<Int64>, _ out: UnsafeMutablePointer<Double>, features: [Int]) {
+        let q = quantiser
+        for j in features {
+            let base = j * histogramStride * 2
+            for b in 0..<histogramStride {
+                out[base + 2 * b] = Double(hist[base + 2 * b]) * q.toFloatG
+                out[base + 2 * b + 1] = Double(hist[base + 2 * b + 1]) * q.toFloatH
+            }
+        }
+    }
 
     /// Stable partition of each node's range by its split, in fixed-size blocks: count, then
     /// scatter into the other index buffer (rows outside split nodes are copied) and swap.
@@ -531,16 +663,16 @@ final class TreeBuilder: @unchecked Sendable {
     /// Fills the histograms of `nodes` (ranges of `rowIndex`). Rows are first gathered into
     /// contiguous scratch (all rows in order need no gather); then each worker owns a block of
     /// features across all nodes, so every bin is summed in row order whatever the thread count.
-    func buildHistograms(_ nodes: [(Int, Int, UnsafeMutablePointer<Double>)], features: [Int]) {
+    func buildHistograms(_ nodes: [(Int, Int, UnsafeMutablePointer<Int64>)], features: [Int]) {
         let store = self.store, stride = store.stride
-        var sources: [(bins: SharedPointer<UInt8>, gh: SharedPointer<Float>, count: Int, hist: SharedMutablePointer<Double>)] = []
+        var sources: [(bins: SharedPointer<UInt8>, gh: SharedPointer<Int32>, count: Int, hist: SharedMutablePointer<Int64>)] = []
         var gatherTasks: [(range: Range<Int>, to: Int)] = []
         var offset = 0
         for (begin, end, hist) in nodes {
             let count = end - begin
             if begin == 0, count == store.rows {
                 // The whole data set in row order (the root without sampling): read it in place.
-                sources.append((SharedPointer(store.rowBins), SharedPointer(store.gh), count, SharedMutablePointer(hist)))
+                sources.append((SharedPointer(store.rowBins), SharedPointer(store.ghq), count, SharedMutablePointer(hist)))
                 continue
             }
             sources.append((SharedPointer(store.gatherBins + offset * stride), SharedPointer(store.gatherGH + 2 * offset),
@@ -569,18 +701,18 @@ final class TreeBuilder: @unchecked Sendable {
                 let contiguous = fl[nf - 1] - fl[0] == nf - 1
                 let f0 = fl[0], f1 = fl[0] + nf
                 for source in work {
-                    // (g, h) is added to a bin as one SIMD2<Double>: one load, one add, one store
-                    // per feature and row (the same two IEEE additions as scalar code).
+                    // (g, h) is added to a bin as one SIMD2<Int64>: one load, one add, one store
+                    // per feature and row.
                     let hist = UnsafeMutableRawPointer(source.hist.base), bins = source.bins.base
                     let gh = UnsafeRawPointer(source.gh.base)
-                    @inline(__always) func add(_ j: Int, _ rowBins: UnsafePointer<UInt8>, _ v: SIMD2<Double>) {
+                    @inline(__always) func add(_ j: Int, _ rowBins: UnsafePointer<UInt8>, _ v: SIMD2<Int64>) {
                         let offset = (j &* histogramStride &+ Int(rowBins[j])) &* 16
-                        hist.storeBytes(of: hist.loadUnaligned(fromByteOffset: offset, as: SIMD2<Double>.self) + v,
-                                        toByteOffset: offset, as: SIMD2<Double>.self)
+                        hist.storeBytes(of: hist.loadUnaligned(fromByteOffset: offset, as: SIMD2<Int64>.self) &+ v,
+                                        toByteOffset: offset, as: SIMD2<Int64>.self)
                     }
                     for pos in 0..<source.count {
-                        let pair = gh.loadUnaligned(fromByteOffset: pos &* 8, as: SIMD2<Float>.self)
-                        let v = SIMD2<Double>(Double(pair.x), Double(pair.y))
+                        let pair = gh.loadUnaligned(fromByteOffset: pos &* 8, as: SIMD2<Int32>.self)
+                        let v = SIMD2<Int64>(Int64(pair.x), Int64(pair.y))
                         let rowBins = bins + pos &* stride
                         if contiguous {
                             var j = f0

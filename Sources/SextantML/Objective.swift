@@ -39,16 +39,19 @@ public enum Objective: String, Codable, Sendable, CaseIterable {
     /// Start margins (one per output): the loss-minimising constant, as XGBoost 3 estimates its
     /// intercept: log-odds of the (weighted) positive rate, the mean label, log of the mean count;
     /// for softmax, the log of each class's share.
-    func baseMargins(labels: [Double], weights: [Double]?, classes: Int) -> [Double] {
+    /// The sums are exact (`ExactSum`), so they are the same over any split of the rows into ranks.
+    func baseMargins(labels: [Double], weights: [Double]?, classes: Int, collective: any Collective = SingleProcess()) throws -> [Double] {
         let n = labels.count
-        var total = 0.0, sum = 0.0
-        var perClass = [Double](repeating: 0, count: max(classes, 1))
+        var sums = [ExactSum](repeating: ExactSum(), count: 2 + (self == .multiSoftprob ? max(classes, 1) : 0))
         for i in 0..<n {
             let w = weights?[i] ?? 1
-            total += w
-            sum += w * labels[i]
-            if self == .multiSoftprob, Int(labels[i]) < perClass.count { perClass[Int(labels[i])] += w }
+            sums[0].add(w)
+            sums[1].add(w * labels[i])
+            if self == .multiSoftprob, Int(labels[i]) < classes { sums[2 + Int(labels[i])].add(w) }
         }
+        sums = try ExactSum.allreduce(sums, collective)
+        let total = sums[0].value, sum = sums[1].value
+        let perClass = self == .multiSoftprob ? sums[2...].map(\.value) : [Double](repeating: 0, count: max(classes, 1))
         let mean = total > 0 ? sum / total : 0
         switch self {
         case .binaryLogistic:

@@ -18,7 +18,9 @@ final class RowStore: @unchecked Sendable {
     var rowIndexTmp: UnsafeMutablePointer<Int32>
     let goLeft: UnsafeMutablePointer<Bool>
     let gatherBins: UnsafeMutablePointer<UInt8>
-    let gatherGH: UnsafeMutablePointer<Float>
+    /// The gradient pairs in fixed point (`GradientQuantiser`): what the histograms sum.
+    let ghq: UnsafeMutablePointer<Int32>
+    let gatherGH: UnsafeMutablePointer<Int32>
 
     init(_ x: BinnedMatrix) {
         rows = x.rows; features = x.features
@@ -31,6 +33,7 @@ final class RowStore: @unchecked Sendable {
         rowIndexTmp = .allocate(capacity: n); rowIndexTmp.initialize(repeating: 0, count: n)
         goLeft = .allocate(capacity: n); goLeft.initialize(repeating: false, count: n)
         gatherBins = .allocate(capacity: n * stride); gatherBins.initialize(repeating: 0, count: n * stride)
+        ghq = .allocate(capacity: 2 * n); ghq.initialize(repeating: 0, count: 2 * n)
         gatherGH = .allocate(capacity: 2 * n); gatherGH.initialize(repeating: 0, count: 2 * n)
         x.bins.withUnsafeBufferPointer { src in
             guard let s = src.baseAddress else { return }
@@ -43,7 +46,7 @@ final class RowStore: @unchecked Sendable {
 
     deinit {
         rowBins.deallocate(); colBins.deallocate(); gh.deallocate(); rowIndex.deallocate()
-        rowIndexTmp.deallocate(); goLeft.deallocate(); gatherBins.deallocate(); gatherGH.deallocate()
+        rowIndexTmp.deallocate(); goLeft.deallocate(); gatherBins.deallocate(); gatherGH.deallocate(); ghq.deallocate()
     }
 
     /// Copies the bins and gradient pair of row `row` to scratch slot `to`.
@@ -55,6 +58,6 @@ final class RowStore: @unchecked Sendable {
             dst.storeBytes(of: src.load(fromByteOffset: o, as: UInt64.self), toByteOffset: o, as: UInt64.self)
             o &+= 8
         }
-        UnsafeMutableRawPointer(gatherGH + 2 &* to).storeBytes(of: UnsafeRawPointer(gh + 2 &* row).load(as: UInt64.self), as: UInt64.self)
+        UnsafeMutableRawPointer(gatherGH + 2 &* to).storeBytes(of: UnsafeRawPointer(ghq + 2 &* row).load(as: UInt64.self), as: UInt64.self)
     }
 }

@@ -40,9 +40,15 @@ public struct CrossValidation: Codable, Sendable {
 public enum Trainer {
     /// Runs a whole training job. Bad input throws `TrainerError(.badInput)`; a failed gate is a
     /// normal outcome with status `GateFailed` (the summary still carries every number).
+    ///
+    /// With a `collective` of more than one rank (the trainer started by mpirun), every rank calls
+    /// this with its own rank and they train one model together (`DistributedTrainer`); rank 0
+    /// writes the outputs and every rank returns the same summary.
     public static func run(_ config: TrainingConfig, s3: S3Settings = S3Settings(environment: ProcessInfo.processInfo.environment),
+                           collective: any Collective = SingleProcess(),
                            log: @escaping @Sendable (String) -> Void = { _ in }) async throws -> TrainingOutcome {
         try config.validate()
+        if collective.isDistributed { return try await DistributedTrainer.run(config, s3: s3, collective: collective, log: log) }
         let clock = Date()
         let createdAt = ISO8601DateFormatter().string(from: clock)
         var timings: [String: Double] = [:]
@@ -66,7 +72,7 @@ public enum Trainer {
 
         // 2. Profile and data quality (fail fast, before spending time on training).
         var t = Date()
-        let profile = ReferenceProfile.build(dataset.features, labels: dataset.labels, threads: threads)
+        let profile = try ReferenceProfile.build(dataset.features, labels: dataset.labels, threads: threads)
         lap("profileSeconds", t)
         var gateResults: [GateResult] = []
         if let dq = config.gates?.dataQuality {

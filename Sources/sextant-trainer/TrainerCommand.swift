@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 import SextantML
+import SextantMPI
 import SextantVersion
 
 /// Exit codes (docs/trainer.md): the controller tells input errors from gate failures by these.
@@ -39,8 +40,25 @@ struct TrainerCommand: AsyncParsableCommand {
     var quiet = false
 
     func run() async throws {
+        // Started by mpirun (or an MPIJob's launcher): one rank of a data-parallel run. Otherwise
+        // an ordinary single process; MPI is not initialised at all.
+        var mpi: MPICollective?
+        if MPICollective.launchedByMPI() {
+            do { mpi = try MPICollective() } catch {
+                FileHandle.standardError.write(Data("sextant-trainer: error: \(error)\n".utf8))
+                throw ExitCode(TrainerExit.ioError)
+            }
+        }
+        let collective: any Collective = mpi ?? SingleProcess()
+        let code = await train(collective)
+        mpi?.finalize()
+        if code != 0 { throw ExitCode(code) }
+    }
+
+    func train(_ collective: any Collective) async -> Int32 {
         let quiet = self.quiet
         let started = Date()
+        let rank = collective.isDistributed ? " rank \(collective.rank)/\(collective.size)" : ""
         let log: @Sendable (String) -> Void = { line in
             if quiet { return }
             let elapsed = String(format: "%7.2f", Date().timeIntervalSince(started))
@@ -57,11 +75,13 @@ struct TrainerCommand: AsyncParsableCommand {
                 h.threads = threads
                 cfg.hyperparameters = h
             }
-            let outcome = try await Trainer.run(cfg, log: log)
+            let outcome = try await Trainer.run(cfg, collective: collective, log: log)
             summary = outcome.summary
             code = summary.status == .succeeded ? TrainerExit.success : TrainerExit.gateFailed
-            if let message = summary.message { log(message) }
-            log("status \(summary.status.rawValue); artifact \(summary.artifact?.uri ?? "-")")
+            if collective.rank == 0 {
+                if let message = summary.message { log(message) }
+                log("status \(summary.status.rawValue); artifact \(summary.artifact?.uri ?? "-")")
+            }
         } catch let error as TrainerError {
             summary = ResultSummary(status: .failed)
             summary.message = error.message
@@ -70,16 +90,17 @@ struct TrainerCommand: AsyncParsableCommand {
             case .gateFailed: summary.reason = "GateFailed"; code = TrainerExit.gateFailed
             case .io: summary.reason = "IOError"; code = TrainerExit.ioError
             }
-            FileHandle.standardError.write(Data("sextant-trainer: error: \(error.message)\n".utf8))
+            FileHandle.standardError.write(Data("sextant-trainer\(rank): error: \(error.message)\n".utf8))
         } catch {
             summary = ResultSummary(status: .failed)
             summary.reason = "IOError"
             summary.message = "\(error)"
             code = TrainerExit.ioError
-            FileHandle.standardError.write(Data("sextant-trainer: error: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("sextant-trainer\(rank): error: \(error)\n".utf8))
         }
-        writeSummary(summary.encodedCapped())
-        if code != 0 { throw ExitCode(code) }
+        // One summary per run: rank 0's (every rank ends with the same status and exit code).
+        if collective.rank == 0 { writeSummary(summary.encodedCapped()) }
+        return code
     }
 
     func loadConfig() throws -> TrainingConfig {

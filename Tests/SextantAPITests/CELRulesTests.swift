@@ -79,6 +79,16 @@ import Testing
               analysis: {comparisons: [{name: x, successQuery: a}]}
 
             """, "successQuery and totalQuery go together"),
+        ("comparison-sequential-with-interval", base + """
+              strategy: {blueGreen: {}}
+              analysis: {comparisons: [{name: x, template: SuccessRate, test: Sequential, interval: 1m}]}
+
+            """, "interval is not used with test Sequential"),
+        ("comparison-sequential-accuracy", base + """
+              strategy: {blueGreen: {}}
+              analysis: {comparisons: [{name: x, template: ModelAccuracy, test: Sequential}]}
+
+            """, "ModelAccuracy measures a window of labels"),
         ("threshold-range-inverted", base + """
               strategy: {blueGreen: {}}
               analysis: {metrics: [{name: x, query: up, thresholdRange: {min: 2, max: 1}}]}

@@ -85,11 +85,19 @@ import Testing
         var wild = ComparisonMetric(name: "wild", template: .modelAccuracy)
         wild.confidence = 1.5
         wild.minSamples = 0
-        analysis.comparisons = [good, both, half, wild]
+        var sequential = ComparisonMetric(name: "seq", template: .successRate)
+        sequential.test = .sequential
+        var windowed = ComparisonMetric(name: "windowed", template: .successRate)
+        windowed.test = .sequential
+        windowed.interval = "1m"
+        var accuracy = ComparisonMetric(name: "acc", template: .modelAccuracy)
+        accuracy.test = .sequential
+        analysis.comparisons = [good, both, half, wild, sequential, windowed, accuracy]
         analysis.metrics = [AnalysisMetric(name: "sr", template: .successRate, thresholdRange: ThresholdRange(min: 0.9))]
         r.spec.analysis = analysis
         #expect(paths(r.validate()) == ["spec.analysis.comparisons", "spec.analysis.comparisons[1]", "spec.analysis.comparisons[2]",
-                                        "spec.analysis.comparisons[3].confidence", "spec.analysis.comparisons[3].minSamples"])
+                                        "spec.analysis.comparisons[3].confidence", "spec.analysis.comparisons[3].minSamples",
+                                        "spec.analysis.comparisons[5].interval", "spec.analysis.comparisons[6].template"])
     }
 
     @Test func routingAndServingNeedExactlyOneMode() {

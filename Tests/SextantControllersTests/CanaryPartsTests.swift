@@ -168,6 +168,32 @@ private func version(_ name: String) -> ModelVersion {
     }
 }
 
+/// Issue 18 bad input: a comparison whose query has no series for the stable version (while the
+/// candidate has one) is a query error naming the field, so the rollout holds (`Waiting`,
+/// `AnalysisError` Warning with that message) instead of deciding on nothing.
+@Suite struct CanaryRolloutPartsComparisonTests {
+    @Test func aComparisonWithoutAStableSeriesIsAnErrorNamingTheField() async throws {
+        var r = rollout()
+        var analysis = AnalysisSpec()
+        var comparison = ComparisonMetric(name: "ok", template: .successRate)
+        comparison.minSamples = 10
+        var custom = ComparisonMetric(name: "canary-only")
+        custom.successQuery = #"sum(candidate_only_good{version="{{ version }}"})"#
+        custom.totalQuery = #"sum(candidate_only_total{version="{{ version }}"})"#
+        analysis.comparisons = [comparison, custom]
+        r.spec.analysis = analysis
+        // Prometheus as a function: the candidate-only metric has no series for fraud-v1.
+        let analysisRun = RolloutAnalysis(settings: ControllerSettings(prometheusAddress: "http://prometheus.test"), query: { _, _, promql in
+            if promql.contains("candidate_only") { return promql.contains("fraud-v1") ? .noData : .value(500) }
+            return promql.contains("5..") ? .value(990) : .value(1000)
+        })
+        let measurements = await analysisRun.run(r, stable: "fraud-v1", canary: "fraud-v2", now: Date())
+        #expect(measurements.map(\.outcome) == [.pass, .error], "\(measurements)")
+        let message = measurements.last?.message ?? ""
+        #expect(message.hasPrefix("spec.analysis.comparisons[1]: the stable version has no series"), "\(message)")
+    }
+}
+
 /// The controller against the development API server, without Prometheus: bad input and
 /// candidates that may not go out.
 @Suite(.serialized) struct CanaryRolloutValidationTests {

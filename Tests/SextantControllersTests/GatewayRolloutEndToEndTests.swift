@@ -90,20 +90,71 @@ import Testing
         print("Gateway API CRDs from \(Self.crdDirectory)")
         try await Self.promoteThenRollBack(crdDirectory: Self.crdDirectory)
     }
+
+    /// A GRPCRoute rollout end to end, with the sequential comparison on the real Prometheus
+    /// series (its queries cover the time since the rollout started): promoted through 25 and 50,
+    /// the weights read back from the GRPCRoute.
+    @Test func grpcRouteRolloutPromotesWithASequentialComparison() async throws {
+        guard try Self.toolsPresent() else { return }
+        let versions = ["fraud-v1": CanaryRolloutEndToEndTests.healthy, "fraud-v2": CanaryRolloutEndToEndTests.healthy]
+        let env = try await CanaryEnvironment.start(versions: versions, gatewayCRDs: Self.crdDirectory)
+        defer { env.stopProcesses(); Task { await env.stop() } }
+        try await env.createGatewayRouting(grpc: true)
+        for (index, name) in versions.keys.sorted().enumerated() {
+            try await env.createVersion(name, version: Int64(index + 1))
+        }
+        var comparison = ComparisonMetric(name: "success-vs-stable", template: .successRate)
+        comparison.test = .sequential
+        comparison.minSamples = 100
+        try await env.createRollout(candidate: "fraud-v1", routing: CanaryEnvironment.grpcRouting, comparisons: [comparison])
+        env.startController()
+        try await CanaryRolloutEndToEndTests.waitForStable(env, "fraud-v1")
+        try await env.setCandidate("fraud-v2")
+        var weights: [Int64] = []
+        try await env.waitFor("fraud-v2 promoted on the GRPCRoute", timeout: .seconds(60)) {
+            let t = try await env.gatewayTraffic(kind: GatewayAPIRouter.grpcRoutes)
+            if weights.last != t.canary { weights.append(t.canary) }
+            let s = try await env.rollout().status
+            return s?.phase == .succeeded && s?.stableVersion == "fraud-v2"
+        }
+        #expect(weights.filter { $0 != 0 } == [25, 50], "canary weights read from the GRPCRoute: \(weights)")
+        let t = try await env.gatewayTraffic(kind: GatewayAPIRouter.grpcRoutes)
+        #expect(t.stable == 100 && t.canary == 0 && t.stableVersion == "fraud-v2", "\(t)")
+        let passed = try await env.rollout().status?.measurements?.first { $0.metric == "success-vs-stable" }
+        #expect(passed?.outcome == .pass, "\(String(describing: passed))")
+        #expect(passed?.message?.contains("since the rollout started") == true, "\(passed?.message ?? "")")
+        #expect(passed?.query?.range(of: #"\[[0-9]+s\]"#, options: .regularExpression) != nil,
+                "the window is the time since the start in seconds: \(passed?.query ?? "")")
+    }
 }
 
 extension CanaryEnvironment {
     static let gatewayRouting = RoutingSpec(httpRoute: GatewayRouteRef(name: "fraud", rules: ["primary"]),
                                             services: ServicePair(stable: "fraud-stable", canary: "fraud-canary"))
+    static let grpcRouting = RoutingSpec(grpcRoute: GatewayRouteRef(name: "fraud", rules: ["primary"]),
+                                         services: ServicePair(stable: "fraud-stable", canary: "fraud-canary"))
 
     /// The user's Gateway API objects: two Services and an HTTPRoute with an unowned `health`
     /// rule and the owned `primary` rule naming both Services.
-    func createGatewayRouting() async throws {
+    func createGatewayRouting(grpc: Bool = false) async throws {
         for name in ["fraud-stable", "fraud-canary"] {
             try await Self.post(client, TrafficRouter.services.path(namespace: Self.namespace), [
                 "apiVersion": "v1", "kind": "Service", "metadata": ["name": .string(name), "namespace": .string(Self.namespace)],
                 "spec": ["selector": ["app": "fraud"], "ports": [["name": "http", "port": 8080, "targetPort": 8080]]],
             ])
+        }
+        if grpc {
+            try await Self.post(client, GatewayAPIRouter.grpcRoutes.path(namespace: Self.namespace), [
+                "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GRPCRoute",
+                "metadata": ["name": "fraud", "namespace": .string(Self.namespace)],
+                "spec": ["parentRefs": [["name": "edge"]], "rules": [
+                    ["name": "primary", "matches": [["method": ["service": "inference.GRPCInferenceService"]]], "backendRefs": [
+                        ["name": "fraud-stable", "port": 8080, "weight": 100],
+                        ["name": "fraud-canary", "port": 8080, "weight": 0],
+                    ]],
+                ]],
+            ])
+            return
         }
         try await Self.post(client, GatewayAPIRouter.httpRoutes.path(namespace: Self.namespace), [
             "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
@@ -119,9 +170,8 @@ extension CanaryEnvironment {
         ])
     }
 
-    func httpRoute() async throws -> JSONValue {
-        try JSONValue.decode(try await client.send(method: "GET",
-                                                   path: GatewayAPIRouter.httpRoutes.path(namespace: Self.namespace, name: "fraud")))
+    func httpRoute(kind: ResourceDescriptor = GatewayAPIRouter.httpRoutes) async throws -> JSONValue {
+        try JSONValue.decode(try await client.send(method: "GET", path: kind.path(namespace: Self.namespace, name: "fraud")))
     }
 
     /// The HTTPRoute's spec without the backendRefs weights: what the user wrote (after the
@@ -139,8 +189,8 @@ extension CanaryEnvironment {
     }
 
     /// Weights of the `primary` rule's backendRefs and the version each Service selects.
-    func gatewayTraffic() async throws -> IstioTraffic {
-        let route = try await httpRoute()
+    func gatewayTraffic(kind: ResourceDescriptor = GatewayAPIRouter.httpRoutes) async throws -> IstioTraffic {
+        let route = try await httpRoute(kind: kind)
         let rule = route[path: ["spec", "rules"]]?.arrayValue?.first { $0["name"]?.stringValue == "primary" }
         var stable: Int64 = -1, canary: Int64 = -1
         for backend in rule?["backendRefs"]?.arrayValue ?? [] {

@@ -132,6 +132,39 @@ import Testing
         #expect(weights(try await cluster.get(GatewayAPIRouter.httpRoutes, "churn")) == [100, 0])
     }
 
+    /// A split the route cannot hold: an A/B stage needs one more rule, and an HTTPRoute holds at
+    /// most 16. The schema refuses the write; the error names the route and the server's reason,
+    /// and nothing is written (weights and rules as before).
+    @Test func aSplitTheRouteCannotHoldIsRefusedAndNothingIsWritten() async throws {
+        let cluster = try await Self.start()
+        defer { Task { await cluster.stop() } }
+        let others: [JSONValue] = (1..<16).map { i in
+            ["name": .string("other-\(i)"), "matches": [["path": ["type": "PathPrefix", "value": .string("/other-\(i)")]]],
+             "backendRefs": [["name": "elsewhere", "port": 80]]]
+        }
+        let full: JSONValue = [
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": ["name": "churn", "namespace": "ml-production"],
+            "spec": ["parentRefs": [["name": "edge"]],
+                     "rules": .array((Self.httpRoute[path: ["spec", "rules"]]?.arrayValue ?? []) + others)],
+        ]
+        try await cluster.create(GatewayAPIRouter.httpRoutes, full)
+        let before = try await cluster.get(GatewayAPIRouter.httpRoutes, "churn")
+        #expect(before[path: ["spec", "rules"]]?.arrayValue?.count == 16)
+        let router = TrafficRouter(client: cluster.client)
+        let error = await expectRoutingError {
+            _ = try await router.setRoutes(Self.rollout(Self.httpRouting),
+                                           split: TrafficSplit(canaryWeight: 0, abMatch: [ABMatch(header: HeaderMatch(name: "x-group", exact: "beta"))]))
+        }
+        #expect(error?.reason == .invalidGatewayRoute, "\(String(describing: error))")
+        #expect(error?.message.contains("churn") == true && error?.message.contains("rules") == true, "\(error?.message ?? "")")
+        let after = try await cluster.get(GatewayAPIRouter.httpRoutes, "churn")
+        #expect(after["spec"] == before["spec"], "nothing written")
+        // A weight split on the same route still works: only the A/B rule did not fit.
+        let write = try await router.setRoutes(Self.rollout(Self.httpRouting), split: TrafficSplit(canaryWeight: 30))
+        #expect(write.observed.canaryWeight == 30)
+    }
+
     @Test func grpcRouteRolloutPromotes() async throws {
         let cluster = try await Self.start()
         defer { Task { await cluster.stop() } }

@@ -165,16 +165,20 @@ struct LocalNodeEndToEndTests {
     }
 
     /// THE WHOLE LOOP: train → register → approve → hand off → serve → monitor → drift → retrain →
-    /// canary with analysis → promote, with nothing stubbed but the Istio data plane.
+    /// canary with analysis → promote, with nothing stubbed.
     ///
-    /// The development API server has Sextant's and Istio's CRDs; the local node runs every Pod as a
-    /// real process; a real Prometheus scrapes the real `sextant-server` Pods (found through their
-    /// endpoint annotations, labelled with `namespace` like Kubernetes service discovery); both
-    /// controllers run on one Manager. A traffic generator sends real inference requests and
-    /// feedback labels to each server Pod (every Pod gets the same rate: there is no Istio proxy to
-    /// split traffic, and the analysis compares each version's own series, so the weight changes
-    /// volume, not the value). The analysis (success rate, p99 latency, online accuracy) reads the
-    /// real servers' metrics — no MetricsExporter stand-ins.
+    /// The development API server has Sextant's and Istio's CRDs and serves HTTPS with
+    /// `--authorization-mode RBAC`; the local node runs every Pod as a real process and routes the
+    /// VirtualService `fraud` with its data plane (a real HAProxy); a real Prometheus scrapes the
+    /// real `sextant-server` Pods (found through their endpoint annotations, labelled with
+    /// `namespace` like Kubernetes service discovery); the real `sextant-controller` runs with the
+    /// chart's args, a token of the chart's ServiceAccount and exactly the chart's RBAC (rendered by
+    /// Helm's engine): any request the chart does not allow fails the test, named, and the rules the
+    /// loop never used are printed (docs/install.md says why each is kept). A traffic generator
+    /// sends real inference requests through the data plane's address, so each version gets the
+    /// share the rollout's weights give it, and sends the feedback labels to the version that
+    /// answered. The analysis (success rate, p99 latency, online accuracy) reads the real servers'
+    /// metrics — no MetricsExporter stand-ins.
     ///
     /// 1. `sextant retrain`'s annotation trains fraud-v1 → approved → handed to CanaryRollout
     ///    `fraud` → its real server Pod becomes ready → first version promoted (Production).
@@ -182,12 +186,17 @@ struct LocalNodeEndToEndTests {
     ///    TrainingJob's retrain condition fires and trains fraud-v2 on the new data → approved →
     ///    handed over → v2's server Pod ready → canary 50 % with analysis → promoted; v1 Archived
     ///    and scaled to 0.
+    /// 3. A bad candidate: a manual retrain on the old world's data gives fraud-v3, which passes its
+    ///    offline gate but fails the online accuracy in the canary → rolled back; v2 stays stable.
     @Test func theWholeLoop() async throws {
-        guard try LoopEnvironment.available() else { return }
+        guard try LoopEnvironment.available(),
+              try Tooling.available("haproxy (Debian package haproxy)", LocalNodeOptions.installedHAProxy != nil) else { return }
         let started = ContinuousClock.now
-        let env = try await LoopEnvironment.start()
+        // hack/whole-loop-chart-modes.sh runs the loop again with other chart values (namespaced mode).
+        let values = try ProcessInfo.processInfo.environment["SEXTANT_LOOP_CHART_VALUES"].map { try JSONValue.parse(string: $0) } ?? [:]
+        let env = try await LoopEnvironment.start(chartValues: values, throughDataPlane: true)
         do {
-            try await wholeLoop(env, started: started)
+            try await wholeLoop(env, store: LoopStore(scratch: env.scratch, s3: nil), started: started)
         } catch {
             await env.stop()
             throw error
@@ -195,16 +204,53 @@ struct LocalNodeEndToEndTests {
         await env.stop()
     }
 
-    private func wholeLoop(_ env: LoopEnvironment, started: ContinuousClock.Instant) async throws {
-        let ns = LoopEnvironment.namespace
-        let csv = env.scratch.file("fraud.csv")
-        let models = env.scratch.file("models")
-        try FraudWorld.writeCSV(to: csv, original: true, seed: 1)
-        try await env.createRouting()
-        try await env.createRollout()
+    /// The same loop as the chart deploys it: every Pod a podman container of Sextant's images
+    /// (hack/images/build.sh), data and models in an S3 store (moto) that the trainer and server
+    /// containers reach, traffic through the data plane. Skipped with a message only where podman
+    /// cannot run containers; a missing podman, image or moto fails.
+    @Test(.disabled("not finished: the node reported runtime 'process' right after start and moto answered 403 to the test's unsigned GET of the model; see the issue-23 report"))
+    func theWholeLoopInContainers() async throws {
+        let nodeName = "sextant-podman-loop"
+        guard try LoopEnvironment.available(),
+              try Tooling.available("haproxy (Debian package haproxy)", LocalNodeOptions.installedHAProxy != nil),
+              try Tooling.available("moto_server (pip: moto[server])", MotoS3.executable != nil),
+              let images = try PodmanImages.ready(suite: "theWholeLoopInContainers", nodeName: nodeName) else { return }
+        let started = ContinuousClock.now
+        let s3 = try await MotoS3.start(buckets: [LoopStore.dataBucket, LoopStore.modelBucket])
+        let env: LoopEnvironment
+        do {
+            // The chart's image defaults are what hack/images/build.sh tags (hack/images/test.sh checks it).
+            _ = images
+            env = try await LoopEnvironment.start(throughDataPlane: true) {
+                $0.nodeName = nodeName
+                $0.runtime = .podman(executable: PodmanImages.podman ?? "/usr/bin/podman", environment: PodmanImages.environment)
+            }
+        } catch {
+            s3.stop()
+            throw error
+        }
+        do {
+            #expect(await env.node.node.runtimeName == "podman")
+            try await wholeLoop(env, store: LoopStore(scratch: env.scratch, s3: s3), started: started)
+        } catch {
+            await env.stop()
+            s3.stop()
+            throw error
+        }
+        await env.stop()
+        s3.stop()
+    }
 
-        var tj = localTrainingJob("fraud", model: "fraud", csv: csv, models: models, target: FraudWorld.target,
-                                  canaryRollout: "fraud", namespace: ns)
+    private func wholeLoop(_ env: LoopEnvironment, store: LoopStore, started: ContinuousClock.Instant) async throws {
+        let ns = LoopEnvironment.namespace
+        let csv = store.csv
+        try FraudWorld.writeCSV(to: csv, original: true, seed: 1)
+        try store.publishData()
+        try await store.createSecret(env.client)
+        try await env.createRouting()
+        try await env.createRollout(serverEnv: store.serverEnv)
+
+        var tj = store.trainingJob()
         tj.spec.hyperparameters?.nEstimators = 15
         var retrain = RetrainPolicy(conditions: [RetrainCondition(
             name: "online-accuracy", query: #"min(sextant_model_accuracy{namespace="{{ namespace }}", model="{{ model }}"})"#,
@@ -222,7 +268,8 @@ struct LocalNodeEndToEndTests {
         }
         let firstServed = ContinuousClock.now - started
         let v1 = try await env.modelVersion("fraud-v1")
-        #expect(v1.spec.artifact.sha256 == (try sha256Hex(models + "/fraud/v1/model.json")))
+        #expect(v1.spec.artifact.uri == store.modelURI(1))
+        #expect(v1.spec.artifact.sha256 == (try store.modelSHA256(1)))
         #expect(v1.spec.data?.sha256 == (try sha256Hex(csv)))
         #expect(try await env.trainingJob("fraud").status?.runs?.first?.trigger.type == .manual)
         try await env.waitFor("fraud-v1 Production") { try await env.modelVersion("fraud-v1").status?.phase == .production }
@@ -239,6 +286,7 @@ struct LocalNodeEndToEndTests {
         // 2. Concept drift: the labels flip; new data is collected for the next training.
         let drift = ContinuousClock.now
         try FraudWorld.writeCSV(to: csv, original: false, seed: 2)
+        try store.publishData()
         env.traffic.driftTheWorld()
         try await env.waitFor("the accuracy drop starts run 2", timeout: .seconds(30)) {
             try await env.trainingJob("fraud").status?.runs?.count == 2
@@ -259,7 +307,8 @@ struct LocalNodeEndToEndTests {
 
         // Registry: v2 trained on the new data with real hashes; phases Production/Archived.
         let v2 = try await env.modelVersion("fraud-v2")
-        #expect(v2.spec.artifact.sha256 == (try sha256Hex(models + "/fraud/v2/model.json")))
+        #expect(v2.spec.artifact.uri == store.modelURI(2))
+        #expect(v2.spec.artifact.sha256 == (try store.modelSHA256(2)))
         #expect(v2.spec.data?.sha256 == (try sha256Hex(csv)))
         #expect(v2.spec.data?.sha256 != v1.spec.data?.sha256)
         #expect(v2.spec.lineage?.parentVersion == "fraud-v1")
@@ -293,6 +342,14 @@ struct LocalNodeEndToEndTests {
         }
         let served = env.traffic.answers.withLock { $0 }
         #expect(served.values.allSatisfy { $0.failed == 0 }, "every inference request answered 200: \(served)")
+        // Through the data plane: no request failed, and each version answered its share.
+        // (From the first answer on: before it, the address may exist while no Pod is behind it yet.)
+        let routed = env.traffic.routed.withLock { $0 }
+        let failed = routed.drop { $0.version == nil }.compactMap(\.failure)
+        #expect(failed.isEmpty, "failed through the data plane: \(failed.prefix(5))")
+        for version in ["fraud-v1", "fraud-v2"] {
+            #expect(routed.contains { $0.version == version }, "\(version) never answered through the data plane")
+        }
         for version in ["fraud-v1", "fraud-v2"] {
             let pods = answered.filter { $0.value.version == version }.keys
             #expect(pods.contains { (served[$0]?.ok ?? 0) > 10 }, "\(version) served predictions: \(served)")
@@ -311,9 +368,47 @@ struct LocalNodeEndToEndTests {
         let v2Deployment = try await env.deployment("fraud-fraud-v2")
         #expect(v2Deployment["status"]?["availableReplicas"]?.intValue == 1)
 
-        print(String(format: "whole loop: fraud-v1 trained and served %.1f s after start; v1 online accuracy %.3f; " +
-                     "drift → retrain started %.1f s; drift → fraud-v2 promoted %.1f s; total %.1f s",
-                     firstServed.inSeconds, healthyAccuracy, retrainStarted.inSeconds, promoted.inSeconds,
+        // 3. A bad candidate: trained on the old world's data, it fails the online accuracy → rolled back.
+        let bad = ContinuousClock.now
+        try FraudWorld.writeCSV(to: csv, original: true, seed: 3)
+        try store.publishData()
+        let request: JSONValue = .object(["metadata": .object(["annotations": .object([TrainingRuns.retrainAnnotation: "bad-candidate"])])])
+        _ = try await env.client.send(method: "PATCH", path: "/apis/mlops.sextant.dev/v1alpha1/namespaces/\(ns)/trainingjobs/fraud",
+                                      body: Data(request.serialized()), contentType: "application/merge-patch+json")
+        weights = []
+        try await env.waitFor("fraud-v3 rolled back", timeout: .seconds(90)) {
+            let t = try await env.traffic()
+            if weights.last != t.canary { weights.append(t.canary) }
+            let s = try await env.rollout().status
+            return s?.phase == .rolledBack && s?.stableVersion == "fraud-v2"
+        }
+        let rolledBack = ContinuousClock.now - bad
+        #expect(try await env.trainingJob("fraud").status?.runs?.first?.trigger.type == .manual)
+        try await env.waitFor("ModelVersion phases after the rollback") {
+            let p3 = try await env.modelVersion("fraud-v3").status?.phase
+            let p2 = try await env.modelVersion("fraud-v2").status?.phase
+            return p3 == .rolledBack && p2 == .production
+        }
+        let afterRollback = try #require(try await env.rollout().status)
+        #expect(afterRollback.measurements?.first { $0.metric == "online-accuracy" }?.outcome == .fail,
+                "\(String(describing: afterRollback.measurements))")
+        #expect(weights.contains(50), "the bad candidate got canary traffic before the rollback: \(weights)")
+        t = try await env.traffic()
+        #expect(t.stable == 100 && t.canary == 0 && t.stableVersion == "fraud-v2", "\(t)")
+
+        // The controller held exactly the chart's RBAC: nothing it asked for was refused.
+        #expect(env.denials.isEmpty, "requests the chart's RBAC refused sextant-controller: \(env.denials)")
+        let used = ChartController.used(env.server, env.chart)
+        let unused = ChartController.unusedRules(env.server, env.chart)
+        print("whole loop as \(env.chart.user), requests allowed by the chart's RBAC:\n  " + used.joined(separator: "\n  "))
+        print("chart rules the whole loop never used (least privilege; docs/install.md says why each is kept):\n  "
+              + unused.joined(separator: "\n  "))
+        #expect(!used.isEmpty)
+
+        print(String(format: "whole loop (\(await env.node.node.runtimeName), \(routed.count) predictions through the data plane): fraud-v1 trained and served %.1f s after start; v1 online accuracy %.3f; " +
+                     "drift → retrain started %.1f s; drift → fraud-v2 promoted %.1f s; bad fraud-v3 → rolled back %.1f s; " +
+                     "total %.1f s",
+                     firstServed.inSeconds, healthyAccuracy, retrainStarted.inSeconds, promoted.inSeconds, rolledBack.inSeconds,
                      (ContinuousClock.now - started).inSeconds))
     }
 }

@@ -38,13 +38,15 @@ final class LocalNodeRunner: Sendable {
                               binDirectory != nil)
     }
 
-    init(client: KubeClient) throws {
+    /// `configure` adjusts the options (the podman runtime, no data plane, ...).
+    init(client: KubeClient, configure: (inout LocalNodeOptions) -> Void = { _ in }) throws {
         guard let bin = Self.binDirectory else { throw TestSetupError("sextant-trainer/sextant-server not built") }
         work = try TemporaryDirectory()
-        let options = LocalNodeOptions(workDirectory: work.file("node"), binDirectory: bin,
+        var options = LocalNodeOptions(workDirectory: work.file("node"), binDirectory: bin,
                                        probePeriod: .milliseconds(200), resyncInterval: .milliseconds(250),
                                        initialBackoff: .milliseconds(200), maximumBackoff: .seconds(1),
                                        shutdownGracePeriod: .seconds(2))
+        configure(&options)
         let node = LocalNode(client: client, options: options)
         self.node = node
         task = Task { try await node.run() }
@@ -155,11 +157,14 @@ struct FraudWorld: Sendable {
 
 // MARK: The whole loop
 
-/// The development API server with Sextant's and Istio's CRDs, the local node, a real Prometheus
-/// and BOTH controllers (training + canary) on one Manager, as `sextant-controller` runs them.
-/// Prometheus finds the real `sextant-server` Pods through a file-based service discovery that
-/// this environment keeps up to date from the Pods' endpoint annotations, labelled with
-/// `namespace` and `pod` as Kubernetes service discovery would.
+/// The development API server over TLS with `--authorization-mode RBAC`, Sextant's and Istio's
+/// CRDs, the local node, a real Prometheus and the real `sextant-controller` binary (training and
+/// canary controllers) run as `charts/sextant` runs it: the chart's args, its ServiceAccount's
+/// token and exactly the chart's RBAC (`ChartController`). The test itself, the local node (the
+/// kubelet) and service discovery use the admin's credentials. Prometheus finds the real
+/// `sextant-server` Pods through a file-based service discovery that this environment keeps up to
+/// date from the Pods' endpoint annotations, labelled with `namespace` and `pod` as Kubernetes
+/// service discovery would.
 final class LoopEnvironment: Sendable {
     static let namespace = "ml-production"
     static let model = "fraud"
@@ -170,21 +175,37 @@ final class LoopEnvironment: Sendable {
     let prometheus: PrometheusServer
     let scratch: TemporaryDirectory
     let traffic: TrafficGenerator
-    private let manager: Task<Void, any Error>
+    let chart: ChartController.Rendered
+    let controller: TestProcess
+    private let tls: TemporaryDirectory
     private let discovery: Task<Void, Never>
 
     static func available() throws -> Bool {
         try LocalNodeRunner.available()
             && Tooling.available("prometheus", PrometheusServer.isInstalled)
+            && ChartController.available()
     }
 
-    static func start() async throws -> LoopEnvironment {
-        let server = try await DevServer.start(DevServerConfiguration(port: 0, bookmarkInterval: .seconds(1)))
-        let client = KubeClient.forTests(server, namespace: namespace)
+    /// `chartValues` are merged into the chart's values (the Prometheus URL is added).
+    /// `throughDataPlane`: predictions go through the local data plane's address of VirtualService
+    /// `fraud` (HAProxy, split by the rollout's weights) instead of to every Pod (TrafficGenerator).
+    /// `configureNode` adjusts the local node's options (the podman runtime).
+    static func start(chartValues: JSONValue = [:], throughDataPlane: Bool = false,
+                      configureNode: (inout LocalNodeOptions) -> Void = { _ in }) async throws -> LoopEnvironment {
+        let tls = try TemporaryDirectory()
+        let server = try await DevServer.start(DevServerConfiguration(port: 0, bookmarkInterval: .seconds(1),
+                                                                      tlsDirectory: tls.path, authorization: .rbac))
+        let client: KubeClient
         let scratch: TemporaryDirectory
         let prometheus: PrometheusServer
         let node: LocalNodeRunner
+        let chart: ChartController.Rendered
+        let controller: TestProcess
         do {
+            try server.writeKubeconfig(to: tls.file("admin.kubeconfig"))
+            var admin = try ClusterConfig.load(kubeconfigPath: tls.file("admin.kubeconfig"))
+            admin.namespace = namespace
+            client = KubeClient.forTests(admin)
             try await TrainingEnvironment.installCRDs(client)
             for file in ["virtualservices.networking.istio.io.yaml", "destinationrules.networking.istio.io.yaml"] {
                 let yaml = try Data(contentsOf: URL(fileURLWithPath: Repo.localCRDs + "/" + file))
@@ -201,61 +222,75 @@ final class LoopEnvironment: Sendable {
                       - files: ['\(scratch.file("targets.json"))']
                         refresh_interval: 1s
                 """)
-            node = try LocalNodeRunner(client: client)
+            node = try LocalNodeRunner(client: client, configure: configureNode)
         } catch {
             await server.stop()
             throw error
         }
+        do {
+            var values = chartValues
+            values.set(path: ["prometheus", "url"], to: .string(prometheus.address))
+            values.set(path: ["prometheus", "timeoutSeconds"], to: 2)
+            chart = try await ChartController.render(values: values)
+            try await ChartController.apply(chart, admin: client)
+            let token = try await ChartController.token(chart, admin: client)
+            let kubeconfig = tls.file("controller.kubeconfig")
+            try ChartController.kubeconfig(server: server, token: token, namespace: chart.namespace)
+                .write(toFile: kubeconfig, atomically: true, encoding: .utf8)
+            guard let binary = CanaryEnvironment.controllerBinary else { throw TestSetupError("sextant-controller not built") }
+            controller = try TestProcess(binary, ChartController.processArguments(chart, kubeconfig: kubeconfig))
+        } catch {
+            await node.stop()
+            prometheus.stop()
+            await server.stop()
+            throw error
+        }
 
-        var managerOptions = ManagerOptions()
-        managerOptions.leaderElect = false
-        managerOptions.metricsBindAddress = "0"
-        managerOptions.healthProbeBindAddress = "0"
-        let manager = Manager(client: client, options: managerOptions)
-        let settings = ControllerSettings(prometheusAddress: prometheus.address, trainerImage: "sextant-trainer:dev",
-                                          serverImage: "sextant-server:dev", prometheusTimeout: .seconds(2))
-        addTrainingControllers(to: manager, settings: settings)
-        addCanaryRolloutController(to: manager, settings: settings)
-        let managerTask = Task { try await manager.run() }
-
-        let traffic = TrafficGenerator()
+        let traffic = TrafficGenerator(throughDataPlane: throughDataPlane)
         let targetsFile = scratch.file("targets.json")
-        let discovery = Task { await Self.discover(client: client, traffic: traffic, targetsFile: targetsFile) }
+        let localNode = node.node
+        let discovery = Task { await Self.discover(client: client, node: localNode, traffic: traffic, targetsFile: targetsFile) }
         return LoopEnvironment(server: server, client: client, node: node, prometheus: prometheus, scratch: scratch,
-                               traffic: traffic, manager: managerTask, discovery: discovery)
+                               traffic: traffic, chart: chart, controller: controller, tls: tls, discovery: discovery)
     }
 
     private init(server: DevServer, client: KubeClient, node: LocalNodeRunner, prometheus: PrometheusServer,
-                 scratch: TemporaryDirectory, traffic: TrafficGenerator, manager: Task<Void, any Error>,
-                 discovery: Task<Void, Never>) {
+                 scratch: TemporaryDirectory, traffic: TrafficGenerator, chart: ChartController.Rendered,
+                 controller: TestProcess, tls: TemporaryDirectory, discovery: Task<Void, Never>) {
         self.server = server
         self.client = client
         self.node = node
         self.prometheus = prometheus
         self.scratch = scratch
         self.traffic = traffic
-        self.manager = manager
+        self.chart = chart
+        self.controller = controller
+        self.tls = tls
         self.discovery = discovery
     }
 
-    /// Stops everything this environment started: traffic, discovery, controllers, the node (and
-    /// with it every sextant-server and sextant-trainer process), Prometheus, the API server.
+    /// Stops everything this environment started: traffic, discovery, the controller, the node
+    /// (and with it every sextant-server and sextant-trainer process), Prometheus, the API server.
     func stop() async {
         traffic.stop()
         discovery.cancel()
         _ = await discovery.value
-        manager.cancel()
-        _ = await manager.result
+        controller.stop()
         await node.stop()
         prometheus.stop()
         await server.stop()
     }
 
+    /// The requests the chart's RBAC refused the controller, as the 403s name them.
+    var denials: [String] { ChartController.denials(server, chart) }
+
     /// Service discovery: every 200 ms, the Pods of Sextant's managed Deployments that have a
-    /// local endpoint become Prometheus targets (file_sd, labels namespace/pod) and traffic targets.
-    private static func discover(client: KubeClient, traffic: TrafficGenerator, targetsFile: String) async {
+    /// local endpoint become Prometheus targets (file_sd, labels namespace/pod) and traffic targets,
+    /// and the data plane's address of VirtualService `fraud` (once it has one) the traffic's entry.
+    private static func discover(client: KubeClient, node: LocalNode, traffic: TrafficGenerator, targetsFile: String) async {
         var written = ""
         while !Task.isCancelled {
+            traffic.setDataPlaneAddress(await node.meshAddress(namespace: namespace, virtualService: "fraud"))
             if let pods = try? await client.list(TrainingEnvironment.podResource, namespace: namespace,
                                                   options: ListOptions(labelSelector: SextantLabel.canaryRollout),
                                                   as: DynamicObject.self).items {
@@ -290,17 +325,28 @@ final class LoopEnvironment: Sendable {
 
     /// The user's Istio objects: VirtualService `fraud` with the owned route `primary` (stable and
     /// canary subsets) and an unowned `health` route, DestinationRule `fraud` with both subsets.
-    func createRouting() async throws { try await CanaryEnvironment.createRouting(client, namespace: Self.namespace) }
+    /// Plus the Service `fraud-health` of the unowned route, so that the local data plane can route
+    /// it (a host without a Service or subset is refused, docs/local-node.md "Data plane").
+    func createRouting() async throws {
+        try await CanaryEnvironment.post(client, "/api/v1/namespaces/\(Self.namespace)/services", [
+            "apiVersion": "v1", "kind": "Service", "metadata": ["name": "fraud-health", "namespace": .string(Self.namespace)],
+            "spec": ["selector": ["app": "fraud-health"], "ports": [["port": 8080]]]])
+        try await CanaryEnvironment.createRouting(client, namespace: Self.namespace)
+    }
 
     /// CanaryRollout `fraud`: managed serving (1 replica, pods labelled `app: fraud`), subset-level
     /// routing, canary 50 % then promotion, analysis every 2 s on the real servers' metrics. No data
     /// yet (a Pod scraped fewer than twice) counts as a query error, which holds the step.
-    func createRollout() async throws {
+    /// `serverEnv`: environment of the `sextant-server` container (through the Pod template).
+    func createRollout(serverEnv: [JSONValue] = []) async throws {
         var routing = RoutingSpec(virtualService: VirtualServiceRef(name: "fraud", routes: ["primary"]))
         routing.destinationRule = DestinationRuleRef(name: "fraud", host: "fraud")
         var managed = ManagedServing()
         managed.replicas = 1
         managed.template = ["metadata": ["labels": ["app": "fraud"]]]
+        if !serverEnv.isEmpty {
+            managed.template?.set(path: ["spec", "containers"], to: [["name": "sextant-server", "env": .array(serverEnv)]])
+        }
         var spec = CanaryRolloutSpec(modelName: Self.model, serving: ServingSpec(managed: managed), routing: routing,
                                      strategy: RolloutStrategy(canary: CanaryStrategy(stepWeight: 50, maxWeight: 50)))
         var analysis = AnalysisSpec()
@@ -348,7 +394,9 @@ final class LoopEnvironment: Sendable {
         if try await poll(timeout: timeout, every: .milliseconds(50), condition) { return }
         let rollout = (try? await rollout().status).map { "\($0.phase?.rawValue ?? "-"): \($0.message ?? "")" } ?? "unreadable"
         let tj = (try? await trainingJob("fraud").status).map { "\($0.phase?.rawValue ?? "-"): \($0.message ?? "")" } ?? "unreadable"
-        throw TestSetupError("timed out after \(timeout) waiting for \(what); rollout: \(rollout); trainingjob: \(tj)")
+        let running = controller.process.isRunning ? "running" : "EXITED: \(controller.text.suffix(4000))"
+        throw TestSetupError("timed out after \(timeout) waiting for \(what); rollout: \(rollout); trainingjob: \(tj); "
+                             + "requests the chart's RBAC refused the controller: \(denials); controller \(running)")
     }
 }
 
@@ -358,6 +406,12 @@ final class LoopEnvironment: Sendable {
 /// true labels in that world, so `sextant_requests_total`, the latency histogram and
 /// `sextant_model_accuracy` are the servers' own. Each new Pod is first asked
 /// `GET /v1/models/fraud`; the answer is recorded.
+///
+/// `throughDataPlane`: the same number of predictions (one per known Pod every 100 ms) go to the
+/// data plane's address instead (`POST /v2/models/fraud/infer`, a new connection each, so HAProxy
+/// balances every request by the weights); the answer's `model_version` says which version served
+/// it, and the labels go to that version's Pod directly (its prediction ids are its own; one Pod
+/// per version). Every request is logged with the version and the time its answer arrived.
 final class TrafficGenerator: Sendable {
     struct Server: Sendable, Hashable {
         var pod: String
@@ -371,11 +425,24 @@ final class TrafficGenerator: Sendable {
     /// Pod → (predictions answered 200, answered with another status). Connection errors are not
     /// counted: a Pod being stopped (scaled down) stops listening before discovery drops it.
     let answers = Mutex<[String: (ok: Int, failed: Int)]>([:])
+    /// A prediction sent through the data plane: the version that answered (nil: no 2xx answer,
+    /// `failure` says what came instead) and when the answer arrived.
+    struct Routed: Sendable {
+        var version: String?
+        var failure: String?
+        var answered: ContinuousClock.Instant
+    }
+
+    let throughDataPlane: Bool
+    private let dataPlanePort = Mutex<Int?>(nil)
+    /// Every prediction sent through the data plane, in order.
+    let routed = Mutex<[Routed]>([])
     private let originalWorld = Mutex(true)
     private let stopped = Mutex(false)
     private let finished = DispatchSemaphore(value: 0)
 
-    init() {
+    init(throughDataPlane: Bool = false) {
+        self.throughDataPlane = throughDataPlane
         let thread = Thread { [self] in
             run()
             finished.signal()
@@ -384,6 +451,12 @@ final class TrafficGenerator: Sendable {
     }
 
     func setServers(_ list: [Server]) { servers.withLock { $0 = list } }
+
+    /// The data plane's `127.0.0.1:PORT` for the routed traffic (nil: none yet).
+    func setDataPlaneAddress(_ address: String?) {
+        let port = address?.split(separator: ":").last.flatMap { Int($0) }
+        dataPlanePort.withLock { $0 = port }
+    }
 
     /// From now on the labels are the opposite of the original world's (concept drift).
     func driftTheWorld() { originalWorld.withLock { $0 = false } }
@@ -397,7 +470,8 @@ final class TrafficGenerator: Sendable {
         var generator = FraudWorld.Generator(state: 99)
         while !stopped.withLock({ $0 }) {
             let started = Date()
-            for server in servers.withLock({ $0 }) {
+            let known = servers.withLock { $0 }
+            for server in known {
                 guard let port = server.endpoint.split(separator: ":").last.flatMap({ Int($0) }) else { continue }
                 if modelStatus.withLock({ $0[server.pod]?.status }) != 200 {
                     if let answer = try? LocalHTTP.request("GET", port: port, path: "/v1/models/fraud", timeoutSeconds: 2) {
@@ -405,6 +479,7 @@ final class TrafficGenerator: Sendable {
                     }
                     if modelStatus.withLock({ $0[server.pod]?.status }) != 200 { continue }
                 }
+                if throughDataPlane { continue }
                 let rows = (0..<10).map { _ in generator.row() }
                 let original = originalWorld.withLock { $0 }
                 guard let ok = predictAndLabel(port: port, rows: rows, original: original) else { continue }
@@ -414,9 +489,46 @@ final class TrafficGenerator: Sendable {
                     $0[server.pod] = counts
                 }
             }
+            if throughDataPlane, let port = dataPlanePort.withLock({ $0 }) {
+                for _ in 0..<max(1, known.count) {
+                    let rows = (0..<10).map { _ in generator.row() }
+                    routePrediction(port: port, rows: rows, original: originalWorld.withLock { $0 }, servers: known)
+                }
+            }
             let spent = Date().timeIntervalSince(started)
             if spent < 0.1 { Thread.sleep(forTimeInterval: 0.1 - spent) }
         }
+    }
+
+    /// One V2 inference request through the data plane, logged; the labels go to the answering
+    /// version's Pod. Counted in `answers` under that Pod.
+    private func routePrediction(port: Int, rows: [FraudWorld.Row], original: Bool, servers: [Server]) {
+        let inputs: [[String: Any]] = FraudWorld.features.map { feature in
+            ["name": feature, "shape": [rows.count], "datatype": "FP64", "data": rows.map { $0.instance[feature] ?? 0 }]
+        }
+        let body = try? JSONSerialization.data(withJSONObject: ["inputs": inputs])
+        var record = Routed(version: nil, failure: nil, answered: .now)
+        do {
+            let answer = try LocalHTTP.request("POST", port: port, path: "/v2/models/fraud/infer", body: body, timeoutSeconds: 5)
+            record.answered = .now
+            let object = try? JSONSerialization.jsonObject(with: answer.body) as? [String: Any]
+            if (200..<300).contains(answer.status), let version = object?["model_version"] as? String {
+                record.version = version
+                if let id = object?["id"] as? String, let pod = servers.first(where: { $0.version == version }),
+                   let podPort = pod.endpoint.split(separator: ":").last.flatMap({ Int($0) }) {
+                    let feedback = ["feedback": [["id": id, "labels": rows.map { $0.label(original: original) }]]]
+                    _ = try? LocalHTTP.request("POST", port: podPort, path: "/v1/models/fraud/feedback",
+                                               body: try? JSONSerialization.data(withJSONObject: feedback), timeoutSeconds: 2)
+                    answers.withLock { $0[pod.pod, default: (0, 0)].ok += 1 }
+                }
+            } else {
+                record.failure = "\(answer.status): \(answer.text.prefix(200))"
+            }
+        } catch {
+            record.answered = .now
+            record.failure = "\(error)"
+        }
+        routed.withLock { $0.append(record) }
     }
 
     /// True when the prediction was answered with 200 (and the labels were sent), false for
@@ -432,5 +544,70 @@ final class TrafficGenerator: Sendable {
         let labels = try? JSONSerialization.data(withJSONObject: feedback)
         _ = try? LocalHTTP.request("POST", port: port, path: "/v1/models/fraud/feedback", body: labels, timeoutSeconds: 2)
         return true
+    }
+}
+
+/// Where the whole loop keeps its training data and models: local files that the node's processes
+/// read and write directly, or an S3 store (moto) for Pods in containers, which see no host path.
+/// The CSV is always written locally first (`csv`) and then published.
+struct LoopStore: Sendable {
+    static let dataBucket = "fraud-data"
+    static let modelBucket = "models"
+    static let secretName = "s3-credentials"
+
+    let scratch: TemporaryDirectory
+    let s3: MotoS3?
+
+    var csv: String { scratch.file("fraud.csv") }
+    var dataURI: String { s3 == nil ? "file://" + csv : "s3://\(Self.dataBucket)/fraud.csv" }
+    var modelsURI: String { s3 == nil ? "file://" + scratch.file("models") + "/" : "s3://\(Self.modelBucket)/" }
+
+    /// Where the trainer writes version `n` of model `fraud`.
+    func modelURI(_ n: Int) -> String { modelsURI + "fraud/v\(n)/model.json" }
+
+    /// The local CSV to where the trainer reads it.
+    func publishData() throws {
+        guard let s3 else { return }
+        try s3.put(try Data(contentsOf: URL(fileURLWithPath: csv)), to: dataURI)
+    }
+
+    /// `sha256sum` of model version `n` as stored.
+    func modelSHA256(_ n: Int) throws -> String {
+        guard let s3 else { return try sha256Hex(scratch.file("models") + "/fraud/v\(n)/model.json") }
+        let copy = scratch.file("downloaded-v\(n).json")
+        try s3.get(modelURI(n)).write(to: URL(fileURLWithPath: copy))
+        return try sha256Hex(copy)
+    }
+
+    /// TrainingJob `fraud` over the store (credentials and endpoint for S3).
+    func trainingJob() -> TrainingJob {
+        var tj = localTrainingJob("fraud", model: "fraud", csv: csv, models: scratch.file("models"), target: FraudWorld.target,
+                                  canaryRollout: "fraud", namespace: LoopEnvironment.namespace)
+        if let s3 {
+            tj.spec.data.source.uri = dataURI
+            tj.spec.data.source.endpoint = s3.endpoint
+            tj.spec.data.source.secretRef = SecretReference(name: Self.secretName)
+            tj.spec.output.uri = modelsURI
+            tj.spec.output.endpoint = s3.endpoint
+            tj.spec.output.secretRef = SecretReference(name: Self.secretName)
+        }
+        return tj
+    }
+
+    /// The S3 credentials (moto accepts any) as a Secret, as a cluster would hold them.
+    func createSecret(_ client: KubeClient) async throws {
+        guard s3 != nil else { return }
+        let data = ["AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"]
+        _ = try await client.create(Secret(metadata: ObjectMeta(name: Self.secretName, namespace: LoopEnvironment.namespace),
+                                           data: data.mapValues { Data($0.utf8).base64EncodedString() }))
+    }
+
+    /// The server's S3 access (the model URI is `s3://` too): endpoint and the Secret's keys.
+    var serverEnv: [JSONValue] {
+        guard let s3 else { return [] }
+        return [["name": "AWS_ENDPOINT_URL_S3", "value": .string(s3.endpoint)]]
+            + ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"].map {
+                ["name": .string($0), "valueFrom": ["secretKeyRef": ["name": .string(Self.secretName), "key": .string($0)]]]
+            }
     }
 }

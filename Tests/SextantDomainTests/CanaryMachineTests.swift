@@ -14,6 +14,8 @@ private struct Driver {
     var routing: RoutingState = .verified
     /// The answer of each analysis run: metric name → answer.
     var answers: [String: MetricAnswer] = [:]
+    /// The answers of each comparison: name → (stable successes, total, canary successes, total).
+    var comparisonCounts: [String: (Double, Double, Double, Double)] = [:]
     var webhookOK: [WebhookType: Bool] = [:]
     /// External serving: the stable Deployment does not run the candidate yet (GitOps is late).
     var stableUpdateLate = false
@@ -40,6 +42,12 @@ private struct Driver {
                     observation.analysis = (spec.analysis?.metrics ?? []).map { metric in
                         AnalysisEvaluation.measure(metric, query: "q", answer: answers[metric.name] ?? .value(1),
                                                    time: KubeTime.formatMicro(now))
+                    }
+                    for comparison in spec.analysis?.comparisons ?? [] {
+                        let c = comparisonCounts[comparison.name] ?? (0, 0, 0, 0)
+                        observation.analysis?.append(AnalysisEvaluation.measure(
+                            comparison, query: "q", stable: (.value(c.0), .value(c.1)), canary: (.value(c.2), .value(c.3)),
+                            time: KubeTime.formatMicro(now)))
                     }
                 case .webhooks(let type):
                     let ok = webhookOK[type] ?? true
@@ -269,6 +277,31 @@ private func promotedV1(_ spec: CanaryRolloutSpec) -> Driver {
         let high = AnalysisEvaluation.measure(AnalysisMetric(name: "m", query: "q", thresholdRange: ThresholdRange(max: 0.5)),
                                               query: "q", answer: .value(0.8), time: "t")
         #expect(high.outcome == .fail && high.message == "0.8 is above the maximum 0.5")
+    }
+
+    /// A sequential comparison holds the step while it has not decided (no pass, no failed
+    /// check), advances once non-inferiority is established, and fails once degradation is.
+    @Test func sequentialComparisonHoldsUntilItDecides() {
+        var comparison = ComparisonMetric(name: "vs-stable", template: .successRate)
+        comparison.test = .sequential
+        var spec = canarySpec(stepWeight: 25, maxWeight: 50, metrics: [], failureLimit: 1)
+        spec.analysis?.comparisons = [comparison]
+        var d = promotedV1(spec)
+        d.comparisonCounts["vs-stable"] = (294, 300, 294, 300)
+        d.tick()
+        d.tick()
+        for _ in 0..<3 { d.tick(advance: 10) }
+        #expect(d.status.phase == .progressing && d.status.currentStepIndex == 0, "undecided holds: \(d.status)")
+        #expect(d.status.failedChecks == 0 && d.status.iterations == 0)
+        #expect(d.status.message?.contains("holding: metric vs-stable") == true, "\(d.status.message ?? "")")
+        #expect(d.status.measurements?.first?.outcome == .noData)
+        d.comparisonCounts["vs-stable"] = (9_800, 10_000, 9_800, 10_000)
+        d.tick(advance: 10)
+        #expect(d.status.currentStepIndex == 1, "non-inferiority established advances the step")
+        d.comparisonCounts["vs-stable"] = (9_800, 10_000, 9_500, 10_000)
+        d.tick(advance: 10)
+        #expect(d.status.phase == .rolledBack && d.weight == 0)
+        #expect(d.status.message?.contains("worse than stable by more than 0.01") == true, "\(d.status.message ?? "")")
     }
 
     @Test func pausesEndByTimeOrByPromoteRequest() {

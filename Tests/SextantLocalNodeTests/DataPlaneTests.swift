@@ -20,7 +20,8 @@ import FoundationNetworking
 
     static func install(_ h: NodeHarness) async throws {
         for file in ["virtualservices.networking.istio.io.yaml", "destinationrules.networking.istio.io.yaml"] {
-            let yaml = try Data(contentsOf: URL(fileURLWithPath: repoRoot + "/../shared/fixtures/istio/" + file))
+            // The project's own Istio CRDs: a clone needs nothing beside it.
+            let yaml = try Data(contentsOf: URL(fileURLWithPath: Repo.localCRDs + "/" + file))
             _ = try await h.client.send(method: "POST", path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
                                         body: yaml, contentType: "application/yaml")
         }

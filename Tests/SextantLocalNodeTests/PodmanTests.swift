@@ -159,15 +159,11 @@ import Testing
     }
 }
 
-/// podman as hack/images/build.sh and test.sh run it here.
+/// podman as hack/images/build.sh and test.sh run it here (the images: `PodmanImages`).
 enum Podman {
-    struct Images {
-        var trainer: String
-        var server: String
-    }
+    typealias Images = PodmanImages.Images
 
-    /// runc and the ulimits these machines allow (hack/images/containers.conf).
-    static let environment = ["CONTAINERS_CONF": Repo.root + "/hack/images/containers.conf"]
+    static let environment = PodmanImages.environment
 
     /// The tests' node name, also the label value of their containers.
     static let nodeName = "sextant-podman-test"
@@ -179,7 +175,7 @@ enum Podman {
 
     /// A node with the podman runtime for `body`, stopped (its containers removed) before returning.
     static func withNode(_ body: (NodeHarness, Images) async throws -> Void) async throws {
-        guard let images = try ready() else { return }
+        guard let images = try PodmanImages.ready(suite: "PodmanTests", nodeName: nodeName) else { return }
         guard let h = try await NodeHarness.start(configure: configure) else { return }
         do {
             try await body(h, images)
@@ -188,54 +184,6 @@ enum Podman {
             throw error
         }
         await h.stop()
-    }
-
-    /// The images' tag: the chart's appVersion, as build.sh tags them.
-    static func images() throws -> Images {
-        let chart = try String(contentsOfFile: Repo.root + "/charts/sextant/Chart.yaml", encoding: .utf8)
-        let line = chart.split(separator: "\n").first { $0.hasPrefix("appVersion:") } ?? ""
-        let tag = line.dropFirst("appVersion:".count).trimmingCharacters(in: CharacterSet(charactersIn: " \""))
-        return Images(trainer: "ghcr.io/sextant-dev/sextant-trainer:\(tag)", server: "ghcr.io/sextant-dev/sextant-server:\(tag)")
-    }
-
-    /// The images when podman can run them; nil (with a loud message) where podman cannot run a
-    /// container. A missing podman or image throws.
-    static func ready() throws -> Images? {
-        guard try Tooling.available("podman (Debian package podman)", Tooling.find("podman") != nil),
-              let podman = Tooling.find("podman") else { return nil }
-        let images = try images()
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in environment { env[k] = v }
-        // Containers an interrupted earlier run of these tests left behind.
-        let leftovers = try runCommand(podman, ["ps", "--all", "--quiet", "--filter",
-                                                "label=dev.sextant.local-node=\(nodeName)"], environment: env)
-        let ids = leftovers.output.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
-        if leftovers.code == 0, !ids.isEmpty { _ = try runCommand(podman, ["rm", "--force", "--time", "0"] + ids, environment: env) }
-        func exists(_ image: String) throws -> Bool {
-            try runCommand(podman, ["image", "exists", image], environment: env).code == 0
-        }
-        // Can podman run a container here? Asked with an image that exists: where it cannot, the
-        // images' RUN steps could not be built either, so the base image (podman import) is the fallback.
-        let base = "localhost/sextant-base:bookworm"
-        guard let probeImage = try [images.trainer, base].first(where: exists) else {
-            throw TestSetupError("neither \(images.trainer) nor \(base) is in podman's storage: run hack/images/build.sh "
-                + "(hack/test.sh does before the Swift tests)")
-        }
-        let probe = try runCommand(podman, ["run", "--rm", "--network", "none", "--entrypoint", "/bin/true", probeImage],
-                                   environment: env)
-        if probe.code != 0 {
-            let message = "SKIPPED PodmanTests: podman cannot run containers on this machine (podman run exited "
-                + "\(probe.code): \(probe.output.prefix(400))); the local node's podman runtime is untested here"
-            FileHandle.standardError.write(Data(("\n*** " + message + " ***\n").utf8))
-            print(message)
-            return nil
-        }
-        for image in [images.trainer, images.server] {
-            if try exists(image) { continue }
-            throw TestSetupError("image \(image) is not in podman's storage: build it with hack/images/build.sh "
-                + "(hack/test.sh does before the Swift tests)")
-        }
-        return images
     }
 
     static func pod(_ name: String, containers: [JSONValue], restartPolicy: String, volumes: [JSONValue] = []) -> JSONValue {

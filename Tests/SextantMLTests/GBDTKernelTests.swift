@@ -20,13 +20,34 @@ import Testing
             s.gh[2 * r] = Float(rng.nextGaussian())
             s.gh[2 * r + 1] = Float(0.01 + rng.nextUnit())
         }
+        let q = quantiser(s)
+        for r in 0..<rows { s.ghq[2 * r] = q.fixed(g: s.gh[2 * r]); s.ghq[2 * r + 1] = q.fixed(h: s.gh[2 * r + 1]) }
         let cuts = BinCuts(cuts: (0..<features).map { j in (0..<(j * 9)).map(Double.init) },
                            isCategorical: [Bool](repeating: false, count: features),
                            binCount: (0..<features).map { $0 * 9 + 1 })
         return (s, cuts)
     }
 
-    /// Scalar sums in row order: exactly what the kernel must produce.
+    static func quantiser(_ s: RowStore) -> GradientQuantiser {
+        var mg = 0.0, mh = 0.0
+        for r in 0..<s.rows { mg = max(mg, abs(Double(s.gh[2 * r]))); mh = max(mh, Double(s.gh[2 * r + 1])) }
+        return GradientQuantiser(maxAbsG: mg, maxH: mh)
+    }
+
+    /// Plain integer sums of the fixed-point pairs: exactly what the kernel must produce.
+    static func fixedReference(_ s: RowStore, positions: Range<Int>, features: [Int]) -> [Int64] {
+        var h = [Int64](repeating: 0, count: s.features * histogramStride * 2)
+        for i in positions {
+            let r = Int(s.rowIndex[i])
+            for j in features {
+                let idx = (j * histogramStride + Int(s.rowBins[r * s.stride + j])) * 2
+                h[idx] += Int64(s.ghq[2 * r]); h[idx + 1] += Int64(s.ghq[2 * r + 1])
+            }
+        }
+        return h
+    }
+
+    /// Scalar sums in row order of the floating-point pairs (for the split search).
     static func reference(_ s: RowStore, positions: Range<Int>, features: [Int]) -> [Double] {
         var h = [Double](repeating: 0, count: s.features * histogramStride * 2)
         for i in positions {
@@ -50,13 +71,13 @@ import Testing
         for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
         for i in 0..<5_000 { s.rowIndex[i] = Int32(order[i]) }
         for features in [Array(0..<13), [0, 2, 3, 7, 12]] {
-            let a = UnsafeMutablePointer<Double>.allocate(capacity: builder.histSize)
-            let b = UnsafeMutablePointer<Double>.allocate(capacity: builder.histSize)
+            let a = UnsafeMutablePointer<Int64>.allocate(capacity: builder.histSize)
+            let b = UnsafeMutablePointer<Int64>.allocate(capacity: builder.histSize)
             defer { a.deallocate(); b.deallocate() }
             a.initialize(repeating: 0, count: builder.histSize); b.initialize(repeating: 0, count: builder.histSize)
             builder.buildHistograms([(0, 1_200, a), (1_200, 3_000, b)], features: features)
-            let ra = Self.reference(s, positions: 0..<1_200, features: features)
-            let rb = Self.reference(s, positions: 1_200..<3_000, features: features)
+            let ra = Self.fixedReference(s, positions: 0..<1_200, features: features)
+            let rb = Self.fixedReference(s, positions: 1_200..<3_000, features: features)
             #expect(Array(UnsafeBufferPointer(start: a, count: builder.histSize)) == ra)
             #expect(Array(UnsafeBufferPointer(start: b, count: builder.histSize)) == rb)
         }
@@ -67,12 +88,12 @@ import Testing
         let builder = TreeBuilder(store: s, cuts: cuts, params: GBDTParameters(), threads: 2)
         for i in 0..<6_000 { s.rowIndex[i] = Int32(i) }
         let all = Array(0..<9)
-        let parent = Self.reference(s, positions: 0..<6_000, features: all)
-        let child = Self.reference(s, positions: 0..<2_500, features: all)
-        let sibling = Self.reference(s, positions: 2_500..<6_000, features: all)
-        for i in 0..<parent.count {
-            #expect(abs((parent[i] - child[i]) - sibling[i]) <= 1e-9 * max(1, abs(parent[i])))
-        }
+        let parent = Self.fixedReference(s, positions: 0..<6_000, features: all)
+        let child = Self.fixedReference(s, positions: 0..<2_500, features: all)
+        let sibling = Self.fixedReference(s, positions: 2_500..<6_000, features: all)
+        // Fixed-point sums: parent - child is the sibling exactly (no rounding to tolerate).
+        #expect(zip(parent, child).map { $0 - $1 } == sibling)
+        #expect(parent.contains { $0 != 0 })
         _ = builder
     }
 

@@ -58,9 +58,9 @@ import Testing
         #expect(r[2].name == "robustness.noise=2.0")
     }
 
-    @Test func dataQualityChecks() {
+    @Test func dataQualityChecks() throws {
         let x = FeatureMatrix(names: ["a", "flat"], columns: [[1, .nan, 3, 4], [2, 2, 2, 2]], isCategorical: [false, false], levels: [[], []])
-        let profile = ReferenceProfile.build(x, labels: [1, 0, 0, 0], threads: 1)
+        let profile = try ReferenceProfile.build(x, labels: [1, 0, 0, 0], threads: 1)
         #expect(profile.column("a")?.nullRatio == 0.25)
         #expect(profile.column("a")?.mean == 8.0 / 3.0)
         let r = Gates.dataQuality(.init(maxNullRatio: 0.2, minFeatureVariance: 1e-6, classBalance: .init(min: 0.3, max: 0.7)), profile: profile)

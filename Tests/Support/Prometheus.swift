@@ -145,6 +145,19 @@ public final class PrometheusServer: @unchecked Sendable {
         throw TestSetupError("prometheus targets not all up within \(timeout): \(last.prefix(2000))")
     }
 
+    /// The single value of an instant query (`/api/v1/query`) now: nil when the result is empty;
+    /// throws when Prometheus does not answer 200 or answers more than one series.
+    public func query(_ promql: String) throws -> Double? {
+        let encoded = promql.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? promql
+        let answer = try LocalHTTP.request("GET", port: port, path: "/api/v1/query?query=" + encoded, timeoutSeconds: 2)
+        guard answer.status == 200 else { throw TestSetupError("prometheus answered \(answer.status): \(answer.text)") }
+        let root = try JSONSerialization.jsonObject(with: answer.body) as? [String: Any]
+        let result = (root?["data"] as? [String: Any])?["result"] as? [[String: Any]] ?? []
+        guard result.count <= 1 else { throw TestSetupError("\(result.count) series for \(promql)") }
+        guard let value = result.first?["value"] as? [Any], value.count == 2, let text = value[1] as? String else { return nil }
+        return Double(text)
+    }
+
     public func stop() { process.stop() }
 
     deinit { process.stop() }

@@ -3,8 +3,11 @@
 # sextant-server Pod, V2 infer requests sent directly to its endpoint and through the address of the
 # VirtualService that routes to it; wrk prints req/s and latency percentiles side by side.
 #   hack/bench/data-plane.sh        (DURATION=10s CONNECTIONS=16 by default)
-# Needs: swift, wrk, haproxy, kubectl (hack/install-deps.sh). The server is the release build in
-# .build-release when it exists (hack/images/build.sh makes it), else the debug build.
+# Needs: swift, wrk, haproxy, kubectl (hack/install-deps.sh). The server is the one in
+# SEXTANT_BIN_DIR when set, else the release build in .build-release when it exists
+# (hack/images/build.sh makes it), else the debug build. The release binary of the image works too:
+#   id=$(podman create ghcr.io/sextant-dev/sextant-server:0.1.0); mkdir -p /tmp/rel
+#   podman cp $id:/usr/local/bin/sextant-server /tmp/rel/; podman rm $id; SEXTANT_BIN_DIR=/tmp/rel hack/bench/data-plane.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-10s}
@@ -20,6 +23,7 @@ swift build --product sextant >/dev/null
 CLI=$(swift build --show-bin-path)/sextant
 BINDIR=$(swift build --show-bin-path)
 [ -x .build-release/release/sextant-server ] && BINDIR=$(cd .build-release/release && pwd)
+[ -n "${SEXTANT_BIN_DIR:-}" ] && BINDIR=$(cd "$SEXTANT_BIN_DIR" && pwd)
 swift build --product sextant-trainer >/dev/null
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -30,7 +34,8 @@ export KUBECONFIG=$WORK/kubeconfig
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$API/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 "$CLI" dev node --kubeconfig "$KUBECONFIG" --work-dir "$WORK/node" --bin-dir "$BINDIR" >"$WORK/node.log" 2>&1 &
 PIDS+=($!)
-kubectl apply -f ../shared/fixtures/istio/ -f crds/canaryrollouts.yaml >/dev/null
+kubectl apply -f hack/local-crds/virtualservices.networking.istio.io.yaml \
+  -f hack/local-crds/destinationrules.networking.istio.io.yaml -f crds/canaryrollouts.yaml >/dev/null
 
 python3 hack/demo-data.py "$WORK/fraud.csv" >/dev/null
 cat >"$WORK/train.yaml" <<EOF

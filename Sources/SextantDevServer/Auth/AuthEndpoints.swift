@@ -73,7 +73,9 @@ extension DevAPIHandler {
             guard user.groups.contains("system:masters") else { throw RBACPolicy.forbidden(user, attributes) }
             return
         }
-        guard (await rbacPolicy()).allows(user, attributes).allowed else { throw RBACPolicy.forbidden(user, attributes) }
+        let allowed = (await rbacPolicy()).allows(user, attributes).allowed
+        if !user.groups.contains("system:masters") { authorizationLog.record(AuthorizationDecision(user, attributes, allowed: allowed)) }
+        guard allowed else { throw RBACPolicy.forbidden(user, attributes) }
     }
 
     /// Answers the authentication and authorization endpoints; nil for every other request.

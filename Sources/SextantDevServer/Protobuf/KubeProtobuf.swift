@@ -113,3 +113,14 @@ private extension String {
         self = hex.count == 1 ? "0" + hex : hex
     }
 }
+
+/// The same envelope for programs outside this module (`bench-apiserver` sends protobuf bodies).
+public enum KubernetesProtobuf {
+    public static let mediaType = KubeProtobuf.mediaType
+
+    /// An object with `apiVersion` and `kind` as `k8s\0` + `runtime.Unknown`; nil for kinds without a message.
+    public static func encode(_ object: JSONValue) throws -> [UInt8]? { try KubeProtobuf.encode(object) }
+
+    /// A protobuf body as JSON (`apiVersion` and `kind` from the envelope).
+    public static func decode(_ body: [UInt8]) throws -> JSONValue { try KubeProtobuf.decode(body) }
+}

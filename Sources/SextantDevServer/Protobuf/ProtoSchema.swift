@@ -46,9 +46,9 @@ struct ProtoSchema: Sendable {
     /// Reads a `google.protobuf.FileDescriptorSet` (field numbers from descriptor.proto:
     /// FileDescriptorSet.file 1; FileDescriptorProto.package 2, message_type 4; DescriptorProto
     /// name 1, field 2, nested_type 3, options 7; FieldDescriptorProto name 1, number 3, label 4,
-    /// type 5, type_name 6; MessageOptions.map_entry 7). SwiftProtobuf's own descriptor types are
-    /// not used: depending on the package makes every `swift build` compile its bundled protoc
-    /// (C++) for its plugin, minutes of CI per clean build.
+    /// type 5, type_name 6; MessageOptions.map_entry 7). SwiftProtobuf's
+    /// `Google_Protobuf_FileDescriptorSet` could read it instead (the package is in the graph for
+    /// gRPC now); see docs/dev-apiserver.md#protobuf.
     init(descriptorSet bytes: [UInt8]) throws {
         var messages: [String: Message] = [:]
         func fields(of range: Range<Int>) throws -> [(Int, WireType, Range<Int>?, UInt64)] {
