@@ -181,6 +181,7 @@ public enum SextantCRDs {
                 PrinterColumn("Model", "string", ".spec.modelName", "Model name."),
                 PrinterColumn("Phase", "string", ".status.phase", "Summary of the state."),
                 PrinterColumn("Latest", "string", ".status.latestModelVersion", "Latest registered version."),
+                PrinterColumn("Progress", "string", ".status.progress", "The running run's rounds done, validation metric and ETA."),
                 PrinterColumn("Schedule", "string", ".spec.schedule.cron", "Cron schedule."),
                 PrinterColumn("Last-Schedule", "date", ".status.lastScheduleTime", "Last scheduled run."),
                 PrinterColumn("Age", "date", ".metadata.creationTimestamp", "Age."),

@@ -35,6 +35,8 @@ public struct CanaryRolloutSpec: Codable, Sendable, Hashable {
     public var strategy: RolloutStrategy
     public var analysis: AnalysisSpec?
     public var webhooks: [RolloutWebhook]?
+    /// Where RolloutStarted, StepAdvanced, AnalysisFailed, Promoted, RolledBack, RolloutFailed are posted.
+    public var notifications: [NotificationTarget]?
     /// Holds the rollout at its current step while true.
     public var paused: Bool?
     public var progressDeadlineSeconds: Int?
@@ -458,6 +460,8 @@ public struct CanaryRolloutStatus: Codable, Sendable, Hashable {
     /// started, closed with its outcome. ModelVersion records and the important Events derive
     /// from it, so a controller killed at any point after a commit catches up.
     public var history: [RolloutRecord]?
+    /// Notifications delivered (or given up on), so a restarted controller posts only what is missing.
+    public var notifications: [NotificationRecord]?
     public init() {}
 }
 

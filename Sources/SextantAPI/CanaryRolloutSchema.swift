@@ -208,6 +208,7 @@ extension CanaryRollout {
                     "retries": .integer("Retries of a failed call before it counts as failed.", default: 2, min: 0, max: 10),
                     "metadata": .map("Extra key/values sent in the body.", of: .string("A value.")),
                 ]), maxItems: 16, listType: "map", mapKeys: ["name"]),
+            "notifications": .notifications(NotificationEvent.rollout),
             "paused": .boolean("Hold the rollout at its current step (analysis continues, no step advances) while true.",
                                default: false),
             "progressDeadlineSeconds": .integer("A rollout making no progress (Deployment not ready, hold on errors) this long fails and rolls back.",
@@ -279,6 +280,7 @@ extension CanaryRollout {
                     "reason": .string("Reason of the outcome (e.g. `AnalysisFailed`)."),
                     "message": .string("The status message when it ended."),
                 ]), maxItems: 16),
+            "notifications": .notificationRecords,
         ])
     }
 }

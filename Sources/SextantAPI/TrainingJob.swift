@@ -41,6 +41,8 @@ public struct TrainingJobSpec: Codable, Sendable, Hashable {
     public var schedule: TrainingSchedule?
     public var retrainOn: RetrainPolicy?
     public var release: ReleasePolicy?
+    /// Where TrainingStarted, RetrainTriggered, TrainingSucceeded, TrainingFailed, GateFailed are posted.
+    public var notifications: [NotificationTarget]?
 
     public init(modelName: String, data: DataSpec, output: OutputSpec) {
         self.modelName = modelName
@@ -371,8 +373,12 @@ public struct TrainingJobStatus: Codable, Sendable, Hashable {
     public var lastRetrainTime: String?
     public var retrainChecks: [RetrainCheck]?
     public var latestModelVersion: String?
+    /// The active run's progress in one line (the `Progress` printer column), derived from its `progress`.
+    public var progress: String?
     public var requests: TrainingJobRequests?
     public var message: String?
+    /// Notifications delivered (or given up on), so a restarted controller posts only what is missing.
+    public var notifications: [NotificationRecord]?
     public init() {}
 }
 
@@ -394,6 +400,8 @@ public struct TrainingRun: Codable, Sendable, Hashable {
     public var message: String?
     /// The MLflow run this run was reported as (set once reported; see docs/training.md#mlflow).
     public var mlflowRunId: String?
+    /// The trainer's last progress report while the run ran (docs/training.md#progress).
+    public var progress: TrainingProgress?
     public init(name: String, trigger: RunTrigger, result: RunResult = .running) {
         self.name = name
         self.trigger = trigger
@@ -447,4 +455,29 @@ public struct TrainingJobRequests: Codable, Sendable, Hashable {
     /// Start a run now (`sextant retrain`).
     public var run: ManualRequest?
     public init() {}
+}
+
+/// What the trainer last reported about a running run (its `sextant-progress` log line).
+public struct TrainingProgress: Codable, Sendable, Hashable {
+    public var roundsDone: Int
+    public var rounds: Int?
+    public var metric: String?
+    public var value: Double?
+    public var etaSeconds: Double?
+    public var time: String
+    public init(roundsDone: Int, time: String) {
+        self.roundsDone = roundsDone
+        self.time = time
+    }
+
+    /// `120/300 valid-logloss=0.4123 ETA 45s`: the `Progress` column.
+    public var summary: String {
+        var parts = [rounds.map { "\(roundsDone)/\($0)" } ?? "\(roundsDone)"]
+        if let metric, let value { parts.append("\(metric)=\(String(format: "%.4g", value))") }
+        if let eta = etaSeconds, eta.isFinite, eta >= 0 {
+            let s = Int(eta.rounded())
+            parts.append("ETA " + (s >= 3600 ? "\(s / 3600)h\(s % 3600 / 60)m" : s >= 60 ? "\(s / 60)m\(s % 60)s" : "\(s)s"))
+        }
+        return parts.joined(separator: " ")
+    }
 }

@@ -202,6 +202,7 @@ extension TrainingJob {
                                   maxItems: 8, listType: "set"),
                 "canaryRollout": .objectName("A CanaryRollout in this namespace whose `spec.modelVersion` is set to each approved version: drift, retrain, gate, register, canary, with no human in the loop."),
             ]),
+            "notifications": .notifications(NotificationEvent.training),
         ])
     }
 
@@ -231,6 +232,15 @@ extension TrainingJob {
                     "reason": .string("CamelCase reason of a failure (`GateFailed`, `DeadlineExceeded`, `OOMKilled`, `DataHashMismatch`, ...)."),
                     "message": .string("Details: which gate failed with which value, which column was bad, ..."),
                     "mlflowRunId": .string("The MLflow run this run was reported as, once reported (controller flag `--mlflow-tracking-uri`)."),
+                    "progress": .object("The trainer's last progress report while it ran (read from its log every few seconds; gradient boosting only).",
+                                        required: ["roundsDone", "time"], [
+                        "roundsDone": .integer("Boosting rounds done.", min: 0),
+                        "rounds": .integer("Rounds planned (`nEstimators`; early stopping may end sooner).", min: 0),
+                        "metric": .string("The validation metric reported (`valid-logloss`, `valid-rmse`, ...); absent without a validation split."),
+                        "value": .number("Its value after the last round done."),
+                        "etaSeconds": .number("Estimated seconds to the last round, from the mean round time so far."),
+                        "time": .time("When the controller read it."),
+                    ]),
                 ]), maxItems: 50),
             "runCount": .integer("Runs started so far; the next run is `<metadata.name>-<runCount+1>`.", min: 0, format: "int64"),
             "lastScheduleTime": .time("Last time a scheduled run was started."),
@@ -248,10 +258,12 @@ extension TrainingJob {
                     "message": .string("Error or details."),
                 ]), maxItems: 16),
             "latestModelVersion": .string("The ModelVersion registered by the latest successful run."),
+            "progress": .string("The active run's progress in one line (`120/300 valid-logloss=0.4123 ETA 45s`), the `Progress` column of `kubectl get tj`; absent when no run is active."),
             "requests": .object("Manual requests, written through the status subresource (`sextant retrain`) and cleared by the controller once acted on.", [
                 "run": .manualRequest("Start a run now (trigger `Manual`), subject to `concurrencyPolicy`."),
             ]),
             "message": .string("Human readable summary of the current state."),
+            "notifications": .notificationRecords,
         ])
     }
 }

@@ -254,6 +254,7 @@ extension TrainingJob {
             c.name(rel.canaryRollout, "spec.release.canaryRollout")
             c.unique(rel.aliases ?? [], "spec.release.aliases")
         }
+        c.notifications(s.notifications, allowed: NotificationEvent.training)
         return c.errors
     }
 }
@@ -445,6 +446,7 @@ extension CanaryRollout {
         c.range(s.progressDeadlineSeconds, "spec.progressDeadlineSeconds", 1, nil)
         c.range(s.scaleDownDelaySeconds, "spec.scaleDownDelaySeconds", 0, nil)
         c.range(s.abortScaleDownDelaySeconds, "spec.abortScaleDownDelaySeconds", 0, nil)
+        c.notifications(s.notifications, allowed: NotificationEvent.rollout)
         return c.errors
     }
 }

@@ -23,7 +23,9 @@ public func addCanaryRolloutController(to manager: Manager, settings: Controller
     let reconciler = CanaryRolloutReconciler(
         client: manager.client, settings: settings, rollouts: rollouts.cache, modelVersions: modelVersions.cache,
         deployments: deployments.cache, servingDeployments: servingDeployments.cache, analysis: analysis ?? RolloutAnalysis(settings: settings),
-        events: manager.eventRecorder(), logger: logger)
+        events: manager.eventRecorder(),
+        notifier: Notifier(client: manager.client, events: manager.eventRecorder(), policy: settings.notificationDelivery),
+        logger: logger)
     let controller = Controller(name: "canaryrollout", reconciler: reconciler,
                                 options: ControllerOptions(concurrency: concurrency, keyFilter: manager.shardKeyFilter),
                                 metrics: manager.metrics)

@@ -23,12 +23,14 @@ public struct CanaryRolloutReconciler: Reconciler {
     let analysis: RolloutAnalysis
     let webhooks: RolloutWebhooks
     let events: EventRecorder
+    /// Posts `spec.notifications` in the background (nil: none are posted).
+    let notifier: Notifier?
     let logger: Logger
 
     public init(client: KubeClient, settings: ControllerSettings, rollouts: Cache<DynamicObject>,
                 modelVersions: Cache<DynamicObject>, deployments: Cache<DynamicObject>,
                 servingDeployments: Cache<ServingDeployment>? = nil, analysis: RolloutAnalysis,
-                webhooks: RolloutWebhooks = RolloutWebhooks(), events: EventRecorder,
+                webhooks: RolloutWebhooks = RolloutWebhooks(), events: EventRecorder, notifier: Notifier? = nil,
                 logger: Logger = Logger(label: "sextant.controllers.canaryrollout")) {
         self.client = client
         self.settings = settings
@@ -40,6 +42,7 @@ public struct CanaryRolloutReconciler: Reconciler {
         self.analysis = analysis
         self.webhooks = webhooks
         self.events = events
+        self.notifier = notifier
         self.logger = logger
     }
 
@@ -93,6 +96,7 @@ public struct CanaryRolloutReconciler: Reconciler {
         try await recordVersions(stored, now: now)
         await report(outcome, on: stored, now: now)
         await writeTransitionEvents(stored, now: now)
+        await notify(stored, now: now)
 
         var wait = outcome.requeueAfter
         // Istio objects are not watched: a missing or broken one is read again every 10 s.
@@ -418,6 +422,17 @@ public struct CanaryRolloutReconciler: Reconciler {
     }
 
     static let transitionEventHorizon: TimeInterval = 3600
+
+    /// Hands the transitions of the committed status not yet in `status.notifications` to the
+    /// notifier, which posts them in the background: a receiver never holds the rollout.
+    func notify(_ rollout: CanaryRollout, now: Date) async {
+        guard let notifier, let targets = rollout.spec.notifications, !targets.isEmpty else { return }
+        let pending = NotificationPolicy.pending(RolloutNotifications.derive(rollout), targets: targets,
+                                                 records: rollout.status?.notifications, now: now)
+        let regarding = ObjectReference(apiVersion: CanaryRollout.apiVersion, kind: CanaryRollout.kind, name: rollout.metadata.name,
+                                        namespace: rollout.metadata.namespace, uid: rollout.metadata.uid)
+        await notifier.submit(pending, resource: RolloutServing.canaryRollouts, regarding: regarding)
+    }
 
     // MARK: Conditions
 

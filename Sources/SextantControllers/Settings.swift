@@ -21,6 +21,10 @@ public struct ControllerSettings: Sendable {
     public var mlflowCredentials: MLflowCredentials?
     /// How soon a report that failed (MLflow down) is tried again.
     public var mlflowRetryInterval: Duration
+    /// Retries, backoff and rate limit of `spec.notifications` (docs/notifications.md).
+    public var notificationDelivery = NotificationDeliveryPolicy()
+    /// How often a running trainer's log is read for its progress (docs/training.md#progress).
+    public var trainingProgressInterval: TimeInterval = 5
 
     public init(prometheusAddress: String? = nil,
                 trainerImage: String = "ghcr.io/sextant-dev/sextant-trainer:latest",

@@ -52,7 +52,10 @@ public func addTrainingControllers(to manager: Manager, settings: ControllerSett
 
     let tjReconciler = TrainingJobReconciler(client: manager.client, settings: settings, trainingJobs: trainingJobs.cache,
                                              jobs: jobs.cache, pods: pods.cache, modelVersions: modelVersions.cache,
-                                             rollouts: rollouts.cache, events: events, query: query, logger: logger)
+                                             rollouts: rollouts.cache, events: events, query: query,
+                                             notifier: Notifier(client: manager.client, events: events,
+                                                                policy: settings.notificationDelivery),
+                                             logger: logger)
     let tjController = Controller(name: "trainingjob", reconciler: tjReconciler,
                                   options: ControllerOptions(concurrency: concurrency, keyFilter: manager.shardKeyFilter),
                                   metrics: manager.metrics)

@@ -20,6 +20,8 @@ struct TrainingJobReconciler: Reconciler {
     let rollouts: Cache<DynamicObject>
     let events: EventRecorder
     let query: RetrainQuery
+    /// Posts `spec.notifications` in the background (nil: none are posted).
+    var notifier: Notifier? = nil
     let logger: Logger
 
     func reconcile(_ key: ObjectKey) async throws -> ReconcileResult {
@@ -52,7 +54,9 @@ struct TrainingJobReconciler: Reconciler {
         for e in run.events { await events.record(tj, type: e.warning ? .warning : .normal, reason: e.reason, action: e.action, note: e.note, now: now) }
         // After the status write: MLflow being slow or down never delays or fails a run (MLflow.swift).
         if let retry = await reportToMLflow(run.updated, now: now) { wake.append(retry) }
+        await notify(run.updated, now: now)
         if run.requeueSoon { wake.append(now.addingTimeInterval(1)) }
+        if run.pollProgress { wake.append(now.addingTimeInterval(settings.trainingProgressInterval)) }
         guard let soonest = wake.min() else { return .done }
         let delay = max(0.05, soonest.timeIntervalSince(now))
         return .requeue(after: .milliseconds(Int64(delay * 1000)))
@@ -65,6 +69,8 @@ struct TrainingJobReconciler: Reconciler {
         let now: Date
         var events: [(warning: Bool, reason: String, action: String, note: String)] = []
         var requeueSoon = false
+        /// A run is in progress: read its trainer's progress again after `progressInterval`.
+        var pollProgress = false
         /// Something this reconcile found worth saying in `status.message` (a waiting schedule, a missing rollout).
         var notice: String?
         /// The retrain annotation value acted on, removed once the run is recorded.
@@ -134,7 +140,10 @@ struct TrainingJobReconciler: Reconciler {
                 ctx.event(suspend ? "RunSuspended" : "RunResumed", "run \(run.name): Job \(jobName) \(suspend ? "suspended" : "resumed")")
             }
             let runPods = pods.list(labels: [SextantLabel.run: run.name], namespace: ctx.namespace)
-            guard let outcome = TrainingOutcome.classify(TrainingResources.observe(job: job, pods: runPods)) else { continue }
+            guard let outcome = TrainingOutcome.classify(TrainingResources.observe(job: job, pods: runPods)) else {
+                await readProgress(run, pods: runPods, &ctx)
+                continue
+            }
             try await finish(run, outcome: outcome, job: job, &ctx)
         }
     }
@@ -504,6 +513,7 @@ struct TrainingJobReconciler: Reconciler {
         let runs = status.runs ?? []
         let active = runs.filter { $0.result == .running }
         status.activeRun = active.first?.name
+        status.progress = active.first?.progress?.summary
         status.phase = TrainingRuns.phase(spec: spec, runs: runs)
         if spec.schedule != nil || spec.retrainOn != nil || status.observedGeneration == nil { status.observedGeneration = gen }
         var conditions = status.conditions ?? []
@@ -539,5 +549,46 @@ struct TrainingJobReconciler: Reconciler {
             status.message = nil
         }
         ctx.status = status
+    }
+}
+
+extension TrainingJobReconciler {
+    /// Hands the runs' transitions not yet in `status.notifications` to the notifier (background).
+    func notify(_ tj: TrainingJob, now: Date) async {
+        guard let notifier, let targets = tj.spec.notifications, !targets.isEmpty else { return }
+        let pending = NotificationPolicy.pending(TrainingNotifications.derive(tj), targets: targets,
+                                                 records: tj.status?.notifications, now: now)
+        let regarding = ObjectReference(apiVersion: TrainingJob.apiVersion, kind: TrainingJob.kind, name: tj.metadata.name,
+                                        namespace: tj.metadata.namespace, uid: tj.metadata.uid)
+        await notifier.submit(pending, resource: TrainingResources.trainingJobs, regarding: regarding)
+    }
+}
+
+// MARK: Progress
+
+extension TrainingJobReconciler {
+    /// Reads the last `sextant-progress` line from the tail of the run's running trainer Pod's log
+    /// (`pods/log`: the kubelet in a cluster, the local node in development) into the run's
+    /// `progress`. Never fails the reconcile: no Pod, no log yet or an error leaves it as it was.
+    func readProgress(_ run: TrainingRun, pods runPods: [DynamicObject], _ ctx: inout RunContext) async {
+        ctx.pollProgress = true  // every settings.trainingProgressInterval while the run runs
+        let running = runPods.filter { $0.raw[path: ["status", "phase"]]?.stringValue == "Running" }
+        guard let pod = running.max(by: { ($0.metadata.creationTimestamp ?? "") < ($1.metadata.creationTimestamp ?? "") }),
+              let name = pod.metadata.name else { return }
+        let path = "/api/v1/namespaces/\(ctx.namespace)/pods/\(name)/log"
+        let query = [URLQueryItem(name: "container", value: TrainingResources.containerName),
+                     URLQueryItem(name: "tailLines", value: "50"), URLQueryItem(name: "limitBytes", value: "65536")]
+        let text: String
+        do {
+            text = String(decoding: try await client.send(method: "GET", path: path, query: query, accept: "text/plain"), as: UTF8.self)
+        } catch {
+            logger.debug("cannot read trainer log", metadata: ["pod": "\(ctx.namespace)/\(name)", "error": "\(error)"])
+            return
+        }
+        guard let progress = TrainerProgressLog.latest(in: text, at: ctx.now),
+              TrainerProgressLog.changed(run.progress, progress) else { return }
+        var updated = run
+        updated.progress = progress
+        record(updated, &ctx)
     }
 }

@@ -79,12 +79,13 @@ public enum ModelPages {
 public enum TrainingPages {
     public static func list(_ jobs: [TrainingJob], namespace: String?, selector: String?, next: String?) -> String {
         "<h1>Training</h1>" + Layout.filter(path: "/training", namespace: namespace, selector: selector)
-            + Layout.table(["Namespace", "Name", "Model", "Phase", "Active run", "Last result", "Schedule", "Next run", "Latest version"], jobs.map { job in
+            + Layout.table(["Namespace", "Name", "Model", "Phase", "Active run", "Progress", "Last result", "Schedule", "Next run", "Latest version"], jobs.map { job in
                 let ns = job.metadata.namespace ?? "", name = job.metadata.name ?? ""
                 let last = job.status?.runs?.first
                 return [Html.escape(ns), Layout.link("/training/\(Html.component(ns))/\(Html.component(name))", name),
                         Html.escape(job.spec.modelName), Layout.badge(job.status?.phase?.rawValue ?? "Pending"),
-                        Html.escape(job.status?.activeRun ?? "-"), last.map { Layout.badge($0.result.rawValue) } ?? "-",
+                        Html.escape(job.status?.activeRun ?? "-"), Html.escape(job.status?.progress ?? "-"),
+                        last.map { Layout.badge($0.result.rawValue) } ?? "-",
                         Html.escape(job.spec.schedule?.cron ?? "-"), Html.escape(job.status?.nextScheduleTime ?? "-"),
                         Html.escape(job.status?.latestModelVersion ?? "-")]
             }, id: "trainingjobs", empty: "No TrainingJobs found.")
@@ -99,9 +100,10 @@ public enum TrainingPages {
         if let message = job.status?.message { out += "<dt>Message</dt><dd>\(Html.escape(message))</dd>" }
         out += "<dt>Schedule</dt><dd>\(Html.escape(job.spec.schedule?.cron ?? "-")) · next \(Html.escape(job.status?.nextScheduleTime ?? "-"))</dd></dl>"
         out += "<div class=\"actions\">" + Layout.action(.retrain, namespace: ns, name: name, csrf: csrf) + "</div>"
-        out += "<h2>Runs</h2>" + Layout.table(["Run", "Trigger", "Started", "Completed", "Result", "Model version", "Message"], (job.status?.runs ?? []).map { run in
+        out += "<h2>Runs</h2>" + Layout.table(["Run", "Trigger", "Started", "Completed", "Result", "Progress", "Model version", "Message"], (job.status?.runs ?? []).map { run in
             [Html.escape(run.name), Html.escape(run.trigger.type.rawValue + (run.trigger.requestedBy.map { " by \($0)" } ?? "")),
              Html.escape(run.startTime ?? "-"), Html.escape(run.completionTime ?? "-"), Layout.badge(run.result.rawValue),
+             Html.escape(run.progress?.summary ?? "-"),
              run.modelVersion.map { Layout.link("/models/\(Html.component(ns))/\(Html.component($0))", $0) } ?? "-",
              Html.escape(run.message ?? "")]
         }, id: "runs", empty: "No runs yet.")

@@ -163,12 +163,14 @@ public enum Trainer {
             }
             let trainStart = Date()
             let total = params.nEstimators
+            let progressLine = ProgressLine(rounds: total, metric: validation == nil ? nil : "valid-\(objective.evaluationLossName)")
             let result = GradientBoosting.train(trainBins, labels: trainLabels, weights: weightsOf(split.train), cuts: cuts, params: params,
                                                 objective: objective, classes: classes, validation: validation) { p in
                 if p.round % 10 == 0 || p.round == total || p.round == 1 {
                     let v = p.validationLogLoss.map { " valid-\(objective.evaluationLossName)=\(String(format: "%.5f", $0))" } ?? ""
                     log("round \(p.round)/\(total)\(v) elapsed=\(String(format: "%.2f", p.elapsedSeconds))s")
                 }
+                if let line = progressLine.line(for: p) { log(line) }
             }
             lap("trainSeconds", trainStart)
             validationLosses = result.validationLoss.isEmpty ? nil : result.validationLoss

@@ -117,6 +117,16 @@ import Testing
               gates: {dataQuality: {classBalance: {min: 0.6, max: 0.4}}}
 
             """, "min must not exceed max"),
+        ("notification-url-and-secret", base + """
+              strategy: {blueGreen: {}}
+              notifications: [{name: team, provider: Slack, url: "http://hooks.test/x", secretRef: {name: slack}}]
+
+            """, "set exactly one of url and secretRef"),
+        ("training-notification-neither", job + """
+              data: {source: {uri: "s3://d/x.csv"}, target: y}
+              notifications: [{name: team, provider: MSTeams}]
+
+            """, "set exactly one of url and secretRef"),
         ("production-unapproved", """
             apiVersion: mlops.sextant.dev/v1alpha1
             kind: ModelVersion

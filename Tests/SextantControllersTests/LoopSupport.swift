@@ -71,6 +71,8 @@ func withTrainingOnLocalNode(clock: TrainingClock = TrainingClock(), prometheus:
         await env.stop()
         throw error
     }
+    // pods/log from the node's files, as `sextant dev apiserver --local-node` serves it.
+    env.server.handler.setPodLogSource(LocalNodeLogs(node: node.node))
     let scratch = try TemporaryDirectory()
     do {
         try await body(env, scratch)
@@ -81,6 +83,13 @@ func withTrainingOnLocalNode(clock: TrainingClock = TrainingClock(), prometheus:
     }
     await node.stop()
     await env.stop()
+}
+
+struct LocalNodeLogs: PodLogSource {
+    let node: LocalNode
+    func logs(namespace: String, pod: String, uid: String, container: String, previous: Bool) async -> [UInt8]? {
+        await node.logs(namespace: namespace, pod: pod, uid: uid, container: container, previous: previous)
+    }
 }
 
 /// A TrainingJob over local files for the local node: data and output are absolute `file://`

@@ -69,8 +69,9 @@ struct TrainingEnvironment {
         managerOptions.metricsBindAddress = "0"
         managerOptions.healthProbeBindAddress = "0"
         let manager = Manager(client: client, options: managerOptions)
-        let settings = ControllerSettings(prometheusAddress: prometheus, trainerImage: "sextant-trainer:test",
+        var settings = ControllerSettings(prometheusAddress: prometheus, trainerImage: "sextant-trainer:test",
                                           prometheusTimeout: .seconds(5), now: { clock.now })
+        settings.trainingProgressInterval = 1
         if let query {
             addTrainingControllers(to: manager, settings: settings, query: query)
         } else {

@@ -3,7 +3,11 @@
 
 POST /status/<code>  answers <code>;  POST /sleep/<seconds>  answers 200 after sleeping;
 POST /flaky/<n>      fails with 503 the first <n> times, then 200.
-GET /calls           the JSON list of calls received so far ({"path": ..., "body": ...}).
+POST /flaky-each/<n>/<code>  answers <code> (503, 429, ...) the first <n> times for each distinct
+                     X-Sextant-Notification-Id, then 200; a 429 carries "Retry-After: 1".
+POST /ok/<anything>  answers 200.
+GET /calls           the JSON list of calls received so far ({"path", "body", "id" (the
+                     X-Sextant-Notification-Id header), "event", "code" answered, "time"}).
 Prints "listening on 127.0.0.1:PORT" once bound (--port 0 picks a free port).
 """
 import argparse
@@ -23,8 +27,10 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def answer(self, code, body=b"{}"):
+    def answer(self, code, body=b"{}", headers=None):
         self.send_response(code)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -44,12 +50,25 @@ class Handler(BaseHTTPRequestHandler):
             body = json.loads(raw or b"null")
         except ValueError:
             body = raw.decode(errors="replace")
+        nid = self.headers.get("X-Sextant-Notification-Id")
+        call = {"path": self.path, "body": body, "id": nid, "event": self.headers.get("X-Sextant-Event"),
+                "time": time.time()}
         with lock:
-            calls.append({"path": self.path, "body": body})
+            calls.append(call)
             seen = sum(1 for c in calls if c["path"] == self.path)
+            seen_id = sum(1 for c in calls if c["path"] == self.path and c["id"] == nid)
         parts = self.path.strip("/").split("/")
         try:
-            if parts[0] == "status":
+            if parts[0] == "flaky-each":
+                code = int(parts[2]) if len(parts) > 2 else 503
+                code = code if seen_id <= int(parts[1]) else 200
+                call["code"] = code
+                headers = {"Retry-After": "1"} if code == 429 else {}
+                self.answer(code, b'{"message":"as asked"}' if code != 200 else b"ok", headers)
+            elif parts[0] == "ok":
+                call["code"] = 200
+                self.answer(200, b"ok")
+            elif parts[0] == "status":
                 self.answer(int(parts[1]), b'{"message":"as asked"}')
             elif parts[0] == "sleep":
                 time.sleep(float(parts[1]))

@@ -67,9 +67,17 @@ hack/validate-manifests.sh fails when they differ.
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["list", "watch"]
+# The running trainer's progress lines (docs/training.md#progress).
+- apiGroups: [""]
+  resources: ["pods/log"]
+  verbs: ["get"]
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["create", "delete"]
+# spec.notifications[].secretRef: the webhook URL of a notification target.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "list", "watch", "create", "patch"]
