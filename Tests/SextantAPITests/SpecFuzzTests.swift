@@ -19,7 +19,7 @@ import Testing
     static let seed = ProcessInfo.processInfo.environment["SEXTANT_FUZZ_SEED"].flatMap { UInt64($0) } ?? 0x5EC7A47
 
     @Test func mutatedSpecsAreRejectedByFieldOrAcceptedEndToEnd() throws {
-        var rng = FuzzRandom(seed: Self.seed)
+        var rng = SplitMix64(seed: Self.seed)
         var counts = (admitted: 0, refusedByAdmission: 0, refusedByValidate: 0, trainerConfigs: 0)
         var problems: [String] = []
         for example in try exampleFiles() {
@@ -123,7 +123,7 @@ import Testing
     }
 
     /// One random change somewhere below `spec` in `doc`; returns what it did.
-    static func mutate(_ doc: inout JSONValue, in root: [String], rng: inout FuzzRandom) -> String {
+    static func mutate(_ doc: inout JSONValue, in root: [String], rng: inout SplitMix64) -> String {
         var target: [Step] = root.map { .key($0) }
         // Walk down a random number of levels, stopping at a scalar or an empty container.
         walk: while rng.below(5) != 0, let node = value(doc, at: target[...]) {
@@ -177,7 +177,7 @@ import Testing
         }
     }
 
-    static func scalar(_ rng: inout FuzzRandom) -> JSONValue {
+    static func scalar(_ rng: inout SplitMix64) -> JSONValue {
         switch rng.below(14) {
         case 0: return .null
         case 1: return .bool(rng.below(2) == 0)
@@ -197,16 +197,7 @@ import Testing
     }
 }
 
-/// SplitMix64: a small deterministic generator for the fuzz tests.
-struct FuzzRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+extension SplitMix64 {
+    /// Uniform in 0..<n (0 for n <= 1).
     mutating func below(_ n: Int) -> Int { n <= 1 ? 0 : Int(next() % UInt64(n)) }
 }

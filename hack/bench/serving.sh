@@ -20,9 +20,13 @@ export no_proxy='*' NO_PROXY='*'
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 command -v h2load >/dev/null || { echo "h2load is missing: apt-get install -y nghttp2-client" >&2; exit 1; }
-echo "== building sextant-server (release)"
-swift build -c release --product sextant-server >/dev/null
-BIN=$(swift build -c release --show-bin-path)/sextant-server
+# BIN=path/to/sextant-server uses that release binary (e.g. the one hack/images/build.sh built in
+# .build-release) instead of building one here.
+if [ -z "${BIN:-}" ]; then
+  echo "== building sextant-server (release)"
+  swift build -c release --product sextant-server >/dev/null
+  BIN=$(swift build -c release --show-bin-path)/sextant-server
+fi
 
 if [ ! -x "$KSERVE_VENV/bin/python" ]; then
   echo "== creating $KSERVE_VENV with kserve xgboost numpy"
