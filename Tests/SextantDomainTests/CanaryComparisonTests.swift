@@ -4,20 +4,8 @@ import SextantDomain
 import SextantTestSupport
 import Testing
 
-/// A seeded generator, so the simulated rollouts are the same on every run.
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Successes of `n` Bernoulli(p) draws.
-private func binomial(_ n: Int, _ p: Double, _ rng: inout SplitMix64) -> Double {
+private func binomial(_ n: Int, _ p: Double, _ rng: inout SeededGenerator) -> Double {
     var k = 0
     for _ in 0..<n where Double.random(in: 0..<1, using: &rng) < p { k += 1 }
     return Double(k)
@@ -98,7 +86,7 @@ private func binomial(_ n: Int, _ p: Double, _ rng: inout SplitMix64) -> Double 
     /// test fails the candidate at its stated rate α; a candidate equal to stable almost never;
     /// one 2 points worse (δ = 1 point) almost always once 10,000 events are in.
     @Test func errorRatesHoldOnSimulatedRollouts() {
-        var rng = SplitMix64(state: 18)
+        var rng = SeededGenerator(state: 18)
         func failRate(stable: Double, canary: Double, n: Int, runs: Int) -> Double {
             var fails = 0
             for _ in 0..<runs {

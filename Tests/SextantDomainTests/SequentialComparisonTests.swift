@@ -4,17 +4,8 @@ import SextantDomain
 import SextantTestSupport
 import Testing
 
-/// A seeded generator, so the simulated rollouts are the same on every run.
-private struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+/// The simulated rollouts use a seeded generator, so they are the same on every run.
+extension SeededGenerator {
     /// Failures among `n` Bernoulli trials with failure probability `q`, exactly, by geometric
     /// gaps between failures (cost proportional to the failures, not to `n`).
     mutating func failures(_ n: Int, _ q: Double) -> Int {
