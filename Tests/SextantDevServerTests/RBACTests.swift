@@ -130,11 +130,12 @@ struct RBACPolicyTests {
             ["create", "jobs.batch", "-n", "ml"], ["delete", "jobs.batch", "-n", "ml"], ["patch", "deployments.apps", "-n", "ml"],
             ["create", "events.events.k8s.io", "-n", "ml"], ["get", "virtualservices.networking.istio.io", "-n", "ml"],
             ["update", "leases.coordination.k8s.io", "-n", "sextant-system"],
+            ["get", "secrets", "-n", "ml"],  // a notification target's secretRef, read by name
             // (create tokenreviews/subjectaccessreviews for secure metrics: kubectl auth can-i cannot ask, the
             // development server lists no review kinds in discovery; SecureMetricsTests makes the real calls.)
         ]
         let refused: [[String]] = [
-            ["delete", "trainingjobs.mlops.sextant.dev", "-n", "ml"], ["get", "secrets", "-n", "ml"],
+            ["delete", "trainingjobs.mlops.sextant.dev", "-n", "ml"], ["list", "secrets", "-n", "ml"],
             ["create", "clusterroles.rbac.authorization.k8s.io"], ["update", "leases.coordination.k8s.io", "-n", "ml"],
             ["delete", "deployments.apps", "-n", "ml"], ["patch", "services", "--subresource=status", "-n", "ml"],
             ["get", "/metrics"],  // the metrics reader's right, not the controller's
