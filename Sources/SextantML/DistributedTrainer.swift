@@ -74,14 +74,7 @@ enum DistributedTrainer {
         var gateResults: [GateResult] = []
         if let dq = config.gates?.dataQuality {
             gateResults += Gates.dataQuality(dq, profile: profile)
-            if gateResults.contains(where: { !$0.passed }) {
-                summary.status = .gateFailed
-                summary.reason = "GateFailed"
-                summary.message = "data-quality gate failed: " + gateResults.filter { !$0.passed }.map(\.message).joined(separator: "; ")
-                summary.gates = gateResults
-                summary.durationSeconds = Date().timeIntervalSince(clock)
-                return TrainingOutcome(summary: summary, artifact: nil)
-            }
+            if let failed = Trainer.dataQualityFailure(gateResults, summary: summary, since: clock) { return failed }
         }
 
         // 3. Labels of every row (8 bytes a row) for the stratified split and the test metrics.

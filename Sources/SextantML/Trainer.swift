@@ -77,14 +77,7 @@ public enum Trainer {
         var gateResults: [GateResult] = []
         if let dq = config.gates?.dataQuality {
             gateResults += Gates.dataQuality(dq, profile: profile)
-            if gateResults.contains(where: { !$0.passed }) {
-                summary.status = .gateFailed
-                summary.reason = "GateFailed"
-                summary.message = "data-quality gate failed: " + gateResults.filter { !$0.passed }.map(\.message).joined(separator: "; ")
-                summary.gates = gateResults
-                summary.durationSeconds = Date().timeIntervalSince(clock)
-                return TrainingOutcome(summary: summary, artifact: nil)
-            }
+            if let failed = Trainer.dataQualityFailure(gateResults, summary: summary, since: clock) { return failed }
         }
 
         // A binary classifier needs both classes: with one, AUC, log loss gradients and every gate
@@ -284,6 +277,20 @@ public enum Trainer {
     }
 
     /// Bad input unless `rows` hold both label values.
+    /// The outcome of a run whose data-quality gate failed (nil when every result passed); one
+    /// place for the single-process and the distributed trainer.
+    static func dataQualityFailure(_ results: [GateResult], summary: ResultSummary, since clock: Date) -> TrainingOutcome? {
+        let failed = results.filter { !$0.passed }
+        guard !failed.isEmpty else { return nil }
+        var summary = summary
+        summary.status = .gateFailed
+        summary.reason = "GateFailed"
+        summary.message = "data-quality gate failed: " + failed.map(\.message).joined(separator: "; ")
+        summary.gates = results
+        summary.durationSeconds = Date().timeIntervalSince(clock)
+        return TrainingOutcome(summary: summary, artifact: nil)
+    }
+
     static func requireBothClasses(_ rows: [Int], labels: [Double], what: String) throws {
         let positives = rows.reduce(0) { $0 + (labels[$1] > 0.5 ? 1 : 0) }
         guard positives == 0 || positives == rows.count else { return }
