@@ -412,7 +412,7 @@ public final class DevAPIHandler: Sendable {
                                                      dryRun: dryRun)
                 return .json(served(created, type), status: 201)
             case "DELETE":
-                let options = try listOptions(request)
+                let options = try listOptions(request, type)
                 let (items, _, _, _) = try await store.list(type, namespace: target.namespace, options: options)
                 var deleted: [JSONValue] = []
                 let deleteOptions = try self.deleteOptions(request)
@@ -552,10 +552,12 @@ public final class DevAPIHandler: Sendable {
         }
     }
 
-    func listOptions(_ request: APIRequest) throws(APIError) -> ListOptions {
+    func listOptions(_ request: APIRequest, _ type: ResourceType) throws(APIError) -> ListOptions {
         var options = ListOptions()
         if let selector = request.query["labelSelector"], !selector.isEmpty { options.labels = try LabelSelector(parsing: selector) }
-        if let selector = request.query["fieldSelector"], !selector.isEmpty { options.fields = try FieldSelector(parsing: selector) }
+        if let selector = request.query["fieldSelector"], !selector.isEmpty {
+            options.fields = try FieldSelector(parsing: selector, supported: FieldLabels.supported(type))
+        }
         if let limit = request.query["limit"], !limit.isEmpty {
             guard let n = Int(limit), n >= 0 else { throw APIError.badRequest("limit: must be a non-negative integer, got \"\(limit)\"") }
             options.limit = n
@@ -590,7 +592,7 @@ public final class DevAPIHandler: Sendable {
     func list(_ request: APIRequest, _ target: Target) async throws -> APIResponse {
         let type = target.type
         let format = try OutputFormat.negotiate(request.headers["accept"], shape: .list)
-        let options = try listOptions(request)
+        let options = try listOptions(request, type)
         let (items, revision, token, remaining) = try await store.list(type, namespace: target.namespace, options: options)
         var listMeta: [String: JSONValue] = ["resourceVersion": .string(String(revision))]
         if let token { listMeta["continue"] = .string(token) }
@@ -609,7 +611,7 @@ public final class DevAPIHandler: Sendable {
 
     func watch(_ request: APIRequest, _ target: Target) async throws -> APIResponse {
         let type = target.type
-        let options = try listOptions(request)
+        let options = try listOptions(request, type)
         var timeout: Duration?
         if let text = request.query["timeoutSeconds"], !text.isEmpty {
             guard let seconds = Int(text), seconds >= 0 else {
@@ -637,10 +639,12 @@ public final class DevAPIHandler: Sendable {
             line += Array("}\n".utf8)
             return line
         }
+        let bookmarks = request.query["allowWatchBookmarks"] == "true"
+        let initialEvents = try Self.watchListOption(request, bookmarks: bookmarks)
         let (id, stream) = try await store.watch(
             type, namespace: target.namespace, name: nil, options: options, resourceVersion: request.query["resourceVersion"],
-            bookmarks: request.query["allowWatchBookmarks"] == "true", formatKey: format.cacheKey(include: include),
-            encoder: encoder)
+            bookmarks: bookmarks, formatKey: format.cacheKey(include: include),
+            encoder: encoder, initialEvents: initialEvents)
         return APIResponse(status: 200, headers: [("Content-Type", "application/json"), ("Transfer-Encoding", "chunked")],
                            body: .stream(stream, watchID: id, timeout: timeout))
     }

@@ -42,6 +42,9 @@ public struct ResourceType: Sendable, Hashable {
     public var storageVersion: String
     /// The group whose storage holds the objects: `events.k8s.io` Events live with core Events.
     public var storageGroup: String
+    /// Field labels of a custom resource version's `selectableFields` (`spec.color` for the
+    /// jsonPath `.spec.color`), selectable besides `metadata.name` and `metadata.namespace`.
+    public var selectableFields: [String] = []
 
     public init(group: String, version: String, kind: String, plural: String, singular: String? = nil,
                 namespaced: Bool, shortNames: [String] = [], categories: [String] = [], hasStatus: Bool = false,
@@ -201,6 +204,10 @@ enum BuiltinResources {
         ResourceType(group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRoleBinding",
                      plural: "clusterrolebindings", namespaced: false,
                      printerColumns: [PrinterColumn(name: "Role", type: "string", jsonPath: ".roleRef.name"), age]),
+        // Stored only: nothing is aggregated (the official Python client's e2e suite creates one).
+        ResourceType(group: "apiregistration.k8s.io", version: "v1", kind: "APIService", plural: "apiservices",
+                     namespaced: false, categories: ["api-extensions"], hasStatus: true,
+                     printerColumns: [PrinterColumn(name: "Service", type: "string", jsonPath: ".spec.service.name"), age]),
     ]
 
     /// Every built-in kind served.
@@ -222,6 +229,7 @@ enum BuiltinResources {
     static let namespaceStorageKey = "/namespaces"
     static let serviceAccountStorageKey = "/serviceaccounts"
     static let serviceStorageKey = "/services"
+    static let secretStorageKey = "/secrets"
 }
 
 /// Errors in a CRD that make it unservable.
@@ -266,7 +274,7 @@ extension ResourceType {
                                      description: column["description"]?.stringValue ?? "",
                                      priority: Int(column["priority"]?.intValue ?? 0))
             }
-            return ResourceType(
+            var type = ResourceType(
                 group: group, version: versionName, kind: kind, plural: plural,
                 singular: names["singular"]?.stringValue ?? kind.lowercased(), namespaced: scope == "Namespaced",
                 shortNames: names["shortNames"]?.arrayValue?.compactMap(\.stringValue) ?? [],
@@ -274,6 +282,10 @@ extension ResourceType {
                 hasStatus: version[path: ["subresources", "status"]] != nil,
                 printerColumns: columns.isEmpty ? [BuiltinResources.age] : columns,
                 schema: version[path: ["schema", "openAPIV3Schema"]], isCustom: true, storageVersion: storageVersion)
+            type.selectableFields = (version["selectableFields"]?.arrayValue ?? []).compactMap { field in
+                field["jsonPath"]?.stringValue.map { path in String(path.drop(while: { $0 == "." })) }
+            }
+            return type
         }
     }
 }

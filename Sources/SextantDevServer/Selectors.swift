@@ -120,11 +120,11 @@ public struct LabelSelector: Sendable, Hashable {
     }
 }
 
-/// A field selector; the server supports `metadata.name` and `metadata.namespace` for every kind
-/// (plus a few kind-specific fields) and refuses others with 400, as the real server does.
+/// A field selector over the field labels of one resource (`FieldLabels`); other labels are
+/// refused with 400 like the real server does.
 public struct FieldSelector: Sendable, Hashable {
     public struct Term: Sendable, Hashable {
-        public var path: [String]
+        public var label: String
         public var value: String
         public var negated: Bool
     }
@@ -134,16 +134,8 @@ public struct FieldSelector: Sendable, Hashable {
 
     public init(terms: [Term]) { self.terms = terms }
 
-    static let supported: Set<String> = [
-        "metadata.name", "metadata.namespace", "status.phase", "spec.nodeName", "type", "involvedObject.name",
-        "involvedObject.kind", "involvedObject.uid", "involvedObject.namespace", "involvedObject.apiVersion",
-        "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason", "reportingComponent", "source",
-        "regarding.name",
-    ]
-    /// Field labels that are not the object's JSON path: an Event's `source` is its component.
-    static let paths: [String: [String]] = ["source": ["source", "component"]]
-
-    public init(parsing text: String) throws(APIError) {
+    /// Parses `text`, accepting only the labels in `supported`.
+    public init(parsing text: String, supported: Set<String>) throws(APIError) {
         var terms: [Term] = []
         for raw in text.split(separator: ",") {
             let t = String(raw).trimmingSpaces
@@ -162,19 +154,17 @@ public struct FieldSelector: Sendable, Hashable {
                 throw APIError.badRequest("invalid field selector term \"\(t)\": expected field=value or field!=value")
             }
             let field = String(parts[0]).trimmingSpaces
-            guard Self.supported.contains(field) else {
+            guard supported.contains(field) else {
                 throw APIError.badRequest("field label not supported: \(field)")
             }
-            terms.append(Term(path: Self.paths[field] ?? field.split(separator: ".").map(String.init),
-                              value: String(parts[1]).trimmingSpaces, negated: negated))
+            terms.append(Term(label: field, value: String(parts[1]).trimmingSpaces, negated: negated))
         }
         self.terms = terms
     }
 
     public func matches(object: JSONValue) -> Bool {
         terms.allSatisfy { term in
-            let actual = object[path: term.path]?.stringValue ?? ""
-            return (actual == term.value) != term.negated
+            (FieldLabels.value(term.label, of: object) == term.value) != term.negated
         }
     }
 }

@@ -254,8 +254,9 @@ public actor ObjectStore {
             if type.kind == "Pod" && type.group.isEmpty { object["status"] = ["phase": "Pending"] }
         }
         if type.storageKey == BuiltinResources.serviceStorageKey { object = try allocate(service: object, name: name) }
-        if type.group.isEmpty && type.kind == "Secret" && (object["type"]?.stringValue ?? "").isEmpty {
-            object["type"] = "Opaque"  // the core/v1 Secret defaulting
+        if type.storageKey == BuiltinResources.secretStorageKey {
+            object = BuiltinStrategies.secret(object)
+            if (object["type"]?.stringValue ?? "").isEmpty { object["type"] = "Opaque" }  // the core/v1 Secret defaulting
         }
         object = try admitCustom(type, object, name: name)
         var crdServes: [ResourceType] = []
@@ -367,6 +368,13 @@ public actor ObjectStore {
             }
             if let managedFields { metadata["managedFields"] = managedFields }
             new["metadata"] = .object(metadata)
+            if type.storageKey == BuiltinResources.secretStorageKey {
+                new = BuiltinStrategies.secret(new)
+                if (new["type"]?.stringValue ?? "").isEmpty { new["type"] = "Opaque" }
+            }
+            if type.storageKey == BuiltinResources.serviceStorageKey {
+                new = try allocate(service: BuiltinStrategies.keepAllocated(old: old, new: new), name: name)
+            }
             if type.hasStatus { new["status"] = old["status"] }
         }
         new = try admitCustom(type, new, name: name)
@@ -563,7 +571,8 @@ public actor ObjectStore {
     /// ADDED for every matching object; from a resourceVersion it replays the kept history, or
     /// sends a 410 Expired ERROR event when that part of history was compacted away.
     public func watch(_ type: ResourceType, namespace: String?, name: String?, options: ListOptions,
-                      resourceVersion: String?, bookmarks: Bool, formatKey: String, encoder: @escaping WatchEncoder)
+                      resourceVersion: String?, bookmarks: Bool, formatKey: String, encoder: @escaping WatchEncoder,
+                      initialEvents: Bool? = nil)
         throws(APIError) -> (id: UInt64, stream: WatchChannel)
     {
         let channel = WatchChannel(limit: configuration.watchBufferLimit)
@@ -585,7 +594,15 @@ public actor ObjectStore {
         } else {
             from = nil
         }
-        if let from {
+        if initialEvents == true {
+            // Watch-list (`sendInitialEvents=true`): the current state, whatever resourceVersion
+            // was asked for (it is a lower bound, NotOlderThan), then a bookmark marking its end.
+            sendCurrentState(watcher, type: type)
+            let end: JSONValue = ["kind": .string(type.kind), "apiVersion": .string(type.groupVersion),
+                                  "metadata": ["resourceVersion": .string(String(revision)),
+                                               "annotations": ["k8s.io/initial-events-end": "true"]]]
+            channel.send(encoder("BOOKMARK", end))
+        } else if let from {
             if from < compactedRevision {
                 let status = APIError.gone("too old resource version: \(from) (\(compactedRevision + 1))")
                 channel.send(encoder("ERROR", status.statusJSON))
@@ -595,15 +612,20 @@ public actor ObjectStore {
             for event in historyEvents() where event.revision > from && event.storageKey == type.storageKey {
                 if matches(watcher, event.object) { channel.send(encoder(event.type, event.object)) }
             }
-        } else {
-            for key in (objects[type.storageKey] ?? [:]).keys.sorted() {
-                if let object = objects[type.storageKey]?[key], matches(watcher, object) {
-                    channel.send(encoder("ADDED", object))
-                }
-            }
+        } else if initialEvents == nil {
+            sendCurrentState(watcher, type: type)
         }
         watchers[id] = watcher
         return (id, channel)
+    }
+
+    /// A synthetic ADDED event for every object the watcher selects.
+    private func sendCurrentState(_ watcher: Watcher, type: ResourceType) {
+        for key in (objects[type.storageKey] ?? [:]).keys.sorted() {
+            if let object = objects[type.storageKey]?[key], matches(watcher, object) {
+                watcher.channel.send(watcher.encoder("ADDED", object))
+            }
+        }
     }
 
     public func stopWatch(_ id: UInt64) {
