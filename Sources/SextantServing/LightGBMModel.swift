@@ -201,13 +201,10 @@ public struct LightGBMModel: Sendable {
     func goesLeft(_ n: Node, _ value: Double) -> Bool {
         var v = value
         if n.categoryStart >= 0 {
-            // Categorical: NaN goes right when NaN is the missing type, else it is category 0;
-            // negative categories go right; those in the bit set go left.
-            if v.isNaN {
-                if n.missingType == 2 { return false }
-                v = 0
-            }
-            guard v >= 0, v < 2_147_483_648 else { return false }
+            // Categorical: NaN goes right; the value is truncated to an int (-0.5 is category 0)
+            // and negative ones (and those past Int32, which the C++ cast makes negative) go right;
+            // those in the bit set go left.
+            guard v > -1, v < 2_147_483_648 else { return false }
             let c = Int(v), word = Int(n.categoryStart) + c / 32
             return word < Int(n.categoryEnd) && (categoryBits[word] >> UInt32(c % 32)) & 1 != 0
         }

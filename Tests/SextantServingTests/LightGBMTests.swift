@@ -106,9 +106,9 @@ print(json.dumps({"lightgbm": lgb.__version__}))
     @Test func handWrittenModelScores() throws {
         let model = try ServedModel.decode(Data(Self.tinyModel.utf8), uri: "inline", name: "tiny", version: "1")
         #expect(model.format == .lightgbm && model.features.map(\.name) == ["a", "b"])
-        // b <= 0.5 left (-0.25); b > 0.5 right (0.75); NaN with missing type NaN, default right.
+        // b <= 0.5 left (-0.25); b > 0.5 right (0.75); decision_type 10: missing type NaN, default left.
         let got = model.predict([0, 0.5, 0, 0.6, 0, .nan], rows: 3)
-        #expect(got == [-0.25, 0.75, 0.75].map { 1 / (1 + exp(-$0)) })
+        #expect(got == [-0.25, 0.75, -0.25].map { 1 / (1 + exp(-$0)) })
     }
 
     @Test(arguments: [
