@@ -133,7 +133,7 @@ public struct XGBoostForest: Sendable {
         if let treeInfo, treeInfo.count != trees.count {
             throw ModelLoadError("XGBoost model: tree_info has \(treeInfo.count) entries for \(trees.count) trees")
         }
-        var forest = TreeBuilder(featureCount: numFeature, outputs: outputs)
+        var forest = XGBoostTreeReader(featureCount: numFeature, outputs: outputs)
         for (t, tree) in trees.enumerated() {
             let group = treeInfo.map { Int($0[t].intValue ?? -1) } ?? t % outputs
             guard (0..<outputs).contains(group) else {

@@ -7,7 +7,7 @@ import SextantJSON
 /// (`common::InvalidCat`); no split can name one.
 let xgboostCategoryLimit = 1 << 24
 
-struct TreeBuilder {
+struct XGBoostTreeReader {
     let featureCount: Int
     let outputs: Int
     var roots: [Int32] = [], depths: [Int32] = [], groups: [Int32] = []
