@@ -23,13 +23,19 @@ struct MPIJobOnLocalNodeTests {
             // Several ranks train without a validation part (admission refuses one with workers > 1).
             tj.spec.data.split = DataSplit(train: 0.8, validation: 0, test: 0.2)
             _ = try await env.client.create(tj)
-            try await env.eventually("churn-v1 from one worker", timeout: .seconds(60)) { (try? await env.modelVersion("churn-v1")) != nil }
+            try await env.eventually("churn-v1 from one worker", timeout: .seconds(120)) {
+                if (try? await env.modelVersion("churn-v1")) != nil { return true }
+                let run = try await env.trainingJob("churn-mpi").status?.runs?.first
+                guard let run, run.result != .running, run.result != .succeeded else { return false }
+                Issue.record("run 1 ended \(run.result): \(run.reason ?? "") \(run.message ?? "")")
+                return true
+            }
             #expect(try await env.job("churn-mpi-1").name == "churn-mpi-1", "workers: 1 runs a batch/v1 Job")
 
             // The same job on two workers: a spec change starts run 2 as an MPIJob.
             let _: TrainingJob = try await env.client.patch(TrainingJob.self, name: "churn-mpi", namespace: env.namespace,
                                                             .merge(["spec": ["workers": 2]]))
-            try await env.eventually("run 2 on two workers finished", timeout: .seconds(90)) {
+            try await env.eventually("run 2 on two workers finished", timeout: .seconds(120)) {
                 let run = try await env.trainingJob("churn-mpi").status?.runs?.first { $0.name == "churn-mpi-2" }
                 return run.map { $0.result != .running } ?? false
             }
