@@ -37,6 +37,9 @@ public struct TrainingJobSpec: Codable, Sendable, Hashable {
     public var gates: EvaluationGates?
     public var output: OutputSpec
     public var pod: PodPlacement?
+    /// Ranks of a data-parallel run (default 1): more than 1 runs each run as a Kubeflow MPIJob
+    /// (`kubeflow.org/v2beta1`) instead of a `batch/v1` Job (docs/training.md#several-workers-mpijob).
+    public var workers: Int?
     public var runPolicy: RunPolicy?
     public var schedule: TrainingSchedule?
     public var retrainOn: RetrainPolicy?
@@ -390,6 +393,8 @@ public enum TrainingJobPhase: String, Codable, Sendable, Hashable, CaseIterable 
 public struct TrainingRun: Codable, Sendable, Hashable {
     public var name: String
     public var jobName: String?
+    /// Ranks of the run; more than 1: `jobName` is an MPIJob (nil: 1, a batch/v1 Job).
+    public var workers: Int?
     public var trigger: RunTrigger
     public var startTime: String?
     public var completionTime: String?

@@ -156,6 +156,8 @@ extension TrainingJob {
                 "endpoint": .string("S3-compatible endpoint URL.", pattern: "^https?://.+$", sample: "http://minio.storage:9000"),
             ]),
             "pod": .podPlacement("Pod settings of the training Job: resources, service account, node selection."),
+            "workers": .integer("Ranks of a data-parallel run (`sextant-trainer` under `mpirun`, one rank per Pod). More than 1: each run is a Kubeflow MPIJob (`kubeflow.org/v2beta1`; the MPI Operator must be installed and the controller started with `--mpi-jobs`) instead of a `batch/v1` Job; the model is byte-identical to one worker's.",
+                                default: 1, min: 1, max: 256),
             "runPolicy": .object("How each run's Job behaves and how much history is kept.", [
                 "backoffLimit": .integer("Pod retries of a run's Job (`batch/v1` backoffLimit). Training failures are usually deterministic, hence 0.",
                                          default: 0, min: 0, max: 10),
@@ -216,7 +218,8 @@ extension TrainingJob {
             "runs": .array("Run history, newest first, at most `runPolicy.runHistoryLimit` entries.", of: .object(
                 "One run: one Job.", required: ["name", "trigger", "result"], [
                     "name": .string("Run name, `<metadata.name>-<n>`."),
-                    "jobName": .string("The batch/v1 Job of this run."),
+                    "jobName": .string("The batch/v1 Job of this run, or its MPIJob when `workers` > 1."),
+                    "workers": .integer("Ranks of this run (`spec.workers` when it started); more than 1: `jobName` is an MPIJob.", min: 1),
                     "trigger": .object("What started the run.", required: ["type"], [
                         "type": .string("Trigger kind.", enum: TriggerType.allCases.map(\.rawValue)),
                         "condition": .string("`RetrainCondition`: the condition that fired."),

@@ -86,6 +86,28 @@ public enum CronSyntax {
 }
 
 extension TrainingJob {
+    /// What `sextant-trainer` refuses on several ranks (DistributedTrainer.checkSupported, exit 2),
+    /// refused at admission instead, so that a spec with `workers` > 1 that is admitted trains.
+    func checkSeveralWorkers(_ c: inout FieldChecker) {
+        let s = spec
+        let why = "is not supported with spec.workers > 1 (training on several ranks)"
+        c.require(s.algorithm != .logisticRegression, "spec.algorithm", "LogisticRegression \(why)")
+        c.require(s.data.source.uri.hasPrefix("file://") || s.data.source.uri.hasPrefix("/"), "spec.data.source.uri",
+                  "must be a file:// path every worker can read: http(s), s3 and lakeFS data \(why)")
+        c.require(s.data.source.format == nil || s.data.source.format == .csv, "spec.data.source.format",
+                  "must be CSV (uncompressed): \(s.data.source.format?.rawValue ?? "") \(why)")
+        c.require(s.data.source.dvc == nil, "spec.data.source.dvc", "a DVC pointer \(why)")
+        c.require((s.data.split?.validation ?? 0) == 0, "spec.data.split.validation",
+                  "must be 0 (set train and test only): a validation part \(why)")
+        if let h = s.hyperparameters {
+            c.require((h.folds ?? 0) < 2, "spec.hyperparameters.folds", "cross-validation \(why)")
+            c.require((h.subsample ?? 1) >= 1, "spec.hyperparameters.subsample", "row sampling (subsample < 1) \(why)")
+            c.require((h.earlyStoppingRounds ?? 0) == 0, "spec.hyperparameters.earlyStoppingRounds", "early stopping \(why)")
+        }
+        c.require(s.gates?.fairness == nil, "spec.gates.fairness", "the fairness gate \(why)")
+        c.require(s.gates?.robustness == nil, "spec.gates.robustness", "the robustness gate \(why)")
+    }
+
     public func validate() -> [FieldError] {
         var c = FieldChecker()
         let s = spec
@@ -116,6 +138,8 @@ extension TrainingJob {
                       "lakefs:// names one object; it does not combine with format Delta or dvc")
         }
         c.require(!s.data.target.isEmpty, "spec.data.target", .required, "must be set")
+        c.range(s.workers, "spec.workers", 1, 256)
+        if (s.workers ?? 1) > 1 { checkSeveralWorkers(&c) }
         let features = s.data.features ?? []
         c.unique(features, "spec.data.features")
         c.require(!features.contains(s.data.target), "spec.data.features", "must not contain the target column \"\(s.data.target)\"")

@@ -4,8 +4,9 @@ import SextantJSON
 import SextantKube
 import SextantKubeTypes
 
-/// A development-only node: kubelet, Job controller and Deployment controller for Sextant's own
-/// images (`sextant-trainer`, `sextant-server`), which it runs as local processes. It talks to
+/// A development-only node: kubelet, Job controller, Deployment controller and an MPIJob
+/// stand-in (MPIJobController.swift) for Sextant's own images (`sextant-trainer`,
+/// `sextant-server`), which it runs as local processes. It talks to
 /// the API server only through `KubeClient`, like a real kubelet. See docs/local-node.md.
 ///
 /// ```swift
@@ -23,7 +24,10 @@ public actor LocalNode {
     static let deployments = ResourceDescriptor(group: "apps", version: "v1", plural: "deployments",
                                                 kind: "Deployment", namespaced: true)
 
-    enum Kind: Sendable, CaseIterable { case pod, job, deployment }
+    enum Kind: Sendable, CaseIterable { case pod, job, deployment, mpiJob }
+    /// The kinds a sync pass waits for; MPIJobs are served only where the MPI Operator's CRD is
+    /// applied, so their absence never stops the node.
+    static let required: Set<Kind> = [.pod, .job, .deployment]
 
     let client: KubeClient
     let options: LocalNodeOptions
@@ -33,7 +37,7 @@ public actor LocalNode {
     var podRuntime: any PodRuntime
 
     /// Caches by `namespace/name`, fed by list+watch and by the answers to our own writes.
-    var caches: [Kind: [String: JSONValue]] = [.pod: [:], .job: [:], .deployment: [:]]
+    var caches: [Kind: [String: JSONValue]] = [.pod: [:], .job: [:], .deployment: [:], .mpiJob: [:]]
     var synced: Set<Kind> = []
     /// Pods this node process started, by uid.
     var runtimes: [String: RunningPod] = [:]
@@ -158,7 +162,11 @@ public actor LocalNode {
     }
 
     private func syncOnce() async {
-        guard synced.count == Kind.allCases.count else { return }
+        guard synced.isSuperset(of: LocalNode.required) else { return }
+        for mpiJob in (caches[.mpiJob] ?? [:]).values.sorted(by: { $0.name < $1.name }) {
+            if Task.isCancelled { return }
+            await syncMPIJob(mpiJob)
+        }
         for job in (caches[.job] ?? [:]).values.sorted(by: { $0.name < $1.name }) {
             if Task.isCancelled { return }
             await syncJob(job)
@@ -226,6 +234,7 @@ public actor LocalNode {
         case .pod: return pods
         case .job: return jobs
         case .deployment: return deployments
+        case .mpiJob: return mpiJobs
         }
     }
 

@@ -47,8 +47,14 @@ public enum Trainer {
     public static func run(_ config: TrainingConfig, s3: S3Settings = S3Settings(environment: ProcessInfo.processInfo.environment),
                            collective: any Collective = SingleProcess(),
                            log: @escaping @Sendable (String) -> Void = { _ in }) async throws -> TrainingOutcome {
+        if collective.isDistributed {
+            // Same binary and config on every rank first (RankConsistency.swift): then every
+            // later check gives the same answer on every rank.
+            try await RankConsistency.check(config, collective: collective)
+            try config.validate()
+            return try await DistributedTrainer.run(config, s3: s3, collective: collective, log: log)
+        }
         try config.validate()
-        if collective.isDistributed { return try await DistributedTrainer.run(config, s3: s3, collective: collective, log: log) }
         let clock = Date()
         let createdAt = ISO8601DateFormatter().string(from: clock)
         var timings: [String: Double] = [:]

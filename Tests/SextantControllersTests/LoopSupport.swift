@@ -62,10 +62,10 @@ final class LocalNodeRunner: Sendable {
 /// The training controllers (TrainingEnvironment) with the local node instead of a stand-in
 /// kubelet. `body` gets the environment and a scratch directory for data and models; everything
 /// is stopped afterwards, also when `body` throws.
-func withTrainingOnLocalNode(clock: TrainingClock = TrainingClock(), prometheus: String? = nil,
+func withTrainingOnLocalNode(clock: TrainingClock = TrainingClock(), prometheus: String? = nil, mpiJobs: Bool = false,
                              _ body: (TrainingEnvironment, TemporaryDirectory) async throws -> Void) async throws {
     guard try LocalNodeRunner.available() else { return }
-    let env = try await TrainingEnvironment.start(clock: clock, prometheus: prometheus)
+    let env = try await TrainingEnvironment.start(clock: clock, prometheus: prometheus, mpiJobs: mpiJobs)
     let node: LocalNodeRunner
     do { node = try LocalNodeRunner(client: env.client) } catch {
         await env.stop()
