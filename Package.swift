@@ -189,7 +189,7 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "SextantAPITests", dependencies: ["SextantAPI", "SextantJSON", "SextantML", "SextantDevServer", yams],
                     swiftSettings: strict),
-        .testTarget(name: "SextantMLTests", dependencies: ["SextantML"], swiftSettings: strict),
+        .testTarget(name: "SextantMLTests", dependencies: ["SextantML", "SextantTestSupport"], swiftSettings: strict),
         .testTarget(name: "SextantPrometheusTests",
                     dependencies: ["SextantPrometheus", "SextantTransport", "SextantTestSupport"], swiftSettings: strict),
         .testTarget(name: "SextantDomainTests", dependencies: ["SextantDomain", "SextantAPI", "SextantJSON", "SextantTestSupport"],
