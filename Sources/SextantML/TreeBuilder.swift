@@ -391,6 +391,17 @@ final class TreeBuilder: @unchecked Sendable {
                 if c > 0 ? wl > wr : (c < 0 && wl < wr) { return -.infinity }
                 return gain(lg, lh, weight: wl) + gain(g - lg, h - lh, weight: wr) - parentScore
             }
+            // Keeps (lg, lh) left, split at `bin`, when both children hold enough hessian and it
+            // gains strictly more than the best so far.
+            @inline(__always) func consider(_ lg: Double, _ lh: Double, bin: Int, defaultLeft: Bool) {
+                guard lh >= mcw, h - lh >= mcw else { return }
+                let gain = splitGain(lg, lh)
+                if gain > best.gain {
+                    best = SplitCandidate(gain: gain, feature: j, bin: UInt8(bin), defaultLeft: defaultLeft,
+                                          isCategorical: false, leftG: lg, leftH: lh)
+                    found = true
+                }
+            }
             if bins < 2 { continue }
             var gl = 0.0, hl = 0.0
             for b in 1..<bins {
@@ -400,39 +411,14 @@ final class TreeBuilder: @unchecked Sendable {
                 if b > 1, bg == 0, bh == 0 { continue }
                 gl += bg; hl += bh
                 // Missing values left first, so ties (and no missing values) default left.
-                var lg = gl + missingG, lh = hl + missingH
-                if lh >= mcw, h - lh >= mcw {
-                    let gain = splitGain(lg, lh)
-                    if gain > best.gain {
-                        best = SplitCandidate(gain: gain, feature: j, bin: UInt8(b), defaultLeft: true,
-                                              isCategorical: false, leftG: lg, leftH: lh)
-                        found = true
-                    }
-                }
-                if missingH > 0 {
-                    lg = gl; lh = hl
-                    if lh >= mcw, h - lh >= mcw {
-                        let gain = splitGain(lg, lh)
-                        if gain > best.gain {
-                            best = SplitCandidate(gain: gain, feature: j, bin: UInt8(b), defaultLeft: false,
-                                                  isCategorical: false, leftG: lg, leftH: lh)
-                            found = true
-                        }
-                    }
-                }
+                consider(gl + missingG, hl + missingH, bin: b, defaultLeft: true)
+                if missingH > 0 { consider(gl, hl, bin: b, defaultLeft: false) }
             }
             // Missing against present: missing values left, every present value right (bin 0 is
             // the missing bin, so "bin <= 0" sends no present value left). XGBoost reaches it as
             // the backward scan's last split (threshold = the feature's minimum), LightGBM as its
             // NaN-as-a-bin split. Tried last, so without missing values nothing changes.
-            if missingH > 0, missingH >= mcw, h - missingH >= mcw {
-                let gain = splitGain(missingG, missingH)
-                if gain > best.gain {
-                    best = SplitCandidate(gain: gain, feature: j, bin: 0, defaultLeft: true,
-                                          isCategorical: false, leftG: missingG, leftH: missingH)
-                    found = true
-                }
-            }
+            if missingH > 0 { consider(missingG, missingH, bin: 0, defaultLeft: true) }
         }
         return found ? best : nil
     }
