@@ -33,8 +33,11 @@ public actor LocalNode {
     let options: LocalNodeOptions
     let resolver: ImageResolver
     let logger: Logger
-    /// Processes, or podman containers when asked for and podman answers (chosen in `run()`).
+    /// Processes, or podman containers when asked for and podman answers (`chosenRuntime()`,
+    /// before `run()` starts anything).
     var podRuntime: any PodRuntime
+    /// The one check whether podman answers, shared by `run()` and `runtimeName`.
+    private var runtimeChoice: Task<any PodRuntime, Never>?
 
     /// Caches by `namespace/name`, fed by list+watch and by the answers to our own writes.
     var caches: [Kind: [String: JSONValue]] = [.pod: [:], .job: [:], .deployment: [:], .mpiJob: [:]]
@@ -68,9 +71,31 @@ public actor LocalNode {
         await mesh?.address(namespace: namespace, name: virtualService)
     }
 
-    /// `process` or `podman`: the runtime the node runs Pods with (podman only after `run()` found
-    /// that it answers).
-    public var runtimeName: String { podRuntime.name }
+    /// `process` or `podman`: the runtime the node runs (or will run) Pods with. With `--runtime
+    /// podman` this waits for the check whether podman answers, so that it never reports the
+    /// initial `process` while the check is still under way.
+    public var runtimeName: String {
+        get async { await chosenRuntime().name }
+    }
+
+    /// The runtime for `options.runtime`, decided once: podman when asked for and `podman info`
+    /// answers, else processes (logged as an error).
+    func chosenRuntime() async -> any PodRuntime {
+        if let runtimeChoice { return await runtimeChoice.value }
+        let choice = Task { [options, logger, podRuntime] () -> any PodRuntime in
+            guard case .podman(let executable, let environment) = options.runtime else { return podRuntime }
+            if let problem = await PodmanRuntime.unavailable(executable: executable, environment: environment) {
+                logger.error("--runtime podman: podman cannot run here; running Pods as processes instead",
+                             metadata: ["reason": "\(problem)"])
+                return podRuntime
+            }
+            return PodmanRuntime(executable: executable, environment: environment, nodeName: options.nodeName)
+        }
+        runtimeChoice = choice
+        let runtime = await choice.value
+        podRuntime = runtime
+        return runtime
+    }
 
     /// The executables the node found for Sextant's images (entrypoint → path).
     public nonisolated var executables: [String: String] { resolver.executables }
@@ -79,14 +104,7 @@ public actor LocalNode {
     /// SIGKILL after `shutdownGracePeriod`).
     public func run() async throws {
         try FileManager.default.createDirectory(atPath: options.workDirectory, withIntermediateDirectories: true)
-        if case .podman(let executable, let environment) = options.runtime {
-            if let problem = await PodmanRuntime.unavailable(executable: executable, environment: environment) {
-                logger.error("--runtime podman: podman cannot run here; running Pods as processes instead",
-                             metadata: ["reason": "\(problem)"])
-            } else {
-                podRuntime = PodmanRuntime(executable: executable, environment: environment, nodeName: options.nodeName)
-            }
-        }
+        podRuntime = await chosenRuntime()
         logger.info("local node started", metadata: [
             "node": "\(options.nodeName)", "workDirectory": "\(options.workDirectory)", "runtime": "\(podRuntime.name)",
             "executables": "\(resolver.executables.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })"])

@@ -597,7 +597,8 @@ struct LoopStore: Sendable {
     /// The S3 credentials (moto accepts any) as a Secret, as a cluster would hold them.
     func createSecret(_ client: KubeClient) async throws {
         guard s3 != nil else { return }
-        let data = ["AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"]
+        let c = MotoS3.credentials
+        let data = ["AWS_ACCESS_KEY_ID": c.accessKey, "AWS_SECRET_ACCESS_KEY": c.secretKey, "AWS_REGION": c.region]
         _ = try await client.create(Secret(metadata: ObjectMeta(name: Self.secretName, namespace: LoopEnvironment.namespace),
                                            data: data.mapValues { Data($0.utf8).base64EncodedString() }))
     }

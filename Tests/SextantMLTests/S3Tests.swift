@@ -42,6 +42,7 @@ import SextantTestSupport
 extension MotoS3 {
     /// The trainer's settings for this server (moto accepts these test credentials).
     var s3Settings: S3Settings {
-        S3Settings(region: "us-east-1", accessKeyID: "testing", secretAccessKey: "testing", endpoint: endpoint)
+        let c = MotoS3.credentials
+        return S3Settings(region: c.region, accessKeyID: c.accessKey, secretAccessKey: c.secretKey, endpoint: endpoint)
     }
 }
