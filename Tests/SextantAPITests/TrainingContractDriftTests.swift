@@ -275,7 +275,7 @@ import Testing
     @Test func resultSummaryIsTheContracts() throws {
         func labels(_ value: Any) -> Set<String> { Set(Mirror(reflecting: value).children.compactMap(\.label)) }
         let document = """
-        {"status": "GateFailed", "artifact": {"uri": "u", "sha256": "s", "size": 1},
+        {"status": "GateFailed", "trainerVersion": "t", "artifact": {"uri": "u", "sha256": "s", "size": 1},
          "data": {"uri": "u", "version": "v", "sha256": "s", "rows": 3},
          "gates": [{"name": "performance.aucRoc", "passed": false, "value": 0.5, "threshold": 0.9, "message": "m"}]}
         """
