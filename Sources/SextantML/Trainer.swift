@@ -177,7 +177,7 @@ public enum Trainer {
             let multi = objective == .multiSoftprob
             artifact = ModelArtifact(modelName: config.modelName, algorithm: algorithm, features: featureSpecs,
                                      baseScore: multi ? 0 : result.baseScore, trees: result.trees.map { $0.arrays(cuts: cuts) },
-                                     linear: nil, threshold: config.threshold ?? 0.5, hyperparameters: params.summary,
+                                     linear: nil, threshold: config.decisionThreshold, hyperparameters: params.summary,
                                      objective: objective, baseScores: multi ? result.baseMargins : nil)
             artifact.bestIteration = result.bestIteration
         case .logisticRegression:
@@ -201,7 +201,7 @@ public enum Trainer {
             let model = try LogisticRegression.train(dataset.features, rows: split.train, labels: dataset.labels, lambda: lambda, threads: threads)
             lap("trainSeconds", t)
             artifact = ModelArtifact(modelName: config.modelName, algorithm: algorithm, features: featureSpecs, baseScore: 0,
-                                     trees: nil, linear: model, threshold: config.threshold ?? 0.5,
+                                     trees: nil, linear: model, threshold: config.decisionThreshold,
                                      hyperparameters: ["regLambda": lambda])
         }
         try artifact.compile()
@@ -214,7 +214,7 @@ public enum Trainer {
         let testP = predictor.predictions(columns: test.columns, threads: threads)
         func evaluate(_ rows: [Int], _ p: [Double]) -> ObjectiveMetrics {
             switch objective {
-            case .binaryLogistic: .binary(EvaluationMetrics(labels: labelsOf(rows), probabilities: p, threshold: config.threshold ?? 0.5))
+            case .binaryLogistic: .binary(EvaluationMetrics(labels: labelsOf(rows), probabilities: p, threshold: config.decisionThreshold))
             case .squaredError, .poisson:
                 .regression(RegressionMetrics(labels: labelsOf(rows), predictions: p, weights: weightsOf(rows), poisson: objective == .poisson))
             case .multiSoftprob: .multiclass(MulticlassMetrics(labels: labelsOf(rows), probabilities: p, classes: classes, weights: weightsOf(rows)))
