@@ -405,8 +405,10 @@ extension CanaryRollout {
             c.duration(a.prometheus?.timeout, "spec.analysis.prometheus.timeout")
             let metrics = a.metrics ?? []
             c.unique(metrics.map(\.name), "spec.analysis.metrics")
-            for (i, m) in metrics.enumerated() {
-                let p = "spec.analysis.metrics[\(i)]"
+            let background = a.background?.metrics ?? []
+            for (list, entries) in [("spec.analysis.metrics", metrics), ("spec.analysis.background.metrics", background)] {
+              for (i, m) in entries.enumerated() {
+                let p = "\(list)[\(i)]"
                 c.require((m.template != nil) != (m.query != nil), p, "set exactly one of template and query")
                 if let q = m.query { c.require(!q.isEmpty, "\(p).query", .required, "must not be empty") }
                 c.require(m.thresholdRange.min != nil || m.thresholdRange.max != nil, "\(p).thresholdRange", .required,
@@ -415,6 +417,18 @@ extension CanaryRollout {
                     c.require(lo <= hi, "\(p).thresholdRange.min", "min \(lo) exceeds max \(hi)")
                 }
                 c.duration(m.interval, "\(p).interval")
+              }
+            }
+            if let bg = a.background {
+                c.require(!bg.metrics.isEmpty, "spec.analysis.background.metrics", .required, "needs at least one metric")
+                c.unique(bg.metrics.map(\.name), "spec.analysis.background.metrics")
+                let others = metrics.map(\.name) + (a.comparisons ?? []).map(\.name) + [PredictionShiftCheck.metricName]
+                c.require(Set(bg.metrics.map(\.name)).isDisjoint(with: others), "spec.analysis.background.metrics",
+                          "a background metric must not have the name of a step metric or comparison (both report in status.measurements)")
+                c.duration(bg.interval, "spec.analysis.background.interval")
+                if let interval = bg.interval, let secs = try? GoDuration.seconds(interval) {
+                    c.require(secs >= 1, "spec.analysis.background.interval", "must be at least 1s")
+                }
             }
             let comparisons = a.comparisons ?? []
             c.unique(comparisons.map(\.name), "spec.analysis.comparisons")
@@ -426,6 +440,13 @@ extension CanaryRollout {
                 c.duration(shift.interval, "spec.analysis.predictionShift.interval")
                 c.require(!(metrics.map(\.name) + comparisons.map(\.name)).contains(PredictionShiftCheck.metricName), "spec.analysis.predictionShift",
                           "a metric or comparison named \(PredictionShiftCheck.metricName) would share its measurement")
+            }
+            if let window = a.rollbackWindow {
+                c.range(window.intervals, "spec.analysis.rollbackWindow.intervals", 1, 1000)
+                c.require(s.serving.external == nil, "spec.analysis.rollbackWindow",
+                          "needs managed serving: with external serving the previous version's Deployment is yours and no longer runs it after promotion")
+                c.require(!metrics.isEmpty || (s.webhooks ?? []).contains { $0.type == .rollout }, "spec.analysis.rollbackWindow",
+                          "needs analysis.metrics or a Rollout webhook to check during the window")
             }
             for (i, m) in comparisons.enumerated() {
                 let p = "spec.analysis.comparisons[\(i)]"
