@@ -581,19 +581,7 @@ struct Run {
             case .pass, .ignore: break
             }
         }
-        if let first = failures.first {
-            status.failedChecks = (status.failedChecks ?? 0) + 1
-            let limit = spec.analysis?.failureLimit ?? 5
-            let detail = describe(first)
-            if (status.failedChecks ?? 0) >= limit {
-                rollBack(candidate, reason: RolloutReason.analysisFailed,
-                         message: "\(detail); \(status.failedChecks ?? 0) failed checks reached failureLimit \(limit)")
-                try callInformational(.rollback)
-                return true
-            }
-            status.message = "failed check \(status.failedChecks ?? 0)/\(limit): \(detail)"
-            outcome.events.append(RolloutEvent(warning: true, reason: "AnalysisFailed", message: status.message ?? ""))
-        }
+        if let first = failures.first, try countFailedCheck(describe(first), candidate: candidate) { return true }
         if let first = errors.first {
             status.consecutiveErrors = (status.consecutiveErrors ?? 0) + 1
             let limit = spec.analysis?.consecutiveErrorLimit ?? 4
@@ -671,6 +659,22 @@ struct Run {
     }
 
     // MARK: Outcomes
+
+    /// Counts one failed check (a step's or the background's): at `failureLimit` the candidate is
+    /// rolled back and true returned; below it the status and a Warning say which check failed.
+    mutating func countFailedCheck(_ detail: String, candidate: String) throws -> Bool {
+        status.failedChecks = (status.failedChecks ?? 0) + 1
+        let limit = spec.analysis?.failureLimit ?? 5
+        if (status.failedChecks ?? 0) >= limit {
+            rollBack(candidate, reason: RolloutReason.analysisFailed,
+                     message: "\(detail); \(status.failedChecks ?? 0) failed checks reached failureLimit \(limit)")
+            try callInformational(.rollback)
+            return true
+        }
+        status.message = "failed check \(status.failedChecks ?? 0)/\(limit): \(detail)"
+        outcome.events.append(RolloutEvent(warning: true, reason: "AnalysisFailed", message: status.message ?? ""))
+        return false
+    }
 
     mutating func rollBack(_ candidate: String, reason: String, message: String) {
         end(candidate, phase: .rolledBack, reason: reason, message: message)

@@ -81,17 +81,7 @@ extension Run {
         let policies = Dictionary(metrics.map { ($0.name, $0.noDataPolicy) }, uniquingKeysWith: { a, _ in a })
         let effects = measurements.map { ($0, AnalysisEvaluation.effect(of: $0, policy: policies[$0.metric] ?? nil)) }
         if let first = effects.first(where: { $0.1 == .fail })?.0 {
-            status.failedChecks = (status.failedChecks ?? 0) + 1
-            let limit = spec.analysis?.failureLimit ?? 5
-            let detail = "background \(describe(first))"
-            if (status.failedChecks ?? 0) >= limit {
-                rollBack(candidate, reason: RolloutReason.analysisFailed,
-                         message: "\(detail); \(status.failedChecks ?? 0) failed checks reached failureLimit \(limit)")
-                try callInformational(.rollback)
-                return true
-            }
-            status.message = "failed check \(status.failedChecks ?? 0)/\(limit): \(detail)"
-            outcome.events.append(RolloutEvent(warning: true, reason: "AnalysisFailed", message: status.message ?? ""))
+            if try countFailedCheck("background \(describe(first))", candidate: candidate) { return true }
         } else if let error = effects.first(where: { $0.1 == .error })?.0 {
             outcome.events.append(RolloutEvent(warning: true, reason: "AnalysisError", message: "background \(describe(error))"))
         }
