@@ -15,40 +15,14 @@ the API server's own 403 messages for the viewer (read by the test with the same
 Prints one JSON line {"checks": N, "failures": [...]}; exit 1 on a failure.
 """
 import json
-import shutil
 import sys
-import time
 
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+
+from browser import check, chromium, report, wait_for
 
 viewer, operator, expected = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 ns, name = expected["namespace"], expected["rollout"]
-failures = []
-checks = 0
-
-
-def check(ok, what):
-    global checks
-    checks += 1
-    if not ok:
-        failures.append(what)
-
-
-def wait_for(condition, timeout=30.0):
-    """Polls `condition` until it returns something truthy; returns it or None."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-            if value:
-                return value
-        except Exception:  # the element may be replaced by a live update between find and read
-            pass
-        time.sleep(0.05)
-    return None
 
 
 def text(css):
@@ -60,11 +34,7 @@ def buttons():
     return sorted(b.get_attribute("data-verb") for b in driver.find_elements(By.CSS_SELECTOR, "form.action button"))
 
 
-options = Options()
-options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1200"]:
-    options.add_argument(argument)
-driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
+driver = chromium(height=1200)
 try:
     # The viewer reads the rollout, without buttons, and the page says which permission is missing.
     driver.get(f"{viewer}/rollouts/{ns}/{name}")
@@ -107,5 +77,4 @@ try:
 finally:
     driver.quit()
 
-print(json.dumps({"checks": checks, "failures": failures}))
-sys.exit(1 if failures else 0)
+report()
