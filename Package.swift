@@ -10,6 +10,8 @@
 //   7 Executables sextant, sextant-controller, sextant-trainer, sextant-server
 //   Test env      SextantDevServer (development API server + local node), never in production
 //   Everywhere    SextantVersion (release number and the git revision stamped by SextantRevisionPlugin)
+//   Contract      SextantTrainingContract (hyperparameters, objectives, gates, result summary as data;
+//                 no dependencies, so both SextantAPI and SextantML derive from it)
 import PackageDescription
 
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
@@ -71,6 +73,8 @@ let package = Package(
         // MARK: Version (every binary's --version; the plugin writes the git revision at build time)
         .plugin(name: "SextantRevisionPlugin", capability: .buildTool(), path: "Sources/SextantRevisionPlugin"),
         .target(name: "SextantVersion", swiftSettings: strict, plugins: ["SextantRevisionPlugin"]),
+        // MARK: Training contract (what a TrainingJob may ask of sextant-trainer; docs/trainer.md "Training contract")
+        .target(name: "SextantTrainingContract", swiftSettings: strict),
 
         // MARK: 1 Transport
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl",
@@ -95,7 +99,7 @@ let package = Package(
                 swiftSettings: strict),
 
         // MARK: 4 Domain
-        .target(name: "SextantAPI", dependencies: ["SextantKubeTypes", "SextantJSON", yams], swiftSettings: strict),
+        .target(name: "SextantAPI", dependencies: ["SextantKubeTypes", "SextantJSON", "SextantTrainingContract", yams], swiftSettings: strict),
         .target(name: "SextantDomain", dependencies: ["SextantAPI", "SextantJSON", "SextantKubeTypes"], swiftSettings: strict),
 
         // MARK: 5 Controllers
@@ -113,7 +117,8 @@ let package = Package(
         // Data-parallel training (docs/trainer.md "Distributed training"): Debian's Open MPI behind
         // SextantML's `Collective` protocol; only the trainer executable links it.
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
-        .target(name: "SextantML", dependencies: ["CCrypto", "CZlib", "CSnappy", "CZstd", "CLZ4", "SextantTransport", "SextantVersion", yams],
+        .target(name: "SextantML", dependencies: ["CCrypto", "CZlib", "CSnappy", "CZstd", "CLZ4", "SextantTransport", "SextantVersion",
+                                            "SextantTrainingContract", yams],
                 swiftSettings: strict),
         .target(name: "SextantMPI", dependencies: ["CMPI", "SextantML"], swiftSettings: strict),
         .target(name: "SextantServing", dependencies: ["SextantML", "SextantJSON", hummingbird, metrics, prometheus, log],
@@ -187,12 +192,15 @@ let package = Package(
         .testTarget(name: "SextantDevServerTests",
                     dependencies: ["SextantDevServer", "SextantJSON", "SextantKubeTypes"],
                     swiftSettings: strict),
-        .testTarget(name: "SextantAPITests", dependencies: ["SextantAPI", "SextantJSON", "SextantML", "SextantDevServer", yams],
+        .testTarget(name: "SextantAPITests", dependencies: ["SextantAPI", "SextantJSON", "SextantML", "SextantDevServer",
+                                                          "SextantTrainingContract", yams],
                     swiftSettings: strict),
-        .testTarget(name: "SextantMLTests", dependencies: ["SextantML"], swiftSettings: strict),
+        .testTarget(name: "SextantMLTests", dependencies: ["SextantML", "SextantTestSupport", "SextantTrainingContract"],
+                    swiftSettings: strict),
         .testTarget(name: "SextantPrometheusTests",
                     dependencies: ["SextantPrometheus", "SextantTransport", "SextantTestSupport"], swiftSettings: strict),
-        .testTarget(name: "SextantDomainTests", dependencies: ["SextantDomain", "SextantAPI", "SextantJSON", "SextantTestSupport"],
+        .testTarget(name: "SextantDomainTests", dependencies: ["SextantDomain", "SextantAPI", "SextantJSON", "SextantTestSupport",
+                                                             "SextantTrainingContract"],
                     swiftSettings: strict),
         .testTarget(name: "SextantLocalNodeTests",
                     dependencies: ["SextantLocalNode", "SextantDevServer", "SextantKube", "SextantKubeTypes",

@@ -281,10 +281,32 @@ public struct AnalysisSpec: Codable, Sendable, Hashable {
     public var comparisons: [ComparisonMetric]?
     /// Shadow stage: candidate and stable prediction distributions compared by PSI (docs/canary.md#prediction-shift).
     public var predictionShift: PredictionShiftCheck?
+    /// After promotion, `metrics` (and `Rollout` webhooks) keep running for this many intervals;
+    /// failing checks within it roll back to the previous stable version (docs/canary.md#rollback-window).
+    public var rollbackWindow: RollbackWindowSpec?
+    /// Metrics checked on their own interval across all steps, from the first step to promotion;
+    /// they never advance a step, a failure counts toward `failureLimit` (docs/canary.md#background-analysis).
+    public var background: BackgroundAnalysis?
     public init() {}
 
     /// True when an analysis run has something to measure (webhooks aside).
     public var hasChecks: Bool { !(metrics ?? []).isEmpty || !(comparisons ?? []).isEmpty || predictionShift != nil }
+}
+
+/// Analysis that runs across steps (Argo Rollouts' background analysis), beside the per-step runs.
+public struct BackgroundAnalysis: Codable, Sendable, Hashable {
+    /// Time between two background runs; default: `analysis.interval`.
+    public var interval: String?
+    public var metrics: [AnalysisMetric]
+    public init(metrics: [AnalysisMetric]) { self.metrics = metrics }
+}
+
+/// How long a promoted version stays on probation (managed serving only: Sextant keeps the
+/// previous stable version's Deployment running until the window closes).
+public struct RollbackWindowSpec: Codable, Sendable, Hashable {
+    /// Analysis intervals after promotion during which `metrics` keep being checked.
+    public var intervals: Int
+    public init(intervals: Int) { self.intervals = intervals }
 }
 
 /// The population stability index between the candidate's and the stable version's predicted
@@ -415,6 +437,9 @@ public enum WebhookType: String, Codable, Sendable, Hashable, CaseIterable {
     case rollout = "Rollout"
     /// Before promotion; non-2xx holds the rollout (a gate).
     case confirmPromotion = "ConfirmPromotion"
+    /// Before each increase of the canary weight; non-2xx holds the weight (a gate, asked again
+    /// once per interval), as Flagger's `confirm-traffic-increase`.
+    case confirmTrafficIncrease = "ConfirmTrafficIncrease"
     /// After promotion; informational.
     case postRollout = "PostRollout"
     /// After a rollback; informational.
@@ -462,7 +487,31 @@ public struct CanaryRolloutStatus: Codable, Sendable, Hashable {
     public var history: [RolloutRecord]?
     /// Notifications delivered (or given up on), so a restarted controller posts only what is missing.
     public var notifications: [NotificationRecord]?
+    /// Open while a promoted version is on probation (`analysis.rollbackWindow`).
+    public var rollbackWindow: RollbackWindowStatus?
+    /// When the background analysis last ran (or, before its first run, when the first step
+    /// started); the next run is due one background interval later.
+    public var backgroundAnalysisTime: String?
     public init() {}
+}
+
+/// The probation of a promoted version: analysis keeps running until `endTime`; failing checks
+/// reaching `failureLimit` before it roll back to `previousStable`.
+public struct RollbackWindowStatus: Codable, Sendable, Hashable {
+    /// The promoted version on probation.
+    public var version: String
+    /// The stable version before the promotion (kept serving until the window closes).
+    public var previousStable: String
+    public var startTime: String
+    public var endTime: String
+    /// Failed checks within the window.
+    public var failedChecks: Int?
+    public init(version: String, previousStable: String, startTime: String, endTime: String) {
+        self.version = version
+        self.previousStable = previousStable
+        self.startTime = startTime
+        self.endTime = endTime
+    }
 }
 
 public enum RolloutPhase: String, Codable, Sendable, Hashable, CaseIterable {

@@ -9,6 +9,32 @@ extension CanaryRollout {
     static let iterations: Schema = .integer("Analysis intervals that must pass before promotion.", default: 10,
                                              min: 1, max: 1000)
 
+    /// One analysis metric (step and background metrics share it).
+    static var metricSchema: Schema {
+        .object(
+        "A PromQL query (or a built-in template) and its healthy range. Exactly one of `template` and `query`.",
+        required: ["name", "thresholdRange"],
+        rules: [.init("has(self.template) != has(self.query)", message: "set exactly one of template and query")], [
+            "name": .string("Metric name, used in status and Events.", pattern: "^[a-zA-Z][-_a-zA-Z0-9]*$",
+                            maxLength: 63, sample: "error-rate"),
+            "template": .string("Built-in query over `sextant-server` metrics: `SuccessRate` (ratio of non-5xx predictions, 0-1), `LatencyP99` (seconds), `ModelAccuracy` (classifiers, from prediction feedback, 0-1), `ModelRMSE` (regression, root mean squared error on feedback labels, in the label's unit; set `thresholdRange.max`).",
+                                enum: MetricTemplate.allCases.map(\.rawValue)),
+            "query": .string("PromQL returning one sample. Templated: `{{ namespace }}`, `{{ name }}` (rollout), `{{ model }}`, `{{ stable }}` and `{{ canary }}` (versions), `{{ interval }}`.",
+                             minLength: 1, maxLength: 4096,
+                             sample: "sum(rate(sextant_predictions_total{version=\"{{ canary }}\"}[{{ interval }}]))"),
+            "thresholdRange": .object("Healthy range, inclusive; at least one bound.",
+                                      rules: [.init("has(self.min) || has(self.max)", message: "set min, max or both"),
+                                              .init("!has(self.min) || !has(self.max) || self.min <= self.max",
+                                                    message: "min must not exceed max")], [
+                "min": .number("Lowest healthy value."),
+                "max": .number("Highest healthy value."),
+            ]),
+            "interval": .duration("Window substituted for `{{ interval }}`. Default: `analysis.interval`."),
+            "noDataPolicy": .string("What an empty result or NaN counts as: `Fail` (a failed check), `Pass`, `Error` (a query error) or `Ignore` (skipped).",
+                                    default: "Fail", enum: NoDataPolicy.allCases.map(\.rawValue)),
+        ])
+    }
+
     public static var specSchema: Schema {
         .object("Desired state: which version to roll out, how it is served and routed, and how it is judged.",
                 required: ["modelName", "serving", "routing", "strategy"],
@@ -141,28 +167,7 @@ extension CanaryRollout {
                 "consecutiveErrorLimit": .integer("Consecutive query errors (Prometheus down, bad query) after which the rollout fails; errors hold the rollout meanwhile.",
                                                   default: 4, min: 1, max: 100),
                 "prometheus": .prometheusEndpoint,
-                "metrics": .array("Metrics checked at each interval; each one must be within its thresholdRange.", of: .object(
-                    "A PromQL query (or a built-in template) and its healthy range. Exactly one of `template` and `query`.",
-                    required: ["name", "thresholdRange"],
-                    rules: [.init("has(self.template) != has(self.query)", message: "set exactly one of template and query")], [
-                        "name": .string("Metric name, used in status and Events.", pattern: "^[a-zA-Z][-_a-zA-Z0-9]*$",
-                                        maxLength: 63, sample: "error-rate"),
-                        "template": .string("Built-in query over `sextant-server` metrics: `SuccessRate` (ratio of non-5xx predictions, 0-1), `LatencyP99` (seconds), `ModelAccuracy` (classifiers, from prediction feedback, 0-1), `ModelRMSE` (regression, root mean squared error on feedback labels, in the label's unit; set `thresholdRange.max`).",
-                                            enum: MetricTemplate.allCases.map(\.rawValue)),
-                        "query": .string("PromQL returning one sample. Templated: `{{ namespace }}`, `{{ name }}` (rollout), `{{ model }}`, `{{ stable }}` and `{{ canary }}` (versions), `{{ interval }}`.",
-                                         minLength: 1, maxLength: 4096,
-                                         sample: "sum(rate(sextant_predictions_total{version=\"{{ canary }}\"}[{{ interval }}]))"),
-                        "thresholdRange": .object("Healthy range, inclusive; at least one bound.",
-                                                  rules: [.init("has(self.min) || has(self.max)", message: "set min, max or both"),
-                                                          .init("!has(self.min) || !has(self.max) || self.min <= self.max",
-                                                                message: "min must not exceed max")], [
-                            "min": .number("Lowest healthy value."),
-                            "max": .number("Highest healthy value."),
-                        ]),
-                        "interval": .duration("Window substituted for `{{ interval }}`. Default: `analysis.interval`."),
-                        "noDataPolicy": .string("What an empty result or NaN counts as: `Fail` (a failed check), `Pass`, `Error` (a query error) or `Ignore` (skipped).",
-                                                default: "Fail", enum: NoDataPolicy.allCases.map(\.rawValue)),
-                    ]), maxItems: 20, listType: "map", mapKeys: ["name"]),
+                "metrics": .array("Metrics checked at each interval; each one must be within its thresholdRange.", of: metricSchema, maxItems: 20, listType: "map", mapKeys: ["name"]),
                 "comparisons": .array("Canary versus stable on the same traffic: a success proportion of each version, compared by a one-sided non-inferiority test (`test`: `Fixed`, a two-proportion z-test on each interval; `Sequential`, an always-valid mSPRT over the rollout so far). A candidate worse than stable by more than `maxDegradation` at `confidence` fails the check; too few events is no data, never a failure (docs/canary.md#comparison).", of: .object(
                     "A success proportion per version. Exactly one of `template` and the pair `successQuery` + `totalQuery`.",
                     required: ["name"],
@@ -197,11 +202,23 @@ extension CanaryRollout {
                         "minSamples": .integer("Fewest predictions on each side before deciding.", default: 200, min: 1),
                         "interval": .duration("Window of both histograms. Default: `analysis.interval`."),
                     ]),
+                "background": .object(
+                    "Analysis across steps: these metrics run on their own interval from the first step until promotion, whatever the step. Their runs never advance a step; a failing run counts toward `failureLimit` like a step's (docs/canary.md#background-analysis).",
+                    required: ["metrics"], [
+                        "interval": .duration("Time between two background runs (and the default `{{ interval }}` of its metrics). Default: `analysis.interval`."),
+                        "metrics": .array("Metrics checked across steps; names distinct from `analysis.metrics`.", of: metricSchema,
+                                          minItems: 1, maxItems: 20, listType: "map", mapKeys: ["name"]),
+                    ]),
+                "rollbackWindow": .object(
+                    "After promotion, `metrics` and `Rollout` webhooks keep running every interval for `intervals` intervals (comparisons and predictionShift do not: the previous version takes no traffic). Failed checks reaching `failureLimit` within the window roll back to the previous stable version, whose Deployment Sextant keeps running until the window closes. Managed serving only (docs/canary.md#rollback-window).",
+                    required: ["intervals"], [
+                        "intervals": .integer("Analysis intervals the promoted version stays on probation.", min: 1, max: 1000),
+                    ]),
             ]),
             "webhooks": .array("HTTP hooks called with a JSON body (rollout, phase, versions, weight, metadata).", of: .object(
                 "A webhook.", required: ["name", "type", "url"], [
                     "name": .string("Hook name.", pattern: "^[a-zA-Z][-_a-zA-Z0-9]*$", maxLength: 63, sample: "load-test"),
-                    "type": .string("`PreRollout` (before traffic moves; failure aborts), `Rollout` (each interval; failure is a failed check), `ConfirmPromotion` (before promotion; failure holds), `PostRollout`, `Rollback` (informational).",
+                    "type": .string("`PreRollout` (before traffic moves; failure aborts), `Rollout` (each interval; failure is a failed check), `ConfirmPromotion` (before promotion; failure holds), `ConfirmTrafficIncrease` (before each increase of the canary weight; failure holds the weight, asked again each interval), `PostRollout`, `Rollback` (informational).",
                                     enum: WebhookType.allCases.map(\.rawValue)),
                     "url": .string("URL to POST to.", pattern: "^https?://.+$", sample: "http://loadtester.test/hooks/start"),
                     "timeout": .duration("Timeout of one call.", default: "10s"),
@@ -281,6 +298,15 @@ extension CanaryRollout {
                     "message": .string("The status message when it ended."),
                 ]), maxItems: 16),
             "notifications": .notificationRecords,
+            "backgroundAnalysisTime": .time("When the background analysis last ran (before its first run: when the first step started); the next run is due one background interval later."),
+            "rollbackWindow": .object("Open while a promoted version is on probation (`analysis.rollbackWindow`).",
+                                      required: ["version", "previousStable", "startTime", "endTime"], [
+                "version": .string("The promoted version on probation."),
+                "previousStable": .string("The stable version before the promotion; a failure within the window routes back to it."),
+                "startTime": .time("When the version was promoted."),
+                "endTime": .time("When the window closes."),
+                "failedChecks": .integer("Failed checks within the window; rollback at `analysis.failureLimit`.", min: 0),
+            ]),
         ])
     }
 }

@@ -1,4 +1,5 @@
 import SextantJSON
+import SextantTrainingContract
 
 /// The config file `sextant-trainer --config` reads, built from the training part of a
 /// TrainingJob spec. The CRD groups fields for users (`data.source`, `data.features`) and carries
@@ -33,18 +34,31 @@ extension TrainingJobSpec {
         config["categoricalFeatures"] = defaulted.data.categoricalFeatures.map { .array($0.map(JSONValue.string)) }
         config["protectedAttributes"] = defaulted.data.protectedAttributes.map { .array($0.map(JSONValue.string)) }
         if let split = defaulted.data.split { config["split"] = try JSONValue(encoding: split) }
-        switch defaulted.algorithm {
-        case .gradientBoosting?: config["algorithm"] = "gradientBoosting"
-        case .logisticRegression?: config["algorithm"] = "logisticRegression"
-        case nil: break
+        if let algorithm = defaulted.algorithm {
+            guard let a = TrainingContract.algorithms.first(where: { $0.name == algorithm.rawValue }) else {
+                throw TrainerConfigError.notInContract("algorithm \(algorithm.rawValue)")
+            }
+            config["algorithm"] = .string(a.configName)
         }
         config["objective"] = defaulted.objective.map { .string($0.rawValue) }
         config["weightColumn"] = defaulted.data.weightColumn.map(JSONValue.string)
-        if var h = defaulted.hyperparameters {
-            config["threshold"] = h.decisionThreshold.map(JSONValue.double)
-            h.decisionThreshold = nil
-            if h.earlyStoppingRounds == 0 { h.earlyStoppingRounds = nil }  // 0 means off; the trainer wants it absent
-            config["hyperparameters"] = try JSONValue(encoding: h)
+        if let h = defaulted.hyperparameters {
+            // Each hyperparameter goes where the contract says the trainer reads it; an `off` value
+            // (`earlyStoppingRounds: 0`) is left out, which the trainer reads as off.
+            guard case .object(let values) = try JSONValue(encoding: h) else { throw TrainerConfigError.notInContract("hyperparameters") }
+            var hyperparameters: [String: JSONValue] = [:]
+            for (key, value) in values {
+                guard let p = TrainingContract.hyperparameter(key), p.inTrainingJob else {
+                    throw TrainerConfigError.notInContract("hyperparameters.\(key)")
+                }
+                if let off = p.off, value.doubleValue == off.value { continue }
+                if p.configPath == ["hyperparameters", p.name] {
+                    hyperparameters[p.name] = value
+                } else if let key = p.configPath.first, p.configPath.count == 1 {
+                    config[key] = value
+                }
+            }
+            config["hyperparameters"] = .object(hyperparameters)
         }
         if let g = defaulted.gates {
             var gates: [String: JSONValue] = [:]
@@ -55,5 +69,14 @@ extension TrainingJobSpec {
             config["gates"] = .object(gates)
         }
         return .object(config)
+    }
+}
+
+/// A TrainingJob field the training contract does not describe (a programming error caught by
+/// TrainingContractDriftTests, reported rather than dropped).
+public enum TrainerConfigError: Error, CustomStringConvertible {
+    case notInContract(String)
+    public var description: String {
+        switch self { case .notInContract(let what): "\(what) is not in the training contract" }
     }
 }

@@ -1,5 +1,6 @@
 import SextantJSON
 import SextantKubeTypes
+import SextantTrainingContract
 
 /// Trains a model by running the trainer image as a `batch/v1` Job, once, on a cron schedule,
 /// or when a Prometheus condition says the live model drifted. Each successful run registers a
@@ -37,6 +38,9 @@ public struct TrainingJobSpec: Codable, Sendable, Hashable {
     public var gates: EvaluationGates?
     public var output: OutputSpec
     public var pod: PodPlacement?
+    /// Ranks of a data-parallel run (default 1): more than 1 runs each run as a Kubeflow MPIJob
+    /// (`kubeflow.org/v2beta1`) instead of a `batch/v1` Job (docs/training.md#several-workers-mpijob).
+    public var workers: Int?
     public var runPolicy: RunPolicy?
     public var schedule: TrainingSchedule?
     public var retrainOn: RetrainPolicy?
@@ -147,7 +151,7 @@ public struct DataSplit: Codable, Sendable, Hashable {
 
     /// How far from 1 the fractions may add up (floating-point slack). The CRD's CEL rule, the
     /// admission check and `sextant-trainer` all use this value (a test compares them).
-    public static let fractionTolerance = 1e-6
+    public static let fractionTolerance = SplitContract.fractionTolerance
 
     /// The admission rule, shared with the CRD's CEL expressions and `sextant-trainer`: unless a
     /// split column is set or no ratio is (the trainer's default 0.8 / 0 / 0.2 applies), the ratios,
@@ -161,12 +165,15 @@ public struct DataSplit: Codable, Sendable, Hashable {
     }
 }
 
+/// The cases are `TrainingContract.algorithms` (TrainingContractDriftTests).
 public enum Algorithm: String, Codable, Sendable, Hashable, CaseIterable {
     case gradientBoosting = "GradientBoosting"
     case logisticRegression = "LogisticRegression"
 }
 
-/// XGBoost-style hyperparameters, camelCased (`n_estimators` is `nEstimators`).
+/// XGBoost-style hyperparameters, camelCased (`n_estimators` is `nEstimators`). Their types,
+/// bounds and defaults are `TrainingContract.hyperparameters`; TrainingContractDriftTests fail when
+/// a property is added here and not there, or the other way round.
 public struct Hyperparameters: Codable, Sendable, Hashable {
     public var nEstimators: Int?
     public var maxDepth: Int?
@@ -193,26 +200,22 @@ public struct Hyperparameters: Codable, Sendable, Hashable {
     public init() {}
 }
 
-/// The loss the trainer fits (XGBoost's objective names).
+/// The loss the trainer fits (XGBoost's objective names); the cases are `TrainingContract.objectives`
+/// (TrainingContractDriftTests).
 public enum TrainingObjective: String, Codable, Sendable, Hashable, CaseIterable {
     case binaryLogistic = "binary:logistic"
     case squaredError = "reg:squarederror"
     case poisson = "count:poisson"
     case multiSoftprob = "multi:softprob"
 
-    /// The metrics `sextant-trainer` reports for the objective (HyperparameterDriftTests compares
-    /// them with the trainer's `Objective.metricNames`).
+    /// The metrics `sextant-trainer` reports for the objective, from the training contract.
     public var metrics: [GateMetric] {
-        switch self {
-        case .binaryLogistic: [.aucRoc, .aucPr, .precision, .recall, .f1, .accuracy, .logLoss, .expectedCalibrationError]
-        case .squaredError: [.rmse, .mae, .r2]
-        case .poisson: [.rmse, .mae, .r2, .poissonDeviance]
-        case .multiSoftprob: [.accuracy, .logLoss, .macroF1]
-        }
+        (TrainingContract.objective(rawValue)?.metrics ?? []).compactMap(GateMetric.init(rawValue:))
     }
 }
 
-/// Metric names as `sextant-trainer` reports them (`metrics.json`, ModelVersion `spec.metrics`).
+/// Metric names as `sextant-trainer` reports them (`metrics.json`, ModelVersion `spec.metrics`);
+/// TrainingContractDriftTests compare the cases with `TrainingContract.metrics`.
 public enum GateMetric: String, Codable, Sendable, Hashable, CaseIterable {
     case aucRoc, aucPr, precision, recall, f1, accuracy, logLoss, expectedCalibrationError
     case rmse, mae, r2, poissonDeviance, macroF1
@@ -390,6 +393,8 @@ public enum TrainingJobPhase: String, Codable, Sendable, Hashable, CaseIterable 
 public struct TrainingRun: Codable, Sendable, Hashable {
     public var name: String
     public var jobName: String?
+    /// Ranks of the run; more than 1: `jobName` is an MPIJob (nil: 1, a batch/v1 Job).
+    public var workers: Int?
     public var trigger: RunTrigger
     public var startTime: String?
     public var completionTime: String?

@@ -1,9 +1,10 @@
 import SextantJSON
+import SextantTrainingContract
 
 /// The openAPIV3Schema of TrainingJob. Keep it next to the Swift types: the tests fail when the
 /// two disagree on any key.
 extension TrainingJob {
-    static let metricNames = GateMetric.allCases.map(\.rawValue)
+    static let metricNames = TrainingContract.metrics.map(\.name)
 
     /// CEL form of ``DataSplit/fractionProblem`` (same tolerance), in two rules for two messages.
     static let splitRatiosApply = "!has(self.column) && (has(self.train) || has(self.validation) || has(self.test))"
@@ -53,7 +54,8 @@ extension TrainingJob {
                                    of: .string("A column name."), maxItems: 4096, listType: "set"),
                 "categoricalFeatures": .array("Columns (among the features) treated as categorical.",
                                               of: .string("A column name."), maxItems: 4096, listType: "set"),
-                "target": .string("Label column: 0/1 or true/false for `binary:logistic`, a number for `reg:squarederror`, a count >= 0 for `count:poisson`, a class 0..K-1 for `multi:softprob`.", minLength: 1),
+                "target": .string("Label column: " + TrainingContract.objectives.map { "\($0.label) for `\($0.name)`" }.joined(separator: ", ") + ".",
+                              minLength: 1),
                 "weightColumn": .string("Column of sample weights (finite, >= 0): they scale each row's gradient and hessian and weight the regression and multiclass test metrics. Not a feature.",
                                         minLength: 1),
                 "protectedAttributes": .array("Columns used only to measure fairness, never as features (`age_group`, `gender`).",
@@ -65,51 +67,19 @@ extension TrainingJob {
                     "validation": .number("Fraction of rows used for early stopping.", min: 0, max: 1),
                     "test": .number("Fraction of rows held out for evaluation and the gates.", min: 0, max: 1),
                     "stratify": .boolean("Keep the class ratio equal across the splits.", default: true),
-                    "seed": .integer("Seed of the shuffle behind the ratios (trainer default 42); equal seeds and data give equal parts.",
+                    "seed": .integer("Seed of the shuffle behind the ratios (trainer default \(SplitContract.defaultSeed)); equal seeds and data give equal parts.",
                                      min: 0, format: "int64"),
                     "column": .string("A column holding `train`, `validation` or `test` for every row; overrides the ratios, so that other tools can score exactly the same rows. Not a feature.",
                                       minLength: 1),
-                ]).withDefault(["train": 0.7, "validation": 0.15, "test": 0.15, "stratify": true]),
+                ]).withDefault(["train": .double(SplitContract.trainingJobDefault.train),
+                                "validation": .double(SplitContract.trainingJobDefault.validation),
+                                "test": .double(SplitContract.trainingJobDefault.test), "stratify": true]),
             ]),
-            "algorithm": .string("Learning algorithm: histogram gradient-boosted trees, or logistic regression as a baseline.", default: "GradientBoosting",
-                                 enum: Algorithm.allCases.map(\.rawValue)),
+            "algorithm": .string("Learning algorithm: histogram gradient-boosted trees, or logistic regression as a baseline.",
+                                 default: TrainingContract.defaultAlgorithm, enum: TrainingContract.algorithms.map(\.name)),
             "objective": .string("The loss to fit (XGBoost's names): binary classification, squared-error regression, Poisson counts, or K-class softmax (K trees per round). The reported metrics and the gate metrics follow from it.",
-                                 default: TrainingObjective.binaryLogistic.rawValue, enum: TrainingObjective.allCases.map(\.rawValue)),
-            "hyperparameters": .object("XGBoost-style hyperparameters (camelCase of the XGBoost names). Defaults are XGBoost's, except `maxBin` (one bin is kept for missing values).",
-                                       rules: [.init("!has(self.folds) || self.folds == 0 || self.folds >= 2",
-                                                     message: "folds must be 0 (no cross-validation) or at least 2",
-                                                     fieldPath: ".folds")], [
-                "nEstimators": .integer("Boosting rounds (`n_estimators`).", default: 100, min: 1, max: 100_000),
-                "maxDepth": .integer("Maximum tree depth (`max_depth`).", default: 6, min: 1, max: 16),
-                "learningRate": .number("Shrinkage per round (`learning_rate`, `eta`), greater than 0.", default: 0.3, min: 0, max: 1),
-                "subsample": .number("Row subsample ratio per tree (`subsample`), greater than 0.", default: 1, min: 0, max: 1),
-                "colsampleBytree": .number("Column subsample ratio per tree (`colsample_bytree`), greater than 0.", default: 1, min: 0, max: 1),
-                "minChildWeight": .number("Minimum hessian sum in a leaf (`min_child_weight`).", default: 1, min: 0),
-                "gamma": .number("Minimum loss reduction to split (`gamma`).", default: 0, min: 0),
-                "regAlpha": .number("L1 regularization (`reg_alpha`).", default: 0, min: 0),
-                "regLambda": .number("L2 regularization (`reg_lambda`).", default: 1, min: 0),
-                "maxBin": .integer("Histogram bins per feature (`max_bin`); one more bin holds missing values.", default: 255, min: 2, max: 255),
-                "maxCatToOnehot": .integer("Categorical features with fewer levels than this split one level against the rest (`max_cat_to_onehot`); others use partition splits.",
-                                           default: 4, min: 1, max: 255),
-                "maxCatThreshold": .integer("Partition splits put at most this many levels minus one, taken from either end of the levels ordered by their weight, on one side (`max_cat_threshold`).",
-                                            default: 64, min: 1, max: 255),
-                "catSmooth": .number("Categorical levels with fewer (estimated) rows in a node are left out of the partition order, and this is added to the hessian when ordering (LightGBM `cat_smooth`). 0: XGBoost's rule alone.",
-                                     default: 10, min: 0),
-                "catL2": .number("L2 added to `regLambda` in the gain of categorical splits (LightGBM `cat_l2`).", default: 10, min: 0),
-                "minDataPerGroup": .integer("Rows between two tried categorical partitions, and the least on the right side (LightGBM `min_data_per_group`).",
-                                            default: 100, min: 0),
-                "numClass": .integer("Classes of a `multi:softprob` model (`num_class`); labels must be 0..numClass-1. Unset: the largest label + 1.",
-                                     min: 2, max: 1000),
-                "monotoneConstraints": .map("Per numeric feature: 1 = predictions may only rise with it, -1 = only fall, 0 = free (XGBoost's `monotone_constraints`, by name).",
-                                            of: .integer("1, -1 or 0.", min: -1, max: 1)),
-                "earlyStoppingRounds": .integer("Stop when the validation loss (log loss, RMSE, Poisson negative log-likelihood or multiclass log loss, by objective) has not improved for this many rounds. 0: off.",
-                                                default: 0, min: 0),
-                "seed": .integer("Random seed; equal seeds and data give identical models whatever the thread count.",
-                                 default: 0, min: 0, format: "int64"),
-                "folds": .integer("Stratified k-fold cross-validation folds reported as `cv_*` metrics. 0: off.",
-                                  default: 0, min: 0, max: 20),
-                "decisionThreshold": .number("Score threshold for precision, recall, F1 and accuracy.", default: 0.5, min: 0, max: 1),
-            ]),
+                                 default: TrainingContract.defaultObjective, enum: TrainingContract.objectives.map(\.name)),
+            "hyperparameters": TrainingContract.hyperparametersSchema,
             "gates": .object("Evaluation gates. A run whose model fails a gate registers no approvable version (result `GateFailed`). Omitted gates are not run.", [
                 "performance": .object("Minimum (or maximum) values of test-set metrics.", required: ["thresholds"], [
                     "thresholds": .array("One entry per metric.", of: .object(
@@ -117,30 +87,31 @@ extension TrainingJob {
                         rules: [.init("has(self.min) || has(self.max)", message: "set min, max or both"),
                                 .init("!has(self.min) || !has(self.max) || self.min <= self.max",
                                       message: "min must not exceed max")], [
-                            "metric": .string("Metric name as the trainer reports it; it must be one the objective reports (binary: aucRoc, aucPr, precision, recall, f1, accuracy, logLoss, expectedCalibrationError; regression: rmse, mae, r2, and poissonDeviance for count:poisson; multiclass: accuracy, logLoss, macroF1).", enum: metricNames),
+                            "metric": .string(TrainingContract.metricDescription, enum: metricNames),
                             "min": .number("Fail when the metric is below this."),
-                            "max": .number("Fail when the metric is above this (for `logLoss`, `expectedCalibrationError`, `rmse`, `mae`, `poissonDeviance`)."),
+                            "max": .number(TrainingContract.maxDescription),
                         ]), minItems: 1, maxItems: 16, listType: "map", mapKeys: ["metric"]),
                 ]),
                 "fairness": .object("AUC-ROC disparity across the groups of each protected attribute.", [
                     "protectedAttributes": .array("Attributes to check. Default: `data.protectedAttributes`.",
                                                   of: .string("A column name."), maxItems: 64, listType: "set"),
-                    "maxDisparity": .number("Largest allowed difference of AUC-ROC between any two groups.",
-                                            default: 0.1, min: 0, max: 1),
-                    "minGroupSize": .integer("Groups with fewer test rows are skipped (and reported).", default: 100, min: 1),
+                    "maxDisparity": TrainingContract.gateSetting("fairness", "maxDisparity",
+                                                                 "Largest allowed difference of AUC-ROC between any two groups."),
+                    "minGroupSize": TrainingContract.gateSetting("fairness", "minGroupSize",
+                                                                 "Groups with fewer test rows are skipped (and reported).", integer: true),
                 ]),
                 "robustness": .object("AUC-ROC degradation under Gaussian noise added to the numeric features.", [
                     "noiseLevels": .array("Standard deviations of the noise, relative to each feature's standard deviation.",
                                           of: .number("A noise level.", min: 0), maxItems: 16)
-                        .withDefault([0.001, 0.01, 0.1]),
-                    "maxDegradation": .number("Largest allowed drop of AUC-ROC at any noise level.",
-                                              default: 0.05, min: 0, max: 1),
+                        .withDefault(.array(TrainingContract.robustnessNoiseLevels.map(JSONValue.double))),
+                    "maxDegradation": TrainingContract.gateSetting("robustness", "maxDegradation",
+                                                                   "Largest allowed drop of AUC-ROC at any noise level."),
                 ]),
                 "dataQuality": .object("Checks of the training data before training.", [
-                    "maxNullRatio": .number("Largest allowed fraction of missing values in any feature.",
-                                            default: 0.05, min: 0, max: 1),
-                    "minFeatureVariance": .number("Numeric features with a smaller variance fail the gate (constant columns).",
-                                                  default: 1e-6, min: 0),
+                    "maxNullRatio": TrainingContract.gateSetting("dataQuality", "maxNullRatio",
+                                                                 "Largest allowed fraction of missing values in any feature."),
+                    "minFeatureVariance": TrainingContract.gateSetting("dataQuality", "minFeatureVariance",
+                                                                       "Numeric features with a smaller variance fail the gate (constant columns)."),
                     "classBalance": .object("Allowed range of the positive-class fraction. Unset: not checked.",
                                             required: ["min", "max"],
                                             rules: [.init("self.min <= self.max", message: "min must not exceed max")], [
@@ -156,6 +127,8 @@ extension TrainingJob {
                 "endpoint": .string("S3-compatible endpoint URL.", pattern: "^https?://.+$", sample: "http://minio.storage:9000"),
             ]),
             "pod": .podPlacement("Pod settings of the training Job: resources, service account, node selection."),
+            "workers": .integer("Ranks of a data-parallel run (`sextant-trainer` under `mpirun`, one rank per Pod). More than 1: each run is a Kubeflow MPIJob (`kubeflow.org/v2beta1`; the MPI Operator must be installed and the controller started with `--mpi-jobs`) instead of a `batch/v1` Job; the model is byte-identical to one worker's.",
+                                default: 1, min: 1, max: 256),
             "runPolicy": .object("How each run's Job behaves and how much history is kept.", [
                 "backoffLimit": .integer("Pod retries of a run's Job (`batch/v1` backoffLimit). Training failures are usually deterministic, hence 0.",
                                          default: 0, min: 0, max: 10),
@@ -216,7 +189,8 @@ extension TrainingJob {
             "runs": .array("Run history, newest first, at most `runPolicy.runHistoryLimit` entries.", of: .object(
                 "One run: one Job.", required: ["name", "trigger", "result"], [
                     "name": .string("Run name, `<metadata.name>-<n>`."),
-                    "jobName": .string("The batch/v1 Job of this run."),
+                    "jobName": .string("The batch/v1 Job of this run, or its MPIJob when `workers` > 1."),
+                    "workers": .integer("Ranks of this run (`spec.workers` when it started); more than 1: `jobName` is an MPIJob.", min: 1),
                     "trigger": .object("What started the run.", required: ["type"], [
                         "type": .string("Trigger kind.", enum: TriggerType.allCases.map(\.rawValue)),
                         "condition": .string("`RetrainCondition`: the condition that fired."),

@@ -1,4 +1,6 @@
 import Foundation
+import SextantJSON
+import SextantTrainingContract
 
 /// Pure checks of the rules the CRD schema states (bounds, cross-field CEL rules, durations,
 /// cron). The controllers call them because the development API server does not evaluate CEL,
@@ -86,6 +88,28 @@ public enum CronSyntax {
 }
 
 extension TrainingJob {
+    /// What `sextant-trainer` refuses on several ranks (DistributedTrainer.checkSupported, exit 2),
+    /// refused at admission instead, so that a spec with `workers` > 1 that is admitted trains.
+    func checkSeveralWorkers(_ c: inout FieldChecker) {
+        let s = spec
+        let why = "is not supported with spec.workers > 1 (training on several ranks)"
+        c.require(s.algorithm != .logisticRegression, "spec.algorithm", "LogisticRegression \(why)")
+        c.require(s.data.source.uri.hasPrefix("file://") || s.data.source.uri.hasPrefix("/"), "spec.data.source.uri",
+                  "must be a file:// path every worker can read: http(s), s3 and lakeFS data \(why)")
+        c.require(s.data.source.format == nil || s.data.source.format == .csv, "spec.data.source.format",
+                  "must be CSV (uncompressed): \(s.data.source.format?.rawValue ?? "") \(why)")
+        c.require(s.data.source.dvc == nil, "spec.data.source.dvc", "a DVC pointer \(why)")
+        c.require((s.data.split?.validation ?? 0) == 0, "spec.data.split.validation",
+                  "must be 0 (set train and test only): a validation part \(why)")
+        if let h = s.hyperparameters {
+            c.require((h.folds ?? 0) < 2, "spec.hyperparameters.folds", "cross-validation \(why)")
+            c.require((h.subsample ?? 1) >= 1, "spec.hyperparameters.subsample", "row sampling (subsample < 1) \(why)")
+            c.require((h.earlyStoppingRounds ?? 0) == 0, "spec.hyperparameters.earlyStoppingRounds", "early stopping \(why)")
+        }
+        c.require(s.gates?.fairness == nil, "spec.gates.fairness", "the fairness gate \(why)")
+        c.require(s.gates?.robustness == nil, "spec.gates.robustness", "the robustness gate \(why)")
+    }
+
     public func validate() -> [FieldError] {
         var c = FieldChecker()
         let s = spec
@@ -116,6 +140,8 @@ extension TrainingJob {
                       "lakefs:// names one object; it does not combine with format Delta or dvc")
         }
         c.require(!s.data.target.isEmpty, "spec.data.target", .required, "must be set")
+        c.range(s.workers, "spec.workers", 1, 256)
+        if (s.workers ?? 1) > 1 { checkSeveralWorkers(&c) }
         let features = s.data.features ?? []
         c.unique(features, "spec.data.features")
         c.require(!features.contains(s.data.target), "spec.data.features", "must not contain the target column \"\(s.data.target)\"")
@@ -138,35 +164,8 @@ extension TrainingJob {
             c.range(split.seed, "spec.data.split.seed", 0, nil)
         }
         if let h = s.hyperparameters {
-            c.range(h.nEstimators, "spec.hyperparameters.nEstimators", 1, 100_000)
-            c.range(h.maxDepth, "spec.hyperparameters.maxDepth", 1, 16)
-            for (name, value) in [("learningRate", h.learningRate), ("subsample", h.subsample),
-                                  ("colsampleBytree", h.colsampleBytree)] {
-                c.range(value, "spec.hyperparameters.\(name)", 0.0, 1.0)
-                if let value { c.require(value > 0, "spec.hyperparameters.\(name)", "must be greater than 0") }
-            }
-            c.range(h.minChildWeight, "spec.hyperparameters.minChildWeight", 0.0, nil)
-            c.range(h.gamma, "spec.hyperparameters.gamma", 0.0, nil)
-            c.range(h.regAlpha, "spec.hyperparameters.regAlpha", 0.0, nil)
-            c.range(h.regLambda, "spec.hyperparameters.regLambda", 0.0, nil)
-            c.range(h.maxBin, "spec.hyperparameters.maxBin", 2, 255)
-            c.range(h.maxCatToOnehot, "spec.hyperparameters.maxCatToOnehot", 1, 255)
-            c.range(h.maxCatThreshold, "spec.hyperparameters.maxCatThreshold", 1, 255)
-            c.range(h.catSmooth, "spec.hyperparameters.catSmooth", 0.0, nil)
-            c.range(h.catL2, "spec.hyperparameters.catL2", 0.0, nil)
-            c.range(h.minDataPerGroup, "spec.hyperparameters.minDataPerGroup", 0, nil)
-            c.range(h.numClass, "spec.hyperparameters.numClass", 2, 1000)
-            for (name, value) in (h.monotoneConstraints ?? [:]).sorted(by: { $0.key < $1.key }) {
-                c.range(value, "spec.hyperparameters.monotoneConstraints.\(name)", -1, 1)
-                c.require(!(s.data.categoricalFeatures ?? []).contains(name), "spec.hyperparameters.monotoneConstraints.\(name)",
-                          "\"\(name)\" is categorical; monotone constraints apply to numeric features")
-            }
-            if h.numClass != nil { c.require(s.objective == .multiSoftprob, "spec.hyperparameters.numClass", "applies to objective multi:softprob only") }
-            c.range(h.earlyStoppingRounds, "spec.hyperparameters.earlyStoppingRounds", 0, nil)
-            c.range(h.seed, "spec.hyperparameters.seed", 0, nil)
-            c.range(h.folds, "spec.hyperparameters.folds", 0, 20)
-            if let folds = h.folds { c.require(folds == 0 || folds >= 2, "spec.hyperparameters.folds", "must be 0 (no cross-validation) or at least 2") }
-            c.range(h.decisionThreshold, "spec.hyperparameters.decisionThreshold", 0.0, 1.0)
+            // Bounds from the training contract (the same the CRD states and the trainer checks).
+            c.hyperparameters(h, categoricalFeatures: s.data.categoricalFeatures ?? [])
         }
         if let g = s.gates {
             if let perf = g.performance {
@@ -182,21 +181,21 @@ extension TrainingJob {
                 }
             }
             if let f = g.fairness {
-                c.range(f.maxDisparity, "spec.gates.fairness.maxDisparity", 0.0, 1.0)
-                c.range(f.minGroupSize, "spec.gates.fairness.minGroupSize", 1, nil)
+                c.gateSetting(f.maxDisparity, "fairness", "maxDisparity")
+                c.gateSetting(f.minGroupSize, "fairness", "minGroupSize")
                 let attrs = f.protectedAttributes ?? s.data.protectedAttributes ?? []
                 c.require(!attrs.isEmpty, "spec.gates.fairness.protectedAttributes", .required,
                           "the fairness gate needs protected attributes (here or in spec.data.protectedAttributes)")
             }
             if let r = g.robustness {
-                c.range(r.maxDegradation, "spec.gates.robustness.maxDegradation", 0.0, 1.0)
+                c.gateSetting(r.maxDegradation, "robustness", "maxDegradation")
                 for (i, level) in (r.noiseLevels ?? []).enumerated() {
                     c.range(level, "spec.gates.robustness.noiseLevels[\(i)]", 0.0, nil)
                 }
             }
             if let q = g.dataQuality {
-                c.range(q.maxNullRatio, "spec.gates.dataQuality.maxNullRatio", 0.0, 1.0)
-                c.range(q.minFeatureVariance, "spec.gates.dataQuality.minFeatureVariance", 0.0, nil)
+                c.gateSetting(q.maxNullRatio, "dataQuality", "maxNullRatio")
+                c.gateSetting(q.minFeatureVariance, "dataQuality", "minFeatureVariance")
                 if let b = q.classBalance {
                     c.range(b.min, "spec.gates.dataQuality.classBalance.min", 0.0, 1.0)
                     c.range(b.max, "spec.gates.dataQuality.classBalance.max", 0.0, 1.0)
@@ -205,12 +204,19 @@ extension TrainingJob {
             }
         }
         // The trainer's rules for objectives other than binary:logistic (SextantML Config.validate).
-        if let objective = s.objective, objective != .binaryLogistic {
-            c.require(s.algorithm != .logisticRegression, "spec.objective", "\(objective.rawValue) needs algorithm GradientBoosting")
-            c.require((s.hyperparameters?.folds ?? 0) == 0, "spec.hyperparameters.folds", "cross-validation (AUC per fold) is binary:logistic only")
-            c.require(s.gates?.fairness == nil, "spec.gates.fairness", "compares AUC across groups: binary:logistic only")
-            c.require(s.gates?.robustness == nil, "spec.gates.robustness", "measures AUC degradation: binary:logistic only")
-            c.require(s.gates?.dataQuality?.classBalance == nil, "spec.gates.dataQuality.classBalance", "is the positive-class share: binary:logistic only")
+        // The training contract's rules for objectives other than binary:logistic (the trainer checks the same).
+        let objective = (s.objective ?? .binaryLogistic).rawValue
+        if let algorithm = s.algorithm, let a = TrainingContract.algorithms.first(where: { $0.name == algorithm.rawValue }),
+           !a.objectives.contains(objective) {
+            let able = TrainingContract.algorithms.filter { $0.objectives.contains(objective) }.map(\.name)
+            c.require(false, "spec.objective", "\(objective) needs algorithm \(able.joined(separator: " or "))")
+        }
+        if let json = try? JSONValue(encoding: s) {
+            for r in TrainingContract.objectiveRestrictions where !r.objectives.contains(objective) {
+                guard let value = json[path: r.path], value != .null else { continue }
+                if let off = TrainingContract.hyperparameter(r.path.last ?? "")?.off, value.doubleValue == off.value { continue }
+                c.require(false, "spec." + r.path.joined(separator: "."), r.reason)
+            }
         }
         if let w = s.data.weightColumn {
             c.require(!w.isEmpty, "spec.data.weightColumn", .required, "must not be empty")
@@ -399,8 +405,10 @@ extension CanaryRollout {
             c.duration(a.prometheus?.timeout, "spec.analysis.prometheus.timeout")
             let metrics = a.metrics ?? []
             c.unique(metrics.map(\.name), "spec.analysis.metrics")
-            for (i, m) in metrics.enumerated() {
-                let p = "spec.analysis.metrics[\(i)]"
+            let background = a.background?.metrics ?? []
+            for (list, entries) in [("spec.analysis.metrics", metrics), ("spec.analysis.background.metrics", background)] {
+              for (i, m) in entries.enumerated() {
+                let p = "\(list)[\(i)]"
                 c.require((m.template != nil) != (m.query != nil), p, "set exactly one of template and query")
                 if let q = m.query { c.require(!q.isEmpty, "\(p).query", .required, "must not be empty") }
                 c.require(m.thresholdRange.min != nil || m.thresholdRange.max != nil, "\(p).thresholdRange", .required,
@@ -409,6 +417,18 @@ extension CanaryRollout {
                     c.require(lo <= hi, "\(p).thresholdRange.min", "min \(lo) exceeds max \(hi)")
                 }
                 c.duration(m.interval, "\(p).interval")
+              }
+            }
+            if let bg = a.background {
+                c.require(!bg.metrics.isEmpty, "spec.analysis.background.metrics", .required, "needs at least one metric")
+                c.unique(bg.metrics.map(\.name), "spec.analysis.background.metrics")
+                let others = metrics.map(\.name) + (a.comparisons ?? []).map(\.name) + [PredictionShiftCheck.metricName]
+                c.require(Set(bg.metrics.map(\.name)).isDisjoint(with: others), "spec.analysis.background.metrics",
+                          "a background metric must not have the name of a step metric or comparison (both report in status.measurements)")
+                c.duration(bg.interval, "spec.analysis.background.interval")
+                if let interval = bg.interval, let secs = try? GoDuration.seconds(interval) {
+                    c.require(secs >= 1, "spec.analysis.background.interval", "must be at least 1s")
+                }
             }
             let comparisons = a.comparisons ?? []
             c.unique(comparisons.map(\.name), "spec.analysis.comparisons")
@@ -420,6 +440,13 @@ extension CanaryRollout {
                 c.duration(shift.interval, "spec.analysis.predictionShift.interval")
                 c.require(!(metrics.map(\.name) + comparisons.map(\.name)).contains(PredictionShiftCheck.metricName), "spec.analysis.predictionShift",
                           "a metric or comparison named \(PredictionShiftCheck.metricName) would share its measurement")
+            }
+            if let window = a.rollbackWindow {
+                c.range(window.intervals, "spec.analysis.rollbackWindow.intervals", 1, 1000)
+                c.require(s.serving.external == nil, "spec.analysis.rollbackWindow",
+                          "needs managed serving: with external serving the previous version's Deployment is yours and no longer runs it after promotion")
+                c.require(!metrics.isEmpty || (s.webhooks ?? []).contains { $0.type == .rollout }, "spec.analysis.rollbackWindow",
+                          "needs analysis.metrics or a Rollout webhook to check during the window")
             }
             for (i, m) in comparisons.enumerated() {
                 let p = "spec.analysis.comparisons[\(i)]"

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SextantAPI
+import SextantTrainingContract
 
 /// `sextant generate`: writes the artifacts derived from the Swift API types, so that the CRDs
 /// and the reference docs have one source of truth (`Sources/SextantAPI`).
@@ -27,7 +28,7 @@ struct GenerateCRDs: ParsableCommand {
 
 struct GenerateDocs: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "docs", abstract: "Write docs/resources/<kind>.md, the field reference of each kind.")
+        commandName: "docs", abstract: "Write docs/resources/<kind>.md, the field reference of each kind, and training-contract.md.")
 
     @Option(name: .long, help: "Directory to write the reference pages into.")
     var outputDir: String = "docs/resources"
@@ -46,6 +47,7 @@ enum GeneratedFiles {
 
     static func docs() -> [(String, String)] {
         SextantCRDs.all.map { ($0.referenceFileName, $0.referenceMarkdown(intro: ReferenceIntro.forKind($0.kind))) }
+            + [(TrainingContract.referenceFileName, TrainingContract.referenceMarkdown)]
     }
 
     static func write(_ text: String, to directory: String, file: String) throws {

@@ -119,13 +119,24 @@ public struct CanaryRolloutReconciler: Reconciler {
             case .decided(let outcome):
                 return outcome
             case .need(.analysis):
-                let measurements = await analysis.run(rollout, stable: stable, canary: canary, now: now)
+                var measured = rollout, stable = stable, canary = canary
+                if let window = status.rollbackWindow, CanaryMachine.resumed(status).phase == .succeeded {
+                    // The promoted version on probation: its threshold metrics, the previous one as `stable`.
+                    measured.spec = RollbackWindow.analysedSpec(rollout.spec)
+                    stable = window.previousStable
+                    canary = window.version
+                }
+                let measurements = await analysis.run(measured, stable: stable, canary: canary, now: now)
                 for m in measurements {
                     Counter(label: "sextant_rollout_measurements_total", dimensions: [
                         ("namespace", rollout.metadata.namespace ?? ""), ("rollout", rollout.metadata.name ?? ""),
                         ("metric", m.metric), ("outcome", m.outcome.rawValue)]).increment()
                 }
                 observation.analysis = measurements
+            case .need(.backgroundAnalysis):
+                let measured = CanaryRollout(metadata: rollout.metadata, spec: BackgroundAnalysisRuns.analysedSpec(rollout.spec),
+                                             status: rollout.status)
+                observation.backgroundAnalysis = await analysis.run(measured, stable: stable, canary: canary, now: now)
             case .need(.webhooks(let type)):
                 let hooks = (rollout.spec.webhooks ?? []).filter { $0.type == type }
                 observation.webhooks[type] = await webhooks.call(hooks, rollout: rollout, stable: status.stableVersion,

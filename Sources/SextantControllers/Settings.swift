@@ -25,6 +25,10 @@ public struct ControllerSettings: Sendable {
     public var notificationDelivery = NotificationDeliveryPolicy()
     /// How often a running trainer's log is read for its progress (docs/training.md#progress).
     public var trainingProgressInterval: TimeInterval = 5
+    /// `--mpi-jobs`: TrainingJobs with `spec.workers` > 1 run as Kubeflow MPIJobs (the MPI
+    /// Operator's CRD must be installed; the controller watches `mpijobs.kubeflow.org`). Off: such
+    /// TrainingJobs are `Invalid`, naming the flag.
+    public var mpiJobs = false
 
     public init(prometheusAddress: String? = nil,
                 trainerImage: String = "ghcr.io/sextant-dev/sextant-trainer:latest",

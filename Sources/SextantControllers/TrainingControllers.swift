@@ -33,7 +33,7 @@ public struct TrainingControllers: Sendable {
 /// Informers (shared through the manager): TrainingJobs, ModelVersions and CanaryRollouts as
 /// `DynamicObject` (so one object that does not decode gets an `InvalidSpec` condition instead
 /// of breaking the whole list), and `batch/v1` Jobs and Pods carrying the
-/// `mlops.sextant.dev/training-job` label.
+/// `mlops.sextant.dev/training-job` label (and Kubeflow MPIJobs with it, when `settings.mpiJobs`).
 ///
 /// The TrainingJob controller is triggered by its TrainingJobs, by Jobs it controls
 /// (ownerReference), by Pods and ModelVersions labelled with a training job (mapped by label, as
@@ -49,13 +49,17 @@ public func addTrainingControllers(to manager: Manager, settings: ControllerSett
     let jobs = manager.informer(resource: TrainingResources.jobs, labelSelector: SextantLabel.trainingJob, as: DynamicObject.self)
     let pods = manager.informer(resource: TrainingResources.pods, labelSelector: SextantLabel.trainingJob, as: DynamicObject.self)
     let events = manager.eventRecorder()
+    // Only with --mpi-jobs: without the MPI Operator's CRD this informer would never sync.
+    let mpiJobs = settings.mpiJobs
+        ? manager.informer(resource: TrainingMPIJob.resource, labelSelector: SextantLabel.trainingJob, as: DynamicObject.self) : nil
 
-    let tjReconciler = TrainingJobReconciler(client: manager.client, settings: settings, trainingJobs: trainingJobs.cache,
+    var tjReconciler = TrainingJobReconciler(client: manager.client, settings: settings, trainingJobs: trainingJobs.cache,
                                              jobs: jobs.cache, pods: pods.cache, modelVersions: modelVersions.cache,
                                              rollouts: rollouts.cache, events: events, query: query,
                                              notifier: Notifier(client: manager.client, events: events,
                                                                 policy: settings.notificationDelivery),
                                              logger: logger)
+    tjReconciler.mpiJobs = mpiJobs?.cache
     let tjController = Controller(name: "trainingjob", reconciler: tjReconciler,
                                   options: ControllerOptions(concurrency: concurrency, keyFilter: manager.shardKeyFilter),
                                   metrics: manager.metrics)
@@ -75,6 +79,7 @@ public func addTrainingControllers(to manager: Manager, settings: ControllerSett
                 return ObjectKey(tj)
             }
         }
+    if let mpiJobs { tjController.owns(mpiJobs, ownerKind: TrainingJob.kind, ownerGroup: SextantGroup.name) }
     manager.add(tjController)
 
     let mvReconciler = ModelVersionReconciler(client: manager.client, settings: settings, modelVersions: modelVersions.cache,

@@ -15,6 +15,8 @@ struct TrainingJobReconciler: Reconciler {
     let settings: ControllerSettings
     let trainingJobs: Cache<DynamicObject>
     let jobs: Cache<DynamicObject>
+    /// MPIJobs of runs with `spec.workers` > 1 (nil unless `settings.mpiJobs`).
+    var mpiJobs: Cache<DynamicObject>? = nil
     let pods: Cache<DynamicObject>
     let modelVersions: Cache<DynamicObject>
     let rollouts: Cache<DynamicObject>
@@ -36,6 +38,11 @@ struct TrainingJobReconciler: Reconciler {
         var problems = tj.validate()
         if let cron = tj.spec.schedule?.cron, problems.allSatisfy({ $0.path != "spec.schedule.cron" }) {
             do { _ = try CronSchedule(parsing: cron) } catch { problems.append(FieldError("spec.schedule.cron", .invalid, error.description)) }
+        }
+        if (tj.spec.workers ?? 1) > 1, !settings.mpiJobs {
+            problems.append(FieldError("spec.workers", .invalid,
+                                       "\(tj.spec.workers ?? 1) workers run as a Kubeflow MPIJob, which this controller does not create: "
+                                       + "start sextant-controller with --mpi-jobs (chart value mpiJobs.enabled) with the MPI Operator installed"))
         }
         guard problems.isEmpty else { return try await reportInvalid(raw, problems) }
 
@@ -122,11 +129,12 @@ struct TrainingJobReconciler: Reconciler {
     func followActiveRuns(_ ctx: inout RunContext) async throws {
         for run in ctx.status.runs ?? [] where run.result == .running {
             let jobName = run.jobName ?? run.name
-            guard let job = try await currentJob(jobName, namespace: ctx.namespace) else {
+            let workload = RunWorkload(workers: run.workers)
+            guard let job = try await currentJob(jobName, namespace: ctx.namespace, workload: workload) else {
                 var cancelled = run
                 cancelled.result = .cancelled
                 cancelled.reason = "JobDeleted"
-                cancelled.message = "the Job \(jobName) was deleted before it finished"
+                cancelled.message = "the \(workload.kind) \(jobName) was deleted before it finished"
                 cancelled.completionTime = KubeTime.format(ctx.now)
                 record(cancelled, &ctx)
                 ctx.event("RunCancelled", "run \(run.name): \(cancelled.message ?? "")", warning: true)
@@ -134,13 +142,13 @@ struct TrainingJobReconciler: Reconciler {
             }
             // Suspend and resume the run's Job with the TrainingJob.
             let suspend = ctx.tj.spec.runPolicy?.suspend == true
-            if (job.raw[path: ["spec", "suspend"]]?.boolValue ?? false) != suspend, TrainingResources.isFinished(job) == nil {
-                let _: DynamicObject = try await client.patch(TrainingResources.jobs, name: jobName,
-                                                              .merge(["spec": ["suspend": .bool(suspend)]]), namespace: ctx.namespace)
-                ctx.event(suspend ? "RunSuspended" : "RunResumed", "run \(run.name): Job \(jobName) \(suspend ? "suspended" : "resumed")")
+            if (job.raw[path: workload.suspendPath]?.boolValue ?? false) != suspend, workload.isFinished(job) == nil {
+                let _: DynamicObject = try await client.patch(workload.resource, name: jobName,
+                                                              .merge(workload.suspendPatch(suspend)), namespace: ctx.namespace)
+                ctx.event(suspend ? "RunSuspended" : "RunResumed", "run \(run.name): \(workload.kind) \(jobName) \(suspend ? "suspended" : "resumed")")
             }
-            let runPods = pods.list(labels: [SextantLabel.run: run.name], namespace: ctx.namespace)
-            guard let outcome = TrainingOutcome.classify(TrainingResources.observe(job: job, pods: runPods)) else {
+            let runPods = workload.reportingPods(pods.list(labels: [SextantLabel.run: run.name], namespace: ctx.namespace))
+            guard let outcome = TrainingOutcome.classify(TrainingResources.observe(job: job, pods: runPods, workload: workload)) else {
                 await readProgress(run, pods: runPods, &ctx)
                 continue
             }
@@ -150,10 +158,10 @@ struct TrainingJobReconciler: Reconciler {
 
     /// The Job from the cache, or from the server when the cache does not have it yet (it may
     /// lag the create that this controller just did); nil when it does not exist.
-    func currentJob(_ name: String, namespace: String) async throws -> DynamicObject? {
-        if let cached = jobs.get(namespace: namespace, name: name) { return cached }
+    func currentJob(_ name: String, namespace: String, workload: RunWorkload = .job) async throws -> DynamicObject? {
+        if let cached = (workload == .job ? jobs : mpiJobs)?.get(namespace: namespace, name: name) { return cached }
         do {
-            return try await client.get(TrainingResources.jobs, name: name, namespace: namespace, as: DynamicObject.self)
+            return try await client.get(workload.resource, name: name, namespace: namespace, as: DynamicObject.self)
         } catch where error.isKube(.notFound) {
             return nil
         }
@@ -272,19 +280,21 @@ struct TrainingJobReconciler: Reconciler {
 
     /// Deletes finished Jobs (and their ConfigMaps) beyond the history limits.
     func pruneJobs(_ ctx: RunContext) async throws {
-        let owned = jobs.list(labels: [SextantLabel.trainingJob: ctx.name], namespace: ctx.namespace)
-            .filter { $0.metadata.ownerReferences?.contains { $0.uid == ctx.tj.metadata.uid } == true }
-        let finished = owned.compactMap { job -> (job: String, succeeded: Bool, created: String)? in
-            guard let ok = TrainingResources.isFinished(job), let name = job.name else { return nil }
-            return (name, ok, job.metadata.creationTimestamp ?? "")
+        let owned = [(RunWorkload.job, jobs), (.mpiJob, mpiJobs)].flatMap { workload, cache in
+            (cache?.list(labels: [SextantLabel.trainingJob: ctx.name], namespace: ctx.namespace) ?? []).map { (workload, $0) }
+        }.filter { $0.1.metadata.ownerReferences?.contains { $0.uid == ctx.tj.metadata.uid } == true }
+        let finished = owned.compactMap { workload, job -> (job: String, succeeded: Bool, created: String, workload: RunWorkload)? in
+            guard let ok = workload.isFinished(job), let name = job.name else { return nil }
+            return (name, ok, job.metadata.creationTimestamp ?? "", workload)
         }.sorted { ($0.created, $0.job) > ($1.created, $1.job) }
+        let workloads = Dictionary(finished.map { ($0.job, $0.workload) }, uniquingKeysWith: { first, _ in first })
         let policy = ctx.tj.spec.runPolicy
         let doomed = TrainingRuns.jobsToDelete(finished: finished.map { ($0.job, $0.succeeded) },
                                                successfulLimit: policy?.successfulJobsHistoryLimit ?? 3,
                                                failedLimit: policy?.failedJobsHistoryLimit ?? 1)
         for name in doomed {
             do {
-                try await client.delete(TrainingResources.jobs, name: name, namespace: ctx.namespace, propagationPolicy: .background)
+                try await client.delete((workloads[name] ?? .job).resource, name: name, namespace: ctx.namespace, propagationPolicy: .background)
                 try await client.delete(TrainingResources.configMaps, name: name, namespace: ctx.namespace)
             } catch where error.isKube(.notFound) {}
         }
@@ -431,24 +441,27 @@ struct TrainingJobReconciler: Reconciler {
         let version = Registry.nextVersion(model: tj.spec.modelName, existing: all, takenNames: reserved)
         let output = TrainingRuns.outputURI(base: tj.spec.output.uri, model: tj.spec.modelName, version: version)
         do { _ = try await client.create(TrainingResources.configMap(tj, run: runName, outputURI: output)) } catch where error.isKube(.alreadyExists) {}
+        let workload = RunWorkload(workers: tj.spec.workers)
         do {
-            let _: DynamicObject = try await client.create(TrainingResources.jobs, DynamicObject(try TrainingResources.job(tj, run: runName, settings: settings)),
+            let _: DynamicObject = try await client.create(workload.resource, DynamicObject(try workload.object(tj, run: runName, settings: settings)),
                                                            namespace: ctx.namespace)
         } catch where error.isKube(.alreadyExists) {}
         var run = TrainingRun(name: runName, trigger: trigger, result: .running)
         run.jobName = runName
+        if workload == .mpiJob { run.workers = tj.spec.workers }
         run.startTime = KubeTime.format(ctx.now)
         run.modelVersion = Registry.versionName(model: tj.spec.modelName, version: version)  // reserved until it succeeds
         run.message = "training \(run.modelVersion ?? "") into \(output)"
         ctx.status.runCount = count
         ctx.status.observedGeneration = tj.metadata.generation
         record(run, &ctx)
-        ctx.event("RunStarted", "run \(runName) started (\(TrainingRuns.describe(trigger))): Job \(runName), output \(output)", action: "Run")
+        ctx.event("RunStarted", "run \(runName) started (\(TrainingRuns.describe(trigger))): \(workload.kind) \(runName), output \(output)", action: "Run")
     }
 
     func cancel(_ run: TrainingRun, reason: String, message: String, _ ctx: inout RunContext) async throws {
         do {
-            try await client.delete(TrainingResources.jobs, name: run.jobName ?? run.name, namespace: ctx.namespace, propagationPolicy: .background)
+            try await client.delete(RunWorkload(workers: run.workers).resource, name: run.jobName ?? run.name, namespace: ctx.namespace,
+                                    propagationPolicy: .background)
         } catch where error.isKube(.notFound) {}
         var cancelled = run
         cancelled.result = .cancelled

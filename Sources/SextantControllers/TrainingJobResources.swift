@@ -69,14 +69,10 @@ enum TrainingResources {
         return env
     }
 
-    /// The Job of a run. Everything the trainer needs is in the ConfigMap; the result summary
-    /// comes back through the termination message (`FallbackToLogsOnError`: a crash leaves the
-    /// log tail there instead).
-    static func job(_ tj: TrainingJob, run: String, settings: ControllerSettings) throws -> JSONValue {
+    /// The trainer container of a run's Pod (the Job's Pod, or the MPIJob's launcher with
+    /// `command` set to its `mpirun` line).
+    static func trainerContainer(_ tj: TrainingJob, settings: ControllerSettings, command: [String]? = nil) throws -> [String: JSONValue] {
         let spec = tj.spec
-        let name = tj.metadata.name ?? ""
-        let labelValues = labels(trainingJob: name, run: run, model: spec.modelName)
-        let labelJSON = JSONValue.object(labelValues.mapValues(JSONValue.string))
         var container: [String: JSONValue] = [
             "name": .string(containerName),
             "image": .string(image(tj, settings: settings)),
@@ -86,35 +82,61 @@ enum TrainingResources {
             "terminationMessagePolicy": "FallbackToLogsOnError",
             "volumeMounts": [["name": "config", "mountPath": .string(configMountPath), "readOnly": true]],
         ]
+        if let command { container["command"] = .array(command.map(JSONValue.string)) }
         if let policy = spec.trainer?.imagePullPolicy { container["imagePullPolicy"] = .string(policy.rawValue) }
         if let resources = spec.pod?.resources { container["resources"] = try JSONValue(encoding: resources) }
         let env = environment(spec)
         if !env.isEmpty { container["env"] = .array(env) }
+        return container
+    }
+
+    /// A Pod spec of a run: `containers` plus the config volume and `spec.pod`'s placement.
+    static func podSpec(_ tj: TrainingJob, run: String, containers: [[String: JSONValue]]) -> [String: JSONValue] {
         var podSpec: [String: JSONValue] = [
             "restartPolicy": "Never",
-            "containers": [.object(container)],
+            "containers": .array(containers.map(JSONValue.object)),
             "volumes": [["name": "config", "configMap": ["name": .string(run)]]],
         ]
-        if let p = spec.pod {
+        if let p = tj.spec.pod {
             podSpec["serviceAccountName"] = p.serviceAccountName.map(JSONValue.string)
             podSpec["nodeSelector"] = p.nodeSelector.map { .object($0.mapValues(JSONValue.string)) }
             podSpec["tolerations"] = p.tolerations.map(JSONValue.array)
             podSpec["affinity"] = p.affinity
             podSpec["priorityClassName"] = p.priorityClassName.map(JSONValue.string)
         }
-        let policy = spec.runPolicy
+        return podSpec
+    }
+
+    /// Metadata of a run's Job or MPIJob: the run's labels, the TrainingJob as controller, the
+    /// trainer image (read back into the ModelVersion's lineage).
+    static func workloadMetadata(_ tj: TrainingJob, run: String, settings: ControllerSettings) throws -> JSONValue {
+        var meta = ObjectMeta(name: run, namespace: tj.metadata.namespace,
+                              labels: labels(trainingJob: tj.metadata.name ?? "", run: run, model: tj.spec.modelName))
+        try meta.setControllerReference(ownerReference(tj))
+        var metaJSON = try JSONValue(encoding: meta)
+        metaJSON["annotations"] = [SextantGroup.labelPrefix + "trainer-image": .string(image(tj, settings: settings))]
+        return metaJSON
+    }
+
+    static func labelJSON(_ tj: TrainingJob, run: String) -> JSONValue {
+        .object(labels(trainingJob: tj.metadata.name ?? "", run: run, model: tj.spec.modelName).mapValues(JSONValue.string))
+    }
+
+    /// The Job of a run. Everything the trainer needs is in the ConfigMap; the result summary
+    /// comes back through the termination message (`FallbackToLogsOnError`: a crash leaves the
+    /// log tail there instead).
+    static func job(_ tj: TrainingJob, run: String, settings: ControllerSettings) throws -> JSONValue {
+        let policy = tj.spec.runPolicy
+        let podSpec = podSpec(tj, run: run, containers: [try trainerContainer(tj, settings: settings)])
         var jobSpec: [String: JSONValue] = [
             "backoffLimit": .int(Int64(policy?.backoffLimit ?? 0)),
-            "template": ["metadata": ["labels": labelJSON], "spec": .object(podSpec)],
+            "template": ["metadata": ["labels": labelJSON(tj, run: run)], "spec": .object(podSpec)],
         ]
         jobSpec["activeDeadlineSeconds"] = policy?.activeDeadlineSeconds.map(JSONValue.int)
         jobSpec["ttlSecondsAfterFinished"] = policy?.ttlSecondsAfterFinished.map { .int(Int64($0)) }
         if policy?.suspend == true { jobSpec["suspend"] = true }
-        var meta = ObjectMeta(name: run, namespace: tj.metadata.namespace, labels: labelValues)
-        try meta.setControllerReference(ownerReference(tj))
-        var metaJSON = try JSONValue(encoding: meta)
-        metaJSON["annotations"] = [SextantGroup.labelPrefix + "trainer-image": .string(image(tj, settings: settings))]
-        return ["apiVersion": "batch/v1", "kind": "Job", "metadata": metaJSON, "spec": .object(jobSpec)]
+        return ["apiVersion": "batch/v1", "kind": "Job", "metadata": try workloadMetadata(tj, run: run, settings: settings),
+                "spec": .object(jobSpec)]
     }
 
     // MARK: Reading Jobs and Pods
@@ -126,9 +148,9 @@ enum TrainingResources {
     }
 
     /// What the Job and its Pods say about the run.
-    static func observe(job: DynamicObject, pods: [DynamicObject]) -> JobObservation {
+    static func observe(job: DynamicObject, pods: [DynamicObject], workload: RunWorkload = .job) -> JobObservation {
         var o = JobObservation()
-        o.complete = condition(job, "Complete") != nil
+        o.complete = workload.isFinished(job) == true
         if let failed = condition(job, "Failed") {
             o.failed = true
             o.failureReason = failed["reason"]?.stringValue

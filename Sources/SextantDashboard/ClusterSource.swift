@@ -43,6 +43,28 @@ public struct ClusterSource: Sendable {
         try await client.get(T.self, name: name, namespace: namespace)
     }
 
+    /// Whether the user may send the manual requests of `descriptor` (a merge patch of
+    /// `<plural>/status`), asked as `kubectl auth can-i patch <plural>/status` asks: a
+    /// SelfSubjectAccessReview, answered by the API server's own authorizer. A review that fails
+    /// (an old server, no permission to create reviews) is `.unknown`: the buttons stay and the
+    /// API's 403, if any, is shown when one is pressed.
+    public func statusRequestAccess(_ descriptor: ResourceDescriptor, namespace: String, name: String) async -> ActionAccess {
+        let review: JSONValue = [
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+            "spec": ["resourceAttributes": ["namespace": .string(namespace), "verb": "patch", "group": .string(descriptor.group),
+                                            "resource": .string(descriptor.plural), "subresource": "status", "name": .string(name)]],
+        ]
+        do {
+            let answer = try JSONValue.decode(try await client.send(
+                method: "POST", path: "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                body: Data(review.serialized()), contentType: "application/json"))
+            guard let allowed = answer[path: ["status", "allowed"]]?.boolValue else { return .unknown }
+            return allowed ? .allowed : .denied("patch \(descriptor.plural)/status in namespace \(namespace)")
+        } catch {
+            return .unknown
+        }
+    }
+
     /// The Deployments serving the rollout (managed: those labelled with it; external: the two it
     /// names) and its latest Events.
     public func surroundings(of rollout: CanaryRollout) async throws -> (deployments: [ServingDeployment], events: [RolloutEvent]) {

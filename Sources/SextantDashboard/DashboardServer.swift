@@ -111,31 +111,35 @@ struct DashboardResponder: HTTPResponder {
             title = "Rollouts"
             body = RolloutPages.list(page.items, namespace: namespace, selector: selector, next: page.next)
         case ("rollouts", 3):
+            async let access = source.statusRequestAccess(ClusterSource.canaryRollouts, namespace: parts[1], name: parts[2])
             let rollout = try await source.get(CanaryRollout.self, namespace: parts[1], name: parts[2])
             let around = try await source.surroundings(of: rollout)
             let now = Date()
             var series: RolloutPages.Series?
             if let prometheus = dashboard.prometheus { series = await ClusterSource.series(for: rollout, prometheus: prometheus, now: now) }
             title = "Rollout \(parts[2])"
-            body = RolloutPages.detail(rollout, deployments: around.deployments, events: around.events, series: series, csrf: csrf, now: now)
+            body = RolloutPages.detail(rollout, deployments: around.deployments, events: around.events, series: series, csrf: csrf,
+                                       access: await access, now: now)
         case ("models", 1):
             let page = try await source.page(ModelVersion.self, namespace: namespace, selector: selector, continue: token)
             problems = page.problems
             title = "Models"
             body = ModelPages.list(page.items, namespace: namespace, selector: selector, next: page.next)
         case ("models", 3):
+            async let access = source.statusRequestAccess(ClusterSource.modelVersions, namespace: parts[1], name: parts[2])
             let version = try await source.get(ModelVersion.self, namespace: parts[1], name: parts[2])
             title = "ModelVersion \(parts[2])"
-            body = ModelPages.version(version, csrf: csrf)
+            body = ModelPages.version(version, csrf: csrf, access: await access)
         case ("training", 1):
             let page = try await source.page(TrainingJob.self, namespace: namespace, selector: selector, continue: token)
             problems = page.problems
             title = "Training"
             body = TrainingPages.list(page.items, namespace: namespace, selector: selector, next: page.next)
         case ("training", 3):
+            async let access = source.statusRequestAccess(ClusterSource.trainingJobs, namespace: parts[1], name: parts[2])
             let job = try await source.get(TrainingJob.self, namespace: parts[1], name: parts[2])
             title = "TrainingJob \(parts[2])"
-            body = TrainingPages.job(job, csrf: csrf)
+            body = TrainingPages.job(job, csrf: csrf, access: await access)
         default:
             return text(.notFound, "not found: /\(parts.joined(separator: "/"))")
         }

@@ -68,6 +68,17 @@ enum Layout {
         return "<span class=\"badge \(tone)\">\(Html.escape(text))</span>"
     }
 
+    /// A page's request buttons, or, when the API server says the user may not send them, a note
+    /// naming the permission instead (the buttons would only earn a 403).
+    static func actions(_ verbs: [StatusRequestVerb], namespace: String, name: String, csrf: String, access: ActionAccess) -> String {
+        if case .denied(let what) = access {
+            let names = verbs.map { $0.verb.capitalized }.joined(separator: ", ")
+            return "<p class=\"note\" id=\"actions-hidden\">\(Html.escape(names)) hidden: you may not \(Html.escape(what)) "
+                + "(SelfSubjectAccessReview).</p>"
+        }
+        return "<div class=\"actions\">" + verbs.map { action($0, namespace: namespace, name: name, csrf: csrf) }.joined() + "</div>"
+    }
+
     /// A POST form for one manual request, protected by the CSRF token.
     static func action(_ verb: StatusRequestVerb, namespace: String, name: String, csrf: String) -> String {
         let path = "/actions/\(verb.verb)/\(Html.component(namespace))/\(Html.component(name))"

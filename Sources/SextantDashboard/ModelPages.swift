@@ -32,7 +32,7 @@ public enum ModelPages {
 
     static func approval(_ mv: ModelVersion) -> Approval? { mv.status?.approval ?? mv.spec.approval }
 
-    public static func version(_ mv: ModelVersion, csrf: String) -> String {
+    public static func version(_ mv: ModelVersion, csrf: String, access: ActionAccess = .allowed) -> String {
         let ns = mv.metadata.namespace ?? "", name = mv.metadata.name ?? ""
         var out = "<h1>ModelVersion <span id=\"version-name\">\(Html.escape(ns))/\(Html.escape(name))</span></h1><dl class=\"facts\">"
         func fact(_ label: String, _ value: String, id: String? = nil) {
@@ -58,8 +58,7 @@ public enum ModelPages {
             fact("Rolled back", "\(Html.escape(rolledBack.time)) by \(Html.escape(rolledBack.canaryRollout ?? "-")): "
                  + Html.escape(rolledBack.reason ?? "") + " " + Html.escape(rolledBack.message ?? ""))
         }
-        out += "</dl><div class=\"actions\">" + [StatusRequestVerb.approve, .reject]
-            .map { Layout.action($0, namespace: ns, name: name, csrf: csrf) }.joined() + "</div>"
+        out += "</dl>" + Layout.actions([.approve, .reject], namespace: ns, name: name, csrf: csrf, access: access)
         out += "<h2>Metrics</h2>" + Layout.table(["Metric", "Value"], metrics(of: mv).sorted { $0.key < $1.key }.map {
             [Html.escape($0.key), RolloutView.number($0.value)]
         }, id: "metrics", empty: "No metrics recorded.")
@@ -92,14 +91,14 @@ public enum TrainingPages {
             + RolloutPages.more(path: "/training", namespace: namespace, selector: selector, next: next)
     }
 
-    public static func job(_ job: TrainingJob, csrf: String) -> String {
+    public static func job(_ job: TrainingJob, csrf: String, access: ActionAccess = .allowed) -> String {
         let ns = job.metadata.namespace ?? "", name = job.metadata.name ?? ""
         var out = "<h1>TrainingJob <span id=\"job-name\">\(Html.escape(ns))/\(Html.escape(name))</span></h1><dl class=\"facts\">"
         out += "<dt>Model</dt><dd>\(Html.escape(job.spec.modelName))</dd>"
         out += "<dt>Phase</dt><dd id=\"phase\">\(Layout.badge(job.status?.phase?.rawValue ?? "Pending"))</dd>"
         if let message = job.status?.message { out += "<dt>Message</dt><dd>\(Html.escape(message))</dd>" }
         out += "<dt>Schedule</dt><dd>\(Html.escape(job.spec.schedule?.cron ?? "-")) · next \(Html.escape(job.status?.nextScheduleTime ?? "-"))</dd></dl>"
-        out += "<div class=\"actions\">" + Layout.action(.retrain, namespace: ns, name: name, csrf: csrf) + "</div>"
+        out += Layout.actions([.retrain], namespace: ns, name: name, csrf: csrf, access: access)
         out += "<h2>Runs</h2>" + Layout.table(["Run", "Trigger", "Started", "Completed", "Result", "Progress", "Model version", "Message"], (job.status?.runs ?? []).map { run in
             [Html.escape(run.name), Html.escape(run.trigger.type.rawValue + (run.trigger.requestedBy.map { " by \($0)" } ?? "")),
              Html.escape(run.startTime ?? "-"), Html.escape(run.completionTime ?? "-"), Layout.badge(run.result.rawValue),

@@ -39,7 +39,7 @@ public enum RolloutPages {
     }
 
     public static func detail(_ rollout: CanaryRollout, deployments: [ServingDeployment], events: [RolloutEvent],
-                              series: Series?, csrf: String, now: Date) -> String {
+                              series: Series?, csrf: String, access: ActionAccess = .allowed, now: Date) -> String {
         let view = RolloutView(rollout)
         var out = "<h1>CanaryRollout <span id=\"rollout-name\">\(Html.escape(view.namespace))/\(Html.escape(view.name))</span></h1>"
         out += "<dl class=\"facts\">"
@@ -58,8 +58,7 @@ public enum RolloutPages {
                  + "\(view.consecutiveErrors)/\(view.consecutiveErrorLimit.map(String.init) ?? "-")")
         }
         out += "</dl>"
-        out += "<div class=\"actions\">" + [StatusRequestVerb.promote, .abort, .retry]
-            .map { Layout.action($0, namespace: view.namespace, name: view.name, csrf: csrf) }.joined() + "</div>"
+        out += Layout.actions([.promote, .abort, .retry], namespace: view.namespace, name: view.name, csrf: csrf, access: access)
 
         out += "<h2>Steps</h2><ol class=\"steps\" id=\"steps\">"
         for step in view.steps {

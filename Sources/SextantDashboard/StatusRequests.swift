@@ -51,3 +51,13 @@ public struct StatusRequestVerb: Sendable, Hashable {
         return candidates.compactMap { $0 }.first { !$0.isEmpty } ?? "unknown"
     }
 }
+
+/// Whether the dashboard's user may send a page's manual requests (their buttons are hidden when
+/// the API server says no).
+public enum ActionAccess: Sendable, Equatable {
+    case allowed
+    /// The request the user may not make, e.g. `patch canaryrollouts/status in namespace ml`.
+    case denied(String)
+    /// The review itself failed: show the buttons, the API answers when one is pressed.
+    case unknown
+}

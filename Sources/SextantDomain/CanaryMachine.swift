@@ -49,6 +49,8 @@ public struct RolloutObservation: Sendable {
     public var analysis: [SextantAPI.Measurement]?
     /// Results of the webhooks the machine asked for with `.need(.webhooks(type))`.
     public var webhooks: [WebhookType: [WebhookResult]]
+    /// This pass's background analysis, present once the machine asked for it.
+    public var backgroundAnalysis: [SextantAPI.Measurement]?
 
     public init(now: Date, candidate: CandidateState, serving: ServingState, routing: RoutingState,
                 stableUpdate: StableUpdateState = .notApplicable,
@@ -97,6 +99,9 @@ public enum CanaryNeed: Sendable, Hashable {
     case analysis
     /// Call the webhooks of this type and call `decide` again with their results.
     case webhooks(WebhookType)
+    /// Run `analysis.background`'s metrics (`BackgroundAnalysisRuns.analysedSpec`) and call
+    /// `decide` again with `observation.backgroundAnalysis`.
+    case backgroundAnalysis
 }
 
 public struct CanaryOutcome: Sendable {
@@ -209,6 +214,8 @@ public enum CanaryMachine {
         guard let status = status.map(resumed) else { return [] }
         var versions = Set<String>()
         if let stable = status.stableVersion { versions.insert(stable) }
+        // On probation after a promotion, the previous stable version stays ready to take traffic back.
+        if let window = status.rollbackWindow, status.phase == .succeeded { versions.insert(window.previousStable) }
         switch status.phase {
         case .initializing?, .progressing?, .paused?, .promoting?:
             if let canary = status.canaryVersion { versions.insert(canary) }
@@ -253,6 +260,8 @@ struct Run {
     var hold: Hold?
     /// The reason of the phase when it is not the default one for the phase.
     var phaseReason: String?
+    /// A gate (ConfirmTrafficIncrease) holds the next step: asked again after an interval.
+    var gateHeld = false
 
     init(spec: CanaryRolloutSpec, observed: RolloutObservation, status: CanaryRolloutStatus) {
         self.spec = spec
@@ -293,6 +302,7 @@ struct Run {
                     status.message = "serving \(stable); waiting for routing: \(reason): \(message)"
                     hold = Hold(reason: reason, message: status.message ?? "", warning: true)
                 }
+                try probation()
             } else {
                 status.phase = nil
                 status.message = "spec.modelVersion is not set; nothing to serve"
@@ -412,6 +422,8 @@ struct Run {
         status.pauseStartTime = nil
         status.lastProgressTime = nowText
         status.webhooks = nil
+        status.rollbackWindow = nil
+        status.backgroundAnalysisTime = nil
         status.message = message
         var record = RolloutRecord(version: candidate, stableVersion: status.stableVersion, startTime: nowText)
         if event != "RolloutStarted" {
@@ -447,6 +459,8 @@ struct Run {
             try callInformational(.rollback)
             return
         }
+        guard try trafficIncreaseConfirmed(from: nil, to: 0) else { return }
+        if spec.analysis?.background != nil { status.backgroundAnalysisTime = nowText }  // runs from the first step
         enterStep(0)
         status.message = "rolling out \(candidate)"
     }
@@ -464,6 +478,7 @@ struct Run {
             return try holdForRouting(candidate, reason: reason, message: message)
         }
 
+        if try runBackground(candidate) { return }
         if analysisDue {
             guard let measurements = observed.analysis else { throw NeedSignal(need: .analysis) }
             if try record(measurements, candidate: candidate) { return }
@@ -490,15 +505,18 @@ struct Run {
         switch steps[index] {
         case .traffic(_, let passes):
             status.phase = .progressing
-            if observed.routing == .verified, (status.iterations ?? 0) >= passes {
+            if observed.routing == .verified, (status.iterations ?? 0) >= passes,
+               try trafficIncreaseConfirmed(from: index, to: index + 1) {
                 enterStep(index + 1)
+            } else if gateHeld {
+                status.phase = .paused
             }
         case .pause(let duration):
             status.phase = .paused
             let started = status.pauseStartTime.flatMap(KubeTime.parse) ?? now
             if status.pauseStartTime == nil { status.pauseStartTime = nowText }
             if let duration, now >= started.addingTimeInterval(duration.seconds) {
-                enterStep(index + 1)
+                if try trafficIncreaseConfirmed(from: index, to: index + 1) { enterStep(index + 1) }
             } else if let duration {
                 status.message = "paused at step \(index) for \(format(duration))"
             } else {
@@ -537,7 +555,9 @@ struct Run {
     /// Counts one analysis run. Returns true when it ended the rollout.
     mutating func record(_ measurements: [SextantAPI.Measurement], candidate: String) throws -> Bool {
         status.lastAnalysisTime = nowText
-        status.measurements = measurements
+        // The background metrics' latest values stay beside the step's.
+        let background = Set((spec.analysis?.background?.metrics ?? []).map(\.name))
+        status.measurements = measurements + (status.measurements ?? []).filter { background.contains($0.metric) }
         var policies = Dictionary((spec.analysis?.metrics ?? []).map { ($0.name, $0.noDataPolicy) }, uniquingKeysWith: { a, _ in a })
         // A comparison without enough events on both sides has not decided: never a failure.
         for comparison in spec.analysis?.comparisons ?? [] where policies[comparison.name] == nil {
@@ -561,19 +581,7 @@ struct Run {
             case .pass, .ignore: break
             }
         }
-        if let first = failures.first {
-            status.failedChecks = (status.failedChecks ?? 0) + 1
-            let limit = spec.analysis?.failureLimit ?? 5
-            let detail = describe(first)
-            if (status.failedChecks ?? 0) >= limit {
-                rollBack(candidate, reason: RolloutReason.analysisFailed,
-                         message: "\(detail); \(status.failedChecks ?? 0) failed checks reached failureLimit \(limit)")
-                try callInformational(.rollback)
-                return true
-            }
-            status.message = "failed check \(status.failedChecks ?? 0)/\(limit): \(detail)"
-            outcome.events.append(RolloutEvent(warning: true, reason: "AnalysisFailed", message: status.message ?? ""))
-        }
+        if let first = failures.first, try countFailedCheck(describe(first), candidate: candidate) { return true }
         if let first = errors.first {
             status.consecutiveErrors = (status.consecutiveErrors ?? 0) + 1
             let limit = spec.analysis?.consecutiveErrorLimit ?? 4
@@ -651,6 +659,22 @@ struct Run {
     }
 
     // MARK: Outcomes
+
+    /// Counts one failed check (a step's or the background's): at `failureLimit` the candidate is
+    /// rolled back and true returned; below it the status and a Warning say which check failed.
+    mutating func countFailedCheck(_ detail: String, candidate: String) throws -> Bool {
+        status.failedChecks = (status.failedChecks ?? 0) + 1
+        let limit = spec.analysis?.failureLimit ?? 5
+        if (status.failedChecks ?? 0) >= limit {
+            rollBack(candidate, reason: RolloutReason.analysisFailed,
+                     message: "\(detail); \(status.failedChecks ?? 0) failed checks reached failureLimit \(limit)")
+            try callInformational(.rollback)
+            return true
+        }
+        status.message = "failed check \(status.failedChecks ?? 0)/\(limit): \(detail)"
+        outcome.events.append(RolloutEvent(warning: true, reason: "AnalysisFailed", message: status.message ?? ""))
+        return false
+    }
 
     mutating func rollBack(_ candidate: String, reason: String, message: String) {
         end(candidate, phase: .rolledBack, reason: reason, message: message)
@@ -746,6 +770,7 @@ struct Run {
         phaseReason = "Promoted"
         close(candidate, .promoted, reason: "Promoted")
         outcome.transitions.append(.promoted(version: candidate, previous: previous))
+        openRollbackWindow(version: candidate, previous: previous)
     }
 
     // MARK: Webhooks
@@ -867,6 +892,9 @@ struct Run {
                 times.append(now.addingTimeInterval(interval.seconds))
             }
         }
+        if gateHeld { times.append(now.addingTimeInterval(interval.seconds)) }
+        if active, working.phase == .progressing || working.phase == .paused { times += backgroundWakeUps() }
+        times += rollbackWindowWakeUps()
         // A deadline already past needs no timer (every hold checks it), and would spin;
         // promotion has none.
         if active, working.phase != .promoting, let last = status.lastProgressTime.flatMap(KubeTime.parse),
@@ -888,7 +916,7 @@ struct Run {
             awaitingStable = false
         }
         let promotingNow = working.phase == .promoting && !awaitingStable && hold == nil
-        if status != original || promotingNow || working.phase == .initializing && observed.serving == .ready {
+        if status != original || promotingNow || working.phase == .initializing && observed.serving == .ready && !gateHeld {
             // Something changed (or routing must catch up): look again right away.
             return .zero
         }

@@ -283,7 +283,8 @@ extension LocalNode {
             let delay = backoff(failures: c.restartCount)
             c.restartAt = Date().addingTimeInterval(delay.seconds)
             c.state = .waiting(reason: "CrashLoopBackOff",
-                               message: "back-off \(Int(delay.seconds.rounded(.up)))s restarting failed container=\(c.plan.name) pod=\(runtime.plan.name)")
+                               message: "back-off \(Int(delay.seconds.rounded(.up)))s restarting failed container=\(c.plan.name) "
+                                   + "pod=\(runtime.plan.name)_\(runtime.plan.namespace)(\(runtime.plan.uid))")
         } else {
             c.state = .terminated(termination)
         }

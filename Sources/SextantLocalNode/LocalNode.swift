@@ -4,8 +4,9 @@ import SextantJSON
 import SextantKube
 import SextantKubeTypes
 
-/// A development-only node: kubelet, Job controller and Deployment controller for Sextant's own
-/// images (`sextant-trainer`, `sextant-server`), which it runs as local processes. It talks to
+/// A development-only node: kubelet, Job controller, Deployment controller and an MPIJob
+/// stand-in (MPIJobController.swift) for Sextant's own images (`sextant-trainer`,
+/// `sextant-server`), which it runs as local processes. It talks to
 /// the API server only through `KubeClient`, like a real kubelet. See docs/local-node.md.
 ///
 /// ```swift
@@ -23,17 +24,23 @@ public actor LocalNode {
     static let deployments = ResourceDescriptor(group: "apps", version: "v1", plural: "deployments",
                                                 kind: "Deployment", namespaced: true)
 
-    enum Kind: Sendable, CaseIterable { case pod, job, deployment }
+    enum Kind: Sendable, CaseIterable { case pod, job, deployment, mpiJob }
+    /// The kinds a sync pass waits for; MPIJobs are served only where the MPI Operator's CRD is
+    /// applied, so their absence never stops the node.
+    static let required: Set<Kind> = [.pod, .job, .deployment]
 
     let client: KubeClient
     let options: LocalNodeOptions
     let resolver: ImageResolver
     let logger: Logger
-    /// Processes, or podman containers when asked for and podman answers (chosen in `run()`).
+    /// Processes, or podman containers when asked for and podman answers (`chosenRuntime()`,
+    /// before `run()` starts anything).
     var podRuntime: any PodRuntime
+    /// The one check whether podman answers, shared by `run()` and `runtimeName`.
+    private var runtimeChoice: Task<any PodRuntime, Never>?
 
     /// Caches by `namespace/name`, fed by list+watch and by the answers to our own writes.
-    var caches: [Kind: [String: JSONValue]] = [.pod: [:], .job: [:], .deployment: [:]]
+    var caches: [Kind: [String: JSONValue]] = [.pod: [:], .job: [:], .deployment: [:], .mpiJob: [:]]
     var synced: Set<Kind> = []
     /// Pods this node process started, by uid.
     var runtimes: [String: RunningPod] = [:]
@@ -64,9 +71,31 @@ public actor LocalNode {
         await mesh?.address(namespace: namespace, name: virtualService)
     }
 
-    /// `process` or `podman`: the runtime the node runs Pods with (podman only after `run()` found
-    /// that it answers).
-    public var runtimeName: String { podRuntime.name }
+    /// `process` or `podman`: the runtime the node runs (or will run) Pods with. With `--runtime
+    /// podman` this waits for the check whether podman answers, so that it never reports the
+    /// initial `process` while the check is still under way.
+    public var runtimeName: String {
+        get async { await chosenRuntime().name }
+    }
+
+    /// The runtime for `options.runtime`, decided once: podman when asked for and `podman info`
+    /// answers, else processes (logged as an error).
+    func chosenRuntime() async -> any PodRuntime {
+        if let runtimeChoice { return await runtimeChoice.value }
+        let choice = Task { [options, logger, podRuntime] () -> any PodRuntime in
+            guard case .podman(let executable, let environment) = options.runtime else { return podRuntime }
+            if let problem = await PodmanRuntime.unavailable(executable: executable, environment: environment) {
+                logger.error("--runtime podman: podman cannot run here; running Pods as processes instead",
+                             metadata: ["reason": "\(problem)"])
+                return podRuntime
+            }
+            return PodmanRuntime(executable: executable, environment: environment, nodeName: options.nodeName)
+        }
+        runtimeChoice = choice
+        let runtime = await choice.value
+        podRuntime = runtime
+        return runtime
+    }
 
     /// The executables the node found for Sextant's images (entrypoint → path).
     public nonisolated var executables: [String: String] { resolver.executables }
@@ -75,14 +104,7 @@ public actor LocalNode {
     /// SIGKILL after `shutdownGracePeriod`).
     public func run() async throws {
         try FileManager.default.createDirectory(atPath: options.workDirectory, withIntermediateDirectories: true)
-        if case .podman(let executable, let environment) = options.runtime {
-            if let problem = await PodmanRuntime.unavailable(executable: executable, environment: environment) {
-                logger.error("--runtime podman: podman cannot run here; running Pods as processes instead",
-                             metadata: ["reason": "\(problem)"])
-            } else {
-                podRuntime = PodmanRuntime(executable: executable, environment: environment, nodeName: options.nodeName)
-            }
-        }
+        podRuntime = await chosenRuntime()
         logger.info("local node started", metadata: [
             "node": "\(options.nodeName)", "workDirectory": "\(options.workDirectory)", "runtime": "\(podRuntime.name)",
             "executables": "\(resolver.executables.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })"])
@@ -158,7 +180,11 @@ public actor LocalNode {
     }
 
     private func syncOnce() async {
-        guard synced.count == Kind.allCases.count else { return }
+        guard synced.isSuperset(of: LocalNode.required) else { return }
+        for mpiJob in (caches[.mpiJob] ?? [:]).values.sorted(by: { $0.name < $1.name }) {
+            if Task.isCancelled { return }
+            await syncMPIJob(mpiJob)
+        }
         for job in (caches[.job] ?? [:]).values.sorted(by: { $0.name < $1.name }) {
             if Task.isCancelled { return }
             await syncJob(job)
@@ -226,6 +252,7 @@ public actor LocalNode {
         case .pod: return pods
         case .job: return jobs
         case .deployment: return deployments
+        case .mpiJob: return mpiJobs
         }
     }
 

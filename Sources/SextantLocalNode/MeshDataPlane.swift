@@ -95,6 +95,8 @@ actor MeshDataPlane {
                 let plan = try MeshTranslator.plan(virtualService: vs, destinationRules: rules, services: services,
                                                    pods: pods, endpointAnnotation: LocalNode.endpointAnnotation)
                 next[key] = plan
+                await setCondition(owners, status: "True", reason: "Routed",
+                                   message: "local data plane routes VirtualService \(key) as it is written")
                 for gap in plan.gaps {
                     await report(owners, reason: "DataPlaneGap", type: "Normal",
                                  message: "local data plane: VirtualService \(key) \(gap) is not applied (docs/local-node.md)")
@@ -103,8 +105,9 @@ actor MeshDataPlane {
                 // Traffic stays on the last configuration that translated.
                 if let previous = plans[key] { next[key] = previous }
                 logger.warning("cannot translate VirtualService", metadata: ["virtualService": "\(key)", "error": "\(error)"])
-                await report(owners, reason: "DataPlaneUnsupported", type: "Warning",
-                             message: "local data plane cannot route VirtualService \(key): \(error.field): \(error.message); traffic stays as it was")
+                let message = "local data plane cannot route VirtualService \(key): \(error.field): \(error.message); traffic stays as it was"
+                await report(owners, reason: "DataPlaneUnsupported", type: "Warning", message: message)
+                await setCondition(owners, status: "False", reason: "DataPlaneUnsupported", message: message)
             }
         }
         for key in next.keys where listen[key] == nil {
@@ -153,6 +156,54 @@ actor MeshDataPlane {
                 _ = try await client.create(MeshDataPlane.events, DynamicObject(event), namespace: rollout.namespace)
             } catch {
                 logger.debug("cannot write Event", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// The condition type the node sets on the CanaryRollouts naming a VirtualService it routes
+    /// (the controller keeps conditions of other types as they are).
+    static let conditionType = "DataPlaneReady"
+
+    /// Sets `DataPlaneReady` on each rollout whose cached copy says otherwise: a JSON patch of the
+    /// status subresource guarded by the resourceVersion, read again and retried on a conflict with
+    /// the controller's own status writes.
+    private func setCondition(_ rollouts: [JSONValue], status: String, reason: String, message: String) async {
+        func current(_ rollout: JSONValue) -> JSONValue? {
+            rollout[path: ["status", "conditions"]]?.arrayValue?.first { $0["type"]?.stringValue == Self.conditionType }
+        }
+        func same(_ c: JSONValue?) -> Bool {
+            c?["status"]?.stringValue == status && c?["reason"]?.stringValue == reason && c?["message"]?.stringValue == message
+        }
+        for cached in rollouts where !same(current(cached)) {
+            var rollout = cached
+            for attempt in 0..<5 {
+                if attempt > 0 {
+                    try? await Task.sleep(for: .milliseconds(Int64.random(in: 20...200)))
+                    guard let fresh = try? await client.get(Self.canaryRollouts, name: cached.name, namespace: cached.namespace,
+                                                            as: DynamicObject.self).raw,
+                          fresh.uid == cached.uid else { return }
+                    rollout = fresh
+                }
+                if same(current(rollout)) { break }
+                var conditions = (rollout[path: ["status", "conditions"]]?.arrayValue ?? []).filter {
+                    $0["type"]?.stringValue != Self.conditionType
+                }
+                let transition = current(rollout)?["status"]?.stringValue == status
+                    ? current(rollout)?["lastTransitionTime"] ?? .string(KubeTime.format(Date())) : .string(KubeTime.format(Date()))
+                conditions.append(["type": .string(Self.conditionType), "status": .string(status), "reason": .string(reason),
+                                   "message": .string(message), "lastTransitionTime": transition])
+                var ops: [JSONValue] = [["op": "test", "path": "/metadata/resourceVersion",
+                                         "value": rollout[path: ["metadata", "resourceVersion"]] ?? ""]]
+                if rollout["status"] == nil { ops.append(["op": "add", "path": "/status", "value": [:]]) }
+                ops.append(["op": "add", "path": "/status/conditions", "value": .array(conditions)])
+                do {
+                    let stored: DynamicObject = try await client.patch(Self.canaryRollouts, name: rollout.name, .json(ops),
+                                                                       namespace: rollout.namespace, subresource: "status")
+                    caches[.rollout]?["\(rollout.namespace)/\(rollout.name)"] = stored.raw
+                    break
+                } catch {
+                    logger.debug("cannot set the DataPlaneReady condition", metadata: ["rollout": "\(rollout.name)", "error": "\(error)"])
+                }
             }
         }
     }

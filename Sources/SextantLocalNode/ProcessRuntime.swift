@@ -16,6 +16,16 @@ struct ProcessRuntime: PodRuntime {
             throw Unschedulable(message: "\(field).image \"\(image)\": no local executable \(entrypoint) "
                 + "(looked for \(resolver.executables[entrypoint] ?? entrypoint); build it or pass --bin-dir)")
         }
+        // An MPIJob's launcher (MPIJobController.swift): Open MPI's mpirun from this machine
+        // starts the trainer's ranks as local processes.
+        if entrypoint == "sextant-trainer", let first = container.command?.first,
+           (first as NSString).lastPathComponent == "mpirun" {
+            guard let mpirun = ProcessRuntime.findOnPath("mpirun") else {
+                throw Unschedulable(message: "\(field).command[0] \"mpirun\": Open MPI's mpirun is not installed on this machine "
+                    + "(Debian package openmpi-bin)")
+            }
+            return ContainerImage(entrypoint: entrypoint, executable: mpirun)
+        }
         if let command = container.command, let first = command.first,
            (first as NSString).lastPathComponent != entrypoint {
             throw Unschedulable(message: "\(field).command[0] \"\(first)\": the local node runs only the image's "
@@ -48,12 +58,24 @@ struct ProcessRuntime: PodRuntime {
                 directory = local
             }
         }
+        var arguments = container.arguments(expanded: environment, rewriter: rewriter)
+        if (container.executable as NSString).lastPathComponent == "mpirun", let entrypoint = container.entrypoint,
+           let program = resolver.executable(for: entrypoint) {
+            // The program mpirun starts is the image's entrypoint: this machine's build of it.
+            arguments = arguments.map { $0 == entrypoint ? program : $0 }
+        }
         return LaunchSpec(executable: container.executable,
-                          arguments: container.arguments(expanded: environment, rewriter: rewriter),
+                          arguments: arguments,
                           environment: environment, directory: directory)
     }
 
     func imageProblem(_ container: ContainerPlan) async -> String? { nil }
+
+    static func findOnPath(_ name: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        return (path.split(separator: ":").map { "\($0)/\(name)" } + ["/usr/bin/\(name)"])
+            .first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
 
     func exited(_ container: ContainerPlan, launch: LaunchSpec, processExitCode: Int32) async -> ContainerExit {
         ContainerExit(exitCode: processExitCode, reason: nil, containerID: nil)

@@ -382,23 +382,30 @@ public struct Predictor: Sendable {
     func treeValue(_ root: Int32, _ x: UnsafePointer<Double>) -> Double {
         nodes.withUnsafeBufferPointer { np in
             guard let nodes = np.baseAddress else { return 0 }
-            var n = Int(root)
-            while true {
-                let node = nodes[n]
-                if node.feature < 0 { return node.threshold }
-                let v = x[Int(node.feature)]
-                let goLeft: Bool
-                if v.isNaN {
-                    goLeft = node.defaultLeft
-                } else if node.categorySet >= 0 {
-                    let mask = categoryMasks[Int(node.categorySet)]
-                    let c = Int(v)
-                    goLeft = (c >= 0 && c < mask.count) ? mask[c] : node.defaultLeft
-                } else {
-                    goLeft = v < node.threshold
-                }
-                n = Int(goLeft ? node.left : node.right)
+            return leafValue(nodes, root, x)
+        }
+    }
+
+    /// The walk from `root` to a leaf: a missing value, or a category code beyond the split's
+    /// mask, takes the node's default side.
+    @inline(__always)
+    private func leafValue(_ nodes: UnsafePointer<Node>, _ root: Int32, _ x: UnsafePointer<Double>) -> Double {
+        var n = Int(root)
+        while true {
+            let node = nodes[n]
+            if node.feature < 0 { return node.threshold }
+            let v = x[Int(node.feature)]
+            let goLeft: Bool
+            if v.isNaN {
+                goLeft = node.defaultLeft
+            } else if node.categorySet >= 0 {
+                let mask = categoryMasks[Int(node.categorySet)]
+                let c = Int(v)
+                goLeft = (c >= 0 && c < mask.count) ? mask[c] : node.defaultLeft
+            } else {
+                goLeft = v < node.threshold
             }
+            n = Int(goLeft ? node.left : node.right)
         }
     }
 
@@ -422,25 +429,7 @@ public struct Predictor: Sendable {
         }
         nodes.withUnsafeBufferPointer { np in
             guard let nodes = np.baseAddress else { return }
-            for root in roots {
-                var n = Int(root)
-                while true {
-                    let node = nodes[n]
-                    if node.feature < 0 { m += node.threshold; break }
-                    let v = x[Int(node.feature)]
-                    let goLeft: Bool
-                    if v.isNaN {
-                        goLeft = node.defaultLeft
-                    } else if node.categorySet >= 0 {
-                        let mask = categoryMasks[Int(node.categorySet)]
-                        let c = Int(v)
-                        goLeft = (c >= 0 && c < mask.count) ? mask[c] : node.defaultLeft
-                    } else {
-                        goLeft = v < node.threshold
-                    }
-                    n = Int(goLeft ? node.left : node.right)
-                }
-            }
+            for root in roots { m += leafValue(nodes, root, x) }
         }
         return m
     }

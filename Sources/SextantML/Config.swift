@@ -2,6 +2,7 @@
 // controller. Decoded from YAML (or JSON, a YAML subset); unknown keys are rejected by name so a
 // typo never silently falls back to a default.
 import Foundation
+import SextantTrainingContract
 import Yams
 
 public enum Algorithm: String, Codable, Sendable, CaseIterable {
@@ -175,7 +176,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
 extension TrainingConfig {
     /// Slack allowed when the split fractions add up to 1; the TrainingJob admission (SextantAPI
     /// `DataSplit.fractionTolerance`, CRD rule) uses the same value (SextantAPITests checks it).
-    public static let splitFractionTolerance = 1e-6
+    public static let splitFractionTolerance = SplitContract.fractionTolerance
 
     /// Values of `data.format`.
     public static let dataFormats = ["csv", "csv.gz", "parquet", "delta"]
@@ -187,10 +188,7 @@ extension TrainingConfig {
         "data": ["uri", "version", "sha256", "format", "timestamp", "dvc"],
         "data.dvc": ["remote", "path"],
         "split": ["train", "validation", "test", "stratify", "seed", "column"],
-        "hyperparameters": ["nEstimators", "maxDepth", "learningRate", "subsample", "colsampleBytree",
-                            "minChildWeight", "gamma", "regAlpha", "regLambda", "maxBin", "maxCatToOnehot", "maxCatThreshold",
-                            "catSmooth", "catL2", "minDataPerGroup", "numClass", "monotoneConstraints",
-                            "earlyStoppingRounds", "seed", "folds", "threads"],
+        "hyperparameters": Set(TrainingContract.hyperparameters.filter { $0.configPath == ["hyperparameters", $0.name] }.map(\.name)),
         "gates": ["performance", "fairness", "robustness", "dataQuality"],
         "gates.performance.*": ["metric", "min", "max"],
         "gates.fairness": ["protectedAttributes", "maxDisparity", "minGroupSize"],
@@ -214,7 +212,7 @@ extension TrainingConfig {
         try checkKeys(node, path: "")
         let config: TrainingConfig
         do {
-            config = try YAMLDecoder().decode(TrainingConfig.self, from: node)
+            config = try YAMLDecoder().decode(TrainingConfig.self, from: withoutOffValues(node))
         } catch let error as DecodingError {
             throw TrainerError.badInput("config: \(describe(error))")
         } catch {
@@ -222,6 +220,17 @@ extension TrainingConfig {
         }
         try config.validate()
         return config
+    }
+
+    /// A hyperparameter set to its contract `off` value (`earlyStoppingRounds: 0`, `folds: 0`) is
+    /// read as absent, as the TrainingJob means it.
+    static func withoutOffValues(_ node: Node) -> Node {
+        guard case .mapping(var top) = node, case .mapping(var h)? = top["hyperparameters"] else { return node }
+        for p in TrainingContract.hyperparameters where p.configPath == ["hyperparameters", p.name] {
+            if let off = p.off, let text = h[p.name]?.scalar?.string, Double(text) == off.value { h[p.name] = nil }
+        }
+        top["hyperparameters"] = .mapping(h)
+        return .mapping(top)
     }
 
     private static func checkKeys(_ node: Node, path: String) throws {
@@ -288,44 +297,44 @@ extension TrainingConfig {
             }
         }
         if let h = hyperparameters {
-            if let v = h.nEstimators, v < 1 { throw bad("hyperparameters.nEstimators", "must be >= 1") }
-            if let v = h.maxDepth, !(1...16).contains(v) { throw bad("hyperparameters.maxDepth", "must be in 1...16") }
-            if let v = h.learningRate, !(v > 0 && v <= 1) { throw bad("hyperparameters.learningRate", "must be in (0, 1]") }
-            if let v = h.subsample, !(v > 0 && v <= 1) { throw bad("hyperparameters.subsample", "must be in (0, 1]") }
-            if let v = h.colsampleBytree, !(v > 0 && v <= 1) { throw bad("hyperparameters.colsampleBytree", "must be in (0, 1]") }
-            if let v = h.minChildWeight, v < 0 { throw bad("hyperparameters.minChildWeight", "must be >= 0") }
-            if let v = h.gamma, v < 0 { throw bad("hyperparameters.gamma", "must be >= 0") }
-            if let v = h.regAlpha, v < 0 { throw bad("hyperparameters.regAlpha", "must be >= 0") }
-            if let v = h.regLambda, v < 0 { throw bad("hyperparameters.regLambda", "must be >= 0") }
-            if let v = h.maxBin, !(2...255).contains(v) { throw bad("hyperparameters.maxBin", "must be in 2...255 (one more bin is kept for missing values)") }
-            if let v = h.maxCatToOnehot, !(1...255).contains(v) { throw bad("hyperparameters.maxCatToOnehot", "must be in 1...255") }
-            if let v = h.maxCatThreshold, !(1...255).contains(v) { throw bad("hyperparameters.maxCatThreshold", "must be in 1...255") }
-            if let v = h.catSmooth, !(v >= 0) { throw bad("hyperparameters.catSmooth", "must be >= 0") }
-            if let v = h.catL2, !(v >= 0) { throw bad("hyperparameters.catL2", "must be >= 0") }
-            if let v = h.minDataPerGroup, v < 0 { throw bad("hyperparameters.minDataPerGroup", "must be >= 0") }
-            if let v = h.numClass, !(2...1000).contains(v) { throw bad("hyperparameters.numClass", "must be in 2...1000") }
-            if h.numClass != nil, objective != .multiSoftprob { throw bad("hyperparameters.numClass", "applies to objective multi:softprob only") }
-            for (name, c) in (h.monotoneConstraints ?? [:]).sorted(by: { $0.key < $1.key }) {
-                if ![-1, 0, 1].contains(c) { throw bad("hyperparameters.monotoneConstraints.\(name)", "must be -1, 0 or 1, got \(c)") }
-                if categoricalFeatures?.contains(name) == true {
-                    throw bad("hyperparameters.monotoneConstraints.\(name)", "'\(name)' is categorical; monotone constraints apply to numeric features")
+            // Bounds from the training contract (the TrainingJob's CRD and admission state the same).
+            let values = h.contractValues
+            for p in TrainingContract.hyperparameters where p.configPath == ["hyperparameters", p.name] {
+                if p.kind == .constraintMap {
+                    for (name, c) in (h.monotoneConstraints ?? [:]).sorted(by: { $0.key < $1.key }) {
+                        if let why = p.problem(mapValue: Double(c)) { throw bad("hyperparameters.\(p.name).\(name)", why) }
+                        if categoricalFeatures?.contains(name) == true {
+                            throw bad("hyperparameters.\(p.name).\(name)", "'\(name)' is categorical; monotone constraints apply to numeric features")
+                        }
+                    }
+                } else if let v = values[p.name], let why = p.problem(v) {
+                    throw bad("hyperparameters.\(p.name)", why)
                 }
             }
             if h.monotoneConstraints?.isEmpty == false, algorithm == .logisticRegression {
                 throw bad("hyperparameters.monotoneConstraints", "applies to gradientBoosting only")
             }
-            if let v = h.earlyStoppingRounds, v < 1 { throw bad("hyperparameters.earlyStoppingRounds", "must be >= 1") }
-            if let v = h.folds, v != 0, v < 2 { throw bad("hyperparameters.folds", "must be 0 (off) or >= 2") }
-            if let v = h.threads, v < 0 { throw bad("hyperparameters.threads", "must be >= 0 (0 = all cores)") }
         }
-        if let t = threshold, !(0...1).contains(t) { throw bad("threshold", "must be in [0, 1]") }
+        for p in TrainingContract.hyperparameters where p.configPath == ["threshold"] {
+            if let t = threshold, let why = p.problem(t) { throw bad("threshold", why) }
+        }
         let objective = self.objective ?? .binaryLogistic
-        if objective != .binaryLogistic {
-            if algorithm == .logisticRegression { throw bad("objective", "\(objective.rawValue) needs algorithm gradientBoosting (logisticRegression is binary:logistic only)") }
-            if let k = hyperparameters?.folds, k != 0 { throw bad("hyperparameters.folds", "cross-validation (AUC per fold) is binary:logistic only") }
-            if gates?.fairness != nil { throw bad("gates.fairness", "compares AUC across groups: binary:logistic only") }
-            if gates?.robustness != nil { throw bad("gates.robustness", "measures AUC degradation: binary:logistic only") }
-            if gates?.dataQuality?.classBalance != nil { throw bad("gates.dataQuality.classBalance", "is the positive-class share: binary:logistic only") }
+        if let algorithm, let a = TrainingContract.algorithms.first(where: { $0.configName == algorithm.rawValue }),
+           !a.objectives.contains(objective.rawValue) {
+            let able = TrainingContract.algorithms.filter { $0.objectives.contains(objective.rawValue) }.map(\.configName)
+            throw bad("objective", "\(objective.rawValue) needs algorithm \(able.joined(separator: " or ")) (\(algorithm.rawValue) fits \(a.objectives.joined(separator: ", ")) only)")
+        }
+        for r in TrainingContract.objectiveRestrictions where !r.objectives.contains(objective.rawValue) && isSet(r.path) {
+            throw bad(r.path.joined(separator: "."), r.reason)
+        }
+        if let g = gates {
+            for gate in TrainingContract.gates {
+                for setting in gate.settings {
+                    guard let v = g.setting(gate: gate.name, setting.name) else { continue }
+                    if let lo = setting.minimum, v < lo { throw bad("gates.\(gate.name).\(setting.name)", "must be >= \(lo), got \(v)") }
+                    if let hi = setting.maximum, v > hi { throw bad("gates.\(gate.name).\(setting.name)", "must be <= \(hi), got \(v)") }
+                }
+            }
         }
         if let w = weightColumn {
             if w.isEmpty { throw bad("weightColumn", "must not be empty") }
@@ -343,6 +352,61 @@ extension TrainingConfig {
             if let r = g.robustness, r.noiseLevels.contains(where: { $0 < 0 }) {
                 throw bad("gates.robustness.noiseLevels", "must be >= 0")
             }
+        }
+    }
+}
+
+extension TrainingConfig {
+    /// `threshold`, or the contract's default of `decisionThreshold` (0.5).
+    public var decisionThreshold: Double {
+        threshold ?? TrainingContract.hyperparameters.first { $0.configPath == ["threshold"] }?.defaultValue ?? 0.5
+    }
+}
+
+extension TrainingConfig.Hyperparameters {
+    /// Every numeric hyperparameter that is set, by its contract name (TrainingContractDriftTests
+    /// check that the property names are the contract's).
+    var contractValues: [String: Double] {
+        var values: [String: Double] = [:]
+        for child in Mirror(reflecting: self).children {
+            guard let label = child.label else { continue }
+            switch child.value {
+            case let v as Int: values[label] = Double(v)
+            case let v as UInt64: values[label] = Double(v)
+            case let v as Double: values[label] = v
+            default: break
+            }
+        }
+        return values
+    }
+}
+
+extension TrainingConfig {
+    /// Whether the setting at a contract path is given (and not its `off` value).
+    func isSet(_ path: [String]) -> Bool {
+        switch path {
+        case ["hyperparameters", "numClass"]: return hyperparameters?.numClass != nil
+        case ["hyperparameters", "folds"]: return (hyperparameters?.folds ?? 0) != 0
+        case ["gates", "fairness"]: return gates?.fairness != nil
+        case ["gates", "robustness"]: return gates?.robustness != nil
+        case ["gates", "dataQuality", "classBalance"]: return gates?.dataQuality?.classBalance != nil
+        default:
+            // A restriction this parser does not know: refuse nothing silently (drift tests cover every path).
+            return false
+        }
+    }
+}
+
+extension TrainingConfig.Gates {
+    /// A gate setting's value by its contract names.
+    func setting(gate: String, _ name: String) -> Double? {
+        switch (gate, name) {
+        case ("fairness", "maxDisparity"): fairness?.maxDisparity
+        case ("fairness", "minGroupSize"): fairness?.minGroupSize.map(Double.init)
+        case ("robustness", "maxDegradation"): robustness?.maxDegradation
+        case ("dataQuality", "maxNullRatio"): dataQuality?.maxNullRatio
+        case ("dataQuality", "minFeatureVariance"): dataQuality?.minFeatureVariance
+        default: nil
         }
     }
 }

@@ -147,7 +147,7 @@ enum DistributedTrainer {
         let multi = objective == .multiSoftprob
         var artifact = ModelArtifact(modelName: config.modelName, algorithm: .gradientBoosting, features: featureSpecs,
                                      baseScore: multi ? 0 : result.baseScore, trees: result.trees.map { $0.arrays(cuts: cuts) },
-                                     linear: nil, threshold: config.threshold ?? 0.5, hyperparameters: params.summary,
+                                     linear: nil, threshold: config.decisionThreshold, hyperparameters: params.summary,
                                      objective: objective, baseScores: multi ? result.baseMargins : nil)
         artifact.bestIteration = result.bestIteration
         try artifact.compile()
@@ -162,7 +162,7 @@ enum DistributedTrainer {
             let labels = global.test.map { allLabels[$0] }
             let weights = allWeights.map { w in global.test.map { w[$0] } }
             switch objective {
-            case .binaryLogistic: metrics = .binary(EvaluationMetrics(labels: labels, probabilities: testP, threshold: config.threshold ?? 0.5))
+            case .binaryLogistic: metrics = .binary(EvaluationMetrics(labels: labels, probabilities: testP, threshold: config.decisionThreshold))
             case .squaredError, .poisson:
                 metrics = .regression(RegressionMetrics(labels: labels, predictions: testP, weights: weights, poisson: objective == .poisson))
             case .multiSoftprob: metrics = .multiclass(MulticlassMetrics(labels: labels, probabilities: testP, classes: classes, weights: weights))

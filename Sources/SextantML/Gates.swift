@@ -1,6 +1,7 @@
 // Evaluation gates. Each check yields a result with its measured value and threshold, so the
 // controller can record exactly why a model was (or was not) allowed into the registry.
 import Foundation
+import SextantTrainingContract
 
 public struct GateResult: Codable, Sendable, Equatable {
     /// `performance.<metric>`, `fairness.<attribute>`, `robustness.noise=<level>`,
@@ -44,7 +45,7 @@ public enum Gates {
     /// test rows. Groups smaller than `minGroupSize` or with a single class are skipped and named.
     public static func fairness(_ gate: TrainingConfig.FairnessGate, attributes: [String: CategoricalColumn],
                                 labels: [Double], probabilities: [Double]) -> [GateResult] {
-        let minSize = gate.minGroupSize ?? 100
+        let minSize = gate.minGroupSize ?? Int(TrainingContract.gateDefault("fairness", "minGroupSize") ?? 100)
         return (gate.protectedAttributes ?? attributes.keys.sorted()).map { attr in
             let name = "fairness.\(attr)"
             guard let column = attributes[attr] else {

@@ -8,6 +8,7 @@
 // - expected calibration error (ECE): 10 equal-width probability bins, sum over bins of
 //   (bin size / n) * |mean label - mean probability|.
 import Foundation
+import SextantTrainingContract
 
 public struct ConfusionMatrix: Codable, Sendable, Equatable {
     public var truePositives: Int
@@ -31,8 +32,7 @@ public struct EvaluationMetrics: Codable, Sendable, Equatable {
     public var confusionMatrix: ConfusionMatrix
 
     /// Metric names of a binary classifier (reported and usable in performance gates).
-    public static let binaryMetricNames = ["aucRoc", "aucPr", "precision", "recall", "f1", "accuracy",
-                                           "logLoss", "expectedCalibrationError"]
+    public static var binaryMetricNames: [String] { Objective.binaryLogistic.metricNames }
     /// Metric names of every objective.
     public static var gateMetricNames: Set<String> { Objective.allMetricNames }
 

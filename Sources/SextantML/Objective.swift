@@ -3,6 +3,7 @@
 // are XGBoost's (src/objective/regression_loss.h, regression_obj.cu, multiclass_obj.cu, v3.2), so
 // a model trained with the same hyperparameters answers like XGBoost's.
 import Foundation
+import SextantTrainingContract
 
 public enum Objective: String, Codable, Sendable, CaseIterable {
     /// Binary classification: probability = sigmoid(margin); labels 0/1.
@@ -19,15 +20,9 @@ public enum Objective: String, Codable, Sendable, CaseIterable {
     public var isRegression: Bool { self == .squaredError || self == .poisson }
 
     /// Metric names reported for the objective (in `metrics.json`, the result summary and the
-    /// ModelVersion) and usable in performance gates.
-    public var metricNames: [String] {
-        switch self {
-        case .binaryLogistic: EvaluationMetrics.binaryMetricNames
-        case .squaredError: RegressionMetrics.metricNames
-        case .poisson: RegressionMetrics.metricNames + ["poissonDeviance"]
-        case .multiSoftprob: MulticlassMetrics.metricNames
-        }
-    }
+    /// ModelVersion) and usable in performance gates: the training contract's list
+    /// (TrainingContractDriftTests check that each is a value the objective's metrics report).
+    public var metricNames: [String] { TrainingContract.objective(rawValue)?.metrics ?? [] }
 
     /// Every metric name any objective reports.
     public static var allMetricNames: Set<String> { Set(allCases.flatMap(\.metricNames)) }
@@ -121,15 +116,8 @@ public enum Objective: String, Codable, Sendable, CaseIterable {
         return self == .squaredError ? mean.squareRoot() : mean
     }
 
-    /// Short name of `evaluationLoss` for logs (XGBoost's eval_metric names).
-    var evaluationLossName: String {
-        switch self {
-        case .binaryLogistic: "logloss"
-        case .squaredError: "rmse"
-        case .poisson: "poisson-nloglik"
-        case .multiSoftprob: "mlogloss"
-        }
-    }
+    /// Short name of `evaluationLoss` for logs (XGBoost's eval_metric names), from the training contract.
+    var evaluationLossName: String { TrainingContract.objective(rawValue)?.evaluationLoss ?? rawValue }
 }
 
 /// In-place softmax of `n` values, shifted by their maximum so exp never overflows.

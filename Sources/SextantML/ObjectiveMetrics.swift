@@ -20,7 +20,7 @@ public struct RegressionMetrics: Codable, Sendable, Equatable {
     public var poissonDeviance: Double?
     public var rows: Int
 
-    public static let metricNames = ["rmse", "mae", "r2"]
+    public static var metricNames: [String] { Objective.squaredError.metricNames }
 
     public init(labels y: [Double], predictions p: [Double], weights: [Double]? = nil, poisson: Bool = false) {
         rows = y.count
@@ -63,7 +63,7 @@ public struct MulticlassMetrics: Codable, Sendable, Equatable {
     /// Rows per (label, predicted class): `confusionMatrix[label][predicted]`.
     public var confusionMatrix: [[Int]]
 
-    public static let metricNames = ["accuracy", "logLoss", "macroF1"]
+    public static var metricNames: [String] { Objective.multiSoftprob.metricNames }
 
     /// `probabilities` is row-major, `classes` per row.
     public init(labels y: [Double], probabilities p: [Double], classes k: Int, weights: [Double]? = nil) {

@@ -1,5 +1,6 @@
 // Train / validation / test split (stratified by label, seeded) and stratified k-fold.
 import Foundation
+import SextantTrainingContract
 
 public struct DataSplit: Sendable, Equatable {
     public var train: [Int]
@@ -21,9 +22,9 @@ public struct DataSplit: Sendable, Equatable {
         }
         // When any fraction is given the others count 0 (as admission checks them); none: 0.8 / 0 / 0.2.
         let anySet = config?.train != nil || config?.validation != nil || config?.test != nil
-        let trainFraction = config?.train ?? (anySet ? 0 : 0.8)
-        let validationFraction = config?.validation ?? 0
-        var rng = SplitMix64(seed: config?.seed ?? 42)
+        let trainFraction = config?.train ?? (anySet ? 0 : SplitContract.trainerDefault.train)
+        let validationFraction = config?.validation ?? (anySet ? 0 : SplitContract.trainerDefault.validation)
+        var rng = SplitMix64(seed: config?.seed ?? SplitContract.defaultSeed)
         let groups: [[Int]]
         if config?.stratify ?? true {
             var pos: [Int] = [], neg: [Int] = []

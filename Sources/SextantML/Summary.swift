@@ -1,6 +1,7 @@
 // The result summary the TrainingJob controller reads from the pod's termination message
 // (Kubernetes keeps at most 4096 bytes of it), so it is compact and size-capped.
 import Foundation
+import SextantTrainingContract
 
 public struct ResultSummary: Codable, Sendable, Equatable {
     public enum Status: String, Codable, Sendable { case succeeded = "Succeeded", gateFailed = "GateFailed", failed = "Failed" }
@@ -37,7 +38,7 @@ public struct ResultSummary: Codable, Sendable, Equatable {
     /// Set when gate messages or entries were dropped to respect the size limit.
     public var truncated: Bool?
 
-    public static let maxBytes = 4096
+    public static let maxBytes = ResultSummaryContract.maxBytes
 
     public init(status: Status) { self.status = status }
 

@@ -47,8 +47,14 @@ public enum Trainer {
     public static func run(_ config: TrainingConfig, s3: S3Settings = S3Settings(environment: ProcessInfo.processInfo.environment),
                            collective: any Collective = SingleProcess(),
                            log: @escaping @Sendable (String) -> Void = { _ in }) async throws -> TrainingOutcome {
+        if collective.isDistributed {
+            // Same binary and config on every rank first (RankConsistency.swift): then every
+            // later check gives the same answer on every rank.
+            try await RankConsistency.check(config, collective: collective)
+            try config.validate()
+            return try await DistributedTrainer.run(config, s3: s3, collective: collective, log: log)
+        }
         try config.validate()
-        if collective.isDistributed { return try await DistributedTrainer.run(config, s3: s3, collective: collective, log: log) }
         let clock = Date()
         let createdAt = ISO8601DateFormatter().string(from: clock)
         var timings: [String: Double] = [:]
@@ -171,7 +177,7 @@ public enum Trainer {
             let multi = objective == .multiSoftprob
             artifact = ModelArtifact(modelName: config.modelName, algorithm: algorithm, features: featureSpecs,
                                      baseScore: multi ? 0 : result.baseScore, trees: result.trees.map { $0.arrays(cuts: cuts) },
-                                     linear: nil, threshold: config.threshold ?? 0.5, hyperparameters: params.summary,
+                                     linear: nil, threshold: config.decisionThreshold, hyperparameters: params.summary,
                                      objective: objective, baseScores: multi ? result.baseMargins : nil)
             artifact.bestIteration = result.bestIteration
         case .logisticRegression:
@@ -195,7 +201,7 @@ public enum Trainer {
             let model = try LogisticRegression.train(dataset.features, rows: split.train, labels: dataset.labels, lambda: lambda, threads: threads)
             lap("trainSeconds", t)
             artifact = ModelArtifact(modelName: config.modelName, algorithm: algorithm, features: featureSpecs, baseScore: 0,
-                                     trees: nil, linear: model, threshold: config.threshold ?? 0.5,
+                                     trees: nil, linear: model, threshold: config.decisionThreshold,
                                      hyperparameters: ["regLambda": lambda])
         }
         try artifact.compile()
@@ -208,7 +214,7 @@ public enum Trainer {
         let testP = predictor.predictions(columns: test.columns, threads: threads)
         func evaluate(_ rows: [Int], _ p: [Double]) -> ObjectiveMetrics {
             switch objective {
-            case .binaryLogistic: .binary(EvaluationMetrics(labels: labelsOf(rows), probabilities: p, threshold: config.threshold ?? 0.5))
+            case .binaryLogistic: .binary(EvaluationMetrics(labels: labelsOf(rows), probabilities: p, threshold: config.decisionThreshold))
             case .squaredError, .poisson:
                 .regression(RegressionMetrics(labels: labelsOf(rows), predictions: p, weights: weightsOf(rows), poisson: objective == .poisson))
             case .multiSoftprob: .multiclass(MulticlassMetrics(labels: labelsOf(rows), probabilities: p, classes: classes, weights: weightsOf(rows)))

@@ -4,6 +4,69 @@
 // absence follows the training cover (hessian sum) of each branch, as XGBoost does.
 import Foundation
 
+/// A tree ensemble TreeSHAP can walk (a Sextant `Predictor`, or an imported model in
+/// SextantServing): nodes are numbered across all trees, the row is whatever the model decides on.
+public protocol TreeSHAPForest {
+    associatedtype Row
+    /// Nil for a leaf; else the split feature and the child `row` goes to (hot) and the other (cold).
+    func shapSplit(_ node: Int, _ row: Row) -> (feature: Int, hot: Int, cold: Int)?
+    /// The children of an inner node, nil for a leaf.
+    func shapChildren(_ node: Int) -> (left: Int, right: Int)?
+    func shapLeafValue(_ node: Int) -> Double
+    /// Training cover (hessian sum) of the node: how often absence of a feature takes each branch.
+    func shapCover(_ node: Int) -> Double
+}
+
+public enum TreeSHAP {
+    /// Contributions of one row: `outputs` blocks of `features + 1` values, the last of each
+    /// block the bias (`baseMargins` plus every tree's cover-weighted mean leaf value). Tree `t`
+    /// (rooted at `roots[t]`) adds to block `groups[t]`. Each block sums to that output's margin.
+    public static func contributions<F: TreeSHAPForest>(_ forest: F, roots: [Int], groups: [Int], features nf: Int,
+                                                       baseMargins: [Double], row: F.Row) -> [Double] {
+        let k = baseMargins.count
+        var phi = [Double](repeating: 0, count: k * (nf + 1))
+        for c in 0..<k { phi[c * (nf + 1) + nf] = baseMargins[c] }
+        var path = [PathElement](repeating: PathElement(), count: 18 * 19 / 2)  // grows for trees deeper than 16
+        for (t, root) in roots.enumerated() {
+            let block = groups[t] * (nf + 1)
+            phi[block + nf] += meanValue(forest, root)
+            var walker = ShapWalker(forest: forest, row: row, phi: phi, offset: block)
+            walker.recurse(node: root, path: &path, start: 0, depth: 0, zero: 1, one: 1, feature: -1)
+            phi = walker.phi
+        }
+        return phi
+    }
+
+    /// Cover-weighted mean leaf value below `node` (the tree's expected value at the root).
+    static func meanValue<F: TreeSHAPForest>(_ forest: F, _ node: Int) -> Double {
+        guard let (l, r) = forest.shapChildren(node) else { return forest.shapLeafValue(node) }
+        let cover = forest.shapCover(node)
+        guard cover > 0 else { return 0 }
+        return (forest.shapCover(l) * meanValue(forest, l) + forest.shapCover(r) * meanValue(forest, r)) / cover
+    }
+}
+
+/// A Predictor with its covers, as TreeSHAP walks it.
+struct PredictorSHAP: TreeSHAPForest {
+    let predictor: Predictor
+    let covers: [Double]
+
+    func shapSplit(_ node: Int, _ row: UnsafePointer<Double>) -> (feature: Int, hot: Int, cold: Int)? {
+        let n = predictor.nodes[node]
+        guard n.feature >= 0 else { return nil }
+        let left = predictor.goesLeft(n, row)
+        return (Int(n.feature), Int(left ? n.left : n.right), Int(left ? n.right : n.left))
+    }
+
+    func shapChildren(_ node: Int) -> (left: Int, right: Int)? {
+        let n = predictor.nodes[node]
+        return n.feature < 0 ? nil : (Int(n.left), Int(n.right))
+    }
+
+    func shapLeafValue(_ node: Int) -> Double { predictor.nodes[node].threshold }
+    func shapCover(_ node: Int) -> Double { covers[node] }
+}
+
 extension Predictor {
     /// Whether the model can be explained: trees with cover (every artifact this trainer writes).
     public var canExplain: Bool { covers != nil && linear == nil }
@@ -13,30 +76,13 @@ extension Predictor {
     /// value). Each block sums to that output's margin. Nil when `canExplain` is false.
     public func contributions(_ x: [Double]) -> [Double]? {
         guard let covers, linear == nil, x.count == featureNames.count else { return nil }
-        let nf = featureNames.count, k = outputs
-        var phi = [Double](repeating: 0, count: k * (nf + 1))
-        for c in 0..<k { phi[c * (nf + 1) + nf] = baseMargins[c] }
-        var path = [PathElement](repeating: PathElement(), count: 18 * 19 / 2)  // grows for trees deeper than 16
-        x.withUnsafeBufferPointer { xb in
-            guard let xp = xb.baseAddress else { return }
-            for (t, root) in roots.enumerated() {
-                let block = (t % k) * (nf + 1)
-                phi[block + nf] += meanValue(Int(root), covers)
-                var walker = ShapWalker(predictor: self, covers: covers, x: xp, phi: phi, offset: block)
-                walker.recurse(node: Int(root), path: &path, start: 0, depth: 0, zero: 1, one: 1, feature: -1)
-                phi = walker.phi
-            }
+        let k = outputs
+        return x.withUnsafeBufferPointer { xb -> [Double]? in
+            guard let xp = xb.baseAddress else { return nil }
+            return TreeSHAP.contributions(PredictorSHAP(predictor: self, covers: covers), roots: roots.map { Int($0) },
+                                          groups: roots.indices.map { $0 % k }, features: featureNames.count,
+                                          baseMargins: baseMargins, row: xp)
         }
-        return phi
-    }
-
-    /// Cover-weighted mean leaf value below `node` (the tree's expected value at the root).
-    func meanValue(_ node: Int, _ covers: [Double]) -> Double {
-        let n = nodes[node]
-        if n.feature < 0 { return n.threshold }
-        let l = Int(n.left), r = Int(n.right)
-        guard covers[node] > 0 else { return 0 }
-        return (covers[l] * meanValue(l, covers) + covers[r] * meanValue(r, covers)) / covers[node]
     }
 
     /// The branch row `x` takes at inner node `n` (the scoring rule of `treeValue`).
@@ -62,10 +108,9 @@ struct PathElement {
 
 /// One tree's recursion; `path` holds every level's unique path back to back (level d starts
 /// where level d-1's d elements end), so no allocation happens per node.
-struct ShapWalker {
-    let predictor: Predictor
-    let covers: [Double]
-    let x: UnsafePointer<Double>
+struct ShapWalker<F: TreeSHAPForest> {
+    let forest: F
+    let row: F.Row
     var phi: [Double]
     let offset: Int
 
@@ -123,21 +168,18 @@ struct ShapWalker {
         if path.count < s + depth + 1 { path.append(contentsOf: repeatElement(PathElement(), count: s + depth + 1 - path.count)) }
         if depth > 0 { for i in 0..<depth { path[s + i] = path[start + i] } }
         Self.extend(&path, s, depth, zero, one, feature)
-        let n = predictor.nodes[node]
-        if n.feature < 0 {
+        guard let (split, hot, cold) = forest.shapSplit(node, row) else {
             guard depth > 0 else { return }
+            let value = forest.shapLeafValue(node)
             for i in 1...depth {
                 let w = Self.unwoundSum(path, s, depth, i)
                 let e = path[s + i]
-                phi[offset + e.feature] += w * (e.oneFraction - e.zeroFraction) * n.threshold
+                phi[offset + e.feature] += w * (e.oneFraction - e.zeroFraction) * value
             }
             return
         }
-        let split = Int(n.feature)
-        let left = predictor.goesLeft(n, x)
-        let hot = Int(left ? n.left : n.right), cold = Int(left ? n.right : n.left)
-        let cover = covers[node]
-        let hotZero = cover > 0 ? covers[hot] / cover : 0, coldZero = cover > 0 ? covers[cold] / cover : 0
+        let cover = forest.shapCover(node)
+        let hotZero = cover > 0 ? forest.shapCover(hot) / cover : 0, coldZero = cover > 0 ? forest.shapCover(cold) / cover : 0
         var incomingZero = 1.0, incomingOne = 1.0
         var d = depth
         // A feature already on the path: undo its earlier split and fold its fractions in.

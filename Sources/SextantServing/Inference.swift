@@ -77,7 +77,11 @@ public struct ModelDescription: Sendable, Equatable {
     public init(state: ServingState, model: ServedModel) {
         name = state.name
         versions = [state.version]
-        platform = model.format == .xgboost ? "xgboost_json" : "sextant"
+        platform = switch model.format {
+        case .sextant: "sextant"
+        case .xgboost: "xgboost_json"
+        case .lightgbm: "lightgbm_text"
+        }
         inputs = model.features.map { TensorDescription(name: $0.name, datatype: $0.isCategorical ? "BYTES" : "FP64", shape: [-1]) }
         outputs = [TensorDescription(name: model.outputName, datatype: "FP64",
                                      shape: model.outputShape(rows: -1).map { Int64($0) })]

@@ -4,13 +4,13 @@ import HTTPTypes
 
 public enum Endpoint: String, Sendable, CaseIterable {
     case metrics, live, ready
-    case v1Status, v1Predict, v1Feedback
+    case v1Status, v1Predict, v1Explain, v1Feedback
     case v2Server, v2Live, v2Ready, v2Model, v2ModelReady, v2Infer
 
     /// The one method each endpoint answers.
     public var method: HTTPRequest.Method {
         switch self {
-        case .v1Predict, .v1Feedback, .v2Infer: return .post
+        case .v1Predict, .v1Explain, .v1Feedback, .v2Infer: return .post
         default: return .get
         }
     }
@@ -22,7 +22,7 @@ public struct RouteMatch: Sendable, Equatable {
     public var model: Substring?
     public var version: Substring?
 
-    /// Matches `path` (without the query). V1's `NAME:predict` is one path segment.
+    /// Matches `path` (without the query). V1's `NAME:predict` and `NAME:explain` are one path segment.
     public static func match(_ path: Substring) -> RouteMatch? {
         let s = path.split(separator: "/", omittingEmptySubsequences: true)
         switch s.first {
@@ -46,6 +46,7 @@ public struct RouteMatch: Sendable, Equatable {
         switch (verb, s.count) {
         case ("", 2): return RouteMatch(endpoint: .v1Status, model: name)
         case ("predict", 2): return RouteMatch(endpoint: .v1Predict, model: name)
+        case ("explain", 2): return RouteMatch(endpoint: .v1Explain, model: name)
         case ("", 3) where s[2] == "feedback": return RouteMatch(endpoint: .v1Feedback, model: name)
         default: return nil
         }

@@ -23,10 +23,11 @@ public struct ServedFeature: Sendable, Equatable {
 }
 
 public struct ServedModel: Sendable {
-    public enum Format: String, Sendable { case sextant, xgboost }
+    public enum Format: String, Sendable { case sextant, xgboost, lightgbm }
     enum Scorer: Sendable {
         case artifact(Predictor)
         case xgboost(XGBoostForest)
+        case lightgbm(LightGBMModel)
     }
 
     public let name: String
@@ -37,9 +38,13 @@ public struct ServedModel: Sendable {
     public let referenceProfile: ReferenceProfile?
     /// Score at or above which a prediction counts as class 1 (accuracy, `class` label).
     public let threshold: Double
-    /// What the model predicts: a Sextant artifact's objective; XGBoost JSON models are binary.
+    /// What the model's output is: a Sextant artifact's objective; for an imported model the
+    /// objective of the same output kind (`ServedModel.importedKind`).
     public let objective: Objective
-    /// Values per row: K class probabilities for multi:softprob, else 1.
+    /// The imported model's own objective (`reg:tweedie`, ...); a Sextant artifact's objective.
+    public let objectiveName: String
+    /// Values per row: K class probabilities for multi:softprob, T values for a multi-target
+    /// regression model, else 1.
     public let outputWidth: Int
     let scorer: Scorer
 
@@ -59,6 +64,7 @@ public struct ServedModel: Sendable {
         referenceProfile = artifact.referenceProfile
         threshold = artifact.threshold
         objective = predictor.objective
+        objectiveName = predictor.objective.rawValue
         outputWidth = predictor.outputs
         scorer = .artifact(predictor)
     }
@@ -70,13 +76,45 @@ public struct ServedModel: Sendable {
         features = forest.featureNames.map { ServedFeature(name: $0, isCategorical: false, categoryCodes: [:], categories: []) }
         referenceProfile = nil
         threshold = 0.5
-        objective = .binaryLogistic
-        outputWidth = 1
+        objective = Self.importedKind(forest.link)
+        objectiveName = forest.objective
+        outputWidth = forest.outputs
         scorer = .xgboost(forest)
     }
 
+    public init(lightgbm model: LightGBMModel, name: String, version: String) {
+        self.name = name
+        self.version = version
+        format = .lightgbm
+        features = model.featureNames.map { ServedFeature(name: $0, isCategorical: false, categoryCodes: [:], categories: []) }
+        referenceProfile = nil
+        threshold = 0.5
+        objective = switch model.transform {
+        case .sigmoid: .binaryLogistic
+        case .softmax: .multiSoftprob
+        case .identity: .squaredError
+        case .exp: .poisson
+        }
+        objectiveName = model.objective
+        outputWidth = model.outputs
+        scorer = .lightgbm(model)
+    }
+
+    /// The served output kind of an imported model's link: probabilities of class 1 (sigmoid),
+    /// class probabilities (softmax), values (identity) or positive values (exp: Poisson,
+    /// Tweedie, gamma). It decides the output name and how feedback labels are judged.
+    static func importedKind(_ link: XGBoostForest.Link) -> Objective {
+        switch link {
+        case .sigmoid: .binaryLogistic
+        case .softmax: .multiSoftprob
+        case .identity: .squaredError
+        case .exp: .poisson
+        }
+    }
+
     /// Reads the model from `uri` (file path, file://, http(s)://, s3://), checks `sha256` when
-    /// given, and picks the format from the document: `format: sextant-model/v1` or XGBoost's `learner`.
+    /// given, and picks the format from the document: `format: sextant-model/v1`, XGBoost's
+    /// `learner` or LightGBM's text model (first line `tree`).
     public static func load(uri: String, name: String, version: String, sha256: String? = nil,
                             s3: S3Settings = S3Settings()) async throws -> ServedModel {
         let bytes: InputBytes
@@ -104,6 +142,14 @@ public struct ServedModel: Sendable {
             }
             return try ServedModel(artifact: artifact, name: name, version: version)
         }
+        // LightGBM's text format starts with the line "tree".
+        if head.hasPrefix("tree\n") || head.hasPrefix("tree\r\n") {
+            do {
+                return ServedModel(lightgbm: try LightGBMModel(text: String(decoding: data, as: UTF8.self)), name: name, version: version)
+            } catch {
+                throw ModelLoadError("model \(uri): \(error.description)")
+            }
+        }
         do {
             return ServedModel(xgboost: try XGBoostForest(json: data), name: name, version: version)
         } catch {
@@ -122,10 +168,20 @@ public struct ServedModel: Sendable {
         }
     }
 
-    /// Whether `contributions` can be computed (Sextant tree artifacts with covers).
+    /// Whether `contributions` can be computed (Sextant tree artifacts with covers, XGBoost
+    /// models with scalar leaves).
     public var canExplain: Bool {
-        if case .artifact(let p) = scorer { return p.canExplain }
-        return false
+        switch scorer {
+        case .artifact(let p): p.canExplain
+        case .xgboost(let forest): forest.canExplain
+        case .lightgbm: false
+        }
+    }
+
+    /// Why `contributions` are refused (a 400) when `canExplain` is false.
+    public var cannotExplainMessage: String {
+        "model '\(name)' cannot explain predictions: contributions need trees with node covers and one value per leaf "
+            + "(a Sextant tree artifact or an XGBoost model without vector leaves)"
     }
 
     /// Shape of the contributions of `rows` rows: [rows, features + 1] or [rows, K, features + 1].
@@ -136,6 +192,7 @@ public struct ServedModel: Sendable {
     /// TreeSHAP contributions (margin space, last value of each block the bias), row-major as
     /// `contributionShape`; nil when the model cannot explain. Unknown categories count as missing.
     public func contributions(_ values: [Double], rows: Int) -> [Double]? {
+        if case .xgboost(let forest) = scorer { return forest.contributions(values, rows: rows) }
         guard case .artifact(let predictor) = scorer, predictor.canExplain else { return nil }
         let nf = featureCount
         var out: [Double] = []
@@ -159,10 +216,12 @@ public struct ServedModel: Sendable {
     public func outputShape(rows: Int) -> [Int] { outputWidth > 1 ? [rows, outputWidth] : [rows] }
 
     /// One number per row for the drift/feedback bookkeeping: the probability of class 1, the
-    /// regression value, or a multiclass model's most probable class.
+    /// regression value (a multi-target model's first target), or a multiclass model's most
+    /// probable class.
     public func rowScores(_ predictions: [Double], rows: Int) -> [Double] {
         guard outputWidth > 1 else { return predictions }
         let k = outputWidth
+        guard objective == .multiSoftprob else { return (0..<rows).map { predictions[$0 * k] } }
         return (0..<rows).map { r in
             var best = 0
             for c in 1..<k where predictions[r * k + c] > predictions[r * k + best] { best = c }
@@ -176,7 +235,9 @@ public struct ServedModel: Sendable {
     public func predict(_ values: [Double], rows: Int) -> [Double] {
         switch scorer {
         case .xgboost(let forest):
-            return forest.probabilities(values, rows: rows)
+            return forest.predictions(values, rows: rows)
+        case .lightgbm(let model):
+            return model.predictions(values, rows: rows)
         case .artifact(let predictor):
             // Column-major for `Predictor`; unknown categories (code past the known ones) are
             // scored as missing.

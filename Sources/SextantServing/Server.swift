@@ -94,6 +94,8 @@ public struct InferenceResponder: HTTPResponder {
             return json(ready ? .ok : .serviceUnavailable, #"{"name":\#(quoted(state.name)),"ready":\#(ready)}"#)
         case .v1Predict:
             return await infer(request, context: context, proto: .v1)
+        case .v1Explain:
+            return await infer(request, context: context, proto: .v1, explain: true)
         case .v1Feedback:
             return await feedback(request, context: context)
         case .v2Server:
@@ -125,9 +127,9 @@ public struct InferenceResponder: HTTPResponder {
 
     // MARK: Inference
 
-    func infer(_ request: Request, context: Context, proto: InferenceProtocol) async -> Response {
+    func infer(_ request: Request, context: Context, proto: InferenceProtocol, explain: Bool = false) async -> Response {
         await state.account(protocol: proto.rawValue) {
-            let response = await score(request, context: context, proto: proto)
+            let response = await score(request, context: context, proto: proto, explain: explain)
             return (response, Int(response.status.code))
         }
     }
@@ -179,7 +181,8 @@ public struct InferenceResponder: HTTPResponder {
         }
     }
 
-    func score(_ request: Request, context: Context, proto: InferenceProtocol) async -> Response {
+    /// `explain`: V1 `:explain`, the predictions with each row's TreeSHAP contributions.
+    func score(_ request: Request, context: Context, proto: InferenceProtocol, explain: Bool = false) async -> Response {
         guard let loaded = state.loaded else { return error(503, "model '\(state.name)' is not loaded yet") }
         let body: ByteBuffer
         switch await readBody(request, context: context) {
@@ -188,6 +191,7 @@ public struct InferenceResponder: HTTPResponder {
         }
         let decoded: V2Request
         do throws(ServingError) {
+            if explain, !loaded.model.canExplain { throw .bad(loaded.model.cannotExplainMessage) }
             switch proto {
             case .v1:
                 if let matrix = loaded.model.fastV1(body) {
@@ -214,6 +218,22 @@ public struct InferenceResponder: HTTPResponder {
         case .v1:
             out.append(contentsOf: #"{"predictions":["#.utf8)
             appendNumbers(probabilities, rowWidth: loaded.model.outputWidth, to: &out)
+            if explain, let phi = loaded.model.contributions(matrix.values, rows: matrix.rows) {
+                // One array per row (features + 1 values, the bias last), K of them for K outputs.
+                out.append(contentsOf: #"],"contributions":["#.utf8)
+                let width = loaded.model.featureCount + 1, k = loaded.model.outputWidth
+                for r in 0..<matrix.rows {
+                    if r > 0 { out.append(UInt8(ascii: ",")) }
+                    if k > 1 { out.append(UInt8(ascii: "[")) }
+                    for c in 0..<k {
+                        if c > 0 { out.append(UInt8(ascii: ",")) }
+                        out.append(UInt8(ascii: "["))
+                        appendNumbers(Array(phi[(r * k + c) * width..<(r * k + c + 1) * width]), to: &out)
+                        out.append(UInt8(ascii: "]"))
+                    }
+                    if k > 1 { out.append(UInt8(ascii: "]")) }
+                }
+            }
             out.append(contentsOf: #"],"id":"#.utf8)
             out.append(contentsOf: quoted(id).utf8)
             out.append(UInt8(ascii: "}"))

@@ -110,7 +110,7 @@ extension ServedModel {
         guard case .bool(let flag) = e else { throw .bad("parameters.explain must be true or false, got \(e.jsonString())") }
         guard flag else { return false }
         guard canExplain else {
-            throw .bad("model '\(name)' cannot explain predictions: contributions need a Sextant tree artifact with node covers")
+            throw .bad(cannotExplainMessage)
         }
         guard !binaryOutput else { throw .bad("parameters.explain answers in JSON only; drop binary_data_output / binary_data") }
         return true

@@ -1,6 +1,8 @@
 // XGBoost JSON models (`Booster.save_model("model.json")`) scored with XGBoost's own arithmetic:
-// features and thresholds in 32-bit floats, "go left when value < split_condition", NaN follows
-// `default_left`, leaf values summed onto the margin of `base_score`.
+// features and thresholds in 32-bit floats, "go left when value < split_condition", categorical
+// splits send the listed categories right, NaN follows `default_left`, leaf values summed in float32
+// onto the margin of `base_score` per output, then the objective's link (sigmoid, exp, softmax or
+// none), in float32 as XGBoost's `PredTransform`.
 import Dispatch
 import Foundation
 import SextantJSON
@@ -16,26 +18,57 @@ public struct XGBoostForest: Sendable {
         var left: Int32
         var right: Int32
         var defaultLeft: Bool
+        /// Index into `categorySets` for a categorical split, -1 for a numeric one.
+        var categories: Int32 = -1
     }
+
+    /// What turns the margins into predictions (XGBoost's `PredTransform` per objective).
+    public enum Link: String, Sendable {
+        case sigmoid, identity, exp, softmax
+    }
+
+    /// Objectives the server scores, with their link. Every other objective is refused at load.
+    static let links: [String: Link] = [
+        "binary:logistic": .sigmoid, "reg:logistic": .sigmoid,
+        "reg:squarederror": .identity, "reg:absoluteerror": .identity,
+        "count:poisson": .exp, "reg:tweedie": .exp, "reg:gamma": .exp,
+        "multi:softprob": .softmax,
+    ]
 
     public let featureNames: [String]
     public let objective: String
-    /// Margin every prediction starts from (logit of `base_score` for logistic objectives).
-    public let baseMargin: Float
+    public let link: Link
+    /// Values per row: classes (multi:softprob), targets (multi-target models) or 1.
+    public let outputs: Int
+    /// Margin every prediction starts from, per output (`base_score` through the objective's
+    /// link inverse: logit, log or none).
+    public let baseMargins: [Float]
+    public var baseMargin: Float { baseMargins[0] }
     let roots: [Int32]
     /// Levels below each root (0 for a single leaf).
     let depths: [Int32]
+    /// The output each tree adds to (`tree_info`); ignored for trees with vector leaves.
+    let groups: [Int32]
     let nodes: [Node]
-    /// Leaf value by node index (0 for inner nodes).
+    /// Leaf value by node index (0 for inner nodes and vector leaves).
     let leafValues: [Float]
-    /// The same trees in complete-tree layout (XGBoostScoring.swift), unless they are too deep.
+    /// Trees with one value per output in each leaf (`multi_strategy: multi_output_tree`): per
+    /// node the start of its `outputs` values in `vectorLeaves`, -1 elsewhere. Empty when no tree
+    /// has vector leaves.
+    let vectorLeafStart: [Int32]
+    let vectorLeaves: [Float]
+    /// Categories sent right by each categorical split, as bit sets.
+    let categorySets: [[UInt64]]
+    /// Per node: the training hessian sum below it (`sum_hessian`), which TreeSHAP weighs by.
+    let covers: [Double]
+    /// The same trees in complete-tree layout (XGBoostScoring.swift), unless they are too deep,
+    /// categorical or with vector leaves.
     let complete: CompleteTrees?
+    /// Trees with vector leaves or categorical splits are walked row by row.
+    var needsGeneralWalk: Bool { !vectorLeaves.isEmpty || !categorySets.isEmpty }
 
     public var featureCount: Int { featureNames.count }
     public var treeCount: Int { roots.count }
-
-    /// Objectives whose output is sigmoid(margin): the binary classifiers the server explains.
-    static let logisticObjectives: Set<String> = ["binary:logistic", "reg:logistic"]
 
     public init(json data: Data) throws(ModelLoadError) {
         let doc: JSONValue
@@ -46,26 +79,31 @@ public struct XGBoostForest: Sendable {
         guard let objective = learner[path: ["objective", "name"]]?.stringValue else {
             throw ModelLoadError("XGBoost model: missing learner.objective.name")
         }
-        guard Self.logisticObjectives.contains(objective) else {
-            let accepted = Self.logisticObjectives.sorted().joined(separator: " or ")
-            throw ModelLoadError("XGBoost model: objective '\(objective)' is not supported (expected \(accepted))")
+        guard let link = Self.links[objective] else {
+            let accepted = Self.links.keys.sorted().joined(separator: ", ")
+            throw ModelLoadError("XGBoost model: objective '\(objective)' is not supported (supported: \(accepted))")
         }
         self.objective = objective
+        self.link = link
         let params = learner["learner_model_param"]
-        let numFeature = Int(params?["num_feature"]?.stringValue ?? "") ?? params?["num_feature"]?.intValue.map(Int.init) ?? -1
+        func count(_ key: String) -> Int? {
+            Int(params?[key]?.stringValue ?? "") ?? params?[key]?.intValue.map(Int.init)
+        }
+        let numFeature = count("num_feature") ?? -1
         guard numFeature > 0 else { throw ModelLoadError("XGBoost model: learner_model_param.num_feature is missing or not positive") }
-        if let numClass = params?["num_class"]?.stringValue, let k = Int(numClass), k > 1 {
-            throw ModelLoadError("XGBoost model: num_class=\(k); only binary models are supported")
+        let numClass = count("num_class") ?? 0, numTarget = max(count("num_target") ?? 1, 1)
+        if link == .softmax {
+            guard numClass >= 2 else { throw ModelLoadError("XGBoost model: num_class=\(numClass) for \(objective); expected 2 or more") }
+            guard numTarget == 1 else { throw ModelLoadError("XGBoost model: num_target=\(numTarget) with \(objective) is not supported") }
+        } else if numClass > 1 {
+            throw ModelLoadError("XGBoost model: num_class=\(numClass) with objective '\(objective)'; only multi:softprob has classes")
         }
-        // A multi-target model also writes one base_score per target: name the real reason first.
-        if let targets = Int(params?["num_target"]?.stringValue ?? "") ?? params?["num_target"]?.intValue.map(Int.init), targets > 1 {
-            throw ModelLoadError("XGBoost model: num_target=\(targets); only single-target binary models are supported")
+        if link == .sigmoid, numTarget > 1 {
+            throw ModelLoadError("XGBoost model: num_target=\(numTarget) with \(objective) (multi-label) is not supported")
         }
-        let base = try Self.baseScore(params?["base_score"])
-        guard base > 0, base < 1 else {
-            throw ModelLoadError("XGBoost model: base_score \(base) must lie in (0, 1) for \(objective)")
-        }
-        baseMargin = Float(log(base / (1 - base)))
+        let outputs = link == .softmax ? numClass : numTarget
+        self.outputs = outputs
+        baseMargins = try Self.baseMargins(params?["base_score"], outputs: outputs, link: link, objective: objective)
 
         let names = learner["feature_names"]?.arrayValue?.compactMap(\.stringValue) ?? []
         if names.isEmpty {
@@ -82,93 +120,78 @@ public struct XGBoostForest: Sendable {
         guard boosterName == "gbtree" else {
             throw ModelLoadError("XGBoost model: booster '\(boosterName)' is not supported (expected gbtree)")
         }
+        // Category names recoded by XGBoost 3.1+ (pandas/arrow categories): requests would carry
+        // names the server does not map; refuse rather than score codes as the wrong categories.
+        if let enc = booster[path: ["model", "cats", "enc"]]?.arrayValue, !enc.isEmpty {
+            throw ModelLoadError("XGBoost model: gradient_booster.model.cats holds category names (a DataFrame's categories); "
+                + "train on integer category codes (feature_types 'c') to serve it")
+        }
         guard let trees = booster[path: ["model", "trees"]]?.arrayValue else {
             throw ModelLoadError("XGBoost model: missing gradient_booster.model.trees")
         }
-        var roots: [Int32] = [], depths: [Int32] = [], nodes: [Node] = [], leaves: [Float] = []
-        for (t, tree) in trees.enumerated() {
-            roots.append(Int32(nodes.count))
-            depths.append(try Self.appendTree(tree, index: t, featureCount: numFeature, to: &nodes, leaves: &leaves))
+        let treeInfo = booster[path: ["model", "tree_info"]]?.arrayValue
+        if let treeInfo, treeInfo.count != trees.count {
+            throw ModelLoadError("XGBoost model: tree_info has \(treeInfo.count) entries for \(trees.count) trees")
         }
-        self.roots = roots
-        self.depths = depths
-        self.nodes = nodes
-        leafValues = leaves
-        complete = CompleteTrees(roots: roots, depths: depths, nodes: nodes, leafValues: leaves)
+        var forest = XGBoostTreeReader(featureCount: numFeature, outputs: outputs)
+        for (t, tree) in trees.enumerated() {
+            let group = treeInfo.map { Int($0[t].intValue ?? -1) } ?? t % outputs
+            guard (0..<outputs).contains(group) else {
+                throw ModelLoadError("XGBoost model: tree_info[\(t)] = \(group) is not an output index below \(outputs)")
+            }
+            try forest.append(tree, index: t, group: group)
+        }
+        roots = forest.roots
+        depths = forest.depths
+        groups = forest.groups
+        nodes = forest.nodes
+        leafValues = forest.leaves
+        vectorLeafStart = forest.vectorLeaves.isEmpty ? [] : forest.vectorLeafStart
+        vectorLeaves = forest.vectorLeaves
+        categorySets = forest.categorySets
+        covers = forest.covers
+        complete = forest.vectorLeaves.isEmpty && forest.categorySets.isEmpty
+            ? CompleteTrees(roots: roots, depths: depths, groups: groups, nodes: nodes, leafValues: leafValues) : nil
     }
 
-    /// `base_score` is a string in every version: "5E-1" (1.x/2.x) or "[5E-1]" (3.x, one per target).
-    static func baseScore(_ value: JSONValue?) throws(ModelLoadError) -> Double {
-        if let d = value?.doubleValue { return d }
-        guard var text = value?.stringValue else { return 0.5 }
+    /// `base_score` is a string in every version: "5E-1" (1.x/2.x) or "[5E-1]" (3.x, one per
+    /// output); one value serves every output. Turned into a margin as XGBoost's `ProbToMargin`
+    /// does, in float32: logit for logistic objectives, log for the log-link ones, itself otherwise.
+    static func baseMargins(_ value: JSONValue?, outputs: Int, link: Link, objective: String) throws(ModelLoadError) -> [Float] {
+        let scores = try baseScores(value)
+        guard scores.count == 1 || scores.count == outputs else {
+            throw ModelLoadError("XGBoost model: base_score has \(scores.count) values for \(outputs) outputs")
+        }
+        let margins = try scores.map { (d: Double) throws(ModelLoadError) -> Float in
+            let b = Float(d)
+            switch link {
+            case .sigmoid:
+                guard d > 0, d < 1 else { throw ModelLoadError("XGBoost model: base_score \(d) must lie in (0, 1) for \(objective)") }
+                return -logf(1 / b - 1)
+            case .exp:
+                guard d > 0 else { throw ModelLoadError("XGBoost model: base_score \(d) must be positive for \(objective)") }
+                return logf(b)
+            case .identity, .softmax:
+                guard d.isFinite else { throw ModelLoadError("XGBoost model: base_score \(d) is not finite") }
+                return b
+            }
+        }
+        return scores.count == outputs ? margins : [Float](repeating: margins[0], count: outputs)
+    }
+
+    static func baseScores(_ value: JSONValue?) throws(ModelLoadError) -> [Double] {
+        if let d = value?.doubleValue { return [d] }
+        guard var text = value?.stringValue else { return [0.5] }
         text = text.trimmingCharacters(in: .whitespaces)
         if text.hasPrefix("["), text.hasSuffix("]") { text = String(text.dropFirst().dropLast()) }
-        let parts = text.split(separator: ",")
-        guard parts.count == 1, let d = Double(parts[0].trimmingCharacters(in: .whitespaces)) else {
-            throw ModelLoadError(parts.count > 1
-                ? "XGBoost model: base_score '\(text)' has \(parts.count) values, one per target; only single-target binary models are supported"
-                : "XGBoost model: base_score '\(text)' is not a number")
-        }
-        return d
-    }
-
-    static func ints(_ tree: JSONValue, _ key: String, _ t: Int) throws(ModelLoadError) -> [Int] {
-        guard let a = tree[key]?.arrayValue else { throw ModelLoadError("XGBoost model: tree \(t): missing '\(key)'") }
-        var out: [Int] = []
-        out.reserveCapacity(a.count)
-        for v in a {
-            if let i = v.intValue { out.append(Int(i)) } else if let b = v.boolValue { out.append(b ? 1 : 0) } else {
-                throw ModelLoadError("XGBoost model: tree \(t): '\(key)' holds a non-integer")
+        var out: [Double] = []
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let d = Double(part.trimmingCharacters(in: .whitespaces)) else {
+                throw ModelLoadError("XGBoost model: base_score '\(text)' is not a number")
             }
+            out.append(d)
         }
         return out
-    }
-
-    /// Appends one tree's nodes; returns its depth.
-    static func appendTree(_ tree: JSONValue, index t: Int, featureCount: Int, to nodes: inout [Node],
-                           leaves: inout [Float]) throws(ModelLoadError) -> Int32 {
-        let left = try ints(tree, "left_children", t), right = try ints(tree, "right_children", t)
-        let feature = try ints(tree, "split_indices", t), defaultLeft = try ints(tree, "default_left", t)
-        guard let cond = tree["split_conditions"]?.arrayValue else {
-            throw ModelLoadError("XGBoost model: tree \(t): missing 'split_conditions'")
-        }
-        let n = left.count
-        guard n > 0, [right.count, feature.count, defaultLeft.count, cond.count].allSatisfy({ $0 == n }) else {
-            throw ModelLoadError("XGBoost model: tree \(t): node arrays are empty or differ in length")
-        }
-        if let types = tree["split_type"]?.arrayValue, types.contains(where: { ($0.intValue ?? 0) != 0 }) {
-            throw ModelLoadError("XGBoost model: tree \(t): categorical splits are not supported; one-hot encode instead")
-        }
-        // Every node reachable exactly once from the root: walks always end at a leaf.
-        var seen = [Bool](repeating: false, count: n)
-        var stack = [(0, 0)]
-        var depth = 0
-        while let (i, level) = stack.popLast() {
-            guard !seen[i] else { throw ModelLoadError("XGBoost model: tree \(t): node \(i) is reached twice") }
-            seen[i] = true
-            depth = max(depth, level)
-            if left[i] == -1 { continue }
-            guard (0..<n).contains(left[i]), (0..<n).contains(right[i]) else {
-                throw ModelLoadError("XGBoost model: tree \(t) node \(i): child index out of range")
-            }
-            guard (0..<featureCount).contains(feature[i]) else {
-                throw ModelLoadError("XGBoost model: tree \(t) node \(i): split feature \(feature[i]) out of range")
-            }
-            stack.append((left[i], level + 1)); stack.append((right[i], level + 1))
-        }
-        let offset = Int32(nodes.count)
-        for i in 0..<n {
-            guard let c = cond[i].doubleValue else {
-                throw ModelLoadError("XGBoost model: tree \(t) node \(i): split_conditions holds a non-number")
-            }
-            let leaf = left[i] == -1
-            let me = offset + Int32(i)
-            nodes.append(Node(condition: leaf ? 0 : Float(c), feature: leaf ? 0 : Int32(feature[i]),
-                              left: leaf ? me : offset + Int32(left[i]), right: leaf ? me : offset + Int32(right[i]),
-                              defaultLeft: defaultLeft[i] != 0))
-            leaves.append(leaf ? Float(c) : 0)
-        }
-        return Int32(depth)
     }
 
     /// Rows per block: a tree's nodes stay in cache while a block walks it, and the walks of a
@@ -181,12 +204,22 @@ public struct XGBoostForest: Sendable {
     /// How rows walk the trees: the complete-tree layout when the model has one, or the node walk.
     enum Walk: Sendable { case best, nodes }
 
-    /// Probabilities for `rows` rows stored row-major in `values` (NaN = missing). Each row sums
-    /// its trees in tree order, in float32, as XGBoost does.
-    public func probabilities(_ values: [Double], rows: Int) -> [Double] { probabilities(values, rows: rows, walk: .best) }
+    /// Predictions for `rows` rows stored row-major in `values` (NaN = missing), `outputs` per row
+    /// (row-major): probabilities, regression values or class probabilities. Each row sums its
+    /// trees in tree order, in float32, as XGBoost does.
+    public func predictions(_ values: [Double], rows: Int) -> [Double] { predictions(values, rows: rows, walk: .best) }
 
-    func probabilities(_ values: [Double], rows: Int, walk: Walk) -> [Double] {
-        let nf = featureCount
+    /// Margins (before the link), `outputs` per row.
+    public func margins(_ values: [Double], rows: Int) -> [Double] { margins(values, rows: rows, walk: .best) }
+
+    func predictions(_ values: [Double], rows: Int, walk: Walk) -> [Double] {
+        var out = margins(values, rows: rows, walk: walk)
+        applyLink(&out, rows: rows)
+        return out
+    }
+
+    func margins(_ values: [Double], rows: Int, walk: Walk) -> [Double] {
+        let nf = featureCount, k = outputs
         guard rows > 0, values.count >= rows * nf else { return [] }
         // XGBoost reads features as float32: convert once, not at every node.
         let features = [Float](unsafeUninitializedCapacity: rows * nf) { buffer, initialized in
@@ -195,7 +228,7 @@ public struct XGBoostForest: Sendable {
         }
         let missing = features.contains { $0.isNaN }
         let complete = walk == .best ? self.complete : nil
-        var out = [Double](repeating: 0, count: rows)
+        var out = [Double](repeating: 0, count: rows * k)
         features.withUnsafeBufferPointer { fb in
             out.withUnsafeMutableBufferPointer { ob in
                 guard let x = fb.baseAddress, let o = ob.baseAddress else { return }
@@ -215,48 +248,6 @@ public struct XGBoostForest: Sendable {
             }
         }
         return out
-    }
-
-    /// Scores rows `from..<to` into `out[from..<to]`, in the complete-tree layout when given.
-    func score(_ x: UnsafePointer<Float>, from: Int, to: Int, into out: UnsafeMutablePointer<Double>,
-               complete: CompleteTrees?, missing: Bool) {
-        let nf = featureCount
-        if let complete {
-            complete.score(x, features: nf, from: from, to: to, baseMargin: baseMargin, missing: missing, into: out)
-            return
-        }
-        let block = Self.block
-        nodes.withUnsafeBufferPointer { nb in
-            leafValues.withUnsafeBufferPointer { lb in
-                guard let nodes = nb.baseAddress, let leaves = lb.baseAddress else { return }
-                withUnsafeTemporaryAllocation(of: Int32.self, capacity: block) { cur in
-                    withUnsafeTemporaryAllocation(of: Float.self, capacity: block) { margin in
-                        guard let c = cur.baseAddress, let m = margin.baseAddress else { return }
-                        var start = from
-                        while start < to {
-                            let count = min(block, to - start)
-                            let base = x + start * nf
-                            for k in 0..<count { m[k] = baseMargin }
-                            for (t, root) in roots.enumerated() {
-                                for k in 0..<count { c[k] = root }
-                                // Leaves point at themselves: `depth` steps end every walk on its leaf.
-                                for _ in 0..<depths[t] {
-                                    for k in 0..<count {
-                                        let node = nodes[Int(c[k])]
-                                        let v = base[k * nf + Int(node.feature)]
-                                        let goLeft = v.isNaN ? node.defaultLeft : v < node.condition
-                                        c[k] = goLeft ? node.left : node.right
-                                    }
-                                }
-                                for k in 0..<count { m[k] += leaves[Int(c[k])] }
-                            }
-                            for k in 0..<count { out[start + k] = 1 / (1 + exp(-Double(m[k]))) }
-                            start += count
-                        }
-                    }
-                }
-            }
-        }
     }
 }
 

@@ -3,7 +3,7 @@
 // `depth` steps of "index = 2·index + 1 + goRight" with no child pointers to load and no branch
 // to mispredict, over 8-byte nodes that keep a whole depth-6 tree in 504 bytes. Same arithmetic
 // as the node walk (float32 compares, NaN follows `default_left`, leaves summed in tree order in
-// float32), so both give the same bits; XGBoostTests checks that.
+// float32 onto each tree's output), so both give the same bits; XGBoostTests checks that.
 import Foundation
 
 /// An XGBoost forest in complete-tree layout; nil (`init?`) when the trees are too deep for it.
@@ -27,13 +27,15 @@ struct CompleteTrees: Sendable {
     let nodeOffsets: [Int]
     let leafOffsets: [Int]
     let depths: [Int]
+    /// Per tree: the output it adds to.
+    let groups: [Int]
     /// Whether any split sends missing values left; if none does, "go right unless value <
     /// condition" is already right for NaN and requests with missing values take the fast walk too.
     let hasDefaultLeft: Bool
 
     /// From the node walk's arrays (`XGBoostForest`: roots, depths, nodes whose leaves point at
     /// themselves, leaf values by node).
-    init?(roots: [Int32], depths treeDepths: [Int32], nodes forestNodes: [XGBoostForest.Node], leafValues: [Float]) {
+    init?(roots: [Int32], depths treeDepths: [Int32], groups: [Int32], nodes forestNodes: [XGBoostForest.Node], leafValues: [Float]) {
         guard let deepest = treeDepths.max(), deepest <= Self.maxDepth else { return nil }
         let total = treeDepths.reduce(0) { $0 + (2 << Int($1)) }
         guard total <= Self.maxNodes else { return nil }
@@ -76,53 +78,54 @@ struct CompleteTrees: Sendable {
         self.nodeOffsets = nodeOffsets
         self.leafOffsets = leafOffsets
         self.depths = depths
+        self.groups = groups.map { Int($0) }
         self.hasDefaultLeft = hasDefaultLeft
     }
 
     /// Scores rows `from..<to` of `x` (row-major, `nf` features, NaN = missing) into
-    /// `out[from..<to]`; `missing` says whether `x` holds a NaN.
-    func score(_ x: UnsafePointer<Float>, features nf: Int, from: Int, to: Int, baseMargin: Float, missing: Bool,
-               into out: UnsafeMutablePointer<Double>) {
+    /// `out[from·k..<to·k]` as margins, `k` outputs per row; `missing` says whether `x` holds a NaN.
+    func score(_ x: UnsafePointer<Float>, features nf: Int, outputs k: Int, from: Int, to: Int, baseMargins: [Float],
+               missing: Bool, into out: UnsafeMutablePointer<Double>) {
         // Constant `missing` in each call: the compiler drops the NaN test from the common walk.
         if missing && hasDefaultLeft {
-            walk(x, features: nf, from: from, to: to, baseMargin: baseMargin, missing: true, into: out)
+            walk(x, features: nf, outputs: k, from: from, to: to, baseMargins: baseMargins, missing: true, into: out)
         } else {
-            walk(x, features: nf, from: from, to: to, baseMargin: baseMargin, missing: false, into: out)
+            walk(x, features: nf, outputs: k, from: from, to: to, baseMargins: baseMargins, missing: false, into: out)
         }
     }
 
     @inline(__always)
-    private func walk(_ x: UnsafePointer<Float>, features nf: Int, from: Int, to: Int, baseMargin: Float, missing: Bool,
-                      into out: UnsafeMutablePointer<Double>) {
+    private func walk(_ x: UnsafePointer<Float>, features nf: Int, outputs k: Int, from: Int, to: Int, baseMargins: [Float],
+                      missing: Bool, into out: UnsafeMutablePointer<Double>) {
         let block = XGBoostForest.block
         nodes.withUnsafeBufferPointer { nb in
             leaves.withUnsafeBufferPointer { lb in
                 guard let nodes = nb.baseAddress, let leaves = lb.baseAddress else { return }
                 withUnsafeTemporaryAllocation(of: Int.self, capacity: block) { cur in
-                    withUnsafeTemporaryAllocation(of: Float.self, capacity: block) { margin in
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: block * k) { margin in
                         guard let c = cur.baseAddress, let m = margin.baseAddress else { return }
                         var start = from
                         while start < to {
                             let count = min(block, to - start)
                             let base = x + start * nf
-                            for k in 0..<count { m[k] = baseMargin }
+                            for r in 0..<count { for g in 0..<k { m[r &* k &+ g] = baseMargins[g] } }
                             for t in 0..<depths.count {
-                                let tree = nodes + nodeOffsets[t]
-                                for k in 0..<count { c[k] = 0 }
+                                let tree = nodes + nodeOffsets[t], g = groups[t]
+                                for r in 0..<count { c[r] = 0 }
                                 for _ in 0..<depths[t] {
-                                    for k in 0..<count {
-                                        let node = tree[c[k]]
-                                        let v = base[k &* nf &+ Int(node.featureAndDefault & ~Self.defaultLeftBit)]
+                                    for r in 0..<count {
+                                        let node = tree[c[r]]
+                                        let v = base[r &* nf &+ Int(node.featureAndDefault & ~Self.defaultLeftBit)]
                                         // NaN compares false: it goes right unless the node sends it left.
                                         var right = v < node.condition ? 0 : 1
                                         if missing { right &-= (v.isNaN ? 1 : 0) & Int(node.featureAndDefault >> 31) }
-                                        c[k] = 2 &* c[k] &+ 1 &+ right
+                                        c[r] = 2 &* c[r] &+ 1 &+ right
                                     }
                                 }
                                 let leaf = leaves + leafOffsets[t], inner = (1 << depths[t]) - 1
-                                for k in 0..<count { m[k] += leaf[c[k] &- inner] }
+                                for r in 0..<count { m[r &* k &+ g] += leaf[c[r] &- inner] }
                             }
-                            for k in 0..<count { out[start + k] = 1 / (1 + exp(-Double(m[k]))) }
+                            for i in 0..<count * k { out[start * k + i] = Double(m[i]) }
                             start += count
                         }
                     }

@@ -56,6 +56,8 @@ struct SextantController: AsyncParsableCommand {
     var serverImage: String = "ghcr.io/sextant-dev/sextant-server:latest"
     @Option(help: "MLflow tracking server to report training runs to (e.g. http://mlflow:5000); credentials from MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD.")
     var mlflowTrackingUri: String?
+    @Flag(help: "Run TrainingJobs with spec.workers > 1 as Kubeflow MPIJobs (kubeflow.org/v2beta1; needs the MPI Operator installed).")
+    var mpiJobs = false
     @Option(help: "This replica's shard, 0..<--shard-count: it reconciles only the objects whose namespace/name hash to it.")
     var shardIndex: Int = 0
     @Option(help: "Number of shards splitting the objects (1: no sharding). Each shard elects its leader on its own Lease.")
@@ -120,9 +122,10 @@ struct SextantController: AsyncParsableCommand {
         options.shard = Shard(index: shardIndex, count: shardCount)
         let manager = Manager(client: client, options: options, metrics: metrics)
 
-        let settings = ControllerSettings(prometheusAddress: prometheusUrl, trainerImage: trainerImage, serverImage: serverImage,
+        var settings = ControllerSettings(prometheusAddress: prometheusUrl, trainerImage: trainerImage, serverImage: serverImage,
                                           prometheusTimeout: .milliseconds(Int64(prometheusTimeoutSeconds * 1000)),
                                           mlflowTrackingURI: mlflowTrackingUri, mlflowCredentials: .fromEnvironment())
+        settings.mpiJobs = mpiJobs
         addTrainingControllers(to: manager, settings: settings, concurrency: concurrency)
         addCanaryRolloutController(to: manager, settings: settings, concurrency: concurrency)
         logger.info("starting", metadata: ["server": "\(config.server)", "namespace": "\(namespace.isEmpty ? "(all)" : namespace)",

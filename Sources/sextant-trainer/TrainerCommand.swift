@@ -67,13 +67,18 @@ struct TrainerCommand: AsyncParsableCommand {
         var summary: ResultSummary
         var code: Int32
         do {
-            var cfg = try loadConfig()
-            if let data { cfg.data.uri = data }
-            if let output { cfg.output = .init(uri: output) }
-            if let threads {
-                var h = cfg.hyperparameters ?? .init()
-                h.threads = threads
-                cfg.hyperparameters = h
+            // Agreed: a rank that cannot read or parse its config stops every rank with its
+            // message, instead of leaving the others waiting in the first collective.
+            let cfg = try await collective.agree {
+                var cfg = try loadConfig()
+                if let data { cfg.data.uri = data }
+                if let output { cfg.output = .init(uri: output) }
+                if let threads {
+                    var h = cfg.hyperparameters ?? .init()
+                    h.threads = threads
+                    cfg.hyperparameters = h
+                }
+                return cfg
             }
             let outcome = try await Trainer.run(cfg, collective: collective, log: log)
             summary = outcome.summary

@@ -8,41 +8,16 @@ EXPECTED_JSON: {"namespace", "rollout", "stable", "canary", "trainingJob"}.
 Prints one JSON line {"checks": N, "failures": [...], "rollbackSeconds": S}; exit 1 on a failure.
 """
 import json
-import shutil
 import sys
 import time
 
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
+from browser import check, chromium, report, wait_for
+
 base, expected, shots = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
 ns, name = expected["namespace"], expected["rollout"]
-failures = []
-checks = 0
-
-
-def check(ok, what):
-    global checks
-    checks += 1
-    if not ok:
-        failures.append(what)
-
-
-def wait_for(condition, timeout=30.0):
-    """Polls `condition` (a function) until it returns something truthy; returns it or None."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-            if value:
-                return value
-        except Exception:  # the element may be replaced by a live update between find and read
-            pass
-        time.sleep(0.05)
-    return None
 
 
 def stable(action, timeout=10.0):
@@ -69,11 +44,7 @@ def states():
     return stable(lambda: [li.get_attribute("data-state") for li in driver.find_elements(By.CSS_SELECTOR, "#steps li")])
 
 
-options = Options()
-options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1700"]:
-    options.add_argument(argument)
-driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
+driver = chromium(height=1700)
 rollback_seconds = None
 try:
     # Rollouts: the list shows the rollout with its phase, step and versions.
@@ -143,5 +114,4 @@ try:
 finally:
     driver.quit()
 
-print(json.dumps({"checks": checks, "failures": failures, "rollbackSeconds": rollback_seconds}))
-sys.exit(1 if failures else 0)
+report(rollbackSeconds=rollback_seconds)

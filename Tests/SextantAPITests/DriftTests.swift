@@ -1,6 +1,7 @@
 import Foundation
 import SextantAPI
 import SextantJSON
+import SextantTrainingContract
 import Testing
 
 /// `crds/*.yaml` and `docs/resources/*.md` are generated (`sextant generate crds|docs`); these
@@ -31,6 +32,11 @@ import Testing
         let crd = try #require(SextantCRDs.named(kind))
         let text = crd.referenceMarkdown(intro: ReferenceIntro.forKind(kind))
         try compare(text, file: repoRoot.appendingPathComponent("docs/resources/\(crd.referenceFileName)"))
+    }
+
+    @Test func trainingContractPageMatchesTheContract() throws {
+        try compare(TrainingContract.referenceMarkdown,
+                    file: repoRoot.appendingPathComponent("docs/resources/\(TrainingContract.referenceFileName)"))
     }
 
     @Test(arguments: ["TrainingJob", "ModelVersion", "CanaryRollout"])

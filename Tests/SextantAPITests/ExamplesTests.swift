@@ -39,6 +39,12 @@ import Yams
         #expect(Set(strategies) == ["canary", "blueGreen", "shadow", "abTest"])
         #expect(rollouts.contains { $0[path: ["spec", "strategy", "canary", "steps"]] != nil })
         #expect(rollouts.contains { $0[path: ["spec", "strategy", "canary", "stepWeight"]] != nil })
+        // An example per router and per gate (issue 18).
+        let routers = Set(rollouts.compactMap { $0[path: ["spec", "routing"]]?.objectValue?.keys }.joined())
+        #expect(routers.isSuperset(of: ["virtualService", "httpRoute", "grpcRoute"]), "\(routers)")
+        let hookTypes = Set(rollouts.flatMap { $0[path: ["spec", "webhooks"]]?.arrayValue ?? [] }.compactMap { $0["type"]?.stringValue })
+        #expect(hookTypes.contains(WebhookType.confirmTrafficIncrease.rawValue), "\(hookTypes)")
+        #expect(rollouts.contains { $0[path: ["spec", "analysis", "rollbackWindow", "intervals"]] != nil })
         let jobs = all.filter { $0.kind == "TrainingJob" }.map(\.json)
         #expect(jobs.contains { $0[path: ["spec", "schedule"]] != nil && $0[path: ["spec", "retrainOn"]] != nil })
         let versions = all.filter { $0.kind == "ModelVersion" }.map(\.json)

@@ -20,14 +20,14 @@ import Testing
     static let failing = (success: 0.6, latency: 0.9)
 
     /// Starts the environment and deploys `fraud-v1` as the first (stable) version.
-    static func withStableV1(_ versions: [String: (success: Double, latency: Double)], inProcess: Bool = true)
-        async throws -> CanaryEnvironment {
-        let env = try await CanaryEnvironment.start(versions: versions)
-        try await env.createRouting()
+    static func withStableV1(_ versions: [String: (success: Double, latency: Double)], inProcess: Bool = true,
+                             router: TestRouter = .istio) async throws -> CanaryEnvironment {
+        let env = try await CanaryEnvironment.start(versions: versions, gatewayCRDs: router.gatewayCRDs)
+        try await router.createObjects(env)
         for (index, name) in versions.keys.sorted().enumerated() {
             try await env.createVersion(name, version: Int64(index + 1))
         }
-        try await env.createRollout(candidate: "fraud-v1")
+        try await env.createRollout(candidate: "fraud-v1", routing: router.routing)
         if inProcess { env.startController() }
         return env
     }
@@ -176,19 +176,23 @@ import Testing
         }
     }
 
-    @Test func killedControllerResumesWithoutSkippingOrRepeatingSteps() async throws {
+    /// Once per router (issue 18): the step index and the weights come back from the committed
+    /// status whichever object carries them.
+    @Test(arguments: TestRouter.allCases)
+    func killedControllerResumesWithoutSkippingOrRepeatingSteps(router: TestRouter) async throws {
         guard try Self.toolsPresent() else { return }
         guard try Tooling.available("sextant-controller next to the test bundle (swift build --build-tests)",
                                     CanaryEnvironment.controllerBinary != nil),
               let binary = CanaryEnvironment.controllerBinary else { return }
-        let env = try await Self.withStableV1(["fraud-v1": Self.healthy, "fraud-v2": Self.healthy], inProcess: false)
+        let env = try await Self.withStableV1(["fraud-v1": Self.healthy, "fraud-v2": Self.healthy], inProcess: false,
+                                       router: router)
         defer { env.stopProcesses(); Task { await env.stop() } }
         var controller = try env.controllerProcess(binary)
         defer { controller.stop() }
         try await Self.waitForStable(env, "fraud-v1")
 
         try await env.setCandidate("fraud-v2")
-        try await env.waitFor("first canary step") { try await env.traffic().canary == 25 }
+        try await env.waitFor("first canary step") { try await router.traffic(env).canary == 25 }
         kill(controller.process.processIdentifier, SIGKILL)
         controller.process.waitUntilExit()
         let atKill = try #require(try await env.rollout().status)
@@ -216,7 +220,7 @@ import Testing
         #expect(count("StepAdvanced", "step 1") == 1, "step 1 entered once")
         #expect(count("StepAdvanced", "end of the steps") == 1, "the last step completed once")
         #expect(count("Promoted", "fraud-v2") == 1, "\(events.map { "\($0.reason ?? ""): \($0.note ?? "")" })")
-        let t = try await env.traffic()
+        let t = try await router.traffic(env)
         #expect(t.stable == 100 && t.canary == 0 && t.stableVersion == "fraud-v2")
     }
 }

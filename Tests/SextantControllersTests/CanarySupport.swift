@@ -184,7 +184,8 @@ final class CanaryEnvironment: @unchecked Sendable {
     }
 
     func createRollout(_ name: String = "fraud", candidate: String, failureLimit: Int = 2, errorLimit: Int = 3,
-                       routing gatewayRouting: RoutingSpec? = nil, comparisons: [ComparisonMetric]? = nil) async throws {
+                       routing gatewayRouting: RoutingSpec? = nil, comparisons: [ComparisonMetric]? = nil,
+                       configure: (inout CanaryRolloutSpec) -> Void = { _ in }) async throws {
         var routing = RoutingSpec(virtualService: VirtualServiceRef(name: "fraud", routes: ["primary"]))
         routing.destinationRule = DestinationRuleRef(name: "fraud", host: "fraud")
         if let gatewayRouting { routing = gatewayRouting }
@@ -207,6 +208,7 @@ final class CanaryEnvironment: @unchecked Sendable {
         spec.progressDeadlineSeconds = 60
         spec.scaleDownDelaySeconds = 1
         spec.abortScaleDownDelaySeconds = 1
+        configure(&spec)
         _ = try await client.create(CanaryRollout(metadata: ObjectMeta(name: name, namespace: Self.namespace), spec: spec))
     }
 

@@ -211,3 +211,33 @@ final class ChaosCounters: Sendable {
     subscript(_ key: String) -> Int { values.withLock { $0[key] ?? 0 } }
     var summary: String { values.withLock { $0 }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") }
 }
+
+/// Progress lines written at once (the test's stdout is a pipe to `swift test`, block-buffered).
+enum ChaosOutput {
+    static func line(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
+}
+
+/// This process's CPU time from /proc/self/stat (user + system), to tell the harness's own load
+/// (the development API server runs in it) from the machine's.
+struct ProcessCPU {
+    var seconds: Double
+    var at: ContinuousClock.Instant
+
+    static func sample() -> ProcessCPU {
+        let stat = (try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8)) ?? ""
+        // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+        let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+        let ticks = fields.count > 12 ? (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0) : 0
+        return ProcessCPU(seconds: ticks / Double(sysconf(Int32(_SC_CLK_TCK))), at: .now)
+    }
+
+    func cores(since earlier: ProcessCPU) -> Double {
+        let wall = at - earlier.at
+        let elapsed = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
+        return elapsed > 0 ? (seconds - earlier.seconds) / elapsed : 0
+    }
+
+    static func loadAverage() -> String {
+        ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "-").split(separator: " ").prefix(3).joined(separator: " ")
+    }
+}

@@ -6,6 +6,7 @@ import SextantDomain
 import SextantJSON
 import SextantKube
 import SextantKubeTypes
+import SextantOperator
 import SextantTestSupport
 import Synchronization
 import Testing
@@ -67,6 +68,8 @@ final class ChaosRun: @unchecked Sendable {
     let counters = ChaosCounters()
     private let controllers = Mutex<[TestProcess?]>([])
     private let durations = Mutex<[Double]>([])
+    /// What each lane and the chaos loop last started to wait for, printed when the run stalls.
+    private let activity = Mutex<[String: String]>([:])
     private let kubelet: Task<Void, Never>
     private let startedAt = ContinuousClock.now
 
@@ -172,6 +175,8 @@ final class ChaosRun: @unchecked Sendable {
         var random = SeededGenerator(seed: parameters.seed &+ 1)
         let chaosSeed = random.next()
         let chaos = Task { await self.makeChaos(seed: chaosSeed) }
+        let progress = Task { await self.reportProgress() }
+        defer { progress.cancel() }
         violations += await withTaskGroup(of: [String].self) { group in
             for lane in lanes { group.addTask { await self.drive(lane) } }
             var all: [String] = []
@@ -218,6 +223,7 @@ final class ChaosRun: @unchecked Sendable {
             let now = ContinuousClock.now
             if !prometheusRestarted, now >= prometheusRestartAt {
                 prometheusRestarted = true
+                note("chaos", "restarting Prometheus")
                 prometheus.stop()
                 try? await Task.sleep(for: .milliseconds(Int.random(in: 1000...2500, using: &random)))
                 do {
@@ -229,12 +235,16 @@ final class ChaosRun: @unchecked Sendable {
             }
             if now >= nextKill {
                 let shard = counters["controller.kills"] % parameters.shards  // each shard in turn
+                note("chaos", "killing shard \(shard)")
                 await killController(shard)
+                note("chaos", "waiting to restart shard \(shard)")
                 try? await Task.sleep(for: .milliseconds(Int.random(in: 100...1500, using: &random)))
+                note("chaos", "starting shard \(shard)")
                 do { try startController(shard) } catch { counters.bump("controller.restartFailures") }
                 nextKill = ContinuousClock.now + .milliseconds(Int(Double.random(in: parameters.killEvery, using: &random) * 1000))
             }
             if now >= nextWatchFault {
+                note("chaos", "dropping watches")
                 if Bool.random(using: &random) {
                     // Watches resumed from a resourceVersion before this get 410 Gone and re-list.
                     await server.store.compactHistory()
@@ -243,7 +253,73 @@ final class ChaosRun: @unchecked Sendable {
                 counters.bump("api.droppedWatches", by: await server.store.dropAllWatches())
                 nextWatchFault = ContinuousClock.now + .milliseconds(Int.random(in: 1500...4000, using: &random))
             }
+            note("chaos", "sleeping")
             try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    private func note(_ who: String, _ what: String) {
+        let at = (ContinuousClock.now - startedAt).components.seconds
+        activity.withLock { $0[who] = "\(what) (since \(at)s)" }
+    }
+
+    /// The shard that owns a lane's rollout (and its ModelVersions: model and rollout share a name).
+    func shard(of lane: ChaosLane) -> Int { Shard.index(of: "\(lane.namespace)/\(ChaosLane.rollout)", count: parameters.shards) }
+
+    /// Every `SEXTANT_CHAOS_PROGRESS_SECONDS` (10): rollouts finished and kills, per shard, with the
+    /// harness's own CPU and the machine's load; when nothing finished for 30 s, each unfinished
+    /// lane's status and the controllers' last output, so a stall shows where it is.
+    private func reportProgress() async {
+        let every = Int(ProcessInfo.processInfo.environment["SEXTANT_CHAOS_PROGRESS_SECONDS"] ?? "") ?? 10
+        var lastCompleted = -1
+        var lastChange = ContinuousClock.now
+        var lastDump = ContinuousClock.now
+        var cpu = ProcessCPU.sample()
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(max(1, every)))
+            if Task.isCancelled { return }
+            let now = ContinuousClock.now
+            let sample = ProcessCPU.sample()
+            let completed = counters["rollouts.completed"]
+            var line = "chaos progress: \((now - startedAt).components.seconds)s \(completed)/\(parameters.rollouts) rollouts "
+                + "(\(counters["rollouts.promoted"]) promoted, \(counters["rollouts.rolledBack"]) rolled back), "
+                + "kills \(counters["controller.kills"])"
+            if parameters.shards > 1 {
+                line += "; per shard: " + (0..<parameters.shards).map {
+                    "\($0): \(counters["rollouts.completed.shard\($0)"]) done, \(counters["controller.kills.shard\($0)"]) kills"
+                }.joined(separator: ", ")
+            }
+            line += String(format: "; harness CPU %.2f cores, load %@", sample.cores(since: cpu), ProcessCPU.loadAverage())
+            cpu = sample
+            ChaosOutput.line(line)
+            if completed != lastCompleted {
+                lastCompleted = completed
+                lastChange = now
+            } else if now - lastChange >= .seconds(30), now - lastDump >= .seconds(30) {
+                lastDump = now
+                await dumpStall(since: now - lastChange)
+            }
+        }
+    }
+
+    private func dumpStall(since: Duration) async {
+        ChaosOutput.line("chaos stall: no rollout finished for \(since.components.seconds)s")
+        for lane in lanes {
+            guard let rollout = try? await rollout(lane), let s = rollout.status else {
+                ChaosOutput.line("  \(lane.namespace) (shard \(shard(of: lane))): status unreadable")
+                continue
+            }
+            ChaosOutput.line("  \(lane.namespace) (shard \(shard(of: lane))): spec \(rollout.spec.modelVersion ?? "-") "
+                + "phase \(s.phase?.rawValue ?? "-") held \(s.heldPhase?.rawValue ?? "-") step \(s.currentStepIndex ?? -1) "
+                + "canary \(s.canaryVersion ?? "-") stable \(s.stableVersion ?? "-") gen \(rollout.metadata.generation ?? 0)/"
+                + "\(s.observedGeneration ?? 0) reason \(s.reason ?? "-"): \(s.message ?? "")")
+        }
+        for (who, what) in activity.withLock({ $0 }).sorted(by: { $0.key < $1.key }) {
+            ChaosOutput.line("  harness \(who): \(what)")
+        }
+        for (shard, process) in controllers.withLock({ $0 }).enumerated() {
+            let tail = process?.text.split(separator: "\n").suffix(5).joined(separator: "\n    ") ?? "-"
+            ChaosOutput.line("  controller \(shard): running \(process?.process.isRunning ?? false), last output:\n    \(tail)")
         }
     }
 
@@ -268,6 +344,7 @@ final class ChaosRun: @unchecked Sendable {
         var history: [(String, Bool)] = [(lane.first, true)]
         for candidate in lane.candidates {
             let what = "\(lane.namespace)/\(candidate.name) (\(candidate.healthy ? "healthy" : "failing"))"
+            note(lane.namespace, "setting candidate \(candidate.name)")
             do {
                 let _: CanaryRollout = try await client.patch(CanaryRollout.self, name: ChaosLane.rollout, namespace: lane.namespace,
                                                               .merge(["spec": ["modelVersion": .string(candidate.name)]]))
@@ -278,7 +355,9 @@ final class ChaosRun: @unchecked Sendable {
             let found = await watchRollout(lane, candidate: candidate.name, healthy: candidate.healthy, stable: stable)
             violations += found.violations.map { "\(what): \($0)" }
             guard let status = found.final else { return violations }  // stuck: the lane cannot go on
+            note(lane.namespace, "checking \(candidate.name) settled")
             counters.bump("rollouts.completed")
+            counters.bump("rollouts.completed.shard\(shard(of: lane))")
             let promoted = status.history?.last?.outcome == .promoted
             counters.bump(promoted ? "rollouts.promoted" : "rollouts.rolledBack")
             violations += await checkSettled(lane, stable: promoted ? candidate.name : stable,
@@ -301,6 +380,7 @@ final class ChaosRun: @unchecked Sendable {
         var unjudged = 0
         var last: CanaryRolloutStatus?
         while ContinuousClock.now < deadline {
+            note(lane.namespace, "reading the status of \(candidate)")
             guard let status = try? await rollout(lane).status else {
                 try? await Task.sleep(for: .milliseconds(100))
                 continue
@@ -350,6 +430,7 @@ final class ChaosRun: @unchecked Sendable {
                 }
                 return (status, violations)
             }
+            note(lane.namespace, "sleeping, watching \(candidate) (phase \(status.phase?.rawValue ?? "-"))")
             try? await Task.sleep(for: .milliseconds(100))
         }
         violations.append("stuck: no outcome within \(parameters.rolloutDeadline); phase \(last?.phase?.rawValue ?? "-") "
@@ -362,8 +443,11 @@ final class ChaosRun: @unchecked Sendable {
     private func checkSettled(_ lane: ChaosLane, stable: String, rolledBack: String?, previous: String) async -> [String] {
         var last = ""
         let settled = (try? await poll(timeout: .seconds(45), every: .milliseconds(100)) {
+            self.note(lane.namespace, "settling: reading the status")
             let status = try await self.rollout(lane).status
+            self.note(lane.namespace, "settling: reading the VirtualService")
             let traffic = try await IstioTraffic.read(self.client, namespace: lane.namespace)
+            self.note(lane.namespace, "settling: reading ModelVersion \(stable)")
             let stableMV = try await self.client.get(ModelVersion.self, name: stable, namespace: lane.namespace).status
             var ok = status?.stableVersion == stable && (status?.canaryWeight ?? 0) == 0
                 && traffic.stable == 100 && traffic.canary == 0 && traffic.stableVersion == stable
@@ -372,6 +456,7 @@ final class ChaosRun: @unchecked Sendable {
                 + "\(traffic.stable)/\(traffic.canary), stable subset \(traffic.stableVersion ?? "-"); \(stable) "
                 + "\(stableMV?.phase?.rawValue ?? "-") servedBy \(stableMV?.servedBy ?? "-")"
             if let rolledBack {
+                self.note(lane.namespace, "settling: reading ModelVersion \(rolledBack)")
                 let mv = try await self.client.get(ModelVersion.self, name: rolledBack, namespace: lane.namespace).status
                 ok = ok && mv?.phase == .rolledBack && mv?.rolledBack?.canaryRollout == ChaosLane.rollout
                     && mv?.rolledBack?.reason == RolloutReason.analysisFailed

@@ -58,13 +58,21 @@ import Testing
 
         try await env.setCandidate("fraud-v3")
         var sawCanaryTraffic = false
+        var zeroAt: Date?
         try await env.waitFor("fraud-v3 rolled back with traffic back on stable", timeout: .seconds(60)) {
             let t = try await env.gatewayTraffic()
             if t.canary > 0 { sawCanaryTraffic = true }
+            if sawCanaryTraffic, t.canary == 0, zeroAt == nil { zeroAt = Date() }
             let s = try await env.rollout().status
             return sawCanaryTraffic && s?.phase == .rolledBack && t.canary == 0 && t.stable == 100
         }
         let status = try #require(try await env.rollout().status)
+        // Threshold breach (the analysis run that reached the failure limit) to weight 0 on the
+        // HTTPRoute: within one analysis interval (2 s), as on Istio.
+        let breach = try #require(status.lastAnalysisTime.flatMap(KubeTime.parse))
+        let seconds = try #require(zeroAt).timeIntervalSince(breach)
+        print("HTTPRoute rollback: threshold breach to canary weight 0 took \(String(format: "%.3f", seconds)) s (polling every 20 ms)")
+        #expect(seconds < 2, "within one analysis interval (2 s): \(seconds) s")
         #expect(status.stableVersion == "fraud-v2")
         #expect(status.failedChecks == 2)
         let failed = status.measurements?.first { $0.metric == "success-vs-stable" }

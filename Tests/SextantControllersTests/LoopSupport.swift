@@ -62,10 +62,10 @@ final class LocalNodeRunner: Sendable {
 /// The training controllers (TrainingEnvironment) with the local node instead of a stand-in
 /// kubelet. `body` gets the environment and a scratch directory for data and models; everything
 /// is stopped afterwards, also when `body` throws.
-func withTrainingOnLocalNode(clock: TrainingClock = TrainingClock(), prometheus: String? = nil,
+func withTrainingOnLocalNode(clock: TrainingClock = TrainingClock(), prometheus: String? = nil, mpiJobs: Bool = false,
                              _ body: (TrainingEnvironment, TemporaryDirectory) async throws -> Void) async throws {
     guard try LocalNodeRunner.available() else { return }
-    let env = try await TrainingEnvironment.start(clock: clock, prometheus: prometheus)
+    let env = try await TrainingEnvironment.start(clock: clock, prometheus: prometheus, mpiJobs: mpiJobs)
     let node: LocalNodeRunner
     do { node = try LocalNodeRunner(client: env.client) } catch {
         await env.stop()
@@ -597,7 +597,8 @@ struct LoopStore: Sendable {
     /// The S3 credentials (moto accepts any) as a Secret, as a cluster would hold them.
     func createSecret(_ client: KubeClient) async throws {
         guard s3 != nil else { return }
-        let data = ["AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"]
+        let c = MotoS3.credentials
+        let data = ["AWS_ACCESS_KEY_ID": c.accessKey, "AWS_SECRET_ACCESS_KEY": c.secretKey, "AWS_REGION": c.region]
         _ = try await client.create(Secret(metadata: ObjectMeta(name: Self.secretName, namespace: LoopEnvironment.namespace),
                                            data: data.mapValues { Data($0.utf8).base64EncodedString() }))
     }

@@ -62,8 +62,14 @@ struct TrainingEnvironment {
     }
 
     static func start(clock: TrainingClock = TrainingClock(), prometheus: String? = nil,
-                      query: RetrainQuery? = nil) async throws -> TrainingEnvironment {
+                      query: RetrainQuery? = nil, mpiJobs: Bool = false) async throws -> TrainingEnvironment {
         let (server, client) = try await startServer()
+        if mpiJobs {
+            do { try await installMPIJobCRD(client) } catch {
+                await server.stop()
+                throw error
+            }
+        }
         var managerOptions = ManagerOptions()
         managerOptions.leaderElect = false
         managerOptions.metricsBindAddress = "0"
@@ -72,6 +78,7 @@ struct TrainingEnvironment {
         var settings = ControllerSettings(prometheusAddress: prometheus, trainerImage: "sextant-trainer:test",
                                           prometheusTimeout: .seconds(5), now: { clock.now })
         settings.trainingProgressInterval = 1
+        settings.mpiJobs = mpiJobs
         if let query {
             addTrainingControllers(to: manager, settings: settings, query: query)
         } else {
@@ -88,6 +95,21 @@ struct TrainingEnvironment {
             let text = try String(contentsOf: trainingRepoRoot.appendingPathComponent("crds/\(plural).yaml"), encoding: .utf8)
             let _: DynamicObject = try await client.create(crds, DynamicObject(try JSONValue.parseYAML(text)))
         }
+    }
+
+    /// The MPI Operator's own MPIJob CRD (v0.8.0, `../shared/fixtures/mpi-operator`), so every
+    /// MPIJob the controller writes is checked by the real schema.
+    static let mpiJobCRD = Repo.upstreamFixtures + "/mpi-operator/mpijobs.kubeflow.org.yaml"
+    static let mpiJobResource = ResourceDescriptor(group: "kubeflow.org", version: "v2beta1", plural: "mpijobs",
+                                                   kind: "MPIJob", namespaced: true)
+
+    static func installMPIJobCRD(_ client: KubeClient) async throws {
+        guard let text = try? String(contentsOfFile: mpiJobCRD, encoding: .utf8) else {
+            throw TestSetupError("the MPI Operator's MPIJob CRD is required for the MPIJob tests and is not at \(mpiJobCRD)")
+        }
+        let crds = ResourceDescriptor(group: "apiextensions.k8s.io", version: "v1", plural: "customresourcedefinitions",
+                                      kind: "CustomResourceDefinition", namespaced: false)
+        let _: DynamicObject = try await client.create(crds, DynamicObject(try JSONValue.parseYAML(text)))
     }
 
     func stop() async {

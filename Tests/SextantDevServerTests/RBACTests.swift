@@ -112,6 +112,13 @@ struct RBACPolicyTests {
             let result = try await kubectl(tool, env, args)
             #expect(result.status == 0, "kubectl \(args): \(result.stderr)")
         }
+        // MPIJob rules only with mpiJobs.enabled (issue 20): absent by default, present when enabled.
+        #expect(!(try String(contentsOf: rendered, encoding: .utf8)).contains("mpijobs"))
+        let withMPI = env.directory.appendingPathComponent("rbac-mpi.yaml")
+        let renderMPI = try await Self.renderChartRBAC(python, into: withMPI, values: #"{"mpiJobs": {"enabled": true}}"#)
+        #expect(renderMPI.status == 0, "\(renderMPI.stderr)")
+        let mpiRules = try String(contentsOf: withMPI, encoding: .utf8)
+        #expect(mpiRules.contains("kubeflow.org") && mpiRules.contains("mpijobs"), "\(mpiRules)")
         let account = render.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(account == "sextant-controller")
         let user = "system:serviceaccount:sextant-system:\(account)"

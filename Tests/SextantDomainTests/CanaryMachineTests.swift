@@ -5,7 +5,7 @@ import SextantKubeTypes
 import Testing
 
 /// Drives the machine like the reconciler does: answers every need, returns the outcome.
-private struct Driver {
+struct Driver {
     var spec: CanaryRolloutSpec
     var status = CanaryRolloutStatus()
     var now = Date(timeIntervalSince1970: 1_800_000_000)
@@ -49,6 +49,11 @@ private struct Driver {
                             comparison, query: "q", stable: (.value(c.0), .value(c.1)), canary: (.value(c.2), .value(c.3)),
                             time: KubeTime.formatMicro(now)))
                     }
+                case .backgroundAnalysis:
+                    observation.backgroundAnalysis = (spec.analysis?.background?.metrics ?? []).map { metric in
+                        AnalysisEvaluation.measure(metric, query: "q", answer: answers[metric.name] ?? .value(1),
+                                                   time: KubeTime.formatMicro(now))
+                    }
                 case .webhooks(let type):
                     let ok = webhookOK[type] ?? true
                     observation.webhooks[type] = (spec.webhooks ?? []).filter { $0.type == type }.map {
@@ -73,7 +78,7 @@ private struct Driver {
     var routedStable: String? { CanaryMachine.desiredRouting(spec: spec, status: status)?.stableVersion }
 }
 
-private func canarySpec(steps: [CanaryStep]? = nil, stepWeight: Int? = nil, maxWeight: Int? = nil,
+func canarySpec(steps: [CanaryStep]? = nil, stepWeight: Int? = nil, maxWeight: Int? = nil,
                         metrics: [AnalysisMetric] = [AnalysisMetric(name: "success", template: .successRate,
                                                                     thresholdRange: ThresholdRange(min: 0.99))],
                         failureLimit: Int = 2, errorLimit: Int = 3) -> CanaryRolloutSpec {
@@ -92,7 +97,7 @@ private func canarySpec(steps: [CanaryStep]? = nil, stepWeight: Int? = nil, maxW
 }
 
 /// A driver whose stable version `v1` already serves and whose candidate `v2` was just set.
-private func promotedV1(_ spec: CanaryRolloutSpec) -> Driver {
+func promotedV1(_ spec: CanaryRolloutSpec) -> Driver {
     var d = Driver(spec)
     d.status.stableVersion = "v1"
     d.status.phase = .succeeded

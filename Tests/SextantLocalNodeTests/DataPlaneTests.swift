@@ -270,9 +270,23 @@ import FoundationNetworking
             guard let address = await h.node.meshAddress(namespace: "default", virtualService: "fraud") else { return nil }
             return await Self.send(1, to: address, session: session).byVersion["fraud-v1"] == 1 ? address : nil
         }
+        @Sendable func dataPlaneCondition() async throws -> JSONValue? {
+            try await h.get(Self.rollouts, "fraud")?[path: ["status", "conditions"]]?.arrayValue?.first {
+                $0["type"]?.stringValue == "DataPlaneReady"
+            }
+        }
+        let routed = try await h.wait("condition DataPlaneReady=True on the rollout") {
+            let c = try await dataPlaneCondition()
+            return c?["status"]?.stringValue == "True" ? c : nil
+        }
+        #expect(routed["reason"] == "Routed", "\(routed)")
+        // Besides the rewrite, the new version only matches a header these requests do not send: had
+        // the translator applied it without the rewrite, they would get 404.
         _ = try await h.client.patch(Self.virtualServices, name: "fraud",
-                                     .merge(["spec": ["http": [["name": "primary", "rewrite": ["uri": "/v1"], "route": [
-                                         ["destination": ["host": "fraud", "subset": "stable"], "weight": 100]]]]]]),
+                                     .merge(["spec": ["http": [["name": "primary", "rewrite": ["uri": "/v1"],
+                                                                "match": [["headers": ["x-canary": ["exact": "yes"]]]],
+                                                                "route": [["destination": ["host": "fraud", "subset": "stable"],
+                                                                           "weight": 100]]]]]]),
                                      namespace: "default", as: DynamicObject.self)
         let events = ResourceDescriptor(group: "", version: "v1", plural: "events", kind: "Event", namespaced: true)
         // An earlier DataPlaneUnsupported Event may exist (the VirtualService can be seen before its
@@ -284,6 +298,11 @@ import FoundationNetworking
             }
         }
         #expect(event[path: ["involvedObject", "kind"]] == "CanaryRollout")
+        let refused = try await h.wait("condition DataPlaneReady=False naming spec.http[0].rewrite") {
+            let c = try await dataPlaneCondition()
+            return c?["status"]?.stringValue == "False" && c?["message"]?.stringValue?.contains("spec.http[0].rewrite") == true ? c : nil
+        }
+        #expect(refused["reason"] == "DataPlaneUnsupported", "\(refused)")
         let tally = await Self.send(200, to: address, session: session)
         #expect(tally.byVersion["fraud-v1"] == 200, "\(tally)")
     }

@@ -116,11 +116,19 @@ import Testing
         let uid = try #require(stuck[path: ["metadata", "uid"]]?.stringValue)
         // The server exits 1 when it cannot load the model; the kubelet restarts it (Always). On a
         // loaded machine the 2 s deadline can pass before the first exit, so wait for the restart.
-        let status = try await h.wait("the crashed server restarted") {
-            let pod = try await h.pods(ownedBy: uid).first
-            let status = pod?[path: ["status", "containerStatuses"]]?[0]
-            return (status?["restartCount"]?.intValue ?? 0) >= 1 ? status : nil
+        let pod: JSONValue = try await h.wait("the crashed server restarted, in CrashLoopBackOff") {
+            guard let pod = try await h.pods(ownedBy: uid).first,
+                  let status = pod[path: ["status", "containerStatuses"]]?[0] else { return nil }
+            return (status["restartCount"]?.intValue ?? 0) >= 1
+                && status[path: ["state", "waiting", "reason"]] == "CrashLoopBackOff" ? pod : nil
         }
+        let status = try #require(pod[path: ["status", "containerStatuses"]]?[0])
         #expect(status[path: ["lastState", "terminated", "exitCode"]] == 1)
+        // The kubelet's message: back-off <delay> restarting failed container=<c> pod=<name>_<namespace>(<uid>).
+        let message = status[path: ["state", "waiting", "message"]]?.stringValue ?? ""
+        let name = pod[path: ["metadata", "name"]]?.stringValue ?? "?"
+        let podUID = pod[path: ["metadata", "uid"]]?.stringValue ?? "?"
+        #expect(message.hasPrefix("back-off ") && message.hasSuffix("s restarting failed container=server pod=\(name)_default(\(podUID))"),
+                "\(message)")
     }
 }

@@ -85,10 +85,12 @@ import Testing
         let pullMessage = pulled[path: ["status", "containerStatuses"]]?[0]?[path: ["state", "waiting", "message"]]?.stringValue
         #expect(pullMessage?.contains("localhost/sextant-no-such-image:0") == true, "\(pulled)")
         #expect(phase(pulled) == "Pending")
-        _ = try await h.wait("ImagePullBackOff on pod missing", timeout: .seconds(60)) {
+        let backingOff = try await h.wait("ImagePullBackOff on pod missing", timeout: .seconds(60)) {
             let p = try await h.get(NodeHarness.pods, "missing")
             return p?[path: ["status", "containerStatuses"]]?[0]?[path: ["state", "waiting", "reason"]] == "ImagePullBackOff" ? p : nil
         }
+        let backOffMessage = backingOff[path: ["status", "containerStatuses"]]?[0]?[path: ["state", "waiting", "message"]]?.stringValue
+        #expect(backOffMessage?.hasPrefix("Back-off pulling image \"localhost/sextant-no-such-image:0\"") == true, "\(backingOff)")
 
         let oom = try await h.wait("pod hog to fail", timeout: .seconds(60)) {
             let p = try await h.get(NodeHarness.pods, "hog")
@@ -103,6 +105,10 @@ import Testing
             return status?[path: ["state", "waiting", "reason"]] == "CrashLoopBackOff"
                 && (status?["restartCount"]?.intValue ?? 0) >= 1 ? p : nil
         }
+        let waiting = looping[path: ["status", "containerStatuses"]]?[0]?[path: ["state", "waiting", "message"]]?.stringValue ?? ""
+        let crashUID = looping[path: ["metadata", "uid"]]?.stringValue ?? "?"
+        #expect(waiting.hasPrefix("back-off ") && waiting.hasSuffix("restarting failed container=main pod=crash_default(\(crashUID))"),
+                "\(waiting)")
         let last = looping[path: ["status", "containerStatuses"]]?[0]?[path: ["lastState", "terminated"]]
         #expect(last?["exitCode"] == 3, "\(looping)")
         #expect(last?["message"] == "bye\n" || last?["message"] == "bye", "\(looping)")

@@ -1,5 +1,6 @@
 import Foundation
 import SextantJSON
+import SextantKube
 import Testing
 @testable import SextantLocalNode
 
@@ -30,6 +31,24 @@ import Testing
         } catch {
             #expect(error.message.contains("spec.containers[0] (c).resources.limits.memory"), "\(error.message)")
         }
+    }
+
+    /// `runtimeName` is the runtime the node will use, decided before `run()` started anything (the
+    /// whole loop in containers once read `process` while the podman check was still under way):
+    /// podman when `podman info` answers (here `/bin/true` stands for it), processes when it cannot.
+    @Test func theRuntimeIsDecidedBeforeRunAndFallsBackToProcesses() async throws {
+        let client = KubeClient(config: ClusterConfig(server: "http://127.0.0.1:9"))
+        func node(_ executable: String) -> LocalNode {
+            var options = LocalNodeOptions(workDirectory: "/nonexistent-sextant-node")
+            options.runtime = .podman(executable: executable, environment: [:])
+            return LocalNode(client: client, options: options)
+        }
+        let answering = node("/bin/true")
+        #expect(await answering.runtimeName == "podman")
+        #expect(await answering.runtimeName == "podman", "decided once, kept")
+        #expect(await node("/nonexistent/podman").runtimeName == "process")
+        #expect(await node("/bin/false").runtimeName == "process")
+        #expect(await LocalNode(client: client, options: LocalNodeOptions(workDirectory: "/w")).runtimeName == "process")
     }
 
     @Test func imageNamesIgnoreRegistryTagAndDigest() {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import SextantML
+import SextantTestSupport
 
 /// A DVC remote on S3 written by `dvc push` itself (the `dvc-s3` plugin from PyPI) to moto's S3
 /// server: the trainer reads the object through the remote the repository's .dvc/config names,
@@ -39,28 +40,10 @@ dvc("push", "-q")
 """#
 
     @Test func dvcPushToS3ThenTrainThroughTheRemote() async throws {
-        guard let moto = S3Tests.findMoto() else {
-            Issue.record("moto_server is required but not installed (hack/install-deps.sh: pip install 'moto[server]')")
-            return
-        }
-        let port = S3Tests.freePort()
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: moto)
-        server.arguments = ["-H", "127.0.0.1", "-p", "\(port)"]
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
-        try server.run()
-        defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
-        let endpoint = "http://127.0.0.1:\(port)"
-        let s3 = S3Settings(region: "us-east-1", accessKeyID: "testing", secretAccessKey: "testing", endpoint: endpoint)
-        let create = Data("<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"></CreateBucketConfiguration>".utf8)
-        var ready = false
-        for _ in 0..<300 {
-            do { try await DataSource.write(create, to: "s3://dvc-remote/", s3: s3); ready = true; break } catch {
-                try await Task.sleep(for: .milliseconds(100))
-            }
-        }
-        try #require(ready, "moto_server did not start on port \(port) within 30 s")
+        let moto = try await MotoS3.start(buckets: ["dvc-remote"])
+        defer { moto.stop() }
+        let s3 = moto.s3Settings
+        let endpoint = moto.endpoint
 
         // dvc (with dvc-s3) makes the repository and pushes to moto.
         let dir = try makeTempDir("sextant-dvc-s3")

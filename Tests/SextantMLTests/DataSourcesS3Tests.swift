@@ -1,32 +1,15 @@
 import Foundation
 import Testing
 @testable import SextantML
+import SextantTestSupport
 
 /// The Delta table and the DVC remote made by delta-rs and dvc, copied to moto's S3 server: read
 /// over S3 they give the same snapshot, digest and model as read locally.
 @Suite struct DataSourcesS3Tests {
     @Test func deltaTableAndDVCRemoteOnS3() async throws {
-        guard let moto = S3Tests.findMoto() else {
-            Issue.record("moto_server is required but not installed (hack/install-deps.sh: pip install 'moto[server]')")
-            return
-        }
-        let port = S3Tests.freePort()
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: moto)
-        server.arguments = ["-H", "127.0.0.1", "-p", "\(port)"]
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
-        try server.run()
-        defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
-        let s3 = S3Settings(region: "us-east-1", accessKeyID: "testing", secretAccessKey: "testing", endpoint: "http://127.0.0.1:\(port)")
-        let create = Data("<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"></CreateBucketConfiguration>".utf8)
-        var ready = false
-        for _ in 0..<300 {
-            do { try await DataSource.write(create, to: "s3://lake/", s3: s3); ready = true; break } catch {
-                try await Task.sleep(for: .milliseconds(100))
-            }
-        }
-        try #require(ready, "moto_server did not start on port \(port) within 30 s")
+        let moto = try await MotoS3.start(buckets: ["lake"])
+        defer { moto.stop() }
+        let s3 = moto.s3Settings
 
         // Upload the fixtures as they are on disk.
         func upload(_ local: URL, to prefix: String) async throws {

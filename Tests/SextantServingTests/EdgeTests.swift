@@ -187,9 +187,9 @@ import Testing
     @Test func modelRefusalsNameTheRealReason() {
         let multi = tinyXGBoostJSON.replacingOccurrences(of: #""base_score":"[5E-1]""#, with: #""base_score":"[5.08E-1,4.44E-1]""#)
             .replacingOccurrences(of: #""num_target":"1""#, with: #""num_target":"2""#)
-        let objective = tinyXGBoostJSON.replacingOccurrences(of: #""name":"binary:logistic""#, with: #""name":"reg:squarederror""#)
-        for (json, message) in [(multi, "num_target=2; only single-target binary models are supported"),
-                                (objective, "(expected binary:logistic or reg:logistic)")] {
+        let objective = tinyXGBoostJSON.replacingOccurrences(of: #""name":"binary:logistic""#, with: #""name":"rank:pairwise""#)
+        for (json, message) in [(multi, "num_target=2 with binary:logistic (multi-label) is not supported"),
+                                (objective, "objective 'rank:pairwise' is not supported (supported: binary:logistic, count:poisson")] {
             #expect(json != tinyXGBoostJSON)
             do {
                 _ = try XGBoostForest(json: Data(json.utf8))

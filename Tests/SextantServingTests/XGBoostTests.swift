@@ -78,9 +78,9 @@ print("ok", xgb.__version__)
             guard case .xgboost(let forest) = model.scorer else { Issue.record("not an XGBoost scorer"); continue }
             let complete = try #require(forest.complete, "model \(name) has no complete-tree layout")
             #expect(complete.hasDefaultLeft, "model \(name): trained with missing values, some split should send them left")
-            #expect(forest.probabilities(values, rows: rows.count, walk: .nodes) == got, "node walk differs from the complete-tree walk")
+            #expect(forest.predictions(values, rows: rows.count, walk: .nodes) == got, "node walk differs from the complete-tree walk")
             let filled = values.map { $0.isNaN ? 0.25 : $0 }
-            #expect(forest.probabilities(filled, rows: rows.count, walk: .nodes) == forest.probabilities(filled, rows: rows.count),
+            #expect(forest.predictions(filled, rows: rows.count, walk: .nodes) == forest.predictions(filled, rows: rows.count),
                     "node walk differs from the complete-tree walk without missing values")
             // A request of many rows is scored on two threads: the same answers, row for row.
             let copies = XGBoostForest.parallelRows / rows.count + 2
@@ -112,9 +112,9 @@ print("ok", xgb.__version__)
         let x: [Double] = [0, 3.7, 100, .nan]
         let leaf = [1, 5, -5, 1].map { Float(Double($0) / 100) }
         let values: [Double] = x.flatMap { v -> [Double] in [v, 0] }
-        let want = leaf.map { 1 / (1 + exp(-Double(Float(0) + $0))) }
-        #expect(forest.probabilities(values, rows: x.count) == want)
-        #expect(forest.probabilities(values, rows: x.count, walk: .nodes) == want)
+        let want = leaf.map { Double(XGBoostForest.sigmoid(Float(0) + $0)) }
+        #expect(forest.predictions(values, rows: x.count) == want)
+        #expect(forest.predictions(values, rows: x.count, walk: .nodes) == want)
     }
 
     @Test(arguments: ["5E-1", "[5E-1]", "[2.5E-1]"])
@@ -126,12 +126,19 @@ print("ok", xgb.__version__)
     }
 
     @Test(arguments: [
-        (#""name":"binary:logistic""#, #""name":"multi:softprob""#, "objective 'multi:softprob' is not supported"),
+        (#""name":"binary:logistic""#, #""name":"multi:softprob""#, "num_class=0 for multi:softprob; expected 2 or more"),
+        (#""name":"binary:logistic""#, #""name":"multi:softmax""#, "objective 'multi:softmax' is not supported"),
+        (#""num_class":"0""#, #""num_class":"3""#, "num_class=3 with objective 'binary:logistic'"),
+        (#""name":"gbtree"}"#, #""name":"dart"}"#, "booster 'dart' is not supported"),
+        (#""tree_info":[0]"#, #""tree_info":[1]"#, "tree_info[0] = 1 is not an output index below 1"),
+        (#""tree_info":[0]"#, #""tree_info":[0,0]"#, "tree_info has 2 entries for 1 trees"),
+        (#""size_leaf_vector":"1""#, #""size_leaf_vector":"2""#, "size_leaf_vector=2 for 1 outputs"),
+        (#""gbtree_model_param""#, #""cats":{"enc":[["a","b"]]},"gbtree_model_param""#, "cats holds category names"),
         (#""left_children":[1,-1,-1]"#, #""left_children":[1,-1]"#, "node arrays are empty or differ in length"),
         (#""split_indices":[0,0,0]"#, #""split_indices":[7,0,0]"#, "split feature 7 out of range"),
         (#""right_children":[2,-1,-1]"#, #""right_children":[0,-1,-1]"#, "node 0 is reached twice"),
         (#""base_score":"[5E-1]""#, #""base_score":"[1.5E0]""#, "base_score 1.5 must lie in (0, 1)"),
-        (#""split_type":[0,0,0]"#, #""split_type":[1,0,0]"#, "categorical splits are not supported"),
+        (#""split_type":[0,0,0]"#, #""split_type":[1,0,0]"#, "node 0: split_type 1 without its categories"),
     ])
     func badModelsAreRejectedWithReason(find: String, replace: String, message: String) {
         let json = tinyXGBoostJSON.replacingOccurrences(of: find, with: replace)

@@ -4,9 +4,14 @@ import Glibc
 #endif
 
 /// moto's S3 server (`pip install 'moto[server]'`, hack/requirements-test.txt) on 127.0.0.1: an
-/// S3-compatible store that programs in containers with host networking reach too. Objects are
-/// written and read with plain path-style requests (moto does not check signatures).
+/// S3-compatible store that programs in containers with host networking reach too. Like S3, moto
+/// refuses anonymous requests to an existing object whose ACL is private (the default: what the
+/// trainer uploads, and the test's own CSV once written), so the test reads and writes objects with
+/// path-style requests signed with AWS Signature V4 by curl (`--aws-sigv4`) and `credentials`.
 public final class MotoS3: @unchecked Sendable {
+    /// The access key, secret and region the test's clients use (moto accepts any key).
+    public static let credentials = (accessKey: "testing", secretKey: "testing", region: "us-east-1")
+
     public let process: TestProcess
     public let port: Int
     /// `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL_S3` and `endpoint` fields.
@@ -46,14 +51,28 @@ public final class MotoS3: @unchecked Sendable {
     }
 
     public func put(_ data: Data, to uri: String) throws {
-        let answer = try LocalHTTP.request("PUT", port: port, path: try path(uri), body: data)
-        guard answer.status == 200 else { throw TestSetupError("PUT \(uri) answered \(answer.status): \(answer.text)") }
+        let file = NSTemporaryDirectory() + "sextant-moto-put-" + UUID().uuidString
+        try data.write(to: URL(fileURLWithPath: file))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        _ = try signed(["--upload-file", file], uri: uri)
     }
 
     public func get(_ uri: String) throws -> Data {
-        let answer = try LocalHTTP.request("GET", port: port, path: try path(uri))
-        guard answer.status == 200 else { throw TestSetupError("GET \(uri) answered \(answer.status): \(answer.text)") }
-        return answer.body
+        let file = NSTemporaryDirectory() + "sextant-moto-get-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        _ = try signed(["--output", file], uri: uri)
+        return try Data(contentsOf: URL(fileURLWithPath: file))
+    }
+
+    /// One request signed with SigV4 by curl; throws naming the URI and curl's answer unless 2xx.
+    private func signed(_ arguments: [String], uri: String) throws -> String {
+        guard let curl = Tooling.find("curl") else { throw TestSetupError("curl is not installed (hack/apt-packages.txt)") }
+        let c = Self.credentials
+        let result = try runCommand(curl, ["--silent", "--show-error", "--fail-with-body", "--max-time", "30",
+                                           "--aws-sigv4", "aws:amz:\(c.region):s3", "--user", "\(c.accessKey):\(c.secretKey)"]
+                                    + arguments + [endpoint + (try path(uri))])
+        guard result.code == 0 else { throw TestSetupError("signed request for \(uri) to moto failed (curl exit \(result.code)): \(result.output.prefix(500))") }
+        return result.output
     }
 
     /// moto_server (werkzeug) does not always stop on SIGTERM.

@@ -93,6 +93,20 @@ def proc_cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def own_cpu(pid):
+    """CPU seconds of a process (pid 0: this driver, all its threads)."""
+    if pid:
+        return proc_cpu_seconds(pid)
+    import os
+    t = os.times()
+    return t.user + t.system
+
+
+def load_average():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
 def proc_memory(pid):
     out = {}
     with open("/proc/%d/status" % pid) as f:
@@ -250,6 +264,7 @@ def main():
     p.add_argument("--controller-metrics", required=True, help="the controller's /metrics URL")
     p.add_argument("--controller-pid", type=int, required=True)
     p.add_argument("--prometheus-pid", type=int, required=True)
+    p.add_argument("--apiserver-pid", type=int, default=0, help="the development API server's pid (its CPU is reported)")
     p.add_argument("--rollouts", type=int, default=1000)
     p.add_argument("--namespaces", type=int, default=100)
     p.add_argument("--interval", type=int, default=30, help="analysis interval, seconds")
@@ -319,8 +334,13 @@ def main():
             return sum(1 for s in rec.status.values() if s.get("phase") == phase and s.get("stableVersion", "").endswith(version))
 
     deadline = time.time() + 600
+    last_report = time.time()
     while count("Succeeded", "-v1") < a.rollouts and time.time() < deadline:
         time.sleep(1)
+        if time.time() - last_report >= 30:
+            last_report = time.time()
+            print("  %.0f s: %d/%d first versions stable, controller %.1f CPU-s" % (
+                time.time() - t0, count("Succeeded", "-v1"), a.rollouts, proc_cpu_seconds(a.controller_pid)), flush=True)
     print("first versions stable: %d/%d after %.1f s" % (count("Succeeded", "-v1"), a.rollouts, time.time() - t0), flush=True)
 
     # The canary Deployments run the candidates (GitOps), then every rollout gets its candidate.
@@ -331,7 +351,7 @@ def main():
     time.sleep(2)
     metrics_before = http_text(a.controller_metrics)
     prom_before = http_text(a.prometheus + "/metrics")
-    cpu_before = proc_cpu_seconds(a.controller_pid), proc_cpu_seconds(a.prometheus_pid)
+    cpu_before = proc_cpu_seconds(a.controller_pid), proc_cpu_seconds(a.prometheus_pid), own_cpu(a.apiserver_pid), own_cpu(0)
     start = time.time()
     for ns, name, _ in rollouts:
         api(base, "PATCH", "/apis/mlops.sextant.dev/v1alpha1/namespaces/%s/canaryrollouts/%s" % (ns, name),
@@ -339,14 +359,18 @@ def main():
     print("candidates set in %.1f s" % (time.time() - start), flush=True)
     failing = sum(1 for r in rollouts if r[2])
     deadline = start + 12 * a.interval + 120
+    last_report = time.time()
     while time.time() < deadline:
         with rec.lock:
             done = len(rec.promoted) + len(rec.rolled_back)
         if done >= a.rollouts:
             break
         time.sleep(1)
+        if time.time() - last_report >= 30:
+            last_report = time.time()
+            print("  %.0f s: %d/%d rollouts done, load %s" % (time.time() - start, done, a.rollouts, load_average()), flush=True)
     elapsed = time.time() - start
-    cpu_after = proc_cpu_seconds(a.controller_pid), proc_cpu_seconds(a.prometheus_pid)
+    cpu_after = proc_cpu_seconds(a.controller_pid), proc_cpu_seconds(a.prometheus_pid), own_cpu(a.apiserver_pid), own_cpu(0)
     metrics_after = http_text(a.controller_metrics)
     prom_after = http_text(a.prometheus + "/metrics")
     memory = proc_memory(a.controller_pid)
@@ -374,6 +398,10 @@ def main():
             ("controller CPU", "%.2f cores" % ((cpu_after[0] - cpu_before[0]) / elapsed)),
             ("API requests/s by verb", ", ".join("%s %.1f" % (v, n / elapsed) for v, n in sorted(by_verb.items()))),
             ("API answers 429 (server throttling)", "%d" % throttled),
+            ("API server CPU, driver CPU", "%s, %.2f cores" % (
+                "%.2f cores" % ((cpu_after[2] - cpu_before[2]) / elapsed) if a.apiserver_pid else "-",
+                (cpu_after[3] - cpu_before[3]) / elapsed)),
+            ("load average (1 min) at the end", load_average()),
             ("Prometheus queries/s, its CPU", "%.1f, %.2f cores" % (queries / elapsed, (cpu_after[1] - cpu_before[1]) / elapsed)),
             ("breach -> weight 0 p50 / p99 (n)", "%.2f / %.2f s (%d)" % (pct(rec.breach_to_zero, 0.5), pct(rec.breach_to_zero, 0.99),
                                                                         len(rec.breach_to_zero))),

@@ -37,7 +37,8 @@ wait_line() {  # file pattern
 
 "$bin/sextant" dev apiserver --listen 127.0.0.1:0 --insecure-http --history 200000 \
   --kubeconfig-out "$tmp/kubeconfig" >"$tmp/api.log" 2>&1 &
-pids+=($!)
+apiserver_pid=$!
+pids+=($apiserver_pid)
 wait_line "$tmp/api.log" "listening on"
 api="$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$tmp/api.log" | head -1)"
 kubectl --kubeconfig "$tmp/kubeconfig" apply -f crds/ -f hack/local-crds/virtualservices.networking.istio.io.yaml \
@@ -77,7 +78,7 @@ echo "== $rollouts CanaryRollouts ($config build; API server $api, Prometheus 12
 status=0
 python3 hack/bench/rollouts.py --api "$api" --exporter "$exporter" --prometheus "http://127.0.0.1:$pport" \
   --controller-metrics "http://127.0.0.1:$mport/metrics" --controller-pid "$controller_pid" \
-  --prometheus-pid "$prometheus_pid" --rollouts "$rollouts" --namespaces "${NAMESPACES:-100}" \
+  --prometheus-pid "$prometheus_pid" --apiserver-pid "$apiserver_pid" --rollouts "$rollouts" --namespaces "${NAMESPACES:-100}" \
   --interval "${INTERVAL:-30}" --failing-share "${FAILING_SHARE:-0.2}" || status=$?
 if ! kill -0 "$controller_pid" 2>/dev/null; then echo "the controller died:" >&2; tail -20 "$tmp/controller.log" >&2; status=1; fi
 grep -ciE 'error' "$tmp/controller.log" | sed 's/^/controller log lines with "error": /'

@@ -207,7 +207,7 @@ struct ColumnReader {
     }
 
     func chunkError(_ group: Int, _ offset: Int, _ message: String) -> ParquetError {
-        ParquetError(offset, "column '\(name)' (row group \(group)): \(message)")
+        ColumnChunkPages(file: file, dataEnd: dataEnd, column: name).error(group, offset, message)
     }
 
     mutating func readChunk(group g: Int, _ chunk: ColumnChunk, rows: Int, into sink: inout ColumnSink) throws {
@@ -219,63 +219,18 @@ struct ColumnReader {
         guard meta.type == plan.type else {
             throw chunkError(g, meta.dataPageOffset, "column chunk type \(meta.type) differs from the schema's \(plan.type)")
         }
-        var start = meta.dataPageOffset
-        if let d = meta.dictionaryPageOffset, d > 0, d < start { start = d }
-        let (end, overflow) = start.addingReportingOverflow(meta.totalCompressedSize)
-        guard start >= 4, !overflow, end <= dataEnd else {
-            throw chunkError(g, start, "column chunk of \(meta.totalCompressedSize) bytes at offset \(start) lies outside the data area (4..<\(dataEnd))")
-        }
-        var position = start
+        let pages = ColumnChunkPages(file: file, dataEnd: dataEnd, column: name)
         var dictionary: DecodedDictionary?
-        var rowsRead = 0
-        while rowsRead < rows {
-            guard position < end else {
-                throw chunkError(g, position, "column chunk ends after \(rowsRead) of \(rows) rows")
-            }
-            let headerStart = position
-            var r = ThriftReader(UnsafeRawBufferPointer(rebasing: file[position..<end]), fileOffset: position)
-            let header: PageHeader
-            do { header = try MetadataDecoder.pageHeader(&r) } catch let e as ParquetError {
-                throw chunkError(g, e.offset, "page header: \(e.message)")
-            }
-            let bodyStart = r.fileOffset
-            guard header.compressedSize <= end - bodyStart else {
-                throw chunkError(g, headerStart, "page size \(header.compressedSize) runs past the end of the column chunk (\(end - bodyStart) bytes left)")
-            }
-            let body = UnsafeRawBufferPointer(rebasing: file[bodyStart..<bodyStart + header.compressedSize])
-            position = bodyStart + header.compressedSize
-            do {
-                switch PageType(rawValue: header.type) {
-                case .dictionaryPage?:
-                    guard let d = header.dictionaryPage else { throw ParquetError(0, "dictionary page without its header") }
-                    guard dictionary == nil else { throw ParquetError(0, "a second dictionary page in one column chunk") }
-                    let decoded = try decodeDictionary(d, header, body, codec: meta.codec)
-                    sink.new(dictionary: decoded)
-                    dictionary = decoded
-                case .dataPage?:
-                    guard let d = header.dataPage else { throw ParquetError(0, "data page without its header") }
-                    guard d.numValues <= rows - rowsRead else {
-                        throw ParquetError(0, "data page holds \(d.numValues) values, the row group only \(rows - rowsRead) more rows")
-                    }
-                    try decodeDataPageV1(d, header, body, codec: meta.codec, dictionary: dictionary, into: &sink)
-                    rowsRead += d.numValues
-                case .dataPageV2?:
-                    guard let d = header.dataPageV2 else { throw ParquetError(0, "data page v2 without its header") }
-                    guard d.numValues <= rows - rowsRead else {
-                        throw ParquetError(0, "data page holds \(d.numValues) values, the row group only \(rows - rowsRead) more rows")
-                    }
-                    try decodeDataPageV2(d, header, body, codec: meta.codec, dictionary: dictionary, into: &sink)
-                    rowsRead += d.numValues
-                case .indexPage?:
-                    continue
-                case nil:
-                    throw ParquetError(0, "unknown page type \(header.type)")
-                }
-            } catch let e as ParquetError {
-                let within = e.offset > 0 ? " (byte \(e.offset) of the decoded page)" : ""
-                throw chunkError(g, headerStart, "page: \(e.message)\(within)")
-            } catch let e as CodecError {
-                throw chunkError(g, headerStart, "page: \(e.message)")
+        try pages.walk(group: g, meta, total: rows, unit: "rows") { page, header, body in
+            switch page {
+            case .dictionary(let d):
+                let decoded = try decodeDictionary(d, header, body, codec: meta.codec)
+                sink.new(dictionary: decoded)
+                dictionary = decoded
+            case .dataV1(let d):
+                try decodeDataPageV1(d, header, body, codec: meta.codec, dictionary: dictionary, into: &sink)
+            case .dataV2(let d):
+                try decodeDataPageV2(d, header, body, codec: meta.codec, dictionary: dictionary, into: &sink)
             }
         }
     }

@@ -191,61 +191,16 @@ struct NestedLeafReader {
         guard meta.type == flat.plan.type else {
             throw flat.chunkError(g, meta.dataPageOffset, "column chunk type \(meta.type) differs from the schema's \(flat.plan.type)")
         }
-        var start = meta.dataPageOffset
-        if let d = meta.dictionaryPageOffset, d > 0, d < start { start = d }
-        let (end, overflow) = start.addingReportingOverflow(meta.totalCompressedSize)
-        guard start >= 4, !overflow, end <= dataEnd else {
-            throw flat.chunkError(g, start, "column chunk of \(meta.totalCompressedSize) bytes at offset \(start) lies outside the data area (4..<\(dataEnd))")
-        }
-        var position = start
+        let pages = ColumnChunkPages(file: file, dataEnd: dataEnd, column: flat.name)
         var dictionary: DecodedDictionary?
-        var entries = 0
-        while entries < meta.numValues {
-            guard position < end else {
-                throw flat.chunkError(g, position, "column chunk ends after \(entries) of \(meta.numValues) values")
-            }
-            let headerStart = position
-            var r = ThriftReader(UnsafeRawBufferPointer(rebasing: file[position..<end]), fileOffset: position)
-            let header: PageHeader
-            do { header = try MetadataDecoder.pageHeader(&r) } catch let e as ParquetError {
-                throw flat.chunkError(g, e.offset, "page header: \(e.message)")
-            }
-            let bodyStart = r.fileOffset
-            guard header.compressedSize <= end - bodyStart else {
-                throw flat.chunkError(g, headerStart, "page size \(header.compressedSize) runs past the end of the column chunk (\(end - bodyStart) bytes left)")
-            }
-            let body = UnsafeRawBufferPointer(rebasing: file[bodyStart..<bodyStart + header.compressedSize])
-            position = bodyStart + header.compressedSize
-            do {
-                switch PageType(rawValue: header.type) {
-                case .dictionaryPage?:
-                    guard let d = header.dictionaryPage else { throw ParquetError(0, "dictionary page without its header") }
-                    guard dictionary == nil else { throw ParquetError(0, "a second dictionary page in one column chunk") }
-                    dictionary = try flat.decodeDictionary(d, header, body, codec: meta.codec)
-                case .dataPage?:
-                    guard let d = header.dataPage else { throw ParquetError(0, "data page without its header") }
-                    guard d.numValues <= meta.numValues - entries else {
-                        throw ParquetError(0, "data page holds \(d.numValues) values, the column chunk only \(meta.numValues - entries) more")
-                    }
-                    try pageV1(d, header, body, codec: meta.codec, dictionary: dictionary, into: &column)
-                    entries += d.numValues
-                case .dataPageV2?:
-                    guard let d = header.dataPageV2 else { throw ParquetError(0, "data page v2 without its header") }
-                    guard d.numValues <= meta.numValues - entries else {
-                        throw ParquetError(0, "data page holds \(d.numValues) values, the column chunk only \(meta.numValues - entries) more")
-                    }
-                    try pageV2(d, header, body, codec: meta.codec, dictionary: dictionary, into: &column)
-                    entries += d.numValues
-                case .indexPage?:
-                    continue
-                case nil:
-                    throw ParquetError(0, "unknown page type \(header.type)")
-                }
-            } catch let e as ParquetError {
-                let within = e.offset > 0 ? " (byte \(e.offset) of the decoded page)" : ""
-                throw flat.chunkError(g, headerStart, "page: \(e.message)\(within)")
-            } catch let e as CodecError {
-                throw flat.chunkError(g, headerStart, "page: \(e.message)")
+        try pages.walk(group: g, meta, total: meta.numValues, unit: "values") { page, header, body in
+            switch page {
+            case .dictionary(let d):
+                dictionary = try flat.decodeDictionary(d, header, body, codec: meta.codec)
+            case .dataV1(let d):
+                try pageV1(d, header, body, codec: meta.codec, dictionary: dictionary, into: &column)
+            case .dataV2(let d):
+                try pageV2(d, header, body, codec: meta.codec, dictionary: dictionary, into: &column)
             }
         }
     }

@@ -78,6 +78,9 @@ spec:
             {{- with $root.Values.mlflow.trackingUri }}
             - --mlflow-tracking-uri={{ . }}
             {{- end }}
+            {{- if $root.Values.mpiJobs.enabled }}
+            - --mpi-jobs
+            {{- end }}
             - --concurrency={{ $root.Values.concurrency }}
             {{- if ge $shard 0 }}
             - --shard-index={{ $shard }}

@@ -64,6 +64,12 @@ hack/validate-manifests.sh fails when they differ.
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+{{- if .Values.mpiJobs.enabled }}
+# TrainingJobs with spec.workers > 1 run as Kubeflow MPIJobs (--mpi-jobs; the MPI Operator must be installed).
+- apiGroups: ["kubeflow.org"]
+  resources: ["mpijobs"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+{{- end }}
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["list", "watch"]
