@@ -115,8 +115,9 @@ func summary(_ events: [JSONValue]) -> [String] {
         // The stream ends instead of waiting for the timeout.
         let clock = ContinuousClock()
         let start = clock.now
-        _ = await events(watch, count: 1, timeout: .seconds(5))
-        #expect(clock.now - start < .seconds(4))
+        // The margin is for a loaded machine (other suites share the 2 pool threads), not a speed bound.
+        _ = await events(watch, count: 1, timeout: .seconds(60))
+        #expect(clock.now - start < .seconds(45))
     }
 
     @Test func watchesOpenedDuringShutdownEndAtOnce() async throws {
@@ -128,9 +129,9 @@ func summary(_ events: [JSONValue]) -> [String] {
         #expect(await h.store.watcherCount == 0)
         let clock = ContinuousClock()
         let start = clock.now
-        _ = await events(before, count: 1, timeout: .seconds(5))
-        _ = await events(after, count: 1, timeout: .seconds(5))
-        #expect(clock.now - start < .seconds(4))
+        _ = await events(before, count: 1, timeout: .seconds(60))
+        _ = await events(after, count: 1, timeout: .seconds(60))
+        #expect(clock.now - start < .seconds(45))
     }
 
     @Test func tableWatchCarriesRows() async throws {
