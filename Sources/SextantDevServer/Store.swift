@@ -251,12 +251,15 @@ public actor ObjectStore {
         if type.hasStatus {
             object["status"] = nil
             if type.storageKey == BuiltinResources.namespaceStorageKey { object["status"] = ["phase": "Active"] }
-            if type.kind == "Pod" && type.group.isEmpty { object["status"] = ["phase": "Pending"] }
         }
         if type.storageKey == BuiltinResources.serviceStorageKey { object = try allocate(service: object, name: name) }
         if type.storageKey == BuiltinResources.secretStorageKey {
             object = BuiltinStrategies.secret(object)
             if (object["type"]?.stringValue ?? "").isEmpty { object["type"] = "Opaque" }  // the core/v1 Secret defaulting
+        }
+        if !type.isCustom {
+            object = BuiltinDefaults.apply(group: type.group, kind: type.kind, object, creating: true,
+                                           uid: metadata["uid"]?.stringValue)
         }
         object = try admitCustom(type, object, name: name)
         var crdServes: [ResourceType] = []
@@ -374,6 +377,14 @@ public actor ObjectStore {
             }
             if type.storageKey == BuiltinResources.serviceStorageKey {
                 new = try allocate(service: BuiltinStrategies.keepAllocated(old: old, new: new), name: name)
+            }
+            if !type.isCustom {
+                new = BuiltinDefaults.apply(group: type.group, kind: type.kind, new, creating: false, uid: nil)
+                // A Job's generated selector is immutable; an update that leaves it out keeps it.
+                if new[path: ["spec", "selector"]] == nil, let selector = old[path: ["spec", "selector"]],
+                   type.group == "batch", type.kind == "Job" {
+                    new.set(path: ["spec", "selector"], to: selector)
+                }
             }
             if type.hasStatus { new["status"] = old["status"] }
         }
