@@ -385,9 +385,8 @@ struct TrainingJobReconciler: Reconciler {
     func checkRetrain(_ retrain: RetrainPolicy, previous: [RetrainCheck], runActive: Bool,
                       _ ctx: inout RunContext) async throws -> (condition: String, value: Double)? {
         let variables = ["model": ctx.tj.spec.modelName, "namespace": ctx.namespace, "name": ctx.name]
-        let address = retrain.prometheus?.address ?? settings.prometheusAddress
-        let timeout = retrain.prometheus?.timeout.flatMap { try? GoDuration.seconds($0) }.map { Duration.milliseconds(Int64($0 * 1000)) }
-            ?? settings.prometheusTimeout
+        let target = await PrometheusTargets(settings: settings, client: client)
+            .resolve(retrain.prometheus, namespace: ctx.namespace, field: "spec.retrainOn.prometheus")
         var queries: [String: String] = [:]
         var observations: [String: RetrainObservation] = [:]
         var forSeconds: [String: TimeInterval] = [:]
@@ -401,11 +400,11 @@ struct TrainingJobReconciler: Reconciler {
                 continue
             }
             queries[condition.name] = rendered
-            guard let address else {
-                observations[condition.name] = .error("no Prometheus address: set spec.retrainOn.prometheus.address or the controller's --prometheus-url")
+            guard case .success(let target) = target else {
+                observations[condition.name] = .error(target.problem)
                 continue
             }
-            observations[condition.name] = await query(address, timeout, rendered)
+            observations[condition.name] = await query(target, rendered)
         }
         let cooldown = (try? GoDuration.seconds(retrain.cooldown ?? "6h")) ?? 21600
         let evaluation = RetrainTrigger.evaluate(conditions: retrain.conditions, forSeconds: forSeconds, queries: queries,
