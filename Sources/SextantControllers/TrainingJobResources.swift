@@ -107,11 +107,12 @@ enum TrainingResources {
         return podSpec
     }
 
-    /// Metadata of a run's Job or MPIJob: the run's labels, the TrainingJob as controller, the
-    /// trainer image (read back into the ModelVersion's lineage).
+    /// Metadata of a run's Job or MPIJob: the run's labels and Kueue's from the TrainingJob, the
+    /// TrainingJob as controller, the trainer image (read back into the ModelVersion's lineage).
     static func workloadMetadata(_ tj: TrainingJob, run: String, settings: ControllerSettings) throws -> JSONValue {
+        let own = labels(trainingJob: tj.metadata.name ?? "", run: run, model: tj.spec.modelName)
         var meta = ObjectMeta(name: run, namespace: tj.metadata.namespace,
-                              labels: labels(trainingJob: tj.metadata.name ?? "", run: run, model: tj.spec.modelName))
+                              labels: own.merging(TrainingQueue.workloadLabels(tj.metadata.labels)) { ours, _ in ours })
         try meta.setControllerReference(ownerReference(tj))
         var metaJSON = try JSONValue(encoding: meta)
         metaJSON["annotations"] = [SextantGroup.labelPrefix + "trainer-image": .string(image(tj, settings: settings))]
@@ -134,9 +135,14 @@ enum TrainingResources {
         ]
         jobSpec["activeDeadlineSeconds"] = policy?.activeDeadlineSeconds.map(JSONValue.int)
         jobSpec["ttlSecondsAfterFinished"] = policy?.ttlSecondsAfterFinished.map { .int(Int64($0)) }
-        if policy?.suspend == true { jobSpec["suspend"] = true }
+        if createSuspended(tj) { jobSpec["suspend"] = true }
         return ["apiVersion": "batch/v1", "kind": "Job", "metadata": try workloadMetadata(tj, run: run, settings: settings),
                 "spec": .object(jobSpec)]
+    }
+
+    /// A new workload starts suspended when the TrainingJob is, or when Kueue admits it.
+    static func createSuspended(_ tj: TrainingJob) -> Bool {
+        TrainingQueue.createSuspended(userSuspended: tj.spec.runPolicy?.suspend == true, queue: TrainingQueue.queue(labels: tj.metadata.labels))
     }
 
     // MARK: Reading Jobs and Pods
