@@ -156,8 +156,11 @@ struct TrainingJobReconciler: Reconciler {
                 noteAdmission(&run, TrainingQueue.waiting(queue: queue, userSuspended: userSuspended, workloadSuspended: workloadSuspended,
                                                           kind: workload.kind, name: jobName), &ctx)
             }
-            let runPods = workload.reportingPods(pods.list(labels: [SextantLabel.run: run.name], namespace: ctx.namespace))
-            guard let outcome = TrainingOutcome.classify(TrainingResources.observe(job: job, pods: runPods, workload: workload)) else {
+            let allPods = pods.list(labels: [SextantLabel.run: run.name], namespace: ctx.namespace)
+            let runPods = workload.reportingPods(allPods)
+            let workers = allPods.filter { $0.metadata.labels?[TrainingMPIJob.roleLabel] == "worker" }
+            guard let outcome = TrainingOutcome.classify(TrainingResources.observe(job: job, pods: runPods, workers: workers,
+                                                                                   workload: workload)) else {
                 await readProgress(run, pods: runPods, &ctx)
                 continue
             }

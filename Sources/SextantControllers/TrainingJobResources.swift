@@ -153,8 +153,10 @@ enum TrainingResources {
         }
     }
 
-    /// What the Job and its Pods say about the run.
-    static func observe(job: DynamicObject, pods: [DynamicObject], workload: RunWorkload = .job) -> JobObservation {
+    /// What the Job and its Pods say about the run: `pods` report the trainer (the Job's, the
+    /// MPIJob's launcher), `workers` are an MPIJob's Worker Pods.
+    static func observe(job: DynamicObject, pods: [DynamicObject], workers: [DynamicObject] = [],
+                        workload: RunWorkload = .job) -> JobObservation {
         var o = JobObservation()
         o.complete = workload.isFinished(job) == true
         if let failed = condition(job, "Failed") {
@@ -174,7 +176,33 @@ enum TrainingResources {
                 }
             }
         }
+        if workload == .mpiJob {
+            o.launcherPod = ordered.last?.name
+            o.failedWorkers = workers.sorted { ($0.metadata.creationTimestamp ?? "", $0.name ?? "") < ($1.metadata.creationTimestamp ?? "", $1.name ?? "") }
+                .compactMap(workerFailure)
+        }
         return o
+    }
+
+    /// A Worker Pod's failure as the kubelet reports it: evicted, or a container terminated
+    /// OOMKilled or with a non-zero exit. A Pod being deleted (the operator cleaning up after the
+    /// launcher ended) is no evidence.
+    static func workerFailure(_ pod: DynamicObject) -> WorkerFailure? {
+        guard pod.metadata.deletionTimestamp == nil, let name = pod.name else { return nil }
+        let status = pod.raw["status"] ?? .object([:])
+        if status["reason"]?.stringValue == "Evicted" {
+            return WorkerFailure(pod: name, reason: "Evicted", message: status["message"]?.stringValue)
+        }
+        for cs in status["containerStatuses"]?.arrayValue ?? [] {
+            for state in [cs[path: ["state", "terminated"]], cs[path: ["lastState", "terminated"]]] {
+                guard let t = state, t.objectValue != nil else { continue }
+                let code = t["exitCode"]?.doubleValue.map { Int($0) }
+                let reason = t["reason"]?.stringValue
+                guard reason == "OOMKilled" || (code ?? 0) != 0 else { continue }
+                return WorkerFailure(pod: name, exitCode: code, reason: reason, message: t["message"]?.stringValue)
+            }
+        }
+        return nil
     }
 
     static func isFinished(_ job: DynamicObject) -> Bool? {
