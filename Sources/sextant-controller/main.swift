@@ -6,6 +6,7 @@ import Logging
 import SextantControllers
 import SextantKube
 import SextantOperator
+import SextantRevision
 import SextantVersion
 import ServiceLifecycle
 
