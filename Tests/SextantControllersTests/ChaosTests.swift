@@ -102,7 +102,7 @@ final class ChaosRun: @unchecked Sendable {
                     uri: "s3://models/fraud/\(version.0)/model.json", format: .sextantJSON))
                 spec.approval = Approval(state: .approved, by: "chaos")
                 _ = try await client.create(ModelVersion(metadata: ObjectMeta(name: version.0, namespace: lane.namespace), spec: spec))
-                try exporter.add(namespace: lane.namespace, model: ChaosLane.model, version: version.0, healthy: version.1)
+                try await exporter.add(namespace: lane.namespace, model: ChaosLane.model, version: version.0, healthy: version.1)
             }
             _ = try await client.create(chaosRollout(namespace: lane.namespace, candidate: lane.first))
         }
@@ -224,7 +224,7 @@ final class ChaosRun: @unchecked Sendable {
             if !prometheusRestarted, now >= prometheusRestartAt {
                 prometheusRestarted = true
                 note("chaos", "restarting Prometheus")
-                prometheus.stop()
+                await prometheus.stopAsync()
                 try? await Task.sleep(for: .milliseconds(Int.random(in: 1000...2500, using: &random)))
                 do {
                     try await prometheus.start()
