@@ -9,7 +9,8 @@
 //   6 ML          SextantML (trainer), SextantMPI (its Open MPI collective), SextantServing (model server)
 //   7 Executables sextant, sextant-controller, sextant-trainer, sextant-server
 //   Test env      SextantDevServer (development API server + local node), never in production
-//   Everywhere    SextantVersion (release number and the git revision stamped by SextantRevisionPlugin)
+//   Everywhere    SextantVersion (release number); SextantRevision (the git revision stamped by
+//                 SextantRevisionPlugin: only the CLI and the executables, so a commit recompiles nothing below)
 //   Contract      SextantTrainingContract (hyperparameters, objectives, gates, result summary as data;
 //                 no dependencies, so both SextantAPI and SextantML derive from it)
 import PackageDescription
@@ -72,7 +73,8 @@ let package = Package(
     targets: [
         // MARK: Version (every binary's --version; the plugin writes the git revision at build time)
         .plugin(name: "SextantRevisionPlugin", capability: .buildTool(), path: "Sources/SextantRevisionPlugin"),
-        .target(name: "SextantVersion", swiftSettings: strict, plugins: ["SextantRevisionPlugin"]),
+        .target(name: "SextantVersion", swiftSettings: strict),
+        .target(name: "SextantRevision", dependencies: ["SextantVersion"], swiftSettings: strict, plugins: ["SextantRevisionPlugin"]),
         // MARK: Training contract (what a TrainingJob may ask of sextant-trainer; docs/trainer.md "Training contract")
         .target(name: "SextantTrainingContract", swiftSettings: strict),
 
@@ -146,19 +148,19 @@ let package = Package(
                                "SextantPrometheus", hummingbird, log],
                 swiftSettings: strict),
         .target(name: "SextantCLI",
-                dependencies: ["SextantKube", "SextantAPI", "SextantDevServer", "SextantLocalNode", "SextantVersion",
+                dependencies: ["SextantKube", "SextantAPI", "SextantDevServer", "SextantLocalNode", "SextantRevision",
                                "SextantDashboard", "SextantPrometheus", argumentParser, yams, log],
                 swiftSettings: strict),
         .executableTarget(name: "sextant", dependencies: ["SextantCLI", argumentParser], swiftSettings: strict,
                           linkerSettings: fastAllocator),
         .executableTarget(name: "sextant-controller",
                           dependencies: ["SextantControllers", "SextantOperator", "SextantKube", "SextantAPI",
-                                         "CMimalloc", "SextantVersion", argumentParser, lifecycle, log],
+                                         "CMimalloc", "SextantRevision", argumentParser, lifecycle, log],
                           swiftSettings: strict, linkerSettings: fastAllocator),
-        .executableTarget(name: "sextant-trainer", dependencies: ["SextantML", "SextantMPI", "SextantVersion", argumentParser],
+        .executableTarget(name: "sextant-trainer", dependencies: ["SextantML", "SextantMPI", "SextantRevision", argumentParser],
                           swiftSettings: strict),
         .executableTarget(name: "sextant-server",
-                          dependencies: ["SextantServing", "SextantServingGRPC", "SextantVersion", argumentParser, lifecycle, log],
+                          dependencies: ["SextantServing", "SextantServingGRPC", "SextantRevision", argumentParser, lifecycle, log],
                           swiftSettings: strict,
                           linkerSettings: fastAllocator),
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SextantKube
+import SextantRevision
 import SextantVersion
 
 /// `sextant`: the command-line tool, also installed as the kubectl plugin `kubectl-sextant`.

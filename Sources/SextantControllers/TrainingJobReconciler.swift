@@ -140,20 +140,48 @@ struct TrainingJobReconciler: Reconciler {
                 ctx.event("RunCancelled", "run \(run.name): \(cancelled.message ?? "")", warning: true)
                 continue
             }
-            // Suspend and resume the run's Job with the TrainingJob.
-            let suspend = ctx.tj.spec.runPolicy?.suspend == true
-            if (job.raw[path: workload.suspendPath]?.boolValue ?? false) != suspend, workload.isFinished(job) == nil {
+            // Suspend and resume the run's Job with the TrainingJob; with a Kueue queue, resuming is Kueue's.
+            let userSuspended = ctx.tj.spec.runPolicy?.suspend == true
+            let queue = TrainingQueue.queue(labels: ctx.tj.metadata.labels)
+            var workloadSuspended = job.raw[path: workload.suspendPath]?.boolValue ?? false
+            if workload.isFinished(job) == nil,
+               let suspend = TrainingQueue.suspendPatch(userSuspended: userSuspended, queue: queue, workloadSuspended: workloadSuspended) {
                 let _: DynamicObject = try await client.patch(workload.resource, name: jobName,
                                                               .merge(workload.suspendPatch(suspend)), namespace: ctx.namespace)
+                workloadSuspended = suspend
                 ctx.event(suspend ? "RunSuspended" : "RunResumed", "run \(run.name): \(workload.kind) \(jobName) \(suspend ? "suspended" : "resumed")")
             }
-            let runPods = workload.reportingPods(pods.list(labels: [SextantLabel.run: run.name], namespace: ctx.namespace))
-            guard let outcome = TrainingOutcome.classify(TrainingResources.observe(job: job, pods: runPods, workload: workload)) else {
+            var run = run
+            if workload.isFinished(job) == nil {
+                noteAdmission(&run, TrainingQueue.waiting(queue: queue, userSuspended: userSuspended, workloadSuspended: workloadSuspended,
+                                                          kind: workload.kind, name: jobName), &ctx)
+            }
+            let allPods = pods.list(labels: [SextantLabel.run: run.name], namespace: ctx.namespace)
+            let runPods = workload.reportingPods(allPods)
+            let workers = allPods.filter { $0.metadata.labels?[TrainingMPIJob.roleLabel] == "worker" }
+            guard let outcome = TrainingOutcome.classify(TrainingResources.observe(job: job, pods: runPods, workers: workers,
+                                                                                   workload: workload)) else {
                 await readProgress(run, pods: runPods, &ctx)
                 continue
             }
             try await finish(run, outcome: outcome, job: job, &ctx)
         }
+    }
+
+    /// Records that the run waits for Kueue's admission, or that it was admitted.
+    func noteAdmission(_ run: inout TrainingRun, _ waiting: (reason: String, message: String)?, _ ctx: inout RunContext) {
+        if let waiting {
+            guard run.reason != waiting.reason || run.message != waiting.message else { return }
+            if run.reason != waiting.reason { ctx.event("RunAwaitingAdmission", "run \(run.name): \(waiting.message)") }
+            run.reason = waiting.reason
+            run.message = waiting.message
+        } else {
+            guard run.reason == TrainingQueue.awaitingAdmission else { return }
+            ctx.event("RunAdmitted", "run \(run.name): admitted by Kueue, running")
+            run.reason = nil
+            run.message = nil
+        }
+        record(run, &ctx)
     }
 
     /// The Job from the cache, or from the server when the cache does not have it yet (it may
@@ -385,9 +413,8 @@ struct TrainingJobReconciler: Reconciler {
     func checkRetrain(_ retrain: RetrainPolicy, previous: [RetrainCheck], runActive: Bool,
                       _ ctx: inout RunContext) async throws -> (condition: String, value: Double)? {
         let variables = ["model": ctx.tj.spec.modelName, "namespace": ctx.namespace, "name": ctx.name]
-        let address = retrain.prometheus?.address ?? settings.prometheusAddress
-        let timeout = retrain.prometheus?.timeout.flatMap { try? GoDuration.seconds($0) }.map { Duration.milliseconds(Int64($0 * 1000)) }
-            ?? settings.prometheusTimeout
+        let target = await PrometheusTargets(settings: settings, client: client)
+            .resolve(retrain.prometheus, namespace: ctx.namespace, field: "spec.retrainOn.prometheus")
         var queries: [String: String] = [:]
         var observations: [String: RetrainObservation] = [:]
         var forSeconds: [String: TimeInterval] = [:]
@@ -401,11 +428,11 @@ struct TrainingJobReconciler: Reconciler {
                 continue
             }
             queries[condition.name] = rendered
-            guard let address else {
-                observations[condition.name] = .error("no Prometheus address: set spec.retrainOn.prometheus.address or the controller's --prometheus-url")
+            guard case .success(let target) = target else {
+                observations[condition.name] = .error(target.problem)
                 continue
             }
-            observations[condition.name] = await query(address, timeout, rendered)
+            observations[condition.name] = await query(target, rendered)
         }
         let cooldown = (try? GoDuration.seconds(retrain.cooldown ?? "6h")) ?? 21600
         let evaluation = RetrainTrigger.evaluate(conditions: retrain.conditions, forSeconds: forSeconds, queries: queries,
@@ -533,7 +560,10 @@ struct TrainingJobReconciler: Reconciler {
         let now = ctx.now
         Conditions.set(&conditions, type: ConditionType.ready, status: .true, reason: ConditionReason.reconciled,
                        message: "spec is valid", observedGeneration: gen, now: now)
-        if let run = active.first {
+        if let run = active.first, run.reason == TrainingQueue.awaitingAdmission {
+            Conditions.set(&conditions, type: ConditionType.running, status: .false, reason: TrainingQueue.awaitingAdmission,
+                           message: "run \(run.name): \(run.message ?? "waiting for admission")", observedGeneration: gen, now: now)
+        } else if let run = active.first {
             Conditions.set(&conditions, type: ConditionType.running, status: .true, reason: "RunActive",
                            message: "run \(run.name) (\(TrainingRuns.describe(run.trigger)))", observedGeneration: gen, now: now)
         } else {
@@ -554,6 +584,8 @@ struct TrainingJobReconciler: Reconciler {
         status.conditions = conditions
         if let notice = ctx.notice {
             status.message = notice
+        } else if let run = active.first, run.reason == TrainingQueue.awaitingAdmission {
+            status.message = "run \(run.name) waits for admission: \(run.message ?? "")"
         } else if let run = active.first {
             status.message = "run \(run.name) is running"
         } else if let last = runs.first {

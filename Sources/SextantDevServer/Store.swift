@@ -70,24 +70,24 @@ public actor ObjectStore {
 
     public let configuration: StoreConfiguration
     /// storageKey → "namespace/name" → object.
-    private var objects: [String: [String: JSONValue]] = [:]
+    var objects: [String: [String: JSONValue]] = [:]
     /// Served resource types by "group/version/plural".
-    private var types: [String: ResourceType] = [:]
+    var types: [String: ResourceType] = [:]
     /// Resource types contributed by each CRD, by CRD name.
-    private var crdTypes: [String: [ResourceType]] = [:]
+    var crdTypes: [String: [ResourceType]] = [:]
     /// Owner uid → dependents, for garbage collection.
-    private var dependents: [String: Set<ObjectRef>] = [:]
-    private(set) var revision: Int64 = 0
+    var dependents: [String: Set<ObjectRef>] = [:]
+    var revision: Int64 = 0
     /// Events newer than `compactedRevision`, oldest first (a ring buffer).
-    private var history: [StoredEvent] = []
-    private var historyStart = 0
-    private var compactedRevision: Int64 = 0
-    private var watchers: [UInt64: Watcher] = [:]
-    private var nextWatcherID: UInt64 = 0
+    var history: [StoredEvent] = []
+    var historyStart = 0
+    var compactedRevision: Int64 = 0
+    var watchers: [UInt64: Watcher] = [:]
+    var nextWatcherID: UInt64 = 0
     /// Set at shutdown: new watches end at once.
-    private var refusingWatches = false
+    var refusingWatches = false
     /// Set when something changed since the last snapshot was taken.
-    private(set) var dirty = false
+    var dirty = false
 
     struct ObjectRef: Hashable {
         var storageKey: String
@@ -251,12 +251,15 @@ public actor ObjectStore {
         if type.hasStatus {
             object["status"] = nil
             if type.storageKey == BuiltinResources.namespaceStorageKey { object["status"] = ["phase": "Active"] }
-            if type.kind == "Pod" && type.group.isEmpty { object["status"] = ["phase": "Pending"] }
         }
         if type.storageKey == BuiltinResources.serviceStorageKey { object = try allocate(service: object, name: name) }
         if type.storageKey == BuiltinResources.secretStorageKey {
             object = BuiltinStrategies.secret(object)
             if (object["type"]?.stringValue ?? "").isEmpty { object["type"] = "Opaque" }  // the core/v1 Secret defaulting
+        }
+        if !type.isCustom {
+            object = BuiltinDefaults.apply(group: type.group, kind: type.kind, object, creating: true,
+                                           uid: metadata["uid"]?.stringValue)
         }
         object = try admitCustom(type, object, name: name)
         var crdServes: [ResourceType] = []
@@ -294,7 +297,7 @@ public actor ObjectStore {
     /// What the Service registry fills in on create: a cluster IP from 10.96.0.0/12 (unless
     /// headless or ExternalName), the single-stack IPv4 fields, default type, session affinity,
     /// traffic policy, port protocol and target port, and an empty load-balancer status.
-    private func allocate(service: JSONValue, name: String) throws(APIError) -> JSONValue {
+    func allocate(service: JSONValue, name: String) throws(APIError) -> JSONValue {
         var object = service
         var spec = object["spec"]?.objectValue ?? [:]
         let serviceType = spec["type"]?.stringValue ?? "ClusterIP"
@@ -322,9 +325,9 @@ public actor ObjectStore {
         return object
     }
 
-    private var clusterIPCounter = 0
+    var clusterIPCounter = 0
 
-    private func nextClusterIP() -> String {
+    func nextClusterIP() -> String {
         clusterIPCounter += 1
         let n = clusterIPCounter % (1 << 20 - 2) + 1
         return "10.\(96 + n >> 16).\((n >> 8) & 0xff).\(n & 0xff)"
@@ -374,6 +377,14 @@ public actor ObjectStore {
             }
             if type.storageKey == BuiltinResources.serviceStorageKey {
                 new = try allocate(service: BuiltinStrategies.keepAllocated(old: old, new: new), name: name)
+            }
+            if !type.isCustom {
+                new = BuiltinDefaults.apply(group: type.group, kind: type.kind, new, creating: false, uid: nil)
+                // A Job's generated selector is immutable; an update that leaves it out keeps it.
+                if new[path: ["spec", "selector"]] == nil, let selector = old[path: ["spec", "selector"]],
+                   type.group == "batch", type.kind == "Job" {
+                    new.set(path: ["spec", "selector"], to: selector)
+                }
             }
             if type.hasStatus { new["status"] = old["status"] }
         }
@@ -436,7 +447,7 @@ public actor ObjectStore {
     }
 
     /// Removes an object for good, emits DELETED and collects what depended on it.
-    private func remove(_ type: ResourceType, _ object: JSONValue, propagation: DeleteOptions.Propagation) -> JSONValue {
+    func remove(_ type: ResourceType, _ object: JSONValue, propagation: DeleteOptions.Propagation) -> JSONValue {
         var object = object
         let name = object[path: ["metadata", "name"]]?.stringValue ?? ""
         let namespace = object[path: ["metadata", "namespace"]]?.stringValue
@@ -453,7 +464,7 @@ public actor ObjectStore {
     }
 
     /// Garbage collection: dependents whose last owner is gone are deleted (or orphaned).
-    private func collectDependents(of owner: JSONValue, propagation: DeleteOptions.Propagation) {
+    func collectDependents(of owner: JSONValue, propagation: DeleteOptions.Propagation) {
         guard let uid = owner[path: ["metadata", "uid"]]?.stringValue, let refs = dependents[uid] else { return }
         for ref in refs.sorted(by: { ($0.storageKey, $0.key) < ($1.storageKey, $1.key) }) {
             guard var dependent = objects[ref.storageKey]?[ref.key], let type = anyType(storageKey: ref.storageKey) else { continue }
@@ -476,7 +487,7 @@ public actor ObjectStore {
         }
     }
 
-    private func removeContents(ofNamespace namespace: String) {
+    func removeContents(ofNamespace namespace: String) {
         for storageKey in objects.keys.sorted() where storageKey != BuiltinResources.namespaceStorageKey {
             guard let type = anyType(storageKey: storageKey), type.namespaced else { continue }
             for key in (objects[storageKey] ?? [:]).keys.sorted() where key.hasPrefix("\(namespace)/") {
@@ -485,12 +496,12 @@ public actor ObjectStore {
         }
     }
 
-    private func anyType(storageKey: String) -> ResourceType? {
+    func anyType(storageKey: String) -> ResourceType? {
         types.values.first { $0.storageKey == storageKey && $0.version == $0.storageVersion }
             ?? types.values.first { $0.storageKey == storageKey }
     }
 
-    private func put(_ type: ResourceType, _ object: JSONValue) {
+    func put(_ type: ResourceType, _ object: JSONValue) {
         let name = object[path: ["metadata", "name"]]?.stringValue ?? ""
         let namespace = object[path: ["metadata", "namespace"]]?.stringValue
         let key = Self.key(namespace, name)
@@ -503,7 +514,7 @@ public actor ObjectStore {
         dirty = true
     }
 
-    private func unindexOwners(_ type: ResourceType, _ object: JSONValue) {
+    func unindexOwners(_ type: ResourceType, _ object: JSONValue) {
         let key = Self.key(object[path: ["metadata", "namespace"]]?.stringValue, object[path: ["metadata", "name"]]?.stringValue ?? "")
         for owner in object[path: ["metadata", "ownerReferences"]]?.arrayValue ?? [] {
             if let uid = owner["uid"]?.stringValue {
@@ -515,7 +526,7 @@ public actor ObjectStore {
 
     // MARK: CRDs
 
-    private func admitCustom(_ type: ResourceType, _ object: JSONValue, name: String) throws(APIError) -> JSONValue {
+    func admitCustom(_ type: ResourceType, _ object: JSONValue, name: String) throws(APIError) -> JSONValue {
         guard type.isCustom, let schema = type.schema else { return object }
         let (admitted, causes) = SchemaValidator(schema: schema).admit(object)
         if !causes.isEmpty { throw APIError.invalid(type, name, causes) }
@@ -548,13 +559,13 @@ public actor ObjectStore {
         ]
     }
 
-    private func register(crdName: String, types newTypes: [ResourceType]) {
+    func register(crdName: String, types newTypes: [ResourceType]) {
         for old in crdTypes[crdName] ?? [] { types.removeValue(forKey: Self.typeKey(old.group, old.version, old.plural)) }
         for type in newTypes { types[Self.typeKey(type.group, type.version, type.plural)] = type }
         crdTypes[crdName] = newTypes
     }
 
-    private func unregister(crdName: String) {
+    func unregister(crdName: String) {
         guard let old = crdTypes.removeValue(forKey: crdName), let first = old.first else { return }
         for type in old.sorted(by: { $0.version < $1.version }) where type.version == type.storageVersion || type == first {
             for key in (objects[type.storageKey] ?? [:]).keys.sorted() {
@@ -563,229 +574,5 @@ public actor ObjectStore {
         }
         objects.removeValue(forKey: first.storageKey)
         for type in old { types.removeValue(forKey: Self.typeKey(type.group, type.version, type.plural)) }
-    }
-
-    // MARK: Watch
-
-    /// Starts a watch. Without a resourceVersion (or with "0") the stream begins with a synthetic
-    /// ADDED for every matching object; from a resourceVersion it replays the kept history, or
-    /// sends a 410 Expired ERROR event when that part of history was compacted away.
-    public func watch(_ type: ResourceType, namespace: String?, name: String?, options: ListOptions,
-                      resourceVersion: String?, bookmarks: Bool, formatKey: String, encoder: @escaping WatchEncoder,
-                      initialEvents: Bool? = nil)
-        throws(APIError) -> (id: UInt64, stream: WatchChannel)
-    {
-        let channel = WatchChannel(limit: configuration.watchBufferLimit)
-        nextWatcherID += 1
-        let id = nextWatcherID
-        if refusingWatches {
-            channel.finish()
-            return (id, channel)
-        }
-        let watcher = Watcher(storageKey: type.storageKey, namespace: namespace, name: name, labels: options.labels,
-                              fields: options.fields, bookmarks: bookmarks, formatKey: formatKey, encoder: encoder,
-                              channel: channel)
-        let from: Int64?
-        if let rv = resourceVersion, !rv.isEmpty, rv != "0" {
-            guard let parsed = Int64(rv) else {
-                throw APIError.badRequest("invalid resourceVersion \"\(rv)\": must be an integer")
-            }
-            from = parsed
-        } else {
-            from = nil
-        }
-        if initialEvents == true {
-            // Watch-list (`sendInitialEvents=true`): the current state, whatever resourceVersion
-            // was asked for (it is a lower bound, NotOlderThan), then a bookmark marking its end.
-            sendCurrentState(watcher, type: type)
-            let end: JSONValue = ["kind": .string(type.kind), "apiVersion": .string(type.groupVersion),
-                                  "metadata": ["resourceVersion": .string(String(revision)),
-                                               "annotations": ["k8s.io/initial-events-end": "true"]]]
-            channel.send(encoder("BOOKMARK", end))
-        } else if let from {
-            if from < compactedRevision {
-                let status = APIError.gone("too old resource version: \(from) (\(compactedRevision + 1))")
-                channel.send(encoder("ERROR", status.statusJSON))
-                channel.finish()
-                return (id, channel)
-            }
-            for event in historyEvents() where event.revision > from && event.storageKey == type.storageKey {
-                if matches(watcher, event.object) { channel.send(encoder(event.type, event.object)) }
-            }
-        } else if initialEvents == nil {
-            sendCurrentState(watcher, type: type)
-        }
-        watchers[id] = watcher
-        return (id, channel)
-    }
-
-    /// A synthetic ADDED event for every object the watcher selects.
-    private func sendCurrentState(_ watcher: Watcher, type: ResourceType) {
-        for key in (objects[type.storageKey] ?? [:]).keys.sorted() {
-            if let object = objects[type.storageKey]?[key], matches(watcher, object) {
-                watcher.channel.send(watcher.encoder("ADDED", object))
-            }
-        }
-    }
-
-    public func stopWatch(_ id: UInt64) {
-        watchers.removeValue(forKey: id)?.channel.finish()
-    }
-
-    /// Shutdown: ends every watch, and every watch opened from now on at once. Clients re-watch
-    /// as soon as a stream ends; a watch opened after the first drop would otherwise keep the HTTP
-    /// server's graceful shutdown waiting for ever.
-    public func closeWatchesForShutdown() -> Int {
-        refusingWatches = true
-        return dropAllWatches()
-    }
-
-    /// Ends every open watch stream (fault injection, shutdown).
-    public func dropAllWatches() -> Int {
-        let count = watchers.count
-        for watcher in watchers.values { watcher.channel.finish() }
-        watchers.removeAll()
-        return count
-    }
-
-    public var watcherCount: Int { watchers.count }
-
-    /// Sends a BOOKMARK with the current resourceVersion to every watcher that asked for them.
-    public func sendBookmarks() {
-        for (id, watcher) in watchers where watcher.bookmarks {
-            let type = anyType(storageKey: watcher.storageKey)
-            let object: JSONValue = ["kind": .string(type?.kind ?? ""), "apiVersion": .string(type?.groupVersion ?? ""),
-                                     "metadata": ["resourceVersion": .string(String(revision))]]
-            if !watcher.channel.send(watcher.encoder("BOOKMARK", object)) { stopWatch(id) }
-        }
-    }
-
-    /// Forgets the event history: watches from any older resourceVersion get 410 Expired.
-    public func compactHistory() {
-        history.removeAll()
-        historyStart = 0
-        compactedRevision = revision
-    }
-
-    private func matches(_ watcher: Watcher, _ object: JSONValue) -> Bool {
-        if let ns = watcher.namespace, object[path: ["metadata", "namespace"]]?.stringValue != ns { return false }
-        if let name = watcher.name, object[path: ["metadata", "name"]]?.stringValue != name { return false }
-        return watcher.labels.matches(object: object) && watcher.fields.matches(object: object)
-    }
-
-    private func historyEvents() -> [StoredEvent] {
-        Array(history[historyStart...]) + Array(history[..<historyStart])
-    }
-
-    /// Appends to the history ring and fans the event out, encoding it once per output format.
-    private func record(_ storageKey: String, _ type: String, _ object: JSONValue) {
-        let event = StoredEvent(revision: revision, storageKey: storageKey, type: type, object: object)
-        if history.count < configuration.historyLimit {
-            history.append(event)
-        } else {
-            compactedRevision = history[historyStart].revision
-            history[historyStart] = event
-            historyStart = (historyStart + 1) % history.count
-        }
-        var encoded: [String: [UInt8]] = [:]
-        var overflowed: [UInt64] = []
-        for (id, watcher) in watchers where watcher.storageKey == storageKey && matches(watcher, object) {
-            let bytes: [UInt8]
-            if let cached = encoded[watcher.formatKey] {
-                bytes = cached
-            } else {
-                bytes = watcher.encoder(type, object)
-                encoded[watcher.formatKey] = bytes
-            }
-            if !watcher.channel.send(bytes) { overflowed.append(id) }
-        }
-        for id in overflowed { stopWatch(id) }
-    }
-
-    // MARK: Persistence
-
-    /// A snapshot of every object and the resourceVersion counter, or nil when nothing changed.
-    public func snapshotIfDirty() -> [UInt8]? {
-        guard dirty else { return nil }
-        dirty = false
-        var all: [JSONValue] = []
-        for storageKey in objects.keys.sorted() {
-            for key in (objects[storageKey] ?? [:]).keys.sorted() {
-                if let object = objects[storageKey]?[key] {
-                    all.append(["storageKey": .string(storageKey), "object": object])
-                }
-            }
-        }
-        let snapshot: JSONValue = ["revision": .int(revision), "objects": .array(all)]
-        return snapshot.serialized(sortedKeys: false)
-    }
-
-    /// Restores a snapshot taken by `snapshotIfDirty` (CRDs first, so their types are served).
-    public func restore(_ bytes: [UInt8]) throws {
-        let snapshot = try JSONValue.parse(bytes)
-        guard let rev = snapshot["revision"]?.intValue, let entries = snapshot["objects"]?.arrayValue else {
-            throw APIError.badRequest("snapshot is missing revision or objects")
-        }
-        objects.removeAll()
-        dependents.removeAll()
-        for entry in entries {
-            guard let storageKey = entry["storageKey"]?.stringValue, let object = entry["object"] else { continue }
-            let name = object[path: ["metadata", "name"]]?.stringValue ?? ""
-            objects[storageKey, default: [:]][Self.key(object[path: ["metadata", "namespace"]]?.stringValue, name)] = object
-            if storageKey == BuiltinResources.crdStorageKey, let served = try? ResourceType.from(crd: object) {
-                register(crdName: name, types: served)
-            }
-        }
-        for (storageKey, entries) in objects {
-            guard let type = anyType(storageKey: storageKey) else { continue }
-            for object in entries.values { put(type, object) }
-        }
-        revision = rev
-        compactedRevision = rev
-        history.removeAll()
-        historyStart = 0
-        dirty = false
-    }
-
-    // MARK: Helpers
-
-    static func specChanged(_ old: JSONValue, _ new: JSONValue, hasStatus: Bool) -> Bool {
-        var a = old.objectValue ?? [:]
-        var b = new.objectValue ?? [:]
-        for key in ["metadata", "status"] where key == "metadata" || hasStatus {
-            a.removeValue(forKey: key)
-            b.removeValue(forKey: key)
-        }
-        return a != b
-    }
-
-    /// DNS-1123 subdomain check, the rule most kinds use for names.
-    static func nameProblem(_ name: String) -> String? {
-        if name.isEmpty { return "Required value: name or generateName is required" }
-        if name.utf8.count > 253 { return "Invalid value: \"\(name)\": must be no more than 253 characters" }
-        let ok = name.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 46 }
-        let edges = name.first.map { $0.isLetter || $0.isNumber } == true && name.last.map { $0.isLetter || $0.isNumber } == true
-        if !ok || !edges {
-            return "Invalid value: \"\(name)\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-                + "characters, '-' or '.', and must start and end with an alphanumeric character"
-        }
-        return nil
-    }
-
-    static func newUID() -> String { UUID().uuidString.lowercased() }
-
-    static func randomSuffix() -> String {
-        let alphabet = Array("bcdfghjklmnpqrstvwxz2456789")
-        return String((0..<5).map { _ in alphabet.randomElement() ?? "x" })
-    }
-
-    static func now() -> String { rfc3339(Date()) }
-
-    static func rfc3339(_ date: Date) -> String {
-        var time = time_t(date.timeIntervalSince1970)
-        var parts = tm()
-        gmtime_r(&time, &parts)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1,
-                      Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec))
     }
 }

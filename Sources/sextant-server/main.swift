@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import SextantServing
 import SextantServingGRPC
+import SextantRevision
 import SextantVersion
 import ServiceLifecycle
 

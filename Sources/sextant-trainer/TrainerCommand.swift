@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import SextantML
 import SextantMPI
+import SextantRevision
 import SextantVersion
 
 /// Exit codes (docs/trainer.md): the controller tells input errors from gate failures by these.

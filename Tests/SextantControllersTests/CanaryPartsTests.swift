@@ -183,7 +183,7 @@ private func version(_ name: String) -> ModelVersion {
         analysis.comparisons = [comparison, custom]
         r.spec.analysis = analysis
         // Prometheus as a function: the candidate-only metric has no series for fraud-v1.
-        let analysisRun = RolloutAnalysis(settings: ControllerSettings(prometheusAddress: "http://prometheus.test"), query: { _, _, promql in
+        let analysisRun = RolloutAnalysis(settings: ControllerSettings(prometheusAddress: "http://prometheus.test"), query: { _, promql in
             if promql.contains("candidate_only") { return promql.contains("fraud-v1") ? .noData : .value(500) }
             return promql.contains("5..") ? .value(990) : .value(1000)
         })

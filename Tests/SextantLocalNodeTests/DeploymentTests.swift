@@ -120,7 +120,7 @@ import Testing
             guard let pod = try await h.pods(ownedBy: uid).first,
                   let status = pod[path: ["status", "containerStatuses"]]?[0] else { return nil }
             return (status["restartCount"]?.intValue ?? 0) >= 1
-                && status[path: ["state", "waiting", "reason"]] == "CrashLoopBackOff" ? pod : nil
+                && status[path: ["state", "waiting", "reason"]] == "CrashLoopBackOff" ? pod : JSONValue?.none  // not `nil`: JSONValue is nil-literal-expressible (.null)
         }
         let status = try #require(pod[path: ["status", "containerStatuses"]]?[0])
         #expect(status[path: ["lastState", "terminated", "exitCode"]] == 1)
