@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The local environment and its demo, from the repository alone (nothing beside it is read):
-# the development API server with Sextant's CRDs (crds/) and the project's own Istio and Gateway
-# API CRDs (hack/local-crds/), a local node in the same process that runs sextant-trainer and
+# the development API server with Sextant's CRDs (crds/), the project's own Istio and Gateway
+# API CRDs and the MPI Operator's MPIJob CRD (hack/local-crds/), a local node in the same process that runs sextant-trainer and
 # sextant-server Pods as local processes (docs/local-node.md), a Prometheus, sextant-controller,
 # and hack/demo-traffic.py standing in for the mesh (steady traffic split as the VirtualService
 # says, and Prometheus' discovery of the server Pods).
@@ -11,12 +11,17 @@
 # fraud-v2 goes 20 % → 50 % → promoted, each step held until an analysis of its own success rate and
 # p99 latency in Prometheus passes (SEXTANT_DEMO_STEP_SECONDS, default 25 s). Every change is printed.
 #
-# Usage: hack/run-local.sh [--exit] [--examples] [--delta]
+# The controller runs with --mpi-jobs: a TrainingJob with spec.workers > 1 runs as an MPIJob, which
+# the local node runs with Open MPI's mpirun, one rank per process (docs/local-node.md).
+#
+# Usage: hack/run-local.sh [--exit] [--examples] [--delta | --workers]
 #   --exit      stop everything once fraud-v2 is promoted (exit 1 if it is not, or if the model
 #               does not answer); for CI and scripts
 #   --delta     train from a Delta Lake table at a pinned version instead of the CSV
 #               (hack/demo-data.py --delta, manifests/examples/local/trainingjob-delta.yaml;
 #               needs the deltalake package from hack/requirements-test.txt)
+#   --workers   train on 2 MPI ranks (spec.workers: 2, manifests/examples/local/trainingjob-workers.yaml;
+#               needs Open MPI's mpirun, hack/apt-packages.txt); the model is the one of 1 worker
 #   --examples  also apply manifests/examples/*.yaml (they point at S3 and images in a registry:
 #               with the controller running, their trainers fail and their servers crash-loop)
 # Environment: SEXTANT_DEMO_STEP_SECONDS (25), SEXTANT_PORT (API server, 6443; 0 picks one),
@@ -34,7 +39,8 @@ for arg in "$@"; do
         --exit) EXIT=1 ;;
         --examples) EXAMPLES=1 ;;
         --delta) TRAININGJOB=trainingjob-delta ;;
-        *) echo "usage: hack/run-local.sh [--exit] [--examples] [--delta]" >&2; exit 64 ;;
+        --workers) TRAININGJOB=trainingjob-workers ;;
+        *) echo "usage: hack/run-local.sh [--exit] [--examples] [--delta | --workers]" >&2; exit 64 ;;
     esac
 done
 STEP="${SEXTANT_DEMO_STEP_SECONDS:-25}"
@@ -128,7 +134,7 @@ done
 if [ "$CONTROLLER_PORT" = 0 ]; then METRICS=0; HEALTH=0
 else METRICS="127.0.0.1:$CONTROLLER_PORT"; HEALTH="127.0.0.1:$((CONTROLLER_PORT + 1))"; fi
 "$BINDIR/sextant-controller" --kubeconfig "$KUBECONFIG" --leader-elect=false --prometheus-url "http://127.0.0.1:$PROM_PORT" \
-    --metrics-bind-address "$METRICS" --metrics-secure=false --health-probe-bind-address "$HEALTH" > .tmp/controller.log 2>&1 &
+    --mpi-jobs --metrics-bind-address "$METRICS" --metrics-secure=false --health-probe-bind-address "$HEALTH" > .tmp/controller.log 2>&1 &
 pids+=($!)
 
 # Namespaces first (apply: the development API server accepts JSON and YAML bodies, not the
@@ -142,7 +148,7 @@ if [ "$EXAMPLES" = 1 ]; then kubectl apply -f manifests/examples/; fi
 
 # The demo, afresh (the API server keeps its objects in .tmp/apiserver between runs), with
 # @DEMO_DIR@ replaced by the absolute local path the trainer and server processes use.
-kubectl delete trainingjobs,canaryrollouts,modelversions,virtualservices,destinationrules,deployments,jobs,pods \
+kubectl delete trainingjobs,canaryrollouts,modelversions,virtualservices,destinationrules,deployments,mpijobs,jobs,pods \
     --all -n "$NS" --ignore-not-found --timeout=30s >/dev/null
 python3 hack/demo-data.py .tmp/demo/fraud.csv
 if [ "$TRAININGJOB" = trainingjob-delta ]; then python3 hack/demo-data.py --delta .tmp/demo/fraud-delta; fi

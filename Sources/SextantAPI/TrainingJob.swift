@@ -323,7 +323,16 @@ public struct PrometheusEndpoint: Codable, Sendable, Hashable {
     /// Base URL such as `http://prometheus.monitoring:9090`; default: the controller's `--prometheus-url`.
     public var address: String?
     public var timeout: String?
-    public init(address: String? = nil) { self.address = address }
+    /// A Secret in the resource's namespace with the credentials and the CA (docs/canary.md#prometheus-over-https):
+    /// `token` (bearer) or `username` and `password` (basic), and `ca.crt` (PEM) to verify the server.
+    public var secretRef: SecretReference?
+    /// Skips verifying the server's certificate. Off by default and never implied; a CA in the Secret
+    /// or the controller's `--prometheus-ca-file` is the way to trust a private CA.
+    public var insecureSkipVerify: Bool?
+    public init(address: String? = nil, secretRef: SecretReference? = nil) {
+        self.address = address
+        self.secretRef = secretRef
+    }
 }
 
 public struct RetrainCondition: Codable, Sendable, Hashable {

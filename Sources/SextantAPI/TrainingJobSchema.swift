@@ -250,6 +250,9 @@ extension Schema {
         "address": .string("Base URL of the Prometheus HTTP API. Default: the controller's `--prometheus-url`.",
                            pattern: "^https?://.+$", sample: "http://prometheus.monitoring:9090"),
         "timeout": .duration("Timeout of one query.", default: "10s"),
+        "secretRef": .secretReference.withDescription(
+            "A Secret in this namespace with `token` (bearer) or `username` and `password` (basic auth), and optionally `ca.crt` (PEM CA bundle that verifies the server)."),
+        "insecureSkipVerify": .boolean("Skip verifying the server's TLS certificate (never implied; prefer `ca.crt` in the Secret or the controller's `--prometheus-ca-file`)."),
     ])
 
     public func withDescription(_ text: String) -> Schema {

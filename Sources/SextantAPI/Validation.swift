@@ -243,6 +243,7 @@ extension TrainingJob {
             c.duration(r.interval, "spec.retrainOn.interval")
             c.duration(r.cooldown, "spec.retrainOn.cooldown")
             c.duration(r.prometheus?.timeout, "spec.retrainOn.prometheus.timeout")
+            if let ref = r.prometheus?.secretRef { c.name(ref.name, "spec.retrainOn.prometheus.secretRef.name") }
             c.require(!r.conditions.isEmpty, "spec.retrainOn.conditions", .required, "needs at least one condition")
             c.unique(r.conditions.map(\.name), "spec.retrainOn.conditions")
             for (i, cond) in r.conditions.enumerated() {
@@ -403,6 +404,7 @@ extension CanaryRollout {
             c.range(a.failureLimit, "spec.analysis.failureLimit", 1, 100)
             c.range(a.consecutiveErrorLimit, "spec.analysis.consecutiveErrorLimit", 1, 100)
             c.duration(a.prometheus?.timeout, "spec.analysis.prometheus.timeout")
+            if let ref = a.prometheus?.secretRef { c.name(ref.name, "spec.analysis.prometheus.secretRef.name") }
             let metrics = a.metrics ?? []
             c.unique(metrics.map(\.name), "spec.analysis.metrics")
             let background = a.background?.metrics ?? []

@@ -22,7 +22,7 @@ public func addCanaryRolloutController(to manager: Manager, settings: Controller
     let servingDeployments = manager.informer(resource: RolloutServing.deployments, as: ServingDeployment.self)
     let reconciler = CanaryRolloutReconciler(
         client: manager.client, settings: settings, rollouts: rollouts.cache, modelVersions: modelVersions.cache,
-        deployments: deployments.cache, servingDeployments: servingDeployments.cache, analysis: analysis ?? RolloutAnalysis(settings: settings),
+        deployments: deployments.cache, servingDeployments: servingDeployments.cache, analysis: analysis ?? RolloutAnalysis(settings: settings, readSecret: PrometheusTargets.reader(manager.client)),
         events: manager.eventRecorder(),
         notifier: Notifier(client: manager.client, events: manager.eventRecorder(), policy: settings.notificationDelivery),
         logger: logger)

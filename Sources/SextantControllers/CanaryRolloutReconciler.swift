@@ -16,9 +16,8 @@ public struct CanaryRolloutReconciler: Reconciler {
     let settings: ControllerSettings
     let rollouts: Cache<DynamicObject>
     let modelVersions: Cache<DynamicObject>
-    let deployments: Cache<DynamicObject>
-    /// Every Deployment, slim (external serving reads readiness from here, woken by its watch).
-    let servingDeployments: Cache<ServingDeployment>?
+    /// The Deployments that serve the versions (beside the router, which routes to them).
+    let server: RolloutServer
     let router: TrafficRouter
     let analysis: RolloutAnalysis
     let webhooks: RolloutWebhooks
@@ -36,8 +35,8 @@ public struct CanaryRolloutReconciler: Reconciler {
         self.settings = settings
         self.rollouts = rollouts
         self.modelVersions = modelVersions
-        self.deployments = deployments
-        self.servingDeployments = servingDeployments
+        self.server = RolloutServer(client: client, serverImage: settings.serverImage, modelVersions: modelVersions,
+                                    deployments: deployments, servingDeployments: servingDeployments, logger: logger)
         self.router = TrafficRouter(client: client)
         self.analysis = analysis
         self.webhooks = webhooks
@@ -64,9 +63,9 @@ public struct CanaryRolloutReconciler: Reconciler {
         let now = settings.now()
         var status = rollout.status ?? CanaryRolloutStatus()
 
-        let serving = try await serve(rollout, status: status, now: now)
+        let serving = try await server.serve(rollout, status: status, now: now)
         let routing = try await route(rollout, status: &status)
-        let stableUpdate = await stableUpdate(rollout, status: status)
+        let stableUpdate = await server.stableUpdate(rollout, status: status)
         let outcome = await decide(rollout, status: status, serving: serving, routing: routing, stableUpdate: stableUpdate,
                                    now: now)
 
@@ -92,7 +91,7 @@ public struct CanaryRolloutReconciler: Reconciler {
             stored = try await client.updateStatusIfChanged(original: stored, modified: routed)
         }
         // Serving readiness needs no timer: Deployments (owned, and the external ones) are watched.
-        _ = try await serve(stored, status: stored.status ?? CanaryRolloutStatus(), now: now)
+        _ = try await server.serve(stored, status: stored.status ?? CanaryRolloutStatus(), now: now)
         try await recordVersions(stored, now: now)
         await report(outcome, on: stored, now: now)
         await writeTransitionEvents(stored, now: now)
@@ -188,21 +187,6 @@ public struct CanaryRolloutReconciler: Reconciler {
         return .eligible(name)
     }
 
-    /// External serving while promoting: whether the user's stable Deployment runs the candidate.
-    func stableUpdate(_ rollout: CanaryRollout, status: CanaryRolloutStatus) async -> StableUpdateState {
-        guard let external = rollout.spec.serving.external,
-              CanaryMachine.resumed(status).phase == .promoting, let candidate = status.canaryVersion else { return .notApplicable }
-        let namespace = rollout.metadata.namespace ?? ""
-        let deployment: ServingDeployment?
-        if let cache = servingDeployments {
-            deployment = cache.get(namespace: namespace, name: external.stableDeployment)
-        } else {
-            deployment = try? await getDeployment(external.stableDeployment, namespace: namespace)
-                .flatMap { try? $0.decode(as: ServingDeployment.self) }
-        }
-        return RolloutServing.stableUpdate(of: deployment, external: external, candidate: candidate)
-    }
-
     // MARK: Route
 
     /// Makes the VirtualService route what the status asks; records the verified split in status.
@@ -228,116 +212,9 @@ public struct CanaryRolloutReconciler: Reconciler {
         }
     }
 
-    // MARK: Serve
-
-    /// Ensures the Deployments of the versions the status needs, scales the others down once
-    /// due, and returns whether the version being rolled out serves.
-    func serve(_ rollout: CanaryRollout, status: CanaryRolloutStatus, now: Date) async throws -> ServingState {
-        let namespace = rollout.metadata.namespace ?? ""
-        let rolloutName = rollout.metadata.name ?? ""
-        let needed = CanaryMachine.versionsToServe(status: status)
-        let scaleDownDue = status.scaleDownTime.flatMap(KubeTime.parse).map { now >= $0 } ?? true
-
-        if let external = rollout.spec.serving.external {
-            let canaryObject = try await externalDeployment(external.canaryDeployment, namespace: namespace)
-            let replicas = canaryObject?["spec"]?["replicas"]?.intValue
-            if CanaryMachine.isActive(status), replicas == 0, external.scaleDown == true {
-                let stable = try await externalDeployment(external.stableDeployment, namespace: namespace)
-                let target = max(1, stable?["spec"]?["replicas"]?.intValue ?? 1)
-                try await scale(external.canaryDeployment, namespace: namespace, to: target)
-            } else if !CanaryMachine.isActive(status), scaleDownDue, external.scaleDown == true, (replicas ?? 0) > 0 {
-                try await scale(external.canaryDeployment, namespace: namespace, to: 0)
-            }
-            guard CanaryMachine.isActive(status) else { return .ready }
-            return RolloutServing.readiness(of: canaryObject, name: external.canaryDeployment)
-        }
-
-        let owned = deployments.list(labels: [SextantLabel.canaryRollout: rolloutName], namespace: namespace)
-        for version in needed.sorted() {
-            guard let object = modelVersions.get(namespace: namespace, name: version),
-                  let mv = try? object.raw.decode(as: ModelVersion.self) else { continue }
-            let desired = try RolloutServing.deployment(for: rollout, version: mv, image: settings.serverImage)
-            try await ensure(desired, namespace: namespace)
-        }
-        for deployment in owned {
-            guard let version = deployment.metadata.labels?[SextantLabel.modelVersion], !needed.contains(version),
-                  scaleDownDue, (deployment.raw["spec"]?["replicas"]?.intValue ?? 1) > 0,
-                  let name = deployment.metadata.name else { continue }
-            try await scale(name, namespace: namespace, to: 0)
-            logger.info("scaled down \(namespace)/\(name): \(version) no longer serves for \(rolloutName)")
-        }
-        guard CanaryMachine.isActive(status), let canary = status.canaryVersion else { return .ready }
-        let name = RolloutServing.deploymentName(rollout: rolloutName, version: canary)
-        guard modelVersions.get(namespace: namespace, name: canary) != nil else {
-            return .notReady("ModelVersion \(canary) not found")
-        }
-        return RolloutServing.readiness(of: deployments.get(namespace: namespace, name: name)?.raw, name: name)
-    }
-
-    /// Creates the Deployment, or updates it when Sextant's part of it changed (by fingerprint,
-    /// so server-side defaults never cause a write).
-    func ensure(_ desired: JSONValue, namespace: String) async throws {
-        guard let name = desired["metadata"]?["name"]?.stringValue, let spec = desired["spec"] else { return }
-        let fingerprint = Self.fingerprint(spec)
-        var object = desired
-        object["metadata"]?["annotations"] = [Self.specHashAnnotation: .string(fingerprint)]
-        guard let existing = deployments.get(namespace: namespace, name: name) else {
-            do {
-                _ = try await client.send(method: "POST", path: RolloutServing.deployments.path(namespace: namespace),
-                                          body: Data(object.serialized()))
-            } catch let error as KubeError where error.reason == .alreadyExists {
-                // Created by an earlier pass whose watch event has not arrived yet.
-            }
-            return
-        }
-        // Replicas are compared too: a version scaled to 0 earlier (rolled back, then retried) serves again.
-        if existing.metadata.annotations?[Self.specHashAnnotation] == fingerprint,
-           existing.raw["spec"]?["replicas"] == spec["replicas"] { return }
-        let patch: JSONValue = [
-            "metadata": ["annotations": [Self.specHashAnnotation: .string(fingerprint)],
-                         "resourceVersion": .string(existing.metadata.resourceVersion ?? "")],
-            "spec": desired["spec"] ?? [:],
-        ]
-        _ = try await client.send(method: "PATCH", path: RolloutServing.deployments.path(namespace: namespace, name: name),
-                                  body: Data(patch.serialized()), contentType: "application/merge-patch+json")
-    }
-
-    func scale(_ name: String, namespace: String, to replicas: Int64) async throws {
-        let patch: JSONValue = ["spec": ["replicas": .int(replicas)]]
-        _ = try await client.send(method: "PATCH", path: RolloutServing.deployments.path(namespace: namespace, name: name),
-                                  body: Data(patch.serialized()), contentType: "application/merge-patch+json")
-    }
-
-    /// A user's Deployment from the watch cache (a GET when the reconciler runs without one).
-    func externalDeployment(_ name: String, namespace: String) async throws -> JSONValue? {
-        if let cache = servingDeployments { return cache.get(namespace: namespace, name: name)?.json }
-        return try await getDeployment(name, namespace: namespace)
-    }
-
-    func getDeployment(_ name: String, namespace: String) async throws -> JSONValue? {
-        do {
-            return try JSONValue.decode(try await client.send(method: "GET",
-                                                              path: RolloutServing.deployments.path(namespace: namespace, name: name)))
-        } catch let error as KubeError where error.reason == .notFound {
-            return nil
-        }
-    }
-
     /// `SEXTANT_FAILPOINT` (crash tests only): `kill-after-rollback-commit` SIGKILLs the process
     /// right after it commits a status that newly reads `RolledBack`.
     static let failpoint = ProcessInfo.processInfo.environment["SEXTANT_FAILPOINT"]
-
-    static let specHashAnnotation = SextantGroup.labelPrefix + "spec-hash"
-
-    /// FNV-1a over the canonical JSON: stable across processes (Swift's Hasher is seeded).
-    static func fingerprint(_ value: JSONValue) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in value.serialized(sortedKeys: true) {
-            hash ^= UInt64(byte)
-            hash &*= 0x100_0000_01b3
-        }
-        return String(hash, radix: 16)
-    }
 
     // MARK: Records
 

@@ -9,29 +9,34 @@ import SextantTransport
 /// Runs a rollout's analysis: every metric's PromQL against Prometheus, and every `Rollout`
 /// webhook as a check. Never throws: each failure becomes a measurement with outcome `Error`.
 public struct RolloutAnalysis: Sendable {
-    public typealias Query = @Sendable (_ address: String, _ timeout: Duration, _ promql: String) async -> MetricAnswer
+    public typealias Query = @Sendable (_ target: PrometheusTarget, _ promql: String) async -> MetricAnswer
 
     /// A query answering one series per histogram bucket: `le` → value.
-    public typealias BucketQuery = @Sendable (_ address: String, _ timeout: Duration, _ promql: String) async
+    public typealias BucketQuery = @Sendable (_ target: PrometheusTarget, _ promql: String) async
         -> Result<[Double: Double], AnalysisQueryError>
 
     let settings: ControllerSettings
     let query: Query
     let buckets: BucketQuery
     let webhooks: RolloutWebhooks
+    let targets: PrometheusTargets
 
+    /// `readSecret` reads the Secrets `spec.analysis.prometheus.secretRef` names (the controller's
+    /// client; tests without such Secrets keep the default, which finds none).
     public init(settings: ControllerSettings, query: @escaping Query = RolloutAnalysis.prometheus,
-                buckets: @escaping BucketQuery = RolloutAnalysis.prometheusBuckets, webhooks: RolloutWebhooks = RolloutWebhooks()) {
+                buckets: @escaping BucketQuery = RolloutAnalysis.prometheusBuckets, webhooks: RolloutWebhooks = RolloutWebhooks(),
+                readSecret: @escaping PrometheusTargets.SecretReader = { _, _ in nil }) {
         self.settings = settings
         self.query = query
         self.buckets = buckets
         self.webhooks = webhooks
+        self.targets = PrometheusTargets(settings: settings, readSecret: readSecret)
     }
 
     /// An instant query through `SextantPrometheus` whose series are told apart by `le`.
-    public static let prometheusBuckets: BucketQuery = { address, timeout, promql in
+    public static let prometheusBuckets: BucketQuery = { target, promql in
         do {
-            switch try await PrometheusClient(address: address, timeout: timeout).query(promql) {
+            switch try await target.client().query(promql) {
             case .vector(let samples):
                 var out: [Double: Double] = [:]
                 for sample in samples {
@@ -50,9 +55,9 @@ public struct RolloutAnalysis: Sendable {
     }
 
     /// An instant query through `SextantPrometheus`.
-    public static let prometheus: Query = { address, timeout, promql in
+    public static let prometheus: Query = { target, promql in
         do {
-            switch try await PrometheusClient(address: address, timeout: timeout).singleValue(promql) {
+            switch try await target.client().singleValue(promql) {
             case .value(let v): return .value(v)
             case .noData: return .noData
             }
@@ -67,8 +72,8 @@ public struct RolloutAnalysis: Sendable {
         let variables = AnalysisVariables(
             namespace: rollout.metadata.namespace ?? "", name: rollout.metadata.name ?? "", model: spec.modelName,
             stable: stable, canary: canary, interval: spec.analysis?.interval ?? "1m")
-        let address = spec.analysis?.prometheus?.address ?? settings.prometheusAddress
-        let timeout = spec.analysis?.prometheus?.timeout.flatMap { try? GoDuration.parse($0) } ?? settings.prometheusTimeout
+        let target = await targets.resolve(spec.analysis?.prometheus, namespace: rollout.metadata.namespace ?? "",
+                                           field: "spec.analysis.prometheus")
         let metrics = spec.analysis?.metrics ?? []
 
         var results = await withTaskGroup(of: (Int, SextantAPI.Measurement).self) { group in
@@ -80,11 +85,10 @@ public struct RolloutAnalysis: Sendable {
                     } catch {
                         return (index, AnalysisEvaluation.measure(metric, query: metric.query, answer: .error("bad query template: \(error)"), time: time))
                     }
-                    guard let address else {
-                        return (index, AnalysisEvaluation.measure(metric, query: promql, answer: .error(
-                            "no Prometheus address: set spec.analysis.prometheus.address or the controller's --prometheus-url"), time: time))
+                    guard case .success(let target) = target else {
+                        return (index, AnalysisEvaluation.measure(metric, query: promql, answer: .error(target.problem), time: time))
                     }
-                    let answer = await query(address, timeout, promql)
+                    let answer = await query(target, promql)
                     return (index, AnalysisEvaluation.measure(metric, query: promql, answer: answer, time: time))
                 }
             }
@@ -100,11 +104,11 @@ public struct RolloutAnalysis: Sendable {
                 scope.interval = SequentialComparison.window(since: rollout.status?.rolloutStartTime.flatMap(KubeTime.parse),
                                                              now: now, minimum: minimum)
             }
-            results.append(await compare(comparison, field: "spec.analysis.comparisons[\(index)]", variables: scope, address: address,
-                                         timeout: timeout, time: time))
+            results.append(await compare(comparison, field: "spec.analysis.comparisons[\(index)]", variables: scope, target: target,
+                                         time: time))
         }
         if let shift = spec.analysis?.predictionShift {
-            results.append(await predictionShift(shift, variables: variables, address: address, timeout: timeout, time: time))
+            results.append(await predictionShift(shift, variables: variables, target: target, time: time))
         }
         let checks = (spec.webhooks ?? []).filter { $0.type == .rollout }
         if !checks.isEmpty {
@@ -121,8 +125,8 @@ public struct RolloutAnalysis: Sendable {
 extension RolloutAnalysis {
     /// One comparison: its success and total queries for the stable version and the candidate
     /// (four instant queries, concurrently), judged by `CanaryComparison`.
-    func compare(_ metric: ComparisonMetric, field: String, variables: AnalysisVariables, address: String?, timeout: Duration,
-                 time: String) async -> SextantAPI.Measurement {
+    func compare(_ metric: ComparisonMetric, field: String, variables: AnalysisVariables,
+                 target: Result<PrometheusTarget, PrometheusTargetError>, time: String) async -> SextantAPI.Measurement {
         let stableQueries: (successes: String, total: String)
         let canaryQueries: (successes: String, total: String)
         do {
@@ -134,14 +138,14 @@ extension RolloutAnalysis {
                                               canary: (failed, failed), time: time)
         }
         let shown = "\(canaryQueries.successes) / \(canaryQueries.total) vs stable"
-        guard let address else {
-            let missing = MetricAnswer.error("no Prometheus address: set spec.analysis.prometheus.address or the controller's --prometheus-url")
+        guard case .success(let target) = target else {
+            let missing = MetricAnswer.error(target.problem)
             return AnalysisEvaluation.measure(metric, query: shown, stable: (missing, missing), canary: (missing, missing), time: time)
         }
         let queries = [stableQueries.successes, stableQueries.total, canaryQueries.successes, canaryQueries.total]
         let answers = await withTaskGroup(of: (Int, MetricAnswer).self) { group in
             for (index, promql) in queries.enumerated() {
-                group.addTask { (index, await query(address, timeout, promql)) }
+                group.addTask { (index, await query(target, promql)) }
             }
             var out = [MetricAnswer](repeating: .noData, count: queries.count)
             for await (index, answer) in group { out[index] = answer }
@@ -154,8 +158,8 @@ extension RolloutAnalysis {
 
 extension RolloutAnalysis {
     /// The shadow stage's prediction comparison: both versions' score histograms, judged by PSI.
-    func predictionShift(_ check: PredictionShiftCheck, variables: AnalysisVariables, address: String?, timeout: Duration,
-                         time: String) async -> SextantAPI.Measurement {
+    func predictionShift(_ check: PredictionShiftCheck, variables: AnalysisVariables,
+                         target: Result<PrometheusTarget, PrometheusTargetError>, time: String) async -> SextantAPI.Measurement {
         let stableQuery: String, canaryQuery: String
         do {
             stableQuery = try PredictionShift.query(version: variables.stable, interval: check.interval, variables)
@@ -164,13 +168,12 @@ extension RolloutAnalysis {
             let failed = Result<[Double: Double], AnalysisQueryError>.failure(AnalysisQueryError("bad query template: \(error)"))
             return PredictionShift.measure(check, query: PredictionShift.queryTemplate, stable: failed, canary: failed, time: time)
         }
-        guard let address else {
-            let missing = Result<[Double: Double], AnalysisQueryError>.failure(AnalysisQueryError(
-                "no Prometheus address: set spec.analysis.prometheus.address or the controller's --prometheus-url"))
+        guard case .success(let target) = target else {
+            let missing = Result<[Double: Double], AnalysisQueryError>.failure(AnalysisQueryError(target.problem))
             return PredictionShift.measure(check, query: canaryQuery, stable: missing, canary: missing, time: time)
         }
-        async let stable = buckets(address, timeout, stableQuery)
-        async let canary = buckets(address, timeout, canaryQuery)
+        async let stable = buckets(target, stableQuery)
+        async let canary = buckets(target, canaryQuery)
         return PredictionShift.measure(check, query: canaryQuery, stable: await stable, canary: await canary, time: time)
     }
 }

@@ -11,6 +11,12 @@ public struct ControllerSettings: Sendable {
     public var serverImage: String
     /// Timeout of one PromQL query when a resource sets none.
     public var prometheusTimeout: Duration
+    /// `--prometheus-ca-file`: PEM CA bundle that verifies HTTPS Prometheus servers (besides the
+    /// system's), for endpoints whose Secret has no `ca.crt` of its own.
+    public var prometheusCAFile: String?
+    /// `--prometheus-bearer-token-file`: bearer token for the `--prometheus-url` Prometheus, read
+    /// before each query (a projected, rotated token keeps working).
+    public var prometheusBearerTokenFile: String?
     /// The wall clock. Tests move it; every timer is computed from timestamps in status and this.
     public var now: @Sendable () -> Date
     /// `--mlflow-tracking-uri`: report finished training runs to this MLflow tracking server

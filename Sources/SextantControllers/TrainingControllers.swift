@@ -7,13 +7,13 @@ import SextantKubeTypes
 import SextantOperator
 import SextantPrometheus
 
-/// Runs one retrain query: Prometheus address, timeout, rendered PromQL → what it returned.
-public typealias RetrainQuery = @Sendable (_ address: String, _ timeout: Duration, _ promql: String) async -> RetrainObservation
+/// Runs one retrain query: the Prometheus to ask, rendered PromQL → what it returned.
+public typealias RetrainQuery = @Sendable (_ target: PrometheusTarget, _ promql: String) async -> RetrainObservation
 
 /// The default `RetrainQuery`: an instant query through `SextantPrometheus`.
-public let prometheusRetrainQuery: RetrainQuery = { address, timeout, promql in
+public let prometheusRetrainQuery: RetrainQuery = { target, promql in
     do {
-        switch try await PrometheusClient(address: address, timeout: timeout).singleValue(promql) {
+        switch try await target.client().singleValue(promql) {
         case .value(let v): return v.isNaN ? .noData : .value(v)
         case .noData: return .noData
         }

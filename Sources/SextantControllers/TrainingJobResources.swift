@@ -107,11 +107,12 @@ enum TrainingResources {
         return podSpec
     }
 
-    /// Metadata of a run's Job or MPIJob: the run's labels, the TrainingJob as controller, the
-    /// trainer image (read back into the ModelVersion's lineage).
+    /// Metadata of a run's Job or MPIJob: the run's labels and Kueue's from the TrainingJob, the
+    /// TrainingJob as controller, the trainer image (read back into the ModelVersion's lineage).
     static func workloadMetadata(_ tj: TrainingJob, run: String, settings: ControllerSettings) throws -> JSONValue {
+        let own = labels(trainingJob: tj.metadata.name ?? "", run: run, model: tj.spec.modelName)
         var meta = ObjectMeta(name: run, namespace: tj.metadata.namespace,
-                              labels: labels(trainingJob: tj.metadata.name ?? "", run: run, model: tj.spec.modelName))
+                              labels: own.merging(TrainingQueue.workloadLabels(tj.metadata.labels)) { ours, _ in ours })
         try meta.setControllerReference(ownerReference(tj))
         var metaJSON = try JSONValue(encoding: meta)
         metaJSON["annotations"] = [SextantGroup.labelPrefix + "trainer-image": .string(image(tj, settings: settings))]
@@ -134,9 +135,14 @@ enum TrainingResources {
         ]
         jobSpec["activeDeadlineSeconds"] = policy?.activeDeadlineSeconds.map(JSONValue.int)
         jobSpec["ttlSecondsAfterFinished"] = policy?.ttlSecondsAfterFinished.map { .int(Int64($0)) }
-        if policy?.suspend == true { jobSpec["suspend"] = true }
+        if createSuspended(tj) { jobSpec["suspend"] = true }
         return ["apiVersion": "batch/v1", "kind": "Job", "metadata": try workloadMetadata(tj, run: run, settings: settings),
                 "spec": .object(jobSpec)]
+    }
+
+    /// A new workload starts suspended when the TrainingJob is, or when Kueue admits it.
+    static func createSuspended(_ tj: TrainingJob) -> Bool {
+        TrainingQueue.createSuspended(userSuspended: tj.spec.runPolicy?.suspend == true, queue: TrainingQueue.queue(labels: tj.metadata.labels))
     }
 
     // MARK: Reading Jobs and Pods
@@ -147,8 +153,10 @@ enum TrainingResources {
         }
     }
 
-    /// What the Job and its Pods say about the run.
-    static func observe(job: DynamicObject, pods: [DynamicObject], workload: RunWorkload = .job) -> JobObservation {
+    /// What the Job and its Pods say about the run: `pods` report the trainer (the Job's, the
+    /// MPIJob's launcher), `workers` are an MPIJob's Worker Pods.
+    static func observe(job: DynamicObject, pods: [DynamicObject], workers: [DynamicObject] = [],
+                        workload: RunWorkload = .job) -> JobObservation {
         var o = JobObservation()
         o.complete = workload.isFinished(job) == true
         if let failed = condition(job, "Failed") {
@@ -168,7 +176,33 @@ enum TrainingResources {
                 }
             }
         }
+        if workload == .mpiJob {
+            o.launcherPod = ordered.last?.name
+            o.failedWorkers = workers.sorted { ($0.metadata.creationTimestamp ?? "", $0.name ?? "") < ($1.metadata.creationTimestamp ?? "", $1.name ?? "") }
+                .compactMap(workerFailure)
+        }
         return o
+    }
+
+    /// A Worker Pod's failure as the kubelet reports it: evicted, or a container terminated
+    /// OOMKilled or with a non-zero exit. A Pod being deleted (the operator cleaning up after the
+    /// launcher ended) is no evidence.
+    static func workerFailure(_ pod: DynamicObject) -> WorkerFailure? {
+        guard pod.metadata.deletionTimestamp == nil, let name = pod.name else { return nil }
+        let status = pod.raw["status"] ?? .object([:])
+        if status["reason"]?.stringValue == "Evicted" {
+            return WorkerFailure(pod: name, reason: "Evicted", message: status["message"]?.stringValue)
+        }
+        for cs in status["containerStatuses"]?.arrayValue ?? [] {
+            for state in [cs[path: ["state", "terminated"]], cs[path: ["lastState", "terminated"]]] {
+                guard let t = state, t.objectValue != nil else { continue }
+                let code = t["exitCode"]?.doubleValue.map { Int($0) }
+                let reason = t["reason"]?.stringValue
+                guard reason == "OOMKilled" || (code ?? 0) != 0 else { continue }
+                return WorkerFailure(pod: name, exitCode: code, reason: reason, message: t["message"]?.stringValue)
+            }
+        }
+        return nil
     }
 
     static func isFinished(_ job: DynamicObject) -> Bool? {

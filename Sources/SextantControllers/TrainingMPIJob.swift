@@ -56,7 +56,7 @@ enum TrainingMPIJob {
         ]
         runPolicy["activeDeadlineSeconds"] = policy?.activeDeadlineSeconds.map(JSONValue.int)
         runPolicy["ttlSecondsAfterFinished"] = policy?.ttlSecondsAfterFinished.map { .int(Int64($0)) }
-        if policy?.suspend == true { runPolicy["suspend"] = true }
+        if TrainingResources.createSuspended(tj) { runPolicy["suspend"] = true }
         let mpiSpec: [String: JSONValue] = [
             "slotsPerWorker": 1,
             "runLauncherAsWorker": true,

@@ -128,6 +128,11 @@ public struct JobObservation: Sendable, Equatable {
     public var failureMessage: String?
     /// The trainer container's terminated states, newest last.
     public var terminations: [ContainerTermination] = []
+    /// An MPIJob's launcher Pod (nil for a Job): the trainer's states above are its.
+    public var launcherPod: String?
+    /// An MPIJob's Worker Pods that failed (a container terminated non-zero or OOMKilled, or the
+    /// Pod evicted), oldest first; Pods being deleted are left out (the operator's clean-up).
+    public var failedWorkers: [WorkerFailure] = []
     public init(complete: Bool = false, failed: Bool = false, failureReason: String? = nil, failureMessage: String? = nil,
                 terminations: [ContainerTermination] = []) {
         self.complete = complete
@@ -135,6 +140,29 @@ public struct JobObservation: Sendable, Equatable {
         self.failureReason = failureReason
         self.failureMessage = failureMessage
         self.terminations = terminations
+    }
+}
+
+/// A Worker Pod of an MPIJob that failed, from its containers' terminated state or its Pod status.
+public struct WorkerFailure: Sendable, Equatable {
+    public var pod: String
+    public var exitCode: Int?
+    /// `OOMKilled`, `Error`, or the Pod's reason (`Evicted`).
+    public var reason: String?
+    public var message: String?
+    public init(pod: String, exitCode: Int? = nil, reason: String? = nil, message: String? = nil) {
+        self.pod = pod
+        self.exitCode = exitCode
+        self.reason = reason
+        self.message = message
+    }
+
+    /// `worker T-N-worker-1 OOMKilled (exit 137)`.
+    public var description: String {
+        var text = "worker \(pod) \(reason ?? "failed")"
+        if let exitCode { text += " (exit \(exitCode))" }
+        if let message, !message.isEmpty { text += ": " + TrainingOutcome.clip(message) }
+        return text
     }
 }
 
@@ -158,9 +186,10 @@ public struct RunOutcome: Sendable, Equatable {
 }
 
 public enum TrainingOutcome {
-    /// Classifies a finished Job, or returns nil while it is still running. Order of evidence:
-    /// OOMKilled (the kernel's verdict), the trainer's own summary, the exit code, then the Job's
-    /// condition (`DeadlineExceeded`, `BackoffLimitExceeded`).
+    /// Classifies a finished Job or MPIJob, or returns nil while it is still running. Order of
+    /// evidence: OOMKilled (the kernel's verdict, the launcher's then a worker's), the trainer's own
+    /// summary, the deadline, a failed worker (the cause of mpirun's exit), the exit code, then
+    /// the Job's condition (`BackoffLimitExceeded`).
     public static func classify(_ job: JobObservation) -> RunOutcome? {
         guard job.complete || job.failed else { return nil }
         let last = job.terminations.last
@@ -175,8 +204,13 @@ public enum TrainingOutcome {
         }
         if job.terminations.contains(where: { $0.reason == "OOMKilled" }) {
             return RunOutcome(result: .failed, reason: "OOMKilled",
-                              message: "the trainer was killed for exceeding its memory limit (OOMKilled); raise spec.pod.resources.limits.memory",
+                              message: (job.launcherPod.map { "launcher \($0): " } ?? "")
+                                + "the trainer was killed for exceeding its memory limit (OOMKilled); raise spec.pod.resources.limits.memory",
                               summary: summary)
+        }
+        if let worker = job.failedWorkers.first(where: { $0.reason == "OOMKilled" }) {
+            return RunOutcome(result: .failed, reason: "WorkerOOMKilled",
+                              message: worker.description + "; raise spec.pod.resources.limits.memory", summary: summary)
         }
         if let summary {
             switch (summary.status, summary.reason) {
@@ -193,7 +227,20 @@ public enum TrainingOutcome {
             return RunOutcome(result: .failed, reason: "DeadlineExceeded",
                               message: job.failureMessage ?? "the run exceeded spec.runPolicy.activeDeadlineSeconds", summary: summary)
         }
+        if let worker = job.failedWorkers.first {
+            return RunOutcome(result: .failed, reason: worker.reason == "Evicted" ? "WorkerEvicted" : "WorkerFailed",
+                              message: worker.description, summary: summary)
+        }
         let text = last?.message.map(clip)
+        if let launcher = job.launcherPod, ![2, 3].contains(last?.exitCode ?? 0) {
+            // mpirun's exit without a summary from rank 0: mpirun itself failed (SSH, a rank's
+            // signal); its log tail says why. Exits 2 and 3 are a rank's, passed through by mpirun.
+            var message = "launcher \(launcher) failed"
+            if let code = last?.exitCode { message += " (exit \(code))" }
+            if let reason = job.failureReason { message += "; MPIJob \(reason)" + (job.failureMessage.map { ": \($0)" } ?? "") }
+            if let text { message += "; log: \(text)" }
+            return RunOutcome(result: .failed, reason: "LauncherFailed", message: message, summary: summary)
+        }
         switch last?.exitCode {
         case 2?: return RunOutcome(result: .invalidInput, reason: "BadInput", message: text ?? "the trainer rejected its input (exit 2)", summary: summary)
         case 3?: return RunOutcome(result: .gateFailed, reason: "GateFailed", message: text ?? "a gate failed (exit 3)", summary: summary)
@@ -202,13 +249,13 @@ public enum TrainingOutcome {
         }
         let reason = job.failureReason ?? "Failed"
         var message = job.failureMessage ?? "the Job failed"
-        if let code = last?.exitCode { message += "; trainer exit code \(code)" }
+        if let code = last?.exitCode { message += job.launcherPod.map { "; launcher \($0) exit code \(code)" } ?? "; trainer exit code \(code)" }
         if let text { message += ": \(text)" }
         return RunOutcome(result: .failed, reason: reason, message: message, summary: summary)
     }
 
     /// Termination messages that are not a summary can be long logs: keep the tail, where the error is.
-    static func clip(_ text: String) -> String {
+    public static func clip(_ text: String) -> String {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         return trimmed.count > 512 ? "…" + String(trimmed.suffix(512)) : trimmed
     }

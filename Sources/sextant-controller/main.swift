@@ -51,6 +51,10 @@ struct SextantController: AsyncParsableCommand {
     var prometheusUrl: String?
     @Option(help: "Timeout of one Prometheus query when a resource sets none, in seconds.")
     var prometheusTimeoutSeconds: Double = 10
+    @Option(help: "PEM CA bundle that verifies HTTPS Prometheus servers (besides the system's), for endpoints whose secretRef has no ca.crt.")
+    var prometheusCaFile: String?
+    @Option(help: "File with a bearer token for --prometheus-url, read before each query (e.g. a projected ServiceAccount token).")
+    var prometheusBearerTokenFile: String?
     @Option(help: "The sextant-trainer image for TrainingJobs that name none.")
     var trainerImage: String = "ghcr.io/sextant-dev/sextant-trainer:latest"
     @Option(help: "The sextant-server image for managed serving that names none.")
@@ -90,6 +94,11 @@ struct SextantController: AsyncParsableCommand {
         if !metricsSecure, metricsCertDir != nil {
             throw ValidationError("--metrics-cert-dir needs --metrics-secure=true (plain HTTP uses no certificate)")
         }
+        for (flag, file) in [("--prometheus-ca-file", prometheusCaFile), ("--prometheus-bearer-token-file", prometheusBearerTokenFile)] {
+            if let file, !FileManager.default.isReadableFile(atPath: file) {
+                throw ValidationError("\(flag) \(file) cannot be read")
+            }
+        }
         if let prometheusUrl, !(prometheusUrl.hasPrefix("http://") || prometheusUrl.hasPrefix("https://")) {
             throw ValidationError("--prometheus-url '\(prometheusUrl)' must start with http:// or https://")
         }
@@ -127,6 +136,8 @@ struct SextantController: AsyncParsableCommand {
                                           prometheusTimeout: .milliseconds(Int64(prometheusTimeoutSeconds * 1000)),
                                           mlflowTrackingURI: mlflowTrackingUri, mlflowCredentials: .fromEnvironment())
         settings.mpiJobs = mpiJobs
+        settings.prometheusCAFile = prometheusCaFile
+        settings.prometheusBearerTokenFile = prometheusBearerTokenFile
         addTrainingControllers(to: manager, settings: settings, concurrency: concurrency)
         addCanaryRolloutController(to: manager, settings: settings, concurrency: concurrency)
         logger.info("starting", metadata: ["server": "\(config.server)", "namespace": "\(namespace.isEmpty ? "(all)" : namespace)",

@@ -21,13 +21,13 @@ import Testing
 
     /// Starts the environment and deploys `fraud-v1` as the first (stable) version.
     static func withStableV1(_ versions: [String: (success: Double, latency: Double)], inProcess: Bool = true,
-                             router: TestRouter = .istio) async throws -> CanaryEnvironment {
+                             router: TestRouter = .istio, comparisons: [ComparisonMetric]? = nil) async throws -> CanaryEnvironment {
         let env = try await CanaryEnvironment.start(versions: versions, gatewayCRDs: router.gatewayCRDs)
         try await router.createObjects(env)
         for (index, name) in versions.keys.sorted().enumerated() {
             try await env.createVersion(name, version: Int64(index + 1))
         }
-        try await env.createRollout(candidate: "fraud-v1", routing: router.routing)
+        try await env.createRollout(candidate: "fraud-v1", routing: router.routing, comparisons: comparisons)
         if inProcess { env.startController() }
         return env
     }
@@ -39,24 +39,37 @@ import Testing
         }
     }
 
-    @Test func healthyCandidateGoesThroughItsStepsAndIsPromoted() async throws {
+    /// The statistical comparison rides along on every router: real Prometheus series of both
+    /// versions, an equal candidate passes it and a failing one fails it.
+    static func comparison() -> ComparisonMetric {
+        var comparison = ComparisonMetric(name: "success-vs-stable", template: .successRate)
+        comparison.interval = "5s"
+        comparison.minSamples = 100
+        return comparison
+    }
+
+    /// Once per router (issue 18), on the real CRDs of each.
+    @Test(arguments: TestRouter.allCases)
+    func healthyCandidateGoesThroughItsStepsAndIsPromoted(router: TestRouter) async throws {
         guard try Self.toolsPresent() else { return }
-        let env = try await Self.withStableV1(["fraud-v1": Self.healthy, "fraud-v2": Self.healthy])
+        let env = try await Self.withStableV1(["fraud-v1": Self.healthy, "fraud-v2": Self.healthy], router: router,
+                                              comparisons: [Self.comparison()])
         defer { env.stopProcesses(); Task { await env.stop() } }
         try await Self.waitForStable(env, "fraud-v1")
-        let first = try await env.traffic()
+        let userSpec = try await router.userSpec(env)
+        let first = try await router.traffic(env)
         #expect(first.stable == 100 && first.canary == 0 && first.stableVersion == "fraud-v1")
 
         try await env.setCandidate("fraud-v2")
         var weights: [Int64] = []
         try await env.waitFor("fraud-v2 promoted", timeout: .seconds(60)) {
-            let t = try await env.traffic()
+            let t = try await router.traffic(env)
             if weights.last != t.canary { weights.append(t.canary) }
             let s = try await env.rollout().status
             return s?.phase == .succeeded && s?.stableVersion == "fraud-v2"
         }
         #expect(weights.filter { $0 != 0 } == [25, 50], "canary weights seen: \(weights)")
-        let end = try await env.traffic()
+        let end = try await router.traffic(env)
         #expect(end.stable == 100 && end.canary == 0)
         #expect(end.stableVersion == "fraud-v2", "the stable subset now selects the promoted version")
 
@@ -68,6 +81,10 @@ import Testing
         #expect(success?.query?.contains(#"namespace="ml-production""#) == true)
         #expect((success?.value ?? 0) > 0.95)
         #expect(status.conditions?.contains { $0.type == "Promoted" && $0.status == "True" } == true)
+        let compared = status.measurements?.first { $0.metric == "success-vs-stable" }
+        #expect(compared?.outcome == .pass && compared?.query?.contains(#"version="fraud-v2""#) == true,
+                "equal candidate vs stable: \(String(describing: compared))")
+        #expect(try await router.userSpec(env) == userSpec, "only the weights changed")
 
         try await env.waitFor("ModelVersion stages") {
             let v2 = try await env.modelVersion("fraud-v2").status?.phase
@@ -81,17 +98,21 @@ import Testing
         }
     }
 
-    @Test func failingCandidateIsRolledBackWithinOneInterval() async throws {
+    /// Once per router (issue 18), on the real CRDs of each.
+    @Test(arguments: TestRouter.allCases)
+    func failingCandidateIsRolledBackWithinOneInterval(router: TestRouter) async throws {
         guard try Self.toolsPresent() else { return }
-        let env = try await Self.withStableV1(["fraud-v1": Self.healthy, "fraud-v3": Self.failing])
+        let env = try await Self.withStableV1(["fraud-v1": Self.healthy, "fraud-v3": Self.failing], router: router,
+                                              comparisons: [Self.comparison()])
         defer { env.stopProcesses(); Task { await env.stop() } }
         try await Self.waitForStable(env, "fraud-v1")
+        let userSpec = try await router.userSpec(env)
 
         try await env.setCandidate("fraud-v3")
         var sawCanaryTraffic = false
         var zeroAt: Date?
         try await env.waitFor("fraud-v3 rolled back with traffic back on stable", timeout: .seconds(60)) {
-            let t = try await env.traffic()
+            let t = try await router.traffic(env)
             if t.canary > 0 { sawCanaryTraffic = true }
             if sawCanaryTraffic, t.canary == 0, zeroAt == nil { zeroAt = Date() }
             guard zeroAt != nil else { return false }
@@ -105,14 +126,17 @@ import Testing
         let message = status.message ?? ""
         #expect(message.contains("AnalysisFailed") && message.contains("failureLimit 2"), "\(message)")
         #expect(message.contains("success-rate") || message.contains("latency-p99"), "names the metric: \(message)")
-        let t = try await env.traffic()
+        let compared = status.measurements?.first { $0.metric == "success-vs-stable" }
+        #expect(compared?.outcome == .fail && (compared?.value ?? 1) < 0.05, "60% vs 99.9%: \(String(describing: compared))")
+        let t = try await router.traffic(env)
         #expect(t.stable == 100 && t.canary == 0 && t.stableVersion == "fraud-v1")
+        #expect(try await router.userSpec(env) == userSpec, "only the weights changed")
 
         // Threshold breach (the analysis run that reached the failure limit) to canary weight 0.
         let breach = try #require(status.lastAnalysisTime.flatMap(KubeTime.parse))
         let zero = try #require(zeroAt)
         let seconds = zero.timeIntervalSince(breach)
-        print("canary rollback: threshold breach to canary weight 0 took \(String(format: "%.3f", seconds)) s (polling every 20 ms)")
+        print("\(router) canary rollback: threshold breach to canary weight 0 took \(String(format: "%.3f", seconds)) s (polling every 20 ms)")
         #expect(seconds < 2, "within one analysis interval (2 s): \(seconds) s")
 
         try await env.waitFor("ModelVersion marked rolled back") {

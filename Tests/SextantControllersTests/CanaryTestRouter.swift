@@ -1,6 +1,7 @@
 import Foundation
 import SextantAPI
 import SextantControllers
+import SextantJSON
 import SextantTestSupport
 import Testing
 
@@ -43,5 +44,29 @@ enum TestRouter: String, CaseIterable, CustomTestStringConvertible, Sendable {
         case .istio: return try await env.traffic()
         case .httpRoute: return try await env.gatewayTraffic()
         }
+    }
+
+    /// The user's route object without the weights Sextant owns (after the server's
+    /// defaulting): everything else must stay as the user wrote it.
+    func userSpec(_ env: CanaryEnvironment) async throws -> JSONValue {
+        switch self {
+        case .istio: return try await env.virtualServiceSpecWithoutWeights()
+        case .httpRoute: return try await env.routeSpecWithoutWeights()
+        }
+    }
+}
+
+extension CanaryEnvironment {
+    /// The `fraud` VirtualService's spec without the `http[].route[].weight` fields.
+    func virtualServiceSpecWithoutWeights() async throws -> JSONValue {
+        let vs = try JSONValue.decode(try await client.send(
+            method: "GET", path: TrafficRouter.virtualServices().path(namespace: Self.namespace, name: "fraud")))
+        var ops: [JSONValue] = []
+        for (i, route) in (vs[path: ["spec", "http"]]?.arrayValue ?? []).enumerated() {
+            for (j, destination) in (route["route"]?.arrayValue ?? []).enumerated() where destination["weight"] != nil {
+                ops.append(["op": "remove", "path": .string("/spec/http/\(i)/route/\(j)/weight")])
+            }
+        }
+        return try vs.applyingJSONPatch(.array(ops))["spec"] ?? .null
     }
 }

@@ -110,11 +110,24 @@ struct LocalCRDCrossCheckTests {
     }
 }
 
+extension LocalCRDCrossCheckTests {
+    /// `hack/local-crds/mpijobs.kubeflow.org.yaml` (what hack/run-local.sh applies) is the MPI
+    /// Operator's own CRD unchanged, apart from its header comment.
+    @Test func mpiJobCRDIsTheOperators() throws {
+        func parsed(_ path: String) throws -> JSONValue { try JSONValue.parseYAML(try String(contentsOfFile: path, encoding: .utf8)) }
+        let ours = try parsed(Repo.localCRDs + "/mpijobs.kubeflow.org.yaml")
+        #expect(ours[path: ["spec", "group"]]?.stringValue == "kubeflow.org")
+        #expect(ours == (try parsed(Repo.upstreamFixtures + "/mpi-operator/mpijobs.kubeflow.org.yaml")),
+                "hack/local-crds/mpijobs.kubeflow.org.yaml is no longer the MPI Operator's CRD")
+    }
+}
+
 /// Two development API servers, one with `hack/local-crds`, one with the upstream CRDs.
 struct CrossCheck {
     static let upstreamFiles = [
         "istio/virtualservices.networking.istio.io.yaml", "istio/destinationrules.networking.istio.io.yaml",
         "gateway-api/httproutes.gateway.networking.k8s.io.yaml", "gateway-api/grpcroutes.gateway.networking.k8s.io.yaml",
+        "mpi-operator/mpijobs.kubeflow.org.yaml",
     ]
     static var upstreamPresent: Bool {
         upstreamFiles.allSatisfy { FileManager.default.fileExists(atPath: Repo.upstreamFixtures + "/" + $0) }
@@ -133,7 +146,7 @@ struct CrossCheck {
                               upstream: KubeClient.forTests(upstreamServer, namespace: RoutingCluster.namespace))
         do {
             let ours = try FileManager.default.contentsOfDirectory(atPath: Repo.localCRDs).filter { $0.hasSuffix(".yaml") }.sorted()
-            #expect(ours.count == 4, "hack/local-crds: \(ours)")
+            #expect(ours.count == 5, "hack/local-crds: \(ours)")
             for file in ours { try await postCRD(pair.local, Repo.localCRDs + "/" + file) }
             for file in upstreamFiles { try await postCRD(pair.upstream, Repo.upstreamFixtures + "/" + file) }
             for client in [pair.local, pair.upstream] {

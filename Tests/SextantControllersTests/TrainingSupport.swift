@@ -36,7 +36,7 @@ final class TrainingQueryValues: Sendable {
     let seen = Mutex<[String]>([])
     func set(_ query: String, _ value: RetrainObservation) { values.withLock { $0[query] = value } }
     var query: RetrainQuery {
-        { [self] _, _, promql in
+        { [self] _, promql in
             seen.withLock { $0.append(promql) }
             return values.withLock { $0[promql] } ?? .noData
         }

@@ -73,6 +73,12 @@ spec:
             - --prometheus-url={{ . }}
             {{- end }}
             - --prometheus-timeout-seconds={{ $root.Values.prometheus.timeoutSeconds }}
+            {{- with $root.Values.prometheus.caFile }}
+            - --prometheus-ca-file={{ . }}
+            {{- end }}
+            {{- with $root.Values.prometheus.bearerTokenFile }}
+            - --prometheus-bearer-token-file={{ . }}
+            {{- end }}
             - --trainer-image={{ include "sextant.image" (dict "repository" $root.Values.trainerImage.repository "tag" $root.Values.trainerImage.tag "appVersion" $root.Chart.AppVersion) }}
             - --server-image={{ include "sextant.image" (dict "repository" $root.Values.serverImage.repository "tag" $root.Values.serverImage.tag "appVersion" $root.Chart.AppVersion) }}
             {{- with $root.Values.mlflow.trackingUri }}
