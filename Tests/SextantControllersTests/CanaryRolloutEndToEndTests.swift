@@ -118,7 +118,9 @@ import Testing
     func failingCandidateIsRolledBackWithinOneInterval(router: TestRouter) async throws {
         guard try Self.toolsPresent() else { return }
         let env = try await Self.withStableV1(["fraud-v1": Self.healthy, "fraud-v3": Self.failing], router: router,
-                                              comparisons: [Self.comparison()])
+                                              comparisons: [Self.comparison()]) { spec in
+            spec.analysis?.sessionAffinity = SessionAffinity(cookieName: "fraud-canary")
+        }
         defer { env.stopProcesses(); Task { await env.stop() } }
         try await Self.waitForStable(env, "fraud-v1")
         let userSpec = try await router.userSpec(env)
@@ -145,6 +147,8 @@ import Testing
         #expect(compared?.outcome == .fail && (compared?.value ?? 1) < 0.05, "60% vs 99.9%: \(String(describing: compared))")
         let t = try await router.traffic(env)
         #expect(t.stable == 100 && t.canary == 0 && t.stableVersion == "fraud-v1")
+        let afterRollback = try await router.affinity(env)
+        #expect(afterRollback.setCookie == nil && !afterRollback.cookieRoute, "session affinity removed on rollback")
         #expect(try await router.userSpec(env) == userSpec, "only the weights changed")
 
         // Threshold breach (the analysis run that reached the failure limit) to canary weight 0.
