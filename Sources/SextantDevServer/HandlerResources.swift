@@ -52,7 +52,7 @@ extension DevAPIHandler {
                 try checkKind(body, type)
                 if type.storageKey == BuiltinResources.crdStorageKey && type.version == "v1beta1" { body = CRDv1beta1.toV1(body) }
                 let created = try await store.create(type, namespace: target.namespace, body: Self.storedForm(body, type),
-                                                     dryRun: dryRun)
+                                                     dryRun: dryRun, writer: fieldWriter(request, type))
                 return .json(served(created, type), status: 201)
             case "DELETE":
                 let options = try listOptions(request, type)
@@ -93,7 +93,8 @@ extension DevAPIHandler {
             try checkKind(body, type)
             if type.storageKey == BuiltinResources.crdStorageKey && type.version == "v1beta1" { body = CRDv1beta1.toV1(body) }
             let updated = try await store.update(type, namespace: target.namespace, name: name,
-                                                 body: Self.storedForm(body, type), statusOnly: statusOnly, dryRun: dryRun)
+                                                 body: Self.storedForm(body, type), statusOnly: statusOnly, dryRun: dryRun,
+                                                 writer: fieldWriter(request, type))
             return .json(served(updated, type))
         case "PATCH":
             return try await patch(request, target, name: name, statusOnly: statusOnly, dryRun: dryRun)
@@ -193,6 +194,12 @@ extension DevAPIHandler {
         case .alias:
             throw APIError.badRequest("YAML aliases are not supported in request bodies")
         }
+    }
+
+    /// The manager of an ordinary write's `Update` managedFields entry.
+    func fieldWriter(_ request: APIRequest, _ type: ResourceType) -> FieldWriter {
+        FieldWriter(fieldManager: request.query["fieldManager"], userAgent: request.headers["user-agent"],
+                    apiVersion: type.groupVersion)
     }
 
     func listOptions(_ request: APIRequest, _ type: ResourceType) throws(APIError) -> ListOptions {
@@ -375,7 +382,7 @@ extension DevAPIHandler {
                 patched.set(path: ["metadata", "resourceVersion"], to: current[path: ["metadata", "resourceVersion"]])
             }
             let result = await store.tryUpdate(type, namespace: target.namespace, name: name, body: patched,
-                                               statusOnly: statusOnly, dryRun: dryRun)
+                                               statusOnly: statusOnly, dryRun: dryRun, writer: fieldWriter(request, type))
             switch result {
             case .success(let updated):
                 return .json(served(updated, type))

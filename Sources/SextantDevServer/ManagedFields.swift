@@ -1,9 +1,32 @@
 import SextantJSON
 import SextantKubeTypes
 
-/// The `managedFields` entry server-side apply records for a field manager. Ownership is
-/// recorded, not enforced: there is no conflict detection and fields an applier drops are not
-/// removed (docs/dev-apiserver.md).
+/// Who writes an object with an ordinary request (create, PUT, non-apply PATCH): the manager of
+/// its `Update` managedFields entry, from `fieldManager` or the User-Agent's program name.
+public struct FieldWriter: Sendable, Equatable {
+    public var manager: String
+    public var apiVersion: String
+
+    public init(manager: String, apiVersion: String) {
+        self.manager = manager
+        self.apiVersion = apiVersion
+    }
+
+    /// kube-apiserver's choice: the `fieldManager` parameter, else the User-Agent up to its first
+    /// `/` (`kubectl-edit/v1.36.3 (linux/amd64) ...` is `kubectl-edit`), at most 128 characters.
+    public init(fieldManager: String?, userAgent: String?, apiVersion: String) {
+        if let fieldManager, !fieldManager.isEmpty {
+            manager = fieldManager
+        } else {
+            let agent = userAgent ?? ""
+            manager = String((agent.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first ?? "").prefix(128))
+        }
+        self.apiVersion = apiVersion
+    }
+}
+
+/// The `managedFields` entries server-side apply records: `Apply` entries for appliers, `Update`
+/// entries for every other writer (docs/dev-apiserver.md).
 enum ManagedFields {
     /// `metadata.managedFields` of `object` with the Apply entry of `manager` replaced.
     static func recordApply(_ applied: JSONValue, manager: String, apiVersion: String, in object: JSONValue,
@@ -18,7 +41,7 @@ enum ManagedFields {
             for system in ["name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields"] {
                 metadata.removeValue(forKey: system)
             }
-            fields["metadata"] = metadata.isEmpty ? nil : .object(metadata)
+            if metadata.isEmpty { fields.removeValue(forKey: "metadata") } else { fields["metadata"] = .object(metadata) }
         }
         let set = fieldSet(.object(fields))
         let existing = object[path: ["metadata", "managedFields"]]?.arrayValue ?? []
@@ -70,7 +93,110 @@ enum ManagedFields {
     }
 }
 
-/// Server-side apply conflicts: a field another manager owns (by an Apply entry) that this apply
+extension ManagedFields {
+    /// `metadata.managedFields` after an ordinary write from `old` (nil on create) to `new`: the
+    /// writer's `Update` entry (per manager, apiVersion and subresource) gains the fields it added
+    /// or changed, which leave every other entry (an update always wins); fields the write removed
+    /// leave every entry. A status write (`statusOnly`) touches only `.status`, a main-resource
+    /// write of a kind with a status subresource everything else. nil when no entry is left.
+    static func recordUpdate(old: JSONValue?, new: JSONValue, writer: FieldWriter, statusOnly: Bool, hasStatus: Bool,
+                             time: String) -> JSONValue? {
+        func inScope(_ path: FieldPath) -> Bool {
+            guard hasStatus || statusOnly else { return true }
+            return (path.first == "f:status") == statusOnly
+        }
+        var scoped = appliedSet(new)
+        if statusOnly { scoped = ["f:status": scoped["f:status"] ?? [:]] } else if hasStatus, var object = scoped.objectValue {
+            object["f:status"] = nil
+            scoped = .object(object)
+        }
+        let changed = leaves(scoped).filter { path in
+            let before = old.flatMap { value(at: path, in: $0) }
+            // A list item itself (`.`) is new only when it was missing; its fields count apart.
+            if path.last?.hasPrefix("k:") == true { return before == nil }
+            return before != value(at: path, in: new)
+        }
+        var entries = (old ?? new)[path: ["metadata", "managedFields"]]?.arrayValue ?? []
+        if changed.isEmpty {
+            // Nothing this writer changed; drop only what the write removed.
+            let pruned = pruning(entries, removedIn: new, inScope: inScope)
+            if pruned.isEmpty { return nil }
+            return .array(pruned)
+        }
+        let subresource: String? = statusOnly ? "status" : nil
+        func isMine(_ entry: JSONValue) -> Bool {
+            entry["manager"]?.stringValue == writer.manager && entry["operation"]?.stringValue == "Update"
+                && entry["apiVersion"]?.stringValue == writer.apiVersion && entry["subresource"]?.stringValue == subresource
+        }
+        let mineSet = entries.first(where: isMine)?["fieldsV1"] ?? [:]
+        entries = entries.filter { !isMine($0) }.compactMap { entry in
+            let remaining = removing(changed, from: entry["fieldsV1"] ?? [:])
+            if remaining.objectValue?.isEmpty ?? true { return nil }
+            var entry = entry
+            entry["fieldsV1"] = remaining
+            return entry
+        }
+        var mine: JSONValue = [
+            "manager": .string(writer.manager), "operation": "Update", "apiVersion": .string(writer.apiVersion),
+            "time": .string(time), "fieldsType": "FieldsV1", "fieldsV1": adding(changed, to: mineSet),
+        ]
+        if let subresource { mine["subresource"] = .string(subresource) }
+        entries.append(mine)
+        let pruned = pruning(entries, removedIn: new, inScope: inScope)
+        if pruned.isEmpty { return nil }
+            return .array(pruned)
+    }
+
+    /// Entries without the fields `object` no longer has (within scope); empty entries dropped.
+    private static func pruning(_ entries: [JSONValue], removedIn object: JSONValue, inScope: (FieldPath) -> Bool) -> [JSONValue] {
+        entries.compactMap { entry in
+            let set = entry["fieldsV1"] ?? [:]
+            let gone = leaves(set).filter { inScope($0) && value(at: $0, in: object) == nil }
+            guard !gone.isEmpty else { return entry }
+            let remaining = removing(gone, from: set)
+            if remaining.objectValue?.isEmpty ?? true { return nil }
+            var entry = entry
+            entry["fieldsV1"] = remaining
+            return entry
+        }
+    }
+
+    static func adding(_ paths: [FieldPath], to set: JSONValue) -> JSONValue {
+        var set = set
+        for path in paths where !path.isEmpty { set = add(path[...], to: set) }
+        return set
+    }
+
+    private static func add(_ path: ArraySlice<String>, to set: JSONValue) -> JSONValue {
+        var object = set.objectValue ?? [:]
+        guard let first = path.first else { return set }
+        if path.count == 1 {
+            if first.hasPrefix("k:") {
+                var child = object[first]?.objectValue ?? [:]
+                child["."] = [:]
+                object[first] = .object(child)
+            } else if object[first] == nil {
+                object[first] = [:]
+            }
+        } else {
+            object[first] = add(path.dropFirst(), to: object[first] ?? [:])
+        }
+        return .object(object)
+    }
+
+    /// How kube-apiserver names a manager in a conflict: `"alice"` for an applier,
+    /// `"kubectl-edit" using v1` for an updater, ` with subresource "status"` for a subresource.
+    static func identity(_ entry: JSONValue) -> String {
+        var text = "\"\(entry["manager"]?.stringValue ?? "")\""
+        if let subresource = entry["subresource"]?.stringValue, !subresource.isEmpty {
+            text += " with subresource \"\(subresource)\""
+        }
+        if entry["operation"]?.stringValue == "Update" { text += " using \(entry["apiVersion"]?.stringValue ?? "")" }
+        return text
+    }
+}
+
+/// Server-side apply conflicts: a field another manager owns (by an Apply or Update entry) that this apply
 /// would change. With `force=true` the applier takes the fields over (removed from the others'
 /// sets); otherwise 409 as kube-apiserver words it (`Apply failed with 1 conflict: conflict with
 /// "a": .data.x`, one `FieldManagerConflict` cause per field).
@@ -128,13 +254,14 @@ extension ManagedFields {
             if let child = object[first]?.objectValue, child.keys.contains(".") {
                 var rest = child
                 rest["."] = nil
-                object[first] = rest.isEmpty ? nil : .object(rest)
+                if rest.isEmpty { object.removeValue(forKey: first) } else { object[first] = .object(rest) }
             } else {
                 object[first] = nil
             }
         } else if let child = object[first] {
             let pruned = remove(path.dropFirst(), from: child)
-            object[first] = pruned.objectValue?.isEmpty == true ? nil : pruned
+            // Not a ternary: `nil` there would be JSONValue's nil literal, a stored `null`.
+            if pruned.objectValue?.isEmpty == true { object.removeValue(forKey: first) } else { object[first] = pruned }
         }
         return .object(object)
     }
@@ -146,8 +273,8 @@ extension ManagedFields {
         let mine = Set(leaves(appliedSet))
         var result: [(String, FieldPath)] = []
         for entry in object[path: ["metadata", "managedFields"]]?.arrayValue ?? []
-        where entry["operation"]?.stringValue == "Apply" && entry["manager"]?.stringValue != manager {
-            let other = entry["manager"]?.stringValue ?? ""
+        where !(entry["operation"]?.stringValue == "Apply" && entry["manager"]?.stringValue == manager) {
+            let other = identity(entry)
             for path in leaves(entry["fieldsV1"] ?? [:]) where mine.contains(path) {
                 if value(at: path, in: applied) != value(at: path, in: object) { result.append((other, path)) }
             }
@@ -158,15 +285,15 @@ extension ManagedFields {
     static func conflictError(_ conflicts: [(manager: String, path: FieldPath)]) -> APIError {
         let text: String
         if conflicts.count == 1 {
-            text = "conflict with \"\(conflicts[0].manager)\": \(display(conflicts[0].path))"
+            text = "conflict with \(conflicts[0].manager): \(display(conflicts[0].path))"
         } else {
             var byManager: [String: [String]] = [:]
             for conflict in conflicts { byManager[conflict.manager, default: []].append(display(conflict.path)) }
             text = byManager.keys.sorted().map { manager in
-                "conflicts with \"\(manager)\":\n" + (byManager[manager] ?? []).map { "- \($0)" }.joined(separator: "\n")
+                "conflicts with \(manager):\n" + (byManager[manager] ?? []).map { "- \($0)" }.joined(separator: "\n")
             }.joined(separator: "\n")
         }
-        let causes = conflicts.map { StatusCause(reason: "FieldManagerConflict", message: "conflict with \"\($0.manager)\"", field: display($0.path)) }
+        let causes = conflicts.map { StatusCause(reason: "FieldManagerConflict", message: "conflict with \($0.manager)", field: display($0.path)) }
         return APIError(code: 409, reason: "Conflict",
                         message: "Apply failed with \(conflicts.count) conflict\(conflicts.count == 1 ? "" : "s"): \(text)",
                         details: StatusDetails(causes: causes))
@@ -176,8 +303,8 @@ extension ManagedFields {
     static func takingOver(_ conflicts: [(manager: String, path: FieldPath)], in managedFields: JSONValue) -> JSONValue {
         guard !conflicts.isEmpty, let entries = managedFields.arrayValue else { return managedFields }
         return .array(entries.compactMap { entry in
-            let paths = conflicts.filter { $0.manager == entry["manager"]?.stringValue }.map(\.path)
-            guard !paths.isEmpty, entry["operation"]?.stringValue == "Apply" else { return entry }
+            let paths = conflicts.filter { $0.manager == identity(entry) }.map(\.path)
+            guard !paths.isEmpty else { return entry }
             var changed = entry
             let remaining = removing(paths, from: entry["fieldsV1"] ?? [:])
             if remaining.objectValue?.isEmpty ?? true { return nil }
@@ -195,8 +322,9 @@ extension ManagedFields {
             for system in ["name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields"] {
                 metadata.removeValue(forKey: system)
             }
-            fields["metadata"] = metadata.isEmpty ? nil : .object(metadata)
+            if metadata.isEmpty { fields.removeValue(forKey: "metadata") } else { fields["metadata"] = .object(metadata) }
         }
         return fieldSet(.object(fields))
     }
 }
+

@@ -146,10 +146,10 @@ public actor ObjectStore {
 
     /// `update` for patches (no resourceVersion required), with the error as a value.
     func tryUpdate(_ type: ResourceType, namespace: String?, name: String, body: JSONValue, statusOnly: Bool,
-                   dryRun: Bool) -> Result<JSONValue, APIError> {
+                   dryRun: Bool, writer: FieldWriter? = nil) -> Result<JSONValue, APIError> {
         do throws(APIError) {
             return .success(try update(type, namespace: namespace, name: name, body: body, statusOnly: statusOnly,
-                                       requireResourceVersion: false, dryRun: dryRun))
+                                       requireResourceVersion: false, dryRun: dryRun, writer: writer))
         } catch {
             return .failure(error)
         }
@@ -205,8 +205,8 @@ public actor ObjectStore {
     // MARK: Writes
 
     /// Creates an object; `body` has already been parsed and its kind checked by the handler.
-    public func create(_ type: ResourceType, namespace: String?, body: JSONValue, dryRun: Bool = false)
-        throws(APIError) -> JSONValue
+    public func create(_ type: ResourceType, namespace: String?, body: JSONValue, dryRun: Bool = false,
+                       writer: FieldWriter? = nil) throws(APIError) -> JSONValue
     {
         var object = body
         object["apiVersion"] = .string(type.groupVersion)
@@ -266,6 +266,11 @@ public actor ObjectStore {
         if type.storageKey == BuiltinResources.crdStorageKey {
             crdServes = try Self.crdTypes(object, name: name)
             object["status"] = Self.crdStatus(object)
+        }
+        if let writer, object[path: ["metadata", "managedFields"]] == nil,
+           let entries = ManagedFields.recordUpdate(old: nil, new: object, writer: writer, statusOnly: false,
+                                                    hasStatus: type.hasStatus, time: Self.now()) {
+            object.set(path: ["metadata", "managedFields"], to: entries)
         }
         if dryRun { return object }
         revision += 1
@@ -336,7 +341,7 @@ public actor ObjectStore {
     /// Replaces an object (`PUT`), or only its status when `statusOnly`.
     public func update(_ type: ResourceType, namespace: String?, name: String, body: JSONValue, statusOnly: Bool,
                        requireResourceVersion: Bool = true, dryRun: Bool = false,
-                       managedFields: JSONValue? = nil) throws(APIError) -> JSONValue
+                       managedFields: JSONValue? = nil, writer: FieldWriter? = nil) throws(APIError) -> JSONValue
     {
         let old = try get(type, namespace: namespace, name: name)
         if let bodyName = body[path: ["metadata", "name"]]?.stringValue, !bodyName.isEmpty, bodyName != name {
@@ -359,6 +364,7 @@ public actor ObjectStore {
         if statusOnly {
             new = old
             new["status"] = body["status"]
+            if let managedFields { new.set(path: ["metadata", "managedFields"], to: managedFields) }
         } else {
             new = body
             new["apiVersion"] = .string(type.groupVersion)
@@ -392,6 +398,13 @@ public actor ObjectStore {
         if !statusOnly, type.tracksGeneration, Self.specChanged(old, new, hasStatus: type.hasStatus) {
             let generation = old[path: ["metadata", "generation"]]?.intValue ?? 1
             new.set(path: ["metadata", "generation"], to: .int(generation + 1))
+        }
+        if managedFields == nil, let writer {
+            let entries = ManagedFields.recordUpdate(old: old, new: new, writer: writer, statusOnly: statusOnly,
+                                                     hasStatus: type.hasStatus, time: Self.now())
+            var metadata = new["metadata"]?.objectValue ?? [:]
+            metadata["managedFields"] = entries
+            new["metadata"] = .object(metadata)
         }
         // A write that changes nothing keeps the resourceVersion and emits no event, as upstream.
         if new == old { return old }

@@ -96,13 +96,23 @@ struct GradientQuantiser: Sendable, Equatable {
 
     @inline(__always) func fixed(g: Float) -> Int32 {
         guard g.isFinite else { return g.isNaN ? 0 : (g > 0 ? 1 << 30 : -(1 << 30)) }
-        return Int32(max(-1_073_741_824, min(1_073_741_824, (Double(g) * toFixedG).rounded())))
+        return Int32(Self.round(max(-1_073_741_824, min(1_073_741_824, Double(g) * toFixedG))))
     }
 
     @inline(__always) func fixed(h: Float) -> Int32 {
         guard h.isFinite else { return h.isNaN ? 0 : 1 << 30 }
         guard h > 0 else { return 0 }
-        return Int32(max(1, min(1_073_741_824, (Double(h) * toFixedH).rounded())))
+        return Int32(max(1, Self.round(min(1_073_741_824, Double(h) * toFixedH))))
+    }
+
+    /// `x.rounded()` (to nearest, halves away from zero) for |x| <= 2^30, without the libm call
+    /// `rounded()` compiles to on baseline x86-64: truncate, then step away from zero when the
+    /// (exact) remainder is at least a half. Clamping before rounding gives the same result as
+    /// after, the bounds being integers.
+    @inline(__always) static func round(_ x: Double) -> Int64 {
+        let t = Int64(x)
+        let rest = x - Double(t)
+        return t &+ Int64(unsafeBitCast(rest >= 0.5, to: UInt8.self)) &- Int64(unsafeBitCast(rest <= -0.5, to: UInt8.self))
     }
 }
 

@@ -13,10 +13,11 @@ final class RowStore: @unchecked Sendable {
     let rowBins: UnsafeMutablePointer<UInt8>
     let colBins: UnsafeMutablePointer<UInt8>
     let gh: UnsafeMutablePointer<Float>
-    /// Swapped after each partition (ping-pong), never while workers run.
+    /// Partitioned in place per node (`TreeBuilder.partition`).
     var rowIndex: UnsafeMutablePointer<Int32>
-    var rowIndexTmp: UnsafeMutablePointer<Int32>
-    let goLeft: UnsafeMutablePointer<Bool>
+    /// Partition scratch: each block's left rows and right rows, at the block's own positions.
+    let rowIndexTmp: UnsafeMutablePointer<Int32>
+    let rightScratch: UnsafeMutablePointer<Int32>
     let gatherBins: UnsafeMutablePointer<UInt8>
     /// The gradient pairs in fixed point (`GradientQuantiser`): what the histograms sum.
     let ghq: UnsafeMutablePointer<Int32>
@@ -31,7 +32,7 @@ final class RowStore: @unchecked Sendable {
         gh = .allocate(capacity: 2 * n); gh.initialize(repeating: 0, count: 2 * n)
         rowIndex = .allocate(capacity: n); rowIndex.initialize(repeating: 0, count: n)
         rowIndexTmp = .allocate(capacity: n); rowIndexTmp.initialize(repeating: 0, count: n)
-        goLeft = .allocate(capacity: n); goLeft.initialize(repeating: false, count: n)
+        rightScratch = .allocate(capacity: n); rightScratch.initialize(repeating: 0, count: n)
         gatherBins = .allocate(capacity: n * stride); gatherBins.initialize(repeating: 0, count: n * stride)
         ghq = .allocate(capacity: 2 * n); ghq.initialize(repeating: 0, count: 2 * n)
         gatherGH = .allocate(capacity: 2 * n); gatherGH.initialize(repeating: 0, count: 2 * n)
@@ -46,7 +47,7 @@ final class RowStore: @unchecked Sendable {
 
     deinit {
         rowBins.deallocate(); colBins.deallocate(); gh.deallocate(); rowIndex.deallocate()
-        rowIndexTmp.deallocate(); goLeft.deallocate(); gatherBins.deallocate(); gatherGH.deallocate(); ghq.deallocate()
+        rowIndexTmp.deallocate(); rightScratch.deallocate(); gatherBins.deallocate(); gatherGH.deallocate(); ghq.deallocate()
     }
 
     /// Copies the bins and gradient pair of row `row` to scratch slot `to`.

@@ -237,21 +237,18 @@ final class TreeBuilder: @unchecked Sendable {
         }
     }
 
-    /// Stable partition of each node's range by its split, in fixed-size blocks: count, then
-    /// scatter into the other index buffer (rows outside split nodes are copied) and swap.
+    /// Stable partition of each node's range by its split, in place, in fixed-size blocks: each
+    /// block writes its left rows and its right rows (in order) to its own slice of two scratch
+    /// buffers, without a branch on the direction; then every block copies both slices to their
+    /// final positions in the row index (rows outside split nodes stay where they are).
     /// Returns the first right-child position of every node.
     func partition(_ nodes: [(Int, Int, SplitCandidate)], count: Int) -> [Int] {
         let blockSize = 1 << 15
         var taskList: [(node: Int, range: Range<Int>)] = []
-        var copies: [Range<Int>] = []
-        var covered = 0
         for (k, (b, e, _)) in nodes.enumerated() {
-            if b > covered { copies.append(covered..<b) }
             var s = b
             repeat { let t = min(e, s + blockSize); taskList.append((k, s..<t)); s = t } while s < e
-            covered = e
         }
-        if covered < count { copies.append(covered..<count) }
         let store = self.store, rows = store.rows
         let tasks = taskList  // immutable from here on: shared with the workers
         let leftCounts = ResultSlots<Int>(count: tasks.count)
@@ -259,13 +256,30 @@ final class TreeBuilder: @unchecked Sendable {
             let (k, range) = tasks[t]
             let s = nodes[k].2
             let column = store.colBins + s.feature &* rows
-            var l = 0
-            for i in range {
-                let b = column[Int(store.rowIndex[i])]
-                let goLeft: Bool
-                if b == 0 { goLeft = s.defaultLeft } else if s.isCategorical { goLeft = s.mask.contains(b) } else { goLeft = b <= s.bin }
-                store.goLeft[i] = goLeft
-                if goLeft { l &+= 1 }
+            let leftOut = store.rowIndexTmp + range.lowerBound, rightOut = store.rightScratch + range.lowerBound
+            var l = 0, r = 0
+            @inline(__always) func put(_ row: Int32, _ goLeft: UInt8) {
+                // Both slots are written; only the taken side's count moves on, so the other
+                // write is overwritten by the next row of that side (or never read).
+                leftOut[l] = row; rightOut[r] = row
+                let x = Int(goLeft)
+                l &+= x; r &+= 1 &- x
+            }
+            if s.isCategorical {
+                for i in range {
+                    let row = store.rowIndex[i]
+                    let b = column[Int(row)]
+                    put(row, unsafeBitCast(b == 0 ? s.defaultLeft : s.mask.contains(b), to: UInt8.self))
+                }
+            } else {
+                // Present values (bin >= 1) go left when bin <= split bin: b - 1 < split bin, where
+                // b = 0 wraps to 255 and never passes; missing values (bin 0) go the default way.
+                let bin = s.bin, missingLeft = unsafeBitCast(s.defaultLeft, to: UInt8.self)
+                for i in range {
+                    let row = store.rowIndex[i]
+                    let b = column[Int(row)]
+                    put(row, unsafeBitCast(b &- 1 < bin, to: UInt8.self) | (unsafeBitCast(b == 0, to: UInt8.self) & missingLeft))
+                }
             }
             leftCounts.set(t, l)
         }
@@ -280,20 +294,11 @@ final class TreeBuilder: @unchecked Sendable {
             rightDst[t] = nextRight[task.node]; nextRight[task.node] += task.range.count - counts[t]
         }
         let (ld, rd) = (leftDst, rightDst)
-        let copyRanges = copies
-        parallelFor(tasks.count + copyRanges.count, threads: threads) { t in
-            if t < tasks.count {
-                var l = ld[t], r = rd[t]
-                for i in tasks[t].range {
-                    let row = store.rowIndex[i]
-                    if store.goLeft[i] { store.rowIndexTmp[l] = row; l &+= 1 } else { store.rowIndexTmp[r] = row; r &+= 1 }
-                }
-            } else {
-                let range = copyRanges[t - tasks.count]
-                (store.rowIndexTmp + range.lowerBound).update(from: store.rowIndex + range.lowerBound, count: range.count)
-            }
+        parallelFor(tasks.count, threads: threads) { t in
+            let range = tasks[t].range, l = counts[t]
+            (store.rowIndex + ld[t]).update(from: store.rowIndexTmp + range.lowerBound, count: l)
+            (store.rowIndex + rd[t]).update(from: store.rightScratch + range.lowerBound, count: range.count - l)
         }
-        swap(&store.rowIndex, &store.rowIndexTmp)
         return nodes.enumerated().map { $1.0 + totalLeft[$0] }
     }
 

@@ -61,14 +61,15 @@ final class FleetExporter: @unchecked Sendable {
         self.port = port
     }
 
-    func add(namespace: String, model: String, version: String, healthy: Bool) throws {
+    func add(namespace: String, model: String, version: String, healthy: Bool) async throws {
         let series: JSONValue = [["namespace": .string(namespace), "model": .string(model), "version": .string(version),
                                   "successRate": .double(healthy ? 0.999 : 0.6), "latencySeconds": .double(healthy ? 0.05 : 0.9)]]
-        let answer = try LocalHTTP.request("POST", port: port, path: "/series", body: Data(series.serialized()))
+        let answer = try await LocalHTTP.requestAsync("POST", port: port, path: "/series", body: Data(series.serialized()))
         guard answer.status == 200 else { throw TestSetupError("fleet exporter /series answered \(answer.status): \(answer.text)") }
     }
 
     func stop() { process.stop() }
+    func stopAsync() async { await process.stopAsync() }
 }
 
 /// Prometheus that can be stopped and started again on the same port and storage (the chaos
@@ -105,7 +106,7 @@ final class RestartablePrometheus: @unchecked Sendable {
         current.withLock { $0 = process }
         let ready = try await poll(timeout: .seconds(60), every: .milliseconds(100)) {
             guard process.process.isRunning else { throw TestSetupError("prometheus exited: \(process.text)") }
-            return try LocalHTTP.request("GET", port: self.port, path: "/-/ready").status == 200
+            return try await LocalHTTP.requestAsync("GET", port: self.port, path: "/-/ready").status == 200
         }
         guard ready else { throw TestSetupError("prometheus not ready within 60 s: \(process.text)") }
     }
@@ -113,7 +114,7 @@ final class RestartablePrometheus: @unchecked Sendable {
     /// Waits until the fleet target was scraped (so queries have data).
     func waitForScrapes() async throws {
         let up = try await poll(timeout: .seconds(30), every: .milliseconds(200)) {
-            let answer = try LocalHTTP.request("GET", port: self.port, path: "/api/v1/query?query=up")
+            let answer = try await LocalHTTP.requestAsync("GET", port: self.port, path: "/api/v1/query?query=up")
             let result = try JSONValue.decode(answer.body)["data"]?["result"]?.arrayValue ?? []
             return result.contains { $0["value"]?.arrayValue?.last?.stringValue == "1" }
         }
@@ -121,6 +122,7 @@ final class RestartablePrometheus: @unchecked Sendable {
     }
 
     func stop() { current.withLock { $0 }?.stop() }
+    func stopAsync() async { await current.withLock { $0 }?.stopAsync() }
 }
 
 /// One namespace's rollout and the candidates it rolls out, healthy or failing as the seed says.

@@ -61,6 +61,11 @@ import Testing
         #expect(browser.code == 0, "browser checks failed: \(browser.output)\ndashboard: \(dashboard.text.suffix(2000))")
         let report = browser.output.split(separator: "\n").last.map(String.init) ?? ""
         print("dashboard browser test: \(report)")
+        // Issue 19 wants a rollback on the page within 2 s; the assertion allows 30 s (a loaded CI
+        // machine), so the measured time is printed for the record (docs/dashboard.md).
+        if let measured = report.range(of: #"(?<="rollbackSeconds": )[0-9.]+"#, options: .regularExpression) {
+            print("dashboard browser test: RolledBack shown \(report[measured]) s after the Abort click (target 2 s, asserted 30 s)")
+        }
         #expect(report.contains(#""failures": []"#), "\(browser.output)")
         let status = try #require(try await env.rollout().status)
         #expect(status.phase == .rolledBack && status.reason == "Aborted", "the abort button rolled it back: \(status.phase?.rawValue ?? "-")")

@@ -97,6 +97,53 @@ import Testing
         _ = builder
     }
 
+    /// The branch-free in-place partition against a plain stable partition, for numeric splits
+    /// (missing left and right, split at bin 0 = missing against present) and a categorical one.
+    @Test(arguments: [1, 2, 3])
+    func partitionMatchesPlainStablePartition(threads: Int) {
+        let rows = 70_000  // more than two 32K blocks in the first node
+        let (s, cuts) = Self.store(rows: rows, features: 13, seed: 5)
+        let builder = TreeBuilder(store: s, cuts: cuts, params: GBDTParameters(), threads: threads)
+        var rng = SplitMix64(seed: 9)
+        var order = Array(0..<rows)
+        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        for i in 0..<rows { s.rowIndex[i] = Int32(order[i]) }
+        var mask = CategoryMask(); mask.insert(1); mask.insert(3); mask.insert(40)
+        let splits: [(Int, Int, SplitCandidate)] = [
+            (0, 40_000, SplitCandidate(gain: 1, feature: 12, bin: 50, defaultLeft: true)),
+            (41_000, 50_000, SplitCandidate(gain: 1, feature: 7, bin: 20, defaultLeft: false)),
+            (50_000, 60_000, SplitCandidate(gain: 1, feature: 5, bin: 0, defaultLeft: true)),
+            (60_000, rows, SplitCandidate(gain: 1, feature: 11, bin: 0, defaultLeft: false, isCategorical: true, mask: mask)),
+        ]
+        var expected = order
+        var expectedMids: [Int] = []
+        for (b, e, sp) in splits {
+            func left(_ r: Int) -> Bool {
+                let bin = s.colBins[sp.feature * rows + r]
+                if bin == 0 { return sp.defaultLeft }
+                return sp.isCategorical ? sp.mask.contains(bin) : bin <= sp.bin
+            }
+            let part = Array(order[b..<e])
+            let l = part.filter(left), r = part.filter { !left($0) }
+            expected.replaceSubrange(b..<e, with: l + r)
+            expectedMids.append(b + l.count)
+        }
+        let mids = builder.partition(splits, count: rows)
+        #expect(mids == expectedMids)
+        #expect((0..<rows).map { Int(s.rowIndex[$0]) } == expected)
+        #expect(expectedMids.enumerated().allSatisfy { $1 > splits[$0].0 && $1 < splits[$0].1 })
+    }
+
+    /// The quantiser's inline rounding is `rounded()` (halves away from zero) on the values it sees.
+    @Test func fixedPointRoundingMatchesRounded() {
+        var rng = SplitMix64(seed: 4)
+        var values: [Double] = [0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 0.49999999999999994, -0.49999999999999994,
+                                1_073_741_823.5, -1_073_741_823.5, 1_073_741_824, -1_073_741_824, 4_503_599_627_370_495.5 / 4_194_304]
+        for _ in 0..<100_000 { values.append((rng.nextUnit() * 2 - 1) * Double(1 << 30)) }
+        for _ in 0..<10_000 { values.append(Double(Int(rng.next() % (1 << 31)) - (1 << 30)) + 0.5) }
+        for x in values { #expect(GradientQuantiser.round(x) == Int64(x.rounded()), "\(x)") }
+    }
+
     /// Best split by a plain scan over every bin (no empty-bin skipping).
     static func referenceSplit(_ hist: [Double], g: Double, h: Double, features: [Int], cuts: BinCuts, lambda: Double,
                                mcw: Double) -> (gain: Double, feature: Int, bin: Int, left: Bool)? {

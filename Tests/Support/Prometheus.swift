@@ -98,7 +98,7 @@ public final class PrometheusServer: @unchecked Sendable {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if !process.process.isRunning { throw TestSetupError("prometheus exited: \(process.text)") }
-            if let answer = try? LocalHTTP.request("GET", port: port, path: "/-/ready"), answer.status == 200 {
+            if let answer = try? await LocalHTTP.requestAsync("GET", port: port, path: "/-/ready"), answer.status == 200 {
                 return
             }
             try await Task.sleep(for: .milliseconds(100))
@@ -128,7 +128,7 @@ public final class PrometheusServer: @unchecked Sendable {
         let deadline = ContinuousClock.now + timeout
         var last = ""
         while ContinuousClock.now < deadline {
-            if let answer = try? LocalHTTP.request("GET", port: port, path: "/api/v1/targets?state=active"),
+            if let answer = try? await LocalHTTP.requestAsync("GET", port: port, path: "/api/v1/targets?state=active"),
                answer.status == 200 {
                 last = answer.text
                 let expected = Set(instances ?? scrapeTargets)
@@ -203,7 +203,7 @@ public final class MetricsExporter: @unchecked Sendable {
         if let accuracy { changes["accuracy"] = accuracy }
         if let rps { changes["rps"] = rps }
         let body = try JSONSerialization.data(withJSONObject: changes)
-        let answer = try LocalHTTP.request("POST", port: port, path: "/config", body: body)
+        let answer = try await LocalHTTP.requestAsync("POST", port: port, path: "/config", body: body)
         guard answer.status == 200 else {
             throw TestSetupError("metrics exporter /config answered \(answer.status): \(answer.text)")
         }

@@ -167,7 +167,10 @@ public func runCommandAsync(_ executable: String, _ arguments: [String], environ
     }
     for await _ in exited { break }
     out.fileHandleForReading.readabilityHandler = nil
-    collected.append(out.fileHandleForReading.readDataToEndOfFile())
+    // The rest of the output, read on a thread of its own: a child the program left running can
+    // hold the pipe open, and that wait must not hold a thread of the pool.
+    let reader = out.fileHandleForReading
+    collected.append(await OffPool.run { reader.readDataToEndOfFile() })
     return (p.terminationStatus, String(decoding: collected.data, as: UTF8.self))
 }
 
