@@ -287,10 +287,37 @@ public struct AnalysisSpec: Codable, Sendable, Hashable {
     /// Metrics checked on their own interval across all steps, from the first step to promotion;
     /// they never advance a step, a failure counts toward `failureLimit` (docs/canary.md#background-analysis).
     public var background: BackgroundAnalysis?
+    /// Canary strategy: a user once sent to the canary keeps reaching it, by a cookie the
+    /// canary's responses set (Flagger's `sessionAffinity`; docs/routing.md#session-affinity).
+    public var sessionAffinity: SessionAffinity?
     public init() {}
 
     /// True when an analysis run has something to measure (webhooks aside).
     public var hasChecks: Bool { !(metrics ?? []).isEmpty || !(comparisons ?? []).isEmpty || predictionShift != nil }
+}
+
+/// Session affinity by cookie: the canary destination adds `Set-Cookie: <cookieName>=<value>;
+/// Max-Age=<maxAge>` to its responses and a route of Sextant's sends requests carrying that
+/// cookie to the canary, whatever the weights. Removed on promotion and rollback.
+public struct SessionAffinity: Codable, Sendable, Hashable {
+    /// An RFC 6265 cookie name (a token: no spaces, separators or control characters).
+    public var cookieName: String
+    /// Cookie lifetime in seconds; default 86400.
+    public var maxAge: Int?
+    public init(cookieName: String, maxAge: Int? = nil) {
+        self.cookieName = cookieName
+        self.maxAge = maxAge
+    }
+
+    public static let defaultMaxAge = 86400
+
+    /// RFC 6265 `token` characters (RFC 7230 tchar): what a cookie name may contain.
+    public static func isCookieToken(_ text: String) -> Bool {
+        !text.isEmpty && text.unicodeScalars.allSatisfy { scalar in
+            ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
+                || "!#$%&'*+-.^_`|~".unicodeScalars.contains(scalar)
+        }
+    }
 }
 
 /// Analysis that runs across steps (Argo Rollouts' background analysis), beside the per-step runs.

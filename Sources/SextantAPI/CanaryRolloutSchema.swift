@@ -209,6 +209,12 @@ extension CanaryRollout {
                         "metrics": .array("Metrics checked across steps; names distinct from `analysis.metrics`.", of: metricSchema,
                                           minItems: 1, maxItems: 20, listType: "map", mapKeys: ["name"]),
                     ]),
+                "sessionAffinity": .object(
+                    "Canary strategy only: a user once sent to the canary keeps reaching it. The canary destination adds `Set-Cookie: <cookieName>=<value>; Max-Age=<maxAge>` to its responses (the value names this rollout and the candidate version), and a route of Sextant's sends requests carrying that cookie to the canary whatever the weights. Removed on promotion and rollback (docs/routing.md#session-affinity).",
+                    required: ["cookieName"], [
+                        "cookieName": .string("Cookie name (an RFC 6265 token).", pattern: "^[-!#$%&'*+.^_`|~0-9A-Za-z]+$", maxLength: 64, sample: "sextant-canary"),
+                        "maxAge": .integer("Cookie lifetime in seconds.", default: 86400, min: 1),
+                    ]),
                 "rollbackWindow": .object(
                     "After promotion, `metrics` and `Rollout` webhooks keep running every interval for `intervals` intervals (comparisons and predictionShift do not: the previous version takes no traffic). Failed checks reaching `failureLimit` within the window roll back to the previous stable version, whose Deployment Sextant keeps running until the window closes. Managed serving only (docs/canary.md#rollback-window).",
                     required: ["intervals"], [

@@ -443,6 +443,14 @@ extension CanaryRollout {
                 c.require(!(metrics.map(\.name) + comparisons.map(\.name)).contains(PredictionShiftCheck.metricName), "spec.analysis.predictionShift",
                           "a metric or comparison named \(PredictionShiftCheck.metricName) would share its measurement")
             }
+            if let affinity = a.sessionAffinity {
+                c.require(SessionAffinity.isCookieToken(affinity.cookieName) && affinity.cookieName.count <= 64,
+                          "spec.analysis.sessionAffinity.cookieName",
+                          "must be a cookie name of 1-64 RFC 6265 token characters (letters, digits and !#$%&'*+-.^_`|~), got \"\(affinity.cookieName)\"")
+                c.range(affinity.maxAge, "spec.analysis.sessionAffinity.maxAge", 1, nil)
+                c.require(s.strategy.canary != nil, "spec.analysis.sessionAffinity",
+                          "needs strategy.canary: only weighted canary steps send users to the canary by chance")
+            }
             if let window = a.rollbackWindow {
                 c.range(window.intervals, "spec.analysis.rollbackWindow.intervals", 1, 1000)
                 c.require(s.serving.external == nil, "spec.analysis.rollbackWindow",

@@ -63,11 +63,14 @@ public protocol Router: Sendable {
 
 extension Router {
     /// Points the destinations first and moves weights second, within one call: a destination
-    /// always selects the version meant for it before any weight reaches it.
+    /// always selects the version meant for it before any weight reaches it. Session affinity
+    /// (`spec.analysis.sessionAffinity`) rides along while a canary version has weight.
     public func route(_ rollout: CanaryRollout, stableVersion: String, canaryVersion: String?, split: TrafficSplit,
                       manageSelectors: Bool) async throws -> RoutingResult {
         let selectorsChanged = try await reconcile(rollout, stableVersion: stableVersion, canaryVersion: canaryVersion,
                                                    manageSelectors: manageSelectors)
+        let split = split.withSessionAffinity(rollout.spec.analysis?.sessionAffinity, rollout: rollout.metadata.name ?? "",
+                                              canaryVersion: canaryVersion)
         let write = try await setRoutes(rollout, split: split)
         return RoutingResult(changed: write.changed, selectorsChanged: selectorsChanged, previous: write.previous,
                              observed: write.observed)

@@ -12,11 +12,35 @@ public struct TrafficSplit: Sendable, Hashable, Codable, CustomStringConvertible
     public var mirrorPercent: Int?
     /// A/B: requests matching any of these reach the canary through a route of Sextant's own.
     public var abMatch: [ABMatch]?
+    /// Session affinity: the canary sets this cookie and requests carrying it reach the canary.
+    public var sessionAffinity: AffinityCookie?
 
-    public init(canaryWeight: Int, mirrorPercent: Int? = nil, abMatch: [ABMatch]? = nil) {
+    public init(canaryWeight: Int, mirrorPercent: Int? = nil, abMatch: [ABMatch]? = nil,
+                sessionAffinity: AffinityCookie? = nil) {
         self.canaryWeight = canaryWeight
         self.mirrorPercent = mirrorPercent
         self.abMatch = abMatch
+        self.sessionAffinity = sessionAffinity
+    }
+
+    /// The matches of Sextant's match route (`sextant-ab-<rollout>`): the A/B match, else the
+    /// affinity cookie. A rollout has at most one of them (validation: affinity needs strategy.canary).
+    var matchRoute: [ABMatch]? {
+        if let abMatch, !abMatch.isEmpty { return abMatch }
+        return sessionAffinity.map { [ABMatch(cookie: CookieMatch(name: $0.name, value: $0.value))] }
+    }
+
+    /// This split with session affinity per `spec.analysis.sessionAffinity`: only while a canary
+    /// version takes a share of the traffic, 1...99 % (a weight of 0 or 100, promotion and
+    /// rollback remove it; at 100 % every request reaches the canary anyway).
+    public func withSessionAffinity(_ affinity: SessionAffinity?, rollout: String, canaryVersion: String?) -> TrafficSplit {
+        var split = self
+        if let affinity, let canaryVersion, (1...99).contains(canaryWeight), mirrorPercent == nil, (abMatch ?? []).isEmpty {
+            split.sessionAffinity = AffinityCookie(affinity, rollout: rollout, canaryVersion: canaryVersion)
+        } else {
+            split.sessionAffinity = nil
+        }
+        return split
     }
 
     public var stableWeight: Int { 100 - canaryWeight }
@@ -26,6 +50,7 @@ public struct TrafficSplit: Sendable, Hashable, Codable, CustomStringConvertible
         var text = "\(stableWeight)/\(canaryWeight)"
         if let mirrorPercent { text += " mirror \(mirrorPercent)%" }
         if let abMatch, !abMatch.isEmpty { text += " A/B route (\(abMatch.count) match\(abMatch.count == 1 ? "" : "es"))" }
+        if let sessionAffinity { text += " affinity cookie \(sessionAffinity.name)" }
         return text
     }
 
@@ -36,6 +61,37 @@ public struct TrafficSplit: Sendable, Hashable, Codable, CustomStringConvertible
         if let mirrorPercent, !(0...100).contains(mirrorPercent) {
             throw RoutingError(.invalidSplit, "mirror percent \(mirrorPercent) is outside 0...100")
         }
+    }
+}
+
+/// The cookie of session affinity. Its value, `sextant_<rollout>_<canary version>`, is new for
+/// each candidate (a cookie from an earlier canary never matches) and marks the `Set-Cookie`
+/// header as Sextant's: `_` never occurs in a Kubernetes name, so the prefix names one rollout.
+public struct AffinityCookie: Sendable, Hashable, Codable {
+    public var name: String
+    public var value: String
+    public var maxAge: Int
+
+    public init(name: String, value: String, maxAge: Int) {
+        self.name = name
+        self.value = value
+        self.maxAge = maxAge
+    }
+
+    public init(_ spec: SessionAffinity, rollout: String, canaryVersion: String) {
+        self.init(name: spec.cookieName, value: Self.valuePrefix(rollout: rollout) + canaryVersion,
+                  maxAge: spec.maxAge ?? SessionAffinity.defaultMaxAge)
+    }
+
+    public static func valuePrefix(rollout: String) -> String { "sextant_\(rollout)_" }
+
+    /// The `Set-Cookie` header value the canary's responses get.
+    public var setCookie: String { "\(name)=\(value); Max-Age=\(maxAge)" }
+
+    /// True when `header` is a `Set-Cookie` value Sextant wrote for `rollout` (any name, version, age).
+    public static func isOurs(_ header: String, rollout: String) -> Bool {
+        guard let equals = header.firstIndex(of: "=") else { return false }
+        return header[header.index(after: equals)...].hasPrefix(valuePrefix(rollout: rollout))
     }
 }
 
@@ -55,6 +111,8 @@ public struct RoutingError: Error, Sendable, Hashable, CustomStringConvertible {
         case conflictingMirror = "ConflictingMirror"
         /// An owned route's match already tests a header the A/B match needs.
         case conflictingMatch = "ConflictingMatch"
+        /// The canary destination already adds a `Set-Cookie` response header Sextant did not set.
+        case conflictingHeader = "ConflictingResponseHeader"
         /// A field Sextant reads has the wrong type or shape, or the server rejected the write.
         case invalidVirtualService = "InvalidVirtualService"
         case invalidDestinationRule = "InvalidDestinationRule"

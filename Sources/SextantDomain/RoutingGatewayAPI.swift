@@ -42,7 +42,7 @@ public enum GatewayRouteRouting {
         let parsed = try Parsed(route, api: api, routing: routing, rollout: rollout)
         var ops: [JSONValue] = []
         for rule in parsed.owned {
-            ops += try ruleOps(rule, split: split, parsed: parsed)
+            ops += try ruleOps(rule, split: split, parsed: parsed, rollout: rollout)
         }
         ops += try abTestOps(parsed, split: split, rollout: rollout)
         guard !ops.isEmpty else { return [] }
@@ -54,7 +54,7 @@ public enum GatewayRouteRouting {
 
     // MARK: Owned rules
 
-    private static func ruleOps(_ rule: OwnedRule, split: TrafficSplit, parsed: Parsed) throws(RoutingError) -> [JSONValue] {
+    private static func ruleOps(_ rule: OwnedRule, split: TrafficSplit, parsed: Parsed, rollout: String) throws(RoutingError) -> [JSONValue] {
         let base = ["spec", "rules", String(rule.index)]
         var ops: [JSONValue] = []
         for (entry, current, desired) in [(rule.stableEntry, rule.stableWeight, split.stableWeight),
@@ -66,6 +66,7 @@ public enum GatewayRouteRouting {
                 ops.append(PatchOp.replace(path, .int(Int64(desired))))
             }
         }
+        ops += try affinityOps(rule, cookie: split.sessionAffinity, parsed: parsed, rollout: rollout)
         var mirrorGuard: [JSONValue] = []
         if let percent = split.mirrorPercent {
             switch rule.mirror {
@@ -108,17 +109,69 @@ public enum GatewayRouteRouting {
         return guards + mirrorGuard + ops
     }
 
+    // MARK: Session affinity
+
+    /// Sextant's `ResponseHeaderModifier` filter on the canary backendRef: one that only adds a
+    /// `Set-Cookie` whose value is Sextant's for `rollout`.
+    static func isAffinityFilter(_ filter: JSONValue, rollout: String) -> Bool {
+        guard filter["type"]?.stringValue == "ResponseHeaderModifier",
+              let modifier = filter["responseHeaderModifier"]?.objectValue, modifier.count == 1,
+              let add = modifier["add"]?.arrayValue, add.count == 1,
+              add[0]["name"]?.stringValue?.lowercased() == "set-cookie",
+              let value = add[0]["value"]?.stringValue else { return false }
+        return AffinityCookie.isOurs(value, rollout: rollout)
+    }
+
+    static func affinityFilter(_ cookie: AffinityCookie) -> JSONValue {
+        ["type": "ResponseHeaderModifier",
+         "responseHeaderModifier": ["add": [["name": "Set-Cookie", "value": .string(cookie.setCookie)]]]]
+    }
+
+    /// Adds, updates or removes Sextant's filter on the canary backendRef; a replace or remove is
+    /// guarded by a `test` of the filter as read. Another ResponseHeaderModifier there is the
+    /// user's: the API allows one per backendRef, so that is a conflict, never an overwrite.
+    private static func affinityOps(_ rule: OwnedRule, cookie: AffinityCookie?, parsed: Parsed, rollout: String)
+        throws(RoutingError) -> [JSONValue]
+    {
+        let entry = ["spec", "rules", String(rule.index), "backendRefs", String(rule.canaryEntry)]
+        let filters: [JSONValue]
+        switch rule.entries[rule.canaryEntry]["filters"] {
+        case nil, .null?: filters = []
+        case .array(let array)?: filters = array
+        case let other?:
+            throw RoutingError(.invalidGatewayRoute,
+                               "\(parsed.label): rule \(rule.label) backendRefs[\(rule.canaryEntry)].filters is \(other.typeName), expected array")
+        }
+        let ours = filters.firstIndex { isAffinityFilter($0, rollout: rollout) }
+        guard let cookie else {
+            guard let ours else { return [] }
+            let path = filters.count == 1 ? entry + ["filters"] : entry + ["filters", String(ours)]
+            return [PatchOp.test(entry + ["filters", String(ours)], filters[ours]), PatchOp.remove(path)]
+        }
+        let desired = affinityFilter(cookie)
+        if let ours {
+            if filters[ours] == desired { return [] }
+            let path = entry + ["filters", String(ours)]
+            return [PatchOp.test(path, filters[ours]), PatchOp.replace(path, desired)]
+        }
+        if filters.contains(where: { $0["type"]?.stringValue == "ResponseHeaderModifier" }) {
+            throw RoutingError(.conflictingHeader,
+                               "\(parsed.label): rule \(rule.label): the canary backendRef already has a ResponseHeaderModifier filter; Sextant's session affinity (spec.analysis.sessionAffinity) needs the only one the API allows and never replaces a filter it did not set")
+        }
+        return filters.isEmpty ? [PatchOp.add(entry + ["filters"], [desired])] : [PatchOp.add(entry + ["filters", "-"], desired)]
+    }
+
     // MARK: A/B rule
 
     private static func abTestOps(_ parsed: Parsed, split: TrafficSplit, rollout: String) throws(RoutingError) -> [JSONValue] {
         let name = VirtualServiceRouting.abTestRouteName(rollout: rollout)
         let nameValue = JSONValue.string(name)
-        guard let matches = split.abMatch, !matches.isEmpty else {
+        guard let matches = split.matchRoute else {
             guard let current = parsed.abIndex else { return [] }
             return [PatchOp.test(["spec", "rules", String(current), "name"], nameValue),
                     PatchOp.remove(["spec", "rules", String(current)])]
         }
-        let desired = try abTestRule(name: name, parsed: parsed, matches: matches)
+        let desired = try abTestRule(name: name, parsed: parsed, matches: matches, rollout: rollout)
         guard let first = parsed.owned.first else { return [] }
         let firstGuard = first.name.map { PatchOp.test(["spec", "rules", String(first.index), "name"], .string($0)) }
         guard let current = parsed.abIndex else {
@@ -134,7 +187,7 @@ public enum GatewayRouteRouting {
     /// The A/B rule: each owned rule's matches with the A/B header conditions added (so it never
     /// catches requests the owned rules would not), the first owned rule's filters (its mirror
     /// excepted) and timeouts, and one backendRef: the canary, as the first owned rule writes it.
-    static func abTestRule(name: String, parsed: Parsed, matches: [ABMatch]) throws(RoutingError) -> JSONValue {
+    static func abTestRule(name: String, parsed: Parsed, matches: [ABMatch], rollout: String) throws(RoutingError) -> JSONValue {
         guard let first = parsed.owned.first else {
             throw RoutingError(.routeNotFound, "\(parsed.label) has no owned rule")
         }
@@ -185,6 +238,12 @@ public enum GatewayRouteRouting {
         if let timeouts = first.object["timeouts"] { object["timeouts"] = timeouts }
         var backend = first.entries[first.canaryEntry].objectValue ?? [:]
         backend["weight"] = .int(Int64(defaultWeight))
+        // Sextant's affinity filter stays on the owned rule only, so this rule reads the same
+        // before and after the patch that adds or removes it.
+        if let filters = backend["filters"]?.arrayValue {
+            let kept = filters.filter { !isAffinityFilter($0, rollout: rollout) }
+            backend["filters"] = kept.isEmpty ? nil : .array(kept)
+        }
         object["backendRefs"] = [.object(backend)]
         return .object(object)
     }

@@ -50,7 +50,7 @@ public enum VirtualServiceRouting {
         let parsed = try Parsed(virtualService, routing: routing, rollout: rollout)
         var ops: [JSONValue] = []
         for route in parsed.owned {
-            ops += try routeOps(route, split: split, parsed: parsed)
+            ops += try routeOps(route, split: split, parsed: parsed, rollout: rollout)
         }
         ops += try abTestOps(parsed, split: split, rollout: rollout)
         guard !ops.isEmpty else { return [] }
@@ -62,7 +62,7 @@ public enum VirtualServiceRouting {
 
     // MARK: Owned routes
 
-    private static func routeOps(_ route: OwnedRoute, split: TrafficSplit, parsed: Parsed)
+    private static func routeOps(_ route: OwnedRoute, split: TrafficSplit, parsed: Parsed, rollout: String)
         throws(RoutingError) -> [JSONValue]
     {
         let base = ["spec", "http", String(route.index)]
@@ -77,6 +77,7 @@ public enum VirtualServiceRouting {
                 ops.append(PatchOp.replace(path, .int(Int64(desired))))
             }
         }
+        ops += try affinityOps(route, cookie: split.sessionAffinity, parsed: parsed, rollout: rollout)
         var mirrorGuard: JSONValue?
         if let percent = split.mirrorPercent {
             switch route.mirror {
@@ -110,6 +111,56 @@ public enum VirtualServiceRouting {
         return guards + ops
     }
 
+    // MARK: Session affinity
+
+    /// The canary destination's `headers.response.add["Set-Cookie"]`: added while `cookie` is
+    /// set, removed (with the maps that only held it) once it is not, and only when its value is
+    /// Sextant's for this rollout; a `test` of the current value guards a replace or remove.
+    private static func affinityOps(_ route: OwnedRoute, cookie: AffinityCookie?, parsed: Parsed, rollout: String)
+        throws(RoutingError) -> [JSONValue]
+    {
+        let entry = ["spec", "http", String(route.index), "route", String(route.canaryEntry)]
+        func map(_ value: JSONValue?, _ field: String) throws(RoutingError) -> [String: JSONValue]? {
+            switch value {
+            case nil, .null?: return nil
+            case .object(let object)?: return object
+            case let other?:
+                throw RoutingError(.invalidVirtualService,
+                                   "\(parsed.label): route \(route.label) route[\(route.canaryEntry)].\(field) is \(other.typeName), expected object")
+            }
+        }
+        let headers = try map(route.entries[route.canaryEntry]["headers"], "headers")
+        let response = try map(headers?["response"], "headers.response")
+        let add = try map(response?["add"], "headers.response.add")
+        let current = add?["Set-Cookie"]
+        let ours = current?.stringValue.map { AffinityCookie.isOurs($0, rollout: rollout) } ?? false
+        let cookiePath = entry + ["headers", "response", "add", "Set-Cookie"]
+        guard let cookie else {
+            guard ours, let current else { return [] }
+            let path: [String]
+            if add?.count == 1 {
+                path = response?.count == 1 ? (headers?.count == 1 ? entry + ["headers"] : entry + ["headers", "response"])
+                    : entry + ["headers", "response", "add"]
+            } else {
+                path = cookiePath
+            }
+            return [PatchOp.test(cookiePath, current), PatchOp.remove(path)]
+        }
+        let desired = JSONValue.string(cookie.setCookie)
+        if let current {
+            if current == desired { return [] }
+            guard ours else {
+                throw RoutingError(.conflictingHeader,
+                                   "\(parsed.label): route \(route.label): the canary destination already adds a Set-Cookie response header (\(current.stringValue ?? current.jsonString())); Sextant's session affinity (spec.analysis.sessionAffinity) needs it and never replaces a header it did not set")
+            }
+            return [PatchOp.test(cookiePath, current), PatchOp.replace(cookiePath, desired)]
+        }
+        if add != nil { return [PatchOp.add(cookiePath, desired)] }
+        if response != nil { return [PatchOp.add(entry + ["headers", "response", "add"], ["Set-Cookie": desired])] }
+        if headers != nil { return [PatchOp.add(entry + ["headers", "response"], ["add": ["Set-Cookie": desired]])] }
+        return [PatchOp.add(entry + ["headers"], ["response": ["add": ["Set-Cookie": desired]]])]
+    }
+
     // MARK: A/B route
 
     private static func abTestOps(_ parsed: Parsed, split: TrafficSplit, rollout: String)
@@ -117,7 +168,7 @@ public enum VirtualServiceRouting {
     {
         let name = abTestRouteName(rollout: rollout)
         let nameValue = JSONValue.string(name)
-        guard let matches = split.abMatch, !matches.isEmpty else {
+        guard let matches = split.matchRoute else {
             guard let current = parsed.abIndex else { return [] }
             return [PatchOp.test(["spec", "http", String(current), "name"], nameValue),
                     PatchOp.remove(["spec", "http", String(current)])]

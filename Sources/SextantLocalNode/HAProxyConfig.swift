@@ -8,6 +8,9 @@ public enum HAProxyConfig {
     /// The frontend name of a VirtualService.
     public static func frontend(namespace: String, name: String) -> String { "vs:\(namespace):\(name)" }
 
+    /// A literal as an HAProxy log-format string (`%` starts a variable there).
+    static func logFormat(_ text: String) -> String { text.replacingOccurrences(of: "%", with: "%%") }
+
     /// The whole configuration. `listen` is the address of each plan (`namespace/name` → host:port);
     /// `socket` the runtime API socket (weights change through it; `expose-fd listeners` hands the
     /// listening sockets to the new process on a reload, so no connection is refused meanwhile).
@@ -48,6 +51,17 @@ public enum HAProxyConfig {
             for route in plan.routes {
                 lines.append("backend \(route.backend)")
                 lines.append("    balance roundrobin")
+                for header in route.responseHeaders {
+                    // Servers are named `d<destination>-<pod>`: the rule applies to that destination's answers.
+                    let condition = "if { srv_name -m beg d\(header.destination)- }"
+                    switch header.action {
+                    case .add, .set:
+                        let verb = header.action == .add ? "add-header" : "set-header"
+                        lines.append("    http-response \(verb) \(header.name) \(MeshTranslator.quoted(logFormat(header.value))) \(condition)")
+                    case .remove:
+                        lines.append("    http-response del-header \(header.name) \(condition)")
+                    }
+                }
                 for server in route.servers {
                     lines.append("    server \(server.name) \(server.address) weight \(server.weight)")
                 }

@@ -29,9 +29,12 @@ public struct MeshRoute: Sendable, Hashable {
     public var servers: [MeshServer]
     /// The route's destinations as written (`host/subset`) with their weights, for messages.
     public var destinations: [(name: String, weight: Int, endpoints: Int)]
+    /// A destination's `headers.response` (e.g. session affinity's `Set-Cookie` on the canary).
+    public var responseHeaders: [MeshResponseHeader] = []
 
     public static func == (a: MeshRoute, b: MeshRoute) -> Bool {
         a.label == b.label && a.backend == b.backend && a.matchBlocks == b.matchBlocks && a.servers == b.servers
+            && a.responseHeaders == b.responseHeaders
             && a.destinations.map(\.name) == b.destinations.map(\.name)
             && a.destinations.map(\.weight) == b.destinations.map(\.weight)
     }
@@ -40,6 +43,16 @@ public struct MeshRoute: Sendable, Hashable {
         hasher.combine(backend)
         hasher.combine(servers)
     }
+}
+
+/// One of a destination's `headers.response` operations, applied to responses of its servers.
+public struct MeshResponseHeader: Sendable, Hashable {
+    public enum Action: String, Sendable, Hashable { case add, set, remove }
+    public var destination: Int
+    public var action: Action
+    public var name: String
+    /// Empty for `remove`.
+    public var value: String
 }
 
 /// What HAProxy does for one VirtualService.
@@ -56,7 +69,7 @@ public struct MeshPlan: Sendable, Equatable {
     public func sameShape(as other: MeshPlan) -> Bool {
         guard namespace == other.namespace, name == other.name, routes.count == other.routes.count else { return false }
         return zip(routes, other.routes).allSatisfy { a, b in
-            a.backend == b.backend && a.matchBlocks == b.matchBlocks
+            a.backend == b.backend && a.matchBlocks == b.matchBlocks && a.responseHeaders == b.responseHeaders
                 && a.servers.map { [$0.name, $0.address] } == b.servers.map { [$0.name, $0.address] }
         }
     }
@@ -131,6 +144,7 @@ public enum MeshTranslator {
                 throw MeshTranslationError(field: "\(field).route", message: "no destinations")
             }
             var described: [(name: String, weight: Int, endpoints: Int)] = []
+            var responseHeaders: [MeshResponseHeader] = []
             var perDestination: [(weight: Int, pods: [(name: String, address: String)])] = []
             for (j, destination) in destinations.enumerated() {
                 let dfield = "\(field).route[\(j)]"
@@ -138,6 +152,8 @@ public enum MeshTranslator {
                     throw MeshTranslationError(field: "\(dfield).destination.host", message: "missing")
                 }
                 let subset = destination[path: ["destination", "subset"]]?.stringValue
+                responseHeaders += try destinationHeaders(destination["headers"], destination: j, field: "\(dfield).headers",
+                                                          gaps: &gaps)
                 let weight: Int
                 if let w = destination["weight"] {
                     guard let value = w.intValue, (0...100).contains(value) else {
@@ -169,7 +185,7 @@ public enum MeshTranslator {
                 }
             }
             routes.append(MeshRoute(label: label, backend: "vs:\(namespace):\(name):\(i)", matchBlocks: blocks,
-                                    servers: servers, destinations: described))
+                                    servers: servers, destinations: described, responseHeaders: responseHeaders))
         }
         return MeshPlan(namespace: namespace, name: name, routes: routes, gaps: gaps)
     }
@@ -286,6 +302,57 @@ public enum MeshTranslator {
                 }
             }
             result.append(acls)
+        }
+        return result
+    }
+
+    /// A destination's `headers`: `response.add/set/remove` become HAProxy `http-response`
+    /// rules for that destination's servers (session affinity's `Set-Cookie` among them);
+    /// `request` is a gap. A field that cannot be expressed names itself, never drops silently.
+    static func destinationHeaders(_ headers: JSONValue?, destination: Int, field: String, gaps: inout [String])
+        throws(MeshTranslationError) -> [MeshResponseHeader]
+    {
+        guard let headers, !headers.isNull else { return [] }
+        guard let object = headers.objectValue else {
+            throw MeshTranslationError(field: field, message: "expected an object, found \(headers.typeName)")
+        }
+        var result: [MeshResponseHeader] = []
+        for key in object.keys.sorted() {
+            switch key {
+            case "request": gaps.append("\(field).request")
+            case "response":
+                guard let response = object[key]?.objectValue else {
+                    throw MeshTranslationError(field: "\(field).response", message: "expected an object")
+                }
+                for op in response.keys.sorted() {
+                    let ofield = "\(field).response.\(op)"
+                    let names: [(String, String)]
+                    switch (op, response[op]) {
+                    case ("add", .object(let map)?), ("set", .object(let map)?):
+                        var pairs: [(String, String)] = []
+                        for name in map.keys.sorted() {
+                            guard let value = map[name]?.stringValue else {
+                                throw MeshTranslationError(field: "\(ofield).\(name)", message: "expected a string")
+                            }
+                            pairs.append((name, value))
+                        }
+                        names = pairs
+                    case ("remove", .array(let list)?):
+                        names = list.compactMap { $0.stringValue.map { ($0, "") } }
+                    default:
+                        throw MeshTranslationError(field: ofield, message: "not supported by the local data plane (add, set: maps; remove: a list)")
+                    }
+                    for (name, value) in names {
+                        guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_".contains($0)) }) else {
+                            throw MeshTranslationError(field: "\(ofield).\(name)", message: "header name not expressible in HAProxy")
+                        }
+                        result.append(MeshResponseHeader(destination: destination, action: .init(rawValue: op) ?? .add,
+                                                         name: name, value: value))
+                    }
+                }
+            default:
+                throw MeshTranslationError(field: "\(field).\(key)", message: "unknown to the local data plane")
+            }
         }
         return result
     }

@@ -45,6 +45,7 @@ import Yams
         let hookTypes = Set(rollouts.flatMap { $0[path: ["spec", "webhooks"]]?.arrayValue ?? [] }.compactMap { $0["type"]?.stringValue })
         #expect(hookTypes.contains(WebhookType.confirmTrafficIncrease.rawValue), "\(hookTypes)")
         #expect(rollouts.contains { $0[path: ["spec", "analysis", "rollbackWindow", "intervals"]] != nil })
+        #expect(rollouts.contains { $0[path: ["spec", "analysis", "sessionAffinity", "cookieName"]] != nil })
         let jobs = all.filter { $0.kind == "TrainingJob" }.map(\.json)
         #expect(jobs.contains { $0[path: ["spec", "schedule"]] != nil && $0[path: ["spec", "retrainOn"]] != nil })
         let versions = all.filter { $0.kind == "ModelVersion" }.map(\.json)

@@ -21,13 +21,14 @@ import Testing
 
     /// Starts the environment and deploys `fraud-v1` as the first (stable) version.
     static func withStableV1(_ versions: [String: (success: Double, latency: Double)], inProcess: Bool = true,
-                             router: TestRouter = .istio, comparisons: [ComparisonMetric]? = nil) async throws -> CanaryEnvironment {
+                             router: TestRouter = .istio, comparisons: [ComparisonMetric]? = nil,
+                             configure: (inout CanaryRolloutSpec) -> Void = { _ in }) async throws -> CanaryEnvironment {
         let env = try await CanaryEnvironment.start(versions: versions, gatewayCRDs: router.gatewayCRDs)
         try await router.createObjects(env)
         for (index, name) in versions.keys.sorted().enumerated() {
             try await env.createVersion(name, version: Int64(index + 1))
         }
-        try await env.createRollout(candidate: "fraud-v1", routing: router.routing, comparisons: comparisons)
+        try await env.createRollout(candidate: "fraud-v1", routing: router.routing, comparisons: comparisons, configure: configure)
         if inProcess { env.startController() }
         return env
     }
@@ -48,12 +49,15 @@ import Testing
         return comparison
     }
 
-    /// Once per router (issue 18), on the real CRDs of each.
+    /// Once per router (issue 18), on the real CRDs of each, with session affinity by cookie
+    /// riding along: set while the candidate has weight, gone after promotion.
     @Test(arguments: TestRouter.allCases)
     func healthyCandidateGoesThroughItsStepsAndIsPromoted(router: TestRouter) async throws {
         guard try Self.toolsPresent() else { return }
         let env = try await Self.withStableV1(["fraud-v1": Self.healthy, "fraud-v2": Self.healthy], router: router,
-                                              comparisons: [Self.comparison()])
+                                              comparisons: [Self.comparison()]) { spec in
+            spec.analysis?.sessionAffinity = SessionAffinity(cookieName: "fraud-canary", maxAge: 600)
+        }
         defer { env.stopProcesses(); Task { await env.stop() } }
         try await Self.waitForStable(env, "fraud-v1")
         let userSpec = try await router.userSpec(env)
@@ -62,13 +66,24 @@ import Testing
 
         try await env.setCandidate("fraud-v2")
         var weights: [Int64] = []
+        var cookies: Set<String> = []
+        var cookieRouteSeen = false
         try await env.waitFor("fraud-v2 promoted", timeout: .seconds(60)) {
             let t = try await router.traffic(env)
             if weights.last != t.canary { weights.append(t.canary) }
+            if t.canary > 0, t.canary < 100 {
+                let affinity = try await router.affinity(env)
+                if let cookie = affinity.setCookie { cookies.insert(cookie) }
+                cookieRouteSeen = cookieRouteSeen || affinity.cookieRoute
+            }
             let s = try await env.rollout().status
             return s?.phase == .succeeded && s?.stableVersion == "fraud-v2"
         }
         #expect(weights.filter { $0 != 0 } == [25, 50], "canary weights seen: \(weights)")
+        #expect(cookies == ["fraud-canary=sextant_fraud_fraud-v2; Max-Age=600"], "the canary's Set-Cookie: \(cookies)")
+        #expect(cookieRouteSeen, "the cookie route to the canary while it had weight")
+        let afterPromotion = try await router.affinity(env)
+        #expect(afterPromotion.setCookie == nil && !afterPromotion.cookieRoute, "affinity removed on promotion")
         let end = try await router.traffic(env)
         #expect(end.stable == 100 && end.canary == 0)
         #expect(end.stableVersion == "fraud-v2", "the stable subset now selects the promoted version")
@@ -103,7 +118,9 @@ import Testing
     func failingCandidateIsRolledBackWithinOneInterval(router: TestRouter) async throws {
         guard try Self.toolsPresent() else { return }
         let env = try await Self.withStableV1(["fraud-v1": Self.healthy, "fraud-v3": Self.failing], router: router,
-                                              comparisons: [Self.comparison()])
+                                              comparisons: [Self.comparison()]) { spec in
+            spec.analysis?.sessionAffinity = SessionAffinity(cookieName: "fraud-canary")
+        }
         defer { env.stopProcesses(); Task { await env.stop() } }
         try await Self.waitForStable(env, "fraud-v1")
         let userSpec = try await router.userSpec(env)
@@ -130,6 +147,8 @@ import Testing
         #expect(compared?.outcome == .fail && (compared?.value ?? 1) < 0.05, "60% vs 99.9%: \(String(describing: compared))")
         let t = try await router.traffic(env)
         #expect(t.stable == 100 && t.canary == 0 && t.stableVersion == "fraud-v1")
+        let afterRollback = try await router.affinity(env)
+        #expect(afterRollback.setCookie == nil && !afterRollback.cookieRoute, "session affinity removed on rollback")
         #expect(try await router.userSpec(env) == userSpec, "only the weights changed")
 
         // Threshold breach (the analysis run that reached the failure limit) to canary weight 0.

@@ -46,6 +46,31 @@ enum TestRouter: String, CaseIterable, CustomTestStringConvertible, Sendable {
         }
     }
 
+    /// Session affinity as stored: the canary's Set-Cookie value and whether Sextant's cookie
+    /// route (`sextant-ab-fraud`, a `cookie` regex match to the canary) is there.
+    func affinity(_ env: CanaryEnvironment) async throws -> (setCookie: String?, cookieRoute: Bool) {
+        switch self {
+        case .istio:
+            let vs = try JSONValue.decode(try await env.client.send(
+                method: "GET", path: TrafficRouter.virtualServices().path(namespace: CanaryEnvironment.namespace, name: "fraud")))
+            let http = vs[path: ["spec", "http"]]?.arrayValue ?? []
+            let primary = http.first { $0["name"]?.stringValue == "primary" }
+            let canary = primary?["route"]?.arrayValue?.first { $0[path: ["destination", "subset"]]?.stringValue == "canary" }
+            let route = http.first { $0["name"]?.stringValue == "sextant-ab-fraud" }
+            let matchesCookie = route?["match"]?.arrayValue?.first?[path: ["headers", "cookie", "regex"]]?.stringValue != nil
+            return (canary?[path: ["headers", "response", "add", "Set-Cookie"]]?.stringValue, matchesCookie)
+        case .httpRoute:
+            let rules = try await env.httpRoute()[path: ["spec", "rules"]]?.arrayValue ?? []
+            let primary = rules.first { $0["name"]?.stringValue == "primary" }
+            let canary = primary?["backendRefs"]?.arrayValue?.first { $0["name"]?.stringValue == "fraud-canary" }
+            let filter = canary?["filters"]?.arrayValue?.first { $0["type"]?.stringValue == "ResponseHeaderModifier" }
+            let rule = rules.first { $0["name"]?.stringValue == "sextant-ab-fraud" }
+            let header = rule?["matches"]?.arrayValue?.first?["headers"]?.arrayValue?.first
+            let matchesCookie = header?["name"]?.stringValue == "cookie" && header?["type"]?.stringValue == "RegularExpression"
+            return (filter?[path: ["responseHeaderModifier", "add"]]?.arrayValue?.first?["value"]?.stringValue, matchesCookie)
+        }
+    }
+
     /// The user's route object without the weights Sextant owns (after the server's
     /// defaulting): everything else must stay as the user wrote it.
     func userSpec(_ env: CanaryEnvironment) async throws -> JSONValue {

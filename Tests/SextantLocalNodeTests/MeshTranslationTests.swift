@@ -129,6 +129,30 @@ import Testing
         #expect(shadow.routes[0].servers.map(\.weight) == [100, 0])
     }
 
+    /// A destination's `headers.response` (session affinity's Set-Cookie) applies to its servers;
+    /// what HAProxy cannot express names the field instead of being dropped.
+    @Test func destinationResponseHeadersApplyToThatDestination() throws {
+        func withHeaders(_ headers: JSONValue) throws -> JSONValue {
+            try Self.virtualService(canary: 20).applyingJSONPatch([["op": "add", "path": "/spec/http/0/route/1/headers", "value": headers]])
+        }
+        let plan = try Self.plan(try withHeaders([
+            "response": ["add": ["Set-Cookie": "fraud-canary=sextant_fraud_v2; Max-Age=600"]],
+            "request": ["set": ["x-a": "1"]],
+        ]))
+        #expect(plan.routes[0].responseHeaders == [
+            MeshResponseHeader(destination: 1, action: .add, name: "Set-Cookie", value: "fraud-canary=sextant_fraud_v2; Max-Age=600"),
+        ])
+        #expect(plan.gaps == ["spec.http[0].route[1].headers.request"])
+        let without = try Self.plan(Self.virtualService(canary: 20))
+        #expect(!plan.sameShape(as: without), "a header change must reload HAProxy, not only set weights")
+        let badValue = try withHeaders(["response": ["add": ["Set-Cookie": 1]]])
+        #expect(throws: MeshTranslationError(field: "spec.http[0].route[1].headers.response.add.Set-Cookie", message: "expected a string")) {
+            try Self.plan(badValue)
+        }
+        let unknown = try withHeaders(["response": ["append": ["a": "b"]]])
+        #expect(throws: MeshTranslationError.self) { try Self.plan(unknown) }
+    }
+
     @Test func hostLevelDestinationsUseTheServiceSelector() throws {
         let vs: JSONValue = ["metadata": ["name": "churn", "namespace": "ml"],
                              "spec": ["http": [["route": [["destination": ["host": "churn-stable"], "weight": 70],
@@ -158,13 +182,20 @@ import Testing
                       ["queryParams": ["group": ["prefix": "in"]], "uri": ["regex": "/v2/.*"], "ignoreUriCase": true]],
             "route": [["destination": ["host": "fraud", "subset": "canary"]]],
         ]
-        let plan = try Self.plan(Self.virtualService(canary: 25, extraRoutes: [ab]))
+        var plan = try Self.plan(Self.virtualService(canary: 25, extraRoutes: [ab]))
+        // Session affinity's cookie on the canary destination (docs/routing.md#session-affinity).
+        plan.routes[1].responseHeaders = [
+            MeshResponseHeader(destination: 1, action: .add, name: "Set-Cookie", value: "fraud-canary=sextant_fraud_v2; Max-Age=600"),
+            MeshResponseHeader(destination: 0, action: .remove, name: "x-debug", value: ""),
+        ]
         let work = try TemporaryDirectory()
         let text = HAProxyConfig.render(plans: [plan], listen: ["ml/fraud": "127.0.0.1:18080"], socket: work.file("s.sock"))
         #expect(text.contains("use_backend vs:ml:fraud:0 if { method -m str 'POST' } { req.fhdr(cookie) -m reg"))
         #expect(text.contains(" || { path -i -m reg '^(?:/v2/.*)$' } { url_param(group) -m beg 'in' }"))
         #expect(text.contains("use_backend vs:ml:fraud:1\n"))
         #expect(text.contains("server d1-canary-a 127.0.0.1:2001 weight 25"))
+        #expect(text.contains("    http-response add-header Set-Cookie 'fraud-canary=sextant_fraud_v2; Max-Age=600' if { srv_name -m beg d1- }\n"))
+        #expect(text.contains("    http-response del-header x-debug if { srv_name -m beg d0- }\n"))
         try Data(text.utf8).write(to: URL(fileURLWithPath: work.file("h.cfg")))
         let p = Process()
         p.executableURL = URL(fileURLWithPath: haproxy)
