@@ -51,3 +51,21 @@ extension ModelVersion: SchemaDescribed {
 extension CanaryRollout: SchemaDescribed {
     public static var crd: CRDDescription { SextantCRDs.canaryRollout }
 }
+
+extension AnalysisSpec {
+    /// `failureLimit` when a spec carries none (built in code, or read without `withSchemaDefaults`):
+    /// the schema's default, so the CRD and the rollout logic cannot disagree.
+    public static let defaultFailureLimit = schemaDefault("failureLimit")
+    /// `consecutiveErrorLimit` when a spec carries none, from the schema likewise.
+    public static let defaultConsecutiveErrorLimit = schemaDefault("consecutiveErrorLimit")
+
+    /// The effective limits of this analysis.
+    public var effectiveFailureLimit: Int { failureLimit ?? Self.defaultFailureLimit }
+    public var effectiveConsecutiveErrorLimit: Int { consecutiveErrorLimit ?? Self.defaultConsecutiveErrorLimit }
+
+    static func schemaDefault(_ field: String) -> Int {
+        let schema = SextantCRDs.canaryRollout.objectSchema.property("spec")?.property("analysis")?.property(field)
+        // Both fields have a schema default; AnalysisDefaultsTests fails if one loses it.
+        return Int(schema?.defaultValue?.intValue ?? 0)
+    }
+}

@@ -139,7 +139,7 @@ public struct PrometheusTargets: Sendable {
 
 extension Result where Success == PrometheusTarget, Failure == PrometheusTargetError {
     /// Why there is no target (empty for a target).
-    var problem: String {
+    public var problem: String {
         if case .failure(let error) = self { return error.description }
         return ""
     }

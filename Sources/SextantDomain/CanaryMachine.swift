@@ -584,7 +584,7 @@ struct Run {
         if let first = failures.first, try countFailedCheck(describe(first), candidate: candidate) { return true }
         if let first = errors.first {
             status.consecutiveErrors = (status.consecutiveErrors ?? 0) + 1
-            let limit = spec.analysis?.consecutiveErrorLimit ?? 4
+            let limit = spec.analysis?.effectiveConsecutiveErrorLimit ?? AnalysisSpec.defaultConsecutiveErrorLimit
             if (status.consecutiveErrors ?? 0) >= limit {
                 fail(candidate, reason: RolloutReason.analysisErrors,
                      message: "\(status.consecutiveErrors ?? 0) consecutive analysis errors reached consecutiveErrorLimit \(limit); last: \(describe(first))")
@@ -664,7 +664,7 @@ struct Run {
     /// rolled back and true returned; below it the status and a Warning say which check failed.
     mutating func countFailedCheck(_ detail: String, candidate: String) throws -> Bool {
         status.failedChecks = (status.failedChecks ?? 0) + 1
-        let limit = spec.analysis?.failureLimit ?? 5
+        let limit = spec.analysis?.effectiveFailureLimit ?? AnalysisSpec.defaultFailureLimit
         if (status.failedChecks ?? 0) >= limit {
             rollBack(candidate, reason: RolloutReason.analysisFailed,
                      message: "\(detail); \(status.failedChecks ?? 0) failed checks reached failureLimit \(limit)")

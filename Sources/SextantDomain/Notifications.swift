@@ -105,7 +105,7 @@ public enum RolloutNotifications {
                          time: status?.stepStartTime.flatMap(KubeTime.parse) ?? started)
                 }
                 if let failed = status?.failedChecks, failed > 0 {
-                    let limit = rollout.spec.analysis?.failureLimit ?? 5
+                    let limit = rollout.spec.analysis?.effectiveFailureLimit ?? AnalysisSpec.defaultFailureLimit
                     let failing = (status?.measurements ?? []).filter { $0.outcome == .fail }
                     let detail = failing.map { m in
                         "\(m.metric) = \(m.value.map { String(format: "%.4g", $0) } ?? "no data")\(m.message.map { " (\($0))" } ?? "")"

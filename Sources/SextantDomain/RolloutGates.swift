@@ -172,7 +172,7 @@ extension Run {
             return
         }
         window.failedChecks = (window.failedChecks ?? 0) + 1
-        let limit = spec.analysis?.failureLimit ?? 5
+        let limit = spec.analysis?.effectiveFailureLimit ?? AnalysisSpec.defaultFailureLimit
         let count = window.failedChecks ?? 0
         guard count >= limit else {
             status.rollbackWindow = window

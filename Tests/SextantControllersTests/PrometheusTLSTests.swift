@@ -171,10 +171,3 @@ import Testing
         #expect(unreadable.problem.contains("--prometheus-bearer-token-file"), "\(unreadable.problem)")
     }
 }
-
-extension Result where Success == PrometheusTarget, Failure == PrometheusTargetError {
-    var problem: String {
-        if case .failure(let error) = self { return error.description }
-        return ""
-    }
-}
