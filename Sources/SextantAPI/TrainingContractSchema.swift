@@ -235,6 +235,7 @@ extension TrainingContract {
         | `artifact` | \(ResultSummaryContract.artifactFields.map { "`\($0)`" }.joined(separator: ", ")) |
         | `data` | \(ResultSummaryContract.dataFields.map { "`\($0)`" }.joined(separator: ", ")) |
         | `gates[]` | \(ResultSummaryContract.gateFields.map { "`\($0)`" }.joined(separator: ", ")) |
+        | `validationCurve` | \(ResultSummaryContract.validationCurveFields.map { "`\($0)`" }.joined(separator: ", ")) (at most \(ValidationCurveContract.maxPoints) rounds, evenly spaced, the first and last kept) |
         | `status` | \(ResultSummaryContract.statuses.map { "`\($0)`" }.joined(separator: ", ")) |
         | `reason` | \(ResultSummaryContract.reasons.map { "`\($0)`" }.joined(separator: ", ")) |
         | extra `metrics` | \(ResultSummaryContract.crossValidationMetrics.map { "`\($0)`" }.joined(separator: ", ")) after cross-validation |

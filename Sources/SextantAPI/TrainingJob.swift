@@ -410,12 +410,18 @@ public struct TrainingRun: Codable, Sendable, Hashable {
     public var result: RunResult
     public var modelVersion: String?
     public var dataSha256: String?
+    /// The data version the run read (`data.source.version`, as the trainer reported it).
+    public var dataVersion: String?
     public var reason: String?
     public var message: String?
     /// The MLflow run this run was reported as (set once reported; see docs/training.md#mlflow).
     public var mlflowRunId: String?
     /// The trainer's last progress report while the run ran (docs/training.md#progress).
     public var progress: TrainingProgress?
+    /// The trainer's test-set metrics of a finished run (its result summary's `metrics`).
+    public var metrics: [String: Double]?
+    /// The validation loss per round of a finished run (docs/training.md#validation-curve).
+    public var validationCurve: ValidationCurve?
     public init(name: String, trigger: RunTrigger, result: RunResult = .running) {
         self.name = name
         self.trigger = trigger
@@ -469,6 +475,22 @@ public struct TrainingJobRequests: Codable, Sendable, Hashable {
     /// Start a run now (`sextant retrain`).
     public var run: ManualRequest?
     public init() {}
+}
+
+/// A run's validation loss per boosting round as the trainer reported it in its result summary:
+/// at most `ValidationCurveContract.maxPoints` rounds, evenly spaced, the first and last kept.
+public struct ValidationCurve: Codable, Sendable, Hashable {
+    public static let maxPoints = ValidationCurveContract.maxPoints
+    /// `valid-logloss`, `valid-rmse`, ... (as in the progress report).
+    public var metric: String?
+    /// 1-based rounds, ascending; `values[i]` is the loss after `rounds[i]`.
+    public var rounds: [Int]
+    public var values: [Double]
+    public init(metric: String?, rounds: [Int], values: [Double]) {
+        self.metric = metric
+        self.rounds = rounds
+        self.values = values
+    }
 }
 
 /// What the trainer last reported about a running run (its `sextant-progress` log line).

@@ -205,7 +205,7 @@ struct TrainingJobReconciler: Reconciler {
         done.reason = outcome.reason
         done.message = outcome.message
         done.completionTime = job.raw[path: ["status", "completionTime"]]?.stringValue ?? KubeTime.format(ctx.now)
-        done.dataSha256 = outcome.summary?.data?.sha256
+        done.record(outcome.summary)
         switch outcome.result {
         case .succeeded:
             let mv = try await register(run: done, summary: outcome.summary, job: job, &ctx)

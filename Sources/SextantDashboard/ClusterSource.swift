@@ -109,6 +109,45 @@ public struct ClusterSource: Sendable {
     }
 }
 
+extension ClusterSource {
+    /// The drift window the Drift page shows: the rollout's lifetime plus a minute, at least 5
+    /// minutes and at most an hour (a young rollout's chart is not one point in an empty hour).
+    public static func driftWindow(since created: Date?, now: Date) -> Int {
+        let age = created.map { Int(now.timeIntervalSince($0)) + 60 } ?? 3600
+        return min(3600, max(300, age))
+    }
+
+    /// Each drift gauge of the model over the window (a subquery, about 120 points), the series of
+    /// `versions` only; one query per statistic. In a namespace-labelled Prometheus (the
+    /// `namespace` target label of a Kubernetes scrape) series of other namespaces are left out.
+    public static func drift(model: String, versions: [String], namespace: String, window: Int, prometheus: PrometheusClient, now: Date) async
+        -> (series: [DriftPages.Series], errors: [String]) {
+        let range = window, step = max(1, window / 120)
+        var series: [DriftPages.Series] = []
+        var errors: [String] = []
+        for statistic in DriftPages.Statistic.allCases {
+            let query = "\(statistic.rawValue){model=\"\(promQLString(model))\"}[\(range)s:\(step)s]"
+            do {
+                guard case .matrix(let result) = try await prometheus.query(query, at: now) else { continue }
+                for s in result {
+                    guard let version = s.labels["version"], versions.contains(version), let feature = s.labels["feature"],
+                          s.labels["namespace"].map({ $0 == namespace }) ?? true else { continue }
+                    series.append(DriftPages.Series(statistic: statistic, feature: feature, version: version,
+                                                    points: s.points.map { MetricChart.Point(time: $0.timestamp, value: $0.value) }))
+                }
+            } catch {
+                errors.append("\(query): \(error)")
+            }
+        }
+        return (series, errors)
+    }
+
+    /// A PromQL double-quoted string's content.
+    static func promQLString(_ text: String) -> String {
+        text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+    }
+}
+
 /// Calls `signal` on every change of the objects a watch selects; lists again after 410 Gone and
 /// starts a new watch when one ends (API servers close watches after a timeout).
 public enum ChangeSignals {

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import SextantAPI
 import SextantKube
+import SextantKubeTypes
 import SextantPrometheus
 import Synchronization
 
@@ -140,6 +141,34 @@ struct DashboardResponder: HTTPResponder {
             let job = try await source.get(TrainingJob.self, namespace: parts[1], name: parts[2])
             title = "TrainingJob \(parts[2])"
             body = TrainingPages.job(job, csrf: csrf, access: await access)
+        case ("training", 5) where parts[3] == "runs":
+            let job = try await source.get(TrainingJob.self, namespace: parts[1], name: parts[2])
+            guard let run = job.status?.runs?.first(where: { $0.name == parts[4] }) else {
+                return html(.notFound, Layout.page(title: "Not found", active: "training", stream: nil, csrf: csrf, namespace: parts[1],
+                    body: "<h1>Not found</h1><p class=\"error\" id=\"api-error\">run \(Html.escape(parts[4])) is not in the status of "
+                        + "TrainingJob \(Html.escape(parts[1]))/\(Html.escape(parts[2])) (it keeps the latest runHistoryLimit runs)</p>"))
+            }
+            title = "Run \(parts[4])"
+            body = TrainingPages.run(job, run: run)
+        case ("drift", 1):
+            let page = try await source.page(CanaryRollout.self, namespace: namespace, selector: selector, continue: token)
+            problems = page.problems
+            title = "Drift"
+            body = DriftPages.list(page.items, namespace: namespace, selector: selector, next: page.next, prometheus: dashboard.prometheus != nil)
+        case ("drift", 3):
+            let rollout = try await source.get(CanaryRollout.self, namespace: parts[1], name: parts[2])
+            // Thresholds of retrain conditions; a user who may not list TrainingJobs still sees the drift.
+            let jobs = (try? await source.client.listAll(ClusterSource.trainingJobs, namespace: parts[1], options: ListOptions(),
+                                                         as: TrainingJob.self))?.items ?? []
+            var drift: (series: [DriftPages.Series], errors: [String])?
+            let now = Date()
+            let window = ClusterSource.driftWindow(since: rollout.metadata.creationTimestamp.flatMap(KubeTime.parse), now: now)
+            if let prometheus = dashboard.prometheus {
+                drift = await ClusterSource.drift(model: rollout.spec.modelName, versions: DriftPages.liveVersions(rollout).map(\.name),
+                                                  namespace: parts[1], window: window, prometheus: prometheus, now: now)
+            }
+            title = "Drift \(parts[2])"
+            body = DriftPages.detail(rollout, jobs: jobs, series: drift?.series, errors: drift?.errors ?? [], window: "\(window / 60) minutes")
         default:
             return text(.notFound, "not found: /\(parts.joined(separator: "/"))")
         }
@@ -173,11 +202,15 @@ struct DashboardResponder: HTTPResponder {
         case ("models", 1): watches = [(ClusterSource.modelVersions, namespace, ListOptions())]
         case ("models", 3): watches = [(ClusterSource.modelVersions, parts[1], ListOptions(fieldSelector: "metadata.name=\(parts[2])"))]
         case ("training", 1): watches = [(ClusterSource.trainingJobs, namespace, ListOptions())]
-        case ("training", 3): watches = [(ClusterSource.trainingJobs, parts[1], ListOptions(fieldSelector: "metadata.name=\(parts[2])"))]
+        case ("drift", 1): watches = [(ClusterSource.canaryRollouts, namespace, ListOptions())]
+        case ("drift", 3): watches = [(ClusterSource.canaryRollouts, parts[1], ListOptions(fieldSelector: "metadata.name=\(parts[2])"))]
+        case ("training", 3), ("training", 5): watches = [(ClusterSource.trainingJobs, parts[1], ListOptions(fieldSelector: "metadata.name=\(parts[2])"))]
         default: return text(.notFound, "no stream for /\(parts.joined(separator: "/"))")
         }
         let client = dashboard.source.client
         let watched = watches
+        // Drift comes from Prometheus, not from a watched object: its page is refreshed every 30 s too.
+        let resample: Duration? = parts.first == "drift" && parts.count == 3 && dashboard.prometheus != nil ? .seconds(30) : nil
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream"
         headers[.cacheControl] = "no-cache"
@@ -193,9 +226,18 @@ struct DashboardResponder: HTTPResponder {
                     tick.yield(.ping)
                 }
             }
+            let sampler = resample.map { period in
+                Task {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: period)
+                        tick.yield(.change)
+                    }
+                }
+            }
             defer {
                 tasks.forEach { $0.cancel() }
                 heartbeat.cancel()
+                sampler?.cancel()
             }
             try await writer.write(ByteBuffer(string: "retry: 1000\n: connected\n\n"))
             for await t in ticks {

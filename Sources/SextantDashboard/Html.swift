@@ -32,7 +32,7 @@ public struct Html: Sendable, Hashable, CustomStringConvertible {
 /// The page frame: navigation, the live-update script and the CSRF token the action forms carry.
 enum Layout {
     static func page(title: String, active: String, stream: String?, csrf: String, namespace: String?, body: String) -> String {
-        let nav = [("rollouts", "Rollouts"), ("models", "Models"), ("training", "Training")].map { path, label in
+        let nav = [("rollouts", "Rollouts"), ("models", "Models"), ("training", "Training"), ("drift", "Drift")].map { path, label in
             let query = namespace.map { "?namespace=\(Html.component($0))" } ?? ""
             return "<a href=\"/\(path)\(query)\"\(active == path ? " class=\"active\"" : "")>\(label)</a>"
         }.joined()
@@ -62,7 +62,7 @@ enum Layout {
         switch text {
         case "Succeeded", "Pass", "Production", "Approved", "Available", "done", "Promoted": tone = "good"
         case "RolledBack", "Failed", "Fail", "Error", "Invalid", "Rejected", "GateFailed", "InvalidInput", "failed": tone = "bad"
-        case "Paused", "Waiting", "NoData", "PendingApproval", "Pending", "current", "Canary": tone = "warn"
+        case "Paused", "Waiting", "NoData", "PendingApproval", "Pending", "current", "Canary", "Running": tone = "warn"
         default: tone = "neutral"
         }
         return "<span class=\"badge \(tone)\">\(Html.escape(text))</span>"

@@ -3,7 +3,7 @@ import SextantAPI
 import SextantJSON
 import SextantKubeTypes
 
-/// The registry and training pages' bodies: pure, objects in, HTML out.
+/// The registry pages' bodies: pure, objects in, HTML out.
 public enum ModelPages {
     /// Every model's versions, newest first, with their metrics side by side.
     public static func list(_ versions: [ModelVersion], namespace: String?, selector: String?, next: String?) -> String {
@@ -70,42 +70,6 @@ public enum ModelPages {
                  Layout.badge(check.passed ? "Pass" : "Fail")]
             }
         }, id: "gates", empty: "No gate results.")
-        return out
-    }
-}
-
-/// The TrainingJob pages' bodies.
-public enum TrainingPages {
-    public static func list(_ jobs: [TrainingJob], namespace: String?, selector: String?, next: String?) -> String {
-        "<h1>Training</h1>" + Layout.filter(path: "/training", namespace: namespace, selector: selector)
-            + Layout.table(["Namespace", "Name", "Model", "Phase", "Active run", "Progress", "Last result", "Schedule", "Next run", "Latest version"], jobs.map { job in
-                let ns = job.metadata.namespace ?? "", name = job.metadata.name ?? ""
-                let last = job.status?.runs?.first
-                return [Html.escape(ns), Layout.link("/training/\(Html.component(ns))/\(Html.component(name))", name),
-                        Html.escape(job.spec.modelName), Layout.badge(job.status?.phase?.rawValue ?? "Pending"),
-                        Html.escape(job.status?.activeRun ?? "-"), Html.escape(job.status?.progress ?? "-"),
-                        last.map { Layout.badge($0.result.rawValue) } ?? "-",
-                        Html.escape(job.spec.schedule?.cron ?? "-"), Html.escape(job.status?.nextScheduleTime ?? "-"),
-                        Html.escape(job.status?.latestModelVersion ?? "-")]
-            }, id: "trainingjobs", empty: "No TrainingJobs found.")
-            + RolloutPages.more(path: "/training", namespace: namespace, selector: selector, next: next)
-    }
-
-    public static func job(_ job: TrainingJob, csrf: String, access: ActionAccess = .allowed) -> String {
-        let ns = job.metadata.namespace ?? "", name = job.metadata.name ?? ""
-        var out = "<h1>TrainingJob <span id=\"job-name\">\(Html.escape(ns))/\(Html.escape(name))</span></h1><dl class=\"facts\">"
-        out += "<dt>Model</dt><dd>\(Html.escape(job.spec.modelName))</dd>"
-        out += "<dt>Phase</dt><dd id=\"phase\">\(Layout.badge(job.status?.phase?.rawValue ?? "Pending"))</dd>"
-        if let message = job.status?.message { out += "<dt>Message</dt><dd>\(Html.escape(message))</dd>" }
-        out += "<dt>Schedule</dt><dd>\(Html.escape(job.spec.schedule?.cron ?? "-")) · next \(Html.escape(job.status?.nextScheduleTime ?? "-"))</dd></dl>"
-        out += Layout.actions([.retrain], namespace: ns, name: name, csrf: csrf, access: access)
-        out += "<h2>Runs</h2>" + Layout.table(["Run", "Trigger", "Started", "Completed", "Result", "Progress", "Model version", "Message"], (job.status?.runs ?? []).map { run in
-            [Html.escape(run.name), Html.escape(run.trigger.type.rawValue + (run.trigger.requestedBy.map { " by \($0)" } ?? "")),
-             Html.escape(run.startTime ?? "-"), Html.escape(run.completionTime ?? "-"), Layout.badge(run.result.rawValue),
-             Html.escape(run.progress?.summary ?? "-"),
-             run.modelVersion.map { Layout.link("/models/\(Html.component(ns))/\(Html.component($0))", $0) } ?? "-",
-             Html.escape(run.message ?? "")]
-        }, id: "runs", empty: "No runs yet.")
         return out
     }
 }

@@ -39,6 +39,7 @@ public struct TrainerSummary: Sendable, Equatable {
     public var gates: [Gate]?
     public var durationSeconds: Double?
     public var truncated: Bool?
+    public var validationCurve: ValidationCurve?
 
     /// nil when `text` is not a JSON object (a crash message, a truncated document).
     public init?(parsing text: String) {
@@ -71,6 +72,19 @@ public struct TrainerSummary: Sendable, Equatable {
         }
         durationSeconds = o["durationSeconds"]?.doubleValue
         truncated = o["truncated"]?.boolValue
+        validationCurve = Self.curve(o["validationCurve"])
+    }
+
+    /// The curve when it is well-formed: rounds ascending and at least 1, one finite value each,
+    /// at most `ValidationCurve.maxPoints` (anything else is ignored, never a failure).
+    static func curve(_ value: JSONValue?) -> ValidationCurve? {
+        guard case .object(let c)? = value, case .array(let r)? = c["rounds"], case .array(let v)? = c["values"],
+              r.count == v.count, !r.isEmpty, r.count <= ValidationCurve.maxPoints else { return nil }
+        let rounds = r.compactMap { $0.doubleValue.flatMap { $0.isFinite ? Int(exactly: $0) : nil } }
+        let values = v.compactMap { $0.doubleValue.flatMap { $0.isFinite ? $0 : nil } }
+        guard rounds.count == r.count, values.count == v.count, rounds.first ?? 0 >= 1,
+              zip(rounds, rounds.dropFirst()).allSatisfy({ $0 < $1 }) else { return nil }
+        return ValidationCurve(metric: c["metric"]?.stringValue, rounds: rounds, values: values)
     }
 
     /// "performance.aucRoc: value 0.71 vs threshold 0.9 (aucRoc=0.7100 >= 0.9 failed)" for each failed gate.
@@ -258,5 +272,20 @@ public enum TrainingOutcome {
     public static func clip(_ text: String) -> String {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         return trimmed.count > 512 ? "…" + String(trimmed.suffix(512)) : trimmed
+    }
+}
+
+extension TrainingRun {
+    /// What a finished run keeps of the trainer's result summary: the data it read, its test-set
+    /// metrics and its validation curve (a gate failure registers no ModelVersion, so its numbers
+    /// live here only). The controller and the dashboard's tests both go through this.
+    public mutating func record(_ summary: TrainerSummary?) {
+        dataSha256 = summary?.data?.sha256
+        dataVersion = summary?.data?.version
+        metrics = summary?.metrics.flatMap { m in
+            let finite = m.filter { $0.value.isFinite }
+            return finite.isEmpty ? nil : finite
+        }
+        validationCurve = summary?.validationCurve
     }
 }

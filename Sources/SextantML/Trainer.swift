@@ -271,6 +271,9 @@ public enum Trainer {
         var m = metrics.values(names: objective.metricNames)
         if let cv = crossValidation { m["cvAucMean"] = cv.aucMean; m["cvAucStd"] = cv.aucStd }
         summary.metrics = m
+        summary.validationCurve = validationLosses.flatMap {
+            ResultSummary.ValidationCurve(metric: "valid-\(objective.evaluationLossName)", losses: $0)
+        }
         summary.gates = gateResults
         let failed = gateResults.filter { !$0.passed }
         if !failed.isEmpty {

@@ -334,10 +334,32 @@ public enum ResultSummaryContract {
     /// Top-level fields, and the fields of the nested objects.
     public static let fields = ["status", "reason", "message", "modelName", "trainerVersion", "artifact", "metricsUri",
                                 "data", "algorithm", "hyperparameters", "metrics", "gates", "durationSeconds",
-                                "createdAt", "truncated"]
+                                "createdAt", "truncated", "validationCurve"]
     public static let artifactFields = ["uri", "sha256", "size"]
     public static let dataFields = ["uri", "version", "sha256", "rows"]
     public static let gateFields = ["name", "passed", "value", "threshold", "message"]
     /// Metrics added to the objective's after cross-validation.
     public static let crossValidationMetrics = ["cvAucMean", "cvAucStd"]
+    /// `validationCurve`: the objective's validation loss per boosting round, downsampled.
+    public static let validationCurveFields = ["metric", "rounds", "values"]
+}
+
+/// The validation-loss curve a run reports (the result summary's `validationCurve`, a TrainingJob
+/// run's `status.runs[].validationCurve`, the dashboard's run page): at most `maxPoints` rounds, so
+/// the termination message and the TrainingJob status stay small.
+public enum ValidationCurveContract {
+    public static let maxPoints = 100
+
+    /// The 1-based rounds kept of `count` rounds: all when `count <= maxPoints`, else `maxPoints`
+    /// evenly spaced ones, always the first and the last.
+    public static func rounds(of count: Int, maxPoints: Int = maxPoints) -> [Int] {
+        guard count > 0 else { return [] }
+        guard count > maxPoints, maxPoints >= 2 else { return Array(1...min(count, max(maxPoints, 1))) }
+        var kept: [Int] = []
+        for k in 0..<maxPoints {
+            let round = 1 + Int((Double(k) * Double(count - 1) / Double(maxPoints - 1)).rounded())
+            if kept.last != round { kept.append(round) }
+        }
+        return kept
+    }
 }

@@ -4,14 +4,16 @@ through Selenium) against a development API server with a real rollout, for
 Tests/SextantControllersTests/DashboardEndToEndTests.swift.
 
 Usage: dashboard.py BASE_URL EXPECTED_JSON SCREENSHOT_DIR
-EXPECTED_JSON: {"namespace", "rollout", "stable", "canary", "trainingJob"}.
+EXPECTED_JSON: {"namespace", "rollout", "stable", "canary", "trainingJob", "run", "curvePoints", "lastRound",
+"aucRoc", "dataVersion", "activeRun", "progress", "psiThreshold"}.
 Prints one JSON line {"checks": N, "failures": [...], "rollbackSeconds": S}; exit 1 on a failure.
 """
 import json
 import sys
 import time
 
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import (ElementClickInterceptedException, ElementNotInteractableException,
+                                        NoSuchElementException, StaleElementReferenceException)
 from selenium.webdriver.common.by import By
 
 from browser import check, chromium, report, wait_for
@@ -20,13 +22,15 @@ base, expected, shots = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
 ns, name = expected["namespace"], expected["rollout"]
 
 
-def stable(action, timeout=10.0):
-    """Runs `action` again when a live update replaced the element between finding and using it."""
+def stable(action, timeout=30.0):
+    """Runs `action` again when a live update replaced the element between finding and using it, or
+    the next page is still loading (generous: a loaded CI machine)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             return action()
-        except (StaleElementReferenceException, NoSuchElementException):
+        except (StaleElementReferenceException, NoSuchElementException, ElementClickInterceptedException,
+                ElementNotInteractableException):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
@@ -101,12 +105,50 @@ try:
     check("0.91" in text("#metrics"), f"metrics: {text('#metrics')}")
     driver.save_screenshot(f"{shots}/dashboard-modelversion.png")
 
-    # Training: the job and its page.
+    # Training: the list (schedule, last run, progress of the active run), a job with its runs, a
+    # run with its validation curve: one point per round the status records.
+    job, run = expected["trainingJob"], expected["run"]
     click(By.LINK_TEXT, "Training")
-    check(wait_for(lambda: expected["trainingJob"] in text("#trainingjobs")) is not None, "training job listed")
-    click(By.LINK_TEXT, expected["trainingJob"])
-    check(wait_for(lambda: "Runs" in driver.page_source and text("#job-name").endswith(expected["trainingJob"])) is not None, "training page")
+    row = wait_for(lambda: next((r.text for r in driver.find_elements(By.CSS_SELECTOR, "#trainingjobs tbody tr") if job in r.text), None))
+    check(row is not None, "training job listed")
+    if row is not None:
+        check("Running" in row and expected["activeRun"] in row and expected["progress"] in row, f"training row: {row}")
     driver.save_screenshot(f"{shots}/dashboard-training.png")
+    click(By.LINK_TEXT, job)
+    check(wait_for(lambda: text("#job-name").endswith(job)) is not None, "training job page")
+    runs = text("#runs")
+    check(run in runs and expected["activeRun"] in runs and "Succeeded" in runs, f"runs: {runs}")
+    check(f"version {expected['dataVersion']}" in runs and "aucRoc %.4g" % expected["aucRoc"] in runs, f"run data and metrics: {runs}")
+    check(expected["canary"] in runs, f"the run's ModelVersion: {runs}")
+    driver.save_screenshot(f"{shots}/dashboard-trainingjob.png")
+    click(By.LINK_TEXT, run)
+    check(wait_for(lambda: text("#run-name") == run) is not None, "run page")
+    points = stable(lambda: int(driver.find_element(By.CSS_SELECTOR, "#validation-curve svg.metric-chart").get_attribute("data-points")))
+    check(points == expected["curvePoints"], f"curve points {points}, status has {expected['curvePoints']}")
+    check(f"round {expected['lastRound']}" in text("#validation-curve"), f"x axis to the last round: {text('#validation-curve')}")
+    check("%.4g" % expected["aucRoc"] in text("#metrics"), f"run metrics: {text('#metrics')}")
+    check(expected["canary"] in text("#model-version"), "link to the registered version")
+    driver.save_screenshot(f"{shots}/dashboard-run.png")
+    click(By.LINK_TEXT, expected["canary"])
+    check(wait_for(lambda: text("#version-name").endswith(expected["canary"])) is not None, "the run's version page")
+
+    # Drift: the rollout's live versions, one chart per feature and statistic from Prometheus, the
+    # PSI charts with the TrainingJob's retrain threshold.
+    click(By.LINK_TEXT, "Drift")
+    check(wait_for(lambda: name in text("#drift-rollouts")) is not None, "rollout in /drift")
+    click(By.CSS_SELECTOR, f"#drift-rollouts a[href='/drift/{ns}/{name}']")
+    live = wait_for(lambda: text("#live-versions"))
+    check(live is not None and expected["stable"] in live and expected["canary"] not in live,
+          f"live versions after the rollback: the stable only: {live}")
+    charts = wait_for(lambda: stable(lambda: [(c.get_attribute("data-feature"), c.get_attribute("data-statistic"))
+                                              for c in driver.find_elements(By.CSS_SELECTOR, "#drift-charts .chart")]) or None)
+    check(charts is not None and sorted(charts) == [("amount", "KS"), ("amount", "PSI"), ("country", "PSI")], f"drift charts: {charts}")
+    drift_points = stable(lambda: [int(c.get_attribute("data-points")) for c in driver.find_elements(By.CSS_SELECTOR, "#drift-charts svg.metric-chart")])
+    check(len(drift_points) == 3 and all(p >= 1 for p in drift_points), f"drift points from Prometheus: {drift_points}")
+    bounds = stable(lambda: [l.get_attribute("data-bound") for l in driver.find_elements(By.CSS_SELECTOR, "[data-statistic='PSI'] line.threshold")])
+    check(bounds == ["max", "max"], f"PSI thresholds: {bounds}")
+    check(f"{expected['psiThreshold']:g}" in text("[data-statistic='PSI']"), "threshold value on the chart")
+    driver.save_screenshot(f"{shots}/dashboard-drift.png")
 
     # An object that does not exist: the API's message, not a crash.
     driver.get(f"{base}/rollouts/{ns}/does-not-exist")

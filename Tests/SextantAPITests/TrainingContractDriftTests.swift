@@ -284,6 +284,8 @@ import Testing
         #expect(labels(try #require(s.artifact)) == Set(ResultSummaryContract.artifactFields))
         #expect(labels(try #require(s.data)) == Set(ResultSummaryContract.dataFields))
         #expect(labels(try #require(s.gates?.first)) == Set(ResultSummaryContract.gateFields))
+        let curve = try #require(ResultSummary.ValidationCurve(metric: "valid-logloss", losses: [0.6, 0.5]))
+        #expect(labels(curve) == Set(ResultSummaryContract.validationCurveFields))
         for status in ResultSummaryContract.statuses {
             #expect(ResultSummary.Status(rawValue: status) != nil, "\(status)")
         }

@@ -22,7 +22,9 @@ struct DashboardCommandTests {
         let dashboard = try TestProcess(GetCommandTests.binary, ["dashboard", "--port", "0", "--kubeconfig", kubeconfig])
         defer { dashboard.stop() }
         let base = try await dashboard.waitForLine(prefix: "Sextant dashboard: ", timeout: .seconds(30))
-        for page in ["rollouts/forbidden/fraud", "rollouts?namespace=forbidden", "models/forbidden/fraud-v1"] {
+        for page in ["rollouts/forbidden/fraud", "rollouts?namespace=forbidden", "models/forbidden/fraud-v1",
+                     "training?namespace=forbidden", "training/forbidden/churn", "training/forbidden/churn/runs/churn-1",
+                     "drift?namespace=forbidden", "drift/forbidden/fraud"] {
             let result = try await runCommandAsync("/usr/bin/env", ["curl", "-s", "-w", "\n%{http_code}", base + page])
             #expect(result.output.hasSuffix("\n403"), "\(page): \(result.output)")
             #expect(result.output.contains("Error from server (Forbidden):"), "\(page): \(result.output)")

@@ -41,6 +41,19 @@ struct LocalNodeEndToEndTests {
             #expect(mv.spec.lineage?.trainerImage == "sextant-trainer:test")
             try await env.eventually("approved") { try await env.modelVersion("churn-v1").status?.phase == .approved }
 
+            // The run keeps the trainer's metrics and its validation loss per round (the same
+            // numbers as metrics.json's full history, at most ValidationCurve.maxPoints rounds).
+            try await env.eventually("run recorded") { try await env.trainingJob("churn-real").status?.runs?.first?.result == .succeeded }
+            let finished = try #require(try await env.trainingJob("churn-real").status?.runs?.first)
+            #expect(finished.metrics?["aucRoc"] == auc)
+            let losses = (metricsFile["validationLoss"]?.arrayValue ?? []).compactMap { $0.doubleValue }
+            #expect(!losses.isEmpty, "metrics.json has validationLoss")
+            let curve = try #require(finished.validationCurve, "the run records the trainer's validation curve")
+            #expect(curve.rounds.count == min(losses.count, ValidationCurve.maxPoints) && curve.rounds.last == losses.count)
+            for (round, value) in zip(curve.rounds, curve.values) {
+                #expect(abs(value - losses[round - 1]) <= 1e-5 * abs(losses[round - 1]), "round \(round)")
+            }
+
             // The Job was run by the node: Complete, and its Pod was a real process on it.
             let job = try await env.job("churn-real-1")
             #expect(job.raw[path: ["status", "conditions"]]?.arrayValue?.contains {
@@ -66,6 +79,7 @@ struct LocalNodeEndToEndTests {
             #expect(run.reason == "GateFailed")
             #expect(message.contains("performance.aucRoc: value") && message.contains("threshold 0.9999"), "\(message)")
             #expect(run.modelVersion == nil)
+            #expect(run.metrics?["aucRoc"] != nil && run.validationCurve != nil, "a gate failure keeps its numbers in the run")
             #expect(status.conditions?.contains { $0.type == "Degraded" && $0.status == "True" } == true)
             #expect(try await env.modelVersions().allSatisfy { $0.spec.modelName != "churn-strict" })
             #expect(try await env.modelVersions().allSatisfy { $0.status?.phase != .approved || $0.spec.modelName == "churn" })

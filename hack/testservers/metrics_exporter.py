@@ -47,6 +47,7 @@ class Traffic:
         self.lock = threading.Lock()
         self.model, self.version, self.protocol = model, version, protocol
         self.rps, self.success_rate, self.latency, self.accuracy = rps, success_rate, latency, accuracy
+        self.psi = 0.05
         self.ok = 0.0
         self.failed = 0.0
         self.bucket_counts = [0.0] * len(BUCKETS)
@@ -76,11 +77,14 @@ class Traffic:
                 self.latency = check_range("latencySeconds", changes["latencySeconds"], 0, 1e6)
             if "accuracy" in changes:
                 self.accuracy = check_range("accuracy", changes["accuracy"], 0, 1)
+            if "psi" in changes:
+                self.psi = check_range("psi", changes["psi"], 0, 100)
             return self.settings()
 
     def settings(self):
         return {"model": self.model, "version": self.version, "rps": self.rps,
-                "successRate": self.success_rate, "latencySeconds": self.latency, "accuracy": self.accuracy}
+                "successRate": self.success_rate, "latencySeconds": self.latency, "accuracy": self.accuracy,
+                "psi": self.psi}
 
     def samples(self, namespace=None):
         """This series' sample lines per metric family, advanced to now (call with the lock).
@@ -105,6 +109,10 @@ class Traffic:
             "sextant_request_duration_seconds": duration,
             "sextant_model_accuracy": ["sextant_model_accuracy{%s} %s" % (mv, fmt(self.accuracy))],
             "sextant_model_loaded": ["sextant_model_loaded{%s} 1.0" % mv],
+            # Drift as sextant-server exports it: PSI per feature, KS for numeric features only.
+            "sextant_feature_psi": ['sextant_feature_psi{%s,feature="amount"} %s' % (mv, fmt(self.psi)),
+                                    'sextant_feature_psi{%s,feature="country"} %s' % (mv, fmt(self.psi / 2))],
+            "sextant_feature_ks": ['sextant_feature_ks{%s,feature="amount"} %s' % (mv, fmt(self.psi * 1.5))],
         }
 
     def exposition(self):
@@ -118,6 +126,8 @@ FAMILIES = {
     "sextant_request_duration_seconds": ("histogram", "Inference request latency."),
     "sextant_model_accuracy": ("gauge", "Accuracy over labelled rows."),
     "sextant_model_loaded": ("gauge", "1 once the model is loaded."),
+    "sextant_feature_psi": ("gauge", "Population stability index of the feature over the live window against the training reference."),
+    "sextant_feature_ks": ("gauge", "Kolmogorov-Smirnov statistic of the feature over the live window against the training reference."),
 }
 
 
