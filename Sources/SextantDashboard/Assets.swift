@@ -34,6 +34,7 @@ enum Assets {
 
     /// Live updates: the page subscribes to its server-sent event stream (the server watches the
     /// objects the page shows); on each change it fetches the page's fragment and swaps `<main>`.
+    /// The stream is closed when the page is left (see `pagehide`).
     /// Action forms post through fetch with the CSRF token and report the answer without a reload.
     static let script = """
     (function(){
@@ -48,11 +49,20 @@ enum Assets {
             live.textContent='updated '+new Date().toLocaleTimeString()}
         }).finally(function(){busy=false;if(again){again=false;refresh()}});
       }
-      if(main&&main.dataset.stream&&window.EventSource){
-        var es=new EventSource(main.dataset.stream);
+      var es=null;
+      function connect(){
+        es=new EventSource(main.dataset.stream);
         es.addEventListener('change',refresh);
         es.onopen=function(){live.textContent='live'};
         es.onerror=function(){live.textContent='reconnecting…'};
+      }
+      if(main&&main.dataset.stream&&window.EventSource){
+        connect();
+        // A page left for another one may stay in the back/forward cache with its stream open,
+        // holding one of the browser's six connections to this host: close it on the way out,
+        // reopen (and catch up) when the page is shown again.
+        window.addEventListener('pagehide',function(){if(es){es.close();es=null}});
+        window.addEventListener('pageshow',function(e){if(e.persisted&&!es){connect();refresh()}});
       }
       document.addEventListener('submit',function(e){
         var form=e.target;if(!form.classList||!form.classList.contains('action'))return;
