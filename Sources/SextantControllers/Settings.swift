@@ -25,6 +25,9 @@ public struct ControllerSettings: Sendable {
     /// Credentials for the MLflow server (`MLFLOW_TRACKING_TOKEN`, or `MLFLOW_TRACKING_USERNAME`
     /// and `MLFLOW_TRACKING_PASSWORD`, in the controller's environment).
     public var mlflowCredentials: MLflowCredentials?
+    /// `--mlflow-ca-file`: PEM CA bundle that verifies an HTTPS MLflow server (besides the
+    /// system's). Certificates are always verified.
+    public var mlflowCAFile: String?
     /// How soon a report that failed (MLflow down) is tried again.
     public var mlflowRetryInterval: Duration
     /// Retries, backoff and rate limit of `spec.notifications` (docs/notifications.md).
