@@ -63,6 +63,8 @@ struct SextantController: AsyncParsableCommand {
     var mlflowTrackingUri: String?
     @Option(help: "PEM CA bundle that verifies an HTTPS --mlflow-tracking-uri (besides the system's); certificates are always verified.")
     var mlflowCaFile: String?
+    @Option(help: "PEM CA bundle that verifies https rollout webhooks and notification targets (besides the system's) whose Secret has no ca.crt.")
+    var webhookCaFile: String?
     @Flag(help: "Run TrainingJobs with spec.workers > 1 as Kubeflow MPIJobs (kubeflow.org/v2beta1; needs the MPI Operator installed).")
     var mpiJobs = false
     @Option(help: "This replica's shard, 0..<--shard-count: it reconciles only the objects whose namespace/name hash to it.")
@@ -97,7 +99,7 @@ struct SextantController: AsyncParsableCommand {
             throw ValidationError("--metrics-cert-dir needs --metrics-secure=true (plain HTTP uses no certificate)")
         }
         for (flag, file) in [("--prometheus-ca-file", prometheusCaFile), ("--prometheus-bearer-token-file", prometheusBearerTokenFile),
-                             ("--mlflow-ca-file", mlflowCaFile)] {
+                             ("--mlflow-ca-file", mlflowCaFile), ("--webhook-ca-file", webhookCaFile)] {
             if let file, !FileManager.default.isReadableFile(atPath: file) {
                 throw ValidationError("\(flag) \(file) cannot be read")
             }
@@ -142,6 +144,7 @@ struct SextantController: AsyncParsableCommand {
         settings.prometheusCAFile = prometheusCaFile
         settings.prometheusBearerTokenFile = prometheusBearerTokenFile
         settings.mlflowCAFile = mlflowCaFile
+        settings.webhookCAFile = webhookCaFile
         addTrainingControllers(to: manager, settings: settings, concurrency: concurrency)
         addCanaryRolloutController(to: manager, settings: settings, concurrency: concurrency)
         logger.info("starting", metadata: ["server": "\(config.server)", "namespace": "\(namespace.isEmpty ? "(all)" : namespace)",
