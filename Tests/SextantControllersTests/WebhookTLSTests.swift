@@ -118,6 +118,20 @@ import Testing
                                                                   canary: "fraud-v2", now: Date())
         #expect(unreadable.first?.message == "--webhook-ca-file \(gone) cannot be read")
         #expect(try await receiver.calls("/ok/plain").count == 1)
+
+        // The analysis's Rollout webhooks get the controller's settings and Secrets the same way.
+        var check = RolloutWebhook(name: "check", type: .rollout, url: receiver.base + "/ok/analysis")
+        check.retries = 0
+        var analysed = Self.rollout([check])
+        analysed.spec.analysis = AnalysisSpec()
+        var settings = ControllerSettings(prometheusAddress: "http://127.0.0.1:1")
+        settings.webhookCAFile = certificates.caCert
+        let measured = await RolloutAnalysis(settings: settings).run(analysed, stable: "fraud-v1", canary: "fraud-v2", now: Date())
+        #expect(measured.first { $0.metric == "webhook/check" }?.outcome == .pass, "\(measured)")
+        let withoutCA = await RolloutAnalysis(settings: ControllerSettings(prometheusAddress: "http://127.0.0.1:1"))
+            .run(analysed, stable: "fraud-v1", canary: "fraud-v2", now: Date())
+        #expect(withoutCA.first { $0.metric == "webhook/check" }?.outcome == .fail, "\(withoutCA)")
+        #expect(try await receiver.calls("/ok/analysis").count == 1)
     }
 
     @Test func notificationsVerifyWithTheSecretsCAOrTheFlagsAndNeverFallBack() async throws {
