@@ -30,7 +30,7 @@ public struct CanaryRolloutReconciler: Reconciler {
     public init(client: KubeClient, settings: ControllerSettings, rollouts: Cache<DynamicObject>,
                 modelVersions: Cache<DynamicObject>, deployments: Cache<DynamicObject>,
                 servingDeployments: Cache<ServingDeployment>? = nil, analysis: RolloutAnalysis,
-                webhooks: RolloutWebhooks = RolloutWebhooks(), events: EventRecorder, notifier: Notifier? = nil,
+                webhooks: RolloutWebhooks? = nil, events: EventRecorder, notifier: Notifier? = nil,
                 logger: Logger = Logger(label: "sextant.controllers.canaryrollout")) {
         self.client = client
         self.settings = settings
@@ -40,7 +40,7 @@ public struct CanaryRolloutReconciler: Reconciler {
                                     deployments: deployments, servingDeployments: servingDeployments, logger: logger)
         self.router = TrafficRouter(client: client)
         self.analysis = analysis
-        self.webhooks = webhooks
+        self.webhooks = webhooks ?? RolloutWebhooks(caFile: settings.webhookCAFile, readSecret: PrometheusTargets.reader(client))
         self.events = events
         self.notifier = notifier
         self.logger = logger
