@@ -218,4 +218,54 @@ import Testing
         #expect(spec?["tags"] == ["green"])
         #expect(spec?["hosts"] == [["name": "b"]])
     }
+
+    /// Sextant's own CRD: `spec.analysis.metrics` is a map list keyed by `name`, so a platform
+    /// team and an application team can each own metrics of one CanaryRollout.
+    @Test func canaryRolloutMetricsAreKeyedByName() async throws {
+        guard let tool = requireTool("kubectl") else { return }
+        let env = try await RunningServer.start()
+        defer { Task { await env.stop() } }
+        let kubectl = Kubectl(tool: tool, env: env)
+        let crds = try await kubectl(["apply", "--server-side", "-f", packageRoot.appendingPathComponent("crds").path])
+        #expect(crds.status == 0, "\(crds.stderr)")
+        var ready = false
+        for _ in 0..<60 where !ready {
+            ready = try await kubectl(["get", "canaryrollouts"]).status == 0
+            if !ready { try await Task.sleep(for: .milliseconds(500)) }
+        }
+        #expect(ready, "the CanaryRollout CRD is served")
+        func rollout(_ metrics: String) -> String {
+            """
+            apiVersion: mlops.sextant.dev/v1alpha1
+            kind: CanaryRollout
+            metadata: {name: fraud, namespace: default}
+            spec:
+              modelName: fraud
+              serving: {managed: {}}
+              routing: {virtualService: {name: fraud}}
+              strategy: {canary: {stepWeight: 25, maxWeight: 50}}
+              analysis: {metrics: [\(metrics)]}
+
+            """
+        }
+        let platform = try await kubectl.apply("platform", rollout("{name: success-rate, template: SuccessRate, thresholdRange: {min: 0.95}}"))
+        #expect(platform.status == 0, "\(platform.stderr)")
+        let app = try await kubectl.apply("app-team", rollout("{name: latency, template: LatencyP99, thresholdRange: {max: 0.5}}"))
+        #expect(app.status == 0, "the other team's metric is another entry, not a conflict: \(app.stderr)")
+        func metrics() async throws -> [String] {
+            (try await kubectl.object("canaryrollout", "fraud")[path: ["spec", "analysis", "metrics"]]?.arrayValue ?? [])
+                .compactMap { $0["name"]?.stringValue }
+        }
+        #expect(try await metrics() == ["success-rate", "latency"])
+        let appFields = try await kubectl.fields("canaryrollout", "fraud", manager: "app-team")
+        #expect(appFields?[path: ["f:spec", "f:analysis", "f:metrics", #"k:{"name":"latency"}"#, "f:thresholdRange", "f:max"]] != nil,
+                "\(String(describing: appFields))")
+        let conflicting = try await kubectl.apply("app-team", rollout("{name: success-rate, template: SuccessRate, thresholdRange: {min: 0.5}}"))
+        #expect(conflicting.stderr.contains(#"conflict with "platform": .spec.analysis.metrics[name="success-rate"].thresholdRange.min"#),
+                "\(conflicting.stderr)")
+        // The platform team drops its metric: the app team's stays.
+        let dropped = try await kubectl.apply("platform", rollout("{name: latency, template: LatencyP99, thresholdRange: {max: 0.5}}"))
+        #expect(dropped.status == 0, "\(dropped.stderr)")
+        #expect(try await metrics() == ["latency"])
+    }
 }
