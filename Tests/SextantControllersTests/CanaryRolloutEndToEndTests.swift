@@ -68,6 +68,7 @@ import Testing
         var weights: [Int64] = []
         var cookies: Set<String> = []
         var cookieRouteSeen = false
+        var storedRoutes: [JSONValue] = []
         try await env.waitFor("fraud-v2 promoted", timeout: .seconds(60)) {
             let t = try await router.traffic(env)
             if weights.last != t.canary { weights.append(t.canary) }
@@ -75,6 +76,7 @@ import Testing
                 let affinity = try await router.affinity(env)
                 if let cookie = affinity.setCookie { cookies.insert(cookie) }
                 cookieRouteSeen = cookieRouteSeen || affinity.cookieRoute
+                if router == .httpRoute, storedRoutes.count < 3 { storedRoutes.append(try await env.httpRoute()) }
             }
             let s = try await env.rollout().status
             return s?.phase == .succeeded && s?.stableVersion == "fraud-v2"
@@ -84,6 +86,11 @@ import Testing
         #expect(cookieRouteSeen, "the cookie route to the canary while it had weight")
         let afterPromotion = try await router.affinity(env)
         #expect(afterPromotion.setCookie == nil && !afterPromotion.cookieRoute, "affinity removed on promotion")
+        if router == .httpRoute {
+            storedRoutes.append(try await env.httpRoute())
+            let violations = try await CanaryEnvironment.gatewayCELViolations(storedRoutes)
+            #expect(violations == nil, "the HTTPRoute CRD's CEL rules refuse a route Sextant stored: \(violations ?? "")")
+        }
         let end = try await router.traffic(env)
         #expect(end.stable == 100 && end.canary == 0)
         #expect(end.stableVersion == "fraud-v2", "the stable subset now selects the promoted version")
@@ -149,6 +156,10 @@ import Testing
         #expect(t.stable == 100 && t.canary == 0 && t.stableVersion == "fraud-v1")
         let afterRollback = try await router.affinity(env)
         #expect(afterRollback.setCookie == nil && !afterRollback.cookieRoute, "session affinity removed on rollback")
+        if router == .httpRoute {
+            let violations = try await CanaryEnvironment.gatewayCELViolations([try await env.httpRoute()])
+            #expect(violations == nil, "the HTTPRoute CRD's CEL rules refuse the route after rollback: \(violations ?? "")")
+        }
         #expect(try await router.userSpec(env) == userSpec, "only the weights changed")
 
         // Threshold breach (the analysis run that reached the failure limit) to canary weight 0.

@@ -105,3 +105,28 @@ extension CanaryEnvironment {
         return try vs.applyingJSONPatch(.array(ops))["spec"] ?? .null
     }
 }
+
+extension CanaryEnvironment {
+    /// The Gateway API's own CEL rules (`x-kubernetes-validations` of the v1.6.1 CRDs in
+    /// ../shared/fixtures/gateway-api), evaluated by cel-python through hack/cel-check.py on
+    /// routes as Sextant stored them: the development API server does not run CEL, so without
+    /// this a write a real API server refuses (e.g. a mirror with both `percent` and `fraction`)
+    /// would pass here. Returns cel-check's report when a rule refuses a route, nil when all pass.
+    static func gatewayCELViolations(_ routes: [JSONValue]) async throws -> String? {
+        let crds = Repo.upstreamFixtures + "/gateway-api"
+        guard FileManager.default.fileExists(atPath: crds + "/httproutes.gateway.networking.k8s.io.yaml") else {
+            return "the Gateway API CRDs are not at \(crds) (../shared/fixtures): their CEL rules cannot be checked"
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sextant-cel-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var files: [String] = []
+        for (i, route) in routes.enumerated() {
+            let file = dir.appendingPathComponent("route-\(i).json")
+            try route.encoded().write(to: file)
+            files.append(file.path)
+        }
+        let (code, output) = try await runCommandAsync("python3", [Repo.root + "/hack/cel-check.py", crds] + files)
+        return code == 0 ? nil : "cel-check exit \(code): \(output)"
+    }
+}

@@ -30,6 +30,33 @@ import Testing
         return present ? upstream : Repo.localCRDs
     }
 
+    /// The CEL check the end-to-end tests run on every stored route can fail: the Gateway API's
+    /// rule "Only one of percent or fraction" refuses a mirror filter with both, and an HTTPRoute
+    /// shaped like Sextant's writes (weights, cookie rule, Set-Cookie filter, mirror) passes.
+    @Test func gatewayCELCheckRefusesWhatARealAPIServerRefuses() async throws {
+        let mirror: JSONValue = ["type": "RequestMirror",
+                                 "requestMirror": ["backendRef": ["name": "fraud-canary", "port": 80], "percent": 10]]
+        let route: JSONValue = [
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": ["name": "fraud", "namespace": "default"],
+            "spec": ["parentRefs": [["name": "gateway"]], "rules": [
+                ["name": "sextant-ab-fraud",
+                 "matches": [["headers": [["name": "cookie", "type": "RegularExpression", "value": "^(.*?;\\s*)?(c=v)(;.*)?$"]]]],
+                 "backendRefs": [["name": "fraud-canary", "port": 80, "weight": 100]]],
+                ["name": "primary", "filters": [mirror], "backendRefs": [
+                    ["name": "fraud-stable", "port": 80, "weight": 75],
+                    ["name": "fraud-canary", "port": 80, "weight": 25, "filters": [
+                        ["type": "ResponseHeaderModifier", "responseHeaderModifier": ["add": [["name": "Set-Cookie", "value": "c=v; Max-Age=600"]]]]]],
+                ]],
+            ]],
+        ]
+        #expect(try await CanaryEnvironment.gatewayCELViolations([route]) == nil)
+        let both = try route.applyingJSONPatch([["op": "add", "path": "/spec/rules/1/filters/0/requestMirror/fraction",
+                                                 "value": ["numerator": 1, "denominator": 10]]])
+        let refused = try await CanaryEnvironment.gatewayCELViolations([both])
+        #expect(refused?.contains("Only one of percent or fraction") == true, "\(refused ?? "nil")")
+    }
+
     /// A GRPCRoute rollout end to end, with the sequential comparison on the real Prometheus
     /// series (its queries cover the time since the rollout started): promoted through 25 and 50,
     /// the weights read back from the GRPCRoute. Session affinity rides along (the builder is
@@ -58,11 +85,13 @@ import Testing
         var weights: [Int64] = []
         var cookies: Set<String> = []
         var cookieMatches: [JSONValue] = []
+        var storedRoutes: [JSONValue] = []
         try await env.waitFor("fraud-v2 promoted on the GRPCRoute", timeout: .seconds(60)) {
             let t = try await env.gatewayTraffic(kind: GatewayAPIRouter.grpcRoutes)
             if weights.last != t.canary { weights.append(t.canary) }
             if t.canary > 0, t.canary < 100 {
                 let route = try await env.httpRoute(kind: GatewayAPIRouter.grpcRoutes)
+                if storedRoutes.count < 3 { storedRoutes.append(route) }
                 let affinity = GatewayRolloutEndToEndTests.affinity(on: route)
                 if let cookie = affinity.setCookie { cookies.insert(cookie) }
                 if let match = affinity.cookieMatch, !cookieMatches.contains(match) { cookieMatches.append(match) }
@@ -83,6 +112,9 @@ import Testing
         #expect(t.stable == 100 && t.canary == 0 && t.stableVersion == "fraud-v2", "\(t)")
         let after = GatewayRolloutEndToEndTests.affinity(on: try await env.httpRoute(kind: GatewayAPIRouter.grpcRoutes))
         #expect(after.setCookie == nil && after.cookieMatch == nil && !after.ruleExists, "affinity removed on promotion: \(after)")
+        storedRoutes.append(try await env.httpRoute(kind: GatewayAPIRouter.grpcRoutes))
+        let violations = try await CanaryEnvironment.gatewayCELViolations(storedRoutes)
+        #expect(violations == nil, "the GRPCRoute CRD's CEL rules refuse a route Sextant stored: \(violations ?? "")")
         #expect(try await env.routeSpecWithoutWeights(kind: GatewayAPIRouter.grpcRoutes) == userSpec, "only the weights changed")
         let passed = try await env.rollout().status?.measurements?.first { $0.metric == "success-vs-stable" }
         #expect(passed?.outcome == .pass, "\(String(describing: passed))")

@@ -62,6 +62,20 @@ import Testing
                 "\(refused.output)")
         #expect(try await env.traffic().canary == 25)
 
+        // Argo CD with `ignoreDifferences` on the weights and `RespectIgnoreDifferences=true`
+        // (docs/gitops.md) applies Git's route with the live weights in place of Git's: the same
+        // values, so no conflict; Argo CD shares `.spec.http`, and Sextant's split stays (no flapping).
+        let respecting = fromGit(atStep)
+        let shared = try await apply(respecting)
+        #expect(shared.code == 0, "same values as the live object: no conflict: \(shared.output)")
+        let afterShared = try JSONValue.decode(try await env.client.send(method: "GET", path: vsPath))
+        #expect(Set(owner(of: "f:http", in: afterShared)).isSuperset(of: [Self.argo, "sextant-controller"]),
+                "\(afterShared[path: ["metadata", "managedFields"]] ?? nil)")
+        try await Task.sleep(for: .seconds(3))
+        #expect(try await env.traffic().canary == 25)
+        #expect(try await env.client.list(Event.self, namespace: namespace).items.contains { $0.reason == "RoutingRestored" } == false,
+                "nothing to restore after an apply of the live weights")
+
         // The CanaryRollout from Git (spec as the user wrote it): shared spec, no conflict, since
         // the controller writes only status, through the status subresource.
         let rolloutPath = RolloutServing.canaryRollouts.path(namespace: namespace, name: "fraud")
