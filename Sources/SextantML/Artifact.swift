@@ -342,8 +342,8 @@ public struct Predictor: Sendable {
                     guard let rb = r.baseAddress else { return }
                     switch self.objective {
                     case .binaryLogistic: for (k, i) in block.enumerated() { o[i] = sigmoid(self.margin(rb + k * nf)) }
-                    case .poisson: for (k, i) in block.enumerated() { o[i] = exp(self.margin(rb + k * nf)) }
-                    case .squaredError, .multiSoftprob: for (k, i) in block.enumerated() { o[i] = self.margin(rb + k * nf) }
+                    case .poisson, .tweedie: for (k, i) in block.enumerated() { o[i] = exp(self.margin(rb + k * nf)) }
+                    case .squaredError, .absoluteError, .quantileError, .multiSoftprob: for (k, i) in block.enumerated() { o[i] = self.margin(rb + k * nf) }
                     }
                 }
             }

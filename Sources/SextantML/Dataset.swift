@@ -150,7 +150,7 @@ public struct Dataset: Sendable {
     }
 
     /// Targets of the non-binary objectives: present and finite; counts >= 0; classes whole
-    /// numbers in 0..<numClass. Rows are numbered from 1 after the header.
+    /// numbers in 0..<numClass; Tweedie values >= 0. Rows are numbered from 1 after the header.
     static func checkLabels(_ labels: [Double], objective: Objective, numClass: Int?, target: String) throws {
         guard objective != .binaryLogistic else { return }
         for (i, y) in labels.enumerated() {
@@ -159,6 +159,8 @@ public struct Dataset: Sendable {
             switch objective {
             case .poisson where y < 0:
                 throw TrainerError.badInput("\(row): \(y) is negative; count:poisson needs counts >= 0")
+            case .tweedie where y < 0:
+                throw TrainerError.badInput("\(row): \(y) is negative; reg:tweedie needs values >= 0")
             case .multiSoftprob:
                 guard y >= 0, y == y.rounded(), y < Double(numClass ?? 1000) else {
                     throw TrainerError.badInput("\(row): \(y) is not a class number in 0..<\(numClass ?? 1000) (multi:softprob labels are 0, 1, ..., K-1)")

@@ -163,8 +163,10 @@ enum DistributedTrainer {
             let weights = allWeights.map { w in global.test.map { w[$0] } }
             switch objective {
             case .binaryLogistic: metrics = .binary(EvaluationMetrics(labels: labels, probabilities: testP, threshold: config.decisionThreshold))
-            case .squaredError, .poisson:
-                metrics = .regression(RegressionMetrics(labels: labels, predictions: testP, weights: weights, poisson: objective == .poisson))
+            case .squaredError, .poisson, .absoluteError, .tweedie, .quantileError:
+                metrics = .regression(RegressionMetrics(labels: labels, predictions: testP, weights: weights, poisson: objective == .poisson,
+                                                        tweediePower: objective == .tweedie ? params.tweedieVariancePower : nil,
+                                                        quantileAlpha: objective == .quantileError ? params.quantileAlpha : nil))
             case .multiSoftprob: metrics = .multiclass(MulticlassMetrics(labels: labels, probabilities: testP, classes: classes, weights: weights))
             }
         }

@@ -215,8 +215,10 @@ public enum Trainer {
         func evaluate(_ rows: [Int], _ p: [Double]) -> ObjectiveMetrics {
             switch objective {
             case .binaryLogistic: .binary(EvaluationMetrics(labels: labelsOf(rows), probabilities: p, threshold: config.decisionThreshold))
-            case .squaredError, .poisson:
-                .regression(RegressionMetrics(labels: labelsOf(rows), predictions: p, weights: weightsOf(rows), poisson: objective == .poisson))
+            case .squaredError, .poisson, .absoluteError, .tweedie, .quantileError:
+                .regression(RegressionMetrics(labels: labelsOf(rows), predictions: p, weights: weightsOf(rows), poisson: objective == .poisson,
+                                                        tweediePower: objective == .tweedie ? params.tweedieVariancePower : nil,
+                                                        quantileAlpha: objective == .quantileError ? params.quantileAlpha : nil))
             case .multiSoftprob: .multiclass(MulticlassMetrics(labels: labelsOf(rows), probabilities: p, classes: classes, weights: weightsOf(rows)))
             }
         }

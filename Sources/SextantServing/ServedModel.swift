@@ -164,7 +164,7 @@ public struct ServedModel: Sendable {
         switch objective {
         case .binaryLogistic: .binary(threshold: threshold)
         case .multiSoftprob: .multiclass(classes: outputWidth)
-        case .squaredError, .poisson: .regression
+        case .squaredError, .poisson, .absoluteError, .tweedie, .quantileError: .regression
         }
     }
 
