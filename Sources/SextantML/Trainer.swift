@@ -141,7 +141,8 @@ public enum Trainer {
         var bestIteration: Int?
         let featureSpecs = dataset.features.names.enumerated().map { j, name in
             FeatureSpec(name: name, type: dataset.features.isCategorical[j] ? .categorical : .numeric,
-                        categories: dataset.features.isCategorical[j] ? dataset.features.levels[j] : nil)
+                        categories: dataset.features.isCategorical[j] ? dataset.features.levels[j] : nil,
+                        groupedCategories: dataset.features.groupedLevels.indices.contains(j) ? dataset.features.groupedLevels[j] : nil)
         }
         t = Date()
         switch algorithm {

@@ -58,7 +58,7 @@ public struct ServedModel: Sendable {
         features = artifact.features.map { f in
             let cats = f.categories ?? []
             return ServedFeature(name: f.name, isCategorical: f.type == .categorical,
-                                 categoryCodes: Dictionary(cats.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a }),
+                                 categoryCodes: f.categoryCodes,
                                  categories: cats)
         }
         referenceProfile = artifact.referenceProfile
