@@ -450,6 +450,9 @@ public struct RolloutWebhook: Codable, Sendable, Hashable {
     public var timeout: String?
     public var retries: Int?
     public var metadata: [String: String]?
+    /// A Secret in the rollout's namespace with `token` or `username`/`password` (sent with each
+    /// call) and/or `ca.crt` (verifies an https `url`); the keys of `PrometheusEndpoint.secretRef`.
+    public var secretRef: SecretReference?
     public init(name: String, type: WebhookType, url: String) {
         self.name = name
         self.type = type

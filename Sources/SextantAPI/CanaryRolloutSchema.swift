@@ -230,6 +230,8 @@ extension CanaryRollout {
                     "timeout": .duration("Timeout of one call.", default: "10s"),
                     "retries": .integer("Retries of a failed call before it counts as failed.", default: 2, min: 0, max: 10),
                     "metadata": .map("Extra key/values sent in the body.", of: .string("A value.")),
+                    "secretRef": .secretReference.withDescription(
+                        "A Secret in this namespace with `token` (bearer) or `username` and `password` (basic auth) sent with each call, and/or `ca.crt` (PEM CA bundle that verifies an https `url`, instead of the controller's `--webhook-ca-file`). Certificates are always verified."),
                 ]), maxItems: 16, listType: "map", mapKeys: ["name"]),
             "notifications": .notifications(NotificationEvent.rollout),
             "paused": .boolean("Hold the rollout at its current step (analysis continues, no step advances) while true.",

@@ -97,7 +97,7 @@ extension Schema {
                                     enum: NotificationProviderType.allCases.map(\.rawValue)),
                 "url": .string("The webhook URL, for URLs that are not secret (no `user:password@`). A Slack or Teams webhook URL is a credential: use `secretRef`.",
                                pattern: notificationURLPattern, maxLength: 2048, sample: "http://alerts.monitoring.svc:8080/sextant"),
-                "secretRef": .object("A Secret in this namespace holding the URL.", required: ["name"], [
+                "secretRef": .object("A Secret in this namespace holding the URL, and optionally `ca.crt` (PEM CA bundle that verifies an https URL, instead of the controller's `--webhook-ca-file`).", required: ["name"], [
                     "name": .objectName("Secret name."),
                     "key": .string("Key whose value is the URL.", default: "url", pattern: #"^[-._a-zA-Z0-9]+$"#, maxLength: 253),
                 ]),

@@ -479,6 +479,7 @@ extension CanaryRollout {
             c.uri(h.url, "spec.webhooks[\(i)].url", schemes: ["http", "https"])
             c.duration(h.timeout, "spec.webhooks[\(i)].timeout")
             c.range(h.retries, "spec.webhooks[\(i)].retries", 0, 10)
+            if let ref = h.secretRef { c.name(ref.name, "spec.webhooks[\(i)].secretRef.name", required: true) }
         }
         c.range(s.progressDeadlineSeconds, "spec.progressDeadlineSeconds", 1, nil)
         c.range(s.scaleDownDelaySeconds, "spec.scaleDownDelaySeconds", 0, nil)

@@ -24,7 +24,8 @@ public func addCanaryRolloutController(to manager: Manager, settings: Controller
         client: manager.client, settings: settings, rollouts: rollouts.cache, modelVersions: modelVersions.cache,
         deployments: deployments.cache, servingDeployments: servingDeployments.cache, analysis: analysis ?? RolloutAnalysis(settings: settings, readSecret: PrometheusTargets.reader(manager.client)),
         events: manager.eventRecorder(),
-        notifier: Notifier(client: manager.client, events: manager.eventRecorder(), policy: settings.notificationDelivery),
+        notifier: Notifier(client: manager.client, events: manager.eventRecorder(), policy: settings.notificationDelivery,
+                           caFile: settings.webhookCAFile),
         logger: logger)
     let controller = Controller(name: "canaryrollout", reconciler: reconciler,
                                 options: ControllerOptions(concurrency: concurrency, keyFilter: manager.shardKeyFilter),

@@ -8,9 +8,10 @@ import SextantKube
 import SextantKubeTypes
 import SextantOperator
 
-/// Reconciles a CanaryRollout: serve the versions its status needs, route traffic as its status
-/// says, let the state machine decide the next status (measuring when it asks), commit that
-/// status, then act on it at once — so a rollback takes traffic off the candidate in the same pass.
+/// Reconciles a CanaryRollout: serve the versions its status needs, check (read only) that traffic
+/// routes as its status says, let the state machine decide the next status (measuring when it
+/// asks), route as that status says and commit it with the verified weight: one status write per
+/// pass. A rollback is committed first and routed at once after, in the same pass.
 public struct CanaryRolloutReconciler: Reconciler {
     let client: KubeClient
     let settings: ControllerSettings
@@ -29,7 +30,7 @@ public struct CanaryRolloutReconciler: Reconciler {
     public init(client: KubeClient, settings: ControllerSettings, rollouts: Cache<DynamicObject>,
                 modelVersions: Cache<DynamicObject>, deployments: Cache<DynamicObject>,
                 servingDeployments: Cache<ServingDeployment>? = nil, analysis: RolloutAnalysis,
-                webhooks: RolloutWebhooks = RolloutWebhooks(), events: EventRecorder, notifier: Notifier? = nil,
+                webhooks: RolloutWebhooks? = nil, events: EventRecorder, notifier: Notifier? = nil,
                 logger: Logger = Logger(label: "sextant.controllers.canaryrollout")) {
         self.client = client
         self.settings = settings
@@ -39,7 +40,7 @@ public struct CanaryRolloutReconciler: Reconciler {
                                     deployments: deployments, servingDeployments: servingDeployments, logger: logger)
         self.router = TrafficRouter(client: client)
         self.analysis = analysis
-        self.webhooks = webhooks
+        self.webhooks = webhooks ?? RolloutWebhooks(caFile: settings.webhookCAFile, readSecret: PrometheusTargets.reader(client))
         self.events = events
         self.notifier = notifier
         self.logger = logger
@@ -61,34 +62,47 @@ public struct CanaryRolloutReconciler: Reconciler {
 
     func reconcile(_ rollout: CanaryRollout) async throws -> ReconcileResult {
         let now = settings.now()
-        var status = rollout.status ?? CanaryRolloutStatus()
+        let status = rollout.status ?? CanaryRolloutStatus()
 
         let serving = try await server.serve(rollout, status: status, now: now)
-        let routing = try await route(rollout, status: &status)
+        let routing = try await probe(rollout, status: status)
         let stableUpdate = await server.stableUpdate(rollout, status: status)
         let outcome = await decide(rollout, status: status, serving: serving, routing: routing, stableUpdate: stableUpdate,
                                    now: now)
 
+        // One status write per pass (docs/canary.md#one-write-per-pass): route as the decided
+        // status says (one guarded patch, read back; nothing when the route already does), then
+        // commit that status with the verified weight. A pass that dies between the two leaves the
+        // route ahead of the status; the next pass decides again from the committed status, and
+        // its own write moves the route only if it decides otherwise (`probe` does not restore).
         var next = rollout
         next.status = outcome.status
-        setConditions(&next, routing: routing, now: now)
-        var stored = try await client.updateStatusIfChanged(original: rollout, modified: next)
-        if Self.failpoint == "kill-after-rollback-commit", stored.status?.phase == .rolledBack,
-           rollout.status?.phase != .rolledBack {
-            // Crash tests: die exactly between the status commit and everything that follows it.
-            kill(getpid(), SIGKILL)
-        }
-
-        // Act on the committed status right away.
-        let before = CanaryMachine.desiredRouting(spec: rollout.spec, status: status)
-        let after = CanaryMachine.desiredRouting(spec: stored.spec, status: stored.status)
-        if after != before {
+        var stored: CanaryRollout
+        if Self.commitsBeforeRouting(outcome) {
+            // A rollback is committed before traffic moves, then the verified weight 0 in a second
+            // write: if traffic moved first and the process died before the commit, the next pass
+            // would decide again from the older status, and a check that passes this time would put
+            // the failing candidate back on traffic; the RolledBack record and Event derive from
+            // the committed history (issue 21). The only transition with two writes.
+            setConditions(&next, routing: routing, now: now)
+            stored = try await client.updateStatusIfChanged(original: rollout, modified: next)
+            if Self.failpoint == "kill-after-rollback-commit", stored.status?.phase == .rolledBack,
+               rollout.status?.phase != .rolledBack {
+                // Crash tests: die exactly between the status commit and everything that follows it.
+                kill(getpid(), SIGKILL)
+            }
             var routed = stored
             var s = stored.status ?? CanaryRolloutStatus()
             let result = try await route(stored, status: &s)
             routed.status = s
             setConditions(&routed, routing: result, now: now)
             stored = try await client.updateStatusIfChanged(original: stored, modified: routed)
+        } else {
+            var s = outcome.status
+            let result = try await route(next, status: &s)
+            next.status = s
+            setConditions(&next, routing: result, now: now)
+            stored = try await client.updateStatusIfChanged(original: rollout, modified: next)
         }
         // Serving readiness needs no timer: Deployments (owned, and the external ones) are watched.
         _ = try await server.serve(stored, status: stored.status ?? CanaryRolloutStatus(), now: now)
@@ -102,6 +116,16 @@ public struct CanaryRolloutReconciler: Reconciler {
         if case .failed = routing { wait = min(wait ?? .seconds(10), .seconds(10)) }
         if let wait { return .requeue(after: max(wait, .milliseconds(50))) }
         return .done
+    }
+
+    /// Rollbacks and failures: committed first, routed second (see `reconcile`).
+    static func commitsBeforeRouting(_ outcome: CanaryOutcome) -> Bool {
+        outcome.transitions.contains {
+            switch $0 {
+            case .rolledBack, .failed: return true
+            case .started, .promoted, .cancelled: return false
+            }
+        }
     }
 
     // MARK: Decide
@@ -189,7 +213,30 @@ public struct CanaryRolloutReconciler: Reconciler {
 
     // MARK: Route
 
-    /// Makes the VirtualService route what the status asks; records the verified split in status.
+    /// The routing the machine decides on, without writing: `.verified` when the route routes
+    /// what the committed status asks. A route that differs was edited out of band, or moved by
+    /// a pass that died before its status commit; either way it counts as verified here, and the
+    /// one write after the decision puts it where the decided status says (restoring the edit, or
+    /// nothing to write when the dead pass's move is decided again). Restoring here would undo
+    /// that move and make it again in the same pass. After a failed write (RoutingReady False)
+    /// the route is written as the committed status asks first, so a failure is seen again.
+    func probe(_ rollout: CanaryRollout, status: CanaryRolloutStatus) async throws -> RoutingState {
+        guard let desired = CanaryMachine.desiredRouting(spec: rollout.spec, status: status) else { return .notApplicable }
+        let failedBefore = status.conditions?.contains { $0.type == ConditionType.routingReady && $0.status == "False" } ?? false
+        if failedBefore {
+            var scratch = status
+            return try await route(rollout, status: &scratch)
+        }
+        do {
+            _ = try await router.check(rollout, stableVersion: desired.stableVersion, canaryVersion: desired.canaryVersion,
+                                       split: desired.split)
+            return .verified
+        } catch let error as RoutingError {
+            return .failed(reason: error.reason.rawValue, message: error.message)
+        }
+    }
+
+    /// Makes the route route what the status asks; records the verified split in status.
     func route(_ rollout: CanaryRollout, status: inout CanaryRolloutStatus) async throws -> RoutingState {
         guard let desired = CanaryMachine.desiredRouting(spec: rollout.spec, status: status) else { return .notApplicable }
         do {
@@ -198,7 +245,8 @@ public struct CanaryRolloutReconciler: Reconciler {
             let recorded = status.canaryWeight
             let verified = result.observed.canaryWeight ?? desired.split.canaryWeight
             if result.changed, recorded == desired.split.canaryWeight, status.mirrorPercent == desired.split.mirrorPercent {
-                // Status says this split was already applied, yet the VirtualService differed: edited out of band.
+                // Status says this split was already applied, yet the route differed: edited out of band
+                // (or moved by a pass that died before its commit, and decided otherwise now).
                 await events.record(rollout, type: .warning, reason: "RoutingRestored", action: "Route",
                                     note: "\(rollout.spec.routing.objectLabel) read \(result.previous); restored \(desired.split)")
             }

@@ -45,6 +45,15 @@ public struct GatewayAPIRouter: Router {
         return RouteWrite(changed: true, previous: previous, observed: observed)
     }
 
+    public func checkRoutes(_ rollout: CanaryRollout, split: TrafficSplit) async throws -> RouteCheck {
+        let (resource, name, api) = try Self.target(rollout.spec.routing)
+        let route = try await io.read(resource, name: name, namespace: io.namespace(of: rollout), notFound: .gatewayRouteNotFound)
+        let routing = rollout.spec.routing, rolloutName = rollout.metadata.name ?? ""
+        return RouteCheck(observed: try GatewayRouteRouting.observe(route, api: api, routing: routing, rollout: rolloutName),
+                          routes: try GatewayRouteRouting.isRouting(route, api: api, routing: routing, rollout: rolloutName,
+                                                                    split: split))
+    }
+
     public func getRoutes(_ rollout: CanaryRollout) async throws -> ObservedRouting {
         let (resource, name, api) = try Self.target(rollout.spec.routing)
         let route = try await io.read(resource, name: name, namespace: io.namespace(of: rollout), notFound: .gatewayRouteNotFound)

@@ -69,6 +69,15 @@ public struct IstioRouter: Router {
         return RouteWrite(changed: true, previous: previous, observed: observed)
     }
 
+    public func checkRoutes(_ rollout: CanaryRollout, split: TrafficSplit) async throws -> RouteCheck {
+        let name = try Self.virtualServiceName(rollout.spec.routing)
+        let vs = try await io.read(virtualServices, name: name, namespace: io.namespace(of: rollout),
+                                   notFound: .virtualServiceNotFound)
+        let routing = rollout.spec.routing, rolloutName = rollout.metadata.name ?? ""
+        return RouteCheck(observed: try VirtualServiceRouting.observe(vs, routing: routing, rollout: rolloutName),
+                          routes: try VirtualServiceRouting.isRouting(vs, routing: routing, rollout: rolloutName, split: split))
+    }
+
     public func getRoutes(_ rollout: CanaryRollout) async throws -> ObservedRouting {
         let name = try Self.virtualServiceName(rollout.spec.routing)
         let vs = try await io.read(virtualServices, name: name, namespace: io.namespace(of: rollout),

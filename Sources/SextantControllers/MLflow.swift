@@ -98,16 +98,38 @@ public struct MLflowClient: Sendable {
 
     public let baseURL: String
     public var credentials: MLflowCredentials?
+    /// Certificates are always verified: `tls.caFile` (the controller's `--mlflow-ca-file`) adds a
+    /// private CA; there is no option to skip verification.
+    public var tls: TLSOptions
     public var timeouts: HTTPTimeouts
 
     /// `trackingURI`: the server's base URL (`http://mlflow.mlflow:5000`), without `/api/...`.
-    public init(trackingURI: String, credentials: MLflowCredentials? = nil,
+    public init(trackingURI: String, credentials: MLflowCredentials? = nil, tls: TLSOptions = TLSOptions(),
                 timeouts: HTTPTimeouts = HTTPTimeouts(connect: .seconds(5), idle: .seconds(10), total: .seconds(20))) {
         var base = trackingURI
         while base.hasSuffix("/") { base.removeLast() }
         self.baseURL = base
         self.credentials = credentials
+        self.tls = tls
         self.timeouts = timeouts
+    }
+
+    /// The controller's client: `--mlflow-tracking-uri`, the credentials from its environment and
+    /// `--mlflow-ca-file`. A CA file that cannot be read is an error naming the flag and the path
+    /// (never a request without it); nil when reporting is off.
+    public static func controllerClient(_ settings: ControllerSettings) throws(MLflowError) -> MLflowClient? {
+        guard let uri = settings.mlflowTrackingURI, !uri.isEmpty else { return nil }
+        var tls = TLSOptions()
+        if let file = settings.mlflowCAFile {
+            guard let pem = FileManager.default.contents(atPath: file) else {
+                throw MLflowError(method: "-", url: uri, status: nil, message: "--mlflow-ca-file \(file) cannot be read")
+            }
+            guard String(decoding: pem, as: UTF8.self).contains("-----BEGIN CERTIFICATE-----") else {
+                throw MLflowError(method: "-", url: uri, status: nil, message: "--mlflow-ca-file \(file) is not a PEM certificate")
+            }
+            tls.caFile = file
+        }
+        return MLflowClient(trackingURI: uri, credentials: settings.mlflowCredentials, tls: tls)
     }
 
     // MARK: Experiments
@@ -237,7 +259,7 @@ public struct MLflowClient: Sendable {
             headers.append(HTTPHeader("Content-Type", "application/json"))
             payload = try JSONValue.object(body).encoded()
         }
-        let request = HTTPRequest(method: method, url: target, headers: headers, body: payload, timeouts: timeouts,
+        let request = HTTPRequest(method: method, url: target, headers: headers, body: payload, tls: tls, timeouts: timeouts,
                                   basicAuth: basic, maxResponseBytes: 8 << 20)
         let response: HTTPResponse
         do {
@@ -443,7 +465,7 @@ extension TrainingJobReconciler {
     /// records the ids with a status JSON patch guarded by each run's name. Never throws: a
     /// failure is logged, becomes a `MLflowReportFailed` Warning Event and returns when to try again.
     func reportToMLflow(_ tj: TrainingJob, now: Date) async -> Date? {
-        guard let uri = settings.mlflowTrackingURI, !uri.isEmpty else { return nil }
+        guard settings.mlflowTrackingURI?.isEmpty == false else { return nil }
         let namespace = tj.metadata.namespace ?? "default"
         let runs = tj.status?.runs ?? []
         let pending = runs.indices.filter { i in
@@ -453,10 +475,16 @@ extension TrainingJobReconciler {
             return now.timeIntervalSince(finished) < Self.mlflowReportWindow
         }
         guard !pending.isEmpty else { return nil }
-        let mlflow = MLflowClient(trackingURI: uri, credentials: settings.mlflowCredentials)
         var ops: [JSONValue] = []
         var failure: String?
+        var mlflow: MLflowClient?
+        do {
+            mlflow = try MLflowClient.controllerClient(settings)
+        } catch {
+            failure = "\(error)"  // a CA file gone since start: nothing is sent without it
+        }
         for i in pending {
+            guard let mlflow else { break }
             let run = runs[i]
             let terminations = pods.list(labels: [SextantLabel.run: run.name], namespace: namespace)
                 .flatMap { TrainingResources.observe(job: DynamicObject(JSONValue.object([:])), pods: [$0]).terminations }

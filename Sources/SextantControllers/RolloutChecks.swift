@@ -21,15 +21,16 @@ public struct RolloutAnalysis: Sendable {
     let webhooks: RolloutWebhooks
     let targets: PrometheusTargets
 
-    /// `readSecret` reads the Secrets `spec.analysis.prometheus.secretRef` names (the controller's
-    /// client; tests without such Secrets keep the default, which finds none).
+    /// `readSecret` reads the Secrets `spec.analysis.prometheus.secretRef` and the webhooks'
+    /// `secretRef`s name (the controller's client; tests without such Secrets keep the default,
+    /// which finds none).
     public init(settings: ControllerSettings, query: @escaping Query = RolloutAnalysis.prometheus,
-                buckets: @escaping BucketQuery = RolloutAnalysis.prometheusBuckets, webhooks: RolloutWebhooks = RolloutWebhooks(),
+                buckets: @escaping BucketQuery = RolloutAnalysis.prometheusBuckets, webhooks: RolloutWebhooks? = nil,
                 readSecret: @escaping PrometheusTargets.SecretReader = { _, _ in nil }) {
         self.settings = settings
         self.query = query
         self.buckets = buckets
-        self.webhooks = webhooks
+        self.webhooks = webhooks ?? RolloutWebhooks(caFile: settings.webhookCAFile, readSecret: readSecret)
         self.targets = PrometheusTargets(settings: settings, readSecret: readSecret)
     }
 
@@ -179,9 +180,47 @@ extension RolloutAnalysis {
 }
 
 /// Calls rollout webhooks: a JSON POST (Flagger's payload shape), 2xx within the timeout is
-/// success, failures retried `retries` times one second apart.
+/// success, failures retried `retries` times one second apart. An https URL is always verified,
+/// with the hook's Secret's `ca.crt` or else the controller's `--webhook-ca-file`; a Secret or
+/// CA file that cannot be used fails the call before anything is sent.
 public struct RolloutWebhooks: Sendable {
-    public init() {}
+    let caFile: String?
+    let readSecret: PrometheusTargets.SecretReader
+
+    /// `caFile`: the controller's `--webhook-ca-file`; `readSecret` reads the hooks' `secretRef`s.
+    public init(caFile: String? = nil, readSecret: @escaping PrometheusTargets.SecretReader = { _, _ in nil }) {
+        self.caFile = caFile
+        self.readSecret = readSecret
+    }
+
+    /// Headers and TLS for one hook, from its `secretRef` (`field` names it in errors).
+    func access(_ hook: RolloutWebhook, namespace: String, field: String) async -> Result<([HTTPHeader], TLSOptions), PrometheusTargetError> {
+        var headers: [HTTPHeader] = []
+        var tls = TLSOptions()
+        if let ref = hook.secretRef {
+            let secret: Secret?
+            do {
+                secret = try await readSecret(namespace, ref.name)
+            } catch {
+                return .failure(.init("\(field).secretRef: reading Secret \(namespace)/\(ref.name): \(error)"))
+            }
+            guard let secret else { return .failure(.init("\(field).secretRef: Secret \(namespace)/\(ref.name) not found")) }
+            switch PrometheusTargets.credentials(secret, ref: "\(field).secretRef (Secret \(namespace)/\(ref.name))") {
+            case .failure(let error): return .failure(error)
+            case .success(let credentials):
+                if let token = credentials.token { headers.append(HTTPHeader("Authorization", "Bearer " + token)) }
+                if let basic = credentials.basic { headers.append(HTTPHeader("Authorization", "Basic " + basic)) }
+                tls.caData = credentials.ca
+            }
+        }
+        if tls.caData == nil, let caFile {
+            guard FileManager.default.isReadableFile(atPath: caFile) else {
+                return .failure(.init("--webhook-ca-file \(caFile) cannot be read"))
+            }
+            tls.caFile = caFile
+        }
+        return .success((headers, tls))
+    }
 
     public func call(_ hooks: [RolloutWebhook], rollout: CanaryRollout, stable: String?, canary: String?,
                      now: Date) async -> [WebhookResult] {
@@ -210,14 +249,24 @@ public struct RolloutWebhooks: Sendable {
         let timeout = hook.timeout.flatMap { try? GoDuration.parse($0) } ?? .seconds(10)
         let attempts = 1 + max(0, hook.retries ?? 2)
         var result = WebhookResult(name: hook.name, type: hook.type, time: KubeTime.formatMicro(now), succeeded: false)
+        let index = rollout.spec.webhooks?.firstIndex { $0.name == hook.name } ?? 0
+        let headers: [HTTPHeader], tls: TLSOptions
+        switch await access(hook, namespace: rollout.metadata.namespace ?? "", field: "spec.webhooks[\(index)]") {
+        case .success(let access): (headers, tls) = access
+        case .failure(let error):
+            result.message = error.description  // nothing was sent
+            return result
+        }
+        var made = 0
         for attempt in 1...attempts {
             if attempt > 1 { try? await Task.sleep(for: .seconds(1)) }
             if Task.isCancelled { break }
+            made = attempt
             do {
                 let response = try await HTTPClient.shared.send(HTTPRequest(
                     method: "POST", url: hook.url,
-                    headers: [HTTPHeader("Content-Type", "application/json"), HTTPHeader("Accept", "application/json")],
-                    body: body, timeouts: HTTPTimeouts(connect: timeout, idle: nil, total: timeout), maxResponseBytes: 64 << 10))
+                    headers: [HTTPHeader("Content-Type", "application/json"), HTTPHeader("Accept", "application/json")] + headers,
+                    body: body, tls: tls, timeouts: HTTPTimeouts(connect: timeout, idle: nil, total: timeout), maxResponseBytes: 64 << 10))
                 result.statusCode = response.status
                 let excerpt = String(decoding: response.body.prefix(256), as: UTF8.self)
                 if (200..<300).contains(response.status) {
@@ -226,11 +275,14 @@ public struct RolloutWebhooks: Sendable {
                     return result
                 }
                 result.message = "HTTP \(response.status) from \(hook.url): \(excerpt)"
+            } catch let error as TransportError where error.kind == .tls {
+                result.message = "\(hook.url): \(error.message)"
+                break  // a certificate that does not verify will not verify a second later
             } catch {
                 result.message = "\(hook.url): \(error)"
             }
         }
-        if attempts > 1 { result.message = "\(result.message ?? "failed") (after \(attempts) attempts)" }
+        if made > 1 { result.message = "\(result.message ?? "failed") (after \(made) attempts)" }
         return result
     }
 }

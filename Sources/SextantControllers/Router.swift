@@ -37,6 +37,18 @@ public struct RoutingResult: Sendable, Hashable {
     }
 }
 
+/// What one `Router.check` read: the owned routes now, and whether they route as asked.
+public struct RouteCheck: Sendable, Hashable {
+    public var observed: ObservedRouting
+    /// The owned routes route the split asked for (no write needed).
+    public var routes: Bool
+
+    public init(observed: ObservedRouting, routes: Bool) {
+        self.observed = observed
+        self.routes = routes
+    }
+}
+
 /// One routing API (Istio VirtualService, Gateway API HTTPRoute/GRPCRoute) behind the four
 /// methods of Flagger's router interface. Each implementation edits only the fields Sextant owns
 /// in objects the user owns, with guarded JSON patches and a read-back (docs/routing.md).
@@ -51,6 +63,10 @@ public protocol Router: Sendable {
     /// Makes the owned routes route per `split` (weights, mirror, A/B match), writing only when
     /// they differ, and verifies the stored object.
     func setRoutes(_ rollout: CanaryRollout, split: TrafficSplit) async throws -> RouteWrite
+
+    /// Whether the owned routes route per `split` now, without writing: `setRoutes`' read and
+    /// checks (a split the routes cannot hold throws its `RoutingError`), no patch.
+    func checkRoutes(_ rollout: CanaryRollout, split: TrafficSplit) async throws -> RouteCheck
 
     /// What the owned routes route now.
     func getRoutes(_ rollout: CanaryRollout) async throws -> ObservedRouting
@@ -74,6 +90,17 @@ extension Router {
         let write = try await setRoutes(rollout, split: split)
         return RoutingResult(changed: write.changed, selectorsChanged: selectorsChanged, previous: write.previous,
                              observed: write.observed)
+    }
+
+    /// `route` without writing: the destinations are read (a missing Service, DestinationRule or
+    /// subset throws) and the owned routes checked against `split` with its session affinity.
+    /// Selectors are not compared: `route` points them when it writes.
+    public func check(_ rollout: CanaryRollout, stableVersion: String, canaryVersion: String?,
+                      split: TrafficSplit) async throws -> RouteCheck {
+        _ = try await reconcile(rollout, stableVersion: stableVersion, canaryVersion: canaryVersion, manageSelectors: false)
+        let split = split.withSessionAffinity(rollout.spec.analysis?.sessionAffinity, rollout: rollout.metadata.name ?? "",
+                                              canaryVersion: canaryVersion)
+        return try await checkRoutes(rollout, split: split)
     }
 
     public func observe(_ rollout: CanaryRollout) async throws -> ObservedRouting { try await getRoutes(rollout) }

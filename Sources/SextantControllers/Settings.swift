@@ -25,6 +25,12 @@ public struct ControllerSettings: Sendable {
     /// Credentials for the MLflow server (`MLFLOW_TRACKING_TOKEN`, or `MLFLOW_TRACKING_USERNAME`
     /// and `MLFLOW_TRACKING_PASSWORD`, in the controller's environment).
     public var mlflowCredentials: MLflowCredentials?
+    /// `--mlflow-ca-file`: PEM CA bundle that verifies an HTTPS MLflow server (besides the
+    /// system's). Certificates are always verified.
+    public var mlflowCAFile: String?
+    /// `--webhook-ca-file`: PEM CA bundle that verifies https rollout webhooks and notification
+    /// targets (besides the system's) whose Secret has no `ca.crt`. Certificates are always verified.
+    public var webhookCAFile: String?
     /// How soon a report that failed (MLflow down) is tried again.
     public var mlflowRetryInterval: Duration
     /// Retries, backoff and rate limit of `spec.notifications` (docs/notifications.md).

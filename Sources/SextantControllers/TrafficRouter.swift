@@ -43,6 +43,10 @@ public struct TrafficRouter: Router {
         try await router(for: rollout).setRoutes(rollout, split: split)
     }
 
+    public func checkRoutes(_ rollout: CanaryRollout, split: TrafficSplit) async throws -> RouteCheck {
+        try await router(for: rollout).checkRoutes(rollout, split: split)
+    }
+
     public func getRoutes(_ rollout: CanaryRollout) async throws -> ObservedRouting {
         try await router(for: rollout).getRoutes(rollout)
     }

@@ -57,7 +57,7 @@ public func addTrainingControllers(to manager: Manager, settings: ControllerSett
                                              jobs: jobs.cache, pods: pods.cache, modelVersions: modelVersions.cache,
                                              rollouts: rollouts.cache, events: events, query: query,
                                              notifier: Notifier(client: manager.client, events: events,
-                                                                policy: settings.notificationDelivery),
+                                                                policy: settings.notificationDelivery, caFile: settings.webhookCAFile),
                                              logger: logger)
     tjReconciler.mpiJobs = mpiJobs?.cache
     let tjController = Controller(name: "trainingjob", reconciler: tjReconciler,

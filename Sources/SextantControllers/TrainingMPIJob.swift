@@ -12,6 +12,9 @@ import SextantKubeTypes
 /// the launcher Pod, and the summary comes back through the launcher's termination message
 /// exactly as from a Job's Pod. `workers - 1` Worker Pods run `sshd` for mpirun to start the
 /// other ranks in (the operator's convention; the image must contain `sshd`).
+///
+/// The trainer image (hack/images/Dockerfile.trainer) is both: Open MPI's `mpirun`, ssh and an
+/// sshd set up for its non-root user 65532, as the operator's own base images do for non-root.
 enum TrainingMPIJob {
     static let resource = ResourceDescriptor(group: "kubeflow.org", version: "v2beta1", plural: "mpijobs",
                                              kind: "MPIJob", namespaced: true)
@@ -20,6 +23,11 @@ enum TrainingMPIJob {
     static let roleLabel = SextantGroup.labelPrefix + "mpi-role"
     static let workerContainerName = "worker"
     static let workerCommand = ["/usr/sbin/sshd", "-De"]
+    /// Where the operator mounts the MPIJob's SSH Secret (key pair and authorized_keys): the home
+    /// of the trainer image's user, since ssh and sshd look there and the image runs as 65532, not
+    /// root (the operator's default is /root/.ssh). The image states it as its label
+    /// `dev.sextant.mpi.ssh-auth-mount-path`; MPIJobOnLocalNodeTests fails on drift.
+    static let sshAuthMountPath = "/home/sextant/.ssh"
 
     /// The launcher's command: mpirun with one rank per worker (one slot each), the trainer's
     /// environment forwarded to the remote ranks (`-x`: sshd does not pass the Pod's), then the
@@ -61,6 +69,7 @@ enum TrainingMPIJob {
             "slotsPerWorker": 1,
             "runLauncherAsWorker": true,
             "mpiImplementation": "OpenMPI",
+            "sshAuthMountPath": .string(sshAuthMountPath),
             "launcherCreationPolicy": "WaitForWorkersReady",
             "runPolicy": .object(runPolicy),
             "mpiReplicaSpecs": [

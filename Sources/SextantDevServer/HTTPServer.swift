@@ -233,6 +233,9 @@ public final class DevServer: Sendable {
     public func stop() async {
         _ = await store.dropAllWatches()
         for task in tasks { task.cancel() }
+        // The periodic flush may be writing an older snapshot right now; it must finish before the
+        // last one, or it overwrites it (a restart then lost the newest objects).
+        for task in tasks { await task.value }
         if let directory = configuration.dataDirectory {
             await Self.flush(store, directory: directory, logger: Logger(label: "sextant.dev.apiserver"))
         }

@@ -99,6 +99,8 @@ public final class DevAPIHandler: Sendable {
     let tokens: ServiceAccountTokens
     let podLogs = PodLogSourceBox()
     let authorizationLog = AuthorizationLog()
+    /// Every write answered (method, path, status): tests count a client's writes with it.
+    public let requestLog = RequestLog()
     /// Upper bound for request bodies (the real server uses 3 MiB for objects; patches are smaller).
     static let maxBodyBytes = 16 << 20
 
@@ -127,6 +129,7 @@ public final class DevAPIHandler: Sendable {
         } catch {
             response = .error(APIError(code: 500, reason: "InternalError", message: "internal error: \(error)"))
         }
+        requestLog.record(method: request.method, path: request.path, status: response.status)
         return accept.protobuf ? protobufResponse(response, jsonAcceptable: accept.fallback != nil) : response
     }
 

@@ -315,6 +315,7 @@ extension DevAPIHandler {
             }
             try checkKind(patch, type)
             let manager = request.query["fieldManager"] ?? ""
+            let schema = ApplySchema(type)
             let existing = await store.getIfPresent(type, namespace: target.namespace, name: name)
             guard let current = existing else {
                 if statusOnly { throw APIError.notFound(type, name) }
@@ -322,23 +323,26 @@ extension DevAPIHandler {
                 body.set(path: ["metadata", "name"], to: .string(name))
                 body.set(path: ["metadata", "managedFields"],
                          to: ManagedFields.recordApply(patch, manager: manager, apiVersion: type.groupVersion, in: [:],
-                                                       time: ObjectStore.now()))
+                                                       time: ObjectStore.now(), schema: schema))
                 let created = try await store.create(type, namespace: target.namespace, body: Self.storedForm(body, type),
                                                      dryRun: dryRun)
                 return .json(served(created, type), status: 201)
             }
-            var merged = Self.storedForm(StrategicMerge.apply(patch, to: Self.patchBase(current, type)), type)
+            let appliedSet = ManagedFields.appliedSet(patch, schema: schema)
+            let base = Self.patchBase(current, type)
+            let withApplied = ServerSideApply.merge(base, patch, schema: schema)
+            var merged = Self.storedForm(ServerSideApply.removingDropped(from: withApplied, manager: manager, appliedSet: appliedSet,
+                                                                         current: base), type)
             if patch[path: ["metadata", "resourceVersion"]] == nil {
                 merged.set(path: ["metadata", "resourceVersion"], to: current[path: ["metadata", "resourceVersion"]])
             }
-            let conflicts = ManagedFields.conflicts(applying: ManagedFields.appliedSet(patch), values: merged, manager: manager,
-                                                    in: current)
+            let conflicts = ManagedFields.conflicts(applying: appliedSet, values: merged, manager: manager, in: current)
             if !conflicts.isEmpty && request.query["force"] != "true" { throw ManagedFields.conflictError(conflicts) }
             var owner = current
             owner.set(path: ["metadata", "managedFields"],
                       to: ManagedFields.takingOver(conflicts, in: current[path: ["metadata", "managedFields"]] ?? []))
             let managedFields = ManagedFields.recordApply(patch, manager: manager, apiVersion: type.groupVersion,
-                                                          in: owner, time: ObjectStore.now())
+                                                          in: owner, time: ObjectStore.now(), schema: schema)
             let updated = try await store.update(type, namespace: target.namespace, name: name, body: merged,
                                                  statusOnly: statusOnly, requireResourceVersion: false, dryRun: dryRun,
                                                  managedFields: managedFields)

@@ -30,20 +30,11 @@ public struct FieldWriter: Sendable, Equatable {
 enum ManagedFields {
     /// `metadata.managedFields` of `object` with the Apply entry of `manager` replaced.
     static func recordApply(_ applied: JSONValue, manager: String, apiVersion: String, in object: JSONValue,
-                            time: String) -> JSONValue {
+                            time: String, schema: ApplySchema = .builtin) -> JSONValue {
         var entries = (object[path: ["metadata", "managedFields"]]?.arrayValue ?? []).filter {
             !($0["manager"]?.stringValue == manager && $0["operation"]?.stringValue == "Apply")
         }
-        var fields = applied.objectValue ?? [:]
-        fields.removeValue(forKey: "apiVersion")
-        fields.removeValue(forKey: "kind")
-        if var metadata = fields["metadata"]?.objectValue {
-            for system in ["name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields"] {
-                metadata.removeValue(forKey: system)
-            }
-            if metadata.isEmpty { fields.removeValue(forKey: "metadata") } else { fields["metadata"] = .object(metadata) }
-        }
-        let set = fieldSet(.object(fields))
+        let set = appliedSet(applied, schema: schema)
         let existing = object[path: ["metadata", "managedFields"]]?.arrayValue ?? []
         if existing.contains(where: {
             $0["manager"]?.stringValue == manager && $0["operation"]?.stringValue == "Apply"
@@ -59,23 +50,30 @@ enum ManagedFields {
         return .array(entries)
     }
 
-    /// The FieldsV1 set of a value: `f:` for object keys, `k:{...}` for items of lists keyed by
-    /// their merge keys, `.` for the item itself; other lists are atomic.
-    static func fieldSet(_ value: JSONValue) -> JSONValue {
+    /// The FieldsV1 set of a value: `f:` for object keys, `k:{...}` for items of map lists (keyed
+    /// by the schema's list-map keys, or the well-known merge keys of built-in kinds), `v:` for
+    /// items of sets, `.` for the item itself; atomic lists are one field.
+    static func fieldSet(_ value: JSONValue, schema: ApplySchema = .builtin) -> JSONValue {
         switch value {
         case .object(let object):
             var set: [String: JSONValue] = [:]
-            for (key, child) in object { set["f:\(key)"] = fieldSet(child) }
+            for (key, child) in object { set["f:\(key)"] = fieldSet(child, schema: schema.child(key)) }
             return .object(set)
         case .array(let items):
-            guard let keys = mergeKeys(items) else { return [:] }
             var set: [String: JSONValue] = [:]
-            for item in items {
-                var key: [String: JSONValue] = [:]
-                for k in keys { key[k] = item[k] }
-                var itemSet = fieldSet(item).objectValue ?? [:]
-                itemSet["."] = [:]
-                set["k:" + String(decoding: JSONValue.object(key).serialized(sortedKeys: true), as: UTF8.self)] = .object(itemSet)
+            switch schema.listShape(items) {
+            case .atomic:
+                return [:]
+            case .set:
+                for item in items { set["v:" + String(decoding: item.serialized(sortedKeys: true), as: UTF8.self)] = [:] }
+            case .map(let keys):
+                for item in items {
+                    var key: [String: JSONValue] = [:]
+                    for k in keys { key[k] = item[k] }
+                    var itemSet = fieldSet(item, schema: schema.items).objectValue ?? [:]
+                    itemSet["."] = [:]
+                    set["k:" + String(decoding: JSONValue.object(key).serialized(sortedKeys: true), as: UTF8.self)] = .object(itemSet)
+                }
             }
             return .object(set)
         default:
@@ -83,7 +81,18 @@ enum ManagedFields {
         }
     }
 
-    private static func mergeKeys(_ items: [JSONValue]) -> [String]? {
+    /// The index of the list item a `k:{...}` or `v:...` set key names.
+    static func itemIndex(_ key: String, in items: [JSONValue]) -> Int? {
+        if key.hasPrefix("k:"), let wanted = try? JSONValue.parse(Array(key.dropFirst(2).utf8)).objectValue {
+            return items.firstIndex { item in wanted.allSatisfy { item[$0.key] == $0.value } }
+        }
+        if key.hasPrefix("v:"), let wanted = try? JSONValue.parse(Array(key.dropFirst(2).utf8)) {
+            return items.firstIndex(of: wanted)
+        }
+        return nil
+    }
+
+    static func mergeKeys(_ items: [JSONValue]) -> [String]? {
         guard !items.isEmpty, items.allSatisfy({ $0.objectValue != nil }) else { return nil }
         for keys in [["name"], ["containerPort", "protocol"], ["port", "protocol"], ["containerPort"], ["port"], ["mountPath"], ["type"]]
         where items.allSatisfy({ item in keys.allSatisfy { item[$0] != nil } }) {
@@ -100,12 +109,12 @@ extension ManagedFields {
     /// leave every entry. A status write (`statusOnly`) touches only `.status`, a main-resource
     /// write of a kind with a status subresource everything else. nil when no entry is left.
     static func recordUpdate(old: JSONValue?, new: JSONValue, writer: FieldWriter, statusOnly: Bool, hasStatus: Bool,
-                             time: String) -> JSONValue? {
+                             time: String, schema: ApplySchema = .builtin) -> JSONValue? {
         func inScope(_ path: FieldPath) -> Bool {
             guard hasStatus || statusOnly else { return true }
             return (path.first == "f:status") == statusOnly
         }
-        var scoped = appliedSet(new)
+        var scoped = appliedSet(new, schema: schema)
         if statusOnly { scoped = ["f:status": scoped["f:status"] ?? [:]] } else if hasStatus, var object = scoped.objectValue {
             object["f:status"] = nil
             scoped = .object(object)
@@ -113,7 +122,7 @@ extension ManagedFields {
         let changed = leaves(scoped).filter { path in
             let before = old.flatMap { value(at: path, in: $0) }
             // A list item itself (`.`) is new only when it was missing; its fields count apart.
-            if path.last?.hasPrefix("k:") == true { return before == nil }
+            if let last = path.last, last.hasPrefix("k:") || last.hasPrefix("v:") { return before == nil }
             return before != value(at: path, in: new)
         }
         var entries = (old ?? new)[path: ["metadata", "managedFields"]]?.arrayValue ?? []
@@ -220,8 +229,8 @@ extension ManagedFields {
         for key in path {
             if key.hasPrefix("f:") {
                 current = current?[String(key.dropFirst(2))]
-            } else if key.hasPrefix("k:"), let wanted = try? JSONValue.parse(Array(key.dropFirst(2).utf8)).objectValue {
-                current = current?.arrayValue?.first { item in wanted.allSatisfy { item[$0.key] == $0.value } }
+            } else if let items = current?.arrayValue, let index = itemIndex(key, in: items) {
+                current = items[index]
             } else {
                 return nil
             }
@@ -235,6 +244,7 @@ extension ManagedFields {
             if key.hasPrefix("k:"), let wanted = try? JSONValue.parse(Array(key.dropFirst(2).utf8)).objectValue {
                 return "[" + wanted.keys.sorted().map { "\($0)=\(wanted[$0].map { String(decoding: $0.serialized(sortedKeys: true), as: UTF8.self) } ?? "")" }.joined(separator: ",") + "]"
             }
+            if key.hasPrefix("v:") { return "[=" + key.dropFirst(2) + "]" }
             return key
         }.joined()
     }
@@ -275,11 +285,17 @@ extension ManagedFields {
         for entry in object[path: ["metadata", "managedFields"]]?.arrayValue ?? []
         where !(entry["operation"]?.stringValue == "Apply" && entry["manager"]?.stringValue == manager) {
             let other = identity(entry)
-            for path in leaves(entry["fieldsV1"] ?? [:]) where mine.contains(path) {
+            // A list item itself (`k:`/`v:`) is a membership, never a value conflict; its fields are.
+            for path in leaves(entry["fieldsV1"] ?? [:]) where mine.contains(path) && !isItem(path) {
                 if value(at: path, in: applied) != value(at: path, in: object) { result.append((other, path)) }
             }
         }
         return result.sorted { ($0.0, display($0.1)) < ($1.0, display($1.1)) }
+    }
+
+    static func isItem(_ path: FieldPath) -> Bool {
+        guard let last = path.last else { return false }
+        return last.hasPrefix("k:") || last.hasPrefix("v:")
     }
 
     static func conflictError(_ conflicts: [(manager: String, path: FieldPath)]) -> APIError {
@@ -314,7 +330,7 @@ extension ManagedFields {
     }
 
     /// The FieldsV1 set an apply configuration claims (system metadata left out).
-    static func appliedSet(_ applied: JSONValue) -> JSONValue {
+    static func appliedSet(_ applied: JSONValue, schema: ApplySchema = .builtin) -> JSONValue {
         var fields = applied.objectValue ?? [:]
         fields.removeValue(forKey: "apiVersion")
         fields.removeValue(forKey: "kind")
@@ -324,7 +340,7 @@ extension ManagedFields {
             }
             if metadata.isEmpty { fields.removeValue(forKey: "metadata") } else { fields["metadata"] = .object(metadata) }
         }
-        return fieldSet(.object(fields))
+        return fieldSet(.object(fields), schema: schema)
     }
 }
 

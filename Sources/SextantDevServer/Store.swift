@@ -269,7 +269,8 @@ public actor ObjectStore {
         }
         if let writer, object[path: ["metadata", "managedFields"]] == nil,
            let entries = ManagedFields.recordUpdate(old: nil, new: object, writer: writer, statusOnly: false,
-                                                    hasStatus: type.hasStatus, time: Self.now()) {
+                                                    hasStatus: type.hasStatus, time: Self.now(),
+                                                    schema: ApplySchema(type)) {
             object.set(path: ["metadata", "managedFields"], to: entries)
         }
         if dryRun { return object }
@@ -401,7 +402,7 @@ public actor ObjectStore {
         }
         if managedFields == nil, let writer {
             let entries = ManagedFields.recordUpdate(old: old, new: new, writer: writer, statusOnly: statusOnly,
-                                                     hasStatus: type.hasStatus, time: Self.now())
+                                                     hasStatus: type.hasStatus, time: Self.now(), schema: ApplySchema(type))
             var metadata = new["metadata"]?.objectValue ?? [:]
             metadata["managedFields"] = entries
             new["metadata"] = .object(metadata)

@@ -1,7 +1,7 @@
 import SextantJSON
 
 /// Strategic merge patch as far as `kubectl` needs it for built-in kinds, and the merge used for
-/// server-side apply.
+/// server-side apply of built-in kinds (custom resources: `ServerSideApply.merge`).
 ///
 /// The real server reads merge keys from Go struct tags; this server has no Go types, so lists of
 /// objects are merged by the first key every element carries among the well-known merge keys

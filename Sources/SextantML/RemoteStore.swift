@@ -12,17 +12,34 @@ public struct S3Settings: Sendable, Equatable {
     public var sessionToken: String?
     /// `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`, e.g. `http://127.0.0.1:9000`.
     public var endpoint: String?
+    /// `AWS_CA_BUNDLE` (the AWS CLI's and SDKs' name): a PEM CA bundle that verifies an HTTPS S3
+    /// endpoint besides the system's CAs. Certificates are always verified.
+    public var caBundle: String?
 
     public init(region: String = "us-east-1", accessKeyID: String? = nil, secretAccessKey: String? = nil,
-                sessionToken: String? = nil, endpoint: String? = nil) {
+                sessionToken: String? = nil, endpoint: String? = nil, caBundle: String? = nil) {
         self.region = region; self.accessKeyID = accessKeyID; self.secretAccessKey = secretAccessKey
-        self.sessionToken = sessionToken; self.endpoint = endpoint
+        self.sessionToken = sessionToken; self.endpoint = endpoint; self.caBundle = caBundle
     }
 
     public init(environment env: [String: String]) {
         self.init(region: env["AWS_REGION"] ?? env["AWS_DEFAULT_REGION"] ?? "us-east-1",
                   accessKeyID: env["AWS_ACCESS_KEY_ID"], secretAccessKey: env["AWS_SECRET_ACCESS_KEY"],
-                  sessionToken: env["AWS_SESSION_TOKEN"], endpoint: env["AWS_ENDPOINT_URL_S3"] ?? env["AWS_ENDPOINT_URL"])
+                  sessionToken: env["AWS_SESSION_TOKEN"], endpoint: env["AWS_ENDPOINT_URL_S3"] ?? env["AWS_ENDPOINT_URL"],
+                  caBundle: env["AWS_CA_BUNDLE"].flatMap { $0.isEmpty ? nil : $0 })
+    }
+
+    /// TLS for requests to the S3 endpoint: `AWS_CA_BUNDLE` if set. A bundle that cannot be read
+    /// is an error naming the variable and the path, never a request without it.
+    public func tls() throws -> TLSOptions {
+        var tls = TLSOptions()
+        if let caBundle {
+            guard FileManager.default.isReadableFile(atPath: caBundle) else {
+                throw TrainerError.badInput("AWS_CA_BUNDLE \(caBundle) cannot be read")
+            }
+            tls.caFile = caBundle
+        }
+        return tls
     }
 
     /// HTTP URL of an object: path-style on a custom endpoint, virtual-hosted on AWS.
@@ -54,7 +71,7 @@ enum RemoteStore {
             var headers: [HTTPHeader] = []
             if method == "PUT" { headers.append(HTTPHeader("Content-Type", "application/json")) }
             return HTTPRequest(method: method, url: s3.url(bucket: bucket, key: key), headers: headers, body: body,
-                               timeouts: timeouts, awsSigV4: s3.signing)
+                               tls: try s3.tls(), timeouts: timeouts, awsSigV4: s3.signing)
         case .file:
             throw TrainerError.badInput("uri '\(uri)' is a local file")
         }

@@ -61,6 +61,10 @@ struct SextantController: AsyncParsableCommand {
     var serverImage: String = "ghcr.io/sextant-dev/sextant-server:latest"
     @Option(help: "MLflow tracking server to report training runs to (e.g. http://mlflow:5000); credentials from MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD.")
     var mlflowTrackingUri: String?
+    @Option(help: "PEM CA bundle that verifies an HTTPS --mlflow-tracking-uri (besides the system's); certificates are always verified.")
+    var mlflowCaFile: String?
+    @Option(help: "PEM CA bundle that verifies https rollout webhooks and notification targets (besides the system's) whose Secret has no ca.crt.")
+    var webhookCaFile: String?
     @Flag(help: "Run TrainingJobs with spec.workers > 1 as Kubeflow MPIJobs (kubeflow.org/v2beta1; needs the MPI Operator installed).")
     var mpiJobs = false
     @Option(help: "This replica's shard, 0..<--shard-count: it reconciles only the objects whose namespace/name hash to it.")
@@ -94,7 +98,8 @@ struct SextantController: AsyncParsableCommand {
         if !metricsSecure, metricsCertDir != nil {
             throw ValidationError("--metrics-cert-dir needs --metrics-secure=true (plain HTTP uses no certificate)")
         }
-        for (flag, file) in [("--prometheus-ca-file", prometheusCaFile), ("--prometheus-bearer-token-file", prometheusBearerTokenFile)] {
+        for (flag, file) in [("--prometheus-ca-file", prometheusCaFile), ("--prometheus-bearer-token-file", prometheusBearerTokenFile),
+                             ("--mlflow-ca-file", mlflowCaFile), ("--webhook-ca-file", webhookCaFile)] {
             if let file, !FileManager.default.isReadableFile(atPath: file) {
                 throw ValidationError("\(flag) \(file) cannot be read")
             }
@@ -138,6 +143,8 @@ struct SextantController: AsyncParsableCommand {
         settings.mpiJobs = mpiJobs
         settings.prometheusCAFile = prometheusCaFile
         settings.prometheusBearerTokenFile = prometheusBearerTokenFile
+        settings.mlflowCAFile = mlflowCaFile
+        settings.webhookCAFile = webhookCaFile
         addTrainingControllers(to: manager, settings: settings, concurrency: concurrency)
         addCanaryRolloutController(to: manager, settings: settings, concurrency: concurrency)
         logger.info("starting", metadata: ["server": "\(config.server)", "namespace": "\(namespace.isEmpty ? "(all)" : namespace)",

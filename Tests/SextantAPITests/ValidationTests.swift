@@ -30,6 +30,18 @@ import Testing
         #expect(duration?.message.contains("5 minutes") == true)
     }
 
+    @Test func webhookSecretRefNamesASecret() {
+        var r = rollout(RolloutStrategy(canary: CanaryStrategy(stepWeight: 10)))
+        var good = RolloutWebhook(name: "approve", type: .confirmPromotion, url: "https://approvals.test/confirm")
+        good.secretRef = SecretReference(name: "approvals-webhook")
+        var bad = RolloutWebhook(name: "load", type: .rollout, url: "https://load.test/check")
+        bad.secretRef = SecretReference(name: "Not_A_Name")
+        r.spec.webhooks = [good, bad]
+        let errors = r.validate()
+        #expect(paths(errors) == ["spec.webhooks[1].secretRef.name"], "\(errors)")
+        #expect(errors.first?.message.contains("Not_A_Name") == true)
+    }
+
     @Test func maxWeightMustReachStepWeight() {
         let errors = rollout(RolloutStrategy(canary: CanaryStrategy(stepWeight: 30, maxWeight: 20))).validate()
         #expect(paths(errors) == ["spec.strategy.canary.maxWeight"])

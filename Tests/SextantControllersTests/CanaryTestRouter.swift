@@ -2,6 +2,7 @@ import Foundation
 import SextantAPI
 import SextantControllers
 import SextantJSON
+import SextantKube
 import SextantTestSupport
 import Testing
 
@@ -60,14 +61,7 @@ enum TestRouter: String, CaseIterable, CustomTestStringConvertible, Sendable {
             let matchesCookie = route?["match"]?.arrayValue?.first?[path: ["headers", "cookie", "regex"]]?.stringValue != nil
             return (canary?[path: ["headers", "response", "add", "Set-Cookie"]]?.stringValue, matchesCookie)
         case .httpRoute:
-            let rules = try await env.httpRoute()[path: ["spec", "rules"]]?.arrayValue ?? []
-            let primary = rules.first { $0["name"]?.stringValue == "primary" }
-            let canary = primary?["backendRefs"]?.arrayValue?.first { $0["name"]?.stringValue == "fraud-canary" }
-            let filter = canary?["filters"]?.arrayValue?.first { $0["type"]?.stringValue == "ResponseHeaderModifier" }
-            let rule = rules.first { $0["name"]?.stringValue == "sextant-ab-fraud" }
-            let header = rule?["matches"]?.arrayValue?.first?["headers"]?.arrayValue?.first
-            let matchesCookie = header?["name"]?.stringValue == "cookie" && header?["type"]?.stringValue == "RegularExpression"
-            return (filter?[path: ["responseHeaderModifier", "add"]]?.arrayValue?.first?["value"]?.stringValue, matchesCookie)
+            return try await env.gatewayAffinity()
         }
     }
 
@@ -82,6 +76,22 @@ enum TestRouter: String, CaseIterable, CustomTestStringConvertible, Sendable {
 }
 
 extension CanaryEnvironment {
+    /// Session affinity as stored on the `fraud` HTTPRoute or GRPCRoute (the builder is shared):
+    /// the `Set-Cookie` value of the `ResponseHeaderModifier` filter on the `primary` rule's canary
+    /// backendRef, and whether rule `sextant-ab-fraud` matches the `cookie` header by regex.
+    func gatewayAffinity(kind: ResourceDescriptor = GatewayAPIRouter.httpRoutes) async throws
+        -> (setCookie: String?, cookieRoute: Bool)
+    {
+        let rules = try await httpRoute(kind: kind)[path: ["spec", "rules"]]?.arrayValue ?? []
+        let primary = rules.first { $0["name"]?.stringValue == "primary" }
+        let canary = primary?["backendRefs"]?.arrayValue?.first { $0["name"]?.stringValue == "fraud-canary" }
+        let filter = canary?["filters"]?.arrayValue?.first { $0["type"]?.stringValue == "ResponseHeaderModifier" }
+        let rule = rules.first { $0["name"]?.stringValue == "sextant-ab-fraud" }
+        let header = rule?["matches"]?.arrayValue?.first?["headers"]?.arrayValue?.first
+        let matchesCookie = header?["name"]?.stringValue == "cookie" && header?["type"]?.stringValue == "RegularExpression"
+        return (filter?[path: ["responseHeaderModifier", "add"]]?.arrayValue?.first?["value"]?.stringValue, matchesCookie)
+    }
+
     /// The `fraud` VirtualService's spec without the `http[].route[].weight` fields.
     func virtualServiceSpecWithoutWeights() async throws -> JSONValue {
         let vs = try JSONValue.decode(try await client.send(

@@ -32,7 +32,10 @@ import Testing
 
     /// A GRPCRoute rollout end to end, with the sequential comparison on the real Prometheus
     /// series (its queries cover the time since the rollout started): promoted through 25 and 50,
-    /// the weights read back from the GRPCRoute.
+    /// the weights read back from the GRPCRoute. Session affinity rides along (the builder is
+    /// shared with HTTPRoute; a gRPC header match on `cookie` holds the cookie match, and GRPCRoute
+    /// backendRefs take a `ResponseHeaderModifier`): every write of it is accepted by the real
+    /// GRPCRoute CRD, it is on the route while the candidate has weight, and gone after promotion.
     @Test func grpcRouteRolloutPromotesWithASequentialComparison() async throws {
         guard try Self.toolsPresent() else { return }
         let versions = ["fraud-v1": CanaryRolloutEndToEndTests.healthy, "fraud-v2": CanaryRolloutEndToEndTests.healthy]
@@ -45,25 +48,63 @@ import Testing
         var comparison = ComparisonMetric(name: "success-vs-stable", template: .successRate)
         comparison.test = .sequential
         comparison.minSamples = 100
-        try await env.createRollout(candidate: "fraud-v1", routing: CanaryEnvironment.grpcRouting, comparisons: [comparison])
+        try await env.createRollout(candidate: "fraud-v1", routing: CanaryEnvironment.grpcRouting, comparisons: [comparison]) { spec in
+            spec.analysis?.sessionAffinity = SessionAffinity(cookieName: "fraud-canary", maxAge: 600)
+        }
         env.startController()
         try await CanaryRolloutEndToEndTests.waitForStable(env, "fraud-v1")
+        let userSpec = try await env.routeSpecWithoutWeights(kind: GatewayAPIRouter.grpcRoutes)
         try await env.setCandidate("fraud-v2")
         var weights: [Int64] = []
+        var cookies: Set<String> = []
+        var cookieMatches: [JSONValue] = []
         try await env.waitFor("fraud-v2 promoted on the GRPCRoute", timeout: .seconds(60)) {
             let t = try await env.gatewayTraffic(kind: GatewayAPIRouter.grpcRoutes)
             if weights.last != t.canary { weights.append(t.canary) }
+            if t.canary > 0, t.canary < 100 {
+                let route = try await env.httpRoute(kind: GatewayAPIRouter.grpcRoutes)
+                let affinity = GatewayRolloutEndToEndTests.affinity(on: route)
+                if let cookie = affinity.setCookie { cookies.insert(cookie) }
+                if let match = affinity.cookieMatch, !cookieMatches.contains(match) { cookieMatches.append(match) }
+            }
             let s = try await env.rollout().status
             return s?.phase == .succeeded && s?.stableVersion == "fraud-v2"
         }
         #expect(weights.filter { $0 != 0 } == [25, 50], "canary weights read from the GRPCRoute: \(weights)")
+        #expect(cookies == ["fraud-canary=sextant_fraud_fraud-v2; Max-Age=600"], "the canary backendRef's Set-Cookie: \(cookies)")
+        // The cookie rule keeps the owned rule's method match and adds the gRPC header match on `cookie`.
+        let expectedMatch: JSONValue = [
+            "method": ["type": "Exact", "service": "inference.GRPCInferenceService"],
+            "headers": [["type": "RegularExpression", "name": "cookie",
+                         "value": .string(#"^(.*?;\s*)?(fraud-canary=sextant_fraud_fraud-v2)(;.*)?$"#)]],
+        ]
+        #expect(cookieMatches == [expectedMatch], "the cookie rule's match on the GRPCRoute: \(cookieMatches)")
         let t = try await env.gatewayTraffic(kind: GatewayAPIRouter.grpcRoutes)
         #expect(t.stable == 100 && t.canary == 0 && t.stableVersion == "fraud-v2", "\(t)")
+        let after = GatewayRolloutEndToEndTests.affinity(on: try await env.httpRoute(kind: GatewayAPIRouter.grpcRoutes))
+        #expect(after.setCookie == nil && after.cookieMatch == nil && !after.ruleExists, "affinity removed on promotion: \(after)")
+        #expect(try await env.routeSpecWithoutWeights(kind: GatewayAPIRouter.grpcRoutes) == userSpec, "only the weights changed")
         let passed = try await env.rollout().status?.measurements?.first { $0.metric == "success-vs-stable" }
         #expect(passed?.outcome == .pass, "\(String(describing: passed))")
         #expect(passed?.message?.contains("since the rollout started") == true, "\(passed?.message ?? "")")
         #expect(passed?.query?.range(of: #"\[[0-9]+s\]"#, options: .regularExpression) != nil,
                 "the window is the time since the start in seconds: \(passed?.query ?? "")")
+    }
+
+    /// Session affinity as stored on the `fraud` GRPCRoute: the `Set-Cookie` the `primary` rule's
+    /// canary backendRef adds, and the match of rule `sextant-ab-fraud` when it matches `cookie`.
+    static func affinity(on route: JSONValue) -> (setCookie: String?, cookieMatch: JSONValue?, ruleExists: Bool) {
+        let rules = route[path: ["spec", "rules"]]?.arrayValue ?? []
+        let primary = rules.first { $0["name"]?.stringValue == "primary" }
+        let canary = primary?["backendRefs"]?.arrayValue?.first { $0["name"]?.stringValue == "fraud-canary" }
+        let filter = canary?["filters"]?.arrayValue?.first { $0["type"]?.stringValue == "ResponseHeaderModifier" }
+        let setCookie = filter?[path: ["responseHeaderModifier", "add"]]?.arrayValue?.first {
+            $0["name"]?.stringValue == "Set-Cookie"
+        }?["value"]?.stringValue
+        let rule = rules.first { $0["name"]?.stringValue == "sextant-ab-fraud" }
+        let match = rule?["matches"]?.arrayValue?.first
+        let cookie = match?["headers"]?.arrayValue?.contains { $0["name"]?.stringValue == "cookie" } == true ? match : nil
+        return (setCookie, cookie, rule != nil)
     }
 }
 
@@ -115,9 +156,9 @@ extension CanaryEnvironment {
 
     /// The HTTPRoute's spec without the backendRefs weights: what the user wrote (after the
     /// server's defaulting), which Sextant must leave as it is.
-    func routeSpecWithoutWeights() async throws -> JSONValue {
+    func routeSpecWithoutWeights(kind: ResourceDescriptor = GatewayAPIRouter.httpRoutes) async throws -> JSONValue {
         var ops: [JSONValue] = []
-        let route = try await httpRoute()
+        let route = try await httpRoute(kind: kind)
         let rules = route[path: ["spec", "rules"]]?.arrayValue ?? []
         for (i, rule) in rules.enumerated() {
             for (j, backend) in (rule["backendRefs"]?.arrayValue ?? []).enumerated() where backend["weight"] != nil {

@@ -21,8 +21,9 @@ final class MLflowServer: Sendable {
     let port: Int
     /// The server's process group (Foundation's `Process` starts each child in its own group).
     let group: pid_t?
+    let tls: Bool
     private let stopped = Mutex(false)
-    var url: String { "http://127.0.0.1:\(port)" }
+    var url: String { "\(tls ? "https" : "http")://127.0.0.1:\(port)" }
 
     /// `mlflow` on PATH, else `python3 -m mlflow` (pip does not always put the script on PATH).
     static let command: [String]? = {
@@ -34,29 +35,58 @@ final class MLflowServer: Sendable {
     /// False (skip) when mlflow is missing on a developer machine; throws in CI.
     static func available() throws -> Bool { try Tooling.available("mlflow (pip install mlflow)", command != nil) }
 
-    private init(process: TestProcess, directory: TemporaryDirectory, port: Int) {
+    private init(process: TestProcess, directory: TemporaryDirectory, port: Int, tls: Bool) {
         self.process = process
         self.directory = directory
         self.port = port
+        self.tls = tls
         let pid = process.process.processIdentifier
         group = getpgid(pid) == pid ? pid : nil  // only a group of its own, never the test's
     }
 
     /// Starts the server (on `port`, or a free one) and waits until `/health` answers; the first
-    /// start creates the SQLite schema and takes from a few seconds to most of a minute.
-    static func start(port: Int? = nil, timeout: Duration = .seconds(180)) async throws -> MLflowServer {
+    /// start creates the SQLite schema and takes from a few seconds to most of a minute. With
+    /// `tls`, uvicorn serves HTTPS with its server certificate; with `adminPassword`, MLflow's
+    /// basic-auth app (`--app-name basic-auth`) requires the user `admin` with that password.
+    static func start(port: Int? = nil, timeout: Duration = .seconds(180), tls: TestCertificates? = nil,
+                      adminPassword: String? = nil) async throws -> MLflowServer {
         guard let command else { throw TestSetupError("mlflow is not installed") }
         let directory = try TemporaryDirectory()
         let port = try port ?? LocalHTTP.freePort()
-        let process = try TestProcess(command[0], Array(command.dropFirst()) + [
+        var arguments = Array(command.dropFirst()) + [
             "server", "--host", "127.0.0.1", "--port", String(port), "--workers", "1",
             "--backend-store-uri", "sqlite:///\(directory.file("mlflow.db"))",
             "--default-artifact-root", directory.file("artifacts"),
-        ], environment: ["MLFLOW_HOME": directory.path, "PYTHONUNBUFFERED": "1", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"])
-        let server = MLflowServer(process: process, directory: directory, port: port)
+        ]
+        var environment = ["MLFLOW_HOME": directory.path, "PYTHONUNBUFFERED": "1", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"]
+        if let tls {
+            arguments += ["--uvicorn-opts", "--ssl-keyfile \(tls.serverKey) --ssl-certfile \(tls.serverCert)"]
+        }
+        if let adminPassword {
+            // The auth app's user store goes to the temporary directory, not the working directory.
+            try """
+            [mlflow]
+            default_permission = READ
+            database_uri = sqlite:///\(directory.file("basic_auth.db"))
+            admin_username = admin
+            authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+            """.write(toFile: directory.file("basic_auth.ini"), atomically: true, encoding: .utf8)
+            arguments += ["--app-name", "basic-auth"]
+            environment["MLFLOW_AUTH_CONFIG_PATH"] = directory.file("basic_auth.ini")
+            environment["MLFLOW_AUTH_ADMIN_PASSWORD"] = adminPassword
+            environment["MLFLOW_FLASK_SERVER_SECRET_KEY"] = "sextant-test"
+        }
+        let process = try TestProcess(command[0], arguments, environment: environment)
+        let server = MLflowServer(process: process, directory: directory, port: port, tls: tls != nil)
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if (try? LocalHTTP.request("GET", port: port, path: "/health", timeoutSeconds: 2))?.status == 200 { return server }
+            if let tls {
+                let probe = try await runCommandAsync("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2",
+                                                               "--cacert", tls.caCert, server.url + "/health"])
+                if probe.output == "200" { return server }
+            } else if (try? LocalHTTP.request("GET", port: port, path: "/health", timeoutSeconds: 2))?.status == 200 {
+                return server
+            }
             guard process.process.isRunning else {
                 throw TestSetupError("mlflow server exited: \(process.text.suffix(2000))")
             }
@@ -222,12 +252,20 @@ struct MLflowTests {
 
     /// MLflow down while a run finishes: the run succeeds anyway, a Warning Event says why, and
     /// the run is reported once MLflow is up. Then a gate failure, and a controller restart that
-    /// lost the recorded MLflow run id: found again by its tags, not duplicated.
+    /// lost the recorded MLflow run id: found again by its tags, not duplicated. MLflow serves
+    /// HTTPS with a private CA (`--mlflow-ca-file`) and its basic-auth app (credentials as the
+    /// chart passes them from a Secret): without the CA nothing reaches it (issue 21 item 5).
     @Test func controllerReportsRunsAcrossOutagesAndRestarts() async throws {
-        guard try MLflowServer.available() else { return }
+        guard try MLflowServer.available(), try Tooling.available("curl", Tooling.find("curl") != nil) else { return }
         let port = try LocalHTTP.freePort()
-        let uri = "http://127.0.0.1:\(port)"
-        var env = try await Self.environment(mlflow: uri)
+        let uri = "https://127.0.0.1:\(port)"
+        let certificateDirectory = try TemporaryDirectory()
+        let certificates = try TestCertificates(directory: certificateDirectory.path)
+        let password = "s3cret-Passw0rd"
+        var settings = ControllerSettings(trainerImage: "sextant-trainer:test", mlflowTrackingURI: uri,
+                                          mlflowCredentials: .basic(user: "admin", password: password), mlflowRetryInterval: .seconds(1))
+        settings.mlflowCAFile = certificates.caCert
+        var env = try await Self.environment(settings)
         var mlflowServer: MLflowServer?
         defer {
             mlflowServer?.stop()
@@ -248,9 +286,9 @@ struct MLflowTests {
         #expect(try await env.modelVersion("churn-v1").spec.version == 1)
 
         // 2. MLflow comes up: the retry (every second here) reports it.
-        let server = try await MLflowServer.start(port: port)
+        let server = try await MLflowServer.start(port: port, tls: certificates, adminPassword: password)
         mlflowServer = server
-        let mlflow = MLflowClient(trackingURI: uri)
+        let mlflow = try #require(try MLflowClient.controllerClient(settings))
         try await env.eventually("run reported", timeout: .seconds(30)) {
             try await env.trainingJob("churn-a").status?.runs?.first?.mlflowRunId != nil
         }
@@ -289,7 +327,7 @@ struct MLflowTests {
         var tj = try await env.trainingJob("churn-a")
         tj.status?.runs?[0].mlflowRunId = nil
         _ = try await env.client.updateStatus(tj)
-        env = try await Self.startController(env, mlflow: uri)
+        env = try await Self.startController(env, settings)
         try await env.eventually("run id recorded again") {
             try await env.trainingJob("churn-a").status?.runs?.first?.mlflowRunId != nil
         }
@@ -300,6 +338,38 @@ struct MLflowTests {
         #expect(try await mlflow.searchRuns(experimentIDs: [experimentA.id], filter: "").map(\.id) == [idA])
         let experimentB = try #require(try await mlflow.experiment(named: "default/churn-b"))
         #expect(try await mlflow.searchRuns(experimentIDs: [experimentB.id], filter: "").map(\.id) == [idB])
+
+        // 5. TLS: without the CA the certificate is refused before anything is sent (the POST never
+        // created its experiment); no insecure retry exists.
+        let unverified = MLflowClient(trackingURI: uri, credentials: mlflow.credentials)
+        do {
+            _ = try await unverified.createExperiment(named: "tls/unverified")
+            Issue.record("a certificate from an unknown CA must be refused")
+        } catch let error as MLflowError {
+            #expect(error.status == nil && error.description.hasPrefix("MLflow POST \(uri)/api/2.0/mlflow/experiments/create: "), "\(error)")
+            #expect(error.description.lowercased().contains("certificate"), "\(error)")
+        }
+        #expect(try await mlflow.experiment(named: "tls/unverified") == nil)
+        // MLflow's auth app refuses a wrong password and no credentials (so the reports above were authenticated).
+        for credentials in [MLflowCredentials.basic(user: "admin", password: "wrong"), nil] {
+            var refused = mlflow
+            refused.credentials = credentials
+            do {
+                _ = try await refused.experiment(named: "default/churn-a")
+                Issue.record("MLflow's basic-auth app must refuse \(String(describing: credentials))")
+            } catch let error as MLflowError {
+                #expect(error.status == 401, "\(error)")
+            }
+        }
+        // A CA file that went away: an error naming the flag and the path, no client without it.
+        var gone = settings
+        gone.mlflowCAFile = certificateDirectory.file("absent.crt")
+        #expect(throws: MLflowError.self) { try MLflowClient.controllerClient(gone) }
+        do {
+            _ = try MLflowClient.controllerClient(gone)
+        } catch {
+            #expect(error.description.contains("--mlflow-ca-file \(certificateDirectory.file("absent.crt")) cannot be read"), "\(error)")
+        }
     }
 
     // MARK: Helpers
@@ -318,20 +388,20 @@ struct MLflowTests {
         return (run, tj)
     }
 
-    /// `TrainingEnvironment` with MLflow reporting to `mlflow` and a one-second retry.
-    static func environment(mlflow: String) async throws -> TrainingEnvironment {
+    /// `TrainingEnvironment` with these settings (MLflow reporting, a one-second retry).
+    static func environment(_ settings: ControllerSettings) async throws -> TrainingEnvironment {
         let (server, client) = try await TrainingEnvironment.startServer()
-        return try await startManager(server: server, client: client, clock: TrainingClock(), mlflow: mlflow)
+        return try await startManager(server: server, client: client, clock: TrainingClock(), settings: settings)
     }
 
-    static func startManager(server: DevServer, client: KubeClient, clock: TrainingClock, mlflow: String) async throws -> TrainingEnvironment {
+    static func startManager(server: DevServer, client: KubeClient, clock: TrainingClock, settings: ControllerSettings) async throws -> TrainingEnvironment {
         var managerOptions = ManagerOptions()
         managerOptions.leaderElect = false
         managerOptions.metricsBindAddress = "0"
         managerOptions.healthProbeBindAddress = "0"
         let manager = Manager(client: client, options: managerOptions)
-        let settings = ControllerSettings(trainerImage: "sextant-trainer:test", now: { clock.now },
-                                          mlflowTrackingURI: mlflow, mlflowRetryInterval: .seconds(1))
+        var settings = settings
+        settings.now = { clock.now }
         addTrainingControllers(to: manager, settings: settings)
         let task = Task { try await manager.run() }
         return TrainingEnvironment(server: server, client: client, manager: manager, clock: clock, task: task)
@@ -344,7 +414,7 @@ struct MLflowTests {
     }
 
     /// Starts a new controller on the same API server.
-    static func startController(_ env: TrainingEnvironment, mlflow: String) async throws -> TrainingEnvironment {
-        try await startManager(server: env.server, client: env.client, clock: env.clock, mlflow: mlflow)
+    static func startController(_ env: TrainingEnvironment, _ settings: ControllerSettings) async throws -> TrainingEnvironment {
+        try await startManager(server: env.server, client: env.client, clock: env.clock, settings: settings)
     }
 }

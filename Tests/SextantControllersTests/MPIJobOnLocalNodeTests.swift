@@ -58,8 +58,17 @@ struct MPIJobOnLocalNodeTests {
                                                   as: DynamicObject.self).raw
             #expect(mpiJob[path: ["spec", "runLauncherAsWorker"]]?.boolValue == true)
             #expect(mpiJob[path: ["spec", "mpiReplicaSpecs", "Worker", "replicas"]]?.intValue == 1)
+            // The SSH Secret goes where the trainer image's non-root user looks for it: the image's
+            // label (hack/images/Dockerfile.trainer), whose sshd/ssh hack/images/test.sh runs.
+            let imageLabel = try TrainerImageContract.label("dev.sextant.mpi.ssh-auth-mount-path")
+            #expect(mpiJob[path: ["spec", "sshAuthMountPath"]]?.stringValue == imageLabel, "image label: \(imageLabel)")
+            // The commands hack/images/test.sh runs the image's launcher and worker with.
+            let worker = mpiJob[path: ["spec", "mpiReplicaSpecs", "Worker", "template", "spec", "containers"]]?[0]
+            #expect(worker?["command"]?.arrayValue?.compactMap(\.stringValue) == (try TrainerImageContract.testScriptCommand("mpi_worker_command")),
+                    "\(worker ?? .null)")
             let launcher = mpiJob[path: ["spec", "mpiReplicaSpecs", "Launcher", "template", "spec", "containers"]]?[0]
-            #expect(launcher?["command"]?.arrayValue?.compactMap(\.stringValue).prefix(3) == ["mpirun", "-np", "2"], "\(launcher ?? .null)")
+            #expect(launcher?["command"]?.arrayValue?.compactMap(\.stringValue) == (try TrainerImageContract.testScriptCommand("mpi_launcher_command")),
+                    "\(launcher ?? .null)")
             #expect(launcher?["terminationMessagePolicy"]?.stringValue == "FallbackToLogsOnError")
             #expect(mpiJob[path: ["metadata", "ownerReferences"]]?[0]?["kind"]?.stringValue == "TrainingJob")
             #expect(mpiJob[path: ["status", "conditions"]]?.arrayValue?.contains {

@@ -187,10 +187,16 @@ let cmPath = "/api/v1/namespaces/default/configmaps"
         """
         let created = await call(h, "PATCH", cmPath + "/applied?fieldManager=test", text: yaml, contentType: "application/apply-patch+yaml")
         #expect(created.status == 201)
-        let updated = await call(h, "PATCH", cmPath + "/applied?fieldManager=test&force=true",
+        // Another manager's configuration merges into the object.
+        let updated = await call(h, "PATCH", cmPath + "/applied?fieldManager=other",
                                  text: yaml.replacingOccurrences(of: "a: \"1\"", with: "b: \"2\""), contentType: "application/apply-patch+yaml")
         #expect(updated.status == 200)
         #expect(updated.json?["data"] == ["a": "1", "b": "2"])
+        // The same manager leaving `a` out removes it (no one else owns it), as kube-apiserver does.
+        let dropped = await call(h, "PATCH", cmPath + "/applied?fieldManager=test",
+                                 text: yaml.replacingOccurrences(of: "a: \"1\"", with: "b: \"2\""), contentType: "application/apply-patch+yaml")
+        #expect(dropped.status == 200)
+        #expect(dropped.json?["data"] == ["b": "2"])
         let noManager = await call(h, "PATCH", cmPath + "/applied", text: yaml, contentType: "application/apply-patch+yaml")
         #expect(noManager.status == 400)
     }

@@ -14,21 +14,32 @@ public final class MotoS3: @unchecked Sendable {
 
     public let process: TestProcess
     public let port: Int
-    /// `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL_S3` and `endpoint` fields.
-    public var endpoint: String { "http://127.0.0.1:\(port)" }
+    /// The CA of the server's certificate when it serves HTTPS.
+    public let caCert: String?
+    /// `http://127.0.0.1:PORT` (`https://` with TLS), for `AWS_ENDPOINT_URL_S3` and `endpoint` fields.
+    public var endpoint: String { "\(caCert == nil ? "http" : "https")://127.0.0.1:\(port)" }
 
     public static var executable: String? { Tooling.find("moto_server") }
 
-    /// Starts the server and creates `buckets`.
-    public static func start(buckets: [String]) async throws -> MotoS3 {
+    /// Starts the server and creates `buckets`; with `tls`, moto serves HTTPS with its server
+    /// certificate (`--ssl-cert`/`--ssl-key`).
+    public static func start(buckets: [String], tls: TestCertificates? = nil) async throws -> MotoS3 {
         guard let moto = executable else { throw TestSetupError("moto_server is not installed (hack/install-deps.sh)") }
         let port = try LocalHTTP.freePort()
-        let server = MotoS3(process: try TestProcess(moto, ["-H", "127.0.0.1", "-p", "\(port)"]), port: port)
-        let create = Data("<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"></CreateBucketConfiguration>".utf8)
+        var arguments = ["-H", "127.0.0.1", "-p", "\(port)"]
+        if let tls { arguments += ["--ssl-cert", tls.serverCert, "--ssl-key", tls.serverKey] }
+        let server = MotoS3(process: try TestProcess(moto, arguments), port: port, caCert: tls?.caCert)
+        let createXML = "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"></CreateBucketConfiguration>"
+        let create = Data(createXML.utf8)
         for bucket in buckets {
             let deadline = ContinuousClock.now + .seconds(30)
             while true {
-                if let answer = try? LocalHTTP.request("PUT", port: port, path: "/\(bucket)", body: create), answer.status == 200 { break }
+                if let ca = tls?.caCert {
+                    let answer = try await runCommandAsync("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5",
+                                                                    "--cacert", ca, "-X", "PUT", "--data-binary", createXML,
+                                                                    server.endpoint + "/\(bucket)"])
+                    if answer.output == "200" { break }
+                } else if let answer = try? LocalHTTP.request("PUT", port: port, path: "/\(bucket)", body: create), answer.status == 200 { break }
                 guard ContinuousClock.now < deadline, server.process.process.isRunning else {
                     server.stop()
                     throw TestSetupError("moto_server did not create bucket \(bucket) on port \(port): \(server.process.text)")
@@ -39,9 +50,10 @@ public final class MotoS3: @unchecked Sendable {
         return server
     }
 
-    private init(process: TestProcess, port: Int) {
+    private init(process: TestProcess, port: Int, caCert: String?) {
         self.process = process
         self.port = port
+        self.caCert = caCert
     }
 
     /// `s3://bucket/key` → the object's path on this server.
@@ -70,7 +82,7 @@ public final class MotoS3: @unchecked Sendable {
         let c = Self.credentials
         let result = try runCommand(curl, ["--silent", "--show-error", "--fail-with-body", "--max-time", "30",
                                            "--aws-sigv4", "aws:amz:\(c.region):s3", "--user", "\(c.accessKey):\(c.secretKey)"]
-                                    + arguments + [endpoint + (try path(uri))])
+                                    + (caCert.map { ["--cacert", $0] } ?? []) + arguments + [endpoint + (try path(uri))])
         guard result.code == 0 else { throw TestSetupError("signed request for \(uri) to moto failed (curl exit \(result.code)): \(result.output.prefix(500))") }
         return result.output
     }

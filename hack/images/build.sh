@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Builds the images sextant-controller, sextant-trainer and sextant-server with podman, from Debian
 # packages only (no image registry needed):
-#   1. a runtime base (the bookworm-slim equivalent plus the shared libraries the binaries link)
-#      made with mmdebstrap and `podman import`;
+#   1. a runtime base (the bookworm-slim equivalent plus the shared libraries the binaries link,
+#      hack/images/runtime-packages.txt) made with mmdebstrap and `podman import`, and for the trainer
+#      a trainer base with hack/images/trainer-packages.txt on top (Open MPI's mpirun, ssh, sshd: the
+#      MPIJob launcher and workers), so that the other two images do not carry them;
 #   2. with --from-source, a build image: bookworm, the C headers the package links, and the Swift
 #      toolchain of this machine copied in (plus the machine's git mirrors of the Swift packages when
 #      git redirects github.com to a local directory);
 #   3. `podman build -f hack/images/Dockerfile.<name>` for each image.
 #
-# Usage: hack/images/build.sh [--from-source | --prebuilt] [--registry R] [--tag T] [--push]
+# Usage: hack/images/build.sh [--from-source | --prebuilt [--reuse-binaries]] [--registry R] [--tag T] [--push]
 #                             [--rebuild-bases] [--bases-only] [controller] [trainer] [server]
 #   --from-source  compile inside the build image (the documented path; a release build of the
 #                  whole package on 2 cores takes long, see docs/install.md#images)
 #   --prebuilt     (default) `swift build -c release --static-swift-stdlib` on this machine (must be
 #                  Debian bookworm, the runtime's glibc) and copy the binaries into the images
+#   --reuse-binaries  with --prebuilt: no release build, take the binaries already in
+#                  .build/images/bin (e.g. copied from a checkout of the same commit that built them)
 #   --registry     default ghcr.io/sextant-dev, the chart's image.repository prefix
 #   --tag          default the chart's appVersion (charts/sextant/Chart.yaml)
 #   --push         podman push every image after building it
@@ -23,18 +27,19 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=hack/images
 
-mode=prebuilt registry=ghcr.io/sextant-dev tag="" push=0 rebuild=0 bases_only=0 names=()
+mode=prebuilt registry=ghcr.io/sextant-dev tag="" push=0 rebuild=0 bases_only=0 reuse=0 names=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --from-source) mode=source ;;
         --prebuilt) mode=prebuilt ;;
+        --reuse-binaries) reuse=1 ;;
         --registry) registry="${2:?--registry needs a value}"; shift ;;
         --tag) tag="${2:?--tag needs a value}"; shift ;;
         --push) push=1 ;;
         --rebuild-bases) rebuild=1 ;;
         --bases-only) bases_only=1 ;;
         controller|trainer|server) names+=("$1") ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) echo "build.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -51,11 +56,14 @@ done
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/$here/containers.conf}"
 
 # Runtime libraries, the union of what the three binaries link (hack/images/test.sh checks with
-# ldd that each binary resolves every library in its image).
-runtime_packages=$(grep -vE '^\s*(#|$)' "$here/runtime-packages.txt" | tr '\n' ' ')
-build_packages=$(grep -vE '^\s*(#|$)' "$here/build-packages.txt" | tr '\n' ' ')
+# ldd that each binary resolves every library in its image), and what only the trainer adds.
+packages_of() { grep -vE '^\s*(#|$)' "$here/$1" | tr '\n' ' '; }
+runtime_packages=$(packages_of runtime-packages.txt)
+trainer_packages="$runtime_packages$(packages_of trainer-packages.txt)"
+build_packages=$(packages_of build-packages.txt)
 suite=bookworm
 base_image=localhost/sextant-base:$suite
+trainer_base_image=localhost/sextant-trainer-base:$suite
 swift_version=$(swift --version 2>/dev/null | sed -n 's/.*Swift version \([0-9.]*\).*/\1/p' | head -1)
 build_image=localhost/sextant-swift-build:${swift_version:-unknown}-$suite
 
@@ -74,14 +82,15 @@ mmdebstrap_common=(--variant=minbase --hook-dir=/usr/share/mmdebstrap/hooks/merg
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*'
     --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/lintian/*')
 
-make_runtime_base() {
-    local recipe; recipe=$(recipe_of runtime "$suite" "$runtime_packages" "${mmdebstrap_common[*]}")
-    if has_recipe "$base_image" "$recipe"; then echo "== $base_image is up to date"; return; fi
-    echo "== $base_image: mmdebstrap $suite + $runtime_packages"
+make_runtime_base() { # image packages
+    local image=$1 packages=$2
+    local recipe; recipe=$(recipe_of runtime "$suite" "$packages" "${mmdebstrap_common[*]}")
+    if has_recipe "$image" "$recipe"; then echo "== $image is up to date"; return; fi
+    echo "== $image: mmdebstrap $suite + $packages"
     local start=$SECONDS
-    mmdebstrap "${mmdebstrap_common[@]}" --include="${runtime_packages// /,}" "$suite" - \
-        | podman import --change "LABEL dev.sextant.recipe=$recipe" --change 'CMD ["/bin/sh"]' - "$base_image" >/dev/null
-    echo "== $base_image made in $((SECONDS - start)) s"
+    mmdebstrap "${mmdebstrap_common[@]}" --include="${packages// /,}" "$suite" - \
+        | podman import --change "LABEL dev.sextant.recipe=$recipe" --change 'CMD ["/bin/sh"]' - "$image" >/dev/null
+    echo "== $image made in $((SECONDS - start)) s"
 }
 
 make_build_image() {
@@ -126,10 +135,18 @@ build_on_host() {
     echo "== release build took $((SECONDS - start)) s"
 }
 
-make_runtime_base
+make_runtime_base "$base_image" "$runtime_packages"
+case " ${names[*]} " in *" trainer "*) make_runtime_base "$trainer_base_image" "$trainer_packages" ;; esac
 if [ "$mode" = source ]; then make_build_image; fi
 [ "$bases_only" = 0 ] || exit 0
-[ "$mode" = source ] || build_on_host
+if [ "$mode" = prebuilt ] && [ "$reuse" = 1 ]; then
+    for n in "${names[@]}"; do
+        [ -x ".build/images/bin/sextant-$n" ] || { echo "build.sh: --reuse-binaries: .build/images/bin/sextant-$n is missing" >&2; exit 1; }
+    done
+    echo "== reusing the binaries in .build/images/bin (no release build)"
+elif [ "$mode" = prebuilt ]; then
+    build_on_host
+fi
 
 source_url=$(sed -n '/^sources:/,/^[a-z]/s/^ *- *\(http[^ ]*\)$/\1/p' charts/sextant/Chart.yaml | head -1)
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
@@ -139,7 +156,9 @@ for n in "${names[@]}"; do
     image="$registry/sextant-$n:$tag"
     echo "== podman build $image ($mode)"
     start=$SECONDS
-    args=(--build-arg "BASE_IMAGE=$base_image" --build-arg "BINARIES=$mode"
+    base=$base_image
+    [ "$n" = trainer ] && base=$trainer_base_image
+    args=(--build-arg "BASE_IMAGE=$base" --build-arg "BINARIES=$mode"
           --build-arg "VERSION=$tag" --build-arg "REVISION=$revision"
           ${source_url:+--build-arg "SOURCE=$source_url"})
     [ "$mode" = source ] && args+=(--build-arg "SWIFT_IMAGE=$build_image")

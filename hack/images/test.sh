@@ -6,6 +6,11 @@
 #   - the chart's image.repository / trainerImage / serverImage defaults are what build.sh tags;
 #   - sextant-trainer trains the demo CSV (hack/demo-data.py) inside the container, output on a
 #     mounted volume;
+#   - the trainer image as an MPIJob (Kubeflow MPI Operator v2beta1), podman playing the operator: an
+#     SSH key pair as the operator's Secret at the image's sshAuthMountPath, a worker container running
+#     sshd, a launcher container on the same podman network with the operator's hostfile and
+#     OMPI_MCA_* environment running mpirun over 2 ranks (launcher + worker: runLauncherAsWorker);
+#     the model must be byte-identical to the single-process one;
 #   - sextant-server serves that model: V2 ready and infer, answered through a published port;
 #   - sextant-controller reaches the development API server with a kubeconfig mounted read-only where
 #     a Secret volume would be, its token file next to it like a ServiceAccount token (the dev server
@@ -36,8 +41,10 @@ fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/sextant-images-test.XXXXXX")
 containers=()
 pids=()
+networks=()
 cleanup() {
     for c in "${containers[@]}"; do podman rm -f -t 1 "$c" >/dev/null 2>&1 || true; done
+    for n in "${networks[@]}"; do podman network rm -f "$n" >/dev/null 2>&1 || true; done
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     rm -rf "$work"
 }
@@ -93,6 +100,77 @@ podman run --rm --network none "${secure[@]}" \
 auc=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["test"]["aucRoc"])' "$work/out/fraud-v1/metrics.json")
 python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) > 0.75 else 1)' "$auc" || fail "demo model AUC $auc <= 0.75"
 pass "sextant-trainer trained the demo CSV in the container in $((SECONDS - start)) s: model.json on the volume, AUC $auc"
+
+# --- sextant-trainer as an MPIJob's launcher and worker, podman playing the MPI Operator (v0.8,
+# kubeflow.org/v2beta1) for what TrainingMPIJob.swift writes with spec.workers: 2. The two commands
+# are the controller's (MPIJobOnLocalNodeTests compares them with the MPIJob it writes).
+mpi_worker_command=(/usr/sbin/sshd -De)
+mpi_launcher_command=(mpirun -np 2 --bind-to none sextant-trainer)
+trainer_image="$registry/sextant-trainer:$tag"
+ssh_mount=$(podman image inspect --format '{{index .Labels "dev.sextant.mpi.ssh-auth-mount-path"}}' "$trainer_image")
+[ -n "$ssh_mount" ] || fail "$trainer_image has no label dev.sextant.mpi.ssh-auth-mount-path (where the MPIJob mounts its SSH Secret)"
+trainer_user=$(podman run --rm --network none --entrypoint /bin/sh "$trainer_image" -c 'id -un; echo "$HOME"' | tr '\n' ' ')
+read -r user_name user_home <<< "$trainer_user"
+[ "$ssh_mount" = "$user_home/.ssh" ] || fail "$trainer_image: the SSH Secret goes to $ssh_mount, but its user's ~/.ssh is $user_home/.ssh"
+start=$SECONDS
+# The operator's Secret <job>-ssh: an ECDSA P-521 key as "EC PRIVATE KEY" PEM and its authorized_keys
+# line, mounted as id_rsa, id_rsa.pub and authorized_keys, owned by root with the default mode 0644
+# (0600 only when mounted at /root/.ssh).
+mkdir -p "$work/ssh" "$work/mpi"
+python3 -c '
+import os, sys
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+key = ec.generate_private_key(ec.SECP521R1())
+private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                            serialization.NoEncryption())
+public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH) + b"\n"
+for name, data in [("id_rsa", private), ("id_rsa.pub", public), ("authorized_keys", public)]:
+    path = os.path.join(sys.argv[1], name)
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chmod(path, 0o644)
+' "$work/ssh"
+# The job's Pods share a network and find each other as <pod>.<job>.<namespace>.svc (the operator's
+# headless Service); the hostfile lists the launcher first (runLauncherAsWorker), one slot each.
+job=sextant-images-test-mpi-$$ ns=default
+out=$(podman network create "$job" 2>&1) || fail "podman network create $job failed, the MPIJob's containers need a network: $out"
+networks+=("$job")
+launcher=$job-launcher worker=$job-worker-0
+printf '%s slots=1\n%s slots=1\n' "$launcher.$job.$ns.svc" "$worker.$job.$ns.svc" > "$work/mpi/hostfile"
+chmod 0444 "$work/mpi/hostfile"
+sed 's|uri: /out/fraud-v1|uri: /out/fraud-mpi|' "$work/data/train.yaml" > "$work/data/train-mpi.yaml"
+containers+=("$worker")
+podman run -d --name "$worker" --hostname "$worker" --network "$job" --network-alias "$worker.$job.$ns.svc" \
+    "${secure[@]}" -v "$work/ssh:$ssh_mount:ro" -v "$work/data:/data:ro" -e K_MPI_JOB_ROLE=worker \
+    --entrypoint "${mpi_worker_command[0]}" "$trainer_image" "${mpi_worker_command[@]:1}" >/dev/null \
+    || fail "the MPIJob worker container did not start (${mpi_worker_command[*]})"
+# launcherCreationPolicy WaitForWorkersReady: the launcher starts once the worker's sshd listens.
+listening=0
+for _ in $(seq 1 300); do
+    if podman logs "$worker" 2>&1 | grep -q 'Server listening on .* port'; then listening=1; break; fi
+    [ "$(podman inspect --format '{{.State.Running}}' "$worker" 2>/dev/null)" = true ] || break
+    sleep 0.1
+done
+[ "$listening" = 1 ] || { podman logs "$worker" >&2; fail "the MPIJob worker's sshd (${mpi_worker_command[*]}) is not listening"; }
+containers+=("$launcher")
+podman run --rm --name "$launcher" --hostname "$launcher" --network "$job" --network-alias "$launcher.$job.$ns.svc" \
+    "${secure[@]}" -v "$work/ssh:$ssh_mount:ro" -v "$work/mpi:/etc/mpi:ro" -v "$work/data:/data:ro" -v "$work/out:/out" \
+    -e K_MPI_JOB_ROLE=launcher -e OMPI_MCA_orte_keep_fqdn_hostnames=true -e OMPI_MCA_orte_default_hostfile=/etc/mpi/hostfile \
+    -e 'OMPI_MCA_plm_rsh_args=-o ConnectionAttempts=10' -e OMPI_MCA_orte_set_default_slots=1 \
+    --entrypoint "${mpi_launcher_command[0]}" "$trainer_image" "${mpi_launcher_command[@]:1}" \
+    --config /data/train-mpi.yaml --threads 1 --quiet --result-file /out/mpi-result.json > "$work/mpi.log" 2>&1 \
+    || { cat "$work/mpi.log" >&2; echo "--- worker:" >&2; podman logs "$worker" >&2
+         fail "the MPIJob launcher (${mpi_launcher_command[*]}) exited non-zero"; }
+podman logs "$worker" 2>&1 | grep -q "Accepted publickey for $user_name " \
+    || { podman logs "$worker" >&2; fail "mpirun did not log in to the worker as $user_name (no 'Accepted publickey' in its sshd log)"; }
+ranks=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["timings"]["ranks"])' "$work/out/fraud-mpi/metrics.json")
+[ "$ranks" = 2 ] || fail "the MPIJob trained on $ranks ranks, not 2 (metrics.json timings.ranks)"
+one=$(sha256sum < "$work/out/fraud-v1/model.json" | cut -d' ' -f1)
+two=$(sha256sum < "$work/out/fraud-mpi/model.json" | cut -d' ' -f1)
+[ "$one" = "$two" ] || fail "the MPIJob's model (sha256 $two) differs from the single-process model ($one)"
+pass "sextant-trainer as MPIJob launcher + worker (2 containers on a podman network, ssh/sshd as $user_name, Secret at $ssh_mount): 2 ranks in $((SECONDS - start)) s, model sha256 ${two:0:12}… = the single-process model"
+podman rm -f -t 1 "$worker" >/dev/null 2>&1 || true
 
 # --- sextant-server: serve the model through a published port
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

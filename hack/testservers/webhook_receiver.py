@@ -7,13 +7,16 @@ POST /flaky-each/<n>/<code>  answers <code> (503, 429, ...) the first <n> times 
                      X-Sextant-Notification-Id, then 200; a 429 carries "Retry-After: 1".
 POST /ok/<anything>  answers 200.
 GET /calls           the JSON list of calls received so far ({"path", "body", "id" (the
-                     X-Sextant-Notification-Id header), "event", "code" answered, "time"}).
-Prints "listening on 127.0.0.1:PORT" once bound (--port 0 picks a free port).
+                     X-Sextant-Notification-Id header), "event", "authorization" (the header),
+                     "code" answered, "time"}).
+Prints "listening on 127.0.0.1:PORT" once bound (--port 0 picks a free port). With --tls-cert and
+--tls-key it serves HTTPS with that certificate chain and key (PEM).
 """
 import argparse
 import json
 import os
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -52,7 +55,7 @@ class Handler(BaseHTTPRequestHandler):
             body = raw.decode(errors="replace")
         nid = self.headers.get("X-Sextant-Notification-Id")
         call = {"path": self.path, "body": body, "id": nid, "event": self.headers.get("X-Sextant-Event"),
-                "time": time.time()}
+                "authorization": self.headers.get("Authorization"), "time": time.time()}
         with lock:
             calls.append(call)
             seen = sum(1 for c in calls if c["path"] == self.path)
@@ -84,10 +87,18 @@ class Handler(BaseHTTPRequestHandler):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
     args = parser.parse_args()
     signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
+    if args.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        # Handshakes happen per connection in the handler threads, so a client that refuses the
+        # certificate never blocks the accept loop.
+        server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     print(f"listening on 127.0.0.1:{server.server_address[1]}", flush=True)
     parent = os.getppid()
 

@@ -55,6 +55,8 @@ public actor Notifier {
     let client: KubeClient
     let events: EventRecorder
     let policy: NotificationDeliveryPolicy
+    /// `--webhook-ca-file`, for https targets whose Secret has no `ca.crt`.
+    let caFile: String?
     let send: @Sendable (HTTPRequest) async throws -> HTTPResponse
     let logger = Logger(label: "sextant.notifications")
     var queues: [String: [Job]] = [:]
@@ -63,10 +65,12 @@ public actor Notifier {
     var nextSlot: [String: ContinuousClock.Instant] = [:]
 
     public init(client: KubeClient, events: EventRecorder, policy: NotificationDeliveryPolicy = NotificationDeliveryPolicy(),
+                caFile: String? = nil,
                 send: @escaping @Sendable (HTTPRequest) async throws -> HTTPResponse = { try await HTTPClient.shared.send($0) }) {
         self.client = client
         self.events = events
         self.policy = policy
+        self.caFile = caFile
         self.send = send
     }
 
@@ -106,8 +110,8 @@ public actor Notifier {
         var record = NotificationRecord(id: job.notification.id, target: job.target.name, event: job.notification.event,
                                         time: "", result: .failed)
         do {
-            let url = try await resolveURL(job.target, namespace: namespace)
-            let (attempts, failure) = await post(job, url: url)
+            let (url, tls) = try await resolveURL(job.target, namespace: namespace)
+            let (attempts, failure) = await post(job, url: url, tls: tls)
             record.attempts = attempts
             if let failure {
                 record.message = failure
@@ -131,7 +135,7 @@ public actor Notifier {
 
     /// POSTs until a 2xx, a status not worth retrying, or the attempts run out. Returns the
     /// attempts made and, if it failed, why (never the URL: it may be a credential).
-    func post(_ job: Job, url: String) async -> (Int, String?) {
+    func post(_ job: Job, url: String, tls: TLSOptions) async -> (Int, String?) {
         let body = Data(NotificationProviders.provider(job.target.provider).body(for: job.notification).serialized(sortedKeys: true))
         var lastError = ""
         for attempt in 1...max(1, policy.attempts) {
@@ -143,15 +147,18 @@ public actor Notifier {
                     headers: [HTTPHeader("Content-Type", "application/json"), HTTPHeader("User-Agent", "sextant-controller"),
                               HTTPHeader("X-Sextant-Notification-Id", job.notification.id),
                               HTTPHeader("X-Sextant-Event", job.notification.event.rawValue)],
-                    body: body, timeouts: HTTPTimeouts(connect: policy.timeout, idle: nil, total: policy.timeout),
+                    body: body, tls: tls, timeouts: HTTPTimeouts(connect: policy.timeout, idle: nil, total: policy.timeout),
                     maxResponseBytes: 16 << 10))
                 if (200..<300).contains(response.status) { return (attempt, nil) }
                 let excerpt = String(decoding: response.body.prefix(200), as: UTF8.self)
                 lastError = "HTTP \(response.status)\(excerpt.isEmpty ? "" : ": \(excerpt)")"
                 guard response.status == 429 || response.status >= 500 else { return (attempt, lastError) }
                 retryAfter = response.headers["Retry-After"]
+            } catch let error as TransportError where error.kind == .tls {
+                return (attempt, error.message)  // a certificate that does not verify will not a second later; never the URL
             } catch {
-                lastError = "\(error)"
+                // TransportError's description ends with the URL, which may be a credential.
+                lastError = (error as? TransportError)?.message ?? "\(error)"
             }
             if attempt < policy.attempts {
                 try? await Task.sleep(for: policy.delay(after: attempt, retryAfter: retryAfter))
@@ -172,8 +179,17 @@ public actor Notifier {
         var description: String
     }
 
-    func resolveURL(_ target: NotificationTarget, namespace: String) async throws -> String {
-        if let url = target.url { return url }
+    /// The target's URL and TLS: the Secret's `ca.crt`, else `--webhook-ca-file`. A CA that
+    /// cannot be used is an error before anything is sent.
+    func resolveURL(_ target: NotificationTarget, namespace: String) async throws -> (String, TLSOptions) {
+        var tls = TLSOptions()
+        if let caFile {
+            guard FileManager.default.isReadableFile(atPath: caFile) else {
+                throw NotificationError(description: "--webhook-ca-file \(caFile) cannot be read")
+            }
+            tls.caFile = caFile
+        }
+        if let url = target.url { return (url, tls) }
         guard let ref = target.secretRef else { throw NotificationError(description: "no url and no secretRef") }
         let key = ref.key ?? "url"
         let secret: Secret
@@ -189,7 +205,14 @@ public actor Notifier {
         guard url.range(of: #"^https?://[^/?#\s]+([/?#][^\s]*)?$"#, options: .regularExpression) != nil else {
             throw NotificationError(description: "secret \(namespace)/\(ref.name) key \"\(key)\" is not an http(s) URL")
         }
-        return url
+        if let encoded = secret.data?["ca.crt"] {
+            guard let ca = Data(base64Encoded: encoded), String(decoding: ca, as: UTF8.self).contains("-----BEGIN CERTIFICATE-----") else {
+                throw NotificationError(description: "secret \(namespace)/\(ref.name) key \"ca.crt\" is not a PEM certificate")
+            }
+            tls.caData = ca
+            tls.caFile = nil
+        }
+        return (url, tls)
     }
 
     func records(_ job: Job) async throws -> [NotificationRecord] {

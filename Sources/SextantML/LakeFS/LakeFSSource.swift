@@ -56,10 +56,11 @@ enum LakeFSSource {
         let url = "\(base)/api/v1/repositories/\(escape(location.repository))/refs/\(escape(location.ref))/commits?amount=1"
         var basic: (user: String, password: String)?
         if let key = s3.accessKeyID, let secret = s3.secretAccessKey { basic = (key, secret) }
+        let tls = try s3.tls()
         let response: HTTPResponse
         do {
             response = try await HTTPClient.shared.send(HTTPRequest(method: "GET", url: url, headers: [HTTPHeader("Accept", "application/json")],
-                                                                    basicAuth: basic))
+                                                                    tls: tls, basicAuth: basic))
         } catch {
             throw TrainerError.io("lakeFS: GET \(url): \(error)")
         }

@@ -84,6 +84,12 @@ spec:
             {{- with $root.Values.mlflow.trackingUri }}
             - --mlflow-tracking-uri={{ . }}
             {{- end }}
+            {{- with $root.Values.mlflow.caFile }}
+            - --mlflow-ca-file={{ . }}
+            {{- end }}
+            {{- with $root.Values.webhooks.caFile }}
+            - --webhook-ca-file={{ . }}
+            {{- end }}
             {{- if $root.Values.mpiJobs.enabled }}
             - --mpi-jobs
             {{- end }}
