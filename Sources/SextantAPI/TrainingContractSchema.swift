@@ -11,10 +11,10 @@ extension Hyperparameter {
         func int(_ v: Double?) -> Int64? { v.map { Int64($0) } }
         switch kind {
         case .integer, .integer64:
-            return .integer(description, default: int(defaultValue), min: int(minimum), max: int(maximum),
+            return .integer(description, default: int(schemaDefault), min: int(minimum), max: int(maximum),
                             format: kind == .integer64 ? "int64" : "int32")
         case .number:
-            return .number(description, default: defaultValue, min: minimum, max: maximum)
+            return .number(description, default: schemaDefault, min: minimum, max: maximum)
         case .constraintMap:
             return .map(description, of: .integer(valueDescription ?? "A value.", min: int(valueMinimum), max: int(valueMaximum)))
         }
@@ -89,6 +89,7 @@ extension FieldChecker {
                 range(v, path, p.minimum, p.maximum)
             }
             if p.exclusiveMinimum, let lo = p.minimum { require(v > lo, path, "must be greater than \(p.render(lo))") }
+            if p.exclusiveMaximum, let hi = p.maximum { require(v < hi, path, "must be less than \(p.render(hi))") }
             if let off = p.off, let least = off.leastOtherwise, let message = p.offMessage {
                 require(v == off.value || v >= least, path, message)
             }
@@ -118,7 +119,7 @@ extension TrainingContract {
         func range(_ h: Hyperparameter) -> String {
             if h.kind == .constraintMap { return "each " + [h.valueMinimum, h.valueMaximum].compactMap { $0.map(h.render) }.joined(separator: "...") }
             let lo = h.minimum.map { (h.exclusiveMinimum ? "> " : ">= ") + h.render($0) }
-            let hi = h.maximum.map { "<= " + h.render($0) }
+            let hi = h.maximum.map { (h.exclusiveMaximum ? "< " : "<= ") + h.render($0) }
             var text = [lo, hi].compactMap { $0 }.joined(separator: ", ")
             if let off = h.off {
                 text += "; \(h.render(off.value)) = \(off.meaning)" + (off.leastOtherwise.map { ", else >= \(h.render($0))" } ?? "")

@@ -191,6 +191,8 @@ public struct Hyperparameters: Codable, Sendable, Hashable {
     public var catL2: Double?
     public var minDataPerGroup: Int?
     public var numClass: Int?
+    public var tweedieVariancePower: Double?
+    public var quantileAlpha: Double?
     /// Feature name -> +1, -1 or 0 (XGBoost's `monotone_constraints`).
     public var monotoneConstraints: [String: Int]?
     public var earlyStoppingRounds: Int?
@@ -206,6 +208,9 @@ public enum TrainingObjective: String, Codable, Sendable, Hashable, CaseIterable
     case binaryLogistic = "binary:logistic"
     case squaredError = "reg:squarederror"
     case poisson = "count:poisson"
+    case absoluteError = "reg:absoluteerror"
+    case tweedie = "reg:tweedie"
+    case quantileError = "reg:quantileerror"
     case multiSoftprob = "multi:softprob"
 
     /// The metrics `sextant-trainer` reports for the objective, from the training contract.
@@ -218,7 +223,7 @@ public enum TrainingObjective: String, Codable, Sendable, Hashable, CaseIterable
 /// TrainingContractDriftTests compare the cases with `TrainingContract.metrics`.
 public enum GateMetric: String, Codable, Sendable, Hashable, CaseIterable {
     case aucRoc, aucPr, precision, recall, f1, accuracy, logLoss, expectedCalibrationError
-    case rmse, mae, r2, poissonDeviance, macroF1
+    case rmse, mae, r2, poissonDeviance, macroF1, tweedieDeviance, pinballLoss
 }
 
 public struct EvaluationGates: Codable, Sendable, Hashable {

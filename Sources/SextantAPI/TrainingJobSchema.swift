@@ -77,7 +77,7 @@ extension TrainingJob {
             ]),
             "algorithm": .string("Learning algorithm: histogram gradient-boosted trees, or logistic regression as a baseline.",
                                  default: TrainingContract.defaultAlgorithm, enum: TrainingContract.algorithms.map(\.name)),
-            "objective": .string("The loss to fit (XGBoost's names): binary classification, squared-error regression, Poisson counts, or K-class softmax (K trees per round). The reported metrics and the gate metrics follow from it.",
+            "objective": .string("The loss to fit (XGBoost's names): binary classification, squared-error, absolute-error or quantile regression, Poisson counts, Tweedie (non-negative values with a mass at 0), or K-class softmax (K trees per round). The reported metrics and the gate metrics follow from it.",
                                  default: TrainingContract.defaultObjective, enum: TrainingContract.objectives.map(\.name)),
             "hyperparameters": TrainingContract.hyperparametersSchema,
             "gates": .object("Evaluation gates. A run whose model fails a gate registers no approvable version (result `GateFailed`). Omitted gates are not run.", [

@@ -32,6 +32,24 @@ public struct FeatureSpec: Codable, Sendable, Equatable {
     public var type: Kind
     /// Category names; the code of a category is its index here.
     public var categories: [String]?
+    /// Rare categories grouped into the last entry of `categories` (more levels than the bins
+    /// hold; `CategoryGrouping`). Absent when none were grouped.
+    public var groupedCategories: [String]?
+
+    public init(name: String, type: Kind, categories: [String]? = nil, groupedCategories: [String]? = nil) {
+        self.name = name; self.type = type; self.categories = categories
+        self.groupedCategories = groupedCategories?.isEmpty == false ? groupedCategories : nil
+    }
+
+    /// Code of each known category: its index in `categories`, the last index for a grouped one.
+    public var categoryCodes: [String: Int] {
+        let cats = categories ?? []
+        var codes = Dictionary(cats.enumerated().map { ($1, $0) }, uniquingKeysWith: { x, _ in x })
+        if let grouped = groupedCategories, !cats.isEmpty {
+            for g in grouped where codes[g] == nil { codes[g] = cats.count - 1 }
+        }
+        return codes
+    }
 }
 
 /// Logistic regression: margin = intercept + sum of per-feature terms. Numeric term:
@@ -206,9 +224,7 @@ public struct Predictor: Sendable {
         let nf = a.features.count
         featureNames = a.features.map(\.name)
         isCategorical = a.features.map { $0.type == .categorical }
-        categoryIndex = a.features.map { f in
-            Dictionary((f.categories ?? []).enumerated().map { ($1, $0) }, uniquingKeysWith: { x, _ in x })
-        }
+        categoryIndex = a.features.map(\.categoryCodes)
         baseScore = a.baseScore
         guard let objective = Objective(rawValue: a.objective) else {
             throw TrainerError.badInput("model artifact: unknown objective '\(a.objective)' (known: \(Objective.allCases.map(\.rawValue).joined(separator: ", ")))")
@@ -342,8 +358,8 @@ public struct Predictor: Sendable {
                     guard let rb = r.baseAddress else { return }
                     switch self.objective {
                     case .binaryLogistic: for (k, i) in block.enumerated() { o[i] = sigmoid(self.margin(rb + k * nf)) }
-                    case .poisson: for (k, i) in block.enumerated() { o[i] = exp(self.margin(rb + k * nf)) }
-                    case .squaredError, .multiSoftprob: for (k, i) in block.enumerated() { o[i] = self.margin(rb + k * nf) }
+                    case .poisson, .tweedie: for (k, i) in block.enumerated() { o[i] = exp(self.margin(rb + k * nf)) }
+                    case .squaredError, .absoluteError, .quantileError, .multiSoftprob: for (k, i) in block.enumerated() { o[i] = self.margin(rb + k * nf) }
                     }
                 }
             }

@@ -75,6 +75,10 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         public var minDataPerGroup: Int?
         /// Classes of a multi:softprob model; labels must be 0..<numClass. Unset: max label + 1.
         public var numClass: Int?
+        /// Variance power of reg:tweedie, in (1, 2); unset: 1.5.
+        public var tweedieVariancePower: Double?
+        /// The quantile reg:quantileerror fits, in (0, 1); unset: 0.5.
+        public var quantileAlpha: Double?
         /// Feature name -> +1 (prediction may only rise with it), -1 (only fall), 0 (free); XGBoost's
         /// `monotone_constraints` by name. Numeric features only.
         public var monotoneConstraints: [String: Int]?
@@ -386,6 +390,8 @@ extension TrainingConfig {
     func isSet(_ path: [String]) -> Bool {
         switch path {
         case ["hyperparameters", "numClass"]: return hyperparameters?.numClass != nil
+        case ["hyperparameters", "tweedieVariancePower"]: return hyperparameters?.tweedieVariancePower != nil
+        case ["hyperparameters", "quantileAlpha"]: return hyperparameters?.quantileAlpha != nil
         case ["hyperparameters", "folds"]: return (hyperparameters?.folds ?? 0) != 0
         case ["gates", "fairness"]: return gates?.fairness != nil
         case ["gates", "robustness"]: return gates?.robustness != nil

@@ -9,6 +9,8 @@ public struct FeatureMatrix: Sendable {
     public var isCategorical: [Bool]
     /// Category names per feature (index = code); empty for numeric features.
     public var levels: [[String]]
+    /// Per feature, the rare levels grouped into its last level (`CategoryGrouping`); empty when none.
+    public var groupedLevels: [[String]] = []
     public var rowCount: Int
 
     public init(names: [String], columns: [[Double]], isCategorical: [Bool], levels: [[String]]) {
@@ -20,8 +22,10 @@ public struct FeatureMatrix: Sendable {
 
     /// The rows at `indices`, in that order.
     public func subset(_ indices: [Int]) -> FeatureMatrix {
-        FeatureMatrix(names: names, columns: columns.map { c in indices.map { c[$0] } },
-                      isCategorical: isCategorical, levels: levels)
+        var m = FeatureMatrix(names: names, columns: columns.map { c in indices.map { c[$0] } },
+                              isCategorical: isCategorical, levels: levels)
+        m.groupedLevels = groupedLevels
+        return m
     }
 }
 
@@ -93,16 +97,15 @@ public struct Dataset: Sendable {
             if let splitName { kinds[splitName] = .categorical }
             return kinds
         }
-        var columns: [[Double]] = [], isCat: [Bool] = [], levels: [[String]] = []
+        var columns: [[Double]] = [], isCat: [Bool] = [], levels: [[String]] = [], grouped: [[String]] = []
         for name in featureNames {
             switch table.columns[name] {
             case .numeric(let v)?:
-                columns.append(v); isCat.append(false); levels.append([])
+                columns.append(v); isCat.append(false); levels.append([]); grouped.append([])
             case .categorical(let codes, let lv)?:
-                if lv.count > BinnedMatrix.maxCategories {
-                    throw TrainerError.badInput("data: categorical feature '\(name)' has \(lv.count) categories; at most \(BinnedMatrix.maxCategories) are supported")
-                }
-                columns.append(codes.map { $0 < 0 ? .nan : Double($0) }); isCat.append(true); levels.append(lv)
+                let g = CategoryGrouping(codes: codes, levels: lv, limit: BinnedMatrix.maxCategories)
+                columns.append(codes.map { $0 < 0 ? .nan : Double(g.code[Int($0)]) }); isCat.append(true)
+                levels.append(g.levels); grouped.append(g.grouped)
             case nil:
                 throw TrainerError.badInput("data: feature column '\(name)' not found")
             }
@@ -145,12 +148,13 @@ public struct Dataset: Sendable {
             }
             splitColumn = CategoricalColumn(codes: codes, levels: lv)
         }
-        let features = FeatureMatrix(names: featureNames, columns: columns, isCategorical: isCat, levels: levels)
+        var features = FeatureMatrix(names: featureNames, columns: columns, isCategorical: isCat, levels: levels)
+        features.groupedLevels = grouped
         return Dataset(features: features, labels: labels, protected: protected, splitColumn: splitColumn, weights: weights)
     }
 
     /// Targets of the non-binary objectives: present and finite; counts >= 0; classes whole
-    /// numbers in 0..<numClass. Rows are numbered from 1 after the header.
+    /// numbers in 0..<numClass; Tweedie values >= 0. Rows are numbered from 1 after the header.
     static func checkLabels(_ labels: [Double], objective: Objective, numClass: Int?, target: String) throws {
         guard objective != .binaryLogistic else { return }
         for (i, y) in labels.enumerated() {
@@ -159,6 +163,8 @@ public struct Dataset: Sendable {
             switch objective {
             case .poisson where y < 0:
                 throw TrainerError.badInput("\(row): \(y) is negative; count:poisson needs counts >= 0")
+            case .tweedie where y < 0:
+                throw TrainerError.badInput("\(row): \(y) is negative; reg:tweedie needs values >= 0")
             case .multiSoftprob:
                 guard y >= 0, y == y.rounded(), y < Double(numClass ?? 1000) else {
                     throw TrainerError.badInput("\(row): \(y) is not a class number in 0..<\(numClass ?? 1000) (multi:softprob labels are 0, 1, ..., K-1)")

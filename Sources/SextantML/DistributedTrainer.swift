@@ -142,7 +142,8 @@ enum DistributedTrainer {
         lap("trainSeconds", trainStart)
         let featureSpecs = dataset.features.names.enumerated().map { j, name in
             FeatureSpec(name: name, type: dataset.features.isCategorical[j] ? .categorical : .numeric,
-                        categories: dataset.features.isCategorical[j] ? dataset.features.levels[j] : nil)
+                        categories: dataset.features.isCategorical[j] ? dataset.features.levels[j] : nil,
+                        groupedCategories: dataset.features.groupedLevels.indices.contains(j) ? dataset.features.groupedLevels[j] : nil)
         }
         let multi = objective == .multiSoftprob
         var artifact = ModelArtifact(modelName: config.modelName, algorithm: .gradientBoosting, features: featureSpecs,
@@ -163,8 +164,10 @@ enum DistributedTrainer {
             let weights = allWeights.map { w in global.test.map { w[$0] } }
             switch objective {
             case .binaryLogistic: metrics = .binary(EvaluationMetrics(labels: labels, probabilities: testP, threshold: config.decisionThreshold))
-            case .squaredError, .poisson:
-                metrics = .regression(RegressionMetrics(labels: labels, predictions: testP, weights: weights, poisson: objective == .poisson))
+            case .squaredError, .poisson, .absoluteError, .tweedie, .quantileError:
+                metrics = .regression(RegressionMetrics(labels: labels, predictions: testP, weights: weights, poisson: objective == .poisson,
+                                                        tweediePower: objective == .tweedie ? params.tweedieVariancePower : nil,
+                                                        quantileAlpha: objective == .quantileError ? params.quantileAlpha : nil))
             case .multiSoftprob: metrics = .multiclass(MulticlassMetrics(labels: labels, probabilities: testP, classes: classes, weights: weights))
             }
         }
@@ -230,6 +233,10 @@ enum DistributedTrainer {
     static func mergeLevels(_ x: inout FeatureMatrix, _ c: any Collective) throws {
         let categorical = (0..<x.featureCount).filter { x.isCategorical[$0] }
         if categorical.isEmpty { return }
+        // Grouping rare levels needs the counts of all rows: one process only.
+        for j in categorical where x.groupedLevels.indices.contains(j) && !x.groupedLevels[j].isEmpty {
+            throw TrainerError.badInput("data: categorical feature '\(x.names[j])' has more than \(BinnedMatrix.maxCategories) categories; grouping rare ones is supported in one process only (no MPI ranks)")
+        }
         let mine = Array(try JSONEncoder().encode(categorical.map { x.levels[$0] }))
         let all = try c.allgather(mine).map { try JSONDecoder().decode([[String]].self, from: Data($0)) }
         for (k, j) in categorical.enumerated() {

@@ -34,6 +34,10 @@ public struct GBDTParameters: Sendable, Codable, Equatable {
     public var catL2 = 10.0
     /// Rows per group of levels between two tried partitions (LightGBM `min_data_per_group`).
     public var minDataPerGroup = 100
+    /// Variance power of `reg:tweedie` (XGBoost's `tweedie_variance_power`, default 1.5).
+    public var tweedieVariancePower = 1.5
+    /// The quantile of `reg:quantileerror` (XGBoost's `quantile_alpha`, one value).
+    public var quantileAlpha = 0.5
     public var earlyStoppingRounds: Int?
     public var seed: UInt64 = 0
     public var threads = 1
@@ -60,6 +64,8 @@ public struct GBDTParameters: Sendable, Codable, Equatable {
             if let v = h.catSmooth { catSmooth = v }
             if let v = h.catL2 { catL2 = v }
             if let v = h.minDataPerGroup { minDataPerGroup = v }
+            if let v = h.tweedieVariancePower { tweedieVariancePower = v }
+            if let v = h.quantileAlpha { quantileAlpha = v }
             earlyStoppingRounds = h.earlyStoppingRounds
             if let v = h.seed { seed = v }
         }
@@ -133,11 +139,15 @@ struct BinnedTree: Sendable {
     var nodes: [Node] = []
 
     @inline(__always)
-    func leafValue(rowBins: UnsafePointer<UInt8>) -> Double {
+    func leafValue(rowBins: UnsafePointer<UInt8>) -> Double { nodes[leafIndex(rowBins: rowBins)].value }
+
+    /// The node index of the leaf a row (its bins) ends in.
+    @inline(__always)
+    func leafIndex(rowBins: UnsafePointer<UInt8>) -> Int {
         var n = 0
         while true {
             let node = nodes[n]
-            if node.feature < 0 { return node.value }
+            if node.feature < 0 { return n }
             let b = rowBins[Int(node.feature)]
             let goLeft: Bool
             if b == 0 { goLeft = node.defaultLeft } else if node.isCategorical { goLeft = node.categoryMask.contains(b) } else { goLeft = b <= node.bin }
@@ -233,7 +243,8 @@ enum GradientBoosting {
         let n = x.rows, f = x.features, threads = max(1, params.threads)
         let outputs = objective == .multiSoftprob ? max(classes, 2) : 1
         let started = Date()
-        let baseMargins = try objective.baseMargins(labels: labels, weights: weights, classes: outputs, collective: collective)
+        let baseMargins = try objective.baseMargins(labels: labels, weights: weights, classes: outputs, collective: collective,
+                                                    alpha: objective.leafQuantile(params))
         let nv = validation?.x.rows ?? 0
         var margin = [Double](repeating: 0, count: n * outputs)
         var validMargin = [Double](repeating: 0, count: nv * outputs)
@@ -256,10 +267,10 @@ enum GradientBoosting {
                     labels.withUnsafeBufferPointer { lp in
                         guard let mBase = mp.baseAddress, let lBase = lp.baseAddress else { return }
                         let m = SharedPointer(mBase), l = SharedPointer(lBase), gh = SharedMutablePointer(store.gh)
-                        let w = weights
+                        let w = weights, power = objective == .quantileError ? params.quantileAlpha : params.tweedieVariancePower
                         parallelFor(rowBlocks.count, threads: threads) { b in
                             for r in rowBlocks[b] {
-                                var (g, h) = objective.gradient(margins: m.base + r &* outputs, label: l[r], output: k, outputs: outputs)
+                                var (g, h) = objective.gradient(margins: m.base + r &* outputs, label: l[r], output: k, outputs: outputs, power: power)
                                 if let w { g *= w[r]; h *= w[r] }
                                 gh[2 &* r] = Float(g)
                                 gh[2 &* r &+ 1] = Float(h)
@@ -269,7 +280,8 @@ enum GradientBoosting {
                 }
                 try quantise(store: store, blocks: rowBlocks, threads: threads, builder: builder)
                 let tree = try boost(store: store, builder: builder, rng: &rng, params: params, n: n, f: f, threads: threads,
-                                 margin: &margin, outputs: outputs, output: k)
+                                 margin: &margin, outputs: outputs, output: k,
+                                 refit: objective.leafQuantile(params).map { (alpha: $0, labels: labels, weights: weights) })
                 trees.append(tree)
                 if let validation {
                     let vf = validation.x.features, vBlocks = evenRanges(nv, parts: 16)
@@ -288,7 +300,8 @@ enum GradientBoosting {
             if let validation {
                 var p = validMargin
                 objective.transform(&p, outputs: outputs)
-                let loss = objective.evaluationLoss(labels: validation.labels, predictions: p, weights: validation.weights, outputs: outputs)
+                let loss = objective.evaluationLoss(labels: validation.labels, predictions: p, weights: validation.weights, outputs: outputs,
+                                                    power: objective == .quantileError ? params.quantileAlpha : params.tweedieVariancePower)
                 validLoss = loss
                 history.append(loss)
                 if loss < best.loss - 1e-12 { best = (round, loss) }
@@ -334,9 +347,12 @@ enum GradientBoosting {
     }
 
     /// Samples rows and features, grows one tree on the gradients in `store` and adds it to
-    /// output `output` of every training row's margins.
+    /// output `output` of every training row's margins. With `refit`, each leaf's value becomes
+    /// the `alpha`-quantile of its sampled rows' residuals (label - margin) times the learning
+    /// rate, as XGBoost's UpdateTreeLeaf does for absolute and quantile error.
     static func boost(store: RowStore, builder: TreeBuilder, rng: inout SplitMix64, params: GBDTParameters, n: Int, f: Int,
-                      threads: Int, margin: inout [Double], outputs: Int, output k: Int) throws -> BinnedTree {
+                      threads: Int, margin: inout [Double], outputs: Int, output k: Int,
+                      refit: (alpha: Double, labels: [Double], weights: [Double]?)? = nil) throws -> BinnedTree {
         // Row sampling (Bernoulli per row) and feature sampling for this tree.
         var sampledCount = n
         if params.subsample < 1 {
@@ -352,7 +368,26 @@ enum GradientBoosting {
             for i in 0..<count { featureList.swapAt(i, i + Int(rng.next() % UInt64(f - i))) }
             featureList = Array(featureList[0..<count]).sorted()
         }
-        let (tree, leafRanges) = try builder.build(count: sampledCount, features: featureList)
+        var (tree, builtRanges) = try builder.build(count: sampledCount, features: featureList)
+        if let refit {
+            let values = ResultSlots<Double>(count: builtRanges.count)
+            let rowIndex = SharedPointer(UnsafePointer(store.rowIndex)), current = margin, ranges = builtRanges
+            parallelFor(ranges.count, threads: threads) { leaf in
+                let range = ranges[leaf].0
+                guard !range.isEmpty else { return }
+                let rows = range.map { Int(rowIndex[$0]) }
+                let q = residualQuantile(rows.map { refit.labels[$0] - current[$0 * outputs + k] },
+                                         weights: refit.weights.map { w in rows.map { w[$0] } }, alpha: refit.alpha)
+                values.set(leaf, q * params.learningRate)
+            }
+            for (leaf, slot) in values.all.enumerated() {
+                guard let value = slot, !builtRanges[leaf].0.isEmpty else { continue }
+                let node = tree.leafIndex(rowBins: store.rowBins + Int(store.rowIndex[builtRanges[leaf].0.lowerBound]) * store.stride)
+                tree.nodes[node].value = value
+                builtRanges[leaf].1 = value
+            }
+        }
+        let leafRanges = builtRanges
 
         // Margins: sampled rows get their leaf from the partition; the others walk the tree.
         margin.withUnsafeMutableBufferPointer { mp in

@@ -12,12 +12,32 @@ public enum Objective: String, Codable, Sendable, CaseIterable {
     case squaredError = "reg:squarederror"
     /// Counts with Poisson loss: prediction = exp(margin); labels >= 0.
     case poisson = "count:poisson"
+    /// Regression with absolute error: prediction = margin. Gradient sign(margin - y), hessian 1;
+    /// after each tree every leaf is set to the median of its rows' residuals (`refreshesLeaves`).
+    case absoluteError = "reg:absoluteerror"
+    /// Tweedie regression (log link): prediction = exp(margin); labels >= 0. Variance power
+    /// `tweedieVariancePower` (1, 2).
+    case tweedie = "reg:tweedie"
+    /// Quantile regression (pinball loss) at `quantileAlpha`: prediction = margin. Gradient
+    /// 1 - alpha above the label, -alpha below, hessian 1; leaves refitted like absolute error.
+    case quantileError = "reg:quantileerror"
     /// K classes with softmax: K trees per round (tree t belongs to class t mod K), prediction = the
     /// K class probabilities; labels 0..<K.
     case multiSoftprob = "multi:softprob"
 
     public var isClassification: Bool { self == .binaryLogistic || self == .multiSoftprob }
-    public var isRegression: Bool { self == .squaredError || self == .poisson }
+    public var isRegression: Bool { !isClassification }
+
+    /// Objectives whose leaves are refitted after the tree is grown: the quantile of the residuals
+    /// (label - margin) of each leaf's rows, times the learning rate (XGBoost's `UpdateTreeLeaf`,
+    /// src/objective/adaptive.{h,cc}). The value is that quantile's alpha.
+    func leafQuantile(_ params: GBDTParameters) -> Double? {
+        switch self {
+        case .absoluteError: 0.5
+        case .quantileError: params.quantileAlpha
+        default: nil
+        }
+    }
 
     /// Metric names reported for the objective (in `metrics.json`, the result summary and the
     /// ModelVersion) and usable in performance gates: the training contract's list
@@ -35,7 +55,16 @@ public enum Objective: String, Codable, Sendable, CaseIterable {
     /// intercept: log-odds of the (weighted) positive rate, the mean label, log of the mean count;
     /// for softmax, the log of each class's share.
     /// The sums are exact (`ExactSum`), so they are the same over any split of the rows into ranks.
-    func baseMargins(labels: [Double], weights: [Double]?, classes: Int, collective: any Collective = SingleProcess()) throws -> [Double] {
+    /// Absolute and quantile error (`alpha`: their leaf quantile) start from the (weighted)
+    /// alpha-quantile of the labels, XGBoost's `Median` / `Quantile`; they need every row in one process.
+    func baseMargins(labels: [Double], weights: [Double]?, classes: Int, collective: any Collective = SingleProcess(),
+                     alpha: Double? = nil) throws -> [Double] {
+        if let alpha {
+            guard collective.size == 1 else {
+                throw TrainerError.badInput("objective \(rawValue) refits leaves to residual medians and trains in one process only (no MPI ranks)")
+            }
+            return [residualQuantile(labels, weights: weights, alpha: alpha)]
+        }
         let n = labels.count
         var sums = [ExactSum](repeating: ExactSum(), count: 2 + (self == .multiSoftprob ? max(classes, 1) : 0))
         for i in 0..<n {
@@ -53,7 +82,8 @@ public enum Objective: String, Codable, Sendable, CaseIterable {
             let rate = min(max(mean, 1e-6), 1 - 1e-6)
             return [log(rate / (1 - rate))]
         case .squaredError: return [mean]
-        case .poisson: return [log(max(mean, 1e-6))]
+        case .poisson, .tweedie: return [log(max(mean, 1e-6))]
+        case .absoluteError, .quantileError: return [mean]  // not reached with an alpha: the quantile above
         case .multiSoftprob:
             let shares = perClass.map { log(max($0 / max(total, 1e-300), 1e-6)) }
             let centre = shares.reduce(0, +) / Double(shares.count)
@@ -63,7 +93,8 @@ public enum Objective: String, Codable, Sendable, CaseIterable {
 
     /// Gradient and hessian of row `r` for output `k` (K outputs per row, margins row-major).
     @inline(__always)
-    func gradient(margins m: UnsafePointer<Double>, label y: Double, output k: Int, outputs: Int) -> (Double, Double) {
+    /// `power`: the Tweedie variance power (reg:tweedie), the quantile alpha (reg:quantileerror).
+    func gradient(margins m: UnsafePointer<Double>, label y: Double, output k: Int, outputs: Int, power: Double = 1.5) -> (Double, Double) {
         switch self {
         case .binaryLogistic:
             let p = 1 / (1 + exp(-m[0]))
@@ -72,6 +103,15 @@ public enum Objective: String, Codable, Sendable, CaseIterable {
             return (m[0] - y, 1)
         case .poisson:
             return (exp(m[0]) - y, exp(m[0] + Self.poissonMaxDeltaStep))
+        case .absoluteError:
+            let d = m[0] - y
+            return (d > 0 ? 1 : (d < 0 ? -1 : 0), 1)
+        case .quantileError:
+            return (m[0] - y >= 0 ? 1 - power : -power, 1)
+        case .tweedie:
+            // XGBoost's TweedieRegression: d/dm of -y e^((1-p)m)/(1-p) + e^((2-p)m)/(2-p).
+            let a = exp((1 - power) * m[0]), b = exp((2 - power) * m[0])
+            return (-y * a + b, -y * (1 - power) * a + (2 - power) * b)
         case .multiSoftprob:
             var top = m[0]
             for c in 1..<outputs where m[c] > top { top = m[c] }
@@ -86,8 +126,8 @@ public enum Objective: String, Codable, Sendable, CaseIterable {
     func transform(_ m: inout [Double], outputs: Int) {
         switch self {
         case .binaryLogistic: for i in m.indices { m[i] = 1 / (1 + exp(-m[i])) }
-        case .squaredError: break
-        case .poisson: for i in m.indices { m[i] = exp(m[i]) }
+        case .squaredError, .absoluteError, .quantileError: break
+        case .poisson, .tweedie: for i in m.indices { m[i] = exp(m[i]) }
         case .multiSoftprob:
             m.withUnsafeMutableBufferPointer { b in
                 guard let base = b.baseAddress, outputs > 0 else { return }
@@ -97,8 +137,10 @@ public enum Objective: String, Codable, Sendable, CaseIterable {
     }
 
     /// The early-stopping loss of predictions `p` (after `transform`): log loss, RMSE, Poisson
-    /// negative log-likelihood (without the constant log(y!)), multiclass log loss. Lower is better.
-    func evaluationLoss(labels: [Double], predictions p: [Double], weights: [Double]?, outputs: Int) -> Double {
+    /// negative log-likelihood (without the constant log(y!)), MAE, Tweedie negative log-likelihood
+    /// (XGBoost's `tweedie-nloglik`: -y p^(1-ρ)/(1-ρ) + p^(2-ρ)/(2-ρ)), pinball loss at alpha =
+    /// `power` (XGBoost's `quantile`), multiclass log loss. Lower is better.
+    func evaluationLoss(labels: [Double], predictions p: [Double], weights: [Double]?, outputs: Int, power: Double = 1.5) -> Double {
         var sum = 0.0, total = 0.0
         for i in labels.indices {
             let w = weights?[i] ?? 1, y = labels[i]
@@ -109,6 +151,11 @@ public enum Objective: String, Codable, Sendable, CaseIterable {
                 sum -= w * (y > 0.5 ? log(q) : log(1 - q))
             case .squaredError: sum += w * (p[i] - y) * (p[i] - y)
             case .poisson: sum += w * (p[i] - y * log(max(p[i], 1e-300)))
+            case .absoluteError: sum += w * abs(p[i] - y)
+            case .quantileError: sum += w * (y >= p[i] ? power * (y - p[i]) : (1 - power) * (p[i] - y))
+            case .tweedie:
+                let q = max(p[i], 1e-300)
+                sum += w * (-y * pow(q, 1 - power) / (1 - power) + pow(q, 2 - power) / (2 - power))
             case .multiSoftprob: sum -= w * log(min(max(p[i * outputs + Int(y)], 1e-15), 1))
             }
         }
@@ -118,6 +165,34 @@ public enum Objective: String, Codable, Sendable, CaseIterable {
 
     /// Short name of `evaluationLoss` for logs (XGBoost's eval_metric names), from the training contract.
     var evaluationLossName: String { TrainingContract.objective(rawValue)?.evaluationLoss ?? rawValue }
+}
+
+/// The alpha-quantile of `values` as XGBoost computes leaf and start values (src/common/stats.h):
+/// unweighted, linear interpolation between order statistics at position alpha (n + 1) (the
+/// ends below 1/(n+1) and above n/(n+1) are the minimum and maximum); weighted, the first value
+/// (in sorted order, ties kept in input order) whose cumulative weight reaches alpha times the
+/// total. NaN for no values.
+func residualQuantile(_ values: [Double], weights: [Double]?, alpha: Double) -> Double {
+    let n = values.count
+    guard n > 0 else { return .nan }
+    let order = values.indices.sorted { values[$0] < values[$1] || (values[$0] == values[$1] && $0 < $1) }
+    if let weights {
+        var cumulative = [Double](repeating: 0, count: n)
+        var total = 0.0
+        for (i, r) in order.enumerated() { total += weights[r]; cumulative[i] = total }
+        let threshold = total * alpha
+        var i = 0
+        while i < n - 1, cumulative[i] < threshold { i += 1 }
+        return values[order[i]]
+    }
+    let count = Double(n)
+    if alpha <= 1 / (count + 1) { return values[order[0]] }
+    if alpha >= count / (count + 1) { return values[order[n - 1]] }
+    let x = alpha * (count + 1)
+    let k = Int(x.rounded(.down)) - 1
+    let d = (x - 1) - Double(k)
+    let v0 = values[order[k]], v1 = values[order[k + 1]]
+    return v0 + d * (v1 - v0)
 }
 
 /// In-place softmax of `n` values, shifted by their maximum so exp never overflows.

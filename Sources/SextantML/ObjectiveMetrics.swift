@@ -5,6 +5,10 @@
 //   constant labels give 1 for a perfect fit, else 0, as its force_finite).
 // - Poisson deviance: 2 sum w (y log(y / p) - (y - p)) / sum w (y log y = 0 for y = 0), as
 //   scikit-learn's mean_poisson_deviance.
+// - Tweedie deviance (power ρ in (1, 2)): 2 sum w (y^(2-ρ) / ((1-ρ)(2-ρ)) - y p^(1-ρ) / (1-ρ)
+//   + p^(2-ρ) / (2-ρ)) / sum w, as scikit-learn's mean_tweedie_deviance(power=ρ).
+// - Pinball loss at alpha: sum w (alpha max(y - p, 0) + (1 - alpha) max(p - y, 0)) / sum w, as
+//   scikit-learn's mean_pinball_loss(alpha=alpha).
 // - Multiclass accuracy: share (weighted) of rows whose most probable class is the label.
 // - Multiclass log loss: mean of -log p[label], p clipped to [1e-15, 1].
 // - Macro-F1: unweighted mean over classes of the per-class F1 (a class never predicted nor
@@ -18,16 +22,23 @@ public struct RegressionMetrics: Codable, Sendable, Equatable {
     public var r2: Double
     /// Mean Poisson deviance (count:poisson only).
     public var poissonDeviance: Double?
+    /// Mean Tweedie deviance at the model's variance power (reg:tweedie only).
+    public var tweedieDeviance: Double?
+    /// Mean pinball loss at the model's quantile (reg:quantileerror only).
+    public var pinballLoss: Double?
     public var rows: Int
 
     public static var metricNames: [String] { Objective.squaredError.metricNames }
 
-    public init(labels y: [Double], predictions p: [Double], weights: [Double]? = nil, poisson: Bool = false) {
+    /// `tweediePower`: report the Tweedie deviance at this variance power; `quantileAlpha`: the
+    /// pinball loss at this quantile.
+    public init(labels y: [Double], predictions p: [Double], weights: [Double]? = nil, poisson: Bool = false, tweediePower: Double? = nil,
+                quantileAlpha: Double? = nil) {
         rows = y.count
         var sw = 0.0, swy = 0.0
         for i in y.indices { let w = weights?[i] ?? 1; sw += w; swy += w * y[i] }
         let mean = sw > 0 ? swy / sw : 0
-        var se = 0.0, ae = 0.0, st = 0.0, dev = 0.0
+        var se = 0.0, ae = 0.0, st = 0.0, dev = 0.0, tdev = 0.0, pin = 0.0
         for i in y.indices {
             let w = weights?[i] ?? 1, e = p[i] - y[i]
             se += w * e * e; ae += w * abs(e); st += w * (y[i] - mean) * (y[i] - mean)
@@ -35,12 +46,19 @@ public struct RegressionMetrics: Codable, Sendable, Equatable {
                 let q = max(p[i], 1e-300)
                 dev += w * 2 * ((y[i] > 0 ? y[i] * log(y[i] / q) : 0) - (y[i] - q))
             }
+            if let r = tweediePower {
+                let q = max(p[i], 1e-300), t = max(y[i], 0)
+                tdev += w * 2 * (pow(t, 2 - r) / ((1 - r) * (2 - r)) - y[i] * pow(q, 1 - r) / (1 - r) + pow(q, 2 - r) / (2 - r))
+            }
+            if let a = quantileAlpha { pin += w * (e <= 0 ? a * -e : (1 - a) * e) }
         }
         rmse = sw > 0 ? (se / sw).squareRoot() : .nan
         mae = sw > 0 ? ae / sw : .nan
         // Constant labels: scikit-learn's force_finite rule (1 for a perfect fit, else 0).
         r2 = st > 0 ? 1 - se / st : (se == 0 ? 1 : 0)
         poissonDeviance = poisson ? (sw > 0 ? dev / sw : .nan) : nil
+        tweedieDeviance = tweediePower != nil ? (sw > 0 ? tdev / sw : .nan) : nil
+        pinballLoss = quantileAlpha != nil ? (sw > 0 ? pin / sw : .nan) : nil
     }
 
     public func value(named name: String) -> Double? {
@@ -49,6 +67,8 @@ public struct RegressionMetrics: Codable, Sendable, Equatable {
         case "mae": mae
         case "r2": r2
         case "poissonDeviance": poissonDeviance
+        case "tweedieDeviance": tweedieDeviance
+        case "pinballLoss": pinballLoss
         default: nil
         }
     }

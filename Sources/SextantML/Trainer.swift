@@ -141,7 +141,8 @@ public enum Trainer {
         var bestIteration: Int?
         let featureSpecs = dataset.features.names.enumerated().map { j, name in
             FeatureSpec(name: name, type: dataset.features.isCategorical[j] ? .categorical : .numeric,
-                        categories: dataset.features.isCategorical[j] ? dataset.features.levels[j] : nil)
+                        categories: dataset.features.isCategorical[j] ? dataset.features.levels[j] : nil,
+                        groupedCategories: dataset.features.groupedLevels.indices.contains(j) ? dataset.features.groupedLevels[j] : nil)
         }
         t = Date()
         switch algorithm {
@@ -215,8 +216,10 @@ public enum Trainer {
         func evaluate(_ rows: [Int], _ p: [Double]) -> ObjectiveMetrics {
             switch objective {
             case .binaryLogistic: .binary(EvaluationMetrics(labels: labelsOf(rows), probabilities: p, threshold: config.decisionThreshold))
-            case .squaredError, .poisson:
-                .regression(RegressionMetrics(labels: labelsOf(rows), predictions: p, weights: weightsOf(rows), poisson: objective == .poisson))
+            case .squaredError, .poisson, .absoluteError, .tweedie, .quantileError:
+                .regression(RegressionMetrics(labels: labelsOf(rows), predictions: p, weights: weightsOf(rows), poisson: objective == .poisson,
+                                                        tweediePower: objective == .tweedie ? params.tweedieVariancePower : nil,
+                                                        quantileAlpha: objective == .quantileError ? params.quantileAlpha : nil))
             case .multiSoftprob: .multiclass(MulticlassMetrics(labels: labelsOf(rows), probabilities: p, classes: classes, weights: weightsOf(rows)))
             }
         }

@@ -58,7 +58,7 @@ public struct ServedModel: Sendable {
         features = artifact.features.map { f in
             let cats = f.categories ?? []
             return ServedFeature(name: f.name, isCategorical: f.type == .categorical,
-                                 categoryCodes: Dictionary(cats.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a }),
+                                 categoryCodes: f.categoryCodes,
                                  categories: cats)
         }
         referenceProfile = artifact.referenceProfile
@@ -164,7 +164,7 @@ public struct ServedModel: Sendable {
         switch objective {
         case .binaryLogistic: .binary(threshold: threshold)
         case .multiSoftprob: .multiclass(classes: outputWidth)
-        case .squaredError, .poisson: .regression
+        case .squaredError, .poisson, .absoluteError, .tweedie, .quantileError: .regression
         }
     }
 

@@ -30,7 +30,7 @@ public struct XGBoostForest: Sendable {
     /// Objectives the server scores, with their link. Every other objective is refused at load.
     static let links: [String: Link] = [
         "binary:logistic": .sigmoid, "reg:logistic": .sigmoid,
-        "reg:squarederror": .identity, "reg:absoluteerror": .identity,
+        "reg:squarederror": .identity, "reg:absoluteerror": .identity, "reg:quantileerror": .identity,
         "count:poisson": .exp, "reg:tweedie": .exp, "reg:gamma": .exp,
         "multi:softprob": .softmax,
     ]

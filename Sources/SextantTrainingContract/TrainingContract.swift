@@ -42,6 +42,8 @@ public struct Hyperparameter: Sendable, Hashable {
     public var maximum: Double?
     /// The value must be greater than `minimum` (the CRD states `minimum` and the description says so).
     public var exclusiveMinimum = false
+    /// The value must be less than `maximum`.
+    public var exclusiveMaximum = false
     public var off: Off?
     /// Bound of each value of a `constraintMap`.
     public var valueMinimum: Double?
@@ -55,8 +57,8 @@ public struct Hyperparameter: Sendable, Hashable {
     public var note: String?
 
     init(_ name: String, _ kind: Kind, _ description: String, default value: Double? = nil,
-         min: Double? = nil, max: Double? = nil, exclusiveMinimum: Bool = false, off: Off? = nil,
-         configPath: [String]? = nil, inTrainingJob: Bool = true, note: String? = nil) {
+         min: Double? = nil, max: Double? = nil, exclusiveMinimum: Bool = false, exclusiveMaximum: Bool = false,
+         off: Off? = nil, configPath: [String]? = nil, inTrainingJob: Bool = true, note: String? = nil) {
         self.name = name
         self.kind = kind
         self.description = description
@@ -64,6 +66,7 @@ public struct Hyperparameter: Sendable, Hashable {
         self.minimum = min
         self.maximum = max
         self.exclusiveMinimum = exclusiveMinimum
+        self.exclusiveMaximum = exclusiveMaximum
         self.off = off
         self.configPath = configPath ?? ["hyperparameters", name]
         self.inTrainingJob = inTrainingJob
@@ -72,23 +75,31 @@ public struct Hyperparameter: Sendable, Hashable {
 
     public var isInteger: Bool { kind == .integer || kind == .integer64 }
 
+    /// The default a CRD states (and fills in): none for a setting only some objectives accept
+    /// (`tweedieVariancePower`), which the trainer applies itself when that objective runs, since
+    /// a filled-in value would be refused under every other objective.
+    public var schemaDefault: Double? {
+        TrainingContract.objectiveRestrictions.contains { $0.path == configPath } ? nil : defaultValue
+    }
+
     /// Why `value` is out of bounds, in the trainer's words (`must be in 1...16`), or nil.
     public func problem(_ value: Double) -> String? {
         if let off, value == off.value { return nil }
         let text = render(value)
         var ok = value.isFinite
         if let lo = minimum { ok = ok && (exclusiveMinimum ? value > lo : value >= lo) }
-        if let hi = maximum { ok = ok && value <= hi }
+        if let hi = maximum { ok = ok && (exclusiveMaximum ? value < hi : value <= hi) }
         if let least = off?.leastOtherwise { ok = ok && value >= least }
         if isInteger { ok = ok && value == value.rounded() }
         guard !ok else { return nil }
         var message: String
         switch (minimum, maximum) {
-        case let (lo?, hi?) where exclusiveMinimum: message = "must be in (\(render(lo)), \(render(hi))]"
+        case let (lo?, hi?) where exclusiveMinimum || exclusiveMaximum:
+            message = "must be in \(exclusiveMinimum ? "(" : "[")\(render(lo)), \(render(hi))\(exclusiveMaximum ? ")" : "]")"
         case let (lo?, hi?) where isInteger: message = "must be in \(render(lo))...\(render(hi))"
         case let (lo?, hi?): message = "must be in [\(render(lo)), \(render(hi))]"
         case let (lo?, nil): message = exclusiveMinimum ? "must be > \(render(lo))" : "must be >= \(render(lo))"
-        case let (nil, hi?): message = "must be <= \(render(hi))"
+        case let (nil, hi?): message = exclusiveMaximum ? "must be < \(render(hi))" : "must be <= \(render(hi))"
         case (nil, nil): message = "must be a finite number"
         }
         if let off, let least = off.leastOtherwise {
@@ -152,6 +163,12 @@ extension TrainingContract {
         .init("numClass", .integer,
               "Classes of a `multi:softprob` model (`num_class`); labels must be 0..numClass-1. Unset: the largest label + 1.",
               min: 2, max: 1000),
+        .init("tweedieVariancePower", .number,
+              "Variance power p of `reg:tweedie` (`tweedie_variance_power`), between 1 (Poisson-like) and 2 (gamma-like), both excluded.",
+              default: 1.5, min: 1, max: 2, exclusiveMinimum: true, exclusiveMaximum: true),
+        .init("quantileAlpha", .number,
+              "The quantile `reg:quantileerror` fits (`quantile_alpha`, one value), between 0 and 1, both excluded; 0.5 is the median.",
+              default: 0.5, min: 0, max: 1, exclusiveMinimum: true, exclusiveMaximum: true),
         {
             var h = Hyperparameter("monotoneConstraints", .constraintMap,
                                    "Per numeric feature: 1 = predictions may only rise with it, -1 = only fall, 0 = free (XGBoost's `monotone_constraints`, by name).")
@@ -161,7 +178,7 @@ extension TrainingContract {
             return h
         }(),
         .init("earlyStoppingRounds", .integer,
-              "Stop when the validation loss (log loss, RMSE, Poisson negative log-likelihood or multiclass log loss, by objective) has not improved for this many rounds. 0: off.",
+              "Stop when the validation loss (log loss, RMSE, MAE, Poisson or Tweedie negative log-likelihood, pinball loss or multiclass log loss, by objective) has not improved for this many rounds. 0: off.",
               default: 0, min: 0, off: .init(value: 0, meaning: "off", leastOtherwise: nil)),
         .init("seed", .integer64, "Random seed; equal seeds and data give identical models whatever the thread count.",
               default: 0, min: 0),
@@ -224,7 +241,8 @@ extension TrainingContract {
         .init(name: "logLoss", lowerIsBetter: true), .init(name: "expectedCalibrationError", lowerIsBetter: true),
         .init(name: "rmse", lowerIsBetter: true), .init(name: "mae", lowerIsBetter: true),
         .init(name: "r2", lowerIsBetter: false), .init(name: "poissonDeviance", lowerIsBetter: true),
-        .init(name: "macroF1", lowerIsBetter: false),
+        .init(name: "macroF1", lowerIsBetter: false), .init(name: "tweedieDeviance", lowerIsBetter: true),
+        .init(name: "pinballLoss", lowerIsBetter: true),
     ]
 
     static let binaryMetrics = ["aucRoc", "aucPr", "precision", "recall", "f1", "accuracy", "logLoss", "expectedCalibrationError"]
@@ -235,6 +253,10 @@ extension TrainingContract {
         .init(name: "reg:squarederror", label: "a number", metrics: regressionMetrics, evaluationLoss: "rmse"),
         .init(name: "count:poisson", label: "a count >= 0", metrics: regressionMetrics + ["poissonDeviance"],
               evaluationLoss: "poisson-nloglik"),
+        .init(name: "reg:absoluteerror", label: "a number", metrics: regressionMetrics, evaluationLoss: "mae"),
+        .init(name: "reg:tweedie", label: "a number >= 0", metrics: regressionMetrics + ["tweedieDeviance"],
+              evaluationLoss: "tweedie-nloglik"),
+        .init(name: "reg:quantileerror", label: "a number", metrics: regressionMetrics + ["pinballLoss"], evaluationLoss: "quantile"),
         .init(name: "multi:softprob", label: "a class 0..K-1", metrics: ["accuracy", "logLoss", "macroF1"],
               evaluationLoss: "mlogloss"),
     ]
@@ -285,6 +307,8 @@ extension TrainingContract {
     /// and the trainer config; a setting counts as set when present and not its `off` value.
     public static let objectiveRestrictions: [ObjectiveRestriction] = [
         .init(path: ["hyperparameters", "numClass"], objectives: ["multi:softprob"], reason: "applies to objective multi:softprob only"),
+        .init(path: ["hyperparameters", "tweedieVariancePower"], objectives: ["reg:tweedie"], reason: "applies to objective reg:tweedie only"),
+        .init(path: ["hyperparameters", "quantileAlpha"], objectives: ["reg:quantileerror"], reason: "applies to objective reg:quantileerror only"),
         .init(path: ["hyperparameters", "folds"], objectives: ["binary:logistic"], reason: "cross-validation (AUC per fold) is binary:logistic only"),
         .init(path: ["gates", "fairness"], objectives: ["binary:logistic"], reason: "compares AUC across groups: binary:logistic only"),
         .init(path: ["gates", "robustness"], objectives: ["binary:logistic"], reason: "measures AUC degradation: binary:logistic only"),

@@ -50,13 +50,14 @@ import Testing
     /// value under each name (a name the trainer does not compute fails).
     @Test func theTrainerReportsEveryContractMetric() {
         let binary = ObjectiveMetrics.binary(EvaluationMetrics(labels: [0, 1, 0, 1, 1, 0], probabilities: [0.2, 0.7, 0.4, 0.9, 0.3, 0.1]))
-        let regression = ObjectiveMetrics.regression(RegressionMetrics(labels: [1, 2, 3, 5], predictions: [1.5, 2, 2.5, 4], poisson: true))
+        let regression = ObjectiveMetrics.regression(RegressionMetrics(labels: [1, 2, 3, 5], predictions: [1.5, 2, 2.5, 4], poisson: true, tweediePower: 1.5,
+                                                                               quantileAlpha: 0.3))
         let multiclass = ObjectiveMetrics.multiclass(MulticlassMetrics(labels: [0, 1, 2, 1], probabilities: [
             0.7, 0.2, 0.1, 0.1, 0.8, 0.1, 0.2, 0.2, 0.6, 0.3, 0.4, 0.3], classes: 3))
         for objective in SextantML.Objective.allCases {
             let metrics = switch objective {
             case .binaryLogistic: binary
-            case .squaredError, .poisson: regression
+            case .squaredError, .poisson, .absoluteError, .tweedie, .quantileError: regression
             case .multiSoftprob: multiclass
             }
             let names = TrainingContract.objective(objective.rawValue)?.metrics ?? []
@@ -101,7 +102,7 @@ import Testing
                 let node = properties[h.name]
                 let type = h.isInteger ? "integer" : (h.kind == .constraintMap ? "object" : "number")
                 #expect(node?["type"]?.stringValue == type, "\(name) \(h.name): type")
-                #expect(node?["default"]?.doubleValue == h.defaultValue, "\(name) \(h.name): default")
+                #expect(node?["default"]?.doubleValue == h.schemaDefault, "\(name) \(h.name): default")
                 #expect(node?["minimum"]?.doubleValue == h.minimum, "\(name) \(h.name): minimum")
                 #expect(node?["maximum"]?.doubleValue == h.maximum, "\(name) \(h.name): maximum")
                 if h.kind == .constraintMap {
@@ -125,10 +126,15 @@ import Testing
             var values = [h.defaultValue, h.minimum, h.maximum, h.minimum.map { $0 - step }, h.maximum.map { $0 + step },
                           h.off?.value, h.off?.leastOtherwise, h.off?.leastOtherwise.map { $0 - step }].compactMap { $0 }
             if h.exclusiveMinimum, let lo = h.minimum { values.append(lo + step) }
+            if h.exclusiveMaximum, let hi = h.maximum { values.append(hi - step) }
             for v in Set(values) {
                 let spec = try Self.spec { json in
                     json.set(["hyperparameters"], [h.name: h.isInteger ? .int(Int64(v)) : .double(v)])
-                    if h.name == "numClass" { json.set(["objective"], "multi:softprob") }
+                    // A setting of some objectives only is probed under its first objective.
+                    if let r = TrainingContract.objectiveRestrictions.first(where: { $0.path == ["hyperparameters", h.name] }),
+                       let objective = r.objectives.first {
+                        json.set(["objective"], .string(objective))
+                    }
                 }
                 let expected = h.problem(v) == nil
                 let (admitted, trainer) = try Self.verdicts(spec)
@@ -188,7 +194,7 @@ import Testing
 
     /// Every objective restriction, set under every objective: contract, admission and trainer agree.
     @Test func objectiveRestrictionsAgree() throws {
-        let samples: [String: JSONValue] = ["numClass": 3, "folds": 5, "fairness": [:], "robustness": [:],
+        let samples: [String: JSONValue] = ["numClass": 3, "tweedieVariancePower": 1.3, "quantileAlpha": 0.9, "folds": 5, "fairness": [:], "robustness": [:],
                                             "classBalance": ["min": 0.0, "max": 1.0]]
         for r in TrainingContract.objectiveRestrictions {
             let value = try #require(samples[r.path.last ?? ""], "no sample for \(r.path)")

@@ -10,7 +10,7 @@ import Testing
     /// Runs XGBoost on the `split` column of `csv` and scores both XGBoost's and Sextant's test
     /// predictions (`ours`, one line per test row, comma-separated for multiclass) with scikit-learn.
     static func peer(_ csv: URL, objective: String, rounds: Int, depth: Int, eta: Double, weighted: Bool,
-                     ours: [[Double]], xgboostExtra: String = "") throws -> [String: [String: Double]]? {
+                     ours: [[Double]], xgboostExtra: String = "", power: Double = 1.5, alpha: Double = 0.5) throws -> [String: [String: Double]]? {
         let dir = csv.deletingLastPathComponent()
         let oursURL = dir.appendingPathComponent("ours.txt")
         try ours.map { $0.map { String($0) }.joined(separator: ",") }.joined(separator: "\n").write(to: oursURL, atomically: true, encoding: .utf8)
@@ -35,6 +35,8 @@ import Testing
                 out = {"rmse": M.root_mean_squared_error(y, pred, sample_weight=sw), "mae": M.mean_absolute_error(y, pred, sample_weight=sw),
                        "r2": M.r2_score(y, pred, sample_weight=sw)}
                 if objective == "count:poisson": out["poissonDeviance"] = M.mean_poisson_deviance(y, pred, sample_weight=sw)
+                if objective == "reg:tweedie": out["tweedieDeviance"] = M.mean_tweedie_deviance(y, pred, sample_weight=sw, power=float(sys.argv[5]))
+                if objective == "reg:quantileerror": out["pinballLoss"] = M.mean_pinball_loss(y, pred, sample_weight=sw, alpha=float(sys.argv[6]))
                 return out
             xp = model.predict_proba(X[te]) if objective.startswith("multi") else model.predict(X[te])
             print(json.dumps({"xgboost": score(np.asarray(xp, dtype=float)), "ours": score(ours)}))
@@ -43,7 +45,7 @@ import Testing
         try script.write(to: file, atomically: true, encoding: .utf8)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", file.path, csv.path, objective, weighted ? "1" : "0", oursURL.path]
+        p.arguments = ["python3", file.path, csv.path, objective, weighted ? "1" : "0", oursURL.path, String(power), String(alpha)]
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
@@ -65,7 +67,7 @@ import Testing
     /// Trains through the whole pipeline on the `split` column; returns the outcome, the test rows'
     /// predictions (through the artifact's predictor, as served) and the metrics.json document.
     static func sextant(_ csv: URL, objective: Objective, rounds: Int, depth: Int, eta: Double, weighted: Bool,
-                        extra: String = "") async throws -> (TrainingOutcome, [[Double]], [String: Any]) {
+                        extra: String = "", hyperparameters: String = "") async throws -> (TrainingOutcome, [[Double]], [String: Any]) {
         let out = csv.deletingLastPathComponent().appendingPathComponent("out")
         let cfg = try TrainingConfig.parse(yaml: """
             modelName: objective
@@ -74,7 +76,7 @@ import Testing
             objective: "\(objective.rawValue)"
             \(weighted ? "weightColumn: w" : "")
             split: {column: split}
-            hyperparameters: {nEstimators: \(rounds), maxDepth: \(depth), learningRate: \(eta), threads: 2}
+            hyperparameters: {nEstimators: \(rounds), maxDepth: \(depth), learningRate: \(eta), threads: 2\(hyperparameters)}
             output: {uri: "\(out.path)"}
             \(extra)
             """)

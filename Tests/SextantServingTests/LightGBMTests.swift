@@ -5,7 +5,7 @@ import Testing
 @testable import SextantServing
 
 /// Trains LightGBM models (binary with a categorical feature, regression with each missing-value
-/// handling, multiclass, Poisson) on the same rows with a fixed seed, saves each with
+/// handling, multiclass, Poisson, Tweedie, L1 and quantile regression) on the same rows with a fixed seed, saves each with
 /// `save_model("NAME.txt")` and writes `Booster.predict` on 200 other rows with missing values,
 /// exact zeros and unseen, negative, fractional and huge category codes.
 let lightGBMScript = #"""
@@ -37,6 +37,10 @@ cases = [
     ("regression_no_missing", {"objective": "regression", "use_missing": False}, 3 * signal + rng.normal(size=n), [4]),
     ("multiclass", {"objective": "multiclass", "num_class": 3}, np.digitize(signal, [-0.5, 0.7]), [4]),
     ("poisson", {"objective": "poisson"}, rng.poisson(np.exp(0.5 * signal)), []),
+    ("tweedie", {"objective": "tweedie", "tweedie_variance_power": 1.3},
+     rng.poisson(np.exp(0.5 * signal)) * rng.gamma(2.0, size=n), []),
+    ("regression_l1", {"objective": "regression_l1"}, 3 * signal + rng.laplace(size=n), []),
+    ("quantile", {"objective": "quantile", "alpha": 0.8}, 3 * signal + rng.laplace(size=n), []),
 ]
 for name, params, y, cats in cases:
     d = lgb.Dataset(X, label=y, categorical_feature=cats or "auto")
@@ -61,6 +65,8 @@ print(json.dumps({"lightgbm": lgb.__version__}))
             ("binary", "binary", "probability", 1), ("regression", "regression", "prediction", 1),
             ("regression_zero_missing", "regression", "prediction", 1), ("regression_no_missing", "regression", "prediction", 1),
             ("multiclass", "multiclass", "probability", 3), ("poisson", "poisson", "prediction", 1),
+            ("tweedie", "tweedie", "prediction", 1), ("regression_l1", "regression_l1", "prediction", 1),
+            ("quantile", "quantile", "prediction", 1),
         ]
         for (name, objective, kind, outputs) in cases {
             let model = try await ServedModel.load(uri: dir.file("\(name).txt"), name: name, version: "1")

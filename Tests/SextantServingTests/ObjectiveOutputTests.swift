@@ -22,6 +22,7 @@ import Testing
             let label: String
             switch objective {
             case .multiSoftprob: label = String(x0 > 0.5 ? 2 : (x1 > 0 ? 1 : 0))
+            case .tweedie, .poisson: label = String(i % 3 == 0 ? 0 : exp(0.5 * x0 - 0.3 * x1) * (1 + rng.nextUnit()))
             default: label = String(3 * x0 - x1 + 0.1 * rng.nextGaussian())
             }
             let missing = i % 7 == 0
@@ -57,6 +58,21 @@ import Testing
 
     static func instances(_ rows: [[Double?]]) -> String {
         "[" + rows.map { "[" + $0.map { $0.map { String($0) } ?? "null" }.joined(separator: ",") + "]" }.joined(separator: ",") + "]"
+    }
+
+    /// The server answers its own Tweedie, absolute- and quantile-error artifacts with the
+    /// trainer's predictions (Tweedie: e^margin, positive).
+    @Test(arguments: [Objective.tweedie, .absoluteError, .quantileError])
+    func newRegressionObjectivesServe(_ objective: Objective) async throws {
+        let (model, artifact, rows) = try await Self.trained(objective)
+        #expect(model.outputName == "prediction" && model.outputWidth == 1 && model.objectiveName == objective.rawValue)
+        let expected = try rows.map { try artifact.predictOutputs($0)[0] }
+        if objective == .tweedie { #expect(expected.allSatisfy { $0 > 0 }) }
+        try await withServer(loadedState(model)) { base in
+            let v1 = try await call("POST", "\(base)/v1/models/m:predict", #"{"instances":\#(Self.instances(rows))}"#)
+            #expect(v1.status == 200, "\(v1.text)")
+            #expect(try Self.numbers(v1.body, ["predictions"]) == expected)
+        }
     }
 
     @Test func regressionAnswersOneNumberPerRow() async throws {

@@ -34,6 +34,9 @@ cases = [
     ("tweedie", {"objective": "reg:tweedie", "tweedie_variance_power": 1.4},
      rng.poisson(np.exp(0.5 * signal)) * rng.gamma(2.0, size=n), False),
     ("gamma", {"objective": "reg:gamma"}, rng.gamma(2.0, np.exp(0.3 * signal)), False),
+    ("quantileerror", {"objective": "reg:quantileerror", "quantile_alpha": 0.8}, 3 * signal + rng.laplace(size=n), False),
+    ("quantileerror_three", {"objective": "reg:quantileerror", "quantile_alpha": [0.2, 0.5, 0.8]},
+     3 * signal + rng.laplace(size=n), False),
     ("softprob", {"objective": "multi:softprob", "num_class": 3}, np.digitize(signal, [-0.5, 0.7]), False),
     ("categorical", {"objective": "binary:logistic", "max_cat_to_onehot": 1},
      (signal + rng.normal(scale=0.5, size=n) > 0.5).astype(int), True),
@@ -67,6 +70,7 @@ print(json.dumps({"xgboost": xgb.__version__, "shapes": summary}))
 let xgboostObjectiveCases: [(name: String, objective: String, outputs: Int)] = [
     ("squarederror", "reg:squarederror", 1), ("absoluteerror", "reg:absoluteerror", 1),
     ("poisson", "count:poisson", 1), ("tweedie", "reg:tweedie", 1), ("gamma", "reg:gamma", 1),
+    ("quantileerror", "reg:quantileerror", 1), ("quantileerror_three", "reg:quantileerror", 3),
     ("softprob", "multi:softprob", 3), ("categorical", "binary:logistic", 1),
     ("categorical_softprob", "multi:softprob", 3), ("multi_output_tree", "reg:squarederror", 2),
     ("one_output_per_tree", "reg:squarederror", 2),

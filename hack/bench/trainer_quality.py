@@ -23,9 +23,15 @@ Then the other objectives, on the same kind of shared split (75/25, 10 % missing
   poisson     counts with mean exp(f / 10 - 1): count:poisson, mean Poisson deviance
   multiclass  5 classes from a softmax over 8 features: multi:softprob, accuracy / log loss /
               macro-F1
+  tweedie     compound Poisson-gamma (Poisson(exp(f / 10 - 1.5)) claims of Gamma(2, 1) each, 0 for
+              no claim): reg:tweedie at variance power 1.5 (LightGBM tweedie), mean Tweedie deviance
+  absolute    Friedman #1 plus Laplace(0, 2) noise: reg:absoluteerror (LightGBM regression_l1), MAE
+  quantile    the same rows as absolute: reg:quantileerror at alpha 0.8 (LightGBM quantile), mean
+              pinball loss
 
   python3 hack/bench/trainer_quality.py BIN [ROWS]        # both tables
   ONLY=objectives python3 hack/bench/trainer_quality.py BIN [ROWS]
+  ONLY=objectives SETS=tweedie,absolute,quantile python3 hack/bench/trainer_quality.py BIN [ROWS]
 Prints one row per (data set, library) and the gap of sextant to the better baseline.
 """
 import json
@@ -155,7 +161,10 @@ def objective_set(name, n):
     path = f"{DIR}/{name}-{n}.csv"
     if os.path.exists(path):
         return path
-    rng = np.random.default_rng(20261207 + ["regression", "weighted", "poisson", "multiclass"].index(name))
+    kinds = ["regression", "weighted", "poisson", "multiclass", "tweedie", "absolute"]
+    if name == "quantile":
+        return objective_set("absolute", n)
+    rng = np.random.default_rng(20261207 + kinds.index(name))
     if name == "multiclass":
         X = rng.normal(size=(n, 8))
         logits = np.stack([1.2 * X[:, 0], -X[:, 0] + X[:, 1], X[:, 1] * X[:, 2], 0.8 * X[:, 3] - 0.5,
@@ -165,7 +174,15 @@ def objective_set(name, n):
         y = (rng.random(n)[:, None] > p.cumsum(1)).sum(1)
     else:
         X, f = friedman(n, rng)
-        y = rng.poisson(np.exp(f / 10 - 1)).astype(float) if name == "poisson" else f + rng.normal(size=n)
+        if name == "poisson":
+            y = rng.poisson(np.exp(f / 10 - 1)).astype(float)
+        elif name == "tweedie":
+            claims = rng.poisson(np.exp(f / 10 - 1.5))
+            y = np.array([rng.gamma(2.0, 1.0, size=k).sum() for k in claims])
+        elif name == "absolute":
+            y = f + rng.laplace(scale=2.0, size=n)
+        else:
+            y = f + rng.normal(size=n)
     df = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
     df.loc[rng.random(n) < 0.1, "x3"] = np.nan
     if name == "weighted":
@@ -180,7 +197,21 @@ def objective_set(name, n):
 
 
 OBJECTIVES = {"regression": "reg:squarederror", "weighted": "reg:squarederror", "poisson": "count:poisson",
-              "multiclass": "multi:softprob"}
+              "multiclass": "multi:softprob", "tweedie": "reg:tweedie", "absolute": "reg:absoluteerror",
+              "quantile": "reg:quantileerror"}
+TWEEDIE_POWER = 1.5
+QUANTILE_ALPHA = 0.8
+# Per objective: (XGBoost parameters, LightGBM objective and parameters, sextant hyperparameters, metric compared).
+OBJECTIVE_SETTINGS = {
+    "reg:squarederror": ({}, ("regression", {}), {}, "rmse"),
+    "count:poisson": ({}, ("poisson", {}), {}, "poissonDeviance"),
+    "multi:softprob": ({}, ("multiclass", {}), {}, "logLoss"),
+    "reg:tweedie": ({"tweedie_variance_power": TWEEDIE_POWER}, ("tweedie", {"tweedie_variance_power": TWEEDIE_POWER}),
+                    {"tweedieVariancePower": TWEEDIE_POWER}, "tweedieDeviance"),
+    "reg:absoluteerror": ({}, ("regression_l1", {}), {}, "mae"),
+    "reg:quantileerror": ({"quantile_alpha": QUANTILE_ALPHA}, ("quantile", {"alpha": QUANTILE_ALPHA}),
+                          {"quantileAlpha": QUANTILE_ALPHA}, "pinballLoss"),
+}
 
 
 def objective_scores(objective, y, p, w):
@@ -192,6 +223,10 @@ def objective_scores(objective, y, p, w):
            "r2": M.r2_score(y, p, sample_weight=w)}
     if objective == "count:poisson":
         out["poissonDeviance"] = M.mean_poisson_deviance(y, p, sample_weight=w)
+    if objective == "reg:tweedie":
+        out["tweedieDeviance"] = M.mean_tweedie_deviance(y, p, sample_weight=w, power=TWEEDIE_POWER)
+    if objective == "reg:quantileerror":
+        out["pinballLoss"] = M.mean_pinball_loss(y, p, sample_weight=w, alpha=QUANTILE_ALPHA)
     return out
 
 
@@ -201,7 +236,11 @@ def objectives_table(binary, n):
     print()
     print(f"{n} rows per set, 75/25 split, {ROUNDS} rounds, depth {DEPTH}, eta {ETA}, {THREADS} threads")
     print(f"{'set':<11} {'trainer':<9} {'train s':>8} {'ratio':>6}  metrics (test)")
+    only = set(filter(None, os.environ.get("SETS", "").split(",")))
     for name, objective in OBJECTIVES.items():
+        if only and name not in only:
+            continue
+        xextra, (lobj, lextra), sextra, key = OBJECTIVE_SETTINGS[objective]
         path = objective_set(name, n)
         df = pd.read_csv(path)
         train = (df["split"] == "train").to_numpy()
@@ -213,10 +252,10 @@ def objectives_table(binary, n):
         rows = {}
         common = dict(n_estimators=ROUNDS, max_depth=DEPTH, learning_rate=ETA, n_jobs=THREADS, random_state=0)
         xm = (xgb.XGBClassifier if multi else xgb.XGBRegressor)(objective=objective, min_child_weight=1, reg_lambda=1,
-                                                                 max_bin=256, tree_method="hist", **common)
-        lobj = {"reg:squarederror": "regression", "count:poisson": "poisson", "multi:softprob": "multiclass"}[objective]
+                                                                 max_bin=256, tree_method="hist", **xextra, **common)
         lm = (lgb.LGBMClassifier if multi else lgb.LGBMRegressor)(objective=lobj, num_leaves=2 ** DEPTH - 1, min_child_weight=1,
-                                                                  min_child_samples=1, reg_lambda=1, max_bin=255, verbose=-1, **common)
+                                                                  min_child_samples=1, reg_lambda=1, max_bin=255, verbose=-1,
+                                                                  **lextra, **common)
         for lib, m in (("xgboost", xm), ("lightgbm", lm)):
             t = time.perf_counter()
             m.fit(X[train], y[train], sample_weight=wtr)
@@ -227,7 +266,7 @@ def objectives_table(binary, n):
         config = {"modelName": f"quality-{name}", "data": {"uri": os.path.abspath(path)}, "target": "label",
                   "objective": objective, "split": {"column": "split"},
                   "hyperparameters": {"nEstimators": ROUNDS, "maxDepth": DEPTH, "learningRate": ETA, "minChildWeight": 1,
-                                      "regLambda": 1, "maxBin": 255, "threads": THREADS},
+                                      "regLambda": 1, "maxBin": 255, "threads": THREADS, **sextra},
                   "output": {"uri": os.path.abspath(out)}}
         if w is not None:
             config["weightColumn"] = "w"
@@ -243,7 +282,6 @@ def objectives_table(binary, n):
             secs, scores = rows[lib]
             text = "  ".join(f"{k} {v:.5f}" for k, v in scores.items())
             print(f"{name:<11} {lib:<9} {secs:>8.2f} {secs / rows['xgboost'][0]:>6.2f}  {text}")
-        key = {"reg:squarederror": "rmse", "count:poisson": "poissonDeviance", "multi:softprob": "logLoss"}[objective]
         ours, theirs = rows["sextant"][1][key], rows["xgboost"][1][key]
         line = f"{name:<11} {key} sextant / xgboost = {ours / theirs:.4f}"
         if multi:
