@@ -39,6 +39,29 @@ public struct ClusterSource: Sendable {
         return (items, list.metadata.continue, problems)
     }
 
+    /// Every CanaryRollout of the namespace (for a version's Traffic section). One that does not
+    /// decode is named in `problems`; a list the user may not read is the API's message.
+    public func rollouts(namespace: String) async -> (items: Result<[CanaryRollout], TrafficUnavailable>, problems: [String]) {
+        do {
+            let list = try await client.listAll(Self.canaryRollouts, namespace: namespace, pageSize: pageSize, as: DynamicObject.self)
+            var items: [CanaryRollout] = []
+            var problems: [String] = []
+            for item in list.items {
+                do {
+                    items.append(try JSONValueDecoder().decode(CanaryRollout.self, from: item.raw))
+                } catch {
+                    problems.append("CanaryRollout \(item.namespace ?? "")/\(item.name ?? ""): \(FieldError.decoding(error))")
+                }
+            }
+            return (.success(items), problems)
+        } catch let error as KubeError {
+            return (.failure(TrafficUnavailable("CanaryRollouts: Error from server (\(error.status.reason ?? "\(error.code)")): "
+                                                + (error.status.message ?? error.description))), [])
+        } catch {
+            return (.failure(TrafficUnavailable("CanaryRollouts: \(error)")), [])
+        }
+    }
+
     public func get<T: KubernetesResource>(_ type: T.Type, namespace: String, name: String) async throws -> T {
         try await client.get(T.self, name: name, namespace: namespace)
     }

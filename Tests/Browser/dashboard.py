@@ -103,6 +103,13 @@ try:
     check(wait_for(lambda: "Production" in text("#phase")) is not None, "stable version is Production")
     check("Approved" in text("#approval"), "approval")
     check("0.91" in text("#metrics"), f"metrics: {text('#metrics')}")
+    # Traffic: the first version was promoted and is the stable one now (the aborted canary's
+    # weight back to 0, so 100 %); it was the baseline of the rolled-back candidate.
+    traffic = wait_for(lambda: (lambda t: t if "100% now" in t and "RolledBack" in t else None)(text("#traffic")))
+    check(traffic is not None, "stable version's traffic: the stable period now at 100% and the rolled-back candidate")
+    if traffic is not None:
+        check("Stable" in traffic and "Baseline" in traffic and f"stable while {expected['canary']} was canary" in traffic
+              and "Promoted" in traffic, f"stable version's traffic periods: {traffic}")
     driver.save_screenshot(f"{shots}/dashboard-modelversion.png")
 
     # Training: the list (schedule, last run, progress of the active run), a job with its runs, a
@@ -131,6 +138,9 @@ try:
     driver.save_screenshot(f"{shots}/dashboard-run.png")
     click(By.LINK_TEXT, expected["canary"])
     check(wait_for(lambda: text("#version-name").endswith(expected["canary"])) is not None, "the run's version page")
+    traffic = wait_for(lambda: (lambda t: t if "RolledBack" in t else None)(text("#traffic")))
+    check(traffic is not None and "Canary" in traffic and f"against stable {expected['stable']}" in traffic and "now" not in traffic,
+          f"the rolled-back version's traffic: one closed canary period: {traffic}")
 
     # Drift: the rollout's live versions, one chart per feature and statistic from Prometheus, the
     # PSI charts with the TrainingJob's retrain threshold.
