@@ -165,6 +165,28 @@ extension ClusterSource {
         return (series, errors)
     }
 
+    /// Each rollout's canary weight over its life (from its creation, at least a minute, at most
+    /// 6 h; about 120 points), one query per rollout.
+    public static func canaryWeights(_ rollouts: [CanaryRollout], prometheus: PrometheusClient, now: Date) async -> [ModelTraffic.WeightSeries] {
+        var out: [ModelTraffic.WeightSeries] = []
+        for rollout in rollouts {
+            let name = rollout.metadata.name ?? ""
+            let start = rollout.metadata.creationTimestamp.flatMap(KubeTime.parse) ?? now.addingTimeInterval(-3600)
+            let range = Int(min(6 * 3600, max(60, now.timeIntervalSince(start) + 10)))
+            let query = ModelTraffic.weightQuery(namespace: rollout.metadata.namespace ?? "", rollout: name, range: range, step: max(1, range / 120))
+            do {
+                guard case .matrix(let result) = try await prometheus.query(query, at: now) else {
+                    out.append(.init(rollout: name, points: [], error: "\(query): not a range vector"))
+                    continue
+                }
+                out.append(.init(rollout: name, points: (result.first?.points ?? []).map { MetricChart.Point(time: $0.timestamp, value: $0.value) }))
+            } catch {
+                out.append(.init(rollout: name, points: [], error: "\(query): \(error)"))
+            }
+        }
+        return out
+    }
+
     /// A PromQL double-quoted string's content.
     static func promQLString(_ text: String) -> String {
         text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")

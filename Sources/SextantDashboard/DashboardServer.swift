@@ -133,8 +133,13 @@ struct DashboardResponder: HTTPResponder {
             let traffic = await rollouts
             problems = traffic.problems
             title = "ModelVersion \(parts[2])"
-            body = ModelPages.version(version, csrf: csrf, access: await access,
-                                      traffic: traffic.items.map { ModelTraffic.of(version, rollouts: $0) })
+            let periods = traffic.items.map { ModelTraffic.of(version, rollouts: $0) }
+            var weights: [ModelTraffic.WeightSeries]?
+            if let prometheus = dashboard.prometheus, case .success(let t) = periods, case .success(let all) = traffic.items {
+                let served = Set(t.periods.map(\.rollout))
+                weights = await ClusterSource.canaryWeights(all.filter { served.contains($0.metadata.name ?? "") }, prometheus: prometheus, now: Date())
+            }
+            body = ModelPages.version(version, csrf: csrf, access: await access, traffic: periods, weights: weights)
         case ("training", 1):
             let page = try await source.page(TrainingJob.self, namespace: namespace, selector: selector, continue: token)
             problems = page.problems

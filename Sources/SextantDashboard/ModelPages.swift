@@ -34,7 +34,7 @@ public enum ModelPages {
 
     /// `traffic`: the version's periods in the namespace's rollouts, or why they could not be read.
     public static func version(_ mv: ModelVersion, csrf: String, access: ActionAccess = .allowed,
-                               traffic: Result<ModelTraffic, TrafficUnavailable>? = nil) -> String {
+                               traffic: Result<ModelTraffic, TrafficUnavailable>? = nil, weights: [ModelTraffic.WeightSeries]? = nil) -> String {
         let ns = mv.metadata.namespace ?? "", name = mv.metadata.name ?? ""
         var out = "<h1>ModelVersion <span id=\"version-name\">\(Html.escape(ns))/\(Html.escape(name))</span></h1><dl class=\"facts\">"
         func fact(_ label: String, _ value: String, id: String? = nil) {
@@ -72,12 +72,14 @@ public enum ModelPages {
                  Layout.badge(check.passed ? "Pass" : "Fail")]
             }
         }, id: "gates", empty: "No gate results.")
-        if let traffic { out += trafficSection(traffic, namespace: ns) }
+        if let traffic { out += trafficSection(traffic, namespace: ns, weights: weights) }
         return out
     }
 
     /// Which rollout the version served in, as what, when, with how much traffic.
-    static func trafficSection(_ traffic: Result<ModelTraffic, TrafficUnavailable>, namespace: String) -> String {
+    /// `weights`: the canary weight of each rollout over time (nil: no Prometheus).
+    static func trafficSection(_ traffic: Result<ModelTraffic, TrafficUnavailable>, namespace: String,
+                               weights: [ModelTraffic.WeightSeries]?) -> String {
         var out = "<h2>Traffic</h2>"
         switch traffic {
         case .failure(let error):
@@ -93,7 +95,25 @@ public enum ModelPages {
                     + traffic.earlierHistoryNotKept.map(Html.escape).joined(separator: ", ")
                     + " (a rollout keeps only its latest \(RolloutRecord.limit) rollouts in <code>status.history</code>).</p>"
             }
-            return out
+            let rollouts = Set(traffic.periods.map(\.rollout))
+            guard !rollouts.isEmpty else { return out }
+            guard let weights else {
+                return out + "<p class=\"note\" id=\"traffic-needs-prometheus\">A chart of each rollout's canary weight over time "
+                    + "(<code>\(ModelTraffic.weightGauge)</code>) needs <code>--prometheus-url</code>.</p>"
+            }
+            out += "<div class=\"charts\" id=\"traffic-charts\">"
+            for w in weights where rollouts.contains(w.rollout) {
+                out += "<div class=\"chart\" data-rollout=\"\(Html.escape(w.rollout))\"><h3>canary weight of \(Html.escape(w.rollout)) "
+                    + "<small>% (the rest goes to the stable version)</small></h3>"
+                if let error = w.error { out += "<p class=\"error\">\(Html.escape(error))</p>" }
+                if w.points.isEmpty && w.error == nil {
+                    out += "<p class=\"note empty\">Prometheus has no samples of <code>\(ModelTraffic.weightGauge)</code> for this rollout "
+                        + "over its life (is the controller's /metrics scraped?).</p></div>"
+                } else {
+                    out += MetricChart.svg(metric: "canary weight", points: w.points, min: nil, max: nil, last: nil) + "</div>"
+                }
+            }
+            return out + "</div>"
         }
     }
 }

@@ -32,9 +32,37 @@ public struct ModelTraffic: Sendable, Hashable {
         public var note: String
     }
 
+    /// The gauge the controller sets to each rollout's verified canary weight, per `namespace`
+    /// and `rollout` (SextantControllers' CanaryRolloutReconciler; a test fails on drift).
+    public static let weightGauge = "sextant_rollout_canary_weight"
+
+    /// One rollout's canary weight over its life, from Prometheus (or why not).
+    public struct WeightSeries: Sendable, Hashable {
+        public var rollout: String
+        public var points: [MetricChart.Point]
+        public var error: String?
+        public init(rollout: String, points: [MetricChart.Point], error: String? = nil) {
+            self.rollout = rollout
+            self.points = points
+            self.error = error
+        }
+    }
+
+    /// The subquery of a rollout's canary weight over `range` seconds (`max`: one series even when
+    /// several controller replicas or scrapes export it).
+    public static func weightQuery(namespace: String, rollout: String, range: Int, step: Int) -> String {
+        "max(\(weightGauge){namespace=\"\(ClusterSource.promQLString(namespace))\",rollout=\"\(ClusterSource.promQLString(rollout))\"})[\(range)s:\(step)s]"
+    }
+
     public var periods: [Period]
     /// Rollouts whose history began before its oldest kept record: earlier periods are not known.
     public var earlierHistoryNotKept: [String]
+
+    /// The record's reason when it says more than its outcome.
+    static func reason(_ r: RolloutRecord) -> String {
+        guard let reason = r.reason, reason != r.outcome?.rawValue else { return "" }
+        return " · " + reason
+    }
 
     public static func of(_ mv: ModelVersion, rollouts: [CanaryRollout]) -> ModelTraffic {
         let name = mv.metadata.name ?? "", namespace = mv.metadata.namespace
@@ -60,13 +88,13 @@ public struct ModelTraffic: Sendable, Hashable {
                     periods.append((KubeTime.parse(r.startTime), Period(
                         rollout: rolloutName, role: .canary, start: r.startTime, end: r.endTime, live: current, weight: weight,
                         outcome: r.outcome?.rawValue ?? "Running",
-                        note: (r.stableVersion.map { "against stable \($0)" } ?? "first version") + (r.reason.map { " · \($0)" } ?? ""))))
+                        note: (r.stableVersion.map { "against stable \($0)" } ?? "first version") + reason(r))))
                 } else if r.stableVersion == name {
                     let current = isCurrent(r)
                     periods.append((KubeTime.parse(r.startTime), Period(
                         rollout: rolloutName, role: .baseline, start: r.startTime, end: r.endTime, live: current,
                         weight: current ? "\(100 - canaryWeight)%" : "100% − canary", outcome: r.outcome?.rawValue ?? "Running",
-                        note: "stable while \(r.version) was canary" + (r.reason.map { " · \($0)" } ?? ""))))
+                        note: "stable while \(r.version) was canary" + reason(r))))
                 }
             }
 

@@ -110,6 +110,12 @@ try:
     if traffic is not None:
         check("Stable" in traffic and "Baseline" in traffic and f"stable while {expected['canary']} was canary" in traffic
               and "Promoted" in traffic, f"stable version's traffic periods: {traffic}")
+    # With --prometheus-url: one canary-weight chart for the rollout it served in (the in-process
+    # controller's gauge is not scraped here, so it says there are no samples; the query is tested
+    # against Prometheus in DashboardModelTrafficTests).
+    weight_charts = stable(lambda: [c.get_attribute("data-rollout") for c in driver.find_elements(By.CSS_SELECTOR, "#traffic-charts .chart")])
+    check(weight_charts == [name], f"canary weight charts: {weight_charts}")
+    check("no samples" in text("#traffic-charts"), f"weight chart without samples: {text('#traffic-charts')}")
     driver.save_screenshot(f"{shots}/dashboard-modelversion.png")
 
     # Training: the list (schedule, last run, progress of the active run), a job with its runs, a

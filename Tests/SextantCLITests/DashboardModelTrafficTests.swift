@@ -2,6 +2,8 @@ import Foundation
 import SextantAPI
 import SextantDashboard
 import SextantKubeTypes
+import SextantPrometheus
+import SextantTestSupport
 import Testing
 
 /// A version's traffic periods (pure), derived from the rollouts' `status.history`: promoted,
@@ -123,5 +125,64 @@ import Testing
         let html = ModelPages.version(Self.version("v2"), csrf: "t", traffic: .success(t))
         #expect(html.contains("<h2>Traffic</h2>") && html.contains("href=\"/rollouts/ml/fraud\""))
         #expect(html.contains("70% now") && html.contains(">now<"))
+    }
+
+    @Test func weightChartsOnlyWithPrometheus() {
+        let t = ModelTraffic.of(Self.version("v2"), rollouts: [Self.rollout(Self.history, stable: "v2", canary: "v4", weight: 30)])
+        let without = ModelPages.version(Self.version("v2"), csrf: "t", traffic: .success(t))
+        #expect(without.contains("id=\"traffic-needs-prometheus\"") && !without.contains("<svg"))
+        let points = [MetricChart.Point(time: 1000, value: 0), MetricChart.Point(time: 1060, value: 25), MetricChart.Point(time: 1120, value: 30)]
+        let with = ModelPages.version(Self.version("v2"), csrf: "t", traffic: .success(t),
+                                      weights: [.init(rollout: "fraud", points: points), .init(rollout: "churn", points: points)])
+        #expect(with.contains("data-rollout=\"fraud\"") && with.contains("data-points=\"3\""))
+        #expect(!with.contains("data-rollout=\"churn\""), "a rollout the version never served in")
+        let noSamples = ModelPages.version(Self.version("v2"), csrf: "t", traffic: .success(t), weights: [.init(rollout: "fraud", points: [])])
+        #expect(noSamples.contains("Prometheus has no samples") && !noSamples.contains("<svg"))
+        #expect(ModelTraffic.weightQuery(namespace: "ml", rollout: "a\"b", range: 600, step: 5)
+                == #"max(sextant_rollout_canary_weight{namespace="ml",rollout="a\"b"})[600s:5s]"#)
+    }
+
+    /// The gauge the chart reads is the one the controller sets (its registration, as
+    /// hack/check-monitoring.py reads it).
+    @Test func weightGaugeIsTheControllers() throws {
+        let reconciler = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Sources/SextantControllers/CanaryRolloutReconciler.swift")
+        let source = try String(contentsOf: reconciler, encoding: .utf8)
+        #expect(source.contains("Gauge(label: \"\(ModelTraffic.weightGauge)\", dimensions: [")
+                && source.contains("(\"namespace\", rollout.metadata.namespace") && source.contains("(\"rollout\", rollout.metadata.name"))
+    }
+
+    /// The weight query against a real Prometheus (Debian's) scraping the gauge of two rollouts:
+    /// the chart gets the series of its rollout only.
+    @Test func canaryWeightsFromARealPrometheus() async throws {
+        guard try Tooling.available("prometheus (Debian package prometheus)", PrometheusServer.isInstalled),
+              try Tooling.available("python3", Tooling.find("python3") != nil), let python = Tooling.find("python3") else { return }
+        let dir = try TemporaryDirectory()
+        try """
+            # TYPE sextant_rollout_canary_weight gauge
+            sextant_rollout_canary_weight{namespace="ml",rollout="fraud"} 25
+            sextant_rollout_canary_weight{namespace="ml",rollout="churn"} 50
+            sextant_rollout_canary_weight{namespace="team-b",rollout="fraud"} 75
+
+            """.write(toFile: dir.file("metrics"), atomically: true, encoding: .utf8)
+        let port = try LocalHTTP.freePort()
+        let exporter = try TestProcess(python, ["-m", "http.server", "\(port)", "--bind", "127.0.0.1", "--directory", dir.path])
+        defer { exporter.stop() }
+        let prometheus = try await PrometheusServer.start(scrapeTargets: ["127.0.0.1:\(port)"])
+        defer { prometheus.stop() }
+        try await prometheus.waitForTargetsUp(timeout: .seconds(60))
+        var rollout = Self.rollout(Self.history, stable: "v2")
+        rollout.metadata.creationTimestamp = KubeTime.format(Date().addingTimeInterval(-120))
+        let client = try PrometheusClient(address: prometheus.address)
+        var series: [ModelTraffic.WeightSeries] = []
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            series = await ClusterSource.canaryWeights([rollout], prometheus: client, now: Date())
+            if series.first?.points.isEmpty == false { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(series.map(\.rollout) == ["fraud"] && series.first?.error == nil, "\(series)")
+        let values = Set(series.first?.points.map(\.value) ?? [])
+        #expect(values == [25], "only ml/fraud's series: \(values)")
     }
 }
