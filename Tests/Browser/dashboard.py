@@ -76,6 +76,17 @@ try:
     check("RolloutStarted" in text("#events"), "RolloutStarted Event")
     driver.save_screenshot(f"{shots}/dashboard-rollout.png")
 
+    # The stable version's page in a second tab: its Traffic section shows it as the baseline of
+    # the running canary (75 %), and follows the rollout's abort below through its own stream.
+    rollout_tab = driver.current_window_handle
+    driver.switch_to.new_window("tab")
+    version_tab = driver.current_window_handle
+    driver.get(f"{base}/models/{ns}/{expected['stable']}")
+    live = wait_for(lambda: (lambda t: t if "75% now" in t and "Running" in t else None)(text("#traffic")))
+    check(live is not None, "stable version's traffic while the canary runs at 25%: 75% now, baseline Running")
+    driver.execute_script("window.__sameDocument = 'yes'")
+    driver.switch_to.window(rollout_tab)
+
     # Abort with the button: the request goes out with the CSRF token, the controller rolls back,
     # and the page shows it through its event stream, without a reload.
     driver.execute_script("window.__sameDocument = 'yes'")
@@ -88,6 +99,13 @@ try:
     check(wait_for(lambda: "abort requested" in text("#flash")) is not None, "action answer shown")
     check(wait_for(lambda: states() == ["done", "failed"]) is not None, "failed step after the abort")
     driver.save_screenshot(f"{shots}/dashboard-rollout-rolledback.png")
+    # The version's tab followed the rollback through its stream (it watches the namespace's rollouts).
+    driver.switch_to.window(version_tab)
+    followed = wait_for(lambda: (lambda t: t if "RolledBack" in t and "100% now" in t else None)(text("#traffic")), timeout=30)
+    check(followed is not None, "stable version's traffic after the abort: baseline RolledBack, 100% now")
+    check(driver.execute_script("return window.__sameDocument") == "yes", "version page updated without a reload")
+    driver.close()
+    driver.switch_to.window(rollout_tab)
 
     # Models: the versions side by side, then one version.
     click(By.LINK_TEXT, "Models")
