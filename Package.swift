@@ -184,7 +184,7 @@ let package = Package(
         .target(name: "SextantTestSupport", path: "Tests/Support", swiftSettings: strict),
         .testTarget(name: "SextantCLITests",
                     dependencies: ["SextantCLI", "SextantDashboard", "SextantAPI", "SextantDevServer", "SextantKube",
-                                   "SextantKubeTypes", "SextantTestSupport", "SextantJSON", yams],
+                                   "SextantKubeTypes", "SextantTestSupport", "SextantJSON", "SextantPrometheus", yams],
                     swiftSettings: strict),
         .testTarget(name: "SextantJSONTests", dependencies: ["SextantJSON"], swiftSettings: strict),
         .testTarget(name: "SextantTransportTests", dependencies: ["SextantTransport", "SextantTestSupport"], swiftSettings: strict),

@@ -39,6 +39,29 @@ public struct ClusterSource: Sendable {
         return (items, list.metadata.continue, problems)
     }
 
+    /// Every CanaryRollout of the namespace (for a version's Traffic section). One that does not
+    /// decode is named in `problems`; a list the user may not read is the API's message.
+    public func rollouts(namespace: String) async -> (items: Result<[CanaryRollout], TrafficUnavailable>, problems: [String]) {
+        do {
+            let list = try await client.listAll(Self.canaryRollouts, namespace: namespace, pageSize: pageSize, as: DynamicObject.self)
+            var items: [CanaryRollout] = []
+            var problems: [String] = []
+            for item in list.items {
+                do {
+                    items.append(try JSONValueDecoder().decode(CanaryRollout.self, from: item.raw))
+                } catch {
+                    problems.append("CanaryRollout \(item.namespace ?? "")/\(item.name ?? ""): \(FieldError.decoding(error))")
+                }
+            }
+            return (.success(items), problems)
+        } catch let error as KubeError {
+            return (.failure(TrafficUnavailable("CanaryRollouts: Error from server (\(error.status.reason ?? "\(error.code)")): "
+                                                + (error.status.message ?? error.description))), [])
+        } catch {
+            return (.failure(TrafficUnavailable("CanaryRollouts: \(error)")), [])
+        }
+    }
+
     public func get<T: KubernetesResource>(_ type: T.Type, namespace: String, name: String) async throws -> T {
         try await client.get(T.self, name: name, namespace: namespace)
     }
@@ -140,6 +163,28 @@ extension ClusterSource {
             }
         }
         return (series, errors)
+    }
+
+    /// Each rollout's canary weight over its life (from its creation, at least a minute, at most
+    /// 6 h; about 120 points), one query per rollout.
+    public static func canaryWeights(_ rollouts: [CanaryRollout], prometheus: PrometheusClient, now: Date) async -> [ModelTraffic.WeightSeries] {
+        var out: [ModelTraffic.WeightSeries] = []
+        for rollout in rollouts {
+            let name = rollout.metadata.name ?? ""
+            let start = rollout.metadata.creationTimestamp.flatMap(KubeTime.parse) ?? now.addingTimeInterval(-3600)
+            let range = Int(min(6 * 3600, max(60, now.timeIntervalSince(start) + 10)))
+            let query = ModelTraffic.weightQuery(namespace: rollout.metadata.namespace ?? "", rollout: name, range: range, step: max(1, range / 120))
+            do {
+                guard case .matrix(let result) = try await prometheus.query(query, at: now) else {
+                    out.append(.init(rollout: name, points: [], error: "\(query): not a range vector"))
+                    continue
+                }
+                out.append(.init(rollout: name, points: (result.first?.points ?? []).map { MetricChart.Point(time: $0.timestamp, value: $0.value) }))
+            } catch {
+                out.append(.init(rollout: name, points: [], error: "\(query): \(error)"))
+            }
+        }
+        return out
     }
 
     /// A PromQL double-quoted string's content.

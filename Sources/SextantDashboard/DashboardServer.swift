@@ -128,9 +128,18 @@ struct DashboardResponder: HTTPResponder {
             body = ModelPages.list(page.items, namespace: namespace, selector: selector, next: page.next)
         case ("models", 3):
             async let access = source.statusRequestAccess(ClusterSource.modelVersions, namespace: parts[1], name: parts[2])
+            async let rollouts = source.rollouts(namespace: parts[1])
             let version = try await source.get(ModelVersion.self, namespace: parts[1], name: parts[2])
+            let traffic = await rollouts
+            problems = traffic.problems
             title = "ModelVersion \(parts[2])"
-            body = ModelPages.version(version, csrf: csrf, access: await access)
+            let periods = traffic.items.map { ModelTraffic.of(version, rollouts: $0) }
+            var weights: [ModelTraffic.WeightSeries]?
+            if let prometheus = dashboard.prometheus, case .success(let t) = periods, case .success(let all) = traffic.items {
+                let served = Set(t.periods.map(\.rollout))
+                weights = await ClusterSource.canaryWeights(all.filter { served.contains($0.metadata.name ?? "") }, prometheus: prometheus, now: Date())
+            }
+            body = ModelPages.version(version, csrf: csrf, access: await access, traffic: periods, weights: weights)
         case ("training", 1):
             let page = try await source.page(TrainingJob.self, namespace: namespace, selector: selector, continue: token)
             problems = page.problems
@@ -200,7 +209,10 @@ struct DashboardResponder: HTTPResponder {
             watches = [(ClusterSource.canaryRollouts, parts[1], ListOptions(fieldSelector: "metadata.name=\(parts[2])")),
                        (ClusterSource.deployments, parts[1], ListOptions()), (ClusterSource.events, parts[1], ListOptions())]
         case ("models", 1): watches = [(ClusterSource.modelVersions, namespace, ListOptions())]
-        case ("models", 3): watches = [(ClusterSource.modelVersions, parts[1], ListOptions(fieldSelector: "metadata.name=\(parts[2])"))]
+        case ("models", 3):
+            // The Traffic section derives from the namespace's rollouts.
+            watches = [(ClusterSource.modelVersions, parts[1], ListOptions(fieldSelector: "metadata.name=\(parts[2])")),
+                       (ClusterSource.canaryRollouts, parts[1], ListOptions())]
         case ("training", 1): watches = [(ClusterSource.trainingJobs, namespace, ListOptions())]
         case ("drift", 1): watches = [(ClusterSource.canaryRollouts, namespace, ListOptions())]
         case ("drift", 3): watches = [(ClusterSource.canaryRollouts, parts[1], ListOptions(fieldSelector: "metadata.name=\(parts[2])"))]

@@ -32,7 +32,9 @@ public enum ModelPages {
 
     static func approval(_ mv: ModelVersion) -> Approval? { mv.status?.approval ?? mv.spec.approval }
 
-    public static func version(_ mv: ModelVersion, csrf: String, access: ActionAccess = .allowed) -> String {
+    /// `traffic`: the version's periods in the namespace's rollouts, or why they could not be read.
+    public static func version(_ mv: ModelVersion, csrf: String, access: ActionAccess = .allowed,
+                               traffic: Result<ModelTraffic, TrafficUnavailable>? = nil, weights: [ModelTraffic.WeightSeries]? = nil) -> String {
         let ns = mv.metadata.namespace ?? "", name = mv.metadata.name ?? ""
         var out = "<h1>ModelVersion <span id=\"version-name\">\(Html.escape(ns))/\(Html.escape(name))</span></h1><dl class=\"facts\">"
         func fact(_ label: String, _ value: String, id: String? = nil) {
@@ -70,6 +72,54 @@ public enum ModelPages {
                  Layout.badge(check.passed ? "Pass" : "Fail")]
             }
         }, id: "gates", empty: "No gate results.")
+        if let traffic { out += trafficSection(traffic, namespace: ns, weights: weights) }
         return out
     }
+
+    /// Which rollout the version served in, as what, when, with how much traffic.
+    /// `weights`: the canary weight of each rollout over time (nil: no Prometheus).
+    static func trafficSection(_ traffic: Result<ModelTraffic, TrafficUnavailable>, namespace: String,
+                               weights: [ModelTraffic.WeightSeries]?) -> String {
+        var out = "<h2>Traffic</h2>"
+        switch traffic {
+        case .failure(let error):
+            return out + "<p class=\"error\" id=\"traffic-error\">\(Html.escape(error.message))</p>"
+        case .success(let traffic):
+            out += Layout.table(["Rollout", "Role", "From", "Until", "Traffic", "Outcome", "Note"], traffic.periods.map { p in
+                [Layout.link("/rollouts/\(Html.component(namespace))/\(Html.component(p.rollout))", p.rollout), Layout.badge(p.role.rawValue),
+                 Html.escape(p.start ?? "earlier history not kept"), Html.escape(p.end ?? (p.live ? "now" : "-")),
+                 Html.escape(p.weight + (p.live ? " now" : "")), p.outcome.map(Layout.badge) ?? "-", Html.escape(p.note)]
+            }, id: "traffic", empty: "Not in the history of any CanaryRollout of this namespace.")
+            if !traffic.earlierHistoryNotKept.isEmpty {
+                out += "<p class=\"note\" id=\"traffic-truncated\">Earlier history not kept: "
+                    + traffic.earlierHistoryNotKept.map(Html.escape).joined(separator: ", ")
+                    + " (a rollout keeps only its latest \(RolloutRecord.limit) rollouts in <code>status.history</code>).</p>"
+            }
+            let rollouts = Set(traffic.periods.map(\.rollout))
+            guard !rollouts.isEmpty else { return out }
+            guard let weights else {
+                return out + "<p class=\"note\" id=\"traffic-needs-prometheus\">A chart of each rollout's canary weight over time "
+                    + "(<code>\(ModelTraffic.weightGauge)</code>) needs <code>--prometheus-url</code>.</p>"
+            }
+            out += "<div class=\"charts\" id=\"traffic-charts\">"
+            for w in weights where rollouts.contains(w.rollout) {
+                out += "<div class=\"chart\" data-rollout=\"\(Html.escape(w.rollout))\"><h3>canary weight of \(Html.escape(w.rollout)) "
+                    + "<small>% (the rest goes to the stable version)</small></h3>"
+                if let error = w.error { out += "<p class=\"error\">\(Html.escape(error))</p>" }
+                if w.points.isEmpty && w.error == nil {
+                    out += "<p class=\"note empty\">Prometheus has no samples of <code>\(ModelTraffic.weightGauge)</code> for this rollout "
+                        + "over its life (is the controller's /metrics scraped?).</p></div>"
+                } else {
+                    out += MetricChart.svg(metric: "canary weight", points: w.points, min: nil, max: nil, last: nil) + "</div>"
+                }
+            }
+            return out + "</div>"
+        }
+    }
+}
+
+/// Why the rollouts behind the Traffic section could not be read (e.g. the API's 403).
+public struct TrafficUnavailable: Error, Sendable, Hashable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
 }

@@ -76,6 +76,17 @@ try:
     check("RolloutStarted" in text("#events"), "RolloutStarted Event")
     driver.save_screenshot(f"{shots}/dashboard-rollout.png")
 
+    # The stable version's page in a second tab: its Traffic section shows it as the baseline of
+    # the running canary (75 %), and follows the rollout's abort below through its own stream.
+    rollout_tab = driver.current_window_handle
+    driver.switch_to.new_window("tab")
+    version_tab = driver.current_window_handle
+    driver.get(f"{base}/models/{ns}/{expected['stable']}")
+    live = wait_for(lambda: (lambda t: t if "75% now" in t and "Running" in t else None)(text("#traffic")))
+    check(live is not None, "stable version's traffic while the canary runs at 25%: 75% now, baseline Running")
+    driver.execute_script("window.__sameDocument = 'yes'")
+    driver.switch_to.window(rollout_tab)
+
     # Abort with the button: the request goes out with the CSRF token, the controller rolls back,
     # and the page shows it through its event stream, without a reload.
     driver.execute_script("window.__sameDocument = 'yes'")
@@ -88,6 +99,13 @@ try:
     check(wait_for(lambda: "abort requested" in text("#flash")) is not None, "action answer shown")
     check(wait_for(lambda: states() == ["done", "failed"]) is not None, "failed step after the abort")
     driver.save_screenshot(f"{shots}/dashboard-rollout-rolledback.png")
+    # The version's tab followed the rollback through its stream (it watches the namespace's rollouts).
+    driver.switch_to.window(version_tab)
+    followed = wait_for(lambda: (lambda t: t if "RolledBack" in t and "100% now" in t else None)(text("#traffic")), timeout=30)
+    check(followed is not None, "stable version's traffic after the abort: baseline RolledBack, 100% now")
+    check(driver.execute_script("return window.__sameDocument") == "yes", "version page updated without a reload")
+    driver.close()
+    driver.switch_to.window(rollout_tab)
 
     # Models: the versions side by side, then one version.
     click(By.LINK_TEXT, "Models")
@@ -103,6 +121,19 @@ try:
     check(wait_for(lambda: "Production" in text("#phase")) is not None, "stable version is Production")
     check("Approved" in text("#approval"), "approval")
     check("0.91" in text("#metrics"), f"metrics: {text('#metrics')}")
+    # Traffic: the first version was promoted and is the stable one now (the aborted canary's
+    # weight back to 0, so 100 %); it was the baseline of the rolled-back candidate.
+    traffic = wait_for(lambda: (lambda t: t if "100% now" in t and "RolledBack" in t else None)(text("#traffic")))
+    check(traffic is not None, "stable version's traffic: the stable period now at 100% and the rolled-back candidate")
+    if traffic is not None:
+        check("Stable" in traffic and "Baseline" in traffic and f"stable while {expected['canary']} was canary" in traffic
+              and "Promoted" in traffic, f"stable version's traffic periods: {traffic}")
+    # With --prometheus-url: one canary-weight chart for the rollout it served in (the in-process
+    # controller's gauge is not scraped here, so it says there are no samples; the query is tested
+    # against Prometheus in DashboardModelTrafficTests).
+    weight_charts = stable(lambda: [c.get_attribute("data-rollout") for c in driver.find_elements(By.CSS_SELECTOR, "#traffic-charts .chart")])
+    check(weight_charts == [name], f"canary weight charts: {weight_charts}")
+    check("no samples" in text("#traffic-charts"), f"weight chart without samples: {text('#traffic-charts')}")
     driver.save_screenshot(f"{shots}/dashboard-modelversion.png")
 
     # Training: the list (schedule, last run, progress of the active run), a job with its runs, a
@@ -131,6 +162,9 @@ try:
     driver.save_screenshot(f"{shots}/dashboard-run.png")
     click(By.LINK_TEXT, expected["canary"])
     check(wait_for(lambda: text("#version-name").endswith(expected["canary"])) is not None, "the run's version page")
+    traffic = wait_for(lambda: (lambda t: t if "RolledBack" in t else None)(text("#traffic")))
+    check(traffic is not None and "Canary" in traffic and f"against stable {expected['stable']}" in traffic and "now" not in traffic,
+          f"the rolled-back version's traffic: one closed canary period: {traffic}")
 
     # Drift: the rollout's live versions, one chart per feature and statistic from Prometheus, the
     # PSI charts with the TrainingJob's retrain threshold.
