@@ -39,6 +39,35 @@ public struct ClusterSource: Sendable {
         return (items, list.metadata.continue, problems)
     }
 
+    /// The CanaryRollouts a version's Traffic section needs: those of the version's model that
+    /// the version names (`status.servedBy`, `status.rolledBack.canaryRollout`, its TrainingJob's
+    /// `release.canaryRollout`) or that are named like the model (the usual convention), each read
+    /// by name. Only when none of them is a rollout of this model is every rollout of the namespace
+    /// read: with thousands of rollouts in a namespace that list costs seconds (docs/dashboard.md).
+    public func rollouts(for mv: ModelVersion) async -> (items: Result<[CanaryRollout], TrafficUnavailable>, problems: [String]) {
+        let namespace = mv.metadata.namespace ?? ""
+        var names: [String] = []
+        func add(_ name: String?) { if let name, !name.isEmpty, !names.contains(name) { names.append(name) } }
+        add(mv.status?.servedBy)
+        add(mv.status?.rolledBack?.canaryRollout)
+        if let job = mv.spec.lineage?.trainingJob,
+           let tj = try? await client.get(TrainingJob.self, name: job, namespace: namespace) {
+            add(tj.spec.release?.canaryRollout)
+        }
+        add(mv.spec.modelName)
+        var found: [CanaryRollout] = []
+        for name in names {
+            // A name that is missing, unreadable or another model's rollout is no candidate; the
+            // namespace list below then decides, with the API's message if that is refused too.
+            if let rollout = try? await client.get(CanaryRollout.self, name: name, namespace: namespace),
+               rollout.spec.modelName == mv.spec.modelName {
+                found.append(rollout)
+            }
+        }
+        if !found.isEmpty { return (.success(found), []) }
+        return await rollouts(namespace: namespace)
+    }
+
     /// Every CanaryRollout of the namespace (for a version's Traffic section). One that does not
     /// decode is named in `problems`; a list the user may not read is the API's message.
     public func rollouts(namespace: String) async -> (items: Result<[CanaryRollout], TrafficUnavailable>, problems: [String]) {

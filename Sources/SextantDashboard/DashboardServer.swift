@@ -128,9 +128,8 @@ struct DashboardResponder: HTTPResponder {
             body = ModelPages.list(page.items, namespace: namespace, selector: selector, next: page.next)
         case ("models", 3):
             async let access = source.statusRequestAccess(ClusterSource.modelVersions, namespace: parts[1], name: parts[2])
-            async let rollouts = source.rollouts(namespace: parts[1])
             let version = try await source.get(ModelVersion.self, namespace: parts[1], name: parts[2])
-            let traffic = await rollouts
+            let traffic = await source.rollouts(for: version)
             problems = traffic.problems
             title = "ModelVersion \(parts[2])"
             let periods = traffic.items.map { ModelTraffic.of(version, rollouts: $0) }
