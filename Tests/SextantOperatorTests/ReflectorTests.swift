@@ -1,5 +1,6 @@
 import Foundation
 import SextantDevServer
+import SextantJSON
 import SextantKube
 import SextantKubeTypes
 import SextantOperator
@@ -158,5 +159,27 @@ final class EventLedger: Sendable {
         #expect(informer.cache.list(namespace: "other").count == 1)
         try await client.delete(ConfigMap.self, name: "child-1", namespace: "default")
         #expect(await eventually { informer.cache.owned(by: uid).count == 1 })
+    }
+    /// Dynamic objects are cached without `metadata.managedFields` (the server keeps them; a
+    /// cached object would carry every manager's entry for its life), from the list and from the
+    /// watch alike; everything else is as the server sent it.
+    @Test func dynamicObjectsAreCachedWithoutManagedFields() async throws {
+        let cluster = try await TestCluster.start()
+        defer { Task { await cluster.stop() } }
+        let client = cluster.client()
+        _ = try await client.create(configMap("listed", data: ["a": "1"]))
+        let stored = try JSONValue.decode(try await client.send(method: "GET", path: "/api/v1/namespaces/default/configmaps/listed"))
+        #expect(stored[path: ["metadata", "managedFields"]]?.arrayValue?.isEmpty == false, "the server records the writer")
+        let informer = Informer<DynamicObject>(client: client, resource: ResourceDescriptor(ConfigMap.self))
+        let run = Task { await informer.run() }
+        defer { run.cancel() }
+        #expect(await eventually { informer.hasSynced })
+        _ = try await client.create(configMap("watched", data: ["b": "2"]))
+        #expect(await eventually { informer.cache.get(namespace: "default", name: "watched") != nil })
+        for name in ["listed", "watched"] {
+            let cached = try #require(informer.cache.get(namespace: "default", name: name))
+            #expect(cached.raw[path: ["metadata", "managedFields"]] == nil, "\(name): \(cached.raw)")
+            #expect(cached.raw[path: ["metadata", "resourceVersion"]] != nil && cached.raw["data"] != nil, "\(name): \(cached.raw)")
+        }
     }
 }
