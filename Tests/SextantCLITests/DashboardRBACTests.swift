@@ -24,16 +24,8 @@ struct DashboardRBACTests {
         let server = try await DevServer.start(DevServerConfiguration(authorization: .rbac))
         defer { Task { await server.stop() } }
         let directory = try TemporaryDirectory()
-        try server.writeKubeconfig(to: directory.file("admin"))
-        let admin = KubeClient(config: try ClusterConfig.load(kubeconfigPath: directory.file("admin")))
-        for plural in ["trainingjobs", "modelversions", "canaryrollouts"] {
-            let yaml = try Data(contentsOf: URL(fileURLWithPath: Repo.root + "/crds/\(plural).yaml"))
-            _ = try await admin.send(method: "POST", path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-                                     body: yaml, contentType: "application/yaml")
-        }
+        let admin = try await Self.adminWithCRDs(server, directory)
         let ns = Self.namespace
-        try await Self.post(admin, "/api/v1/namespaces", ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": .string(ns)]])
-        try await Self.waitForCRDs(admin)
         try await Self.post(admin, "/apis/mlops.sextant.dev/v1alpha1/namespaces/\(ns)/canaryrollouts", [
             "apiVersion": "mlops.sextant.dev/v1alpha1", "kind": "CanaryRollout", "metadata": ["name": "fraud"],
             "spec": ["modelName": "fraud", "modelVersion": "fraud-v2", "serving": ["managed": ["replicas": 1]],
@@ -90,6 +82,21 @@ struct DashboardRBACTests {
         // The operator's Promote reached the status, as that ServiceAccount.
         let rollout = try await admin.get(CanaryRollout.self, name: "fraud", namespace: ns)
         #expect(rollout.status?.requests?.promote?.requestedBy == "operator", "\(String(describing: rollout.status?.requests))")
+    }
+
+    /// The server's admin client (kubeconfig `admin` in `directory`) after Sextant's CRDs are
+    /// served and namespace `namespace` exists.
+    static func adminWithCRDs(_ server: DevServer, _ directory: TemporaryDirectory) async throws -> KubeClient {
+        try server.writeKubeconfig(to: directory.file("admin"))
+        let admin = KubeClient(config: try ClusterConfig.load(kubeconfigPath: directory.file("admin")))
+        for plural in ["trainingjobs", "modelversions", "canaryrollouts"] {
+            let yaml = try Data(contentsOf: URL(fileURLWithPath: Repo.root + "/crds/\(plural).yaml"))
+            _ = try await admin.send(method: "POST", path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                                     body: yaml, contentType: "application/yaml")
+        }
+        try await post(admin, "/api/v1/namespaces", ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": .string(namespace)]])
+        try await waitForCRDs(admin)
+        return admin
     }
 
     static func post(_ client: KubeClient, _ path: String, _ body: JSONValue) async throws {

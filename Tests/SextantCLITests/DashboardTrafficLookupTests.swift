@@ -37,16 +37,8 @@ import Testing
         let server = try await DevServer.start(DevServerConfiguration())
         defer { Task { await server.stop() } }
         let directory = try TemporaryDirectory()
-        try server.writeKubeconfig(to: directory.file("admin"))
-        let client = KubeClient(config: try ClusterConfig.load(kubeconfigPath: directory.file("admin")))
-        for plural in ["trainingjobs", "modelversions", "canaryrollouts"] {
-            let yaml = try Data(contentsOf: URL(fileURLWithPath: Repo.root + "/crds/\(plural).yaml"))
-            _ = try await client.send(method: "POST", path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-                                      body: yaml, contentType: "application/yaml")
-        }
+        let client = try await DashboardRBACTests.adminWithCRDs(server, directory)
         let ns = Self.namespace
-        try await DashboardRBACTests.post(client, "/api/v1/namespaces", ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": .string(ns)]])
-        try await DashboardRBACTests.waitForCRDs(client)
         let path = "/apis/mlops.sextant.dev/v1alpha1/namespaces/\(ns)/canaryrollouts"
         for (name, model) in [("fraud", "fraud"), ("fraud-eu", "fraud"), ("churn-canary", "churn"), ("iris", "setosa")] {
             try await DashboardRBACTests.post(client, path, Self.rollout(name, model: model))
