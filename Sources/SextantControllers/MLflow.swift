@@ -121,11 +121,8 @@ public struct MLflowClient: Sendable {
         guard let uri = settings.mlflowTrackingURI, !uri.isEmpty else { return nil }
         var tls = TLSOptions()
         if let file = settings.mlflowCAFile {
-            guard let pem = FileManager.default.contents(atPath: file) else {
-                throw MLflowError(method: "-", url: uri, status: nil, message: "--mlflow-ca-file \(file) cannot be read")
-            }
-            guard String(decoding: pem, as: UTF8.self).contains("-----BEGIN CERTIFICATE-----") else {
-                throw MLflowError(method: "-", url: uri, status: nil, message: "--mlflow-ca-file \(file) is not a PEM certificate")
+            if let problem = OutboundCA.fileProblem(file, flag: "--mlflow-ca-file") {
+                throw MLflowError(method: "-", url: uri, status: nil, message: problem)
             }
             tls.caFile = file
         }

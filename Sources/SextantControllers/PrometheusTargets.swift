@@ -125,7 +125,7 @@ public struct PrometheusTargets: Sendable {
             return .failure(.init("\(ref): set token or username/password, not both"))
         }
         if let ca = values["ca.crt"] {
-            guard String(decoding: ca, as: UTF8.self).contains("-----BEGIN CERTIFICATE-----") else {
+            guard OutboundCA.isPEM(ca) else {
                 return .failure(.init("\(ref): ca.crt is not a PEM certificate"))
             }
             credentials.ca = ca

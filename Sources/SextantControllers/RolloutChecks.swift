@@ -214,8 +214,8 @@ public struct RolloutWebhooks: Sendable {
             }
         }
         if tls.caData == nil, let caFile {
-            guard FileManager.default.isReadableFile(atPath: caFile) else {
-                return .failure(.init("--webhook-ca-file \(caFile) cannot be read"))
+            if let problem = OutboundCA.fileProblem(caFile, flag: "--webhook-ca-file") {
+                return .failure(.init(problem))
             }
             tls.caFile = caFile
         }

@@ -184,8 +184,8 @@ public actor Notifier {
     func resolveURL(_ target: NotificationTarget, namespace: String) async throws -> (String, TLSOptions) {
         var tls = TLSOptions()
         if let caFile {
-            guard FileManager.default.isReadableFile(atPath: caFile) else {
-                throw NotificationError(description: "--webhook-ca-file \(caFile) cannot be read")
+            if let problem = OutboundCA.fileProblem(caFile, flag: "--webhook-ca-file") {
+                throw NotificationError(description: problem)
             }
             tls.caFile = caFile
         }
@@ -206,7 +206,7 @@ public actor Notifier {
             throw NotificationError(description: "secret \(namespace)/\(ref.name) key \"\(key)\" is not an http(s) URL")
         }
         if let encoded = secret.data?["ca.crt"] {
-            guard let ca = Data(base64Encoded: encoded), String(decoding: ca, as: UTF8.self).contains("-----BEGIN CERTIFICATE-----") else {
+            guard let ca = Data(base64Encoded: encoded), OutboundCA.isPEM(ca) else {
                 throw NotificationError(description: "secret \(namespace)/\(ref.name) key \"ca.crt\" is not a PEM certificate")
             }
             tls.caData = ca
