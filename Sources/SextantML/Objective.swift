@@ -204,15 +204,23 @@ func residualQuantile(_ values: [Double], weights: [Double]?, alpha: Double) -> 
 /// in the same order: the same bits for any rank count. Exact, unlike XGBoost's distributed
 /// quantile (an average of the workers' own quantiles). The price: every rank receives 8 bytes
 /// (16 with weights) per row of all ranks, once per tree (`gatheredBytes`).
-/// A group with no rows on any rank gives nil.
+/// A group with no rows on any rank gives nil. Above `maxMessageBytes` in all (one MPI message
+/// holds at most 2 GiB) every rank stops with the same bad-input error before sending anything;
+/// the labels are gathered first (start margin), so a run too large fails before its first tree.
 func groupQuantiles(_ values: [[Double]], weights: [[Double]]?, alpha: Double, collective: any Collective,
-                    threads: Int = 1) throws -> (quantiles: [Double?], gatheredBytes: Int) {
+                    threads: Int = 1, maxMessageBytes: Int = Int(Int32.max)) throws -> (quantiles: [Double?], gatheredBytes: Int) {
     var all = values, allWeights = weights
     var gathered = 0
     if collective.isDistributed {
         var parts = values.map(Wire.bytes)
         if let weights { parts += weights.map(Wire.bytes) }
-        let ranks = try collective.allgather(Wire.pack(parts))
+        let mine = Wire.pack(parts)
+        let total = try collective.counts(mine.count).all.reduce(8 * collective.size, +)
+        if total > maxMessageBytes {
+            let rows = try collective.counts(values.reduce(0) { $0 + $1.count }).all.reduce(0, +)
+            throw TrainerError.badInput("objective reg:absoluteerror/reg:quantileerror on \(collective.size) ranks gathers every training row's residual\(weights == nil ? "" : " and weight") to every rank: \(rows) rows need \(total) bytes, more than one MPI message holds (\(maxMessageBytes) bytes); train on fewer rows, or another objective")
+        }
+        let ranks = try collective.allgather(mine)
         gathered = ranks.reduce(0) { $0 + $1.count }
         let unpacked = try ranks.map { try Wire.unpack($0) }
         // The same config on every rank gives the same groups; a rank that differs is a bug that

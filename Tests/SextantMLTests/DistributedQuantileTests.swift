@@ -59,6 +59,22 @@ import Testing
         }
     }
 
+    /// Too many rows for one message: every rank stops with the same error naming the sizes,
+    /// none waits in the gather.
+    @Test func aGatherAboveTheMessageLimitStopsEveryRank() {
+        let results = InProcessRanks(size: 3).run { c in
+            try groupQuantiles([[1, 2, 3, 4], []], weights: [[1, 1, 1, 1], []], alpha: 0.5, collective: c, maxMessageBytes: 300)
+        }
+        for (rank, result) in results.enumerated() {
+            guard case .failure(let error as TrainerError) = result else {
+                Issue.record("rank \(rank): no error: \(result)")
+                continue
+            }
+            #expect(error.kind == .badInput)
+            #expect(error.message.contains("12 rows need 312 bytes, more than one MPI message holds (300 bytes)"), "\(error.message)")
+        }
+    }
+
     @Test func startMarginOverRanksIsTheSingleProcessOne() throws {
         let n = 900
         let d = Self.rows(n, seed: 5)
