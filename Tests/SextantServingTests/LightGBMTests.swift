@@ -5,10 +5,11 @@ import Testing
 @testable import SextantServing
 
 /// Trains LightGBM models (binary with a categorical feature, regression with each missing-value
-/// handling, multiclass, Poisson, Tweedie, L1 and quantile regression) on the same rows with a fixed seed, saves each with
-/// `save_model("NAME.txt")` and writes `Booster.predict` (probabilities or values, raw scores and
-/// `pred_contrib=True`) on 200 other rows with missing values, exact zeros and unseen, negative,
-/// fractional and huge category codes.
+/// handling, multiclass (also with single-leaf trees), Poisson, Tweedie, L1 and quantile
+/// regression) on the same rows with a fixed seed, saves each with `save_model("NAME.txt")` and
+/// writes `Booster.predict` (probabilities or values, raw scores and `pred_contrib=True`) on 200
+/// other rows with missing values, exact zeros and unseen, negative, fractional and huge category
+/// codes.
 let lightGBMScript = #"""
 import json, sys
 import numpy as np
@@ -37,6 +38,8 @@ cases = [
     ("regression_zero_missing", {"objective": "regression", "zero_as_missing": True}, 3 * signal + rng.normal(size=n), []),
     ("regression_no_missing", {"objective": "regression", "use_missing": False}, 3 * signal + rng.normal(size=n), [4]),
     ("multiclass", {"objective": "multiclass", "num_class": 3}, np.digitize(signal, [-0.5, 0.7]), [4]),
+    # min_gain_to_split leaves some trees a single leaf (no split; TreeSHAP adds only its value to the bias)
+    ("multiclass_stumps", {"objective": "multiclass", "num_class": 3, "min_gain_to_split": 3}, np.digitize(signal, [-0.5, 0.7]), [4]),
     ("poisson", {"objective": "poisson"}, rng.poisson(np.exp(0.5 * signal)), []),
     ("tweedie", {"objective": "tweedie", "tweedie_variance_power": 1.3},
      rng.poisson(np.exp(0.5 * signal)) * rng.gamma(2.0, size=n), []),
@@ -67,7 +70,8 @@ print(json.dumps({"lightgbm": lgb.__version__}))
         let cases: [(name: String, objective: String, kind: String, outputs: Int)] = [
             ("binary", "binary", "probability", 1), ("regression", "regression", "prediction", 1),
             ("regression_zero_missing", "regression", "prediction", 1), ("regression_no_missing", "regression", "prediction", 1),
-            ("multiclass", "multiclass", "probability", 3), ("poisson", "poisson", "prediction", 1),
+            ("multiclass", "multiclass", "probability", 3), ("multiclass_stumps", "multiclass", "probability", 3),
+            ("poisson", "poisson", "prediction", 1),
             ("tweedie", "tweedie", "prediction", 1), ("regression_l1", "regression_l1", "prediction", 1),
             ("quantile", "quantile", "prediction", 1),
         ]
@@ -87,6 +91,7 @@ print(json.dumps({"lightgbm": lgb.__version__}))
             // K blocks of features + 1 per row); each block sums to LightGBM's raw score.
             guard case .lightgbm(let lgb) = model.scorer else { Issue.record("\(name): not a LightGBM scorer"); continue }
             for tree in lgb.trees {
+                if tree.nodes.isEmpty { splitKinds.insert("single leaf") }
                 for n in tree.nodes {
                     if n.categoryStart >= 0 { splitKinds.insert("categorical") } else {
                         splitKinds.insert("missing type \(n.missingType), default \(n.defaultLeft ? "left" : "right")")
@@ -111,8 +116,9 @@ print(json.dumps({"lightgbm": lgb.__version__}))
             #expect(ours.count == sums.count && zip(sums, ours).allSatisfy { abs($0 - $1) <= 1e-9 }, "\(name): sums differ from our raw scores")
         }
         // The models above exercise every decision TreeSHAP follows: categorical bit sets, and
-        // numeric splits with each missing type and default side that training produced.
-        #expect(splitKinds.isSuperset(of: ["categorical", "missing type 0, default left", "missing type 1, default left",
+        // numeric splits with each missing type and default side that training produced, and
+        // trees without a split.
+        #expect(splitKinds.isSuperset(of: ["single leaf", "categorical", "missing type 0, default left", "missing type 1, default left",
                                            "missing type 1, default right", "missing type 2, default left",
                                            "missing type 2, default right"]), "\(splitKinds.sorted())")
     }
