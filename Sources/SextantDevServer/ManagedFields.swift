@@ -30,7 +30,7 @@ public struct FieldWriter: Sendable, Equatable {
 enum ManagedFields {
     /// `metadata.managedFields` of `object` with the Apply entry of `manager` replaced.
     static func recordApply(_ applied: JSONValue, manager: String, apiVersion: String, in object: JSONValue,
-                            time: String, schema: ApplySchema = .builtin) -> JSONValue {
+                            time: String, schema: ApplySchema = .untyped) -> JSONValue {
         var entries = (object[path: ["metadata", "managedFields"]]?.arrayValue ?? []).filter {
             !($0["manager"]?.stringValue == manager && $0["operation"]?.stringValue == "Apply")
         }
@@ -51,11 +51,12 @@ enum ManagedFields {
     }
 
     /// The FieldsV1 set of a value: `f:` for object keys, `k:{...}` for items of map lists (keyed
-    /// by the schema's list-map keys, or the well-known merge keys of built-in kinds), `v:` for
+    /// by the schema's list-map keys, defaulted where an item leaves one out), `v:` for
     /// items of sets, `.` for the item itself; atomic lists are one field.
-    static func fieldSet(_ value: JSONValue, schema: ApplySchema = .builtin) -> JSONValue {
+    static func fieldSet(_ value: JSONValue, schema: ApplySchema = .untyped) -> JSONValue {
         switch value {
         case .object(let object):
+            if schema.isAtomicObject { return [:] }
             var set: [String: JSONValue] = [:]
             for (key, child) in object { set["f:\(key)"] = fieldSet(child, schema: schema.child(key)) }
             return .object(set)
@@ -68,8 +69,7 @@ enum ManagedFields {
                 for item in items { set["v:" + String(decoding: item.serialized(sortedKeys: true), as: UTF8.self)] = [:] }
             case .map(let keys):
                 for item in items {
-                    var key: [String: JSONValue] = [:]
-                    for k in keys { key[k] = item[k] }
+                    let key = schema.items.itemKey(item, keys)
                     var itemSet = fieldSet(item, schema: schema.items).objectValue ?? [:]
                     itemSet["."] = [:]
                     set["k:" + String(decoding: JSONValue.object(key).serialized(sortedKeys: true), as: UTF8.self)] = .object(itemSet)
@@ -109,7 +109,7 @@ extension ManagedFields {
     /// leave every entry. A status write (`statusOnly`) touches only `.status`, a main-resource
     /// write of a kind with a status subresource everything else. nil when no entry is left.
     static func recordUpdate(old: JSONValue?, new: JSONValue, writer: FieldWriter, statusOnly: Bool, hasStatus: Bool,
-                             time: String, schema: ApplySchema = .builtin) -> JSONValue? {
+                             time: String, schema: ApplySchema = .untyped) -> JSONValue? {
         func inScope(_ path: FieldPath) -> Bool {
             guard hasStatus || statusOnly else { return true }
             return (path.first == "f:status") == statusOnly
@@ -330,7 +330,7 @@ extension ManagedFields {
     }
 
     /// The FieldsV1 set an apply configuration claims (system metadata left out).
-    static func appliedSet(_ applied: JSONValue, schema: ApplySchema = .builtin) -> JSONValue {
+    static func appliedSet(_ applied: JSONValue, schema: ApplySchema = .untyped) -> JSONValue {
         var fields = applied.objectValue ?? [:]
         fields.removeValue(forKey: "apiVersion")
         fields.removeValue(forKey: "kind")
