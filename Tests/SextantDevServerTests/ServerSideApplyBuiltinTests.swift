@@ -89,6 +89,66 @@ import Testing
     }
 }
 
+/// Defaulting runs on the merged object after apply, as in kube-apiserver: a field with a default
+/// that its only applier drops comes back as the default, owned by nobody.
+@Suite(.serialized) struct ServerSideApplyDefaultingTests {
+    typealias Kubectl = ServerSideApplyMergeTests.Kubectl
+
+    @Test func droppedFieldsGetTheirDefaultsBack() async throws {
+        guard let tool = requireTool("kubectl") else { return }
+        let env = try await RunningServer.start()
+        defer { Task { await env.stop() } }
+        let kubectl = Kubectl(tool: tool, env: env)
+        func deployment(_ spec: String) -> String {
+            """
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: d, namespace: default}
+            spec:
+              \(spec)
+              selector: {matchLabels: {app: d}}
+              template:
+                metadata: {labels: {app: d}}
+                spec: {containers: [{name: main, image: main:1}]}
+
+            """
+        }
+        let scaled = try await kubectl.apply("alice", deployment("replicas: 3\n  revisionHistoryLimit: 4"))
+        #expect(scaled.status == 0, "\(scaled.stderr)")
+        #expect(try await kubectl.object("deployment", "d")[path: ["spec", "replicas"]] == 3)
+        let dropped = try await kubectl.apply("alice", deployment("minReadySeconds: 0"))
+        #expect(dropped.status == 0, "\(dropped.stderr)")
+        let object = try await kubectl.object("deployment", "d")
+        #expect(object[path: ["spec", "replicas"]] == 1, "dropped replicas are defaulted again: \(object)")
+        #expect(object[path: ["spec", "revisionHistoryLimit"]] == 10)
+        let owners = (object[path: ["metadata", "managedFields"]]?.arrayValue ?? []).filter {
+            $0[path: ["fieldsV1", "f:spec", "f:replicas"]] != nil
+        }
+        #expect(owners.isEmpty, "a defaulted field has no manager: \(owners)")
+
+        // A custom resource's schema default comes back the same way.
+        let sized = ServerSideApplyMergeTests.widgetCRD.replacingOccurrences(
+            of: "              tags:\n", with: "              size: {type: integer, default: 2}\n              tags:\n")
+        #expect(sized.contains("size: {type: integer"))
+        let crd = try await kubectl.apply("installer", sized)
+        #expect(crd.status == 0, "\(crd.stderr)")
+        var ready = false
+        for _ in 0..<60 where !ready {
+            ready = try await kubectl(["get", "widgets"]).status == 0
+            if !ready { try await Task.sleep(for: .milliseconds(500)) }
+        }
+        #expect(ready, "the Widget CRD is served")
+        func widget(_ spec: String) -> String {
+            "apiVersion: test.sextant.dev/v1\nkind: Widget\nmetadata: {name: w, namespace: default}\nspec: \(spec)\n"
+        }
+        #expect(try await kubectl.apply("alice", widget("{size: 5, tags: [a]}")).status == 0)
+        #expect(try await kubectl.object("widget", "w")[path: ["spec", "size"]] == 5)
+        let droppedSize = try await kubectl.apply("alice", widget("{tags: [a]}"))
+        #expect(droppedSize.status == 0, "\(droppedSize.stderr)")
+        #expect(try await kubectl.object("widget", "w")[path: ["spec", "size"]] == 2, "the schema default")
+    }
+}
+
 /// `KubeFieldShapes.swift` is what `hack/gen-kube-field-shapes.py` makes of the upstream .proto
 /// files (where they are beside the repository, as in CI), and its names exist in the descriptor set.
 struct KubeFieldShapesTests {
