@@ -6,6 +6,10 @@ import SextantKubeTypes
 public struct FieldWriter: Sendable, Equatable {
     public var manager: String
     public var apiVersion: String
+    /// `scale` for writes through the scale subresource: they own only `.spec.replicas`, in an entry
+    /// of their own (`subresource: scale`, the parent's apiVersion), as kube-apiserver's ScaleHandler
+    /// records them. Status writes are told apart by the store (`statusOnly`).
+    public var subresource: String?
 
     public init(manager: String, apiVersion: String) {
         self.manager = manager
@@ -14,7 +18,8 @@ public struct FieldWriter: Sendable, Equatable {
 
     /// kube-apiserver's choice: the `fieldManager` parameter, else the User-Agent up to its first
     /// `/` (`kubectl-edit/v1.36.3 (linux/amd64) ...` is `kubectl-edit`), at most 128 characters.
-    public init(fieldManager: String?, userAgent: String?, apiVersion: String) {
+    public init(fieldManager: String?, userAgent: String?, apiVersion: String, subresource: String? = nil) {
+        self.subresource = subresource
         if let fieldManager, !fieldManager.isEmpty {
             manager = fieldManager
         } else {
@@ -110,12 +115,17 @@ extension ManagedFields {
     /// write of a kind with a status subresource everything else. nil when no entry is left.
     static func recordUpdate(old: JSONValue?, new: JSONValue, writer: FieldWriter, statusOnly: Bool, hasStatus: Bool,
                              time: String, schema: ApplySchema = .untyped) -> JSONValue? {
+        let replicas: FieldPath = ["f:spec", "f:replicas"]
+        let scaleOnly = !statusOnly && writer.subresource == "scale"
         func inScope(_ path: FieldPath) -> Bool {
+            if scaleOnly { return path.starts(with: replicas) }
             guard hasStatus || statusOnly else { return true }
             return (path.first == "f:status") == statusOnly
         }
         var scoped = appliedSet(new, schema: schema)
-        if statusOnly { scoped = ["f:status": scoped["f:status"] ?? [:]] } else if hasStatus, var object = scoped.objectValue {
+        if scaleOnly {
+            scoped = scoped[path: replicas] == nil ? [:] : ["f:spec": ["f:replicas": [:]]]
+        } else if statusOnly { scoped = ["f:status": scoped["f:status"] ?? [:]] } else if hasStatus, var object = scoped.objectValue {
             object["f:status"] = nil
             scoped = .object(object)
         }
@@ -132,7 +142,7 @@ extension ManagedFields {
             if pruned.isEmpty { return nil }
             return .array(pruned)
         }
-        let subresource: String? = statusOnly ? "status" : nil
+        let subresource: String? = statusOnly ? "status" : scaleOnly ? "scale" : nil
         func isMine(_ entry: JSONValue) -> Bool {
             entry["manager"]?.stringValue == writer.manager && entry["operation"]?.stringValue == "Update"
                 && entry["apiVersion"]?.stringValue == writer.apiVersion && entry["subresource"]?.stringValue == subresource

@@ -149,6 +149,61 @@ import Testing
     }
 }
 
+/// `kubectl scale` writes through the `scale` subresource own `.spec.replicas` in an `Update` entry
+/// with `subresource: scale` and the parent's apiVersion (kube-apiserver's ScaleHandler), taking
+/// it from the applier, so a later apply of another replicas value conflicts.
+@Suite(.serialized) struct ScaleOwnershipTests {
+    typealias Kubectl = ServerSideApplyMergeTests.Kubectl
+
+    @Test func scaleWritesOwnReplicas() async throws {
+        guard let tool = requireTool("kubectl") else { return }
+        let env = try await RunningServer.start()
+        defer { Task { await env.stop() } }
+        let kubectl = Kubectl(tool: tool, env: env)
+        func deployment(_ replicas: String) -> String {
+            """
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: d, namespace: default}
+            spec:
+              \(replicas)
+              selector: {matchLabels: {app: d}}
+              template:
+                metadata: {labels: {app: d}}
+                spec: {containers: [{name: main, image: main:1}]}
+
+            """
+        }
+        #expect(try await kubectl.apply("alice", deployment("replicas: 2")).status == 0)
+        let scaled = try await kubectl(["scale", "deployment", "d", "--replicas=5"])
+        #expect(scaled.status == 0, "\(scaled.stderr)")
+        var object = try await kubectl.object("deployment", "d")
+        #expect(object[path: ["spec", "replicas"]] == 5)
+        let entries = object[path: ["metadata", "managedFields"]]?.arrayValue ?? []
+        let scaler = try #require(entries.first { $0["subresource"] == "scale" }, "\(entries)")
+        // kubectl scale sends no fieldManager: the manager is the User-Agent's program name.
+        #expect(scaler["manager"] == "kubectl" && scaler["operation"] == "Update" && scaler["apiVersion"] == "apps/v1"
+                && scaler["fieldsV1"] == ["f:spec": ["f:replicas": [:]]], "\(scaler)")
+        #expect(try await kubectl.fields("deployment", "d", manager: "alice")?[path: ["f:spec", "f:replicas"]] == nil,
+                "the scale write took replicas from alice")
+
+        let conflicting = try await kubectl.apply("alice", deployment("replicas: 2"))
+        #expect(conflicting.status != 0)
+        #expect(conflicting.stderr.contains(#"conflict with "kubectl" with subresource "scale" using apps/v1: .spec.replicas"#),
+                "\(conflicting.stderr)")
+        // Leaving replicas out keeps the scaled value; forcing takes it back.
+        let without = try await kubectl.apply("alice", deployment("minReadySeconds: 0"))
+        #expect(without.status == 0, "\(without.stderr)")
+        #expect(try await kubectl.object("deployment", "d")[path: ["spec", "replicas"]] == 5)
+        let forced = try await kubectl.apply("alice", deployment("replicas: 3"), force: true)
+        #expect(forced.status == 0, "\(forced.stderr)")
+        object = try await kubectl.object("deployment", "d")
+        #expect(object[path: ["spec", "replicas"]] == 3)
+        #expect(!(object[path: ["metadata", "managedFields"]]?.arrayValue ?? []).contains { $0["subresource"] == "scale" },
+                "the emptied scale entry is removed")
+    }
+}
+
 /// `KubeFieldShapes.swift` is what `hack/gen-kube-field-shapes.py` makes of the upstream .proto
 /// files (where they are beside the repository, as in CI), and its names exist in the descriptor set.
 struct KubeFieldShapesTests {
