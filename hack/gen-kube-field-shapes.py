@@ -2,7 +2,7 @@
 """Regenerates Sources/SextantDevServer/KubeFieldShapes.swift: how server-side apply treats the lists,
 maps and structs of Kubernetes' built-in types, read from the `+listType`, `+listMapKey`,
 `+patchStrategy`/`+patchMergeKey`, `+structType`, `+mapType` and `+default` markers that the
-generated.proto files carry over from the Go types (the same markers kube-openapi turns into
+generated.proto files carry over from the Go types (and the strategic merge patch's merge keys) (the same markers kube-openapi turns into
 `x-kubernetes-list-type`, `x-kubernetes-list-map-keys`, ... of the OpenAPI spec).
 
 A list without `+listType` follows kube-openapi's schemaconv: `patchStrategy=merge` with a
@@ -35,7 +35,7 @@ for base in (src, extra):
 files.sort()
 
 field_re = re.compile(r"^\s*(optional|repeated|required)?\s*(map<[^>]+>|[\w.]+)\s+(\w+)\s*=\s*\d+")
-lists, atomic, defaults, unmarked = {}, set(), {}, []
+lists, atomic, defaults, unmarked, patch_keys = {}, set(), {}, [], {}
 for rel, path in files:
     package, message, markers = None, None, []
     for line in open(path, encoding="utf-8"):
@@ -62,6 +62,8 @@ for rel, path in files:
                 if tags.get("mapType") == "atomic":
                     atomic.add(key)
             elif label == "repeated":
+                if "merge" in tags.get("patchStrategy", "").split(","):
+                    patch_keys[key] = tags.get("patchMergeKey", "")
                 list_type = tags.get("listType")
                 if list_type == "map":
                     lists[key] = map_keys
@@ -104,6 +106,13 @@ lines += [
     "    static let defaults: [String: String] = [",
 ]
 lines += [f"        {swift_string(key)}: {swift_string(defaults[key])}," for key in sorted(defaults)]
+lines += [
+    "    ]",
+    "    /// Strategic merge patch: lists with `+patchStrategy=merge`, by `<message>.<field>`, with their",
+    "    /// `+patchMergeKey` (\"\" for lists of scalars, merged as a union); every other list is replaced.",
+    "    static let patchMergeKeys: [String: String] = [",
+]
+lines += [f"        {swift_string(key)}: {swift_string(patch_keys[key])}," for key in sorted(patch_keys)]
 lines += ["    ]", "}", ""]
 with open(out, "w", encoding="utf-8") as handle:
     handle.write("\n".join(lines))

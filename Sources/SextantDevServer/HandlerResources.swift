@@ -374,7 +374,7 @@ extension DevAPIHandler {
                     throw APIError(code: 415, reason: "UnsupportedMediaType",
                                    message: "strategic merge patch is not supported for custom resources: use application/merge-patch+json")
                 }
-                patched = StrategicMerge.apply(patch, to: current)
+                patched = StrategicMerge.apply(patch, to: current, schema: ApplySchema(type))
             default:
                 throw APIError.unsupportedMediaType(contentType)
             }
