@@ -197,9 +197,9 @@ extension DevAPIHandler {
     }
 
     /// The manager of an ordinary write's `Update` managedFields entry.
-    func fieldWriter(_ request: APIRequest, _ type: ResourceType) -> FieldWriter {
+    func fieldWriter(_ request: APIRequest, _ type: ResourceType, subresource: String? = nil) -> FieldWriter {
         FieldWriter(fieldManager: request.query["fieldManager"], userAgent: request.headers["user-agent"],
-                    apiVersion: type.groupVersion)
+                    apiVersion: type.groupVersion, subresource: subresource)
     }
 
     func listOptions(_ request: APIRequest, _ type: ResourceType) throws(APIError) -> ListOptions {
@@ -374,7 +374,7 @@ extension DevAPIHandler {
                     throw APIError(code: 415, reason: "UnsupportedMediaType",
                                    message: "strategic merge patch is not supported for custom resources: use application/merge-patch+json")
                 }
-                patched = StrategicMerge.apply(patch, to: current)
+                patched = StrategicMerge.apply(patch, to: current, schema: ApplySchema(type))
             default:
                 throw APIError.unsupportedMediaType(contentType)
             }

@@ -6,6 +6,10 @@ import SextantKubeTypes
 public struct FieldWriter: Sendable, Equatable {
     public var manager: String
     public var apiVersion: String
+    /// `scale` for writes through the scale subresource: they own only `.spec.replicas`, in an entry
+    /// of their own (`subresource: scale`, the parent's apiVersion), as kube-apiserver's ScaleHandler
+    /// records them. Status writes are told apart by the store (`statusOnly`).
+    public var subresource: String?
 
     public init(manager: String, apiVersion: String) {
         self.manager = manager
@@ -14,7 +18,8 @@ public struct FieldWriter: Sendable, Equatable {
 
     /// kube-apiserver's choice: the `fieldManager` parameter, else the User-Agent up to its first
     /// `/` (`kubectl-edit/v1.36.3 (linux/amd64) ...` is `kubectl-edit`), at most 128 characters.
-    public init(fieldManager: String?, userAgent: String?, apiVersion: String) {
+    public init(fieldManager: String?, userAgent: String?, apiVersion: String, subresource: String? = nil) {
+        self.subresource = subresource
         if let fieldManager, !fieldManager.isEmpty {
             manager = fieldManager
         } else {
@@ -30,7 +35,7 @@ public struct FieldWriter: Sendable, Equatable {
 enum ManagedFields {
     /// `metadata.managedFields` of `object` with the Apply entry of `manager` replaced.
     static func recordApply(_ applied: JSONValue, manager: String, apiVersion: String, in object: JSONValue,
-                            time: String, schema: ApplySchema = .builtin) -> JSONValue {
+                            time: String, schema: ApplySchema = .untyped) -> JSONValue {
         var entries = (object[path: ["metadata", "managedFields"]]?.arrayValue ?? []).filter {
             !($0["manager"]?.stringValue == manager && $0["operation"]?.stringValue == "Apply")
         }
@@ -51,11 +56,12 @@ enum ManagedFields {
     }
 
     /// The FieldsV1 set of a value: `f:` for object keys, `k:{...}` for items of map lists (keyed
-    /// by the schema's list-map keys, or the well-known merge keys of built-in kinds), `v:` for
+    /// by the schema's list-map keys, defaulted where an item leaves one out), `v:` for
     /// items of sets, `.` for the item itself; atomic lists are one field.
-    static func fieldSet(_ value: JSONValue, schema: ApplySchema = .builtin) -> JSONValue {
+    static func fieldSet(_ value: JSONValue, schema: ApplySchema = .untyped) -> JSONValue {
         switch value {
         case .object(let object):
+            if schema.isAtomicObject { return [:] }
             var set: [String: JSONValue] = [:]
             for (key, child) in object { set["f:\(key)"] = fieldSet(child, schema: schema.child(key)) }
             return .object(set)
@@ -68,8 +74,7 @@ enum ManagedFields {
                 for item in items { set["v:" + String(decoding: item.serialized(sortedKeys: true), as: UTF8.self)] = [:] }
             case .map(let keys):
                 for item in items {
-                    var key: [String: JSONValue] = [:]
-                    for k in keys { key[k] = item[k] }
+                    let key = schema.items.itemKey(item, keys)
                     var itemSet = fieldSet(item, schema: schema.items).objectValue ?? [:]
                     itemSet["."] = [:]
                     set["k:" + String(decoding: JSONValue.object(key).serialized(sortedKeys: true), as: UTF8.self)] = .object(itemSet)
@@ -109,13 +114,18 @@ extension ManagedFields {
     /// leave every entry. A status write (`statusOnly`) touches only `.status`, a main-resource
     /// write of a kind with a status subresource everything else. nil when no entry is left.
     static func recordUpdate(old: JSONValue?, new: JSONValue, writer: FieldWriter, statusOnly: Bool, hasStatus: Bool,
-                             time: String, schema: ApplySchema = .builtin) -> JSONValue? {
+                             time: String, schema: ApplySchema = .untyped) -> JSONValue? {
+        let replicas: FieldPath = ["f:spec", "f:replicas"]
+        let scaleOnly = !statusOnly && writer.subresource == "scale"
         func inScope(_ path: FieldPath) -> Bool {
+            if scaleOnly { return path.starts(with: replicas) }
             guard hasStatus || statusOnly else { return true }
             return (path.first == "f:status") == statusOnly
         }
         var scoped = appliedSet(new, schema: schema)
-        if statusOnly { scoped = ["f:status": scoped["f:status"] ?? [:]] } else if hasStatus, var object = scoped.objectValue {
+        if scaleOnly {
+            scoped = scoped[path: replicas] == nil ? [:] : ["f:spec": ["f:replicas": [:]]]
+        } else if statusOnly { scoped = ["f:status": scoped["f:status"] ?? [:]] } else if hasStatus, var object = scoped.objectValue {
             object["f:status"] = nil
             scoped = .object(object)
         }
@@ -132,7 +142,7 @@ extension ManagedFields {
             if pruned.isEmpty { return nil }
             return .array(pruned)
         }
-        let subresource: String? = statusOnly ? "status" : nil
+        let subresource: String? = statusOnly ? "status" : scaleOnly ? "scale" : nil
         func isMine(_ entry: JSONValue) -> Bool {
             entry["manager"]?.stringValue == writer.manager && entry["operation"]?.stringValue == "Update"
                 && entry["apiVersion"]?.stringValue == writer.apiVersion && entry["subresource"]?.stringValue == subresource
@@ -330,7 +340,7 @@ extension ManagedFields {
     }
 
     /// The FieldsV1 set an apply configuration claims (system metadata left out).
-    static func appliedSet(_ applied: JSONValue, schema: ApplySchema = .builtin) -> JSONValue {
+    static func appliedSet(_ applied: JSONValue, schema: ApplySchema = .untyped) -> JSONValue {
         var fields = applied.objectValue ?? [:]
         fields.removeValue(forKey: "apiVersion")
         fields.removeValue(forKey: "kind")

@@ -66,7 +66,9 @@ extension DevAPIHandler {
             }
             var updated = stored
             updated.set(path: ["spec", "replicas"], to: .int(replicas))
-            switch await store.tryUpdate(type, namespace: target.namespace, name: name, body: updated, statusOnly: false, dryRun: dryRun) {
+            // The writer owns `.spec.replicas` in its own `subresource: scale` entry.
+            switch await store.tryUpdate(type, namespace: target.namespace, name: name, body: updated, statusOnly: false,
+                                         dryRun: dryRun, writer: fieldWriter(request, type, subresource: "scale")) {
             case .success(let object):
                 return .json(Self.scaleObject(object))
             case .failure(let error):

@@ -10,65 +10,135 @@ enum ListShape: Equatable, Sendable {
     case atomic
 }
 
-/// The schema server-side apply walks. Custom resources follow their structural schema
-/// (`x-kubernetes-list-type` and `x-kubernetes-list-map-keys`; a list that declares neither is
-/// atomic, as for kube-apiserver). Built-in kinds and the root `metadata` of a custom resource have
-/// no Go types here: lists of objects are keyed by the well-known merge keys (`ManagedFields.mergeKeys`).
+/// The schema server-side apply walks. Built-in kinds follow their Go types' markers
+/// (`+listType`, `+listMapKey`, `+structType`, `+mapType`, `+default`), read from the generated.proto
+/// files into `KubeFieldShapes` and walked along the proto messages of `ProtoSchema.kubernetes`;
+/// custom resources follow their structural schema (`x-kubernetes-list-type`,
+/// `x-kubernetes-list-map-keys`, `x-kubernetes-map-type`). A list that declares no list type is
+/// atomic, as for kube-apiserver. Built-in kinds without proto descriptors (apiextensions.k8s.io)
+/// are `untyped`: lists of objects keyed by the well-known merge keys (`ManagedFields.mergeKeys`).
 enum ApplySchema: Sendable {
-    case builtin
+    /// A built-in type's value: `message` its proto message (nil for scalars and unknown fields),
+    /// `field` the `<parent message>.<field>` it is the value of (which says its list or map
+    /// shape), `isMap` for a proto map (every key has the map's value type).
+    case builtin(message: String?, field: String?, isMap: Bool)
+    case untyped
     /// A custom resource's schema node; nil below fields the schema does not declare.
     case custom(JSONValue?, root: Bool)
 
+    static let objectMeta = "k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+
     init(_ type: ResourceType) {
-        self = type.isCustom ? .custom(type.schema, root: true) : .builtin
+        if type.isCustom {
+            self = .custom(type.schema, root: true)
+        } else if let message = ProtoSchema.kubernetes.message(apiVersion: type.groupVersion, kind: type.kind) {
+            self = .builtin(message: message.fullName, field: nil, isMap: false)
+        } else {
+            self = .untyped
+        }
     }
 
     func child(_ key: String) -> ApplySchema {
-        guard case .custom(let node, let root) = self else { return .builtin }
-        if root && key == "metadata" { return .builtin }
-        if let property = node?["properties"]?[key] { return .custom(property, root: false) }
-        if let additional = node?["additionalProperties"], additional.objectValue != nil { return .custom(additional, root: false) }
-        return .custom(nil, root: false)
+        switch self {
+        case .untyped:
+            return .untyped
+        case .builtin(let message, _, let isMap):
+            let messages = ProtoSchema.kubernetes.messages
+            guard let message, let descriptor = messages[message] else { return .builtin(message: nil, field: nil, isMap: false) }
+            let field = isMap ? descriptor.fields[2] : descriptor.fieldsByName[key]
+            guard let field else { return .builtin(message: nil, field: nil, isMap: false) }
+            var type: String?
+            if case .message(let name) = field.kind { type = name }
+            if isMap { return .builtin(message: type, field: nil, isMap: false) }
+            return .builtin(message: type, field: "\(message).\(key)", isMap: type.flatMap { messages[$0]?.isMapEntry } ?? false)
+        case .custom(let node, let root):
+            if root && key == "metadata" { return .builtin(message: Self.objectMeta, field: nil, isMap: false) }
+            if let property = node?["properties"]?[key] { return .custom(property, root: false) }
+            if let additional = node?["additionalProperties"], additional.objectValue != nil { return .custom(additional, root: false) }
+            return .custom(nil, root: false)
+        }
     }
 
     var items: ApplySchema {
-        guard case .custom(let node, _) = self else { return .builtin }
-        return .custom(node?["items"], root: false)
+        switch self {
+        case .untyped: .untyped
+        case .builtin(let message, _, _): .builtin(message: message, field: nil, isMap: false)
+        case .custom(let node, _): .custom(node?["items"], root: false)
+        }
+    }
+
+    /// An object owned and replaced whole (`+structType=atomic`, `+mapType=atomic`,
+    /// `x-kubernetes-map-type: atomic`).
+    var isAtomicObject: Bool {
+        switch self {
+        case .untyped: false
+        case .builtin(let message, let field, _):
+            field.map { KubeFieldShapes.atomic.contains($0) } ?? false || message.map { KubeFieldShapes.atomic.contains($0) } ?? false
+        case .custom(let node, _): node?["x-kubernetes-map-type"]?.stringValue == "atomic"
+        }
+    }
+
+    /// The default of a field of this (list item) node: a list-map key an item leaves out has it.
+    func fieldDefault(_ key: String) -> JSONValue? {
+        switch self {
+        case .untyped: return nil
+        case .builtin(let message, _, _):
+            guard let message, let text = KubeFieldShapes.defaults["\(message).\(key)"] else { return nil }
+            return try? JSONValue.parse(Array(text.utf8))
+        case .custom(let node, _): return node?["properties"]?[key]?["default"]
+        }
+    }
+
+    /// The key of a map-list item: its key fields, defaulted where it leaves them out.
+    func itemKey(_ item: JSONValue, _ keys: [String]) -> [String: JSONValue] {
+        var key: [String: JSONValue] = [:]
+        for k in keys { key[k] = item[k] ?? fieldDefault(k) }
+        return key
     }
 
     /// The shape of a list at this node with these items.
     func listShape(_ items: [JSONValue]) -> ListShape {
-        guard case .custom(let node, _) = self else {
+        switch self {
+        case .untyped:
             return ManagedFields.mergeKeys(items).map { .map($0) } ?? .atomic
-        }
-        switch node?["x-kubernetes-list-type"]?.stringValue {
-        case "map":
-            let keys = (node?["x-kubernetes-list-map-keys"]?.arrayValue ?? []).compactMap(\.stringValue)
-            return keys.isEmpty ? .atomic : .map(keys)
-        case "set":
-            return .set
-        default:
-            return .atomic
+        case .builtin(_, let field, _):
+            return field.flatMap { KubeFieldShapes.lists[$0] } ?? .atomic
+        case .custom(let node, _):
+            switch node?["x-kubernetes-list-type"]?.stringValue {
+            case "map":
+                let keys = (node?["x-kubernetes-list-map-keys"]?.arrayValue ?? []).compactMap(\.stringValue)
+                return keys.isEmpty ? .atomic : .map(keys)
+            case "set":
+                return .set
+            default:
+                return .atomic
+            }
         }
     }
 }
 
 enum ServerSideApply {
-    /// The live object with an applied configuration merged in. Built-in kinds use the strategic
-    /// merge; custom resources merge lists as their schema declares (map lists item by key, sets
-    /// as a union, everything else replaced).
+    /// The live object with an applied configuration merged in, as the schema says: objects field
+    /// by field (atomic ones replaced), map lists item by key (a key field an item leaves out has
+    /// its default, which the merged item gets), sets as a union, every other list replaced.
+    /// Kinds without a schema (`untyped`) use the strategic merge.
     static func merge(_ original: JSONValue, _ applied: JSONValue, schema: ApplySchema, key: String? = nil) -> JSONValue {
-        guard case .custom = schema else { return StrategicMerge.merge(original, applied, key: key) }
+        if case .untyped = schema { return StrategicMerge.merge(original, applied, key: key) }
         switch applied {
         case .object(let appliedObject):
+            if schema.isAtomicObject { return applied }
             var result = original.objectValue ?? [:]
             for (k, v) in appliedObject {
                 if v.isNull { result.removeValue(forKey: k) } else { result[k] = merge(result[k] ?? .null, v, schema: schema.child(k), key: k) }
             }
             return .object(result)
         case .array(let appliedItems):
-            guard let originalItems = original.arrayValue else { return applied }
-            switch schema.listShape(appliedItems) {
+            let shape = schema.listShape(appliedItems)
+            guard let originalItems = original.arrayValue else {
+                guard case .map(let keys) = shape else { return applied }
+                return .array(appliedItems.map { withKey($0, keys, schema.items) })
+            }
+            switch shape {
             case .atomic:
                 return applied
             case .set:
@@ -76,12 +146,14 @@ enum ServerSideApply {
                 for item in appliedItems where !merged.contains(item) { merged.append(item) }
                 return .array(merged)
             case .map(let keys):
+                let items = schema.items
                 var merged = originalItems
                 for item in appliedItems {
-                    if let index = merged.firstIndex(where: { live in keys.allSatisfy { live[$0] == item[$0] } }) {
-                        merged[index] = merge(merged[index], item, schema: schema.items)
+                    let wanted = items.itemKey(item, keys)
+                    if let index = merged.firstIndex(where: { items.itemKey($0, keys) == wanted }) {
+                        merged[index] = merge(merged[index], withKey(item, keys, items), schema: items)
                     } else {
-                        merged.append(item)
+                        merged.append(withKey(item, keys, items))
                     }
                 }
                 return .array(merged)
@@ -89,6 +161,13 @@ enum ServerSideApply {
         default:
             return applied
         }
+    }
+
+    /// A map-list item with the defaults of the key fields it leaves out (what defaulting would add).
+    private static func withKey(_ item: JSONValue, _ keys: [String], _ schema: ApplySchema) -> JSONValue {
+        guard var object = item.objectValue else { return item }
+        for k in keys where object[k] == nil { if let value = schema.fieldDefault(k) { object[k] = value } }
+        return .object(object)
     }
 
     /// Server-side apply's removal of dropped fields: what `manager` owned by its last apply and

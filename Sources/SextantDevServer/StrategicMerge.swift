@@ -3,9 +3,12 @@ import SextantJSON
 /// Strategic merge patch as far as `kubectl` needs it for built-in kinds, and the merge used for
 /// server-side apply of built-in kinds (custom resources: `ServerSideApply.merge`).
 ///
-/// The real server reads merge keys from Go struct tags; this server has no Go types, so lists of
-/// objects are merged by the first key every element carries among the well-known merge keys
-/// (`name`, `containerPort`, `mountPath`, `port`, `uid`, `type`, `ip`), and replaced otherwise. The
+/// The real server reads merge keys from Go struct tags (`patchStrategy`, `patchMergeKey`); built-in
+/// kinds here take the same from the generated.proto markers (`KubeFieldShapes.patchMergeKeys`,
+/// walked with `ApplySchema`): a list with strategy `merge` is merged by its merge key (scalars as a
+/// union), every other list replaced. Kinds without descriptors (`untyped`: apiextensions) merge
+/// lists of objects by the first key every element carries among the well-known merge keys
+/// (`name`, `containerPort`, `mountPath`, `port`, `uid`, `type`, `ip`), and replace others. The
 /// directives `$patch` (replace/delete), `$setElementOrder/…`, `$retainKeys` and
 /// `$deleteFromPrimitiveList/…` are honoured or dropped so they never reach storage.
 enum StrategicMerge {
@@ -13,11 +16,11 @@ enum StrategicMerge {
     /// Primitive lists whose Go type has `patchStrategy:"merge"`.
     static let mergedPrimitiveLists: Set<String> = ["finalizers"]
 
-    static func apply(_ patch: JSONValue, to original: JSONValue) -> JSONValue {
-        merge(original, patch, key: nil)
+    static func apply(_ patch: JSONValue, to original: JSONValue, schema: ApplySchema = .untyped) -> JSONValue {
+        merge(original, patch, key: nil, schema: schema)
     }
 
-    static func merge(_ original: JSONValue, _ patch: JSONValue, key: String?) -> JSONValue {
+    static func merge(_ original: JSONValue, _ patch: JSONValue, key: String?, schema: ApplySchema = .untyped) -> JSONValue {
         switch patch {
         case .object(let patchObject):
             if patchObject["$patch"]?.stringValue == "replace" {
@@ -41,18 +44,23 @@ enum StrategicMerge {
                 } else if v["$patch"]?.stringValue == "delete" {
                     result.removeValue(forKey: k)
                 } else {
-                    result[k] = merge(result[k] ?? .null, v, key: k)
+                    result[k] = merge(result[k] ?? .null, v, key: k, schema: schema.child(k))
                 }
             }
             return .object(result)
         case .array(let patchItems):
             guard let originalItems = original.arrayValue else { return stripDirectives(patch) }
-            if let key, mergedPrimitiveLists.contains(key), patchItems.allSatisfy({ $0.objectValue == nil }) {
+            let mergeKey: String
+            switch listPatch(patchItems, key: key, schema: schema) {
+            case .replace:
+                return stripDirectives(patch)
+            case .union:
                 var merged = originalItems
                 for item in patchItems where !merged.contains(item) { merged.append(item) }
                 return .array(merged)
+            case .byKey(let name):
+                mergeKey = name
             }
-            guard let mergeKey = mergeKey(for: patchItems) else { return stripDirectives(patch) }
             var merged = originalItems
             for item in patchItems {
                 guard let id = item[mergeKey] else { continue }
@@ -60,7 +68,7 @@ enum StrategicMerge {
                 if item["$patch"]?.stringValue == "delete" {
                     if let index { merged.remove(at: index) }
                 } else if let index {
-                    merged[index] = merge(merged[index], item, key: nil)
+                    merged[index] = merge(merged[index], item, key: nil, schema: schema.items)
                 } else {
                     merged.append(stripDirectives(item))
                 }
@@ -69,6 +77,22 @@ enum StrategicMerge {
         default:
             return patch
         }
+    }
+
+    enum ListPatch: Equatable { case replace, union, byKey(String) }
+
+    /// How a list is patched: a built-in type's field by its `patchStrategy`/`patchMergeKey`, a kind
+    /// without descriptors by the well-known keys its items carry.
+    static func listPatch(_ items: [JSONValue], key: String?, schema: ApplySchema) -> ListPatch {
+        if case .builtin(_, let field, _) = schema {
+            switch field.flatMap({ KubeFieldShapes.patchMergeKeys[$0] }) {
+            case nil: return .replace
+            case ""?: return .union
+            case let name?: return .byKey(name)
+            }
+        }
+        if let key, mergedPrimitiveLists.contains(key), items.allSatisfy({ $0.objectValue == nil }) { return .union }
+        return mergeKey(for: items).map { .byKey($0) } ?? .replace
     }
 
     static func mergeKey(for items: [JSONValue]) -> String? {
