@@ -353,8 +353,7 @@ struct Run {
         }
         if let abort {
             if CanaryMachine.isActive(status), status.phase != .promoting, let canary = status.canaryVersion {
-                rollBack(canary, reason: RolloutReason.aborted, message: "rollout of \(canary) aborted, \(who(abort))")
-                try callInformational(.rollback)
+                try rollBack(canary, reason: RolloutReason.aborted, message: "rollout of \(canary) aborted, \(who(abort))")
             } else {
                 outcome.events.append(RolloutEvent(reason: "AbortIgnored", message: "abort ignored: no rollout in progress (\(who(abort)))"))
             }
@@ -455,9 +454,8 @@ struct Run {
             return
         }
         if try !webhooksPassed(.preRollout) {
-            rollBack(candidate, reason: RolloutReason.preRolloutWebhookFailed,
-                     message: "pre-rollout webhook failed: \(lastFailure(.preRollout))")
-            try callInformational(.rollback)
+            try rollBack(candidate, reason: RolloutReason.preRolloutWebhookFailed,
+                         message: "pre-rollout webhook failed: \(lastFailure(.preRollout))")
             return
         }
         guard try trafficIncreaseConfirmed(from: nil, to: 0) else { return }
@@ -500,9 +498,8 @@ struct Run {
         let why: String
         if case .notReady(let message) = observed.serving { why = message } else { why = "not ready" }
         if deadlinePassed {
-            fail(candidate, reason: RolloutReason.progressDeadlineExceeded,
-                 message: "\(candidate) not ready within progressDeadlineSeconds \(deadlineSeconds): \(why)")
-            try callInformational(.rollback)
+            try fail(candidate, reason: RolloutReason.progressDeadlineExceeded,
+                     message: "\(candidate) not ready within progressDeadlineSeconds \(deadlineSeconds): \(why)")
             return
         }
         status.message = "waiting for \(candidate) to serve: \(why)"
@@ -514,9 +511,8 @@ struct Run {
 
     mutating func holdForRouting(_ candidate: String, reason: String, message: String) throws {
         if deadlinePassed {
-            fail(candidate, reason: RolloutReason.progressDeadlineExceeded,
-                 message: "routing not ready within progressDeadlineSeconds \(deadlineSeconds): \(reason): \(message)")
-            try callInformational(.rollback)
+            try fail(candidate, reason: RolloutReason.progressDeadlineExceeded,
+                     message: "routing not ready within progressDeadlineSeconds \(deadlineSeconds): \(reason): \(message)")
             return
         }
         status.message = "waiting for routing: \(reason): \(message)"
@@ -532,8 +528,7 @@ struct Run {
 
     /// The candidate may no longer go out (rejected, deleted, another model).
     mutating func withdraw(_ candidate: String, reason: String, message: String) throws {
-        rollBack(candidate, reason: RolloutReason.candidateWithdrawn, message: "\(candidate) can no longer be rolled out (\(reason)): \(message)")
-        try callInformational(.rollback)
+        try rollBack(candidate, reason: RolloutReason.candidateWithdrawn, message: "\(candidate) can no longer be rolled out (\(reason)): \(message)")
     }
 }
 

@@ -81,9 +81,8 @@ extension Run {
             status.consecutiveErrors = (status.consecutiveErrors ?? 0) + 1
             let limit = spec.analysis?.effectiveConsecutiveErrorLimit ?? AnalysisSpec.defaultConsecutiveErrorLimit
             if (status.consecutiveErrors ?? 0) >= limit {
-                fail(candidate, reason: RolloutReason.analysisErrors,
-                     message: "\(status.consecutiveErrors ?? 0) consecutive analysis errors reached consecutiveErrorLimit \(limit); last: \(describe(first))")
-                try callInformational(.rollback)
+                try fail(candidate, reason: RolloutReason.analysisErrors,
+                         message: "\(status.consecutiveErrors ?? 0) consecutive analysis errors reached consecutiveErrorLimit \(limit); last: \(describe(first))")
                 return true
             }
             if failures.isEmpty {
