@@ -65,7 +65,9 @@ public struct CanaryRolloutReconciler: Reconciler {
         let status = rollout.status ?? CanaryRolloutStatus()
 
         let serving = try await server.serve(rollout, status: status, now: now)
-        let routing = try await probe(rollout, status: status)
+        // `reads`: the routing objects `probe` read, handed to the pass's route write (read once a pass).
+        let (routing, probed) = try await probe(rollout, status: status)
+        var reads = probed
         let stableUpdate = await server.stableUpdate(rollout, status: status)
         let outcome = await decide(rollout, status: status, serving: serving, routing: routing, stableUpdate: stableUpdate,
                                    now: now)
@@ -93,13 +95,13 @@ public struct CanaryRolloutReconciler: Reconciler {
             }
             var routed = stored
             var s = stored.status ?? CanaryRolloutStatus()
-            let result = try await route(stored, status: &s)
+            let result = try await route(stored, status: &s, reads: &reads)
             routed.status = s
             setConditions(&routed, routing: result, now: now)
             stored = try await client.updateStatusIfChanged(original: stored, modified: routed)
         } else {
             var s = outcome.status
-            let result = try await route(next, status: &s)
+            let result = try await route(next, status: &s, reads: &reads)
             next.status = s
             setConditions(&next, routing: result, now: now)
             stored = try await client.updateStatusIfChanged(original: rollout, modified: next)
@@ -220,28 +222,37 @@ public struct CanaryRolloutReconciler: Reconciler {
     /// nothing to write when the dead pass's move is decided again). Restoring here would undo
     /// that move and make it again in the same pass. After a failed write (RoutingReady False)
     /// the route is written as the committed status asks first, so a failure is seen again.
-    func probe(_ rollout: CanaryRollout, status: CanaryRolloutStatus) async throws -> RoutingState {
-        guard let desired = CanaryMachine.desiredRouting(spec: rollout.spec, status: status) else { return .notApplicable }
+    /// Returns the routing objects it read, for the pass's `route` (each is read once a pass).
+    func probe(_ rollout: CanaryRollout, status: CanaryRolloutStatus) async throws -> (RoutingState, RoutingReads) {
+        guard let desired = CanaryMachine.desiredRouting(spec: rollout.spec, status: status) else {
+            return (.notApplicable, RoutingReads())
+        }
         let failedBefore = status.conditions?.contains { $0.type == ConditionType.routingReady && $0.status == "False" } ?? false
         if failedBefore {
             var scratch = status
-            return try await route(rollout, status: &scratch)
+            var reads = RoutingReads()
+            return (try await route(rollout, status: &scratch, reads: &reads), reads)
         }
         do {
-            _ = try await router.check(rollout, stableVersion: desired.stableVersion, canaryVersion: desired.canaryVersion,
-                                       split: desired.split)
-            return .verified
+            let check = try await router.check(rollout, stableVersion: desired.stableVersion,
+                                               canaryVersion: desired.canaryVersion, split: desired.split)
+            return (.verified, check.reads)
         } catch let error as RoutingError {
-            return .failed(reason: error.reason.rawValue, message: error.message)
+            return (.failed(reason: error.reason.rawValue, message: error.message), RoutingReads())
         }
     }
 
-    /// Makes the route route what the status asks; records the verified split in status.
-    func route(_ rollout: CanaryRollout, status: inout CanaryRolloutStatus) async throws -> RoutingState {
+    /// Makes the route route what the status asks; records the verified split in status. Writes
+    /// from `reads` (what this pass read) and leaves there what it read or wrote; a stale one
+    /// fails its guarded patch and is read again (`Router.route`).
+    func route(_ rollout: CanaryRollout, status: inout CanaryRolloutStatus,
+               reads: inout RoutingReads) async throws -> RoutingState {
         guard let desired = CanaryMachine.desiredRouting(spec: rollout.spec, status: status) else { return .notApplicable }
         do {
             let result = try await router.route(rollout, stableVersion: desired.stableVersion, canaryVersion: desired.canaryVersion,
-                                                split: desired.split, manageSelectors: rollout.spec.serving.managed != nil)
+                                                split: desired.split, manageSelectors: rollout.spec.serving.managed != nil,
+                                                reads: reads)
+            reads = result.reads
             let recorded = status.canaryWeight
             let verified = result.observed.canaryWeight ?? desired.split.canaryWeight
             if result.changed, recorded == desired.split.canaryWeight, status.mirrorPercent == desired.split.mirrorPercent {

@@ -18,36 +18,38 @@ public struct GatewayAPIRouter: Router {
     public init(client: RoutingClient) { self.io = client }
 
     public func reconcile(_ rollout: CanaryRollout, stableVersion: String, canaryVersion: String?,
-                          manageSelectors: Bool) async throws -> Bool {
+                          manageSelectors: Bool, reads: inout RoutingReads) async throws -> Bool {
         let field = rollout.spec.routing.api == .grpcRoute ? "grpcRoute" : "httpRoute"
         guard let services = rollout.spec.routing.services else {
             throw RoutingError(.invalidSpec, "spec.routing.\(field) needs spec.routing.services (the stable and canary Services its backendRefs name)")
         }
         return try await io.pointServices(services, namespace: io.namespace(of: rollout), stableVersion: stableVersion,
-                                          canaryVersion: canaryVersion, manageSelectors: manageSelectors)
+                                          canaryVersion: canaryVersion, manageSelectors: manageSelectors, reads: &reads)
     }
 
-    public func setRoutes(_ rollout: CanaryRollout, split: TrafficSplit) async throws -> RouteWrite {
+    public func setRoutes(_ rollout: CanaryRollout, split: TrafficSplit, reads: inout RoutingReads) async throws -> RouteWrite {
         let (resource, name, api) = try Self.target(rollout.spec.routing)
         let namespace = io.namespace(of: rollout)
         let routing = rollout.spec.routing
         let rolloutName = rollout.metadata.name ?? ""
-        let current = try await io.read(resource, name: name, namespace: namespace, notFound: .gatewayRouteNotFound)
+        let current = try await io.read(resource, name: name, namespace: namespace, notFound: .gatewayRouteNotFound,
+                                        reads: &reads)
         let previous = try GatewayRouteRouting.observe(current, api: api, routing: routing, rollout: rolloutName)
         let ops = try GatewayRouteRouting.patch(for: current, api: api, routing: routing, rollout: rolloutName, split: split)
         guard !ops.isEmpty else { return RouteWrite(changed: false, previous: previous, observed: previous) }
         let observed = try await io.writeRoutes(resource, name: name, namespace: namespace, ops: ops,
                                                 notFound: .gatewayRouteNotFound, invalid: .invalidGatewayRoute,
-                                                split: split) { stored in
+                                                split: split, reads: &reads) { stored in
             (try GatewayRouteRouting.observe(stored, api: api, routing: routing, rollout: rolloutName),
              try GatewayRouteRouting.isRouting(stored, api: api, routing: routing, rollout: rolloutName, split: split))
         }
         return RouteWrite(changed: true, previous: previous, observed: observed)
     }
 
-    public func checkRoutes(_ rollout: CanaryRollout, split: TrafficSplit) async throws -> RouteCheck {
+    public func checkRoutes(_ rollout: CanaryRollout, split: TrafficSplit, reads: inout RoutingReads) async throws -> RouteCheck {
         let (resource, name, api) = try Self.target(rollout.spec.routing)
-        let route = try await io.read(resource, name: name, namespace: io.namespace(of: rollout), notFound: .gatewayRouteNotFound)
+        let route = try await io.read(resource, name: name, namespace: io.namespace(of: rollout), notFound: .gatewayRouteNotFound,
+                                      reads: &reads)
         let routing = rollout.spec.routing, rolloutName = rollout.metadata.name ?? ""
         return RouteCheck(observed: try GatewayRouteRouting.observe(route, api: api, routing: routing, rollout: rolloutName),
                           routes: try GatewayRouteRouting.isRouting(route, api: api, routing: routing, rollout: rolloutName,

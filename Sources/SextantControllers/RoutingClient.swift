@@ -31,6 +31,24 @@ public struct RoutingClient: Sendable {
         }
     }
 
+    /// `read`, unless this pass has read (or written) the object already: then what it has.
+    func read(_ resource: ResourceDescriptor, name: String, namespace: String, notFound: RoutingError.Reason,
+              reads: inout RoutingReads) async throws -> JSONValue {
+        let path = resource.path(namespace: namespace, name: name)
+        if let kept = reads.objects[path] { return kept }
+        let object = try await read(resource, name: name, namespace: namespace, notFound: notFound)
+        reads.objects[path] = object
+        return object
+    }
+
+    /// `patch`, keeping the stored object in `reads` (it carries the new resourceVersion).
+    func patch(_ resource: ResourceDescriptor, name: String, namespace: String, ops: [JSONValue],
+               notFound: RoutingError.Reason, invalid: RoutingError.Reason, reads: inout RoutingReads) async throws -> JSONValue {
+        let stored = try await patch(resource, name: name, namespace: namespace, ops: ops, notFound: notFound, invalid: invalid)
+        reads.objects[resource.path(namespace: namespace, name: name)] = stored
+        return stored
+    }
+
     /// Sends a JSON patch and returns the stored object. A failed `test` (the object changed
     /// since it was read) becomes a 409 conflict `KubeError`; any other 422 is the server
     /// refusing the result (schema validation) and becomes a `RoutingError` of reason `invalid`
@@ -64,16 +82,17 @@ public struct RoutingClient: Sendable {
     /// Points the stable and canary Services' selectors at the versions (host-level split).
     /// Both are read even when not managing, so a missing Service is reported.
     func pointServices(_ pair: ServicePair, namespace: String, stableVersion: String, canaryVersion: String?,
-                       manageSelectors: Bool) async throws -> Bool {
+                       manageSelectors: Bool, reads: inout RoutingReads) async throws -> Bool {
         let canaryTarget = VersionSelectors.canaryTarget(stableVersion: stableVersion, canaryVersion: canaryVersion)
         var changed = false
         for (name, version) in [(pair.stable, stableVersion), (pair.canary, canaryTarget)] {
-            let service = try await read(Self.services, name: name, namespace: namespace, notFound: .serviceNotFound)
+            let service = try await read(Self.services, name: name, namespace: namespace, notFound: .serviceNotFound,
+                                         reads: &reads)
             guard manageSelectors else { continue }
             let ops = try VersionSelectors.servicePatch(service, version: version)
             if !ops.isEmpty {
                 _ = try await patch(Self.services, name: name, namespace: namespace, ops: ops,
-                                    notFound: .serviceNotFound, invalid: .invalidService)
+                                    notFound: .serviceNotFound, invalid: .invalidService, reads: &reads)
                 changed = true
             }
         }
@@ -84,8 +103,10 @@ public struct RoutingClient: Sendable {
     /// pruning and defaulting) routes as asked; `verify` returns the observation and whether it does.
     func writeRoutes(_ resource: ResourceDescriptor, name: String, namespace: String, ops: [JSONValue],
                      notFound: RoutingError.Reason, invalid: RoutingError.Reason, split: TrafficSplit,
+                     reads: inout RoutingReads,
                      verify: (JSONValue) throws -> (ObservedRouting, Bool)) async throws -> ObservedRouting {
-        let stored = try await patch(resource, name: name, namespace: namespace, ops: ops, notFound: notFound, invalid: invalid)
+        let stored = try await patch(resource, name: name, namespace: namespace, ops: ops, notFound: notFound, invalid: invalid,
+                                     reads: &reads)
         let (observed, routes) = try verify(stored)
         guard routes else {
             throw RoutingError(.verificationFailed,

@@ -34,17 +34,17 @@ public struct TrafficRouter: Router {
     }
 
     public func reconcile(_ rollout: CanaryRollout, stableVersion: String, canaryVersion: String?,
-                          manageSelectors: Bool) async throws -> Bool {
+                          manageSelectors: Bool, reads: inout RoutingReads) async throws -> Bool {
         try await router(for: rollout).reconcile(rollout, stableVersion: stableVersion, canaryVersion: canaryVersion,
-                                                 manageSelectors: manageSelectors)
+                                                 manageSelectors: manageSelectors, reads: &reads)
     }
 
-    public func setRoutes(_ rollout: CanaryRollout, split: TrafficSplit) async throws -> RouteWrite {
-        try await router(for: rollout).setRoutes(rollout, split: split)
+    public func setRoutes(_ rollout: CanaryRollout, split: TrafficSplit, reads: inout RoutingReads) async throws -> RouteWrite {
+        try await router(for: rollout).setRoutes(rollout, split: split, reads: &reads)
     }
 
-    public func checkRoutes(_ rollout: CanaryRollout, split: TrafficSplit) async throws -> RouteCheck {
-        try await router(for: rollout).checkRoutes(rollout, split: split)
+    public func checkRoutes(_ rollout: CanaryRollout, split: TrafficSplit, reads: inout RoutingReads) async throws -> RouteCheck {
+        try await router(for: rollout).checkRoutes(rollout, split: split, reads: &reads)
     }
 
     public func getRoutes(_ rollout: CanaryRollout) async throws -> ObservedRouting {

@@ -99,7 +99,8 @@ public final class DevAPIHandler: Sendable {
     let tokens: ServiceAccountTokens
     let podLogs = PodLogSourceBox()
     let authorizationLog = AuthorizationLog()
-    /// Every write answered (method, path, status): tests count a client's writes with it.
+    /// Every write answered (method, path, status), and every read once `recordsReads` is on:
+    /// tests count a client's writes (and a pass's reads) with it.
     public let requestLog = RequestLog()
     /// Upper bound for request bodies (the real server uses 3 MiB for objects; patches are smaller).
     static let maxBodyBytes = 16 << 20

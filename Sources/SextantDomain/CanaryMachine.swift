@@ -3,7 +3,10 @@ import SextantAPI
 import SextantKubeTypes
 
 // The CanaryRollout state machine: observed state in, next status out, no I/O. All progress lives
-// in `status` with timestamps, so a controller killed at any moment resumes where it was.
+// in `status` with timestamps, so a controller killed at any moment resumes where it was. This
+// file is the pass (requests, start, the phases, holds); the step decisions are in
+// CanaryMachineSteps.swift, the analysis decisions in CanaryMachineAnalysis.swift, the outcomes
+// (promote, roll back, fail, webhooks, timers) in CanaryMachineOutcomes.swift.
 
 /// Whether `spec.modelVersion` may be rolled out.
 public enum CandidateState: Sendable, Hashable {
@@ -274,9 +277,7 @@ struct Run {
         self.nowText = KubeTime.formatMicro(observed.now)
     }
 
-    var interval: Duration {
-        spec.analysis?.interval.flatMap { try? GoDuration.parse($0) } ?? CanaryMachine.defaultInterval
-    }
+    var interval: Duration { AnalysisDecisions.interval(spec) }
 
     mutating func step() throws {
         try handleRequests()
@@ -352,8 +353,7 @@ struct Run {
         }
         if let abort {
             if CanaryMachine.isActive(status), status.phase != .promoting, let canary = status.canaryVersion {
-                rollBack(canary, reason: RolloutReason.aborted, message: "rollout of \(canary) aborted, \(who(abort))")
-                try callInformational(.rollback)
+                try rollBack(canary, reason: RolloutReason.aborted, message: "rollout of \(canary) aborted, \(who(abort))")
             } else {
                 outcome.events.append(RolloutEvent(reason: "AbortIgnored", message: "abort ignored: no rollout in progress (\(who(abort)))"))
             }
@@ -454,9 +454,8 @@ struct Run {
             return
         }
         if try !webhooksPassed(.preRollout) {
-            rollBack(candidate, reason: RolloutReason.preRolloutWebhookFailed,
-                     message: "pre-rollout webhook failed: \(lastFailure(.preRollout))")
-            try callInformational(.rollback)
+            try rollBack(candidate, reason: RolloutReason.preRolloutWebhookFailed,
+                         message: "pre-rollout webhook failed: \(lastFailure(.preRollout))")
             return
         }
         guard try trafficIncreaseConfirmed(from: nil, to: 0) else { return }
@@ -490,130 +489,7 @@ struct Run {
             return
         }
 
-        let index = status.currentStepIndex ?? 0
-        guard index < steps.count else {
-            if try !confirmPromotion() {
-                status.phase = .paused
-                status.message = "waiting for the ConfirmPromotion webhook: \(lastFailure(.confirmPromotion))"
-                return
-            }
-            status.phase = .promoting
-            status.lastProgressTime = nowText
-            status.message = "promoting \(candidate)"
-            return
-        }
-        switch steps[index] {
-        case .traffic(_, let passes):
-            status.phase = .progressing
-            if observed.routing == .verified, (status.iterations ?? 0) >= passes,
-               try trafficIncreaseConfirmed(from: index, to: index + 1) {
-                enterStep(index + 1)
-            } else if gateHeld {
-                status.phase = .paused
-            }
-        case .pause(let duration):
-            status.phase = .paused
-            let started = status.pauseStartTime.flatMap(KubeTime.parse) ?? now
-            if status.pauseStartTime == nil { status.pauseStartTime = nowText }
-            if let duration, now >= started.addingTimeInterval(duration.seconds) {
-                if try trafficIncreaseConfirmed(from: index, to: index + 1) { enterStep(index + 1) }
-            } else if let duration {
-                status.message = "paused at step \(index) for \(format(duration))"
-            } else {
-                status.message = "paused at step \(index) until a promote request"
-            }
-        }
-    }
-
-    mutating func enterStep(_ index: Int) {
-        status.currentStepIndex = index
-        status.stepStartTime = nowText
-        status.iterations = 0
-        status.lastProgressTime = nowText
-        if index < steps.count, case .pause = steps[index] {
-            status.phase = .paused
-            status.pauseStartTime = nowText
-        } else {
-            status.phase = .progressing
-            status.pauseStartTime = nil
-        }
-        if index > 0 {
-            let split = RolloutSteps.split(at: index, of: steps)
-            let what = index < steps.count ? "step \(index) (canary weight \(split.canaryWeight))" : "the end of the steps"
-            status.message = "advanced to \(what)"
-            outcome.events.append(RolloutEvent(reason: "StepAdvanced", message: status.message ?? ""))
-        }
-    }
-
-    var analysisDue: Bool {
-        let hasAnalysis = (spec.analysis?.hasChecks ?? false) || (spec.webhooks ?? []).contains { $0.type == .rollout }
-        guard hasAnalysis, observed.routing == .verified else { return false }
-        guard let base = (status.lastAnalysisTime ?? status.stepStartTime).flatMap(KubeTime.parse) else { return true }
-        return now >= base.addingTimeInterval(interval.seconds)
-    }
-
-    /// Counts one analysis run. Returns true when it ended the rollout.
-    mutating func record(_ measurements: [SextantAPI.Measurement], candidate: String) throws -> Bool {
-        status.lastAnalysisTime = nowText
-        // The background metrics' latest values stay beside the step's.
-        let background = Set((spec.analysis?.background?.metrics ?? []).map(\.name))
-        status.measurements = measurements + (status.measurements ?? []).filter { background.contains($0.metric) }
-        var policies = Dictionary((spec.analysis?.metrics ?? []).map { ($0.name, $0.noDataPolicy) }, uniquingKeysWith: { a, _ in a })
-        // A comparison without enough events on both sides has not decided: never a failure.
-        for comparison in spec.analysis?.comparisons ?? [] where policies[comparison.name] == nil {
-            policies[comparison.name] = .ignore
-        }
-        // A sequential comparison that has not decided holds the step: no pass, no failure.
-        // So does the prediction shift without enough predictions on both sides.
-        var sequential = Set((spec.analysis?.comparisons ?? []).filter { $0.test == .sequential }.map(\.name))
-        if spec.analysis?.predictionShift != nil { sequential.insert(PredictionShiftCheck.metricName) }
-        var undecided: [SextantAPI.Measurement] = []
-        var failures: [SextantAPI.Measurement] = []
-        var errors: [SextantAPI.Measurement] = []
-        for m in measurements {
-            if m.outcome == .noData, sequential.contains(m.metric) {
-                undecided.append(m)
-                continue
-            }
-            switch AnalysisEvaluation.effect(of: m, policy: policies[m.metric] ?? nil) {
-            case .fail: failures.append(m)
-            case .error: errors.append(m)
-            case .pass, .ignore: break
-            }
-        }
-        if let first = failures.first, try countFailedCheck(describe(first), candidate: candidate) { return true }
-        if let first = errors.first {
-            status.consecutiveErrors = (status.consecutiveErrors ?? 0) + 1
-            let limit = spec.analysis?.effectiveConsecutiveErrorLimit ?? AnalysisSpec.defaultConsecutiveErrorLimit
-            if (status.consecutiveErrors ?? 0) >= limit {
-                fail(candidate, reason: RolloutReason.analysisErrors,
-                     message: "\(status.consecutiveErrors ?? 0) consecutive analysis errors reached consecutiveErrorLimit \(limit); last: \(describe(first))")
-                try callInformational(.rollback)
-                return true
-            }
-            if failures.isEmpty {
-                status.message = "holding: analysis error \(status.consecutiveErrors ?? 0)/\(limit): \(describe(first))"
-                outcome.events.append(RolloutEvent(warning: true, reason: "AnalysisError", message: status.message ?? ""))
-            }
-        } else {
-            status.consecutiveErrors = 0
-        }
-        if failures.isEmpty && errors.isEmpty {
-            if let first = undecided.first {
-                status.message = "holding: \(describe(first))"
-            } else {
-                status.iterations = (status.iterations ?? 0) + 1
-                status.lastProgressTime = nowText
-            }
-        }
-        return false
-    }
-
-    func describe(_ m: SextantAPI.Measurement) -> String {
-        var text = "metric \(m.metric)"
-        if let v = m.value { text += " = \(AnalysisEvaluation.format(v))" }
-        if let message = m.message { text += ": \(message)" }
-        return text
+        try advanceSteps(candidate)
     }
 
     // MARK: Holds
@@ -622,9 +498,8 @@ struct Run {
         let why: String
         if case .notReady(let message) = observed.serving { why = message } else { why = "not ready" }
         if deadlinePassed {
-            fail(candidate, reason: RolloutReason.progressDeadlineExceeded,
-                 message: "\(candidate) not ready within progressDeadlineSeconds \(deadlineSeconds): \(why)")
-            try callInformational(.rollback)
+            try fail(candidate, reason: RolloutReason.progressDeadlineExceeded,
+                     message: "\(candidate) not ready within progressDeadlineSeconds \(deadlineSeconds): \(why)")
             return
         }
         status.message = "waiting for \(candidate) to serve: \(why)"
@@ -636,9 +511,8 @@ struct Run {
 
     mutating func holdForRouting(_ candidate: String, reason: String, message: String) throws {
         if deadlinePassed {
-            fail(candidate, reason: RolloutReason.progressDeadlineExceeded,
-                 message: "routing not ready within progressDeadlineSeconds \(deadlineSeconds): \(reason): \(message)")
-            try callInformational(.rollback)
+            try fail(candidate, reason: RolloutReason.progressDeadlineExceeded,
+                     message: "routing not ready within progressDeadlineSeconds \(deadlineSeconds): \(reason): \(message)")
             return
         }
         status.message = "waiting for routing: \(reason): \(message)"
@@ -654,8 +528,7 @@ struct Run {
 
     /// The candidate may no longer go out (rejected, deleted, another model).
     mutating func withdraw(_ candidate: String, reason: String, message: String) throws {
-        rollBack(candidate, reason: RolloutReason.candidateWithdrawn, message: "\(candidate) can no longer be rolled out (\(reason)): \(message)")
-        try callInformational(.rollback)
+        try rollBack(candidate, reason: RolloutReason.candidateWithdrawn, message: "\(candidate) can no longer be rolled out (\(reason)): \(message)")
     }
 }
 

@@ -13,9 +13,8 @@ extension Run {
         status.failedChecks = (status.failedChecks ?? 0) + 1
         let limit = spec.analysis?.effectiveFailureLimit ?? AnalysisSpec.defaultFailureLimit
         if (status.failedChecks ?? 0) >= limit {
-            rollBack(candidate, reason: RolloutReason.analysisFailed,
-                     message: "\(detail); \(status.failedChecks ?? 0) failed checks reached failureLimit \(limit)")
-            try callInformational(.rollback)
+            try rollBack(candidate, reason: RolloutReason.analysisFailed,
+                         message: "\(detail); \(status.failedChecks ?? 0) failed checks reached failureLimit \(limit)")
             return true
         }
         status.message = "failed check \(status.failedChecks ?? 0)/\(limit): \(detail)"
@@ -23,14 +22,18 @@ extension Run {
         return false
     }
 
-    mutating func rollBack(_ candidate: String, reason: String, message: String) {
+    /// Ends the rollout `RolledBack` and calls the `Rollback` webhooks (informational).
+    mutating func rollBack(_ candidate: String, reason: String, message: String) throws {
         end(candidate, phase: .rolledBack, reason: reason, message: message)
         outcome.transitions.append(.rolledBack(version: candidate, reason: reason, message: message))
+        try callInformational(.rollback)
     }
 
-    mutating func fail(_ candidate: String, reason: String, message: String) {
+    /// Ends the rollout `Failed` and calls the `Rollback` webhooks (informational).
+    mutating func fail(_ candidate: String, reason: String, message: String) throws {
         end(candidate, phase: .failed, reason: reason, message: message)
         outcome.transitions.append(.failed(version: candidate, reason: reason, message: message))
+        try callInformational(.rollback)
     }
 
     /// The RolledBack/RolloutFailed Event derives from the closed history record (at least once).

@@ -17,7 +17,8 @@ import Testing
 /// server's request log. A pass that changes the weight patches the VirtualService once and
 /// writes status once; a rollback (committed before traffic moves, docs/canary.md) writes status
 /// exactly twice; a route already moved by a pass that died before its status commit is not
-/// written again and raises no RoutingRestored.
+/// written again and raises no RoutingRestored. Issue 21: each pass reads the VirtualService and
+/// the DestinationRule once (the check's reads are handed to the route write), not twice.
 @Suite(.serialized) struct CanaryPassWritesTests {
     static let namespace = RoutingCluster.namespace
 
@@ -30,10 +31,15 @@ import Testing
     struct Pass: CustomStringConvertible {
         var statusWrites: Int
         var routeWrites: Int
+        /// GETs of the VirtualService and of the DestinationRule, and all GETs of the pass.
+        var routeReads = 0
+        var ruleReads = 0
+        var reads = 0
         var status: CanaryRolloutStatus?
 
         var description: String {
-            "\(statusWrites) status write(s), \(routeWrites) route write(s); then phase \(status?.phase?.rawValue ?? "-"), "
+            "\(statusWrites) status write(s), \(routeWrites) route write(s), \(routeReads) route read(s), "
+                + "\(ruleReads) DestinationRule read(s), \(reads) GET(s) in all; then phase \(status?.phase?.rawValue ?? "-"), "
                 + "step \(status?.currentStepIndex.map(String.init) ?? "-"), weight \(status?.canaryWeight.map(String.init) ?? "-")"
         }
     }
@@ -63,9 +69,11 @@ import Testing
         defer { Task { await env.stop() } }
         let client = cluster.client
         let log = cluster.server.handler.requestLog
+        log.recordsReads = true
         let key = ObjectKey(namespace: Self.namespace, name: "fraud")
         let statusPath = RolloutServing.canaryRollouts.path(namespace: Self.namespace, name: "fraud", subresource: "status")
         let routePath = TrafficRouter.virtualServices().path(namespace: Self.namespace, name: "fraud")
+        let rulePath = TrafficRouter.destinationRules().path(namespace: Self.namespace, name: "fraud")
 
         /// One pass over the rollout as the server has it now (the cache caught up first).
         func pass() async throws -> Pass {
@@ -79,9 +87,15 @@ import Testing
             _ = try await reconciler.reconcile(key)
             let writes = log.entries(after: mark)
             let status = try await client.get(CanaryRollout.self, name: "fraud", namespace: Self.namespace).status
-            return Pass(statusWrites: writes.filter { ($0.method == "PUT" || $0.method == "PATCH") && $0.path == statusPath }.count,
-                        routeWrites: writes.filter { $0.method == "PATCH" && $0.path == routePath }.count,
-                        status: status)
+            let gets = writes.filter { $0.method == "GET" }
+            let pass = Pass(statusWrites: writes.filter { ($0.method == "PUT" || $0.method == "PATCH") && $0.path == statusPath }.count,
+                            routeWrites: writes.filter { $0.method == "PATCH" && $0.path == routePath }.count,
+                            routeReads: gets.filter { $0.path == routePath }.count,
+                            ruleReads: gets.filter { $0.path == rulePath }.count, reads: gets.count, status: status)
+            // Issue 21: the check's reads are handed to the route write, so no pass reads a
+            // routing object twice (the old pass read both in `check` and again in `route`).
+            #expect(pass.routeReads <= 1 && pass.ruleReads <= 1, "each routing object is read once a pass: \(pass)")
+            return pass
         }
         func weights() async throws -> (Int64, Int64) {
             let t = try await env.traffic()
@@ -115,6 +129,7 @@ import Testing
             let before = try await weights()
             let p = try await pass()
             #expect(p.statusWrites == 1, "every pass of a rollout in motion writes status once: \(p)")
+            #expect(p.routeReads == 1 && p.ruleReads == 1, "a pass in motion reads the route and the rule once: \(p)")
             #expect(p.routeWrites <= 1, "\(p)")
             if try await weights() != before {
                 weightChanges += 1
@@ -144,6 +159,7 @@ import Testing
         _ = try await router.setRoutes(rollout, split: TrafficSplit(canaryWeight: 90))
         let restored = try await pass()
         #expect(restored.routeWrites == 1 && restored.statusWrites <= 1, "\(restored)")
+        #expect(restored.routeReads == 1, "restored from the check's read (its guard held): \(restored)")
         #expect(try await weights() == (40, 60))
         let restoredEvents = try await env.events().filter { $0.reason == "RoutingRestored" }.count
         #expect(restoredEvents == eventsBefore + 1, "the edit is reported")
@@ -157,6 +173,7 @@ import Testing
         #expect(rolledBack.status?.phase == .rolledBack && rolledBack.status?.canaryWeight == 0, "\(rolledBack)")
         #expect(rolledBack.statusWrites == 2 && rolledBack.routeWrites == 1,
                 "a rollback: commit, route, verified weight (docs/canary.md#one-status-write-per-pass): \(rolledBack)")
+        #expect(rolledBack.routeReads == 1 && rolledBack.ruleReads == 1, "\(rolledBack)")
         #expect(try await weights() == (100, 0))
         let settled = try await pass()
         #expect(settled.statusWrites == 0 && settled.routeWrites == 0, "nothing left to write: \(settled)")

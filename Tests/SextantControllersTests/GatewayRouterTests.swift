@@ -58,9 +58,17 @@ import Testing
         #expect(!result.changed && result.selectorsChanged)
         let stable = try await cluster.get(TrafficRouter.services, "churn-stable")
         #expect(stable[path: ["spec", "selector"]] == ["app": "churn", SextantLabel.modelVersion: "churn-v1"])
+        let log = cluster.server.handler.requestLog
+        log.recordsReads = true
         for weight in [10, 50] {
+            // As a pass does (issue 21): the check's reads go to the write, which reads nothing again.
+            let check = try await router.check(rollout, stableVersion: "churn-v1", canaryVersion: "churn-v2",
+                                               split: TrafficSplit(canaryWeight: weight))
+            #expect(!check.routes && check.reads.paths.count == 3, "the HTTPRoute and both Services")
+            let mark = log.mark
             result = try await router.route(rollout, stableVersion: "churn-v1", canaryVersion: "churn-v2",
-                                            split: TrafficSplit(canaryWeight: weight), manageSelectors: true)
+                                            split: TrafficSplit(canaryWeight: weight), manageSelectors: true, reads: check.reads)
+            #expect(log.entries(after: mark).filter { $0.method == "GET" }.isEmpty, "\(log.entries(after: mark))")
             #expect(result.changed && result.observed.canaryWeight == weight)
             #expect(weights(try await cluster.get(GatewayAPIRouter.httpRoutes, "churn")) == [.int(Int64(100 - weight)), .int(Int64(weight))])
         }

@@ -1,6 +1,7 @@
 import Foundation
 import SextantAPI
 import SextantControllers
+import SextantDevServer
 import SextantDomain
 import SextantJSON
 import SextantKube
@@ -90,10 +91,7 @@ import Testing
     @Test func hostLevelSetsServiceSelectorsOnlyWhenManaging() async throws {
         let cluster = try await RoutingCluster.start()
         defer { Task { await cluster.stop() } }
-        try await cluster.create(cluster.virtualServices, RoutingFixtures.hostVirtualService)
-        for name in ["churn-stable", "churn-canary"] {
-            try await cluster.create(TrafficRouter.services, RoutingFixtures.service(name))
-        }
+        try await cluster.createHostLevel()
         let router = TrafficRouter(client: cluster.client)
         let rollout = RoutingFixtures.hostRollout()
 
@@ -115,6 +113,53 @@ import Testing
         #expect(stable[path: ["spec", "ports"]]?[0]?["targetPort"] == 8080)
         let vs = try await cluster.get(cluster.virtualServices, "churn")
         #expect(vs[path: ["spec", "http"]]?[0]?["timeout"] == "30s")
+    }
+
+    /// Issue 21: `route` writes from the objects `check` read (no second GET); when one of them
+    /// changed in between, its guarded patch fails, everything is read once more and the write
+    /// made from the fresh reads, keeping the other writer's change.
+    @Test func routeWritesFromTheCheckReadsAndReadsAgainWhenTheyAreStale() async throws {
+        let cluster = try await RoutingCluster.start()
+        defer { Task { await cluster.stop() } }
+        try await cluster.createHostLevel()
+        let router = TrafficRouter(client: cluster.client)
+        let rollout = RoutingFixtures.hostRollout()
+        let log = cluster.server.handler.requestLog
+        log.recordsReads = true
+        let routePath = cluster.virtualServices.path(namespace: RoutingCluster.namespace, name: "churn")
+
+        var mark = log.mark
+        let check = try await router.check(rollout, stableVersion: "churn-v4", canaryVersion: "churn-v5",
+                                           split: TrafficSplit(canaryWeight: 20))
+        #expect(!check.routes && check.observed.description == "100/0")
+        #expect(log.entries(after: mark).filter { $0.method == "GET" }.count == 3, "the route and both Services, once each")
+        #expect(check.reads.paths.count == 3)
+
+        mark = log.mark
+        var result = try await router.route(rollout, stableVersion: "churn-v4", canaryVersion: "churn-v5",
+                                            split: TrafficSplit(canaryWeight: 20), manageSelectors: true, reads: check.reads)
+        var entries = log.entries(after: mark)
+        #expect(entries.filter { $0.method == "GET" }.isEmpty, "written from the check's reads: \(entries)")
+        #expect(entries.filter { $0.method == "PATCH" }.count == 3, "both selectors and the route: \(entries)")
+        #expect(result.changed && result.selectorsChanged && result.observed.description == "80/20")
+        #expect(weights(try await cluster.get(cluster.virtualServices, "churn"), route: 0) == [80, 20])
+
+        // The user edits the route between this pass's check and its write.
+        let stale = try await router.check(rollout, stableVersion: "churn-v4", canaryVersion: "churn-v5",
+                                           split: TrafficSplit(canaryWeight: 40)).reads
+        try await cluster.edit(cluster.virtualServices, "churn", [["op": "replace", "path": "/spec/http/0/timeout", "value": "45s"]])
+        mark = log.mark
+        result = try await router.route(rollout, stableVersion: "churn-v4", canaryVersion: "churn-v5",
+                                        split: TrafficSplit(canaryWeight: 40), manageSelectors: true, reads: stale)
+        entries = log.entries(after: mark)
+        let routePatches = entries.filter { $0.method == "PATCH" && $0.path == routePath }
+        #expect(routePatches.count == 2 && routePatches.first.map { $0.status >= 400 } == true,
+                "the stale write is refused, the fresh one lands: \(entries)")
+        #expect(entries.filter { $0.method == "GET" }.count == 3, "read again once: \(entries)")
+        #expect(result.changed && result.observed.description == "60/40")
+        let vs = try await cluster.get(cluster.virtualServices, "churn")
+        #expect(weights(vs, route: 0) == [60, 40])
+        #expect(vs[path: ["spec", "http"]]?[0]?["timeout"] == "45s", "the user's edit is kept")
     }
 
     @Test func outOfBandEditIsRestoredAndReported() async throws {

@@ -34,6 +34,14 @@ struct RoutingCluster {
 
     func stop() async { await server.stop() }
 
+    /// Host-level routing: VirtualService `churn` over the Services `churn-stable` and `churn-canary`.
+    func createHostLevel() async throws {
+        try await create(virtualServices, RoutingFixtures.hostVirtualService)
+        for name in ["churn-stable", "churn-canary"] {
+            try await create(TrafficRouter.services, RoutingFixtures.service(name))
+        }
+    }
+
     var virtualServices: ResourceDescriptor { TrafficRouter.virtualServices() }
     var destinationRules: ResourceDescriptor { TrafficRouter.destinationRules() }
 
