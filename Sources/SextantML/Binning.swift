@@ -132,9 +132,12 @@ public struct BinnedMatrix: Sendable {
         out.withUnsafeMutableBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
             let dst = SharedMutablePointer(base)
-            let blocks = evenRanges(indices.count, parts: max(1, threads) * 4)
-            parallelFor(blocks.count, threads: threads) { b in
-                let block = blocks[b]
+            // Tiles of 512 rows, all features of a tile before the next: the tile's output (a few
+            // KB, row-major) stays in L1 while every feature writes its byte into it. Whole blocks
+            // per feature instead wrote each output cache line once per feature from far caches.
+            let tiles = evenRanges(indices.count, parts: max(1, (indices.count + 511) / 512))
+            parallelFor(tiles.count, threads: threads) { b in
+                let block = tiles[b]
                 for j in 0..<f {
                     x.columns[j].withUnsafeBufferPointer { column in
                         guard let col = column.baseAddress else { return }
