@@ -83,18 +83,13 @@ public struct RoundProgress: Sendable {
 }
 
 /// Gradient pairs in fixed point (as XGBoost's GPU `GradientQuantiser`): g · 2^k rounded to an
-/// integer with |g_q| <= 2^gBits (h_q <= 2^hBits), k chosen per tree from the largest |g| (and h)
-/// over all rows and ranks. Histogram sums are then exact integers: the same whatever the order of
-/// addition, the thread count or the rank count. A positive hessian never rounds to 0 (at least
-/// one unit), so node hessians stay positive. The widths are chosen so that the histogram kernel
-/// can add a row's pair as one packed Int64 (`g_q · 2^32 + h_q`) for `packedRows` rows in a row
-/// before unpacking: `packedRows · 2^gBits < 2^31` and `packedRows · 2^hBits < 2^32`.
+/// Int32 with |g_q| <= 2^gBits (h_q <= 2^hBits), k chosen per tree from the largest |g| (and h)
+/// over all rows and ranks, so that a sum of up to 2^32 rows fits in an Int64. Histogram sums are
+/// then exact integers: the same whatever the order of addition, the thread count or the rank
+/// count. A positive hessian never rounds to 0 (at least one unit), so node hessians stay positive.
 struct GradientQuantiser: Sendable, Equatable {
     static let gBits = 30
     static let hBits = 30
-    /// Rows whose packed pairs can be summed in one Int64 without the hessian part carrying into
-    /// the gradient part or the gradient part overflowing.
-    static let packedRows = 1 << 13
     static let gLimit = Double(1 << gBits), hLimit = Double(1 << hBits)
 
     var toFixedG = 1.0, toFixedH = 1.0

@@ -83,19 +83,19 @@ import Testing
         }
     }
 
-    /// The kernel sums packed g · 2^32 + h for up to `packedRows` rows at a time: with every row
-    /// at the largest magnitudes the quantiser gives, in one bin, over several packed blocks, the
-    /// sums must still be exact (no carry from h into g, no overflow of g).
+    /// Every row at the largest magnitudes the quantiser gives, in one bin, long runs of one sign:
+    /// the Int64 sums must still be exact.
     @Test(arguments: [1, 2])
-    func packedSumsAtTheQuantiserLimitsAreExact(threads: Int) {
-        let rows = 3 * GradientQuantiser.packedRows + 77
+    func sumsAtTheQuantiserLimitsAreExact(threads: Int) {
+        let block = 8_192
+        let rows = 3 * block + 77
         let (s, cuts) = Self.store(rows: rows, features: 5, seed: 13)
         var p = GBDTParameters(); p.threads = threads
         let builder = TreeBuilder(store: s, cuts: cuts, params: p, threads: threads)
         let gMax = Int32(1 << GradientQuantiser.gBits), hMax = Int32(1 << GradientQuantiser.hBits)
         for r in 0..<rows {
-            // Same sign runs longer than a block (worst case for the g part), then mixed.
-            s.ghq[2 * r] = r < 2 * GradientQuantiser.packedRows ? (r < GradientQuantiser.packedRows + 5 ? gMax : -gMax) : (r % 3 == 0 ? gMax : -gMax)
+            // Same sign runs, then mixed.
+            s.ghq[2 * r] = r < 2 * block ? (r < block + 5 ? gMax : -gMax) : (r % 3 == 0 ? gMax : -gMax)
             s.ghq[2 * r + 1] = r % 7 == 0 ? 1 : hMax
             s.rowBins[r * s.stride + 1] = 1  // feature 1: every row in one bin
         }
