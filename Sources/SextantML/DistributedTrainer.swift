@@ -136,7 +136,7 @@ enum DistributedTrainer {
                                                 weights: dataset.weights.map { w in train.map { w[$0] } }, cuts: cuts, params: params,
                                                 objective: objective, classes: classes, validation: nil, collective: c) { p in
             if p.round % 10 == 0 || p.round == total || p.round == 1 {
-                rankLog("round \(p.round)/\(total) allreduce=\(p.allreduceBytes) bytes elapsed=\(String(format: "%.2f", p.elapsedSeconds))s")
+                rankLog("round \(p.round)/\(total) allreduce=\(p.allreduceBytes) bytes\(p.gatheredBytes > 0 ? " gathered=\(p.gatheredBytes) bytes" : "") elapsed=\(String(format: "%.2f", p.elapsedSeconds))s")
             }
         }
         lap("trainSeconds", trainStart)

@@ -80,6 +80,9 @@ public struct RoundProgress: Sendable {
     public var elapsedSeconds: Double
     /// Bytes this rank passed to allreduce in the round (histograms and node sums; 0 without ranks).
     public var allreduceBytes = 0
+    /// Bytes this rank received in the round from the allgather of leaf residuals (absolute and
+    /// quantile error on several ranks; 0 otherwise).
+    public var gatheredBytes = 0
 }
 
 /// Gradient pairs in fixed point (as XGBoost's GPU `GradientQuantiser`): g · 2^k rounded to an
@@ -235,8 +238,9 @@ enum GradientBoosting {
     }
 
     /// `train` over the ranks of `collective`: each holds its shard of the rows (`x`, `labels`,
-    /// `weights`); start margins, gradient scales, node sums and histograms are reduced over all
-    /// ranks, so every rank grows the same trees. Validation rows (early stopping) are local only:
+    /// `weights`), the next block of one process's rows in rank order; start margins, gradient
+    /// scales, node sums and histograms are reduced over all ranks (leaf quantiles gathered), so
+    /// every rank grows the same trees. Validation rows (early stopping) are local only:
     /// with more than one rank the caller passes none.
     static func train(_ x: BinnedMatrix, labels: [Double], weights: [Double]? = nil, cuts: BinCuts, params: GBDTParameters,
                       objective: Objective = .binaryLogistic, classes: Int = 2,
@@ -320,8 +324,10 @@ enum GradientBoosting {
                 if loss < best.loss - 1e-12 { best = (round, loss) }
             }
             progress?(RoundProgress(round: round + 1, validationLogLoss: validLoss,
-                                    elapsedSeconds: Date().timeIntervalSince(started), allreduceBytes: builder.allreduceBytes))
+                                    elapsedSeconds: Date().timeIntervalSince(started), allreduceBytes: builder.allreduceBytes,
+                                    gatheredBytes: builder.gatheredBytes))
             builder.allreduceBytes = 0
+            builder.gatheredBytes = 0
             if let esr = params.earlyStoppingRounds, validation != nil, round - best.iteration >= esr { break }
         }
         var bestIteration = trees.count / outputs - 1
@@ -374,20 +380,22 @@ enum GradientBoosting {
         }
         var (tree, builtRanges) = try builder.build(count: sampledCount, features: featureList)
         if let refit {
-            let values = ResultSlots<Double>(count: builtRanges.count)
-            let rowIndex = SharedPointer(UnsafePointer(store.rowIndex)), current = margin, ranges = builtRanges
-            parallelFor(ranges.count, threads: threads) { leaf in
-                let range = ranges[leaf].0
-                guard !range.isEmpty else { return }
-                let rows = range.map { Int(rowIndex[$0]) }
-                let q = residualQuantile(rows.map { refit.labels[$0] - current[$0 * outputs + k] },
-                                         weights: refit.weights.map { w in rows.map { w[$0] } }, alpha: refit.alpha)
-                values.set(leaf, q * params.learningRate)
+            // Each leaf's residuals (and weights) at the margins before this tree, in partition
+            // order (ascending rows: the partition is stable); the quantiles over every rank.
+            var residuals: [[Double]] = [], leafWeights: [[Double]]? = refit.weights == nil ? nil : []
+            residuals.reserveCapacity(builtRanges.count)
+            for (range, _, _) in builtRanges {
+                let rows = range.map { Int(store.rowIndex[$0]) }
+                residuals.append(rows.map { refit.labels[$0] - margin[$0 &* outputs &+ k] })
+                if let w = refit.weights { leafWeights?.append(rows.map { w[$0] }) }
             }
-            for (leaf, slot) in values.all.enumerated() {
-                guard let value = slot, !builtRanges[leaf].0.isEmpty else { continue }
-                let node = tree.leafIndex(rowBins: store.rowBins + Int(store.rowIndex[builtRanges[leaf].0.lowerBound]) * store.stride)
-                tree.nodes[node].value = value
+            let (quantiles, gathered) = try groupQuantiles(residuals, weights: leafWeights, alpha: refit.alpha,
+                                                           collective: builder.collective, threads: threads)
+            builder.gatheredBytes += gathered
+            for (leaf, q) in quantiles.enumerated() {
+                guard let q else { continue }  // no row in this leaf on any rank: keeps its Newton value
+                let value = q * params.learningRate
+                tree.nodes[builtRanges[leaf].node].value = value
                 builtRanges[leaf].1 = value
             }
         }
@@ -398,7 +406,7 @@ enum GradientBoosting {
             guard let mBase = mp.baseAddress else { return }
             let m = SharedMutablePointer(mBase), rowIndex = SharedPointer(UnsafePointer(store.rowIndex))
             parallelFor(leafRanges.count, threads: threads) { leaf in
-                let (range, value) = leafRanges[leaf]
+                let (range, value, _) = leafRanges[leaf]
                 for i in range { m[Int(rowIndex[i]) &* outputs &+ k] += value }
             }
             if sampledCount < n {

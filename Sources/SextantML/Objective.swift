@@ -56,14 +56,13 @@ public enum Objective: String, Codable, Sendable, CaseIterable {
     /// for softmax, the log of each class's share.
     /// The sums are exact (`ExactSum`), so they are the same over any split of the rows into ranks.
     /// Absolute and quantile error (`alpha`: their leaf quantile) start from the (weighted)
-    /// alpha-quantile of the labels, XGBoost's `Median` / `Quantile`; they need every row in one process.
+    /// alpha-quantile of the labels, XGBoost's `Median` / `Quantile`, over the rows of every rank
+    /// (`groupQuantiles`).
     func baseMargins(labels: [Double], weights: [Double]?, classes: Int, collective: any Collective = SingleProcess(),
                      alpha: Double? = nil) throws -> [Double] {
         if let alpha {
-            guard collective.size == 1 else {
-                throw TrainerError.badInput("objective \(rawValue) refits leaves to residual medians and trains in one process only (no MPI ranks)")
-            }
-            return [residualQuantile(labels, weights: weights, alpha: alpha)]
+            let q = try groupQuantiles([labels], weights: weights.map { [$0] }, alpha: alpha, collective: collective)
+            return [q.quantiles[0] ?? .nan]
         }
         let n = labels.count
         var sums = [ExactSum](repeating: ExactSum(), count: 2 + (self == .multiSoftprob ? max(classes, 1) : 0))
@@ -193,6 +192,53 @@ func residualQuantile(_ values: [Double], weights: [Double]?, alpha: Double) -> 
     let d = (x - 1) - Double(k)
     let v0 = values[order[k]], v1 = values[order[k + 1]]
     return v0 + d * (v1 - v0)
+}
+
+/// The `alpha`-quantile (`residualQuantile`) of every group of values (the residuals of each leaf
+/// of a tree, or the labels as one group) over the rows of all ranks of `collective`: the single-
+/// process code and the distributed code are this one function. One process computes it on its
+/// own arrays. On several ranks every rank sends its values (and weights) of every group to every
+/// rank in one allgather and concatenates them in rank order; each rank holds the next block of one
+/// process's rows, in that process's order (contiguous shards of the file, the training rows
+/// sorted), so the concatenation is one process's array and `residualQuantile` sorts and sums it
+/// in the same order: the same bits for any rank count. Exact, unlike XGBoost's distributed
+/// quantile (an average of the workers' own quantiles). The price: every rank receives 8 bytes
+/// (16 with weights) per row of all ranks, once per tree (`gatheredBytes`).
+/// A group with no rows on any rank gives nil. Above `maxMessageBytes` in all (one MPI message
+/// holds at most 2 GiB) every rank stops with the same bad-input error before sending anything;
+/// the labels are gathered first (start margin), so a run too large fails before its first tree.
+func groupQuantiles(_ values: [[Double]], weights: [[Double]]?, alpha: Double, collective: any Collective,
+                    threads: Int = 1, maxMessageBytes: Int = Int(Int32.max)) throws -> (quantiles: [Double?], gatheredBytes: Int) {
+    var all = values, allWeights = weights
+    var gathered = 0
+    if collective.isDistributed {
+        var parts = values.map(Wire.bytes)
+        if let weights { parts += weights.map(Wire.bytes) }
+        let mine = Wire.pack(parts)
+        let total = try collective.counts(mine.count).all.reduce(8 * collective.size, +)
+        if total > maxMessageBytes {
+            let rows = try collective.counts(values.reduce(0) { $0 + $1.count }).all.reduce(0, +)
+            throw TrainerError.badInput("objective reg:absoluteerror/reg:quantileerror on \(collective.size) ranks gathers every training row's residual\(weights == nil ? "" : " and weight") to every rank: \(rows) rows need \(total) bytes, more than one MPI message holds (\(maxMessageBytes) bytes); train on fewer rows, or another objective")
+        }
+        let ranks = try collective.allgather(mine)
+        gathered = ranks.reduce(0) { $0 + $1.count }
+        let unpacked = try ranks.map { try Wire.unpack($0) }
+        // The same config on every rank gives the same groups; a rank that differs is a bug that
+        // must not become a different model.
+        if let other = unpacked.firstIndex(where: { $0.count != parts.count }) {
+            throw TrainerError.io("collective: rank \(other) sent \(unpacked[other].count) quantile groups, rank \(collective.rank) \(parts.count)")
+        }
+        let g = values.count
+        all = (0..<g).map { k in unpacked.flatMap { Wire.doubles($0[k]) } }
+        if weights != nil { allWeights = (0..<g).map { k in unpacked.flatMap { Wire.doubles($0[g + k]) } } }
+    }
+    let out = ResultSlots<Double>(count: all.count)
+    let groups = all, groupWeights = allWeights
+    parallelFor(groups.count, threads: threads) { k in
+        guard !groups[k].isEmpty else { return }
+        out.set(k, residualQuantile(groups[k], weights: groupWeights?[k], alpha: alpha))
+    }
+    return (out.all, gathered)
 }
 
 /// In-place softmax of `n` values, shifted by their maximum so exp never overflows.

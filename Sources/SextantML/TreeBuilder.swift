@@ -17,6 +17,9 @@ final class TreeBuilder: @unchecked Sendable {
     var quantiser = GradientQuantiser(maxAbsG: 0, maxH: 0)
     /// Bytes passed to allreduce since the caller last reset it.
     var allreduceBytes = 0
+    /// Bytes of leaf residuals this rank received from the allgather of the leaf refit
+    /// (`groupQuantiles`) since the caller last reset it.
+    var gatheredBytes = 0
     private var pool: [UnsafeMutablePointer<Int64>] = []
 
     init(store: RowStore, cuts: BinCuts, params: GBDTParameters, threads: Int, collective: any Collective = SingleProcess()) {
@@ -101,10 +104,11 @@ final class TreeBuilder: @unchecked Sendable {
         return -(2 * t * w + (h + params.regLambda + extraL2) * w * w)
     }
 
-    /// Builds a tree on positions 0..<count; returns it and its leaves' position ranges and values.
-    func build(count: Int, features: [Int]) throws -> (BinnedTree, [(Range<Int>, Double)]) {
+    /// Builds a tree on positions 0..<count; returns it and its leaves' position ranges, values
+    /// and node indices (leaves in the same order on every rank, whatever rows each holds).
+    func build(count: Int, features: [Int]) throws -> (BinnedTree, [(Range<Int>, Double, node: Int)]) {
         var tree = BinnedTree()
-        var leafRanges: [(Range<Int>, Double)] = []
+        var leafRanges: [(Range<Int>, Double, node: Int)] = []
         var sums: [Int64] = [0, 0, Int64(count)]
         for i in 0..<count {
             let r = Int(store.rowIndex[i])
@@ -155,7 +159,7 @@ final class TreeBuilder: @unchecked Sendable {
             for (k, p) in level.enumerated() {
                 guard let s = splits[k] else {
                     tree.nodes[p.node].value = weight(p.g, p.h, lower: p.lower, upper: p.upper) * params.learningRate
-                    leafRanges.append((p.begin..<p.end, tree.nodes[p.node].value))
+                    leafRanges.append((p.begin..<p.end, tree.nodes[p.node].value, p.node))
                     if let hist = p.hist { pool.append(hist) }
                     continue
                 }

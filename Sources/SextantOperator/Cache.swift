@@ -1,3 +1,4 @@
+import SextantJSON
 import SextantKubeTypes
 import Synchronization
 
@@ -19,13 +20,31 @@ public enum CacheEvent<Object: KubernetesObject>: Sendable {
 /// A read-only (to its users) in-memory copy of one resource type, filled by a `Reflector`.
 /// Reads are synchronous and lock-protected so reconcilers can read many objects cheaply.
 /// Indexes: namespace, owner UID (from ownerReferences) and label `key=value`.
+///
+/// Dynamic objects are kept packed (`CompactJSON`, about the size of their JSON text) and unpacked
+/// on every read: as `JSONValue` trees, 1,000 CanaryRollouts and 2,000 ModelVersions took about
+/// four times that (docs/benchmarks.md#canary-rollouts-at-scale-issue-21). Typed objects are kept
+/// as they are.
 public final class Cache<Object: KubernetesObject>: Sendable {
+    enum Stored: Sendable {
+        case object(Object)
+        case packed(CompactJSON)
+    }
+
     struct Entry {
-        var object: Object
+        var stored: Stored
         var resourceVersion: String?
         var uid: String?
         var ownerUIDs: [String]
         var labels: [String: String]
+
+        /// The object as handed out (unpacked outside the lock by the readers).
+        var object: Object? {
+            switch stored {
+            case .object(let object): return object
+            case .packed(let packed): return DynamicObject(packed.value) as? Object
+            }
+        }
     }
 
     struct State {
@@ -47,7 +66,10 @@ public final class Cache<Object: KubernetesObject>: Sendable {
 
     public var count: Int { state.withLock { $0.entries.count } }
 
-    public func get(_ key: ObjectKey) -> Object? { state.withLock { $0.entries[key]?.object } }
+    public func get(_ key: ObjectKey) -> Object? { entry(key)?.object }
+
+    /// The stored entry (packed or not), read under the lock.
+    func entry(_ key: ObjectKey) -> Entry? { state.withLock { $0.entries[key] } }
 
     public func get(namespace: String, name: String) -> Object? { get(ObjectKey(namespace: namespace, name: name)) }
 
@@ -55,20 +77,21 @@ public final class Cache<Object: KubernetesObject>: Sendable {
 
     /// Every object, or those of one namespace.
     public func list(namespace: String? = nil) -> [Object] {
-        state.withLock { s in
-            guard let namespace else { return s.entries.values.map(\.object) }
-            return (s.byNamespace[namespace] ?? []).compactMap { s.entries[$0]?.object }
+        let entries = state.withLock { s in
+            guard let namespace else { return Array(s.entries.values) }
+            return (s.byNamespace[namespace] ?? []).compactMap { s.entries[$0] }
         }
+        return entries.compactMap(\.object)
     }
 
     /// Objects whose ownerReferences name this owner UID (children of a controller's object).
     public func owned(by ownerUID: String) -> [Object] {
-        state.withLock { s in (s.byOwner[ownerUID] ?? []).compactMap { s.entries[$0]?.object } }
+        state.withLock { s in (s.byOwner[ownerUID] ?? []).compactMap { s.entries[$0] } }.compactMap(\.object)
     }
 
     /// Objects matching every `key=value` pair (an equality-based label selector).
     public func list(labels selector: [String: String], namespace: String? = nil) -> [Object] {
-        state.withLock { s in
+        let entries: [Entry] = state.withLock { s in
             var candidates: Set<ObjectKey>?
             for (key, value) in selector {
                 let hits = s.byLabel["\(key)=\(value)"] ?? []
@@ -78,9 +101,10 @@ public final class Cache<Object: KubernetesObject>: Sendable {
             let keys = candidates ?? Set(s.entries.keys)
             return keys.compactMap { key in
                 guard namespace == nil || key.namespace == namespace else { return nil }
-                return s.entries[key]?.object
+                return s.entries[key]
             }
         }
+        return entries.compactMap(\.object)
     }
 
     // MARK: Writes (by the reflector)
@@ -90,14 +114,16 @@ public final class Cache<Object: KubernetesObject>: Sendable {
     func upsert(_ object: Object) -> CacheEvent<Object>? {
         guard let key = ObjectKey(object) else { return nil }
         let entry = Self.entry(object)
-        return state.withLock { s in
+        let change: (stored: Bool, old: Entry?) = state.withLock { s in
             let old = s.entries[key]
-            if let old, old.resourceVersion != nil, old.resourceVersion == entry.resourceVersion { return nil }
+            if let old, old.resourceVersion != nil, old.resourceVersion == entry.resourceVersion { return (false, nil) }
             if let old { Self.unindex(key, old, &s) }
             s.entries[key] = entry
             Self.index(key, entry, &s)
-            return old.map { .updated(old: $0.object, new: object) } ?? .added(object)
+            return (true, old)
         }
+        guard change.stored else { return nil }
+        return change.old.map { .updated(old: $0.object ?? object, new: object) } ?? .added(object)
     }
 
     /// Removes an object; nil when it was not cached (already removed by a relist).
@@ -115,23 +141,27 @@ public final class Cache<Object: KubernetesObject>: Sendable {
     /// objects that vanished while no watch was open become deletions.
     func replace(with objects: [Object]) -> [CacheEvent<Object>] {
         var fresh: [ObjectKey: Entry] = [:]
+        var given: [ObjectKey: Object] = [:]
         fresh.reserveCapacity(objects.count)
+        given.reserveCapacity(objects.count)
         for object in objects {
             guard let key = ObjectKey(object) else { continue }
             fresh[key] = Self.entry(object)
+            given[key] = object
         }
         return state.withLock { s in
             var events: [CacheEvent<Object>] = []
             for (key, old) in s.entries where fresh[key] == nil {
-                events.append(.deleted(old.object))
+                if let object = old.object { events.append(.deleted(object)) }
             }
             for (key, entry) in fresh {
+                guard let new = given[key] else { continue }
                 if let old = s.entries[key] {
                     if old.resourceVersion == nil || old.resourceVersion != entry.resourceVersion {
-                        events.append(.updated(old: old.object, new: entry.object))
+                        events.append(.updated(old: old.object ?? new, new: new))
                     }
                 } else {
-                    events.append(.added(entry.object))
+                    events.append(.added(new))
                 }
             }
             var rebuilt = State()
@@ -146,7 +176,8 @@ public final class Cache<Object: KubernetesObject>: Sendable {
     private static func entry(_ object: Object) -> Entry {
         // Read metadata once: for dynamic objects every access decodes JSON.
         let meta = object.metadata
-        return Entry(object: object, resourceVersion: meta.resourceVersion, uid: meta.uid,
+        let stored: Stored = (object as? DynamicObject).map { .packed(CompactJSON($0.raw)) } ?? .object(object)
+        return Entry(stored: stored, resourceVersion: meta.resourceVersion, uid: meta.uid,
                      ownerUIDs: (meta.ownerReferences ?? []).map(\.uid), labels: meta.labels ?? [:])
     }
 

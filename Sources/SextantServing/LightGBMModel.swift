@@ -23,6 +23,9 @@ public struct LightGBMModel: Sendable {
     struct Tree: Sendable {
         var nodes: [Node]
         var leaves: [Double]
+        /// Training rows per node (`internal_count`, then `leaf_count`), TreeSHAP's covers as
+        /// LightGBM's `data_count`; empty when the file has no counts.
+        var counts: [Double] = []
     }
 
     public enum Transform: Sendable, Equatable {
@@ -36,6 +39,8 @@ public struct LightGBMModel: Sendable {
     public let outputs: Int
     let trees: [Tree]
     let categoryBits: [UInt32]
+    /// The forest as TreeSHAP walks it, or why it cannot (`LightGBMExplain.swift`).
+    let explanation: Result<LightGBMSHAPTable, LightGBMExplainRefusal>
 
     public var featureCount: Int { featureNames.count }
 
@@ -119,6 +124,7 @@ public struct LightGBMModel: Sendable {
         }
         self.trees = trees
         categoryBits = bits
+        explanation = LightGBMSHAPTable.build(trees)
     }
 
     static func numbers<T: LosslessStringConvertible>(_ block: [String: String], _ key: String, _ t: Int, count: Int) throws(ModelLoadError) -> [T] {
@@ -181,7 +187,20 @@ public struct LightGBMModel: Sendable {
             nodes.append(Node(feature: Int32(feature[i]), threshold: threshold[i], left: Int32(left[i]), right: Int32(right[i]),
                               defaultLeft: d & 2 != 0, missingType: UInt8((d >> 2) & 3), categoryStart: start, categoryEnd: end))
         }
-        return Tree(nodes: nodes, leaves: leaves)
+        return Tree(nodes: nodes, leaves: leaves, counts: try counts(block, index: t, leaves: leafCount))
+    }
+
+    /// `internal_count` and `leaf_count` (training rows per node, which TreeSHAP weighs by): empty
+    /// for a one-leaf tree or a file written without them; malformed ones refuse the model.
+    static func counts(_ block: [String: String], index t: Int, leaves leafCount: Int) throws(ModelLoadError) -> [Double] {
+        guard leafCount > 1, block["internal_count"] != nil || block["leaf_count"] != nil else { return [] }
+        let inner: [Double] = try numbers(block, "internal_count", t, count: leafCount - 1)
+        let leaves: [Double] = try numbers(block, "leaf_count", t, count: leafCount)
+        let counts = inner + leaves
+        guard counts.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
+            throw ModelLoadError("LightGBM model: tree \(t): internal_count and leaf_count must be counts (finite, not negative)")
+        }
+        return counts
     }
 
     /// The leaf row `x` reaches in `tree` (LightGBM's `Tree::GetLeaf`). Children point to higher

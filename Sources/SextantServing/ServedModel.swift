@@ -1,5 +1,5 @@
-// The one model a server process serves: a Sextant artifact or an XGBoost JSON model, behind one
-// scoring interface over row-major feature matrices.
+// The one model a server process serves: a Sextant artifact, an XGBoost JSON model or a LightGBM
+// text model, behind one scoring interface over row-major feature matrices.
 import Foundation
 import SextantJSON
 import SextantML
@@ -169,19 +169,22 @@ public struct ServedModel: Sendable {
     }
 
     /// Whether `contributions` can be computed (Sextant tree artifacts with covers, XGBoost
-    /// models with scalar leaves).
+    /// models with scalar leaves, LightGBM models with their row counts).
     public var canExplain: Bool {
         switch scorer {
         case .artifact(let p): p.canExplain
         case .xgboost(let forest): forest.canExplain
-        case .lightgbm: false
+        case .lightgbm(let model): model.cannotExplainReason == nil
         }
     }
 
     /// Why `contributions` are refused (a 400) when `canExplain` is false.
     public var cannotExplainMessage: String {
-        "model '\(name)' cannot explain predictions: contributions need trees with node covers and one value per leaf "
-            + "(a Sextant tree artifact or an XGBoost model without vector leaves)"
+        if case .lightgbm(let model) = scorer, let reason = model.cannotExplainReason {
+            return "model '\(name)' cannot explain predictions: \(reason)"
+        }
+        return "model '\(name)' cannot explain predictions: contributions need trees with node covers and one value per leaf "
+            + "(a Sextant tree artifact, an XGBoost model without vector leaves, or a LightGBM model with its row counts)"
     }
 
     /// Shape of the contributions of `rows` rows: [rows, features + 1] or [rows, K, features + 1].
@@ -193,6 +196,7 @@ public struct ServedModel: Sendable {
     /// `contributionShape`; nil when the model cannot explain. Unknown categories count as missing.
     public func contributions(_ values: [Double], rows: Int) -> [Double]? {
         if case .xgboost(let forest) = scorer { return forest.contributions(values, rows: rows) }
+        if case .lightgbm(let model) = scorer { return model.contributions(values, rows: rows) }
         guard case .artifact(let predictor) = scorer, predictor.canExplain else { return nil }
         let nf = featureCount
         var out: [Double] = []

@@ -26,16 +26,23 @@ import Testing
         return url
     }
 
-    static func config(data: URL, out: URL, regression: Bool = false) -> String {
-        """
+    /// `regression`: reg:squarederror with the weight column; `objective` another regression
+    /// objective (weighted when `weighted`), `hyperparameters` added to the common ones.
+    static func config(data: URL, out: URL, regression: Bool = false, objective: String? = nil, weighted: Bool = false,
+                       hyperparameters: String = "") -> String {
+        let objective = objective ?? (regression ? "reg:squarederror" : nil)
+        let regression = objective != nil
+        let weighted = weighted || objective == "reg:squarederror"
+        return """
         modelName: mpi
         data: {uri: "file://\(data.path)", version: v1}
         features: [x0, x1, x2, color]
         categoricalFeatures: [color]
         target: \(regression ? "y" : "label")
-        \(regression ? "objective: reg:squarederror\nweightColumn: w" : "")
+        \(objective.map { "objective: \($0)" } ?? "")
+        \(weighted ? "weightColumn: w" : "")
         split: {train: 0.75, test: 0.25, seed: 5}
-        hyperparameters: {nEstimators: 6, maxDepth: 4, learningRate: 0.3, maxBin: 64, colsampleBytree: 0.75, threads: 1}
+        hyperparameters: {nEstimators: 6, maxDepth: 4, learningRate: 0.3, maxBin: 64, colsampleBytree: 0.75, threads: 1\(hyperparameters)}
         gates:
           performance: [{metric: \(regression ? "rmse, max: 100" : "aucRoc, min: 0.7")}]
           dataQuality: {maxNullRatio: 0.2}
@@ -114,6 +121,38 @@ import Testing
         let colors = artifact.features.first { $0.name == "color" }?.categories
         #expect(colors?.count == 4 && colors?.last == "violet")
         #expect(artifact.data?.rows == 2_400)
+    }
+
+    /// Absolute error (unweighted: the interpolated median) and quantile error at alpha 0.8 with
+    /// weights (the weighted quantile): their leaves are refitted to quantiles of all ranks' rows,
+    /// gathered to every rank, so 2 and 3 ranks write the single-process model.
+    @Test(arguments: [("reg:absoluteerror", false, ""), ("reg:quantileerror", true, ", quantileAlpha: 0.8")])
+    func leafQuantileObjectivesTrainTheSingleProcessModel(objective: String, weighted: Bool, alpha: String) throws {
+        let dir = try makeTempDir("sextant-mpi")
+        let data = try Self.writeData(dir, rows: 2_400)
+        var hashes: [Int: String] = [:]
+        var summaries: [Int: ResultSummary] = [:]
+        for ranks in [1, 2, 3] {
+            let out = dir.appendingPathComponent("out\(ranks)")
+            let cfg = dir.appendingPathComponent("c\(ranks).yaml")
+            try Self.config(data: data, out: out, objective: objective, weighted: weighted, hyperparameters: alpha)
+                .write(to: cfg, atomically: true, encoding: .utf8)
+            let result = dir.appendingPathComponent("r\(ranks).json")
+            guard let (code, stderr) = try Self.train(ranks: ranks, config: cfg, result: result) else { return }
+            #expect(code == 0, "\(objective), \(ranks) ranks: \(stderr)")
+            hashes[ranks] = try SHA256.hex(Data(contentsOf: out.appendingPathComponent("model.json")))
+            summaries[ranks] = try JSONDecoder().decode(ResultSummary.self, from: Data(contentsOf: result))
+            // The refit's payload: every training row's residual (and weight) on every rank.
+            if ranks > 1 { #expect(stderr.contains(" gathered="), "\(stderr)") }
+        }
+        let one = try #require(hashes[1])
+        for (ranks, hash) in hashes { #expect(hash == one, "\(objective): model of \(ranks) ranks differs from one process") }
+        for (ranks, s) in summaries {
+            #expect(s.status == .succeeded, "\(ranks): \(s.message ?? "")")
+            #expect(s.metrics == summaries[1]?.metrics)
+        }
+        let artifact = try ModelArtifact.load(data: Data(contentsOf: dir.appendingPathComponent("out1/model.json")))
+        #expect(artifact.objective == objective)
     }
 
     @Test func aRankThatCannotReadItsShardStopsEveryRank() throws {

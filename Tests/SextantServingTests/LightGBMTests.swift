@@ -5,9 +5,11 @@ import Testing
 @testable import SextantServing
 
 /// Trains LightGBM models (binary with a categorical feature, regression with each missing-value
-/// handling, multiclass, Poisson, Tweedie, L1 and quantile regression) on the same rows with a fixed seed, saves each with
-/// `save_model("NAME.txt")` and writes `Booster.predict` on 200 other rows with missing values,
-/// exact zeros and unseen, negative, fractional and huge category codes.
+/// handling, multiclass (also with single-leaf trees), Poisson, Tweedie, L1 and quantile
+/// regression) on the same rows with a fixed seed, saves each with `save_model("NAME.txt")` and
+/// writes `Booster.predict` (probabilities or values, raw scores and `pred_contrib=True`) on 200
+/// other rows with missing values, exact zeros and unseen, negative, fractional and huge category
+/// codes.
 let lightGBMScript = #"""
 import json, sys
 import numpy as np
@@ -36,6 +38,8 @@ cases = [
     ("regression_zero_missing", {"objective": "regression", "zero_as_missing": True}, 3 * signal + rng.normal(size=n), []),
     ("regression_no_missing", {"objective": "regression", "use_missing": False}, 3 * signal + rng.normal(size=n), [4]),
     ("multiclass", {"objective": "multiclass", "num_class": 3}, np.digitize(signal, [-0.5, 0.7]), [4]),
+    # min_gain_to_split leaves some trees a single leaf (no split; TreeSHAP adds only its value to the bias)
+    ("multiclass_stumps", {"objective": "multiclass", "num_class": 3, "min_gain_to_split": 3}, np.digitize(signal, [-0.5, 0.7]), [4]),
     ("poisson", {"objective": "poisson"}, rng.poisson(np.exp(0.5 * signal)), []),
     ("tweedie", {"objective": "tweedie", "tweedie_variance_power": 1.3},
      rng.poisson(np.exp(0.5 * signal)) * rng.gamma(2.0, size=n), []),
@@ -48,13 +52,15 @@ for name, params, y, cats in cases:
     booster.save_model(f"{out}/{name}.txt")
     p = booster.predict(T)
     doc = {"rows": [[None if np.isnan(v) else float(v) for v in r] for r in T],
-           "predictions": np.asarray(p, dtype=np.float64).ravel().tolist()}
+           "predictions": np.asarray(p, dtype=np.float64).ravel().tolist(),
+           "contribs": np.asarray(booster.predict(T, pred_contrib=True), dtype=np.float64).ravel().tolist(),
+           "raw": np.asarray(booster.predict(T, raw_score=True), dtype=np.float64).ravel().tolist()}
     json.dump(doc, open(f"{out}/{name}.expected.json", "w"))
 print(json.dumps({"lightgbm": lgb.__version__}))
 """#
 
 @Suite struct LightGBMTests {
-    @Test func predictionsMatchLightGBM() async throws {
+    @Test func predictionsAndContributionsMatchLightGBM() async throws {
         guard try Tooling.available("python3 with lightgbm and numpy (hack/requirements-test.txt)",
                                     Tooling.pythonHas(["lightgbm", "numpy"])) else { return }
         let dir = try TemporaryDirectory()
@@ -64,10 +70,12 @@ print(json.dumps({"lightgbm": lgb.__version__}))
         let cases: [(name: String, objective: String, kind: String, outputs: Int)] = [
             ("binary", "binary", "probability", 1), ("regression", "regression", "prediction", 1),
             ("regression_zero_missing", "regression", "prediction", 1), ("regression_no_missing", "regression", "prediction", 1),
-            ("multiclass", "multiclass", "probability", 3), ("poisson", "poisson", "prediction", 1),
+            ("multiclass", "multiclass", "probability", 3), ("multiclass_stumps", "multiclass", "probability", 3),
+            ("poisson", "poisson", "prediction", 1),
             ("tweedie", "tweedie", "prediction", 1), ("regression_l1", "regression_l1", "prediction", 1),
             ("quantile", "quantile", "prediction", 1),
         ]
+        var splitKinds: Set<String> = []
         for (name, objective, kind, outputs) in cases {
             let model = try await ServedModel.load(uri: dir.file("\(name).txt"), name: name, version: "1")
             #expect(model.format == .lightgbm && model.objectiveName == objective, "\(name)")
@@ -78,7 +86,41 @@ print(json.dumps({"lightgbm": lgb.__version__}))
             #expect(got.count == expected.predictions.count && got.count == expected.rows * outputs, "\(name)")
             let worst = worstDifference(got, expected.predictions)
             #expect(worst <= 1e-6, "\(name): max |swift - lightgbm| = \(worst) over \(expected.rows) rows")
+
+            // TreeSHAP against pred_contrib=True, row for row and column for column (multiclass:
+            // K blocks of features + 1 per row); each block sums to LightGBM's raw score.
+            guard case .lightgbm(let lgb) = model.scorer else { Issue.record("\(name): not a LightGBM scorer"); continue }
+            for tree in lgb.trees {
+                if tree.nodes.isEmpty { splitKinds.insert("single leaf") }
+                for n in tree.nodes {
+                    if n.categoryStart >= 0 { splitKinds.insert("categorical") } else {
+                        splitKinds.insert("missing type \(n.missingType), default \(n.defaultLeft ? "left" : "right")")
+                    }
+                }
+            }
+            #expect(model.canExplain, "\(name): \(model.cannotExplainMessage)")
+            let want = try #require(expected.contributions, "\(name): no pred_contrib in the expected file")
+            let phi = try #require(model.contributions(expected.values, rows: expected.rows), "\(name)")
+            let width = model.featureCount + 1
+            #expect(phi.count == want.count && phi.count == expected.rows * outputs * width, "\(name): \(phi.count) contributions, want \(want.count)")
+            let worstPhi = zip(phi, want).reduce(0.0) { max($0, abs($1.0 - $1.1)) }
+            // Measured ≤ 5e-16: double arithmetic in the same order as LightGBM's.
+            #expect(worstPhi <= 1e-9, "\(name): max |swift - pred_contrib| = \(worstPhi)")
+            let doc = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: dir.file("\(name).expected.json"))))
+            let raw = (doc["raw"]?.arrayValue ?? []).compactMap(\.doubleValue)
+            let sums = stride(from: 0, to: phi.count, by: width).map { phi[$0..<$0 + width].reduce(0, +) }
+            #expect(sums.count == raw.count && raw.count == expected.rows * outputs, "\(name)")
+            let worstSum = zip(sums, raw).reduce(0.0) { max($0, abs($1.0 - $1.1)) }
+            #expect(worstSum <= 1e-9, "\(name): max |sum(contributions) - raw score| = \(worstSum)")
+            let ours = lgb.margins(expected.values, rows: expected.rows)
+            #expect(ours.count == sums.count && zip(sums, ours).allSatisfy { abs($0 - $1) <= 1e-9 }, "\(name): sums differ from our raw scores")
         }
+        // The models above exercise every decision TreeSHAP follows: categorical bit sets, and
+        // numeric splits with each missing type and default side that training produced, and
+        // trees without a split.
+        #expect(splitKinds.isSuperset(of: ["single leaf", "categorical", "missing type 0, default left", "missing type 1, default left",
+                                           "missing type 1, default right", "missing type 2, default left",
+                                           "missing type 2, default right"]), "\(splitKinds.sorted())")
     }
 
     /// A one-split model written by hand, then broken one field at a time.
@@ -108,6 +150,77 @@ print(json.dumps({"lightgbm": lgb.__version__}))
 
         end of trees
         """
+
+    /// `tinyModel` with the row counts LightGBM writes: 1 training row went left, 3 right.
+    static let countedModel = tinyModel.replacingOccurrences(of: "leaf_value=-0.25 0.75\n",
+                                                             with: "leaf_value=-0.25 0.75\nleaf_count=1 3\ninternal_count=4\n")
+
+    static func close(_ a: [Double]?, _ b: [Double]) -> Bool {
+        a?.count == b.count && zip(a ?? [], b).allSatisfy { abs($0 - $1) <= 1e-12 }
+    }
+
+    /// TreeSHAP by hand on `countedModel`: the expected value is (1·(−0.25) + 3·0.75)/4 = 0.5, so b
+    /// gets leaf − 0.5 (−0.75 left, 0.25 right), a nothing, the bias 0.5. NaN goes left (default).
+    @Test func explainOverV1AndV2() async throws {
+        #expect(Self.countedModel != Self.tinyModel)
+        let model = try ServedModel.decode(Data(Self.countedModel.utf8), uri: "inline", name: "lgb", version: "1")
+        #expect(model.canExplain, "\(model.cannotExplainMessage)")
+        let want: [[Double]] = [[0, -0.75, 0.5], [0, 0.25, 0.5], [0, -0.75, 0.5]]
+        #expect(Self.close(model.contributions([0, 0.5, 0, 0.6, 0, .nan], rows: 3), want.flatMap { $0 }))
+        try await withServer(loadedState(model)) { base in
+            let v1 = try await call("POST", "\(base)/v1/models/lgb:explain", #"{"instances":[[0,0.5],[0,0.6],[0,null]]}"#)
+            #expect(v1.status == 200, "\(v1.text)")
+            #expect(Self.close((v1.json["contributions"] as? [[Double]])?.flatMap { $0 }, want.flatMap { $0 }), "\(v1.text)")
+            #expect((v1.json["contributions"] as? [[Double]])?.count == 3, "\(v1.text)")
+            #expect((v1.json["predictions"] as? [Double])?.count == 3, "\(v1.text)")
+            let v2 = try await call("POST", "\(base)/v2/models/lgb/infer",
+                                    #"{"inputs":[{"name":"x","shape":[3,2],"datatype":"FP64","data":[0,0.5,0,0.6,0,null]}],"parameters":{"explain":true}}"#)
+            #expect(v2.status == 200, "\(v2.text)")
+            let outputs = try #require(v2.json["outputs"] as? [[String: Any]], "\(v2.text)")
+            let phi = try #require(outputs.first { $0["name"] as? String == "contributions" }, "\(v2.text)")
+            #expect(phi["shape"] as? [Int] == [3, 3] && Self.close(phi["data"] as? [Double], want.flatMap { $0 }), "\(v2.text)")
+        }
+    }
+
+    /// Models that score but whose TreeSHAP would not be exact are refused with the reason, over
+    /// V1 and V2, instead of answering with wrong contributions.
+    @Test(arguments: [
+        (tinyModel, "tree 0 has no internal_count/leaf_count"),
+        (countedModel.replacingOccurrences(of: "internal_count=4", with: "internal_count=5"),
+         "tree 0 node 0: internal_count 5.0 is not the sum of its children's counts (4.0)"),
+        (countedModel.replacingOccurrences(of: "leaf_count=1 3\ninternal_count=4", with: "leaf_count=0 0\ninternal_count=0"),
+         "tree 0 node 0: internal_count 0.0 is not positive"),
+    ])
+    func modelsThatCannotExplainSayWhy(text: String, reason: String) async throws {
+        let model = try ServedModel.decode(Data(text.utf8), uri: "inline", name: "lgb", version: "1")
+        #expect(!model.canExplain && model.contributions([0, 0.5], rows: 1) == nil)
+        #expect(model.cannotExplainMessage.hasPrefix("model 'lgb' cannot explain predictions: \(reason)"), "\(model.cannotExplainMessage)")
+        #expect(model.predict([0, 0.6], rows: 1) == [1 / (1 + exp(-0.75))], "it still scores")
+        try await withServer(loadedState(model)) { base in
+            let v1 = try await call("POST", "\(base)/v1/models/lgb:explain", #"{"instances":[[0,0.5]]}"#)
+            #expect(v1.status == 400 && v1.text.contains(reason), "\(v1.text)")
+            let v2 = try await call("POST", "\(base)/v2/models/lgb/infer",
+                                    #"{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP64","data":[0,0.5]}],"parameters":{"explain":true}}"#)
+            #expect(v2.status == 400 && v2.text.contains(reason), "\(v2.text)")
+        }
+    }
+
+    @Test(arguments: [
+        ("leaf_count=1 3", "leaf_count=1 x", "tree 0: 'leaf_count' holds 'x'"),
+        ("leaf_count=1 3", "leaf_count=1", "tree 0: 'leaf_count' has 1 values, expected 2"),
+        ("leaf_count=1 3", "leaf_count=1 -3", "internal_count and leaf_count must be counts"),
+        ("internal_count=4\n", "", "tree 0: missing 'internal_count'"),
+    ])
+    func badCountsAreRefusedByName(find: String, replace: String, message: String) {
+        let text = Self.countedModel.replacingOccurrences(of: find, with: replace)
+        #expect(text != Self.countedModel)
+        do {
+            _ = try ServedModel.decode(Data(text.utf8), uri: "inline", name: "tiny", version: "1")
+            Issue.record("accepted a bad model (\(message))")
+        } catch {
+            #expect("\(error)".contains(message), "\(error)")
+        }
+    }
 
     @Test func handWrittenModelScores() throws {
         let model = try ServedModel.decode(Data(Self.tinyModel.utf8), uri: "inline", name: "tiny", version: "1")

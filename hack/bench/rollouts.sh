@@ -11,6 +11,9 @@
 #   NAMESPACES=100 INTERVAL=30 FAILING_SHARE=0.2 CONCURRENCY=4 SCRAPE=5s CONFIG=release SCRATCH=.build
 #   QPS=N sets --kube-api-qps N --kube-api-burst 2N (default: the controller's 50/100)
 #   SKIP_BUILD=1 uses the binaries already in SCRATCH/CONFIG
+#   CONTROLLER_BIN=path runs that sextant-controller (e.g. the image's --static-swift-stdlib build)
+#   CONTROLLER_WRAPPER="heaptrack -o /tmp/ctl" runs the controller under a profiler (RSS and CPU
+#   then measure the wrapper, not the controller)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rollouts="${1:-1000}"
@@ -67,7 +70,7 @@ pids+=($prometheus_pid)
 for _ in $(seq 1 300); do curl -sf "127.0.0.1:$pport/-/ready" >/dev/null && break; sleep 0.1; done
 
 mport="$(free_port)"
-"$bin/sextant-controller" --kubeconfig "$tmp/kubeconfig" --leader-elect=false \
+${CONTROLLER_WRAPPER:-} "${CONTROLLER_BIN:-$bin/sextant-controller}" --kubeconfig "$tmp/kubeconfig" --leader-elect=false \
   --metrics-bind-address "127.0.0.1:$mport" --metrics-secure=false --health-probe-bind-address 0 \
   --prometheus-url "http://127.0.0.1:$pport" --concurrency "${CONCURRENCY:-4}" --log-level warning ${QPS:+--kube-api-qps "$QPS" --kube-api-burst "$((QPS * 2))"} \
   >"$tmp/controller.log" 2>&1 &

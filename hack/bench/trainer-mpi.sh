@@ -9,7 +9,11 @@
 #   ROWS=200000 ROUNDS=20 hack/bench/trainer-mpi.sh
 #   RANKS="1 2" hack/bench/trainer-mpi.sh
 #   BIN=path/to/sextant-trainer hack/bench/trainer-mpi.sh   # use this binary, do not build
+#   OBJECTIVE=reg:absoluteerror hack/bench/trainer-mpi.sh     # another objective (regression
+#                                  # ones predict feature f0 from the other 27: TARGET=f0)
 #
+# Absolute and quantile error also gather every leaf's residuals to every rank once per tree:
+# the `gathered` column is the bytes each rank received in the last logged round.
 # Ranks use one thread each (THREADS), so the runs compare ranks, not threads.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,6 +21,12 @@ ROWS="${ROWS:-1000000}"
 ROUNDS="${ROUNDS:-50}"
 THREADS="${THREADS:-1}"
 RANKS="${RANKS:-1 2 4}"
+OBJECTIVE="${OBJECTIVE:-binary:logistic}"
+case "$OBJECTIVE" in
+  binary:logistic) TARGET="${TARGET:-label}"; FEATURES="" ;;
+  multi:*) TARGET="${TARGET:-label}"; FEATURES="" ;;
+  *) TARGET="${TARGET:-f0}"; FEATURES="features: [$(seq -s, -f 'f%g' 1 27 | sed 's/,/, /g')]" ;;
+esac
 DIR=.tmp/trainer-mpi-bench
 mkdir -p "$DIR"
 command -v mpirun >/dev/null || { echo "mpirun is required: apt-get install openmpi-bin libopenmpi-dev" >&2; exit 1; }
@@ -45,14 +55,17 @@ SH
 chmod +x "$DIR/rank.sh"
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-printf '%-6s %10s %10s %12s %22s %10s\n' ranks wall_s train_s bytes/round "peak RSS MB per rank" identical
+echo "objective $OBJECTIVE, target $TARGET, $ROUNDS rounds" >&2
+printf '%-6s %10s %10s %12s %12s %22s %10s\n' ranks wall_s train_s bytes/round gathered "peak RSS MB per rank" identical
 REFERENCE=""
 for n in $RANKS; do
   out="$DIR/out-$n"; rm -rf "$out" "$DIR/rss-$n"; mkdir -p "$DIR/rss-$n"
   cat > "$DIR/config-$n.yaml" <<YAML
 modelName: bench
 data: {uri: $(realpath "$DATA")}
-target: label
+target: $TARGET
+$FEATURES
+objective: $OBJECTIVE
 split: {column: split}
 algorithm: gradientBoosting
 hyperparameters: {nEstimators: $ROUNDS, maxDepth: 8, learningRate: 0.1, maxBin: 255, minChildWeight: 1, regLambda: 1, threads: $THREADS}
@@ -70,10 +83,11 @@ YAML
   train=$(python3 -c "import json; print(json.load(open('$out/metrics.json'))['timings'].get('trainSeconds'))")
   # Payload each rank passes to allreduce in the last logged round (0 on one rank).
   bytes=$(grep -o 'allreduce=[0-9]*' "$DIR/log-$n.txt" | tail -1 | cut -d= -f2 || true); bytes=${bytes:-0}
+  gathered=$(grep -o 'gathered=[0-9]*' "$DIR/log-$n.txt" | tail -1 | cut -d= -f2 || true); gathered=${gathered:-0}
   rss=$(for f in "$DIR/rss-$n"/rss-*.txt; do echo $(( $(tail -1 "$f") / 1024 )); done | paste -sd/ -)
   sha=$(sha256sum "$out/model.json" | cut -d' ' -f1)
   [ -z "$REFERENCE" ] && REFERENCE="$sha"
   same=$([ "$sha" = "$REFERENCE" ] && echo yes || echo NO)
-  printf '%-6s %10s %10s %12s %22s %10s\n' "$n" "$wall" "$train" "$bytes" "$rss" "$same"
+  printf '%-6s %10s %10s %12s %12s %22s %10s\n' "$n" "$wall" "$train" "$bytes" "$gathered" "$rss" "$same"
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
