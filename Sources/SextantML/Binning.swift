@@ -30,7 +30,7 @@ public struct BinCuts: Sendable, Equatable, Codable {
                 if !v.isNaN { sample.append(v) }
                 i += stride
             }
-            slots.set(j, cutPoints(sortedValues: sample.sorted(), maxBin: maxBin))
+            slots.set(j, cutPoints(sortedValues: orderKeySorted(sample), maxBin: maxBin))
         }
         let cuts = slots.all.map { $0 ?? [] }
         var counts: [Int] = []
@@ -111,6 +111,86 @@ extension BinCuts {
     }
 }
 
+/// An unsigned key with the order of `<` on doubles that are not NaN (-0.0 and +0.0 equal).
+@inline(__always) func orderKey(_ v: Double) -> UInt64 {
+    let b = (v == 0 ? 0.0 : v).bitPattern
+    return b >> 63 == 0 ? b | (1 << 63) : ~b
+}
+
+/// `values.sorted()` (values not NaN) by an LSD radix sort of `orderKey`, 11 bits a pass: the
+/// same array, -0.0 and +0.0 included (equal under `<`, they keep their order, as in the stable
+/// `sorted()`), at a fraction of the comparisons for the 262,144-value samples of `BinCuts.fit`.
+func orderKeySorted(_ values: [Double]) -> [Double] {
+    let n = values.count
+    if n < 4_096 { return values.sorted() }
+    var keys = values.map(orderKey)
+    var tmp = [UInt64](repeating: 0, count: n)
+    var counts = [Int](repeating: 0, count: 2_048)
+    var shift: UInt64 = 0
+    while shift < 64 {
+        for i in 0..<2_048 { counts[i] = 0 }
+        for k in keys { counts[Int((k >> shift) & 2_047)] &+= 1 }
+        // A digit shared by every key moves nothing.
+        if counts[Int((keys[0] >> shift) & 2_047)] != n {
+            var sum = 0
+            for i in 0..<2_048 { let c = counts[i]; counts[i] = sum; sum &+= c }
+            for k in keys {
+                let d = Int((k >> shift) & 2_047)
+                tmp[counts[d]] = k
+                counts[d] &+= 1
+            }
+            swap(&keys, &tmp)
+        }
+        shift &+= 11
+    }
+    let zeroKey = orderKey(0)
+    var out = keys.map { k in Double(bitPattern: k >> 63 == 1 ? k & ~(1 << 63) : ~k) }
+    // Zeros came back as +0.0; put their signs back in their original order.
+    if let first = keys.firstIndex(of: zeroKey) {
+        var i = first
+        for v in values where v == 0 { out[i] = v; i &+= 1 }
+    }
+    return out
+}
+
+/// Bins by table: the top 16 bits of a value's `orderKey` pick one of 65,536 buckets, and only
+/// the cuts inside that bucket are searched (usually a few, instead of 8 steps over 255).
+/// `bin` is exactly `BinCuts.numericBin`.
+struct CutTable {
+    /// `start[u]`: number of cuts whose key's top 16 bits are below u (65,537 entries).
+    let start: [UInt16]
+
+    init(_ cuts: UnsafeBufferPointer<Double>) {
+        var s = [UInt16](repeating: 0, count: 65_537)
+        var c = 0
+        for u in 0..<65_537 {
+            while c < cuts.count, Int(orderKey(cuts[c]) >> 48) < u { c += 1 }
+            s[u] = UInt16(c)
+        }
+        start = s
+    }
+
+    /// 1 + the number of cuts <= v (v not NaN).
+    @inline(__always)
+    static func bin(_ v: Double, _ start: UnsafePointer<UInt16>, _ cuts: UnsafePointer<Double>) -> UInt8 {
+        let u = Int(orderKey(v) >> 48)
+        let lo = Int(start[u]), hi = Int(start[u &+ 1])
+        // Cuts below the bucket are all <= v, cuts above all > v; search the bucket's own.
+        var count = lo
+        var n = hi &- lo
+        if n > 0 {
+            var base = lo
+            while n > 1 {
+                let half = n >> 1
+                base &+= half & (0 &- Int(unsafeBitCast(cuts[base &+ half] <= v, to: UInt8.self)))
+                n &-= half
+            }
+            count = base &+ Int(unsafeBitCast(cuts[base] <= v, to: UInt8.self))
+        }
+        return UInt8(truncatingIfNeeded: count &+ 1)
+    }
+}
+
 /// Row-major bin matrix: the bins of one row are adjacent, so building a node's histogram reads
 /// one cache line per row. Threads split the work by feature, never by row, which keeps every
 /// histogram sum in the same order whatever the thread count.
@@ -132,9 +212,17 @@ public struct BinnedMatrix: Sendable {
         out.withUnsafeMutableBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
             let dst = SharedMutablePointer(base)
-            let blocks = evenRanges(indices.count, parts: max(1, threads) * 4)
-            parallelFor(blocks.count, threads: threads) { b in
-                let block = blocks[b]
+            // Tiles of 512 rows, all features of a tile before the next: the tile's output (a few
+            // KB, row-major) stays in L1 while every feature writes its byte into it. Whole blocks
+            // per feature instead wrote each output cache line once per feature from far caches.
+            let tiles = evenRanges(indices.count, parts: max(1, (indices.count + 511) / 512))
+            // Lookup tables pay for their 65,536 steps from a few ten thousand rows on.
+            let tables: [CutTable?] = (0..<f).map { j in
+                guard indices.count >= 1 << 15, !cuts.isCategorical[j], cuts.cuts[j].count > 1 else { return nil }
+                return cuts.cuts[j].withUnsafeBufferPointer { CutTable($0) }
+            }
+            parallelFor(tiles.count, threads: threads) { b in
+                let block = tiles[b]
                 for j in 0..<f {
                     x.columns[j].withUnsafeBufferPointer { column in
                         guard let col = column.baseAddress else { return }
@@ -143,6 +231,16 @@ public struct BinnedMatrix: Sendable {
                             return
                         }
                         cuts.cuts[j].withUnsafeBufferPointer { c in
+                            if let table = tables[j], let cb = c.baseAddress {
+                                table.start.withUnsafeBufferPointer { sb in
+                                    guard let st = sb.baseAddress else { return }
+                                    for i in block {
+                                        let v = col[indices[i]]
+                                        dst[i &* f &+ j] = v.isNaN ? 0 : CutTable.bin(v, st, cb)
+                                    }
+                                }
+                                return
+                            }
                             // Four rows at a time: their binary searches are independent, so the
                             // dependent loads of one search overlap with those of the others.
                             var i = block.lowerBound

@@ -86,32 +86,36 @@ public struct RoundProgress: Sendable {
 }
 
 /// Gradient pairs in fixed point (as XGBoost's GPU `GradientQuantiser`): g · 2^k rounded to an
-/// Int32, with k chosen per tree from the largest |g| (and h) over all rows and ranks so that every
-/// value fits in 31 bits and a sum of up to 2^32 rows fits in an Int64. Histogram sums are then
-/// exact integers: the same whatever the order of addition, the thread count or the rank count.
-/// A positive hessian never rounds to 0 (at least one unit), so node hessians stay positive.
+/// Int32 with |g_q| <= 2^gBits (h_q <= 2^hBits), k chosen per tree from the largest |g| (and h)
+/// over all rows and ranks, so that a sum of up to 2^32 rows fits in an Int64. Histogram sums are
+/// then exact integers: the same whatever the order of addition, the thread count or the rank
+/// count. A positive hessian never rounds to 0 (at least one unit), so node hessians stay positive.
 struct GradientQuantiser: Sendable, Equatable {
+    static let gBits = 30
+    static let hBits = 30
+    static let gLimit = Double(1 << gBits), hLimit = Double(1 << hBits)
+
     var toFixedG = 1.0, toFixedH = 1.0
     var toFloatG = 1.0, toFloatH = 1.0
 
     init(maxAbsG: Double, maxH: Double) {
-        func scale(_ m: Double) -> Double {
+        func scale(_ m: Double, _ bits: Int) -> Double {
             guard m.isFinite, m > 0 else { return 1 }
-            return Double(sign: .plus, exponent: 30 - (m.exponent + 1), significand: 1)
+            return Double(sign: .plus, exponent: bits - (m.exponent + 1), significand: 1)
         }
-        toFixedG = scale(maxAbsG); toFixedH = scale(maxH)
+        toFixedG = scale(maxAbsG, Self.gBits); toFixedH = scale(maxH, Self.hBits)
         toFloatG = 1 / toFixedG; toFloatH = 1 / toFixedH
     }
 
     @inline(__always) func fixed(g: Float) -> Int32 {
-        guard g.isFinite else { return g.isNaN ? 0 : (g > 0 ? 1 << 30 : -(1 << 30)) }
-        return Int32(Self.round(max(-1_073_741_824, min(1_073_741_824, Double(g) * toFixedG))))
+        guard g.isFinite else { return g.isNaN ? 0 : (g > 0 ? 1 << Self.gBits : -(1 << Self.gBits)) }
+        return Int32(Self.round(max(-Self.gLimit, min(Self.gLimit, Double(g) * toFixedG))))
     }
 
     @inline(__always) func fixed(h: Float) -> Int32 {
-        guard h.isFinite else { return h.isNaN ? 0 : 1 << 30 }
+        guard h.isFinite else { return h.isNaN ? 0 : 1 << Self.hBits }
         guard h > 0 else { return 0 }
-        return Int32(max(1, Self.round(min(1_073_741_824, Double(h) * toFixedH))))
+        return Int32(max(1, Self.round(min(Self.hLimit, Double(h) * toFixedH))))
     }
 
     /// `x.rounded()` (to nearest, halves away from zero) for |x| <= 2^30, without the libm call
@@ -266,23 +270,32 @@ enum GradientBoosting {
 
         for round in 0..<params.nEstimators {
             for k in 0..<outputs {
-                // Gradients and hessians of the loss at the current margins (output k).
+                // Gradients and hessians of the loss at the current margins (output k), and the
+                // largest |g| and h of each block (for the fixed-point scale) in the same pass.
+                let maxima = ResultSlots<(Double, Double)>(count: rowBlocks.count)
                 margin.withUnsafeBufferPointer { mp in
                     labels.withUnsafeBufferPointer { lp in
                         guard let mBase = mp.baseAddress, let lBase = lp.baseAddress else { return }
                         let m = SharedPointer(mBase), l = SharedPointer(lBase), gh = SharedMutablePointer(store.gh)
                         let w = weights, power = objective == .quantileError ? params.quantileAlpha : params.tweedieVariancePower
                         parallelFor(rowBlocks.count, threads: threads) { b in
+                            var mg = 0.0, mh = 0.0
                             for r in rowBlocks[b] {
                                 var (g, h) = objective.gradient(margins: m.base + r &* outputs, label: l[r], output: k, outputs: outputs, power: power)
                                 if let w { g *= w[r]; h *= w[r] }
-                                gh[2 &* r] = Float(g)
-                                gh[2 &* r &+ 1] = Float(h)
+                                let fg = Float(g), fh = Float(h)
+                                gh[2 &* r] = fg
+                                gh[2 &* r &+ 1] = fh
+                                // The maxima of the stored (Float) values, NaN and infinities left out.
+                                let dg = Double(fg), dh = Double(fh)
+                                if dg.isFinite { mg = max(mg, abs(dg)) }
+                                if dh.isFinite { mh = max(mh, dh) }
                             }
+                            maxima.set(b, (mg, mh))
                         }
                     }
                 }
-                try quantise(store: store, blocks: rowBlocks, threads: threads, builder: builder)
+                try quantise(store: store, blocks: rowBlocks, maxima: maxima, threads: threads, builder: builder)
                 let tree = try boost(store: store, builder: builder, rng: &rng, params: params, n: n, f: f, threads: threads,
                                  margin: &margin, outputs: outputs, output: k,
                                  refit: objective.leafQuantile(params).map { (alpha: $0, labels: labels, weights: weights) })
@@ -326,19 +339,10 @@ enum GradientBoosting {
     }
 
     /// Converts the gradient pairs in `store.gh` to fixed point (`store.ghq`) at the scale of the
-    /// largest magnitudes over every rank's rows.
-    static func quantise(store: RowStore, blocks: [Range<Int>], threads: Int, builder: TreeBuilder) throws {
-        let maxima = ResultSlots<(Double, Double)>(count: blocks.count)
+    /// largest magnitudes over every rank's rows (`maxima`: this rank's, per block of `blocks`).
+    static func quantise(store: RowStore, blocks: [Range<Int>], maxima: ResultSlots<(Double, Double)>, threads: Int,
+                         builder: TreeBuilder) throws {
         let gh = SharedPointer(UnsafePointer(store.gh))
-        parallelFor(blocks.count, threads: threads) { b in
-            var mg = 0.0, mh = 0.0
-            for r in blocks[b] {
-                let g = Double(gh[2 &* r]), h = Double(gh[2 &* r &+ 1])
-                if g.isFinite { mg = max(mg, abs(g)) }
-                if h.isFinite { mh = max(mh, h) }
-            }
-            maxima.set(b, (mg, mh))
-        }
         var m = maxima.all.reduce([0.0, 0.0]) { [max($0[0], $1?.0 ?? 0), max($0[1], $1?.1 ?? 0)] }
         m = try builder.collective.allreduceMax(m)
         let q = GradientQuantiser(maxAbsG: m[0], maxH: m[1])

@@ -145,11 +145,10 @@ final class TreeBuilder: @unchecked Sendable {
                 if let (parent, sibling) = derived {
                     for i in 0..<size { hist[i] = parent[i] &- sibling[i] }
                 }
-                // The split search reads sums in floating point: exact multiples of the scale.
-                let sums = UnsafeMutablePointer<Double>.allocate(capacity: size)
-                defer { sums.deallocate() }
-                self.toFloat(hist.base, sums, features: features)
-                if let s = self.bestSplit(hist: sums, g: g, h: h, features: features, rows: rows, lower: lower, upper: upper) {
+                // The split search reads the sums in floating point (exact multiples of the scale),
+                // converting each bin as it scans instead of in a separate pass.
+                let sums = FixedPointSums(p: UnsafePointer(hist.base), toFloatG: self.quantiser.toFloatG, toFloatH: self.quantiser.toFloatH)
+                if let s = self.bestSplit(sums: sums, g: g, h: h, features: features, rows: rows, lower: lower, upper: upper) {
                     slots.set(k, s)
                 }
             }
@@ -228,18 +227,6 @@ final class TreeBuilder: @unchecked Sendable {
     }
 
     private func zero(_ p: UnsafeMutablePointer<Int64>) { p.update(repeating: 0, count: histSize) }
-
-    /// The fixed-point sums of `features` as doubles (other features are left unset).
-    func toFloat(_ hist: UnsafePointer<Int64>, _ out: UnsafeMutablePointer<Double>, features: [Int]) {
-        let q = quantiser
-        for j in features {
-            let base = j * histogramStride * 2
-            for b in 0..<histogramStride {
-                out[base + 2 * b] = Double(hist[base + 2 * b]) * q.toFloatG
-                out[base + 2 * b + 1] = Double(hist[base + 2 * b + 1]) * q.toFloatH
-            }
-        }
-    }
 
     /// Stable partition of each node's range by its split, in place, in fixed-size blocks: each
     /// block writes its left rows and its right rows (in order) to its own slice of two scratch
@@ -372,9 +359,15 @@ final class TreeBuilder: @unchecked Sendable {
         }
     }
 
-    /// Best split of one node over `features`, or nil when no split gains more than `gamma`.
+    /// Best split of one node over `features` from floating-point sums (tests).
     func bestSplit(hist: UnsafeMutablePointer<Double>, g: Double, h: Double, features: [Int], rows: Int = 0,
                    lower: Double = -.infinity, upper: Double = .infinity) -> SplitCandidate? {
+        bestSplit(sums: FloatSums(p: UnsafePointer(hist)), g: g, h: h, features: features, rows: rows, lower: lower, upper: upper)
+    }
+
+    /// Best split of one node over `features`, or nil when no split gains more than `gamma`.
+    func bestSplit<Sums: HistogramSums>(sums hist: Sums, g: Double, h: Double, features: [Int], rows: Int = 0,
+                                        lower: Double = -.infinity, upper: Double = .infinity) -> SplitCandidate? {
         let constrained = !params.monotone.isEmpty
         // With monotone constraints, gains are taken at the bounded weights (XGBoost's
         // CalcSplitGain); without, the closed form, bit for bit as before.
@@ -384,12 +377,16 @@ final class TreeBuilder: @unchecked Sendable {
         best.gain = max(params.gamma, 1e-6)  // XGBoost's kRtEps: ignore numerically empty gains
         var found = false
         for j in features {
-            let base = hist + j * histogramStride * 2
-            let missingG = base[0], missingH = base[1]
+            let base = j * histogramStride
+            let missingG = hist.g(base), missingH = hist.h(base)
             let bins = cuts.binCount[j]
             if cuts.isCategorical[j] {
-                categoricalSplit(base: base, feature: j, categories: bins, g: g, h: h, rows: rows, parentScore: parentScore,
-                                 bounds: constrained ? (lower, upper) : nil, best: &best, found: &found)
+                withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * histogramStride) { buffer in
+                    guard let local = buffer.baseAddress else { return }
+                    for b in 0..<histogramStride { local[2 * b] = hist.g(base + b); local[2 * b + 1] = hist.h(base + b) }
+                    categoricalSplit(base: local, feature: j, categories: bins, g: g, h: h, rows: rows, parentScore: parentScore,
+                                     bounds: constrained ? (lower, upper) : nil, best: &best, found: &found)
+                }
                 continue
             }
             let c = constrained ? params.monotone[j] : 0
@@ -414,7 +411,7 @@ final class TreeBuilder: @unchecked Sendable {
             if bins < 2 { continue }
             var gl = 0.0, hl = 0.0
             for b in 1..<bins {
-                let bg = base[2 * b], bh = base[2 * b + 1]
+                let bg = hist.g(base + b), bh = hist.h(base + b)
                 // An empty bin leaves the sums, hence every gain, as they were for bin b - 1, and a
                 // gain only replaces the best when strictly larger: skipping it changes nothing.
                 if b > 1, bg == 0, bh == 0 { continue }
@@ -431,4 +428,25 @@ final class TreeBuilder: @unchecked Sendable {
         }
         return found ? best : nil
     }
+}
+
+/// The (g, h) sums of a node's histogram, read by bin (`feature * histogramStride + bin`).
+protocol HistogramSums {
+    func g(_ bin: Int) -> Double
+    func h(_ bin: Int) -> Double
+}
+
+/// Floating-point sums, (g, h) interleaved.
+struct FloatSums: HistogramSums {
+    let p: UnsafePointer<Double>
+    @inline(__always) func g(_ bin: Int) -> Double { p[2 &* bin] }
+    @inline(__always) func h(_ bin: Int) -> Double { p[2 &* bin &+ 1] }
+}
+
+/// Fixed-point sums (`GradientQuantiser`) converted on reading: `q · 2^−k`, exact.
+struct FixedPointSums: HistogramSums {
+    let p: UnsafePointer<Int64>
+    let toFloatG: Double, toFloatH: Double
+    @inline(__always) func g(_ bin: Int) -> Double { Double(p[2 &* bin]) * toFloatG }
+    @inline(__always) func h(_ bin: Int) -> Double { Double(p[2 &* bin &+ 1]) * toFloatH }
 }

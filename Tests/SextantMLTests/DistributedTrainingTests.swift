@@ -204,8 +204,10 @@ import Testing
         let q = GradientQuantiser(maxAbsG: 0.9, maxH: 0.25)
         #expect(q.fixed(h: 1e-16) == 1)
         #expect(q.fixed(h: 0) == 0)
-        #expect(abs(Double(q.fixed(g: 0.9)) * q.toFloatG - Double(Float(0.9))) < 1e-9)
-        #expect(q.fixed(g: .infinity) == 1 << 30 && q.fixed(g: .nan) == 0)
-        #expect(abs(Int(q.fixed(g: -0.9))) < 1 << 30 + 1)
+        // Rounded to half a unit of 2^-gBits of the largest |g| (0.9 < 2^0).
+        #expect(abs(Double(q.fixed(g: 0.9)) * q.toFloatG - Double(Float(0.9))) <= 0.5 / Double(1 << GradientQuantiser.gBits))
+        #expect(q.fixed(g: .infinity) == 1 << GradientQuantiser.gBits && q.fixed(g: .nan) == 0)
+        #expect(abs(Int(q.fixed(g: -0.9))) <= 1 << GradientQuantiser.gBits)
+        #expect(q.fixed(h: 0.25) <= 1 << GradientQuantiser.hBits)
     }
 }

@@ -83,6 +83,31 @@ import Testing
         }
     }
 
+    /// Every row at the largest magnitudes the quantiser gives, in one bin, long runs of one sign:
+    /// the Int64 sums must still be exact.
+    @Test(arguments: [1, 2])
+    func sumsAtTheQuantiserLimitsAreExact(threads: Int) {
+        let block = 8_192
+        let rows = 3 * block + 77
+        let (s, cuts) = Self.store(rows: rows, features: 5, seed: 13)
+        var p = GBDTParameters(); p.threads = threads
+        let builder = TreeBuilder(store: s, cuts: cuts, params: p, threads: threads)
+        let gMax = Int32(1 << GradientQuantiser.gBits), hMax = Int32(1 << GradientQuantiser.hBits)
+        for r in 0..<rows {
+            // Same sign runs, then mixed.
+            s.ghq[2 * r] = r < 2 * block ? (r < block + 5 ? gMax : -gMax) : (r % 3 == 0 ? gMax : -gMax)
+            s.ghq[2 * r + 1] = r % 7 == 0 ? 1 : hMax
+            s.rowBins[r * s.stride + 1] = 1  // feature 1: every row in one bin
+        }
+        for i in 0..<rows { s.rowIndex[i] = Int32(rows - 1 - i) }  // not the identity: gathered
+        let features = Array(0..<5)
+        let a = UnsafeMutablePointer<Int64>.allocate(capacity: builder.histSize)
+        defer { a.deallocate() }
+        a.initialize(repeating: 0, count: builder.histSize)
+        builder.buildHistograms([(0, rows, a)], features: features)
+        #expect(Array(UnsafeBufferPointer(start: a, count: builder.histSize)) == Self.fixedReference(s, positions: 0..<rows, features: features))
+    }
+
     @Test func subtractionMatchesDirectBuild() {
         let (s, cuts) = Self.store(rows: 6_000, features: 9, seed: 11)
         let builder = TreeBuilder(store: s, cuts: cuts, params: GBDTParameters(), threads: 2)
@@ -221,6 +246,45 @@ import Testing
                 #expect(m.bins[i * 2] == cuts.bin(col[r], feature: 0))
                 #expect(m.bins[i * 2 + 1] == cuts.bin(col2[r], feature: 1))
             }
+        }
+    }
+
+    /// Binning by lookup table (from 32,768 rows on) against the plain binary search, on values
+    /// with signed zeros, infinities, ties with cuts, huge and tiny magnitudes and NaN.
+    @Test func tableBinningMatchesBinarySearch() {
+        var rng = SplitMix64(seed: 17)
+        let rows = 40_000
+        let special: [Double] = [0, -0.0, .infinity, -.infinity, 1e300, -1e300, 1e-300, -1e-300, .nan, 1, -1, 1.0000001]
+        let col = (0..<rows).map { i in i % 13 == 0 ? special[i / 13 % special.count] : rng.nextGaussian() * (i % 3 == 0 ? 1e6 : 1) }
+        let col2 = (0..<rows).map { _ in Double(Int(rng.next() % 5)) - 2 }  // few distinct values: a cut per value
+        let x = FeatureMatrix(names: ["a", "b"], columns: [col, col2], isCategorical: [false, false], levels: [[], []])
+        let idx = Array(0..<rows)
+        let cuts = BinCuts.fit(x, rows: idx, maxBin: 255, threads: 2)
+        let m = BinnedMatrix(x, rows: idx, cuts: cuts, threads: 2)
+        var mismatches = 0
+        for r in 0..<rows {
+            if m.bins[r * 2] != cuts.bin(col[r], feature: 0) { mismatches += 1 }
+            if m.bins[r * 2 + 1] != cuts.bin(col2[r], feature: 1) { mismatches += 1 }
+        }
+        #expect(mismatches == 0)
+        #expect(cuts.cuts[0].count > 200)
+    }
+
+    /// The radix sort of the cut samples is `sorted()`: same values in the same places, signed
+    /// zeros in their original order (they are equal under `<`, and `sorted()` is stable).
+    @Test func radixSortMatchesSorted() {
+        var rng = SplitMix64(seed: 23)
+        for n in [10, 5_000, 70_000] {
+            let values = (0..<n).map { i -> Double in
+                switch i % 11 {
+                case 0: return i % 2 == 0 ? 0 : -0.0
+                case 1: return Double(Int(rng.next() % 9)) - 4
+                case 2: return i % 4 == 0 ? .infinity : -.infinity
+                default: return rng.nextGaussian() * pow(10, Double(Int(rng.next() % 12)) - 6)
+                }
+            }
+            let expected = values.sorted(), got = orderKeySorted(values)
+            #expect(got.map(\.bitPattern) == expected.map(\.bitPattern), "n = \(n)")
         }
     }
 }
