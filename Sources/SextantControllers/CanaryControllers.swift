@@ -35,21 +35,12 @@ public func addCanaryRolloutController(to manager: Manager, settings: Controller
         .owns(deployments, ownerKind: CanaryRollout.kind, ownerGroup: CanaryRollout.group)
         .watches(modelVersions) { version in
             guard let model = version.raw["spec"]?["modelName"]?.stringValue else { return [] }
-            let namespace = version.metadata.namespace ?? ""
-            return rolloutCache.list(namespace: namespace).compactMap { rollout in
-                guard rollout.raw["spec"]?["modelName"]?.stringValue == model else { return nil }
-                return ObjectKey(namespace: namespace, name: rollout.metadata.name ?? "")
-            }
+            return rolloutCache.list(modelName: model, namespace: version.namespace ?? "").compactMap { ObjectKey($0) }
         }
         .watches(servingDeployments) { deployment in
             guard let name = deployment.metadata.name else { return [] }
-            let namespace = deployment.metadata.namespace ?? ""
-            return rolloutCache.list(namespace: namespace).compactMap { rollout in
-                let external = rollout.raw["spec"]?["serving"]?["external"]
-                guard external?["stableDeployment"]?.stringValue == name || external?["canaryDeployment"]?.stringValue == name
-                else { return nil }
-                return ObjectKey(namespace: namespace, name: rollout.metadata.name ?? "")
-            }
+            return rolloutCache.list(servingDeployment: name, namespace: deployment.metadata.namespace ?? "")
+                .compactMap { ObjectKey($0) }
         }
     manager.add(controller)
     return controller

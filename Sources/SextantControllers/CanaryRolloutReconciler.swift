@@ -283,7 +283,7 @@ public struct CanaryRolloutReconciler: Reconciler {
         guard let status = rollout.status.map(CanaryMachine.resumed) else { return }
         let namespace = rollout.metadata.namespace ?? ""
         let rolloutName = rollout.metadata.name ?? ""
-        for object in modelVersions.list(namespace: namespace) {
+        for object in modelVersions.list(modelName: rollout.spec.modelName, namespace: namespace) {
             guard let version = try? object.raw.decode(as: ModelVersion.self), version.spec.modelName == rollout.spec.modelName,
                   let name = version.metadata.name else { continue }
             var s = version.status ?? ModelVersionStatus()

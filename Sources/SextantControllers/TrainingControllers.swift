@@ -99,8 +99,8 @@ public func addTrainingControllers(to manager: Manager, settings: ControllerSett
         // Registry invariants span the versions of a model: a change to one re-checks the others.
         .watches(modelVersions) { changed in
             guard let model = changed.raw[path: ["spec", "modelName"]]?.stringValue else { return [] }
-            return mvCache.list(namespace: changed.namespace ?? "").compactMap { other in
-                other.raw[path: ["spec", "modelName"]]?.stringValue == model && other.name != changed.name ? ObjectKey(other) : nil
+            return mvCache.list(modelName: model, namespace: changed.namespace ?? "").compactMap { other in
+                other.name != changed.name ? ObjectKey(other) : nil
             }
         }
     manager.add(mvController)

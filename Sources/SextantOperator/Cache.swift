@@ -19,7 +19,9 @@ public enum CacheEvent<Object: KubernetesObject>: Sendable {
 
 /// A read-only (to its users) in-memory copy of one resource type, filled by a `Reflector`.
 /// Reads are synchronous and lock-protected so reconcilers can read many objects cheaply.
-/// Indexes: namespace, owner UID (from ownerReferences) and label `key=value`.
+/// Indexes: namespace, owner UID (from ownerReferences), label `key=value`, and the named indexes
+/// controllers add (client-go's indexers), so a trigger finds the objects naming a value without
+/// unpacking every object of a namespace.
 ///
 /// Dynamic objects are kept packed (`CompactJSON`, about the size of their JSON text) and unpacked
 /// on every read: as `JSONValue` trees, 1,000 CanaryRollouts and 2,000 ModelVersions took about
@@ -37,6 +39,8 @@ public final class Cache<Object: KubernetesObject>: Sendable {
         var uid: String?
         var ownerUIDs: [String]
         var labels: [String: String]
+        /// Index name → the values this object is found under.
+        var indexed: [String: [String]] = [:]
 
         /// The object as handed out (unpacked outside the lock by the readers).
         var object: Object? {
@@ -52,6 +56,8 @@ public final class Cache<Object: KubernetesObject>: Sendable {
         var byNamespace: [String: Set<ObjectKey>] = [:]
         var byOwner: [String: Set<ObjectKey>] = [:]
         var byLabel: [String: Set<ObjectKey>] = [:]
+        var indexers: [String: @Sendable (Object) -> [String]] = [:]
+        var byIndex: [String: [String: Set<ObjectKey>]] = [:]
         var synced = false
     }
 
@@ -107,14 +113,38 @@ public final class Cache<Object: KubernetesObject>: Sendable {
         return entries.compactMap(\.object)
     }
 
+    /// Adds a named index: `values` gives the values an object is found under (for example
+    /// `namespace/modelName`). Adding a name again keeps the first definition.
+    public func addIndex(_ name: String, values: @escaping @Sendable (Object) -> [String]) {
+        let present: [(ObjectKey, Entry)] = state.withLock { s in
+            guard s.indexers[name] == nil else { return [] }
+            s.indexers[name] = values
+            return Array(s.entries)
+        }
+        // Objects already cached (an index added after the first list) are indexed now.
+        let computed = present.compactMap { key, entry in entry.object.map { (key, values($0)) } }
+        state.withLock { s in
+            for (key, found) in computed where s.entries[key] != nil {
+                s.entries[key]?.indexed[name] = found
+                for value in found { s.byIndex[name, default: [:]][value, default: []].insert(key) }
+            }
+        }
+    }
+
+    /// The objects found under `value` in the index `name` (none for an index never added).
+    public func list(index name: String, value: String) -> [Object] {
+        state.withLock { s in (s.byIndex[name]?[value] ?? []).compactMap { s.entries[$0] } }.compactMap(\.object)
+    }
+
     // MARK: Writes (by the reflector)
 
     /// Stores an added or modified object. Returns nil when the cache already had this exact
     /// resourceVersion (a replayed event after a re-watch), so handlers never see duplicates.
     func upsert(_ object: Object) -> CacheEvent<Object>? {
         guard let key = ObjectKey(object) else { return nil }
-        let entry = Self.entry(object)
-        let change: (stored: Bool, old: Entry?) = state.withLock { s in
+        var entry = Self.entry(object)
+        entry.indexed = state.withLock { $0.indexers }.mapValues { $0(object) }
+        let change: (stored: Bool, old: Entry?) = state.withLock { [entry] s in
             let old = s.entries[key]
             if let old, old.resourceVersion != nil, old.resourceVersion == entry.resourceVersion { return (false, nil) }
             if let old { Self.unindex(key, old, &s) }
@@ -140,13 +170,16 @@ public final class Cache<Object: KubernetesObject>: Sendable {
     /// Replaces the whole content with a fresh list and returns the difference as events:
     /// objects that vanished while no watch was open become deletions.
     func replace(with objects: [Object]) -> [CacheEvent<Object>] {
+        let indexers = state.withLock { $0.indexers }
         var fresh: [ObjectKey: Entry] = [:]
         var given: [ObjectKey: Object] = [:]
         fresh.reserveCapacity(objects.count)
         given.reserveCapacity(objects.count)
         for object in objects {
             guard let key = ObjectKey(object) else { continue }
-            fresh[key] = Self.entry(object)
+            var entry = Self.entry(object)
+            entry.indexed = indexers.mapValues { $0(object) }
+            fresh[key] = entry
             given[key] = object
         }
         return state.withLock { s in
@@ -165,6 +198,7 @@ public final class Cache<Object: KubernetesObject>: Sendable {
                 }
             }
             var rebuilt = State()
+            rebuilt.indexers = s.indexers
             rebuilt.entries = fresh
             for (key, entry) in fresh { Self.index(key, entry, &rebuilt) }
             rebuilt.synced = true
@@ -185,6 +219,9 @@ public final class Cache<Object: KubernetesObject>: Sendable {
         s.byNamespace[key.namespace, default: []].insert(key)
         for uid in entry.ownerUIDs { s.byOwner[uid, default: []].insert(key) }
         for (k, v) in entry.labels { s.byLabel["\(k)=\(v)", default: []].insert(key) }
+        for (name, values) in entry.indexed {
+            for value in values { s.byIndex[name, default: [:]][value, default: []].insert(key) }
+        }
     }
 
     private static func unindex(_ key: ObjectKey, _ entry: Entry, _ s: inout State) {
@@ -195,5 +232,8 @@ public final class Cache<Object: KubernetesObject>: Sendable {
         drop(&s.byNamespace, key.namespace)
         for uid in entry.ownerUIDs { drop(&s.byOwner, uid) }
         for (k, v) in entry.labels { drop(&s.byLabel, "\(k)=\(v)") }
+        for (name, values) in entry.indexed {
+            for value in values { drop(&s.byIndex[name, default: [:]], value) }
+        }
     }
 }

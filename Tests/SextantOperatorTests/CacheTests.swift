@@ -63,4 +63,30 @@ import Testing
         guard case .object(let object) = typedEntry.stored else { Issue.record("a typed object was packed"); return }
         #expect(object.data == ["k": "v"])
     }
+
+    /// A named index follows every change: objects cached before it was added, updates that move
+    /// an object to another value, deletions and relists.
+    @Test func namedIndexesFollowEveryChange() throws {
+        let cache = Cache<DynamicObject>()
+        let model: @Sendable (DynamicObject) -> [String] = { $0.raw[path: ["metadata", "labels", "model"]]?.stringValue.map { [$0] } ?? [] }
+        let a = rollout("a", version: "1", labels: ["model": "churn"])
+        _ = cache.upsert(a)
+        #expect(cache.list(index: "model", value: "churn").isEmpty, "no index yet")
+        cache.addIndex("model", values: model)
+        #expect(cache.list(index: "model", value: "churn") == [a], "indexed when the index is added")
+        let b = rollout("b", version: "2", labels: ["model": "churn"])
+        _ = cache.upsert(b)
+        #expect(Set(cache.list(index: "model", value: "churn").map(\.raw)) == Set([a.raw, b.raw]))
+        let a2 = rollout("a", version: "3", labels: ["model": "fraud"])
+        _ = cache.upsert(a2)
+        #expect(cache.list(index: "model", value: "churn") == [b])
+        #expect(cache.list(index: "model", value: "fraud") == [a2])
+        _ = cache.remove(b)
+        #expect(cache.list(index: "model", value: "churn").isEmpty)
+        _ = cache.replace(with: [a2, rollout("c", version: "4", labels: ["model": "churn"])])
+        #expect(cache.list(index: "model", value: "churn").map(\.name) == ["c"])
+        #expect(cache.list(index: "model", value: "fraud") == [a2])
+        cache.addIndex("model") { _ in ["never"] }
+        #expect(cache.list(index: "model", value: "never").isEmpty, "the first definition of a name stays")
+    }
 }
