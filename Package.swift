@@ -186,7 +186,7 @@ let package = Package(
                     dependencies: ["SextantCLI", "SextantDashboard", "SextantAPI", "SextantDevServer", "SextantKube",
                                    "SextantKubeTypes", "SextantTestSupport", "SextantJSON", "SextantPrometheus", yams],
                     swiftSettings: strict),
-        .testTarget(name: "SextantJSONTests", dependencies: ["SextantJSON"], swiftSettings: strict),
+        .testTarget(name: "SextantJSONTests", dependencies: ["SextantJSON", "SextantTestSupport"], swiftSettings: strict),
         .testTarget(name: "SextantTransportTests", dependencies: ["SextantTransport", "SextantTestSupport"], swiftSettings: strict),
         .testTarget(name: "SextantKubeTests",
                     dependencies: ["SextantKube", "SextantKubeTypes", "SextantJSON", "SextantTestSupport"],

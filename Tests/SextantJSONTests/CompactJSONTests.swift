@@ -1,18 +1,7 @@
 import Foundation
 @testable import SextantJSON
+import SextantTestSupport
 import Testing
-
-/// A small seeded generator, so a failing tree can be reproduced from its seed.
-private struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 private let edgeStrings = ["", "a", "é😀", "fifteen bytes!!", "sixteen bytes!!!", String(repeating: "x", count: 300), "\u{0}\u{1}\n\"\\"]
 private let edgeInts: [Int64] = [0, 1, -1, 63, -64, 64, 127, 128, -129, 1 << 40, Int64.max, Int64.min]
