@@ -148,7 +148,7 @@ enum DistributedTrainer {
         let multi = objective == .multiSoftprob
         var artifact = ModelArtifact(modelName: config.modelName, algorithm: .gradientBoosting, features: featureSpecs,
                                      baseScore: multi ? 0 : result.baseScore, trees: result.trees.map { $0.arrays(cuts: cuts) },
-                                     linear: nil, threshold: config.decisionThreshold, hyperparameters: params.summary,
+                                     linear: nil, threshold: config.decisionThreshold, hyperparameters: params.summary(for: objective),
                                      objective: objective, baseScores: multi ? result.baseMargins : nil)
         artifact.bestIteration = result.bestIteration
         try artifact.compile()

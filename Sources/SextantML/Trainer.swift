@@ -178,7 +178,7 @@ public enum Trainer {
             let multi = objective == .multiSoftprob
             artifact = ModelArtifact(modelName: config.modelName, algorithm: algorithm, features: featureSpecs,
                                      baseScore: multi ? 0 : result.baseScore, trees: result.trees.map { $0.arrays(cuts: cuts) },
-                                     linear: nil, threshold: config.decisionThreshold, hyperparameters: params.summary,
+                                     linear: nil, threshold: config.decisionThreshold, hyperparameters: params.summary(for: objective),
                                      objective: objective, baseScores: multi ? result.baseMargins : nil)
             artifact.bestIteration = result.bestIteration
         case .logisticRegression:
@@ -357,6 +357,19 @@ extension BinnedMatrix {
 }
 
 extension GBDTParameters {
+    /// Hyperparameters as recorded in the artifact: the general ones, and the objective's own
+    /// (`quantileAlpha`, `tweedieVariancePower`) when it has one, so a model says what it was
+    /// trained for.
+    func summary(for objective: Objective) -> [String: Double] {
+        var s = summary
+        switch objective {
+        case .quantileError: s["quantileAlpha"] = quantileAlpha
+        case .tweedie: s["tweedieVariancePower"] = tweedieVariancePower
+        default: break
+        }
+        return s
+    }
+
     /// Hyperparameters as recorded in the artifact and summary.
     var summary: [String: Double] {
         var s: [String: Double] = [

@@ -45,6 +45,14 @@ import Testing
         let m = try #require(outcome.summary.metrics)
         #expect(Set(m.keys) == Set(objective.metricNames), "\(m)")
         #expect(doc["objective"] as? String == objective.rawValue)
+        // The artifact (and the summary, its copy) says what it was trained for: the objective's own
+        // parameter, only where it has one.
+        let recorded = outcome.summary.hyperparameters ?? [:]
+        switch objective {
+        case .tweedie: #expect(recorded["tweedieVariancePower"] == power, "\(recorded)")
+        case .quantileError: #expect(recorded["quantileAlpha"] == alpha, "\(recorded)")
+        default: #expect(recorded["quantileAlpha"] == nil && recorded["tweedieVariancePower"] == nil, "\(recorded)")
+        }
         guard let peer = try ObjectiveTests.peer(url, objective: objective.rawValue, rounds: 60, depth: 4, eta: 0.1, weighted: false,
                                                  ours: ours, xgboostExtra: xgboostExtra, power: power, alpha: alpha) else { return nil }
         let xgb = try #require(peer["xgboost"]), sk = try #require(peer["ours"])
