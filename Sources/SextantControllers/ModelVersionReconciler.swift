@@ -30,7 +30,9 @@ struct ModelVersionReconciler: Reconciler {
         }
         let gen = mv.metadata.generation
         let problems = mv.validate()
-        let siblings = modelVersions.list(labels: [:], namespace: key.namespace).compactMap { try? $0.raw.decode(as: ModelVersion.self) }
+        // The registry's rules span one model's versions: the index finds them without unpacking the namespace.
+        let siblings = modelVersions.list(modelName: mv.spec.modelName, namespace: key.namespace)
+            .compactMap { try? $0.raw.decode(as: ModelVersion.self) }
         let conflicts = Registry.conflicts(of: mv, among: siblings)
         var status = mv.status ?? ModelVersionStatus()
         let decision = ApprovalRules.decide(spec: mv.spec, current: status.approval, requests: status.requests, now: now)
