@@ -267,35 +267,20 @@ enum GradientBoosting {
         let store = RowStore(x)
         let builder = TreeBuilder(store: store, cuts: cuts, params: params, threads: threads, collective: collective)
         let rowBlocks = evenRanges(n, parts: 64)  // fixed blocks: elementwise work, any thread count
+        // Objectives with bounded gradients get their fixed-point scale once, from the bounds and
+        // the largest weight over every rank.
+        let power = objective == .quantileError ? params.quantileAlpha : params.tweedieVariancePower
+        var fixedScale: GradientQuantiser?
+        if let bounds = objective.gradientBounds(power: power) {
+            let maxWeight = try weights.map { try collective.allreduceMax([$0.reduce(0) { max($0, $1) }])[0] } ?? 1
+            fixedScale = GradientQuantiser(maxAbsG: bounds.g * maxWeight, maxH: bounds.h * maxWeight)
+        }
 
         for round in 0..<params.nEstimators {
             for k in 0..<outputs {
-                // Gradients and hessians of the loss at the current margins (output k), and the
-                // largest |g| and h of each block (for the fixed-point scale) in the same pass.
-                let maxima = ResultSlots<(Double, Double)>(count: rowBlocks.count)
-                margin.withUnsafeBufferPointer { mp in
-                    labels.withUnsafeBufferPointer { lp in
-                        guard let mBase = mp.baseAddress, let lBase = lp.baseAddress else { return }
-                        let m = SharedPointer(mBase), l = SharedPointer(lBase), gh = SharedMutablePointer(store.gh)
-                        let w = weights, power = objective == .quantileError ? params.quantileAlpha : params.tweedieVariancePower
-                        parallelFor(rowBlocks.count, threads: threads) { b in
-                            var mg = 0.0, mh = 0.0
-                            for r in rowBlocks[b] {
-                                var (g, h) = objective.gradient(margins: m.base + r &* outputs, label: l[r], output: k, outputs: outputs, power: power)
-                                if let w { g *= w[r]; h *= w[r] }
-                                let fg = Float(g), fh = Float(h)
-                                gh[2 &* r] = fg
-                                gh[2 &* r &+ 1] = fh
-                                // The maxima of the stored (Float) values, NaN and infinities left out.
-                                let dg = Double(fg), dh = Double(fh)
-                                if dg.isFinite { mg = max(mg, abs(dg)) }
-                                if dh.isFinite { mh = max(mh, dh) }
-                            }
-                            maxima.set(b, (mg, mh))
-                        }
-                    }
-                }
-                try quantise(store: store, blocks: rowBlocks, maxima: maxima, threads: threads, builder: builder)
+                try computeGradients(store: store, builder: builder, objective: objective, params: params, margin: margin,
+                                     labels: labels, weights: weights, fixedScale: fixedScale, outputs: outputs, output: k,
+                                     blocks: rowBlocks, threads: threads)
                 let tree = try boost(store: store, builder: builder, rng: &rng, params: params, n: n, f: f, threads: threads,
                                  margin: &margin, outputs: outputs, output: k,
                                  refit: objective.leafQuantile(params).map { (alpha: $0, labels: labels, weights: weights) })
@@ -336,6 +321,55 @@ enum GradientBoosting {
             trees = Array(trees.prefix((best.iteration + 1) * outputs))
         }
         return GBDTResult(trees: trees, baseMargins: baseMargins, bestIteration: bestIteration, validationLoss: history)
+    }
+
+    /// Gradients and hessians of the loss at the current margins (output k), in fixed point in
+    /// `store.ghq`. With `fixedScale` (objectives with bounded gradients) they are converted as
+    /// they are computed; otherwise stored as Float with each block's largest |g| and h, then
+    /// converted at the scale of the largest over every rank (`quantise`).
+    static func computeGradients(store: RowStore, builder: TreeBuilder, objective: Objective, params: GBDTParameters,
+                                 margin: [Double], labels: [Double], weights: [Double]?, fixedScale: GradientQuantiser?,
+                                 outputs: Int, output k: Int, blocks rowBlocks: [Range<Int>], threads: Int) throws {
+        let maxima = ResultSlots<(Double, Double)>(count: rowBlocks.count)
+        margin.withUnsafeBufferPointer { mp in
+            labels.withUnsafeBufferPointer { lp in
+                guard let mBase = mp.baseAddress, let lBase = lp.baseAddress else { return }
+                let m = SharedPointer(mBase), l = SharedPointer(lBase)
+                let gh = SharedMutablePointer(store.gh), ghq = SharedMutablePointer(store.ghq)
+                let w = weights, power = objective == .quantileError ? params.quantileAlpha : params.tweedieVariancePower
+                parallelFor(rowBlocks.count, threads: threads) { b in
+                    @inline(__always) func pair(_ r: Int) -> (Float, Float) {
+                        var (g, h) = objective.gradient(margins: m.base + r &* outputs, label: l[r], output: k, outputs: outputs, power: power)
+                        if let w { g *= w[r]; h *= w[r] }
+                        return (Float(g), Float(h))
+                    }
+                    if let q = fixedScale {
+                        for r in rowBlocks[b] {
+                            let (fg, fh) = pair(r)
+                            ghq[2 &* r] = q.fixed(g: fg)
+                            ghq[2 &* r &+ 1] = q.fixed(h: fh)
+                        }
+                        return
+                    }
+                    var mg = 0.0, mh = 0.0
+                    for r in rowBlocks[b] {
+                        let (fg, fh) = pair(r)
+                        gh[2 &* r] = fg
+                        gh[2 &* r &+ 1] = fh
+                        // The maxima of the stored (Float) values, NaN and infinities left out.
+                        let dg = Double(fg), dh = Double(fh)
+                        if dg.isFinite { mg = max(mg, abs(dg)) }
+                        if dh.isFinite { mh = max(mh, dh) }
+                    }
+                    maxima.set(b, (mg, mh))
+                }
+            }
+        }
+        if let q = fixedScale {
+            builder.quantiser = q
+        } else {
+            try quantise(store: store, blocks: rowBlocks, maxima: maxima, threads: threads, builder: builder)
+        }
     }
 
     /// Converts the gradient pairs in `store.gh` to fixed point (`store.ghq`) at the scale of the

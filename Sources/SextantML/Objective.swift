@@ -90,6 +90,23 @@ public enum Objective: String, Codable, Sendable, CaseIterable {
         }
     }
 
+    /// Bounds on |gradient| and on the hessian of one row of unit weight, for the objectives that
+    /// have them: the fixed-point scale (`GradientQuantiser`) is then known before the gradients
+    /// are computed, and they are converted as they are computed. Nil where they grow with the
+    /// margin. A bound reached only at the limit (a probability of exactly 0, 1 or 1/2) is taken
+    /// just below its power of two, so the scale is the one the largest observed value gives;
+    /// the bound itself still converts without clipping (`GradientQuantiser.gLimit`).
+    /// `power`: the quantile alpha for reg:quantileerror.
+    func gradientBounds(power: Double) -> (g: Double, h: Double)? {
+        switch self {
+        case .binaryLogistic: (Double(1).nextDown, Double(0.25).nextDown)
+        case .multiSoftprob: (Double(1).nextDown, Double(0.5).nextDown)
+        case .absoluteError: (1, 1)
+        case .quantileError: (max(power, 1 - power), 1)
+        case .squaredError, .poisson, .tweedie: nil
+        }
+    }
+
     /// Gradient and hessian of row `r` for output `k` (K outputs per row, margins row-major).
     @inline(__always)
     /// `power`: the Tweedie variance power (reg:tweedie), the quantile alpha (reg:quantileerror).

@@ -1,6 +1,7 @@
 // One tree of `GradientBoosting`, grown depthwise: split search per level, stable partition of the
 // node's row range, fixed-point histograms (the smaller child built, the larger derived as parent -
 // smaller), allreduced over the ranks of a `Collective`.
+import CPrefetch
 import Foundation
 
 /// Grows one tree depthwise over a `RowStore`.
@@ -256,8 +257,12 @@ final class TreeBuilder: @unchecked Sendable {
                 let x = Int(goLeft)
                 l &+= x; r &+= 1 &- x
             }
+            // The rows `ahead` positions on are requested while this one is read (the index says
+            // which; near the end of the range it points at rows of the next range, harmless).
+            let ahead = 32, last = count - 1
             if s.isCategorical {
                 for i in range {
+                    sextant_prefetch(column + Int(store.rowIndex[min(i &+ ahead, last)]))
                     let row = store.rowIndex[i]
                     let b = column[Int(row)]
                     put(row, unsafeBitCast(b == 0 ? s.defaultLeft : s.mask.contains(b), to: UInt8.self))
@@ -267,6 +272,7 @@ final class TreeBuilder: @unchecked Sendable {
                 // b = 0 wraps to 255 and never passes; missing values (bin 0) go the default way.
                 let bin = s.bin, missingLeft = unsafeBitCast(s.defaultLeft, to: UInt8.self)
                 for i in range {
+                    sextant_prefetch(column + Int(store.rowIndex[min(i &+ ahead, last)]))
                     let row = store.rowIndex[i]
                     let b = column[Int(row)]
                     put(row, unsafeBitCast(b &- 1 < bin, to: UInt8.self) | (unsafeBitCast(b == 0, to: UInt8.self) & missingLeft))
@@ -322,7 +328,12 @@ final class TreeBuilder: @unchecked Sendable {
         parallelFor(gathers.count, threads: threads) { t in
             let (range, to) = gathers[t]
             var dst = to
-            for i in range { store.gather(Int(store.rowIndex[i]), dst); dst &+= 1 }
+            let last = range.upperBound - 1
+            for i in range {
+                let next = Int(store.rowIndex[min(i &+ 16, last)])
+                sextant_prefetch(store.rowBins + next &* stride); sextant_prefetch(store.ghq + 2 &* next)
+                store.gather(Int(store.rowIndex[i]), dst); dst &+= 1
+            }
         }
         let blocks = evenRanges(features.count, parts: threads).map { Array(features[$0]) }
         let work = sources

@@ -86,6 +86,37 @@ import Testing
 
     /// XGBoost's quantile rule (src/common/stats.h): interpolated order statistics unweighted, the
     /// first value reaching alpha of the cumulative weight weighted.
+    /// Objectives with bounded gradients convert them at a scale fixed from the bounds: every
+    /// gradient and hessian, at the extremes too (probabilities of exactly 0, 1/2 and 1), must lie
+    /// within the bounds and convert without clipping, and the bound must use the top bit of the
+    /// fixed-point range (no precision given away).
+    @Test(arguments: [Objective.binaryLogistic, .multiSoftprob, .absoluteError, .quantileError])
+    func boundedGradientsConvertWithoutClipping(objective: Objective) throws {
+        let power = 0.8, outputs = objective == .multiSoftprob ? 3 : 1
+        let bounds = try #require(objective.gradientBounds(power: power))
+        let q = GradientQuantiser(maxAbsG: bounds.g, maxH: bounds.h)
+        #expect(bounds.g * q.toFixedG >= Double(1 << (GradientQuantiser.gBits - 1)))
+        #expect(bounds.h * q.toFixedH >= Double(1 << (GradientQuantiser.hBits - 1)))
+        var rng = SplitMix64(seed: 21)
+        var margins: [[Double]] = [[0, 0, 0], [800, -800, 0], [-800, 800, 0], [40, 0, -40], [1e-9, 0, 0]]
+        for _ in 0..<2_000 { margins.append((0..<3).map { _ in (rng.nextUnit() * 2 - 1) * 30 }) }
+        for m in margins {
+            for label in 0..<max(outputs, 2) {
+                for k in 0..<outputs {
+                    let (g, h) = m.withUnsafeBufferPointer { b -> (Double, Double) in
+                        guard let base = b.baseAddress else { return (.nan, .nan) }
+                        return objective.gradient(margins: base, label: Double(label), output: k, outputs: outputs, power: power)
+                    }
+                    let fg = Float(g), fh = Float(h)
+                    #expect(abs(Double(fg)) <= Double(Float(bounds.g)) && Double(fh) <= Double(Float(bounds.h)), "\(m) \(label): \(g), \(h)")
+                    // The limits of `fixed` change nothing: the plain rounded values come out.
+                    #expect(Int64(q.fixed(g: fg)) == GradientQuantiser.round(Double(fg) * q.toFixedG), "\(m) \(label): g \(g)")
+                    #expect(Int64(q.fixed(h: fh)) == max(1, GradientQuantiser.round(Double(fh) * q.toFixedH)), "\(m) \(label): h \(h)")
+                }
+            }
+        }
+    }
+
     @Test func residualQuantileFollowsXGBoost() {
         #expect(residualQuantile([3, 1, 2], weights: nil, alpha: 0.5) == 2)
         #expect(residualQuantile([4, 1, 3, 2], weights: nil, alpha: 0.5) == 2.5)
