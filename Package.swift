@@ -119,9 +119,9 @@ let package = Package(
         // Data-parallel training (docs/trainer.md "Distributed training"): Debian's Open MPI behind
         // SextantML's `Collective` protocol; only the trainer executable links it.
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
-        // `__builtin_prefetch` for the trainer's gathers (a header only: nothing to link).
-        .systemLibrary(name: "CPrefetch"),
-        .target(name: "SextantML", dependencies: ["CCrypto", "CZlib", "CSnappy", "CZstd", "CLZ4", "CPrefetch", "SextantTransport", "SextantVersion",
+        // CPU hints for the trainer (prefetch, spin-wait pause): a header only, nothing to link.
+        .systemLibrary(name: "CCPUHints"),
+        .target(name: "SextantML", dependencies: ["CCrypto", "CZlib", "CSnappy", "CZstd", "CLZ4", "CCPUHints", "SextantTransport", "SextantVersion",
                                             "SextantTrainingContract", yams],
                 swiftSettings: strict),
         .target(name: "SextantMPI", dependencies: ["CMPI", "SextantML"], swiftSettings: strict),

@@ -118,14 +118,14 @@ struct GradientQuantiser: Sendable, Equatable {
         return Int32(max(1, Self.round(min(Self.hLimit, Double(h) * toFixedH))))
     }
 
-    /// `x.rounded()` (to nearest, halves away from zero) for |x| <= 2^30, without the libm call
-    /// `rounded()` compiles to on baseline x86-64: truncate, then step away from zero when the
-    /// (exact) remainder is at least a half. Clamping before rounding gives the same result as
-    /// after, the bounds being integers.
+    /// `x.rounded()` (to nearest, halves away from zero) for the values `fixed` converts: a Float
+    /// times a power of two, |x| <= 2^30. Without the libm call `rounded()` compiles to on
+    /// baseline x86-64: x ± 1/2 is exact for them (at most 24 significant bits, none below 2^−53
+    /// of the sum unless |x| < 2^−29, where the sum stays below 1 either way), so truncating it
+    /// rounds halves away from zero. Clamping before rounding gives the same result as after,
+    /// the bounds being integers.
     @inline(__always) static func round(_ x: Double) -> Int64 {
-        let t = Int64(x)
-        let rest = x - Double(t)
-        return t &+ Int64(unsafeBitCast(rest >= 0.5, to: UInt8.self)) &- Int64(unsafeBitCast(rest <= -0.5, to: UInt8.self))
+        Int64(x + (x < 0 ? -0.5 : 0.5))
     }
 }
 
@@ -276,11 +276,35 @@ enum GradientBoosting {
             fixedScale = GradientQuantiser(maxAbsG: bounds.g * maxWeight, maxH: bounds.h * maxWeight)
         }
 
+        // multi:softprob: every row's class probabilities at the margins the round starts from,
+        // once per round (XGBoost computes all K gradients before the round's K trees), class
+        // by class (`probabilities[k * n + r]`) so each tree's gradients read one stream.
+        var probabilities: [Double]?
         for round in 0..<params.nEstimators {
+            if objective == .multiSoftprob {
+                var p = probabilities ?? [Double](repeating: 0, count: n * outputs)
+                p.withUnsafeMutableBufferPointer { b in
+                    margin.withUnsafeBufferPointer { mb in
+                        guard let base = b.baseAddress, let mBase = mb.baseAddress else { return }
+                        let out = SharedMutablePointer(base), m = SharedPointer(mBase)
+                        parallelFor(rowBlocks.count, threads: threads) { blk in
+                            withUnsafeTemporaryAllocation(of: Double.self, capacity: outputs) { row in
+                                guard let v = row.baseAddress else { return }
+                                for r in rowBlocks[blk] {
+                                    v.update(from: m.base + r &* outputs, count: outputs)
+                                    softmax(v, outputs)
+                                    for c in 0..<outputs { out[c &* n &+ r] = v[c] }
+                                }
+                            }
+                        }
+                    }
+                }
+                probabilities = p
+            }
             for k in 0..<outputs {
                 try computeGradients(store: store, builder: builder, objective: objective, params: params, margin: margin,
-                                     labels: labels, weights: weights, fixedScale: fixedScale, outputs: outputs, output: k,
-                                     blocks: rowBlocks, threads: threads)
+                                     probabilities: probabilities, labels: labels, weights: weights, fixedScale: fixedScale,
+                                     outputs: outputs, output: k, blocks: rowBlocks, threads: threads)
                 let tree = try boost(store: store, builder: builder, rng: &rng, params: params, n: n, f: f, threads: threads,
                                  margin: &margin, outputs: outputs, output: k,
                                  refit: objective.leafQuantile(params).map { (alpha: $0, labels: labels, weights: weights) })
@@ -324,22 +348,25 @@ enum GradientBoosting {
     }
 
     /// Gradients and hessians of the loss at the current margins (output k), in fixed point in
-    /// `store.ghq`. With `fixedScale` (objectives with bounded gradients) they are converted as
+    /// `store.ghq`; for multi:softprob from `probabilities` (the round's, class-major). With `fixedScale` (objectives with bounded gradients) they are converted as
     /// they are computed; otherwise stored as Float with each block's largest |g| and h, then
     /// converted at the scale of the largest over every rank (`quantise`).
     static func computeGradients(store: RowStore, builder: TreeBuilder, objective: Objective, params: GBDTParameters,
-                                 margin: [Double], labels: [Double], weights: [Double]?, fixedScale: GradientQuantiser?,
+                                 margin: [Double], probabilities: [Double]? = nil, labels: [Double], weights: [Double]?,
+                                 fixedScale: GradientQuantiser?,
                                  outputs: Int, output k: Int, blocks rowBlocks: [Range<Int>], threads: Int) throws {
         let maxima = ResultSlots<(Double, Double)>(count: rowBlocks.count)
-        margin.withUnsafeBufferPointer { mp in
+        (probabilities ?? margin).withUnsafeBufferPointer { mp in
             labels.withUnsafeBufferPointer { lp in
                 guard let mBase = mp.baseAddress, let lBase = lp.baseAddress else { return }
-                let m = SharedPointer(mBase), l = SharedPointer(lBase)
+                let m = SharedPointer(mBase), l = SharedPointer(lBase), fromProbabilities = probabilities != nil, rows = store.rows
                 let gh = SharedMutablePointer(store.gh), ghq = SharedMutablePointer(store.ghq)
                 let w = weights, power = objective == .quantileError ? params.quantileAlpha : params.tweedieVariancePower
                 parallelFor(rowBlocks.count, threads: threads) { b in
                     @inline(__always) func pair(_ r: Int) -> (Float, Float) {
-                        var (g, h) = objective.gradient(margins: m.base + r &* outputs, label: l[r], output: k, outputs: outputs, power: power)
+                        var (g, h) = fromProbabilities
+                            ? Objective.softmaxGradient(probability: m[k &* rows &+ r], isLabel: Int(l[r]) == k)
+                            : objective.gradient(margins: m.base + r &* outputs, label: l[r], output: k, outputs: outputs, power: power)
                         if let w { g *= w[r]; h *= w[r] }
                         return (Float(g), Float(h))
                     }

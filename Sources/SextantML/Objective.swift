@@ -133,9 +133,15 @@ public enum Objective: String, Codable, Sendable, CaseIterable {
             for c in 1..<outputs where m[c] > top { top = m[c] }
             var z = 0.0
             for c in 0..<outputs { z += exp(m[c] - top) }
-            let p = exp(m[k] - top) / z
-            return (p - (Int(y) == k ? 1 : 0), max(2 * p * (1 - p), 1e-16))
+            return Self.softmaxGradient(probability: exp(m[k] - top) / z, isLabel: Int(y) == k)
         }
+    }
+
+    /// multi:softprob's gradient and hessian for one class from its probability (`softmax` of the
+    /// row's margins): XGBoost's SoftmaxMultiClassObj.
+    @inline(__always)
+    static func softmaxGradient(probability p: Double, isLabel: Bool) -> (Double, Double) {
+        (p - (isLabel ? 1 : 0), max(2 * p * (1 - p), 1e-16))
     }
 
     /// Predictions from margins (in place, row-major, `outputs` per row).

@@ -25,14 +25,15 @@ struct SharedPointer<T>: @unchecked Sendable {
     @inlinable subscript(i: Int) -> T { base[i] }
 }
 
-/// Runs `body(i)` for i in 0..<n on at most `threads` workers and waits for all of them.
-@inlinable
+/// Runs `body(i)` for i in 0..<n on at most `threads` workers and waits for all of them: the
+/// spinning `WorkerPool` of that size, or Dispatch when the pool is busy (a nested call).
 func parallelFor(_ n: Int, threads: Int, _ body: @Sendable (Int) -> Void) {
     if n <= 0 { return }
     if threads <= 1 || n == 1 {
         for i in 0..<n { body(i) }
         return
     }
+    if WorkerPool.shared(size: threads).run(n, body) { return }
     // At most `threads` workers (concurrentPerform alone would use every core), each taking
     // every workers-th task.
     let workers = min(threads, n)

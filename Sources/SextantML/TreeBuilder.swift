@@ -1,7 +1,7 @@
 // One tree of `GradientBoosting`, grown depthwise: split search per level, stable partition of the
 // node's row range, fixed-point histograms (the smaller child built, the larger derived as parent -
 // smaller), allreduced over the ranks of a `Collective`.
-import CPrefetch
+import CCPUHints
 import Foundation
 
 /// Grows one tree depthwise over a `RowStore`.

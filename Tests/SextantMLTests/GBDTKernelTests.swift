@@ -159,14 +159,22 @@ import Testing
         #expect(expectedMids.enumerated().allSatisfy { $1 > splits[$0].0 && $1 < splits[$0].1 })
     }
 
-    /// The quantiser's inline rounding is `rounded()` (halves away from zero) on the values it sees.
+    /// The quantiser's inline rounding is `rounded()` (halves away from zero) on the values it sees:
+    /// Floats times a power of two, up to 2^30 in magnitude.
     @Test func fixedPointRoundingMatchesRounded() {
         var rng = SplitMix64(seed: 4)
-        var values: [Double] = [0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 0.49999999999999994, -0.49999999999999994,
-                                1_073_741_823.5, -1_073_741_823.5, 1_073_741_824, -1_073_741_824, 4_503_599_627_370_495.5 / 4_194_304]
-        for _ in 0..<100_000 { values.append((rng.nextUnit() * 2 - 1) * Double(1 << 30)) }
-        for _ in 0..<10_000 { values.append(Double(Int(rng.next() % (1 << 31)) - (1 << 30)) + 0.5) }
-        for x in values { #expect(GradientQuantiser.round(x) == Int64(x.rounded()), "\(x)") }
+        var floats: [Float] = [0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, Float(0.5).nextDown, -Float(0.5).nextDown, Float(0.5).nextUp,
+                               Float(1).nextDown, .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .leastNormalMagnitude,
+                               8_388_607.5, -8_388_607.5, 16_777_215, 16_777_216]
+        for _ in 0..<100_000 { floats.append(Float((rng.nextUnit() * 2 - 1) * 2)) }
+        for _ in 0..<10_000 { floats.append(Float(Int(rng.next() % (1 << 24)) - (1 << 23)) + 0.5) }
+        for f in floats {
+            for k in [-60, -24, -1, 0, 1, 6, 29] {
+                let x = Double(f) * Double(sign: .plus, exponent: k, significand: 1)
+                guard abs(x) <= Double(1 << 30) else { continue }
+                #expect(GradientQuantiser.round(x) == Int64(x.rounded()), "\(f) · 2^\(k)")
+            }
+        }
     }
 
     /// Best split by a plain scan over every bin (no empty-bin skipping).
