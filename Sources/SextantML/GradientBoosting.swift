@@ -431,7 +431,8 @@ enum GradientBoosting {
             for r in 0..<n where rng.nextUnit() < params.subsample { store.rowIndex[sampledCount] = Int32(r); sampledCount += 1 }
             if sampledCount == 0, n > 0 { store.rowIndex[0] = Int32(Int(rng.next() % UInt64(n))); sampledCount = 1 }
         } else {
-            for r in 0..<n { store.rowIndex[r] = Int32(r) }
+            let index = SharedMutablePointer(store.rowIndex), blocks = evenRanges(n, parts: 16)
+            parallelFor(blocks.count, threads: threads) { b in for r in blocks[b] { index[r] = Int32(r) } }
         }
         var featureList = Array(0..<f)
         if params.colsampleBytree < 1 {

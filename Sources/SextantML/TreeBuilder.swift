@@ -111,22 +111,26 @@ final class TreeBuilder: @unchecked Sendable {
         var tree = BinnedTree()
         var leafRanges: [(Range<Int>, Double, node: Int)] = []
         var sums: [Int64] = [0, 0, Int64(count)]
-        for i in 0..<count {
-            let r = Int(store.rowIndex[i])
-            sums[0] &+= Int64(store.ghq[2 * r]); sums[1] &+= Int64(store.ghq[2 * r + 1])
+        var rootHist: UnsafeMutablePointer<Int64>?
+        if params.maxDepth > 0, let first = features.first {
+            let hist = takeHist()
+            zero(hist)
+            buildHistograms([(0, count, hist)], features: features)
+            // Every row sits in exactly one bin of each feature (bin 0: missing), so one
+            // feature's bins add up to the root's sums, exactly: no pass over the rows.
+            for b in first * histogramStride..<(first + 1) * histogramStride { sums[0] &+= hist[2 * b]; sums[1] &+= hist[2 * b + 1] }
+            try allreduce(hist, count: histSize)
+            rootHist = hist
+        } else {
+            for i in 0..<count {
+                let r = Int(store.rowIndex[i])
+                sums[0] &+= Int64(store.ghq[2 * r]); sums[1] &+= Int64(store.ghq[2 * r + 1])
+            }
         }
         try sums.withUnsafeMutableBufferPointer { b in if let p = b.baseAddress { try allreduce(p, count: 3) } }
         let q = quantiser
         let g = Double(sums[0]) * q.toFloatG, h = Double(sums[1]) * q.toFloatH
         tree.nodes.append(BinnedTree.Node(hessian: h))
-        var rootHist: UnsafeMutablePointer<Int64>?
-        if params.maxDepth > 0 {
-            let hist = takeHist()
-            zero(hist)
-            buildHistograms([(0, count, hist)], features: features)
-            try allreduce(hist, count: histSize)
-            rootHist = hist
-        }
         var level = [Pending(node: 0, begin: 0, end: count, g: g, h: h, rows: Int(sums[2]), hist: rootHist)]
         var releaseAfterSearch: [UnsafeMutablePointer<Int64>] = []
 
