@@ -404,6 +404,10 @@ final class TreeBuilder: @unchecked Sendable {
                 }
                 continue
             }
+            if !constrained {
+                scanNumeric(hist, feature: j, g: g, h: h, parentScore: parentScore, best: &best, found: &found)
+                continue
+            }
             let c = constrained ? params.monotone[j] : 0
             // Gain of sending (lg, lh) left; -infinity when the child weights break the constraint.
             @inline(__always) func splitGain(_ lg: Double, _ lh: Double) -> Double {
