@@ -283,6 +283,7 @@ enum GradientBoosting {
         for round in 0..<params.nEstimators {
             if objective == .multiSoftprob {
                 var p = probabilities ?? [Double](repeating: 0, count: n * outputs)
+                probabilities = nil  // `p` the only reference: refilled in place, not copied
                 p.withUnsafeMutableBufferPointer { b in
                     margin.withUnsafeBufferPointer { mb in
                         guard let base = b.baseAddress, let mBase = mb.baseAddress else { return }
