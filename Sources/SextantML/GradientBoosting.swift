@@ -364,32 +364,41 @@ enum GradientBoosting {
                 let gh = SharedMutablePointer(store.gh), ghq = SharedMutablePointer(store.ghq)
                 let w = weights, power = objective == .quantileError ? params.quantileAlpha : params.tweedieVariancePower
                 parallelFor(rowBlocks.count, threads: threads) { b in
-                    @inline(__always) func pair(_ r: Int) -> (Float, Float) {
-                        var (g, h) = fromProbabilities
-                            ? Objective.softmaxGradient(probability: m[k &* rows &+ r], isLabel: Int(l[r]) == k)
-                            : objective.gradient(margins: m.base + r &* outputs, label: l[r], output: k, outputs: outputs, power: power)
-                        if let w { g *= w[r]; h *= w[r] }
-                        return (Float(g), Float(h))
-                    }
-                    if let q = fixedScale {
+                    // The loops once per gradient function, so the objective's switch is not taken
+                    // per row: log loss (the common case) with the receiver a constant.
+                    @inline(__always) func fill(_ gradient: (Int) -> (Double, Double)) {
+                        @inline(__always) func pair(_ r: Int) -> (Float, Float) {
+                            var (g, h) = gradient(r)
+                            if let w { g *= w[r]; h *= w[r] }
+                            return (Float(g), Float(h))
+                        }
+                        if let q = fixedScale {
+                            for r in rowBlocks[b] {
+                                let (fg, fh) = pair(r)
+                                ghq[2 &* r] = q.fixed(g: fg)
+                                ghq[2 &* r &+ 1] = q.fixed(h: fh)
+                            }
+                            return
+                        }
+                        var mg = 0.0, mh = 0.0
                         for r in rowBlocks[b] {
                             let (fg, fh) = pair(r)
-                            ghq[2 &* r] = q.fixed(g: fg)
-                            ghq[2 &* r &+ 1] = q.fixed(h: fh)
+                            gh[2 &* r] = fg
+                            gh[2 &* r &+ 1] = fh
+                            // The maxima of the stored (Float) values, NaN and infinities left out.
+                            let dg = Double(fg), dh = Double(fh)
+                            if dg.isFinite { mg = max(mg, abs(dg)) }
+                            if dh.isFinite { mh = max(mh, dh) }
                         }
-                        return
+                        maxima.set(b, (mg, mh))
                     }
-                    var mg = 0.0, mh = 0.0
-                    for r in rowBlocks[b] {
-                        let (fg, fh) = pair(r)
-                        gh[2 &* r] = fg
-                        gh[2 &* r &+ 1] = fh
-                        // The maxima of the stored (Float) values, NaN and infinities left out.
-                        let dg = Double(fg), dh = Double(fh)
-                        if dg.isFinite { mg = max(mg, abs(dg)) }
-                        if dh.isFinite { mh = max(mh, dh) }
+                    if fromProbabilities {
+                        fill { r in Objective.softmaxGradient(probability: m[k &* rows &+ r], isLabel: Int(l[r]) == k) }
+                    } else if objective == .binaryLogistic {
+                        fill { r in Objective.binaryLogistic.gradient(margins: m.base + r, label: l[r], output: 0, outputs: 1) }
+                    } else {
+                        fill { r in objective.gradient(margins: m.base + r &* outputs, label: l[r], output: k, outputs: outputs, power: power) }
                     }
-                    maxima.set(b, (mg, mh))
                 }
             }
         }
