@@ -349,9 +349,10 @@ enum GradientBoosting {
     }
 
     /// Gradients and hessians of the loss at the current margins (output k), in fixed point in
-    /// `store.ghq`; for multi:softprob from `probabilities` (the round's, class-major). With `fixedScale` (objectives with bounded gradients) they are converted as
-    /// they are computed; otherwise stored as Float with each block's largest |g| and h, then
-    /// converted at the scale of the largest over every rank (`quantise`).
+    /// `store.ghq`; for multi:softprob from `probabilities` (the round's, class-major). With
+    /// `fixedScale` (objectives with bounded gradients) they are converted as they are computed;
+    /// otherwise stored as Float with each block's largest |g| and h, then converted at the scale
+    /// of the largest over every rank (`quantise`).
     static func computeGradients(store: RowStore, builder: TreeBuilder, objective: Objective, params: GBDTParameters,
                                  margin: [Double], probabilities: [Double]? = nil, labels: [Double], weights: [Double]?,
                                  fixedScale: GradientQuantiser?,
