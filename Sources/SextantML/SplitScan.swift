@@ -1,13 +1,18 @@
-// The numeric split scan of `TreeBuilder.bestSplit` without monotone constraints, with the gains
-// of four bins computed at once (the two divisions per candidate are most of the search).
+// The numeric split scan of `TreeBuilder.bestSplit`. Without monotone constraints the gains of
+// four bins are computed at once (the two divisions per candidate are most of the search).
 
 extension TreeBuilder {
-    /// Scans feature `j`'s bins as the scalar scan does: prefix sums in bin order, empty bins
-    /// after the first skipped, each bin tried with missing values left then right, then missing
-    /// against present. Same candidates, same order, same IEEE operations per candidate (SIMD
-    /// lanes round like scalar ones), so the same split wins, bit for bit.
+    /// Scans feature `j`'s bins: prefix sums in bin order, empty bins after the first skipped
+    /// (their sums, hence gains, repeat the bin before, and only a strictly larger gain wins), each
+    /// bin tried with missing values left then right (ties default left), then missing against
+    /// present (bin 0 is the missing bin, so "bin <= 0" sends no present value left: XGBoost's
+    /// backward scan reaches it last, LightGBM as its NaN-as-a-bin split). Candidates need
+    /// `minChildWeight` of hessian on both sides. Gains are `constrainedGain`'s when given,
+    /// otherwise the closed form four lanes at a time (IEEE lanes round like scalar code, so the
+    /// same split wins, bit for bit, as in a scalar scan).
     func scanNumeric<Sums: HistogramSums>(_ hist: Sums, feature j: Int, g: Double, h: Double, parentScore: Double,
-                                          best: inout SplitCandidate, found: inout Bool) {
+                                          best: inout SplitCandidate, found: inout Bool,
+                                          constrainedGain: ((Double, Double) -> Double)? = nil) {
         let base = j * histogramStride, bins = cuts.binCount[j]
         let missingG = hist.g(base), missingH = hist.h(base)
         let mcw = params.minChildWeight, alpha = params.regAlpha, lambda = params.regLambda
@@ -44,8 +49,17 @@ extension TreeBuilder {
                     let gain = score(x, y) + score(g - x, h - y) - parentScore
                     return gain.replacing(with: -.infinity, where: .!((y .>= mcw) .& ((h - y) .>= mcw)))
                 }
+                if let constrainedGain {
+                    for i in 0..<m {
+                        @inline(__always) func gainAt(_ x: Double, _ y: Double) -> Double {
+                            y >= mcw && h - y >= mcw ? constrainedGain(x, y) : -.infinity
+                        }
+                        gainLeft[i] = gainAt(lg[i] + missingG, lh[i] + missingH)
+                        if missingH > 0 { gainRight[i] = gainAt(lg[i], lh[i]) }
+                    }
+                }
                 var i = 0
-                while i < padded {
+                while constrainedGain == nil, i < padded {
                     let x = UnsafeRawPointer(lg + i).loadUnaligned(as: SIMD4<Double>.self)
                     let y = UnsafeRawPointer(lh + i).loadUnaligned(as: SIMD4<Double>.self)
                     UnsafeMutableRawPointer(gainLeft + i).storeBytes(of: gains(x + missingG, y + missingH), as: SIMD4<Double>.self)
@@ -61,9 +75,10 @@ extension TreeBuilder {
                 }
             }
         }
-        // Missing against present (see `bestSplit`): tried last.
+        // Missing against present: tried last, so without missing values nothing changes.
         if missingH > 0, missingH >= mcw, h - missingH >= mcw {
-            keep(score(missingG, missingH) + score(g - missingG, h - missingH) - parentScore, missingG, missingH, bin: 0, defaultLeft: true)
+            let gain = constrainedGain?(missingG, missingH) ?? score(missingG, missingH) + score(g - missingG, h - missingH) - parentScore
+            keep(gain, missingG, missingH, bin: 0, defaultLeft: true)
         }
     }
 }

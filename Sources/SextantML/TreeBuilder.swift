@@ -387,13 +387,11 @@ final class TreeBuilder: @unchecked Sendable {
         // With monotone constraints, gains are taken at the bounded weights (XGBoost's
         // CalcSplitGain); without, the closed form, bit for bit as before.
         let parentScore = constrained ? gain(g, h, weight: weight(g, h, lower: lower, upper: upper)) : score(g, h)
-        let mcw = params.minChildWeight
         var best = SplitCandidate()
         best.gain = max(params.gamma, 1e-6)  // XGBoost's kRtEps: ignore numerically empty gains
         var found = false
         for j in features {
             let base = j * histogramStride
-            let missingG = hist.g(base), missingH = hist.h(base)
             let bins = cuts.binCount[j]
             if cuts.isCategorical[j] {
                 withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * histogramStride) { buffer in
@@ -404,46 +402,16 @@ final class TreeBuilder: @unchecked Sendable {
                 }
                 continue
             }
-            if !constrained {
-                scanNumeric(hist, feature: j, g: g, h: h, parentScore: parentScore, best: &best, found: &found)
-                continue
-            }
+            // With monotone constraints, each candidate's gain is taken at its children's bounded
+            // weights, -infinity when they break the constraint; without, the closed form.
             let c = constrained ? params.monotone[j] : 0
-            // Gain of sending (lg, lh) left; -infinity when the child weights break the constraint.
-            @inline(__always) func splitGain(_ lg: Double, _ lh: Double) -> Double {
-                guard constrained else { return score(lg, lh) + score(g - lg, h - lh) - parentScore }
-                let wl = weight(lg, lh, lower: lower, upper: upper), wr = weight(g - lg, h - lh, lower: lower, upper: upper)
-                if c > 0 ? wl > wr : (c < 0 && wl < wr) { return -.infinity }
-                return gain(lg, lh, weight: wl) + gain(g - lg, h - lh, weight: wr) - parentScore
-            }
-            // Keeps (lg, lh) left, split at `bin`, when both children hold enough hessian and it
-            // gains strictly more than the best so far.
-            @inline(__always) func consider(_ lg: Double, _ lh: Double, bin: Int, defaultLeft: Bool) {
-                guard lh >= mcw, h - lh >= mcw else { return }
-                let gain = splitGain(lg, lh)
-                if gain > best.gain {
-                    best = SplitCandidate(gain: gain, feature: j, bin: UInt8(bin), defaultLeft: defaultLeft,
-                                          isCategorical: false, leftG: lg, leftH: lh)
-                    found = true
-                }
-            }
-            if bins < 2 { continue }
-            var gl = 0.0, hl = 0.0
-            for b in 1..<bins {
-                let bg = hist.g(base + b), bh = hist.h(base + b)
-                // An empty bin leaves the sums, hence every gain, as they were for bin b - 1, and a
-                // gain only replaces the best when strictly larger: skipping it changes nothing.
-                if b > 1, bg == 0, bh == 0 { continue }
-                gl += bg; hl += bh
-                // Missing values left first, so ties (and no missing values) default left.
-                consider(gl + missingG, hl + missingH, bin: b, defaultLeft: true)
-                if missingH > 0 { consider(gl, hl, bin: b, defaultLeft: false) }
-            }
-            // Missing against present: missing values left, every present value right (bin 0 is
-            // the missing bin, so "bin <= 0" sends no present value left). XGBoost reaches it as
-            // the backward scan's last split (threshold = the feature's minimum), LightGBM as its
-            // NaN-as-a-bin split. Tried last, so without missing values nothing changes.
-            if missingH > 0 { consider(missingG, missingH, bin: 0, defaultLeft: true) }
+            scanNumeric(hist, feature: j, g: g, h: h, parentScore: parentScore, best: &best, found: &found,
+                        constrainedGain: !constrained ? nil : { lg, lh in
+                            let wl = self.weight(lg, lh, lower: lower, upper: upper)
+                            let wr = self.weight(g - lg, h - lh, lower: lower, upper: upper)
+                            if c > 0 ? wl > wr : (c < 0 && wl < wr) { return -.infinity }
+                            return self.gain(lg, lh, weight: wl) + self.gain(g - lg, h - lh, weight: wr) - parentScore
+                        })
         }
         return found ? best : nil
     }
