@@ -21,5 +21,11 @@ if [ "$tests" -ne 0 ]; then
   # The log is long and CI may show only its tail: repeat what failed at the end.
   echo "=== failures (whole log: .build/test-output.txt) ==="
   grep -E '✘|error:|Fatal error|Crash' .build/test-output.txt | grep -v 'HummingbirdCore' | tail -40 || true
+  # A crash ends the run without a ✘: name the test that was running and the crashed thread's frames.
+  if grep -q 'Program crashed' .build/test-output.txt; then
+    echo "=== crash: the last tests started, then the crashed thread ==="
+    sed -n '1,/Program crashed/p' .build/test-output.txt | grep -E '◇ Test .* started' | tail -3 || true
+    sed -n '/Program crashed/,/^Registers:/p' .build/test-output.txt | head -60 || true
+  fi
 fi
 exit "$status"

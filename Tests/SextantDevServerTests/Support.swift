@@ -1,6 +1,7 @@
 import Foundation
 import SextantDevServer
 import SextantJSON
+import SextantTestSupport
 import Synchronization
 import Testing
 
@@ -62,13 +63,7 @@ func run(_ executable: String, _ arguments: [String], environment: [String: Stri
     process.standardOutput = out
     process.standardError = err
     process.standardInput = input
-    let stdout = OutputBuffer(), stderr = OutputBuffer()
-    for (pipe, buffer) in [(out, stdout), (err, stderr)] {
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if !data.isEmpty { buffer.text.withLock { $0 += String(decoding: data, as: UTF8.self) } }
-        }
-    }
+    let stdout = PipeReader(out.fileHandleForReading), stderr = PipeReader(err.fileHandleForReading)
     let (exited, exitContinuation) = AsyncStream<Void>.makeStream()
     process.terminationHandler = { _ in
         exitContinuation.yield()
@@ -78,13 +73,9 @@ func run(_ executable: String, _ arguments: [String], environment: [String: Stri
     if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
     try input.fileHandleForWriting.close()
     for await _ in exited { break }
-    for (pipe, buffer) in [(out, stdout), (err, stderr)] {
-        pipe.fileHandleForReading.readabilityHandler = nil
-        let rest = pipe.fileHandleForReading.readDataToEndOfFile()
-        if !rest.isEmpty { buffer.text.withLock { $0 += String(decoding: rest, as: UTF8.self) } }
-    }
-    return ProcessResult(status: process.terminationStatus, stdout: stdout.text.withLock { $0 },
-                         stderr: stderr.text.withLock { $0 })
+    let output = await stdout.end(), errors = await stderr.end()
+    return ProcessResult(status: process.terminationStatus, stdout: String(decoding: output, as: UTF8.self),
+                         stderr: String(decoding: errors, as: UTF8.self))
 }
 
 /// A server on a free loopback port with a kubeconfig in a temporary directory.
@@ -111,7 +102,7 @@ struct RunningServer {
 /// A long-running child process (e.g. `kubectl get -w`) whose output is collected as it arrives.
 final class BackgroundProcess: Sendable {
     let process: Process
-    private let output = OutputBuffer()
+    private let output: PipeReader
 
     init(_ executable: String, _ arguments: [String]) throws {
         let process = Process()
@@ -121,15 +112,11 @@ final class BackgroundProcess: Sendable {
         process.standardOutput = pipe
         process.standardError = pipe
         self.process = process
-        let output = self.output
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if !data.isEmpty { output.text.withLock { $0 += String(decoding: data, as: UTF8.self) } }
-        }
+        output = PipeReader(pipe.fileHandleForReading)
         try process.run()
     }
 
-    var text: String { output.text.withLock { $0 } }
+    var text: String { output.text }
 
     /// Waits until the output satisfies `condition` or the timeout passes.
     func waitFor(timeout: Duration = .seconds(10), _ condition: (String) -> Bool) async -> Bool {
@@ -147,6 +134,3 @@ final class BackgroundProcess: Sendable {
     }
 }
 
-final class OutputBuffer: Sendable {
-    let text = Mutex("")
-}

@@ -3,12 +3,10 @@ import SextantJSON
 import SextantKube
 import SextantKubeTypes
 import SextantTestSupport
+import SextantTransport
 import Testing
 @testable import SextantLocalNode
 
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// The data plane end to end: the local node runs two real `sextant-server` Deployments (stable
 /// and canary), the VirtualService a CanaryRollout names is routed by a real HAProxy, and real
@@ -55,7 +53,7 @@ import FoundationNetworking
     }
 
     /// `count` V2 inference requests through `address`, 16 at a time.
-    static func send(_ count: Int, to address: String, session: URLSession) async -> Tally {
+    static func send(_ count: Int, to address: String) async -> Tally {
         let body = Data(#"{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP64","data":[[0.2,-0.4,0.5]]}]}"#.utf8)
         let workers = 16
         return await withTaskGroup(of: Tally.self) { group in
@@ -64,14 +62,12 @@ import FoundationNetworking
                     var tally = Tally()
                     var i = w
                     while i < count {
-                        var request = URLRequest(url: URL(string: "http://\(address)/v2/models/demo/infer")!)
-                        request.httpMethod = "POST"
-                        request.httpBody = body
-                        request.setValue("application/json", forHTTPHeaderField: "content-type")
-                        request.timeoutInterval = 10
+                        let request = HTTPRequest(method: "POST", url: "http://\(address)/v2/models/demo/infer",
+                                                  headers: [HTTPHeader("content-type", "application/json")], body: body,
+                                                  timeouts: HTTPTimeouts(total: .seconds(10)))
                         do {
-                            let (data, response) = try await session.data(for: request)
-                            let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+                            let response = try await HTTPClient.shared.send(request)
+                            let status = response.status, data = response.body
                             if (200..<300).contains(status),
                                let json = try? JSONValue.parse(data), let version = json["model_version"]?.stringValue {
                                 tally.byVersion[version, default: 0] += 1
@@ -148,7 +144,6 @@ import FoundationNetworking
                                  "destinationRule": ["name": "fraud", "host": "fraud"]],
                      "strategy": ["canary": ["stepWeight": 10, "maxWeight": 50]]]])
 
-        let session = URLSession(configuration: .ephemeral)
         // Both versions ready behind the frontend: a request with weight 100 reaches fraud-v1.
         let address: String = try await h.wait("the data plane's address and both versions behind it", timeout: .seconds(60)) {
             guard let address = await h.node.meshAddress(namespace: "default", virtualService: "fraud") else { return nil }
@@ -165,7 +160,7 @@ import FoundationNetworking
         let background = Task { () -> Tally in
             var all = Tally()
             while !stop.isSet {
-                let part = await Self.send(64, to: address, session: session)
+                let part = await Self.send(64, to: address)
                 all.byVersion.merge(part.byVersion, uniquingKeysWith: +)
                 all.failures += part.failures
             }
@@ -187,7 +182,7 @@ import FoundationNetworking
             applyLatencies.append(ContinuousClock.now - updated)
             // 100 ms is the aim; the bound leaves room for a loaded 2-core CI machine.
             #expect(applyLatencies.last! < .milliseconds(500), "step \(canary) applied after \(applyLatencies.last!)")
-            let tally = await Self.send(Self.requestsPerStep, to: address, session: session)
+            let tally = await Self.send(Self.requestsPerStep, to: address)
             #expect(tally.failures.isEmpty, "step \(canary): \(tally.failures.prefix(5))")
             let n = Double(tally.total)
             let share = Double(tally.byVersion["fraud-v2", default: 0]) / n
@@ -213,7 +208,7 @@ import FoundationNetworking
             return state?.contains("d0-\(v2) ") == true && state?.contains("fraud-v1") == false ? true : nil
         }
         try await h.client.delete(NodeHarness.deployments, name: "fraud-v1", namespace: "default")
-        let promoted = await Self.send(Self.requestsPerStep, to: address, session: session)
+        let promoted = await Self.send(Self.requestsPerStep, to: address)
         #expect(promoted.failures.isEmpty && promoted.byVersion == ["fraud-v2": Self.requestsPerStep],
                 "after promotion: \(promoted.byVersion), failures \(promoted.failures.prefix(5))")
         print("data plane after promotion: \(promoted.byVersion)")
@@ -265,10 +260,9 @@ import FoundationNetworking
                      "routing": ["virtualService": ["name": "fraud", "routes": ["primary"]],
                                  "destinationRule": ["name": "fraud", "host": "fraud"]],
                      "strategy": ["canary": ["stepWeight": 10, "maxWeight": 50]]]])
-        let session = URLSession(configuration: .ephemeral)
         let address: String = try await h.wait("the data plane routes to fraud-v1", timeout: .seconds(60)) {
             guard let address = await h.node.meshAddress(namespace: "default", virtualService: "fraud") else { return nil }
-            return await Self.send(1, to: address, session: session).byVersion["fraud-v1"] == 1 ? address : nil
+            return await Self.send(1, to: address).byVersion["fraud-v1"] == 1 ? address : nil
         }
         @Sendable func dataPlaneCondition() async throws -> JSONValue? {
             try await h.get(Self.rollouts, "fraud")?[path: ["status", "conditions"]]?.arrayValue?.first {
@@ -303,7 +297,7 @@ import FoundationNetworking
             return c?["status"]?.stringValue == "False" && c?["message"]?.stringValue?.contains("spec.http[0].rewrite") == true ? c : nil
         }
         #expect(refused["reason"] == "DataPlaneUnsupported", "\(refused)")
-        let tally = await Self.send(200, to: address, session: session)
+        let tally = await Self.send(200, to: address)
         #expect(tally.byVersion["fraud-v1"] == 200, "\(tally)")
     }
 }

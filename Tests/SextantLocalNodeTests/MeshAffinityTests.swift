@@ -2,11 +2,9 @@ import Foundation
 import Logging
 import SextantJSON
 import SextantTestSupport
+import SextantTransport
 import Testing
 @testable import SextantLocalNode
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// Session affinity through the real HAProxy of the local data plane: the canary destination's
 /// `Set-Cookie` reaches only the canary's answers, and the cookie route sends requests carrying it
@@ -55,16 +53,11 @@ import FoundationNetworking
     }
 
     static func check(address: String, setCookie: String) async throws {
-        let session = URLSession(configuration: .ephemeral)
-
         func get(cookie: String?) async throws -> (who: String, setCookie: String?) {
-            guard let url = URL(string: "http://\(address)/who") else { throw TestSetupError("bad address \(address)") }
-            var request = URLRequest(url: url)
-            if let cookie { request.setValue(cookie, forHTTPHeaderField: "Cookie") }
-            request.httpShouldHandleCookies = false
-            let (data, response) = try await session.data(for: request)
-            let http = response as? HTTPURLResponse
-            return (String(decoding: data, as: UTF8.self), http?.value(forHTTPHeaderField: "Set-Cookie"))
+            let request = HTTPRequest(url: "http://\(address)/who", headers: cookie.map { [HTTPHeader("Cookie", $0)] } ?? [],
+                                      timeouts: HTTPTimeouts(total: .seconds(10)))
+            let response = try await HTTPClient.shared.send(request)
+            return (String(decoding: response.body, as: UTF8.self), response.headers["Set-Cookie"])
         }
         // 50/50 without the cookie: both answer, only the canary sets it.
         var seen: [String: Int] = [:]

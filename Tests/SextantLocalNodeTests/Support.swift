@@ -5,11 +5,9 @@ import SextantKube
 import SextantKubeTypes
 import SextantLocalNode
 import SextantTestSupport
+import SextantTransport
 import Testing
 
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// The development API server with a local node running in-process against it.
 final class NodeHarness: @unchecked Sendable {
@@ -173,11 +171,8 @@ func trainModel(in dir: TemporaryDirectory) throws -> String {
 
 /// `GET http://ENDPOINT/PATH`: the status code, or nil when nothing answers.
 func httpStatus(_ endpoint: String, _ path: String) async -> Int? {
-    guard let url = URL(string: "http://\(endpoint)\(path)") else { return nil }
-    var request = URLRequest(url: url)
-    request.timeoutInterval = 2
-    guard let (_, response) = try? await URLSession.shared.data(for: request) else { return nil }
-    return (response as? HTTPURLResponse)?.statusCode
+    let request = HTTPRequest(url: "http://\(endpoint)\(path)", timeouts: HTTPTimeouts(total: .seconds(2)))
+    return try? await HTTPClient.shared.send(request).status
 }
 
 /// A container of a pod template.

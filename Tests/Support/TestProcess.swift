@@ -4,8 +4,7 @@ import Foundation
 public final class TestProcess: @unchecked Sendable {
     public let process = Process()
     private let output = Pipe()
-    private let lock = NSLock()
-    private var collected = Data()
+    private let reader: PipeReader
 
     /// Starts `executable` with `arguments`; stdout and stderr are collected.
     public init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
@@ -19,21 +18,11 @@ public final class TestProcess: @unchecked Sendable {
         process.standardOutput = output
         process.standardError = output
         process.standardInput = FileHandle.nullDevice
-        output.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard let self, !data.isEmpty else { return }
-            self.lock.lock()
-            self.collected.append(data)
-            self.lock.unlock()
-        }
+        reader = PipeReader(output.fileHandleForReading)
         try process.run()
     }
 
-    public var text: String {
-        lock.lock()
-        defer { lock.unlock() }
-        return String(decoding: collected, as: UTF8.self)
-    }
+    public var text: String { reader.text }
 
     /// Waits until the output contains a line starting with `prefix` and returns the rest of it.
     /// The timeout is generous: on a loaded CI machine a Python server can take well over 20 s to start.
@@ -153,11 +142,7 @@ public final class TemporaryDirectory: @unchecked Sendable {
 public func runCommandAsync(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
                             input: Data? = nil) async throws -> (code: Int32, output: String) {
     let (p, out, inPipe) = commandProcess(executable, arguments, environment: environment, input: input)
-    let collected = OutputCollector()
-    out.fileHandleForReading.readabilityHandler = { handle in
-        let data = handle.availableData
-        if !data.isEmpty { collected.append(data) }
-    }
+    let reader = PipeReader(out.fileHandleForReading)
     let (exited, exit) = AsyncStream<Void>.makeStream()
     p.terminationHandler = { _ in exit.yield(); exit.finish() }
     try p.run()
@@ -166,12 +151,9 @@ public func runCommandAsync(_ executable: String, _ arguments: [String], environ
         try? inPipe.fileHandleForWriting.close()
     }
     for await _ in exited { break }
-    out.fileHandleForReading.readabilityHandler = nil
-    // The rest of the output, read on a thread of its own: a child the program left running can
-    // hold the pipe open, and that wait must not hold a thread of the pool.
-    let reader = out.fileHandleForReading
-    collected.append(await OffPool.run { reader.readDataToEndOfFile() })
-    return (p.terminationStatus, String(decoding: collected.data, as: UTF8.self))
+    // Until EOF, which a child the program left running can delay: the wait holds no pool thread.
+    let output = await reader.end()
+    return (p.terminationStatus, String(decoding: output, as: UTF8.self))
 }
 
 /// The process both runners start: a bare name through `env`, stdout and stderr into one pipe,
@@ -190,9 +172,3 @@ private func commandProcess(_ executable: String, _ arguments: [String], environ
     return (p, out, inPipe)
 }
 
-final class OutputCollector: @unchecked Sendable {
-    private let lock = NSLock()
-    private var buffer = Data()
-    func append(_ data: Data) { lock.lock(); buffer.append(data); lock.unlock() }
-    var data: Data { lock.lock(); defer { lock.unlock() }; return buffer }
-}

@@ -148,7 +148,10 @@ podman run -d --name "$worker" --hostname "$worker" --network "$job" --network-a
 # launcherCreationPolicy WaitForWorkersReady: the launcher starts once the worker's sshd listens.
 listening=0
 for _ in $(seq 1 300); do
-    if podman logs "$worker" 2>&1 | grep -q 'Server listening on .* port'; then listening=1; break; fi
+    # The log is read whole before grep: under pipefail, `grep -q` quitting at its first match can
+    # fail the pipe when `podman logs` then writes into the closed pipe (SIGPIPE).
+    log=$(podman logs "$worker" 2>&1 || true)
+    if grep -q 'Server listening on .* port' <<< "$log"; then listening=1; break; fi
     [ "$(podman inspect --format '{{.State.Running}}' "$worker" 2>/dev/null)" = true ] || break
     sleep 0.1
 done
@@ -162,8 +165,9 @@ podman run --rm --name "$launcher" --hostname "$launcher" --network "$job" --net
     --config /data/train-mpi.yaml --threads 1 --quiet --result-file /out/mpi-result.json > "$work/mpi.log" 2>&1 \
     || { cat "$work/mpi.log" >&2; echo "--- worker:" >&2; podman logs "$worker" >&2
          fail "the MPIJob launcher (${mpi_launcher_command[*]}) exited non-zero"; }
-podman logs "$worker" 2>&1 | grep -q "Accepted publickey for $user_name " \
-    || { podman logs "$worker" >&2; fail "mpirun did not log in to the worker as $user_name (no 'Accepted publickey' in its sshd log)"; }
+log=$(podman logs "$worker" 2>&1 || true)
+grep -q "Accepted publickey for $user_name " <<< "$log" \
+    || { printf '%s\n' "$log" >&2; fail "mpirun did not log in to the worker as $user_name (no 'Accepted publickey' in its sshd log)"; }
 ranks=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["timings"]["ranks"])' "$work/out/fraud-mpi/metrics.json")
 [ "$ranks" = 2 ] || fail "the MPIJob trained on $ranks ranks, not 2 (metrics.json timings.ranks)"
 one=$(sha256sum < "$work/out/fraud-v1/model.json" | cut -d' ' -f1)
@@ -236,7 +240,7 @@ podman run -d --name "$controller" "${secure[@]}" --network host -v "$work/sa:/v
 ok=0
 for _ in $(seq 1 200); do
     if curl -fsS "http://127.0.0.1:$health_port/readyz" >/dev/null 2>&1 \
-        && KUBECONFIG="$work/host.kubeconfig" kubectl get lease -n sextant-system -o name 2>/dev/null | grep -q .; then
+        && [ -n "$(KUBECONFIG="$work/host.kubeconfig" kubectl get lease -n sextant-system -o name 2>/dev/null)" ]; then
         ok=1; break
     fi
     sleep 0.1
