@@ -360,11 +360,18 @@ enum GradientBoosting {
         let maxima = ResultSlots<(Double, Double)>(count: rowBlocks.count)
         (probabilities ?? margin).withUnsafeBufferPointer { mp in
             labels.withUnsafeBufferPointer { lp in
+              (weights ?? []).withUnsafeBufferPointer { wp in
                 guard let mBase = mp.baseAddress, let lBase = lp.baseAddress else { return }
                 let m = SharedPointer(mBase), l = SharedPointer(lBase), fromProbabilities = probabilities != nil, rows = store.rows
                 let gh = SharedMutablePointer(store.gh), ghq = SharedMutablePointer(store.ghq)
                 let w = weights, power = objective == .quantileError ? params.quantileAlpha : params.tweedieVariancePower
+                let weightBase = weights == nil ? nil : wp.baseAddress.map { SharedPointer($0) }
                 parallelFor(rowBlocks.count, threads: threads) { b in
+                    if objective == .binaryLogistic, !fromProbabilities, let q = fixedScale {
+                        LogisticGradients.fill(margins: m.base, labels: l.base, weights: weightBase?.base, range: rowBlocks[b],
+                                               quantiser: q, out: ghq.base)
+                        return
+                    }
                     // The loops once per gradient function, so the objective's switch is not taken
                     // per row: log loss (the common case) with the receiver a constant.
                     @inline(__always) func fill(_ gradient: (Int) -> (Double, Double)) {
@@ -401,6 +408,7 @@ enum GradientBoosting {
                         fill { r in objective.gradient(margins: m.base + r &* outputs, label: l[r], output: k, outputs: outputs, power: power) }
                     }
                 }
+              }
             }
         }
         if let q = fixedScale {
