@@ -21,6 +21,8 @@ final class WorkerPool: @unchecked Sendable {
 
     private let generation = Atomic<Int>(0)
     private let pending = Atomic<Int>(0)
+    /// The next index of the running job not yet taken.
+    private let next = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
     private let condition = NSCondition()
     private var parked = 0  // guarded by `condition`
@@ -30,7 +32,7 @@ final class WorkerPool: @unchecked Sendable {
     private init(size: Int) {
         self.size = size
         for w in 1..<size {
-            let thread = Thread { [self] in self.work(as: w) }
+            let thread = Thread { [self] in self.work() }
             thread.name = "sextant-trainer-\(w)"
             thread.start()
         }
@@ -48,7 +50,8 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    /// Runs `body(i)` for i in 0..<n, thread t taking t, t + size, ...; false (nothing run) when
+    /// Runs `body(i)` for i in 0..<n, each thread taking the next index not yet taken (so a thread
+    /// that finishes early, or a worker still waking, costs nothing); false (nothing run) when
     /// the pool is already running a job: a nested or concurrent call, which the caller then
     /// runs another way.
     func run(_ n: Int, _ body: @Sendable (Int) -> Void) -> Bool {
@@ -57,29 +60,42 @@ final class WorkerPool: @unchecked Sendable {
         withoutActuallyEscaping(body) { body in
             self.body = body
             tasks = n
+            next.store(0, ordering: .relaxed)
             pending.store(size - 1, ordering: .relaxed)
             generation.add(1, ordering: .releasing)
             condition.lock()
             if parked > 0 { condition.broadcast() }
             condition.unlock()
-            var i = 0
-            while i < n { body(i); i += size }
+            take(n, body)
             while pending.load(ordering: .acquiring) > 0 { sextant_spin_pause() }
             self.body = nil
         }
         return true
     }
 
-    private func work(as w: Int) {
+    private func work() {
         var seen = 0
         while true {
             seen = waitForJob(after: seen)
-            if let body {
-                var i = w
-                let n = tasks
-                while i < n { body(i); i += size }
-            }
+            takeShare()
             pending.subtract(1, ordering: .releasing)
+        }
+    }
+
+    /// A worker's part of the job. Not inlined: the worker's reference to `body` must be gone
+    /// before it reports done (`withoutActuallyEscaping` traps if the closure is still held when
+    /// `run` returns), and only a return guarantees that: inlined, the release may sink below the
+    /// atomic that reports it. It did, when every index could go to the caller first.
+    @inline(never) private func takeShare() {
+        guard let body else { return }
+        take(tasks, body)
+    }
+
+    @inline(__always) private func take(_ n: Int, _ body: (Int) -> Void) {
+        while true {
+            let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+            if i >= n { return }
+            body(i)
         }
     }
 
