@@ -7,7 +7,6 @@ import SextantTransport
 import Testing
 @testable import SextantLocalNode
 
-
 /// The data plane end to end: the local node runs two real `sextant-server` Deployments (stable
 /// and canary), the VirtualService a CanaryRollout names is routed by a real HAProxy, and real
 /// requests through the host's local address land on each version in the proportions of the weights.

@@ -8,7 +8,6 @@ import SextantTestSupport
 import SextantTransport
 import Testing
 
-
 /// The development API server with a local node running in-process against it.
 final class NodeHarness: @unchecked Sendable {
     let server: DevServer
