@@ -357,23 +357,22 @@ enum GradientBoosting {
                                  margin: [Double], probabilities: [Double]? = nil, labels: [Double], weights: [Double]?,
                                  fixedScale: GradientQuantiser?,
                                  outputs: Int, output k: Int, blocks rowBlocks: [Range<Int>], threads: Int) throws {
+        if objective == .binaryLogistic, probabilities == nil, let q = fixedScale {
+            LogisticGradients.fill(store: store, margins: margin, labels: labels, weights: weights, blocks: rowBlocks,
+                                   quantiser: q, threads: threads)
+            builder.quantiser = q
+            return
+        }
         let maxima = ResultSlots<(Double, Double)>(count: rowBlocks.count)
         (probabilities ?? margin).withUnsafeBufferPointer { mp in
             labels.withUnsafeBufferPointer { lp in
-              (weights ?? []).withUnsafeBufferPointer { wp in
                 guard let mBase = mp.baseAddress, let lBase = lp.baseAddress else { return }
                 let m = SharedPointer(mBase), l = SharedPointer(lBase), fromProbabilities = probabilities != nil, rows = store.rows
                 let gh = SharedMutablePointer(store.gh), ghq = SharedMutablePointer(store.ghq)
                 let w = weights, power = objective == .quantileError ? params.quantileAlpha : params.tweedieVariancePower
-                let weightBase = weights == nil ? nil : wp.baseAddress.map { SharedPointer($0) }
                 parallelFor(rowBlocks.count, threads: threads) { b in
-                    if objective == .binaryLogistic, !fromProbabilities, let q = fixedScale {
-                        LogisticGradients.fill(margins: m.base, labels: l.base, weights: weightBase?.base, range: rowBlocks[b],
-                                               quantiser: q, out: ghq.base)
-                        return
-                    }
                     // The loops once per gradient function, so the objective's switch is not taken
-                    // per row: log loss (the common case) with the receiver a constant.
+                    // per row.
                     @inline(__always) func fill(_ gradient: (Int) -> (Double, Double)) {
                         @inline(__always) func pair(_ r: Int) -> (Float, Float) {
                             var (g, h) = gradient(r)
@@ -402,13 +401,10 @@ enum GradientBoosting {
                     }
                     if fromProbabilities {
                         fill { r in Objective.softmaxGradient(probability: m[k &* rows &+ r], isLabel: Int(l[r]) == k) }
-                    } else if objective == .binaryLogistic {
-                        fill { r in Objective.binaryLogistic.gradient(margins: m.base + r, label: l[r], output: 0, outputs: 1) }
                     } else {
                         fill { r in objective.gradient(margins: m.base + r &* outputs, label: l[r], output: k, outputs: outputs, power: power) }
                     }
                 }
-              }
             }
         }
         if let q = fixedScale {

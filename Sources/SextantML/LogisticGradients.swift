@@ -8,6 +8,23 @@
 // x86-64. Every lane runs the same operations and the tail is padded into a full vector, so a
 // row's result does not depend on the block or thread that computes it.
 enum LogisticGradients {
+    /// The round's gradients of every training row into `store.ghq`, block by block of `blocks`.
+    static func fill(store: RowStore, margins: [Double], labels: [Double], weights: [Double]?, blocks: [Range<Int>],
+                     quantiser q: GradientQuantiser, threads: Int) {
+        margins.withUnsafeBufferPointer { mp in
+            labels.withUnsafeBufferPointer { lp in
+                (weights ?? []).withUnsafeBufferPointer { wp in
+                    guard let mBase = mp.baseAddress, let lBase = lp.baseAddress else { return }
+                    let m = SharedPointer(mBase), l = SharedPointer(lBase), out = SharedMutablePointer(store.ghq)
+                    let w = weights == nil ? nil : wp.baseAddress.map { SharedPointer($0) }
+                    parallelFor(blocks.count, threads: threads) { b in
+                        fill(margins: m.base, labels: l.base, weights: w?.base, range: blocks[b], quantiser: q, out: out.base)
+                    }
+                }
+            }
+        }
+    }
+
     /// Rows `range`: g = w (p − y) and h = w max(p (1 − p), 1e−16), p = sigmoid(margin), all in
     /// Float, stored as `q`'s fixed point (row r at `out[2r]`, `out[2r + 1]`). The conversion
     /// rounds to nearest (ties to even; the per-row path rounds ties away from zero).

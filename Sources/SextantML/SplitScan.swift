@@ -50,23 +50,22 @@ extension TreeBuilder {
                     return gain.replacing(with: -.infinity, where: .!((y .>= mcw) .& ((h - y) .>= mcw)))
                 }
                 if let constrainedGain {
+                    @inline(__always) func gainAt(_ x: Double, _ y: Double) -> Double {
+                        y >= mcw && h - y >= mcw ? constrainedGain(x, y) : -.infinity
+                    }
                     for i in 0..<m {
-                        @inline(__always) func gainAt(_ x: Double, _ y: Double) -> Double {
-                            y >= mcw && h - y >= mcw ? constrainedGain(x, y) : -.infinity
-                        }
                         gainLeft[i] = gainAt(lg[i] + missingG, lh[i] + missingH)
                         if missingH > 0 { gainRight[i] = gainAt(lg[i], lh[i]) }
                     }
-                }
-                var i = 0
-                while constrainedGain == nil, i < padded {
-                    let x = UnsafeRawPointer(lg + i).loadUnaligned(as: SIMD4<Double>.self)
-                    let y = UnsafeRawPointer(lh + i).loadUnaligned(as: SIMD4<Double>.self)
-                    UnsafeMutableRawPointer(gainLeft + i).storeBytes(of: gains(x + missingG, y + missingH), as: SIMD4<Double>.self)
-                    if missingH > 0 {
-                        UnsafeMutableRawPointer(gainRight + i).storeBytes(of: gains(x, y), as: SIMD4<Double>.self)
+                } else {
+                    for i in stride(from: 0, to: padded, by: 4) {
+                        let x = UnsafeRawPointer(lg + i).loadUnaligned(as: SIMD4<Double>.self)
+                        let y = UnsafeRawPointer(lh + i).loadUnaligned(as: SIMD4<Double>.self)
+                        UnsafeMutableRawPointer(gainLeft + i).storeBytes(of: gains(x + missingG, y + missingH), as: SIMD4<Double>.self)
+                        if missingH > 0 {
+                            UnsafeMutableRawPointer(gainRight + i).storeBytes(of: gains(x, y), as: SIMD4<Double>.self)
+                        }
                     }
-                    i += 4
                 }
                 // Missing values left first, so ties (and no missing values) default left.
                 for i in 0..<m {
