@@ -4,7 +4,8 @@ import Foundation
 /// The training bins in two layouts plus per-row gradients and the node-partitioned row index.
 /// Row-major bins (rows padded to 8 bytes) feed the histograms; column-major bins make the
 /// partition read one byte column in increasing row order. Before a child's histogram is built its
-/// rows are gathered into contiguous scratch, so the histogram kernel streams memory.
+/// rows are gathered into contiguous scratch, so the histogram kernel streams memory; two scratch
+/// buffers, since a level's children are compacted from their parents' gathered rows.
 final class RowStore: @unchecked Sendable {
     // @unchecked: raw buffers; every parallel phase writes disjoint ranges (see TreeBuilder).
     let rows: Int
@@ -14,14 +15,15 @@ final class RowStore: @unchecked Sendable {
     let colBins: UnsafeMutablePointer<UInt8>
     let gh: UnsafeMutablePointer<Float>
     /// Partitioned in place per node (`TreeBuilder.partition`).
-    var rowIndex: UnsafeMutablePointer<Int32>
+    let rowIndex: UnsafeMutablePointer<Int32>
     /// Partition scratch: each block's left rows and right rows, at the block's own positions.
     let rowIndexTmp: UnsafeMutablePointer<Int32>
     let rightScratch: UnsafeMutablePointer<Int32>
-    let gatherBins: UnsafeMutablePointer<UInt8>
+    /// Gathered rows of one level and of the next (`TreeBuilder.buildHistograms`).
+    let gatherBins: [UnsafeMutablePointer<UInt8>]
     /// The gradient pairs in fixed point (`GradientQuantiser`): what the histograms sum.
     let ghq: UnsafeMutablePointer<Int32>
-    let gatherGH: UnsafeMutablePointer<Int32>
+    let gatherGH: [UnsafeMutablePointer<Int32>]
 
     init(_ x: BinnedMatrix) {
         rows = x.rows; features = x.features
@@ -33,9 +35,12 @@ final class RowStore: @unchecked Sendable {
         rowIndex = .allocate(capacity: n); rowIndex.initialize(repeating: 0, count: n)
         rowIndexTmp = .allocate(capacity: n); rowIndexTmp.initialize(repeating: 0, count: n)
         rightScratch = .allocate(capacity: n); rightScratch.initialize(repeating: 0, count: n)
-        gatherBins = .allocate(capacity: n * stride); gatherBins.initialize(repeating: 0, count: n * stride)
+        // Pages of the second buffer are left untouched until a level needs them.
+        gatherBins = [.allocate(capacity: n * stride), .allocate(capacity: n * stride)]
+        gatherBins[0].initialize(repeating: 0, count: n * stride)
         ghq = .allocate(capacity: 2 * n); ghq.initialize(repeating: 0, count: 2 * n)
-        gatherGH = .allocate(capacity: 2 * n); gatherGH.initialize(repeating: 0, count: 2 * n)
+        gatherGH = [.allocate(capacity: 2 * n), .allocate(capacity: 2 * n)]
+        gatherGH[0].initialize(repeating: 0, count: 2 * n)
         x.bins.withUnsafeBufferPointer { src in
             guard let s = src.baseAddress else { return }
             for r in 0..<rows {
@@ -47,18 +52,8 @@ final class RowStore: @unchecked Sendable {
 
     deinit {
         rowBins.deallocate(); colBins.deallocate(); gh.deallocate(); rowIndex.deallocate()
-        rowIndexTmp.deallocate(); rightScratch.deallocate(); gatherBins.deallocate(); gatherGH.deallocate(); ghq.deallocate()
-    }
-
-    /// Copies the bins and gradient pair of row `row` to scratch slot `to`.
-    @inline(__always)
-    func gather(_ row: Int, _ to: Int) {
-        let src = UnsafeRawPointer(rowBins + row &* stride), dst = UnsafeMutableRawPointer(gatherBins + to &* stride)
-        var o = 0
-        while o < stride {
-            dst.storeBytes(of: src.load(fromByteOffset: o, as: UInt64.self), toByteOffset: o, as: UInt64.self)
-            o &+= 8
-        }
-        UnsafeMutableRawPointer(gatherGH + 2 &* to).storeBytes(of: UnsafeRawPointer(ghq + 2 &* row).load(as: UInt64.self), as: UInt64.self)
+        rowIndexTmp.deallocate(); rightScratch.deallocate(); ghq.deallocate()
+        for p in gatherBins { p.deallocate() }
+        for p in gatherGH { p.deallocate() }
     }
 }

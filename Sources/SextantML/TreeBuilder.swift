@@ -22,6 +22,8 @@ final class TreeBuilder: @unchecked Sendable {
     /// (`groupQuantiles`) since the caller last reset it.
     var gatheredBytes = 0
     private var pool: [UnsafeMutablePointer<Int64>] = []
+    /// The row store's gather buffer the next `buildHistograms` writes (they alternate by level).
+    var gatherBuffer = 0
 
     init(store: RowStore, cuts: BinCuts, params: GBDTParameters, threads: Int, collective: any Collective = SingleProcess()) {
         self.store = store; self.cuts = cuts; self.params = params; self.threads = threads; self.collective = collective
@@ -67,14 +69,20 @@ final class TreeBuilder: @unchecked Sendable {
         var upper = Double.infinity
         /// When set, `hist` is still to be computed as parent - sibling (done with the split search).
         var derivedFrom: (parent: UnsafeMutablePointer<Int64>, sibling: UnsafeMutablePointer<Int64>)?
+        /// The node's rows in contiguous scratch when its histogram was built from them.
+        var gathered: GatheredRows?
     }
 
-    private func takeHist() -> UnsafeMutablePointer<Int64> {
+    /// Histogram storage from the pool (contents undefined), or new.
+    func takeHist() -> UnsafeMutablePointer<Int64> {
         if let p = pool.popLast() { return p }
         let p = UnsafeMutablePointer<Int64>.allocate(capacity: histSize)
         p.initialize(repeating: 0, count: histSize)
         return p
     }
+
+    /// Returns histogram storage to the pool.
+    func releaseHist(_ p: UnsafeMutablePointer<Int64>) { pool.append(p) }
 
     @inline(__always)
     func score(_ g: Double, _ h: Double) -> Double {
@@ -112,10 +120,10 @@ final class TreeBuilder: @unchecked Sendable {
         var leafRanges: [(Range<Int>, Double, node: Int)] = []
         var sums: [Int64] = [0, 0, Int64(count)]
         var rootHist: UnsafeMutablePointer<Int64>?
+        var rootRows: GatheredRows?
         if params.maxDepth > 0, let first = features.first {
             let hist = takeHist()
-            zero(hist)
-            buildHistograms([(0, count, hist)], features: features)
+            rootRows = buildHistograms([(0, count, hist)], features: features).first
             // Every row sits in exactly one bin of each feature (bin 0: missing), so one
             // feature's bins add up to the root's sums, exactly: no pass over the rows.
             for b in first * histogramStride..<(first + 1) * histogramStride { sums[0] &+= hist[2 * b]; sums[1] &+= hist[2 * b + 1] }
@@ -132,6 +140,7 @@ final class TreeBuilder: @unchecked Sendable {
         let g = Double(sums[0]) * q.toFloatG, h = Double(sums[1]) * q.toFloatH
         tree.nodes.append(BinnedTree.Node(hessian: h))
         var level = [Pending(node: 0, begin: 0, end: count, g: g, h: h, rows: Int(sums[2]), hist: rootHist)]
+        level[0].gathered = rootRows
         var releaseAfterSearch: [UnsafeMutablePointer<Int64>] = []
 
         for depth in 0...params.maxDepth {
@@ -183,7 +192,7 @@ final class TreeBuilder: @unchecked Sendable {
             }
             if toSplit.isEmpty { break }
 
-            let mids = partition(toSplit.map { ($0.0.begin, $0.0.end, $0.1) }, count: count)
+            let mids = partition(toSplit.map { (begin: $0.0.begin, end: $0.0.end, split: $0.1, rows: $0.0.gathered) }, count: count)
             // Rows sent left over all ranks: which child is smaller, and row counts for the search.
             var leftRows = toSplit.enumerated().map { Int64(mids[$0.offset] - $0.element.0.begin) }
             try leftRows.withUnsafeMutableBufferPointer { b in if let p = b.baseAddress { try allreduce(p, count: b.count) } }
@@ -193,37 +202,33 @@ final class TreeBuilder: @unchecked Sendable {
             // need no histogram at all.
             let childrenSearched = depth + 1 < params.maxDepth
             var builds: [(Int, Int, UnsafeMutablePointer<Int64>)] = []
+            var built: [Int] = []  // the position in `next` of each child built
             var next: [Pending] = []
             for (k, (p, s, left)) in toSplit.enumerated() {
                 let mid = mids[k]
                 let nl = Int(leftRows[k])
+                let bounds = childBounds(p, s)
                 var leftChild = Pending(node: left, begin: p.begin, end: mid, g: s.leftG, h: s.leftH, rows: nl, hist: nil,
-                                        lower: p.lower, upper: p.upper)
+                                        lower: bounds.left.lower, upper: bounds.left.upper)
                 var rightChild = Pending(node: left + 1, begin: mid, end: p.end, g: p.g - s.leftG, h: p.h - s.leftH, rows: p.rows - nl,
-                                         hist: nil, lower: p.lower, upper: p.upper)
-                // XGBoost's TreeEvaluator::AddSplit: a monotone split caps the lower side's
-                // weights and floors the upper side's at the mean of the two child weights.
-                let c = params.monotone.isEmpty || s.isCategorical ? 0 : params.monotone[s.feature]
-                if c != 0 {
-                    let wl = weight(s.leftG, s.leftH, lower: p.lower, upper: p.upper)
-                    let wr = weight(p.g - s.leftG, p.h - s.leftH, lower: p.lower, upper: p.upper)
-                    let middle = (wl + wr) / 2
-                    if c > 0 { leftChild.upper = middle; rightChild.lower = middle } else { leftChild.lower = middle; rightChild.upper = middle }
-                }
+                                         hist: nil, lower: bounds.right.lower, upper: bounds.right.upper)
                 if childrenSearched, let parentHist = p.hist {
                     let lh = takeHist(), rh = takeHist()
                     leftChild.hist = lh; rightChild.hist = rh
-                    if nl <= p.rows - nl {
-                        zero(lh); builds.append((p.begin, mid, lh)); rightChild.derivedFrom = (parentHist, lh)
+                    let buildLeft = nl <= p.rows - nl
+                    if buildLeft {
+                        builds.append((p.begin, mid, lh)); rightChild.derivedFrom = (parentHist, lh)
                     } else {
-                        zero(rh); builds.append((mid, p.end, rh)); leftChild.derivedFrom = (parentHist, rh)
+                        builds.append((mid, p.end, rh)); leftChild.derivedFrom = (parentHist, rh)
                     }
+                    built.append(next.count + (buildLeft ? 0 : 1))
                 }
                 next.append(leftChild)
                 next.append(rightChild)
                 if let hist = p.hist { releaseAfterSearch.append(hist) }
             }
-            buildHistograms(builds, features: features)
+            let placed = buildHistograms(builds, features: features)
+            for (b, position) in built.enumerated() { next[position].gathered = placed[b] }
             try allreduce(builds.map(\.2))
             level = next
         }
@@ -231,147 +236,20 @@ final class TreeBuilder: @unchecked Sendable {
         return (tree, leafRanges)
     }
 
-    private func zero(_ p: UnsafeMutablePointer<Int64>) { p.update(repeating: 0, count: histSize) }
-
-    /// Stable partition of each node's range by its split, in place, in fixed-size blocks: each
-    /// block writes its left rows and its right rows (in order) to its own slice of two scratch
-    /// buffers, without a branch on the direction; then every block copies both slices to their
-    /// final positions in the row index (rows outside split nodes stay where they are).
-    /// Returns the first right-child position of every node.
-    func partition(_ nodes: [(Int, Int, SplitCandidate)], count: Int) -> [Int] {
-        let blockSize = 1 << 15
-        var taskList: [(node: Int, range: Range<Int>)] = []
-        for (k, (b, e, _)) in nodes.enumerated() {
-            var s = b
-            repeat { let t = min(e, s + blockSize); taskList.append((k, s..<t)); s = t } while s < e
+    /// The bounds of a split's children's weights. XGBoost's TreeEvaluator::AddSplit: a monotone
+    /// split caps the lower side's weights and floors the upper side's at the mean of the two
+    /// child weights; otherwise both keep the parent's.
+    private func childBounds(_ p: Pending, _ s: SplitCandidate)
+        -> (left: (lower: Double, upper: Double), right: (lower: Double, upper: Double)) {
+        var left = (lower: p.lower, upper: p.upper), right = left
+        let c = params.monotone.isEmpty || s.isCategorical ? 0 : params.monotone[s.feature]
+        if c != 0 {
+            let wl = weight(s.leftG, s.leftH, lower: p.lower, upper: p.upper)
+            let wr = weight(p.g - s.leftG, p.h - s.leftH, lower: p.lower, upper: p.upper)
+            let middle = (wl + wr) / 2
+            if c > 0 { left.upper = middle; right.lower = middle } else { left.lower = middle; right.upper = middle }
         }
-        let store = self.store, rows = store.rows
-        let tasks = taskList  // immutable from here on: shared with the workers
-        let leftCounts = ResultSlots<Int>(count: tasks.count)
-        parallelFor(tasks.count, threads: threads) { t in
-            let (k, range) = tasks[t]
-            let s = nodes[k].2
-            let column = store.colBins + s.feature &* rows
-            let leftOut = store.rowIndexTmp + range.lowerBound, rightOut = store.rightScratch + range.lowerBound
-            var l = 0, r = 0
-            @inline(__always) func put(_ row: Int32, _ goLeft: UInt8) {
-                // Both slots are written; only the taken side's count moves on, so the other
-                // write is overwritten by the next row of that side (or never read).
-                leftOut[l] = row; rightOut[r] = row
-                let x = Int(goLeft)
-                l &+= x; r &+= 1 &- x
-            }
-            // The rows `ahead` positions on are requested while this one is read (the index says
-            // which; near the end of the range it points at rows of the next range, harmless).
-            let ahead = 32, last = count - 1
-            if s.isCategorical {
-                for i in range {
-                    sextant_prefetch(column + Int(store.rowIndex[min(i &+ ahead, last)]))
-                    let row = store.rowIndex[i]
-                    let b = column[Int(row)]
-                    put(row, unsafeBitCast(b == 0 ? s.defaultLeft : s.mask.contains(b), to: UInt8.self))
-                }
-            } else {
-                // Present values (bin >= 1) go left when bin <= split bin: b - 1 < split bin, where
-                // b = 0 wraps to 255 and never passes; missing values (bin 0) go the default way.
-                let bin = s.bin, missingLeft = unsafeBitCast(s.defaultLeft, to: UInt8.self)
-                for i in range {
-                    sextant_prefetch(column + Int(store.rowIndex[min(i &+ ahead, last)]))
-                    let row = store.rowIndex[i]
-                    let b = column[Int(row)]
-                    put(row, unsafeBitCast(b &- 1 < bin, to: UInt8.self) | (unsafeBitCast(b == 0, to: UInt8.self) & missingLeft))
-                }
-            }
-            leftCounts.set(t, l)
-        }
-        let counts = leftCounts.all.map { $0 ?? 0 }
-        var totalLeft = [Int](repeating: 0, count: nodes.count)
-        for (t, task) in tasks.enumerated() { totalLeft[task.node] += counts[t] }
-        var leftDst = [Int](repeating: 0, count: tasks.count), rightDst = leftDst
-        var nextLeft = nodes.map { $0.0 }
-        var nextRight = nodes.enumerated().map { $1.0 + totalLeft[$0] }
-        for (t, task) in tasks.enumerated() {
-            leftDst[t] = nextLeft[task.node]; nextLeft[task.node] += counts[t]
-            rightDst[t] = nextRight[task.node]; nextRight[task.node] += task.range.count - counts[t]
-        }
-        let (ld, rd) = (leftDst, rightDst)
-        parallelFor(tasks.count, threads: threads) { t in
-            let range = tasks[t].range, l = counts[t]
-            (store.rowIndex + ld[t]).update(from: store.rowIndexTmp + range.lowerBound, count: l)
-            (store.rowIndex + rd[t]).update(from: store.rightScratch + range.lowerBound, count: range.count - l)
-        }
-        return nodes.enumerated().map { $1.0 + totalLeft[$0] }
-    }
-
-    /// Fills the histograms of `nodes` (ranges of `rowIndex`). Rows are first gathered into
-    /// contiguous scratch (all rows in order need no gather); then each worker owns a block of
-    /// features across all nodes, so every bin is summed in row order whatever the thread count.
-    func buildHistograms(_ nodes: [(Int, Int, UnsafeMutablePointer<Int64>)], features: [Int]) {
-        let store = self.store, stride = store.stride
-        var sources: [(bins: SharedPointer<UInt8>, gh: SharedPointer<Int32>, count: Int, hist: SharedMutablePointer<Int64>)] = []
-        var gatherTasks: [(range: Range<Int>, to: Int)] = []
-        var offset = 0
-        for (begin, end, hist) in nodes {
-            let count = end - begin
-            if begin == 0, count == store.rows {
-                // The whole data set in row order (the root without sampling): read it in place.
-                sources.append((SharedPointer(store.rowBins), SharedPointer(store.ghq), count, SharedMutablePointer(hist)))
-                continue
-            }
-            sources.append((SharedPointer(store.gatherBins + offset * stride), SharedPointer(store.gatherGH + 2 * offset),
-                            count, SharedMutablePointer(hist)))
-            var s = begin
-            while s < end {
-                let t = min(end, s + (1 << 14))
-                gatherTasks.append((s..<t, offset + (s - begin)))
-                s = t
-            }
-            offset += count
-        }
-        let gathers = gatherTasks
-        parallelFor(gathers.count, threads: threads) { t in
-            let (range, to) = gathers[t]
-            var dst = to
-            let last = range.upperBound - 1
-            for i in range {
-                let next = Int(store.rowIndex[min(i &+ 16, last)])
-                sextant_prefetch(store.rowBins + next &* stride); sextant_prefetch(store.ghq + 2 &* next)
-                store.gather(Int(store.rowIndex[i]), dst); dst &+= 1
-            }
-        }
-        let blocks = evenRanges(features.count, parts: threads).map { Array(features[$0]) }
-        let work = sources
-        parallelFor(blocks.count, threads: threads) { b in
-            let block = blocks[b]
-            block.withUnsafeBufferPointer { fb in
-                guard let fl = fb.baseAddress, fb.count > 0 else { return }
-                let nf = fb.count
-                let contiguous = fl[nf - 1] - fl[0] == nf - 1
-                let f0 = fl[0], f1 = fl[0] + nf
-                for source in work {
-                    // (g, h) is added to a bin as one SIMD2<Int64>: one load, one add, one store
-                    // per feature and row.
-                    let hist = UnsafeMutableRawPointer(source.hist.base), bins = source.bins.base
-                    let gh = UnsafeRawPointer(source.gh.base)
-                    @inline(__always) func add(_ j: Int, _ rowBins: UnsafePointer<UInt8>, _ v: SIMD2<Int64>) {
-                        let offset = (j &* histogramStride &+ Int(rowBins[j])) &* 16
-                        hist.storeBytes(of: hist.loadUnaligned(fromByteOffset: offset, as: SIMD2<Int64>.self) &+ v,
-                                        toByteOffset: offset, as: SIMD2<Int64>.self)
-                    }
-                    for pos in 0..<source.count {
-                        let pair = gh.loadUnaligned(fromByteOffset: pos &* 8, as: SIMD2<Int32>.self)
-                        let v = SIMD2<Int64>(Int64(pair.x), Int64(pair.y))
-                        let rowBins = bins + pos &* stride
-                        if contiguous {
-                            var j = f0
-                            while j < f1 { add(j, rowBins, v); j &+= 1 }
-                        } else {
-                            for t in 0..<nf { add(fl[t], rowBins, v) }
-                        }
-                    }
-                }
-            }
-        }
+        return (left, right)
     }
 
     /// Best split of one node over `features` from floating-point sums (tests).

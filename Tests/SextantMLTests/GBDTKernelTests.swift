@@ -83,6 +83,77 @@ import Testing
         }
     }
 
+    /// Nodes of 32K rows or more are summed in row shares (one per worker, added after), smaller
+    /// ones by feature blocks, the root in place: all equal to the plain sums, whatever the
+    /// histograms held before (they are overwritten, not added to).
+    @Test(arguments: [1, 2, 3])
+    func largeNodesSummedInRowSharesExactly(threads: Int) {
+        let rows = 90_000
+        let (s, cuts) = Self.store(rows: rows, features: 11, seed: 21)
+        var p = GBDTParameters(); p.threads = threads
+        let builder = TreeBuilder(store: s, cuts: cuts, params: p, threads: threads)
+        for features in [Array(0..<11), [1, 4, 5, 6, 10]] {
+            for i in 0..<rows { s.rowIndex[i] = Int32(i) }
+            let root = UnsafeMutablePointer<Int64>.allocate(capacity: builder.histSize)
+            defer { root.deallocate() }
+            root.initialize(repeating: 7, count: builder.histSize)
+            let placedRoot = builder.buildHistograms([(0, rows, root)], features: features)
+            #expect(placedRoot.map(\.inPlace) == [true])
+            #expect(Array(UnsafeBufferPointer(start: root, count: builder.histSize)) == Self.fixedReference(s, positions: 0..<rows, features: features))
+
+            var rng = SplitMix64(seed: 22)
+            var order = Array(0..<rows)
+            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+            for i in 0..<rows { s.rowIndex[i] = Int32(order[i]) }
+            let ranges = [0..<40_000, 40_000..<45_000, 50_000..<rows]
+            let hists = ranges.map { _ in UnsafeMutablePointer<Int64>.allocate(capacity: builder.histSize) }
+            defer { for h in hists { h.deallocate() } }
+            for h in hists { h.initialize(repeating: -3, count: builder.histSize) }
+            let placed = builder.buildHistograms(zip(ranges, hists).map { ($0.lowerBound, $0.upperBound, $1) }, features: features)
+            for (range, h) in zip(ranges, hists) {
+                #expect(Array(UnsafeBufferPointer(start: h, count: builder.histSize)) == Self.fixedReference(s, positions: range, features: features))
+            }
+            // The gathered rows are the node's rows in position order.
+            for (range, rowsOfNode) in zip(ranges, placed) {
+                #expect(!rowsOfNode.inPlace)
+                for i in [range.lowerBound, range.lowerBound + 1, range.upperBound - 1] {
+                    let r = Int(s.rowIndex[i]), j = i - range.lowerBound
+                    #expect((0..<s.stride).allSatisfy { rowsOfNode.bins[j * s.stride + $0] == s.rowBins[r * s.stride + $0] })
+                    #expect(rowsOfNode.gh[2 * j] == s.ghq[2 * r] && rowsOfNode.gh[2 * j + 1] == s.ghq[2 * r + 1])
+                }
+            }
+        }
+    }
+
+    /// A node whose rows were gathered for its histogram is partitioned from them: the same row
+    /// index and mids as the partition that reads the split's column.
+    @Test(arguments: [1, 2])
+    func partitionFromGatheredRowsMatchesColumnPartition(threads: Int) {
+        let rows = 80_000
+        let (s, cuts) = Self.store(rows: rows, features: 13, seed: 31)
+        let builder = TreeBuilder(store: s, cuts: cuts, params: GBDTParameters(), threads: threads)
+        var rng = SplitMix64(seed: 32)
+        var order = Array(0..<rows)
+        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        var mask = CategoryMask(); mask.insert(2); mask.insert(9)
+        let splits: [(Int, Int, SplitCandidate)] = [
+            (0, 45_000, SplitCandidate(gain: 1, feature: 12, bin: 40, defaultLeft: false)),
+            (45_000, 60_000, SplitCandidate(gain: 1, feature: 3, bin: 0, defaultLeft: true, isCategorical: true, mask: mask)),
+            (61_000, rows, SplitCandidate(gain: 1, feature: 8, bin: 30, defaultLeft: true)),
+        ]
+        for i in 0..<rows { s.rowIndex[i] = Int32(order[i]) }
+        let expectedMids = builder.partition(splits, count: rows)
+        let expected = (0..<rows).map { s.rowIndex[$0] }
+
+        for i in 0..<rows { s.rowIndex[i] = Int32(order[i]) }
+        let hists = splits.map { _ in UnsafeMutablePointer<Int64>.allocate(capacity: builder.histSize) }
+        defer { for h in hists { h.deallocate() } }
+        let placed = builder.buildHistograms(zip(splits, hists).map { ($0.0, $0.1, $1) }, features: Array(0..<13))
+        let mids = builder.partition(zip(splits, placed).map { (begin: $0.0, end: $0.1, split: $0.2, rows: $1) }, count: rows)
+        #expect(mids == expectedMids)
+        #expect((0..<rows).map { s.rowIndex[$0] } == expected)
+    }
+
     /// Every row at the largest magnitudes the quantiser gives, in one bin, long runs of one sign:
     /// the Int64 sums must still be exact.
     @Test(arguments: [1, 2])
