@@ -32,8 +32,6 @@ struct SplitRule: Sendable {
     @inline(__always) func categoricalLeft(_ b: UInt8) -> UInt8 {
         unsafeBitCast(b == 0 ? defaultLeft : mask.contains(b), to: UInt8.self)
     }
-
-    @inline(__always) func left(_ b: UInt8) -> UInt8 { categorical ? categoricalLeft(b) : numericLeft(b) }
 }
 
 extension TreeBuilder {

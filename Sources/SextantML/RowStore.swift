@@ -5,7 +5,7 @@ import Foundation
 /// Row-major bins (rows padded to 8 bytes) feed the histograms; column-major bins make the
 /// partition read one byte column in increasing row order. Before a child's histogram is built its
 /// rows are gathered into contiguous scratch, so the histogram kernel streams memory; two scratch
-/// buffers, since a level's children are compacted from their parents' gathered rows.
+/// buffers, since a level's partition reads the rows the level before gathered.
 final class RowStore: @unchecked Sendable {
     // @unchecked: raw buffers; every parallel phase writes disjoint ranges (see TreeBuilder).
     let rows: Int
