@@ -108,7 +108,10 @@ extension KubeClient {
 
     func decode<T: Decodable>(_ type: T.Type, _ data: Data, context: String) throws -> T {
         do {
-            return try JSONDecoder().decode(T.self, from: data)
+            // The bytes decoder of watch events: a list of 500 TrainingJobs with their runs'
+            // validation curves decoded as `DynamicObject`s took 8.7 s through Foundation's
+            // JSONDecoder (`JSONValue` tries each JSON type in turn, an error per miss).
+            return try JSONBytesDecoder().decode(T.self, from: data)
         } catch {
             throw KubeConfigError("cannot decode \(context) as \(T.self): \(describe(error))")
         }

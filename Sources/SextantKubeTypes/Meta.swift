@@ -232,7 +232,9 @@ public struct DynamicObject: KubernetesObject, Hashable {
     public var resourceVersion: String? { raw[path: ["metadata", "resourceVersion"]]?.stringValue }
     public var uid: String? { raw[path: ["metadata", "uid"]]?.stringValue }
 
-    public init(from decoder: any Decoder) throws { raw = try JSONValue(from: decoder) }
+    // Through the container, so the project's decoders hand their parsed tree over as it is
+    // (`JSONValue.init(from:)` would try each JSON type in turn, a thrown error per miss).
+    public init(from decoder: any Decoder) throws { raw = try decoder.singleValueContainer().decode(JSONValue.self) }
     public func encode(to encoder: any Encoder) throws { try raw.encode(to: encoder) }
 }
 

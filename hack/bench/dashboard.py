@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """First paint of `sextant dashboard` with many objects (issue 19): a development API server
-with N CanaryRollouts and M ModelVersions, the dashboard against it, and headless Chromium
-(Selenium) loading the list pages; prints the server's response time, Chromium's
-first-contentful-paint and the dashboard's resident memory.
+with N CanaryRollouts, M ModelVersions and J TrainingJobs (each with its latest runs and their
+validation-loss curves in status), the dashboard against it, and headless Chromium (Selenium)
+loading the rollout, model, training and drift pages; prints the server's response time,
+Chromium's first-contentful-paint and the dashboard's resident memory.
 
-Usage: hack/bench/dashboard.py BIN_DIR [--rollouts 5000] [--versions 20000]
+Usage: hack/bench/dashboard.py BIN_DIR [--rollouts 5000] [--versions 20000] [--jobs 1000] [--runs 10]
 """
 import argparse
 import concurrent.futures
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 from selenium import webdriver
@@ -26,6 +28,8 @@ parser = argparse.ArgumentParser()
 parser.add_argument("bin_dir")
 parser.add_argument("--rollouts", type=int, default=5000)
 parser.add_argument("--versions", type=int, default=20000)
+parser.add_argument("--jobs", type=int, default=1000)
+parser.add_argument("--runs", type=int, default=10, help="runs kept in each TrainingJob's status")
 args = parser.parse_args()
 sextant = os.path.join(args.bin_dir, "sextant")
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
@@ -50,9 +54,15 @@ def wait_http(url, timeout=60):
     sys.exit(f"{url} did not answer")
 
 
+def send(request):
+    try:
+        urllib.request.urlopen(request, timeout=30).read()
+    except urllib.error.HTTPError as e:
+        sys.exit(f"{request.get_method()} {request.full_url}: {e.code} {e.read().decode(errors='replace')[:500]}")
+
+
 def post(api, path, body, content_type="application/json"):
-    request = urllib.request.Request(api + path, data=body, method="POST", headers={"Content-Type": content_type})
-    urllib.request.urlopen(request, timeout=30).read()
+    send(urllib.request.Request(api + path, data=body, method="POST", headers={"Content-Type": content_type}))
 
 
 def rss_mib(pid):
@@ -117,13 +127,51 @@ try:
                 "spec": {"modelName": f"model-{i // 4}", "version": i % 4 + 1, "artifact": {"uri": f"s3://m/{i}/model.json"},
                          "metrics": {"auc": 0.9 + (i % 7) / 100, "logloss": 0.3 - (i % 5) / 100}}}
 
+    def job(i):
+        return {"apiVersion": "mlops.sextant.dev/v1alpha1", "kind": "TrainingJob",
+                "metadata": {"name": f"model-{i}", "namespace": "bench"},
+                "spec": {"modelName": f"model-{i}", "data": {"source": {"uri": f"s3://d/{i}/train.csv"}, "target": "label"},
+                         "output": {"uri": f"s3://m/{i}/"}}}
+
+    def job_status(i):
+        # The latest runs, newest first, each with a validation curve at its largest: 100 points
+        # (the CRD's bound; the controller thins a 200-round run's curve to every second round).
+        runs = []
+        for k in range(args.runs):
+            n = args.runs - k
+            runs.append({"name": f"model-{i}-run-{n}", "jobName": f"model-{i}-run-{n}",
+                         "trigger": {"type": "Schedule", "scheduledTime": "2026-12-07T00:00:00Z"},
+                         "startTime": "2026-12-07T00:00:00Z", "completionTime": "2026-12-07T00:05:00Z",
+                         "result": "Succeeded", "modelVersion": f"model-{i}-v{n}", "dataSha256": "ab" * 32,
+                         "metrics": {"aucRoc": 0.9 + (i % 7) / 100, "logLoss": 0.3 - (n % 5) / 100},
+                         "validationCurve": {"metric": "valid-logloss", "rounds": list(range(2, 201, 2)),
+                                             "values": [round(0.69 / (1 + r / 40), 6) for r in range(2, 201, 2)]}})
+        return {"status": {"phase": "Succeeded", "runCount": args.runs, "runs": runs,
+                           "latestModelVersion": f"model-{i}-v{args.runs}"}}
+
+    def patch_status(i):
+        request = urllib.request.Request(f"{api}/apis/mlops.sextant.dev/v1alpha1/namespaces/bench/trainingjobs/model-{i}/status",
+                                         data=json.dumps(job_status(i)).encode(), method="PATCH",
+                                         headers={"Content-Type": "application/merge-patch+json"})
+        send(request)
+
     started = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         list(pool.map(lambda i: post(api, "/apis/mlops.sextant.dev/v1alpha1/namespaces/bench/canaryrollouts",
                                      json.dumps(rollout(i)).encode()), range(args.rollouts)))
         list(pool.map(lambda i: post(api, "/apis/mlops.sextant.dev/v1alpha1/namespaces/bench/modelversions",
                                      json.dumps(version(i)).encode()), range(args.versions)))
-    print(f"created {args.rollouts} CanaryRollouts and {args.versions} ModelVersions in {time.monotonic() - started:.1f} s")
+        list(pool.map(lambda i: post(api, "/apis/mlops.sextant.dev/v1alpha1/namespaces/bench/trainingjobs",
+                                     json.dumps(job(i)).encode()), range(args.jobs)))
+        list(pool.map(patch_status, range(args.jobs)))
+    print(f"created {args.rollouts} CanaryRollouts, {args.versions} ModelVersions and {args.jobs} TrainingJobs "
+          f"({args.runs} runs each) in {time.monotonic() - started:.1f} s")
+
+    # The API server's own share of a list page: the first page of each kind, straight from it.
+    for plural in ["canaryrollouts", "modelversions", "trainingjobs"]:
+        t0 = time.monotonic()
+        body = urllib.request.urlopen(f"{api}/apis/mlops.sextant.dev/v1alpha1/namespaces/bench/{plural}?limit=500", timeout=60).read()
+        print(f"API server list of 500 {plural}: {time.monotonic() - t0:.3f} s, {len(body) / 1e6:.1f} MB")
 
     port = free_port()
     dashboard = subprocess.Popen([sextant, "dashboard", "--port", str(port), "-n", "bench", "--kubeconfig", kubeconfig],
@@ -141,7 +189,12 @@ try:
     try:
         print("| page | rows | server response (s) | response end in Chromium (s) | first contentful paint (s) |")
         print("|---|---|---|---|---|")
-        for page in ["rollouts?namespace=bench", "rollouts/bench/model-42", "models?namespace=bench", "models/bench/model-42-v1"]:
+        # The drift pages run without Prometheus here: the list and the detail page render, with
+        # no drift series (the benchmark measures the dashboard, not a Prometheus query).
+        pages = ["rollouts?namespace=bench", "rollouts/bench/model-42", "models?namespace=bench", "models/bench/model-42-v1",
+                 "training?namespace=bench", "training/bench/model-42", f"training/bench/model-42/runs/model-42-run-{args.runs}",
+                 "drift?namespace=bench", "drift/bench/model-42"]
+        for page in pages:
             for attempt in range(3):
                 t0 = time.monotonic()
                 html = urllib.request.urlopen(f"{base}/{page}", timeout=60).read()
