@@ -10,7 +10,7 @@ struct GatheredRows: @unchecked Sendable {
     let bins: UnsafeMutablePointer<UInt8>
     let gh: UnsafeMutablePointer<Int32>
     /// The row store's own arrays (every row in row order: the root without sampling). The
-    /// partition then reads the split's byte column, one byte a row instead of one row.
+    /// partition then reads the split's column (one byte a row) rather than whole rows.
     let inPlace: Bool
 }
 
