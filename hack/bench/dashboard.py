@@ -20,6 +20,8 @@ import time
 import urllib.error
 import urllib.request
 
+import yaml
+
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
@@ -133,9 +135,16 @@ try:
                 "spec": {"modelName": f"model-{i}", "data": {"source": {"uri": f"s3://d/{i}/train.csv"}, "target": "label"},
                          "output": {"uri": f"s3://m/{i}/"}}}
 
+    # Each run's validation curve at its largest: the CRD's bound on its points (the controller
+    # thins a longer run's curve to it), read from the CRD rather than restated here.
+    with open(os.path.join(root, "crds", "trainingjobs.yaml")) as f:
+        schema = yaml.safe_load(f)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    curve_points = (schema["properties"]["status"]["properties"]["runs"]["items"]["properties"]
+                    ["validationCurve"]["properties"]["rounds"]["maxItems"])
+    curve_rounds = [round(r * 200 / curve_points) for r in range(1, curve_points + 1)]
+
     def job_status(i):
-        # The latest runs, newest first, each with a validation curve at its largest: 100 points
-        # (the CRD's bound; the controller thins a 200-round run's curve to every second round).
+        # The latest runs, newest first.
         runs = []
         for k in range(args.runs):
             n = args.runs - k
@@ -144,8 +153,8 @@ try:
                          "startTime": "2026-12-07T00:00:00Z", "completionTime": "2026-12-07T00:05:00Z",
                          "result": "Succeeded", "modelVersion": f"model-{i}-v{n}", "dataSha256": "ab" * 32,
                          "metrics": {"aucRoc": 0.9 + (i % 7) / 100, "logLoss": 0.3 - (n % 5) / 100},
-                         "validationCurve": {"metric": "valid-logloss", "rounds": list(range(2, 201, 2)),
-                                             "values": [round(0.69 / (1 + r / 40), 6) for r in range(2, 201, 2)]}})
+                         "validationCurve": {"metric": "valid-logloss", "rounds": curve_rounds,
+                                             "values": [round(0.69 / (1 + r / 40), 6) for r in curve_rounds]}})
         return {"status": {"phase": "Succeeded", "runCount": args.runs, "runs": runs,
                            "latestModelVersion": f"model-{i}-v{args.runs}"}}
 
@@ -171,7 +180,7 @@ try:
     for plural in ["canaryrollouts", "modelversions", "trainingjobs"]:
         t0 = time.monotonic()
         body = urllib.request.urlopen(f"{api}/apis/mlops.sextant.dev/v1alpha1/namespaces/bench/{plural}?limit=500", timeout=60).read()
-        print(f"API server list of 500 {plural}: {time.monotonic() - t0:.3f} s, {len(body) / 1e6:.1f} MB")
+        print(f"API server, first list page of {plural} (limit 500): {time.monotonic() - t0:.3f} s, {len(body) / 1e6:.1f} MB")
 
     port = free_port()
     dashboard = subprocess.Popen([sextant, "dashboard", "--port", str(port), "-n", "bench", "--kubeconfig", kubeconfig],
